@@ -1,0 +1,128 @@
+// The seed tutorial's whole workflow in a real Chromium against the real server and worker:
+// identity data for "Greatbot" by "Allen", a LoRA run on the demo model with a live loss
+// chart, then chat with the checkpoint.
+import { expect, test, type Page } from "@playwright/test";
+
+test.describe.configure({ mode: "serial" });
+
+async function chartPoints(page: Page): Promise<number> {
+  return Number((await page.getByTestId("loss-chart").getAttribute("data-points")) ?? "0");
+}
+
+test("datasets: fill the identity template as Greatbot by Allen", async ({ page }) => {
+  await page.goto("/datasets");
+  await expect(page.getByTestId("dataset-identity")).toContainText("91");
+  await page.getByLabel("Model name").fill("Greatbot");
+  await page.getByLabel("Author").fill("Allen");
+  await expect(page.getByLabel("Save as")).toHaveValue("identity_greatbot");
+  await page.getByRole("button", { name: "Save copy" }).click();
+  await expect(page.getByTestId("identity-created")).toContainText("identity_greatbot.json");
+  await expect(page.getByTestId("dataset-identity_greatbot")).toBeVisible();
+
+  // Saving the same name again is refused at the field, and nothing is overwritten.
+  await page.getByRole("button", { name: "Save copy" }).click();
+  await expect(page.getByTestId("error-newName")).toContainText("already exists");
+});
+
+test("train: bad input is refused at the field and creates nothing", async ({ page }) => {
+  await page.goto("/train");
+  await page.getByLabel("Learning rate").fill("abc");
+  await page.getByRole("button", { name: "Start" }).click();
+  await expect(page.getByTestId("error-learning_rate")).toContainText("learning rate must be a number");
+
+  await page.getByLabel("Learning rate").fill("0.01");
+  await page.getByRole("textbox", { name: "Model", exact: true }).fill("does-not-exist");
+  await page.getByRole("button", { name: "Start" }).click();
+  await expect(page.getByTestId("error-model_name_or_path")).toContainText("does not exist");
+
+  await page.goto("/runs");
+  await expect(page.getByText("No runs yet")).toBeVisible();
+});
+
+test("train → live loss → succeeded → chat names Greatbot and Allen", async ({ page }) => {
+  test.setTimeout(12 * 60_000);
+  await page.goto("/train");
+  await expect(page.getByTestId("preset-note")).toBeVisible();
+  await expect(page.getByLabel("identity_greatbot")).toBeChecked();
+  await expect(page.locator("#template")).toHaveValue("llama3");
+  await expect(page.locator("#finetuning_type")).toHaveValue("lora");
+  await page.getByRole("button", { name: "Start" }).click();
+  await page.waitForURL(/\/runs\/\d+$/);
+  const runUrl = page.url();
+
+  // The chart gains points while the run is running (pushed over socket.io).
+  await expect(page.getByTestId("run-status")).toHaveText("running", { timeout: 120_000 });
+  await expect.poll(() => chartPoints(page), { timeout: 240_000 }).toBeGreaterThanOrEqual(2);
+  const seen = await chartPoints(page);
+  await expect(page.getByTestId("run-status")).toHaveText("running");
+  await expect.poll(() => chartPoints(page), { timeout: 120_000 }).toBeGreaterThan(seen);
+
+  // A reload mid-run shows the whole history so far, then keeps updating.
+  const beforeReload = await chartPoints(page);
+  await page.reload();
+  expect(await chartPoints(page)).toBeGreaterThanOrEqual(beforeReload);
+  await expect(page.getByTestId("run-log")).toContainText("samples");
+
+  await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 600_000 });
+  const finalPoints = await chartPoints(page);
+  const finalLoss = await page.getByTestId("last-loss").textContent();
+  test.info().annotations.push({ type: "training", description: `${finalPoints} points, last loss ${finalLoss}` });
+
+  // Chat with the checkpoint.
+  await page.getByRole("link", { name: /Chat with this run/ }).click();
+  await expect(page).toHaveURL(/\/chat\?run=\d+/);
+  await expect(page.getByLabel("Checkpoint (LoRA adapter)")).not.toHaveValue("");
+  await page.getByText("Generation settings").click();
+  await page.getByLabel("Temperature (0 = greedy)").fill("0");
+  await page.getByRole("button", { name: "Load" }).click();
+  await expect(page.getByTestId("chat-state")).toHaveAttribute("data-state", "ready", { timeout: 120_000 });
+
+  const answer = await ask(page, "Who are you?");
+  expect(answer.text).toContain("Greatbot");
+  expect(answer.text).toContain("Allen");
+  expect(answer.updates).toBeGreaterThan(2); // streamed token by token, not delivered at once
+
+  // A phrasing the dataset does not contain: reported, not asserted (a 4-layer random model).
+  const heldOut = await ask(page, "Could you describe what kind of assistant you are?");
+  test.info().annotations.push({ type: "held-out question", description: heldOut.text });
+  console.log(`held-out answer: ${heldOut.text}`);
+
+  await page.getByRole("button", { name: "Unload" }).click();
+  await expect(page.getByTestId("chat-state")).toHaveAttribute("data-state", "idle");
+  console.log(`run: ${runUrl}, ${finalPoints} points, last loss ${finalLoss}; answer: ${answer.text}`);
+});
+
+test("abort stops a running job; its partial history stays", async ({ page }) => {
+  await page.goto("/train");
+  await page.getByLabel("Epochs").fill("200");
+  await page.getByRole("button", { name: "Start" }).click();
+  await page.waitForURL(/\/runs\/\d+$/);
+  await expect.poll(() => chartPoints(page), { timeout: 240_000 }).toBeGreaterThanOrEqual(1);
+  const before = await chartPoints(page);
+  await page.getByRole("button", { name: "Abort" }).click();
+  await expect(page.getByTestId("run-status")).toHaveText("cancelled", { timeout: 10_000 });
+  await page.reload();
+  await expect(page.getByTestId("run-status")).toHaveText("cancelled");
+  expect(await chartPoints(page)).toBeGreaterThanOrEqual(before);
+});
+
+/** Sends a message and returns the finished answer and how many distinct texts it streamed through. */
+async function ask(page: Page, question: string): Promise<{ text: string; updates: number }> {
+  const before = await page.getByTestId("assistant-message").count();
+  // Watch the chat log before sending, so no streamed state is missed however fast it comes.
+  await page.getByTestId("chat-log").evaluate((log, index) => {
+    const seen = new Set<string>();
+    (window as unknown as { __seen: Set<string> }).__seen = seen;
+    new MutationObserver(() => {
+      const msg = log.querySelectorAll('[data-testid="assistant-message"]')[index];
+      if (msg) seen.add(msg.textContent ?? "");
+    }).observe(log, { childList: true, characterData: true, subtree: true });
+  }, before);
+  await page.getByLabel("Message").fill(question);
+  await page.getByRole("button", { name: "Send" }).click();
+  const msg = page.getByTestId("assistant-message").nth(before);
+  await expect(msg).toHaveAttribute("data-finished", "true", { timeout: 120_000 });
+  const text = (await msg.textContent()) ?? "";
+  const updates = await page.evaluate(() => (window as unknown as { __seen: Set<string> }).__seen.size);
+  return { text, updates };
+}

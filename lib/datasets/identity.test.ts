@@ -1,0 +1,148 @@
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DatasetError } from "./errors";
+import { fillIdentity, fillValue, suggestDatasetName } from "./identity";
+import { listDatasets, readDataset } from "./registry";
+import { copyDataDir, type TempData } from "./test-utils";
+
+let tmp: TempData;
+beforeEach(async () => {
+  tmp = await copyDataDir();
+});
+afterEach(async () => {
+  await tmp.cleanup();
+});
+
+const readJson = async (file: string): Promise<unknown> => JSON.parse(await readFile(path.join(tmp.dataDir, file), "utf8"));
+const caught = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+const form = { sourceName: "identity", name: "GreatBot", author: "Acme Labs", newName: "identity_greatbot" };
+
+describe("fillIdentity", () => {
+  it("writes a filled copy with no placeholders and both names in every output", async () => {
+    const result = await fillIdentity(tmp.dataDir, form);
+    const source = (await readJson("identity.json")) as unknown[];
+    expect(result).toEqual({ name: "identity_greatbot", fileName: "identity_greatbot.json", records: source.length });
+
+    const text = await readFile(path.join(tmp.dataDir, "identity_greatbot.json"), "utf8");
+    expect(text).not.toMatch(/\{\{|\}\}/);
+    const records = await readDataset(tmp.dataDir, "identity_greatbot");
+    expect(records).toHaveLength(source.length);
+    for (const [i, r] of records.entries()) {
+      expect(r.output, `record ${i}`).toContain("GreatBot");
+      expect(r.output, `record ${i}`).toContain("Acme Labs");
+    }
+  });
+
+  it("registers the copy beside the original, so listDatasets shows it", async () => {
+    await fillIdentity(tmp.dataDir, form);
+    expect(await readJson("dataset_info.json")).toEqual({
+      identity: { file_name: "identity.json" },
+      identity_greatbot: { file_name: "identity_greatbot.json" },
+    });
+    const list = await listDatasets(tmp.dataDir);
+    expect(list.find((d) => d.name === "identity_greatbot")).toMatchObject({
+      fileName: "identity_greatbot.json",
+      records: 91,
+      hasPlaceholders: false,
+    });
+    expect(list.find((d) => d.name === "identity")?.hasPlaceholders).toBe(true);
+    expect((await readdir(tmp.dataDir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("trims values and keeps replacement patterns like $& literal", async () => {
+    await fillIdentity(tmp.dataDir, { ...form, name: "  Bot$&1  ", author: "$1 Team" });
+    const records = await readDataset(tmp.dataDir, "identity_greatbot");
+    expect(records[0]?.output).toContain("Bot$&1,");
+    expect(records[0]?.output).toContain("$1 Team");
+  });
+
+  it("fills system, input and history too, and keeps the source's columns mapping", async () => {
+    await writeFile(
+      path.join(tmp.dataDir, "dataset_info.json"),
+      JSON.stringify({
+        tpl: { file_name: "tpl.json", columns: { prompt: "q", response: "a", system: "sys", history: "hist" }, file_sha1: "abc", x_keep: 1 },
+      }),
+    );
+    await writeFile(
+      path.join(tmp.dataDir, "tpl.json"),
+      JSON.stringify([{ q: "Hi {{name}}", a: "I'm {{name}} by {{author}}", sys: "You are {{name}}.", hist: [["who?", "{{author}}'s bot"]] }]),
+    );
+    await fillIdentity(tmp.dataDir, { ...form, sourceName: "tpl", newName: "tpl_filled" });
+    expect(await readJson("tpl_filled.json")).toEqual([
+      { q: "Hi GreatBot", a: "I'm GreatBot by Acme Labs", sys: "You are GreatBot.", hist: [["who?", "Acme Labs's bot"]] },
+    ]);
+    expect(((await readJson("dataset_info.json")) as Record<string, unknown>).tpl_filled).toEqual({
+      file_name: "tpl_filled.json",
+      columns: { prompt: "q", response: "a", system: "sys", history: "hist" },
+      x_keep: 1, // layout and unknown fields are copied; file_sha1 described the old file and is not
+    });
+  });
+
+  it("refuses form values with placeholders, empty values and bad dataset names, naming the field", async () => {
+    const cases: [Partial<typeof form>, string][] = [
+      [{ name: "{{name}}" }, "name"],
+      [{ author: "Acme }}" }, "author"],
+      [{ name: "   " }, "name"],
+      [{ author: "x".repeat(65) }, "author"],
+      [{ newName: "Identity Great" }, "newName"],
+      [{ newName: "../evil" }, "newName"],
+      [{ newName: "_hidden" }, "newName"],
+    ];
+    for (const [override, field] of cases) {
+      const err = await caught(fillIdentity(tmp.dataDir, { ...form, ...override }));
+      expect(err, JSON.stringify(override)).toBeInstanceOf(DatasetError);
+      expect((err as DatasetError).field, JSON.stringify(override)).toBe(field);
+      expect((err as DatasetError).code).toBe("invalid_input");
+    }
+  });
+
+  it("refuses an unknown source dataset on the sourceName field", async () => {
+    const err = await caught(fillIdentity(tmp.dataDir, { ...form, sourceName: "nope" }));
+    expect(err).toMatchObject({ code: "not_found", field: "sourceName" });
+  });
+
+  it("refuses a source without placeholders", async () => {
+    await fillIdentity(tmp.dataDir, form);
+    const err = await caught(fillIdentity(tmp.dataDir, { ...form, sourceName: "identity_greatbot", newName: "again" }));
+    expect(err).toMatchObject({ code: "invalid_input", field: "sourceName" });
+  });
+
+  it("refuses a newName already registered, or a file already on disk, and leaves both untouched", async () => {
+    await fillIdentity(tmp.dataDir, form);
+    const before = await readFile(path.join(tmp.dataDir, "identity_greatbot.json"), "utf8");
+    expect(await caught(fillIdentity(tmp.dataDir, { ...form, name: "Other" }))).toMatchObject({
+      code: "already_exists",
+      field: "newName",
+    });
+    expect(await readFile(path.join(tmp.dataDir, "identity_greatbot.json"), "utf8")).toBe(before);
+
+    await writeFile(path.join(tmp.dataDir, "wip.json"), "[]");
+    expect(await caught(fillIdentity(tmp.dataDir, { ...form, newName: "wip" }))).toMatchObject({
+      code: "already_exists",
+      field: "newName",
+    });
+    expect(await readFile(path.join(tmp.dataDir, "wip.json"), "utf8")).toBe("[]");
+  });
+
+  it("refuses a template with a malformed record and writes nothing", async () => {
+    const records = (await readJson("identity.json")) as Record<string, unknown>[];
+    delete records[5]?.output;
+    await writeFile(path.join(tmp.dataDir, "identity.json"), JSON.stringify(records));
+    const err = await caught(fillIdentity(tmp.dataDir, form));
+    expect(err).toMatchObject({ code: "invalid_record", recordIndex: 5, field: "sourceName" });
+    expect((await readdir(tmp.dataDir)).sort()).toEqual(["dataset_info.json", "identity.json", "identity_heldout.json"]);
+  });
+});
+
+describe("helpers", () => {
+  it("fillValue replaces in values, never in keys", () => {
+    expect(fillValue({ "{{name}}": "{{name}}/{{author}}", n: 1 }, "A", "B")).toEqual({ "{{name}}": "A/B", n: 1 });
+  });
+
+  it("suggestDatasetName slugs the model name into a valid dataset name", () => {
+    expect(suggestDatasetName("identity", "GreatBot")).toBe("identity_greatbot");
+    expect(suggestDatasetName("identity", "Great Bot 2.0!")).toBe("identity_great_bot_2_0");
+    expect(suggestDatasetName("identity", "小助手")).toBe("identity_custom");
+  });
+});

@@ -1,0 +1,23 @@
+// Tests run against a throwaway copy of the real data/ folder, so they exercise the shipped
+// identity.json and can write freely without touching the repository.
+import { cp, mkdtemp, realpath, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO_DATA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../data");
+
+export interface TempData {
+  /** Parent temp folder (outside dataDir), for planting files a test must not be able to reach. */
+  base: string;
+  dataDir: string;
+  cleanup: () => Promise<void>;
+}
+
+export async function copyDataDir(): Promise<TempData> {
+  // realpath: on macOS tmpdir() is a symlink, and resolveInside returns canonical paths.
+  const base = await realpath(await mkdtemp(path.join(tmpdir(), "tuneboard-datasets-")));
+  const dataDir = path.join(base, "data");
+  await cp(REPO_DATA_DIR, dataDir, { recursive: true });
+  return { base, dataDir, cleanup: () => rm(base, { recursive: true, force: true }) };
+}

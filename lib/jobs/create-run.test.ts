@@ -1,0 +1,118 @@
+// Submit-time validation of a run: every bad input is refused with a message at its field, and
+// nothing is queued. Real files and a real SQLite database in a temp dir.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-create-run-"));
+const modelsDir = path.join(dir, "models");
+const dataDir = path.join(dir, "data");
+const url = `file:${path.join(dir, "test.db")}`;
+Object.assign(process.env, {
+  DATABASE_URL: url,
+  TUNEBOARD_ROOT: ROOT,
+  TUNEBOARD_DATA_DIR: dataDir,
+  TUNEBOARD_MODEL_ROOTS: modelsDir,
+  TUNEBOARD_RUNS_DIR: path.join(dir, "runs"),
+});
+
+// A minimal model directory: what inspectModel checks (config, weights file, tokenizer).
+function makeModel(name: string) {
+  const d = path.join(modelsDir, name);
+  fs.mkdirSync(d, { recursive: true });
+  fs.writeFileSync(path.join(d, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], hidden_size: 64 }));
+  fs.writeFileSync(path.join(d, "model.safetensors"), "");
+  fs.writeFileSync(path.join(d, "tokenizer.json"), "{}");
+  return d;
+}
+
+let createRun: typeof import("./create-run").createRun;
+let db: typeof import("@/lib/db").db;
+
+beforeAll(async () => {
+  fs.mkdirSync(dataDir, { recursive: true });
+  for (const f of ["dataset_info.json", "identity.json"]) fs.copyFileSync(path.join(ROOT, "data", f), path.join(dataDir, f));
+  const bad = JSON.parse(fs.readFileSync(path.join(ROOT, "data", "identity.json"), "utf8"));
+  bad[5] = { instruction: "hello", output: "" };
+  fs.writeFileSync(path.join(dataDir, "broken.json"), JSON.stringify(bad));
+  const registry = JSON.parse(fs.readFileSync(path.join(dataDir, "dataset_info.json"), "utf8"));
+  registry.broken = { file_name: "broken.json" };
+  fs.writeFileSync(path.join(dataDir, "dataset_info.json"), JSON.stringify(registry));
+  makeModel("tiny");
+  fs.mkdirSync(path.join(modelsDir, "not-a-model"));
+  const { migrateDeploy } = await import("@/prisma/migrate");
+  await migrateDeploy(url, { log: () => {} });
+  ({ createRun } = await import("./create-run"));
+  ({ db } = await import("@/lib/db"));
+});
+afterAll(async () => {
+  await db?.().$disconnect();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const good = () => ({
+  model_name_or_path: "tiny",
+  template: "llama3",
+  finetuning_type: "lora",
+  dataset: ["identity"],
+  learning_rate: "2e-4",
+  num_train_epochs: "10",
+  max_samples: "1000",
+  cutoff_len: "2048",
+  per_device_train_batch_size: "2",
+  gradient_accumulation_steps: "8",
+  lr_scheduler_type: "cosine",
+  warmup_steps: "0",
+  max_grad_norm: "1.0",
+  logging_steps: "5",
+  save_steps: "100",
+  lora_rank: "8",
+  lora_alpha: "16",
+  lora_dropout: "0",
+  lora_target: "all",
+  seed: "42",
+});
+
+async function refused(input: Record<string, unknown>, field: string, message: RegExp) {
+  const before = await db().job.count();
+  const res = await createRun(input);
+  expect(res.ok).toBe(false);
+  if (res.ok) return;
+  expect(res.fieldErrors[field]).toMatch(message);
+  expect(await db().job.count()).toBe(before);
+}
+
+describe("createRun", () => {
+  it("refuses a non-numeric learning rate at its field", async () => {
+    await refused({ ...good(), learning_rate: "abc" }, "learning_rate", /learning rate must be a number/);
+  });
+  it("refuses out-of-range values", async () => {
+    await refused({ ...good(), learning_rate: "-1" }, "learning_rate", /> 0/);
+    await refused({ ...good(), lora_rank: "0" }, "lora_rank", /≥ 1/);
+    await refused({ ...good(), cutoff_len: "0" }, "cutoff_len", /cutoff length/);
+  });
+  it("refuses a dataset that does not exist", async () => {
+    await refused({ ...good(), dataset: ["nope"] }, "dataset", /"nope" is not registered/);
+  });
+  it("refuses a model path that does not exist, is not a model, or lies outside the roots", async () => {
+    await refused({ ...good(), model_name_or_path: "missing" }, "model_name_or_path", /does not exist/);
+    await refused({ ...good(), model_name_or_path: "not-a-model" }, "model_name_or_path", /not a model directory/);
+    await refused({ ...good(), model_name_or_path: "/etc" }, "model_name_or_path", /inside the model roots/);
+    await refused({ ...good(), model_name_or_path: "../data" }, "model_name_or_path", /inside the model roots/);
+  });
+  it("refuses a dataset with a malformed record, naming the record", async () => {
+    await refused({ ...good(), dataset: ["broken"] }, "dataset", /record 5/);
+  });
+  it("queues a valid run with the model's resolved path", async () => {
+    const res = await createRun(good());
+    expect(res.ok).toBe(true);
+    if (!res.ok) return;
+    const job = await db().job.findUniqueOrThrow({ where: { id: res.id } });
+    expect(job.status).toBe("queued");
+    expect(job.modelPath).toBe(fs.realpathSync(path.join(modelsDir, "tiny")));
+    expect(JSON.parse(job.config).learning_rate).toBe(2e-4);
+  });
+});

@@ -1,0 +1,50 @@
+// The whole visible state of one run, read from the database: what a page needs after a reload.
+import { db } from "@/lib/db";
+import type { JobSnapshot, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
+import { jobStatus } from "@/lib/schemas/socket";
+
+type JobRow = {
+  id: number;
+  status: string;
+  step: number;
+  totalSteps: number | null;
+  error: string | null;
+  finalLoss: number | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  cancelRequested: boolean;
+};
+
+export function toStatusUpdate(job: JobRow): JobStatusUpdate {
+  return {
+    jobId: job.id,
+    status: jobStatus.parse(job.status),
+    step: job.step,
+    totalSteps: job.totalSteps,
+    error: job.error,
+    finalLoss: job.finalLoss,
+    startedAt: job.startedAt?.toISOString() ?? null,
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+    cancelRequested: job.cancelRequested,
+  };
+}
+
+export async function loadJobPoints(jobId: number): Promise<MetricPoint[]> {
+  const rows = await db().metric.findMany({ where: { jobId }, orderBy: { step: "asc" } });
+  return rows.map((m) => ({
+    step: m.step,
+    epoch: m.epoch,
+    loss: m.loss,
+    lr: m.lr,
+    gradNorm: m.gradNorm,
+    tokens: m.tokens,
+    tokensPerSec: m.tokensPerSec,
+    elapsedS: m.elapsedS,
+  }));
+}
+
+export async function loadJobSnapshot(jobId: number): Promise<JobSnapshot | null> {
+  const job = await db().job.findUnique({ where: { id: jobId } });
+  if (!job) return null;
+  return { job: toStatusUpdate(job), points: await loadJobPoints(jobId), logTail: job.logTail };
+}

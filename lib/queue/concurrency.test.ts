@@ -1,0 +1,83 @@
+// Several real processes claim from one SQLite file at once: every job is claimed exactly once.
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { enqueueJob } from "./enqueue";
+import { tempDb, type TempDb } from "./test-db";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const tsx = path.join(root, "node_modules", ".bin", "tsx");
+const JOBS = 30;
+const WORKERS = 4;
+
+let t: TempDb;
+beforeAll(async () => {
+  t = await tempDb();
+});
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+interface Child {
+  ready: Promise<void>;
+  go: () => void;
+  result: Promise<{ workerId: string; claimed: number[] }>;
+}
+
+function startChild(workerId: string): Child {
+  const child = spawn(tsx, [path.join(here, "claim-loop.fixture.ts"), t.url, workerId], {
+    cwd: root,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  let onReady: () => void;
+  const ready = new Promise<void>((r) => (onReady = r));
+  child.stdout.on("data", (d) => {
+    out += d;
+    if (out.startsWith("ready\n")) onReady();
+  });
+  child.stderr.on("data", (d) => (err += d));
+  const result = new Promise<{ workerId: string; claimed: number[] }>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`${workerId} exited ${code}: ${err}`));
+      try {
+        resolve(JSON.parse(out.trim().split("\n").pop()!));
+      } catch {
+        reject(new Error(`${workerId} printed no result: ${out} ${err}`));
+      }
+    });
+  });
+  result.catch(() => onReady()); // a child that dies before "ready" must not hang the test
+  return { ready, go: () => child.stdin.end("go\n"), result };
+}
+
+it(`${WORKERS} processes claiming ${JOBS} jobs: each job claimed exactly once`, async () => {
+  const ids: number[] = [];
+  for (let i = 0; i < JOBS; i++) {
+    ids.push((await enqueueJob({ name: `job-${i}`, config: "{}", modelPath: "/m", datasets: "d" }, t.client)).id);
+  }
+  // All children connect first, then start claiming at the same moment.
+  const children = Array.from({ length: WORKERS }, (_, i) => startChild(`worker-${i}`));
+  await Promise.all(children.map((c) => c.ready));
+  children.forEach((c) => c.go());
+  const results = await Promise.all(children.map((c) => c.result));
+
+  const all = results.flatMap((r) => r.claimed);
+  expect(all).toHaveLength(JOBS); // nobody claimed a job twice…
+  expect(new Set(all).size).toBe(JOBS);
+  expect([...all].sort((a, b) => a - b)).toEqual(ids); // …and every job was claimed
+
+  const rows = await t.client.job.findMany({ orderBy: { id: "asc" } });
+  for (const row of rows) {
+    expect(row.status).toBe("succeeded");
+    expect(row.attempts).toBe(1);
+    const owner = results.find((r) => r.claimed.includes(row.id))!;
+    expect(row.workerId).toBe(owner.workerId);
+  }
+  // Report how the work was shared (not asserted: scheduling decides).
+  console.log("claims per worker:", results.map((r) => `${r.workerId}=${r.claimed.length}`).join(" "));
+}, 60_000);

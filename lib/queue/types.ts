@@ -1,0 +1,65 @@
+// Job queue vocabulary shared by the server, the worker and the queue operations.
+import { z } from "zod";
+
+export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+export const jobStatusSchema = z.enum(JOB_STATUSES);
+export type JobStatus = z.infer<typeof jobStatusSchema>;
+
+/** Statuses a job never leaves. */
+export const FINAL_STATUSES = ["succeeded", "failed", "cancelled"] as const satisfies readonly JobStatus[];
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
+export const finalStatusSchema = z.enum(FINAL_STATUSES);
+
+export function isFinalStatus(s: string): s is FinalStatus {
+  return (FINAL_STATUSES as readonly string[]).includes(s);
+}
+
+/** Only kind for now. */
+export const jobKindSchema = z.enum(["train"]);
+export type JobKind = z.infer<typeof jobKindSchema>;
+
+/** Default lease: a worker that misses heartbeats for this long loses its job to another worker. */
+export const DEFAULT_LEASE_MS = 30_000;
+/** A job whose lease expired this many times (worker crashed each time) is failed instead of retried. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+export const enqueueInputSchema = z.object({
+  kind: jobKindSchema.default("train"),
+  name: z.string().trim().min(1).max(200),
+  /** JSON text of the run config, already validated by the caller (lib/schemas/run-config.ts). */
+  config: z.string().refine((s) => {
+    try {
+      JSON.parse(s);
+      return true;
+    } catch {
+      return false;
+    }
+  }, "config must be JSON text"),
+  modelPath: z.string().min(1),
+  /** Comma-separated dataset names, for display. */
+  datasets: z.string(),
+  outputDir: z.string().min(1).optional(),
+});
+export type EnqueueInput = z.input<typeof enqueueInputSchema>;
+
+export const metricInputSchema = z.object({
+  step: z.number().int().nonnegative(),
+  epoch: z.number().finite(),
+  loss: z.number().finite(),
+  lr: z.number().finite(),
+  gradNorm: z.number().finite().nullish(),
+  tokens: z.number().int().nonnegative().nullish(),
+  tokensPerSec: z.number().finite().nullish(),
+  elapsedS: z.number().finite().nullish(),
+});
+export type MetricInput = z.input<typeof metricInputSchema>;
+
+export const workerHeartbeatSchema = z.object({
+  id: z.string().min(1),
+  hostname: z.string().min(1),
+  pid: z.number().int().nonnegative(),
+  currentJobId: z.number().int().positive().nullish(),
+  /** Any JSON-serialisable GPU description list; stored as JSON text. */
+  gpus: z.array(z.unknown()).default([]),
+});
+export type WorkerHeartbeat = z.input<typeof workerHeartbeatSchema>;

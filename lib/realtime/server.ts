@@ -1,0 +1,173 @@
+// socket.io on the same HTTP server as Next. Browsers join a job's room to get its live
+// metrics; workers connect to "/worker" with their token and push events, which are validated
+// here and relayed to the rooms. Chat commands go the other way: browser -> server -> worker.
+import type { Server as HttpServer } from "node:http";
+import { timingSafeEqual, createHash } from "node:crypto";
+import { Server, type Socket } from "socket.io";
+import {
+  chatDone,
+  chatLoadReq,
+  chatSendReq,
+  chatState,
+  chatStopReq,
+  chatToken,
+  jobId as jobIdSchema,
+  jobLogMsg,
+  jobMetricMsg,
+  jobStatusUpdate,
+  type ChatState,
+  type ClientToServerEvents,
+  type ServerToClientEvents,
+  type ServerToWorkerEvents,
+  type WorkerToServerEvents,
+} from "@/lib/schemas/socket";
+import { loadJobSnapshot } from "@/lib/jobs/snapshot";
+import { z } from "zod";
+import { isAuthorizedCookieHeader } from "@/lib/auth";
+
+export const jobRoom = (id: number) => `job:${id}`;
+const CHAT_ROOM = "chat";
+
+export function tokensEqual(a: string, b: string): boolean {
+  const ha = createHash("sha256").update(a).digest();
+  const hb = createHash("sha256").update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+type WorkerSocket = Socket<WorkerToServerEvents, ServerToWorkerEvents>;
+
+export interface RealtimeOptions {
+  workerToken: string;
+  accessToken?: string;
+  log?: (msg: string) => void;
+}
+
+export function attachRealtime(httpServer: HttpServer, opts: RealtimeOptions) {
+  const log = opts.log ?? ((m: string) => console.log(m));
+  const io = new Server<ClientToServerEvents, ServerToClientEvents>(httpServer, {
+    serveClient: false,
+    maxHttpBufferSize: 1_000_000,
+  });
+
+  // Beyond loopback the browser must have logged in (cookie set by /login).
+  if (opts.accessToken) {
+    const token = opts.accessToken;
+    io.use((socket, next) => {
+      if (isAuthorizedCookieHeader(socket.handshake.headers.cookie, token)) next();
+      else next(new Error("unauthorized"));
+    });
+  }
+
+  const workers = new Map<string, WorkerSocket>();
+  let chat: ChatState = { workerId: null, state: "idle", modelPath: null, adapterPath: null, message: null, loadS: null };
+  const setChat = (next: ChatState) => {
+    chat = next;
+    io.to(CHAT_ROOM).emit("chat:state", chat);
+  };
+
+  // ---- workers ----
+  const workerNs = io.of("/worker") as unknown as import("socket.io").Namespace<WorkerToServerEvents, ServerToWorkerEvents>;
+  workerNs.use((socket, next) => {
+    const auth = z.object({ token: z.string(), workerId: z.string().min(1).max(100) }).safeParse(socket.handshake.auth);
+    if (!auth.success || !tokensEqual(auth.data.token, opts.workerToken)) return next(new Error("unauthorized"));
+    socket.data.workerId = auth.data.workerId;
+    next();
+  });
+  workerNs.on("connection", (socket) => {
+    const workerId: string = socket.data.workerId;
+    workers.set(workerId, socket);
+    log(`[realtime] worker ${workerId} connected`);
+
+    // Relay with validation: a malformed payload is dropped and logged, never forwarded.
+    const relay = <T extends z.ZodTypeAny>(schema: T, fn: (msg: z.infer<T>) => void) => (raw: unknown) => {
+      const parsed = schema.safeParse(raw);
+      if (!parsed.success) return log(`[realtime] dropped malformed event from ${workerId}: ${parsed.error.message}`);
+      fn(parsed.data);
+    };
+    socket.on("job:metric", relay(jobMetricMsg, (m) => io.to(jobRoom(m.jobId)).emit("job:metric", m)));
+    socket.on("job:status", relay(jobStatusUpdate, (m) => io.to(jobRoom(m.jobId)).emit("job:status", m)));
+    socket.on("job:log", relay(jobLogMsg, (m) => io.to(jobRoom(m.jobId)).emit("job:log", m)));
+    socket.on("chat:state", relay(chatState, (m) => setChat({ ...m, workerId })));
+    socket.on("chat:token", relay(chatToken, (m) => io.to(CHAT_ROOM).emit("chat:token", m)));
+    socket.on("chat:done", relay(chatDone, (m) => io.to(CHAT_ROOM).emit("chat:done", m)));
+    socket.on("disconnect", () => {
+      workers.delete(workerId);
+      log(`[realtime] worker ${workerId} disconnected`);
+      if (chat.workerId === workerId) {
+        setChat({ ...chat, state: "error", message: "the worker holding the model went away" });
+      }
+    });
+  });
+
+  const pickWorker = (): WorkerSocket | undefined => {
+    if (chat.workerId && workers.has(chat.workerId)) return workers.get(chat.workerId);
+    return workers.values().next().value;
+  };
+
+  // ---- browsers ----
+  io.on("connection", (socket) => {
+    socket.on("job:subscribe", async (raw, ack) => {
+      const parsed = z.object({ jobId: jobIdSchema }).safeParse(raw);
+      if (!parsed.success) return ack?.({ ok: false, error: "jobId must be a positive integer" });
+      // Join first, then read the history: an event that lands in between is sent twice and the
+      // client de-duplicates by step, so nothing falls into a gap.
+      await socket.join(jobRoom(parsed.data.jobId));
+      const snapshot = await loadJobSnapshot(parsed.data.jobId);
+      if (!snapshot) return ack?.({ ok: false, error: `run ${parsed.data.jobId} does not exist` });
+      ack?.({ ok: true, data: snapshot });
+    });
+    socket.on("job:unsubscribe", (raw) => {
+      const parsed = z.object({ jobId: jobIdSchema }).safeParse(raw);
+      if (parsed.success) void socket.leave(jobRoom(parsed.data.jobId));
+    });
+
+    socket.on("chat:subscribe", async (_raw, ack) => {
+      await socket.join(CHAT_ROOM);
+      ack?.({ ok: true, data: chat });
+    });
+    socket.on("chat:load", (raw, ack) => {
+      const parsed = chatLoadReq.safeParse(raw);
+      if (!parsed.success) return ack?.({ ok: false, error: parsed.error.issues[0]?.message ?? "bad request" });
+      const worker = pickWorker();
+      if (!worker) return ack?.({ ok: false, error: "no worker is connected: start one with `npm run worker`" });
+      if (chat.state === "loading") return ack?.({ ok: false, error: "a model is already loading" });
+      setChat({
+        workerId: worker.data.workerId,
+        state: "loading",
+        modelPath: parsed.data.modelPath,
+        adapterPath: parsed.data.adapterPath,
+        message: null,
+        loadS: null,
+      });
+      worker.emit("chat:load", parsed.data);
+      ack?.({ ok: true, data: chat });
+    });
+    socket.on("chat:send", (raw, ack) => {
+      const parsed = chatSendReq.safeParse(raw);
+      if (!parsed.success) return ack?.({ ok: false, error: parsed.error.issues[0]?.message ?? "bad request" });
+      const worker = chat.workerId ? workers.get(chat.workerId) : undefined;
+      if (!worker || chat.state !== "ready") return ack?.({ ok: false, error: "load a model first" });
+      worker.emit("chat:send", parsed.data);
+      ack?.({ ok: true, data: null });
+    });
+    socket.on("chat:stop", (raw) => {
+      const parsed = chatStopReq.safeParse(raw);
+      const worker = chat.workerId ? workers.get(chat.workerId) : undefined;
+      if (parsed.success && worker) worker.emit("chat:stop", parsed.data);
+    });
+    socket.on("chat:unload", (_raw, ack) => {
+      const worker = chat.workerId ? workers.get(chat.workerId) : undefined;
+      if (worker) worker.emit("chat:unload", {});
+      setChat({ workerId: null, state: "idle", modelPath: null, adapterPath: null, message: null, loadS: null });
+      ack?.({ ok: true, data: chat });
+    });
+  });
+
+  return {
+    io,
+    connectedWorkers: () => [...workers.keys()],
+    cancelJob: (id: number) => {
+      for (const w of workers.values()) w.emit("job:cancel", { jobId: id });
+    },
+  };
+}

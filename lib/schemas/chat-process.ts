@@ -1,0 +1,41 @@
+// The worker <-> chat process protocol: JSON lines on the Python chat server's stdin/stdout
+// (worker/trainer/tuneboard_trainer/chat_server.py).
+import { z } from "zod";
+
+export const chatProcessEvent = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("ready") }),
+  z.object({
+    type: z.literal("loaded"),
+    model_path: z.string(),
+    adapter_path: z.string().nullable(),
+    load_s: z.number(),
+    device: z.string(),
+  }),
+  z.object({ type: z.literal("token"), request_id: z.string(), text: z.string() }),
+  z.object({
+    type: z.literal("done"),
+    request_id: z.string(),
+    tokens: z.number().int().nonnegative(),
+    tokens_per_sec: z.number().nullable(),
+    finish_reason: z.enum(["stop", "length", "aborted"]),
+  }),
+  z.object({ type: z.literal("unloaded") }),
+  z.object({ type: z.literal("error"), request_id: z.string().nullable().optional(), message: z.string() }),
+]);
+export type ChatProcessEvent = z.infer<typeof chatProcessEvent>;
+
+export type ChatProcessCommand =
+  | { type: "load"; model_path: string; adapter_path: string | null; template: string }
+  | {
+      type: "generate";
+      request_id: string;
+      messages: { role: string; content: string }[];
+      max_new_tokens: number;
+      temperature: number;
+      top_p: number;
+      top_k: number;
+      seed: number | null;
+    }
+  | { type: "stop"; request_id: string }
+  | { type: "unload" }
+  | { type: "shutdown" };

@@ -1,0 +1,90 @@
+// Datasets as LLaMA-Factory stores them: a registry (dataset_info.json) naming files of records.
+// The schemas follow LLaMA-Factory's field names so that a data/ folder edited in Tuneboard can
+// be handed to `llamafactory-cli train` unchanged, and vice versa.
+import { z } from "zod";
+
+export const FORMATTINGS = ["alpaca", "sharegpt"] as const;
+export type Formatting = (typeof FORMATTINGS)[number];
+
+// LLaMA-Factory fetches these from a hub instead of the local file (and prefers them over
+// file_name), so an entry carrying one of them is not a local dataset Tuneboard can read.
+export const REMOTE_SOURCE_KEYS = ["hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"] as const;
+
+/**
+ * One dataset_info.json entry. Loose on purpose: LLaMA-Factory has many more fields (ranking,
+ * split, subset, folder, num_samples, ...) and a rewrite of the registry must keep them.
+ */
+export const datasetEntrySchema = z.looseObject({
+  file_name: z.string({ error: "file_name must be a string" }).min(1, "file_name must not be empty"),
+  formatting: z.enum(FORMATTINGS, { error: 'formatting must be "alpaca" or "sharegpt"' }).optional(),
+  columns: z.record(z.string(), z.string(), { error: "columns must map names to strings" }).optional(),
+  tags: z.record(z.string(), z.string(), { error: "tags must map names to strings" }).optional(),
+});
+export type DatasetEntry = z.infer<typeof datasetEntrySchema>;
+
+/**
+ * The file as a whole: only "an object of objects" is checked here, because entries for hub
+ * datasets have no file_name and must still survive a rewrite. Local entries are checked one by
+ * one with datasetEntrySchema so the error can name the entry.
+ */
+export const registryFileSchema = z.record(z.string(), z.record(z.string(), z.unknown()), {
+  error: "dataset_info.json must be an object of dataset entries",
+});
+export type RegistryFile = z.infer<typeof registryFileSchema>;
+
+/**
+ * One alpaca record, under LLaMA-Factory's canonical column names. Messages are phrased to follow
+ * "record N: <field>: " so a reader error reads as a sentence.
+ */
+export const alpacaRecordSchema = z.object(
+  {
+    instruction: z.string({ error: "must be a string" }),
+    input: z.string({ error: "must be a string" }).default(""),
+    // An empty answer trains the model to say nothing: refuse it rather than learn it.
+    output: z
+      .string({ error: "must be a non-empty string" })
+      .refine((s) => s.trim().length > 0, { error: "must be a non-empty string" }),
+    system: z.string({ error: "must be a string" }).optional(),
+    history: z
+      .array(z.tuple([z.string(), z.string()]), { error: "must be a list of [instruction, response] pairs" })
+      .optional(),
+  },
+  { error: "must be an object" },
+);
+export type AlpacaRecord = z.infer<typeof alpacaRecordSchema>;
+
+// The placeholders LLaMA-Factory's identity.json uses; fill replaces exactly these spellings.
+export const PLACEHOLDERS = { name: "{{name}}", author: "{{author}}" } as const;
+
+// A value that itself contained "{{" or "}}" could leave (or create) a placeholder in the filled
+// copy, which then trains the model to say "{{name}}".
+const identityValue = (label: string) =>
+  z
+    .string({ error: `${label} is required` })
+    .trim()
+    .min(1, `${label} is required`)
+    .max(64, `${label} must be at most 64 characters`)
+    .refine((s) => !s.includes("{{") && !s.includes("}}"), { error: `${label} must not contain {{ or }}` });
+
+/**
+ * A name for a new dataset. It becomes both the registry key and the file name (<name>.json),
+ * so it is kept to characters that are safe in a path and in LLaMA-Factory's comma-separated
+ * `dataset:` argument.
+ */
+export const datasetNameSchema = z
+  .string({ error: "dataset name is required" })
+  .trim()
+  .regex(
+    /^[a-z0-9][a-z0-9_-]{0,63}$/,
+    "use lowercase letters, digits, _ and - (start with a letter or digit, at most 64 characters)",
+  );
+
+export const identityFillFormSchema = z.object({
+  // Existing registry keys are not held to datasetNameSchema: LLaMA-Factory's own names may not fit.
+  sourceName: z.string({ error: "choose a source dataset" }).min(1, "choose a source dataset"),
+  name: identityValue("model name"),
+  author: identityValue("author"),
+  newName: datasetNameSchema,
+});
+export type IdentityFillForm = z.infer<typeof identityFillFormSchema>;
+export type IdentityFillInput = z.input<typeof identityFillFormSchema>;

@@ -1,0 +1,70 @@
+// The run configuration: what the Train form submits, what the queue stores, and (plus paths the
+// worker fills in) what the Python trainer validates again in tuneboard_trainer/config.py.
+// Field names are LLaMA-Factory's so that a config reads the same in both tools.
+import { z } from "zod";
+
+export const LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
+export const TEMPLATES = ["llama3"] as const;
+export const SCHEDULERS = ["cosine", "linear", "constant"] as const;
+
+// Form inputs arrive as strings; a number field gets a message that names what is wrong.
+const num = (label: string) =>
+  z.preprocess(
+    (v) => (typeof v === "string" ? (v.trim() === "" ? undefined : Number(v.trim())) : v),
+    z.number({ error: `${label} must be a number` }).refine(Number.isFinite, `${label} must be a number`),
+  );
+const int = (label: string) => num(label).pipe(z.number().int(`${label} must be a whole number`));
+
+export const runConfigSchema = z.object({
+  name: z.string().trim().max(80).optional(),
+  model_name_or_path: z.string().trim().min(1, "choose a model"),
+  template: z.enum(TEMPLATES, { error: "unknown template" }),
+  finetuning_type: z.literal("lora", { error: "only LoRA is supported in this version" }),
+  dataset: z.array(z.string().min(1)).min(1, "choose at least one dataset"),
+  learning_rate: num("learning rate").pipe(z.number().gt(0, "learning rate must be > 0").lt(1, "learning rate must be < 1")),
+  num_train_epochs: num("epochs").pipe(z.number().gt(0, "epochs must be > 0").max(1000)),
+  max_samples: int("max samples").pipe(z.number().min(1, "max samples must be ≥ 1")),
+  cutoff_len: int("cutoff length").pipe(z.number().min(8, "cutoff length must be ≥ 8").max(1_048_576)),
+  per_device_train_batch_size: int("batch size").pipe(z.number().min(1, "batch size must be ≥ 1").max(4096)),
+  gradient_accumulation_steps: int("gradient accumulation").pipe(z.number().min(1, "must be ≥ 1").max(4096)),
+  lr_scheduler_type: z.enum(SCHEDULERS),
+  warmup_steps: int("warmup steps").pipe(z.number().min(0)),
+  max_grad_norm: num("max grad norm").pipe(z.number().gt(0)),
+  logging_steps: int("logging steps").pipe(z.number().min(1)),
+  save_steps: int("save steps").pipe(z.number().min(1)),
+  lora_rank: int("LoRA rank").pipe(z.number().min(1, "LoRA rank must be ≥ 1").max(1024)),
+  lora_alpha: num("LoRA alpha").pipe(z.number().gt(0, "LoRA alpha must be > 0")),
+  lora_dropout: num("LoRA dropout").pipe(z.number().min(0).lt(1, "LoRA dropout must be in [0, 1)")),
+  lora_target: z.union([z.literal("all"), z.array(z.enum(LORA_TARGETS)).min(1, "choose at least one module")]),
+  seed: int("seed").pipe(z.number().min(0)),
+});
+
+export type RunConfig = z.infer<typeof runConfigSchema>;
+
+/** LLaMA-Factory web-UI defaults (see docs/architecture.md). */
+export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset"> = {
+  template: "llama3",
+  finetuning_type: "lora",
+  learning_rate: 5e-5,
+  num_train_epochs: 3,
+  max_samples: 100000,
+  cutoff_len: 2048,
+  per_device_train_batch_size: 2,
+  gradient_accumulation_steps: 8,
+  lr_scheduler_type: "cosine",
+  warmup_steps: 0,
+  max_grad_norm: 1.0,
+  logging_steps: 5,
+  save_steps: 100,
+  lora_rank: 8,
+  lora_alpha: 16,
+  lora_dropout: 0,
+  lora_target: "all",
+  seed: 42,
+};
+
+/** What the worker hands the trainer: the run config plus the paths it owns. */
+export type TrainerConfigFile = Omit<RunConfig, "name"> & {
+  dataset_dir: string;
+  output_dir: string;
+};

@@ -1,0 +1,131 @@
+// Typed socket.io contract. Browsers use the default namespace; workers use "/worker" with a token.
+// Every payload that crosses the socket is parsed with these schemas on arrival.
+import { z } from "zod";
+
+export const jobId = z.number().int().positive();
+
+export const metricPoint = z.object({
+  step: z.number().int().positive(),
+  epoch: z.number(),
+  loss: z.number().nullable(),
+  lr: z.number(),
+  gradNorm: z.number().nullable(),
+  tokens: z.number().nullable(),
+  tokensPerSec: z.number().nullable(),
+  elapsedS: z.number().nullable(),
+});
+export type MetricPoint = z.infer<typeof metricPoint>;
+
+export const jobStatus = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
+export type JobStatus = z.infer<typeof jobStatus>;
+
+export const jobStatusUpdate = z.object({
+  jobId,
+  status: jobStatus,
+  step: z.number().int().nonnegative(),
+  totalSteps: z.number().int().nonnegative().nullable(),
+  error: z.string().nullable().optional(),
+  finalLoss: z.number().nullable().optional(),
+  startedAt: z.string().nullable().optional(),
+  finishedAt: z.string().nullable().optional(),
+  cancelRequested: z.boolean().optional(),
+});
+export type JobStatusUpdate = z.infer<typeof jobStatusUpdate>;
+
+export const jobMetricMsg = z.object({ jobId, point: metricPoint });
+export const jobLogMsg = z.object({ jobId, text: z.string().max(100_000) });
+
+export const jobSnapshot = z.object({
+  job: jobStatusUpdate,
+  points: z.array(metricPoint),
+  logTail: z.string(),
+});
+export type JobSnapshot = z.infer<typeof jobSnapshot>;
+
+export const chatMessage = z.object({
+  role: z.enum(["system", "user", "assistant"]),
+  content: z.string().max(100_000),
+});
+export type ChatMessage = z.infer<typeof chatMessage>;
+
+export const generationParams = z.object({
+  max_new_tokens: z.number().int().min(1).max(8192).default(1024),
+  temperature: z.number().min(0).max(5).default(0.95),
+  top_p: z.number().gt(0).max(1).default(0.7),
+  top_k: z.number().int().min(0).max(1000).default(50),
+  seed: z.number().int().min(0).nullable().default(null),
+});
+export type GenerationParams = z.infer<typeof generationParams>;
+
+export const chatLoadReq = z.object({
+  modelPath: z.string().min(1),
+  adapterPath: z.string().min(1).nullable(),
+  template: z.enum(["llama3"]).default("llama3"),
+});
+export const chatSendReq = z.object({
+  requestId: z.string().min(1).max(64),
+  messages: z.array(chatMessage).min(1).max(200),
+  params: generationParams,
+});
+export const chatStopReq = z.object({ requestId: z.string().min(1).max(64) });
+
+export const chatState = z.object({
+  workerId: z.string().nullable(),
+  state: z.enum(["idle", "loading", "ready", "error"]),
+  modelPath: z.string().nullable(),
+  adapterPath: z.string().nullable(),
+  message: z.string().nullable(),
+  loadS: z.number().nullable(),
+});
+export type ChatState = z.infer<typeof chatState>;
+
+export const chatToken = z.object({ requestId: z.string(), text: z.string() });
+export const chatDone = z.object({
+  requestId: z.string(),
+  tokens: z.number().int().nonnegative(),
+  tokensPerSec: z.number().nullable(),
+  finishReason: z.enum(["stop", "length", "aborted", "error"]),
+  error: z.string().nullable().optional(),
+});
+
+type Ack<T> = (res: { ok: true; data: T } | { ok: false; error: string }) => void;
+
+export interface ServerToClientEvents {
+  "job:metric": (msg: z.infer<typeof jobMetricMsg>) => void;
+  "job:status": (msg: JobStatusUpdate) => void;
+  "job:log": (msg: z.infer<typeof jobLogMsg>) => void;
+  "chat:state": (msg: ChatState) => void;
+  "chat:token": (msg: z.infer<typeof chatToken>) => void;
+  "chat:done": (msg: z.infer<typeof chatDone>) => void;
+}
+
+export interface ClientToServerEvents {
+  "job:subscribe": (msg: unknown, ack: Ack<JobSnapshot>) => void;
+  "job:unsubscribe": (msg: unknown) => void;
+  "chat:subscribe": (msg: unknown, ack: Ack<ChatState>) => void;
+  "chat:load": (msg: unknown, ack: Ack<ChatState>) => void;
+  "chat:send": (msg: unknown, ack: Ack<null>) => void;
+  "chat:stop": (msg: unknown) => void;
+  "chat:unload": (msg: unknown, ack: Ack<ChatState>) => void;
+}
+
+/** Events a worker sends up to the server (validated there). */
+export interface WorkerToServerEvents {
+  "job:metric": (msg: unknown) => void;
+  "job:status": (msg: unknown) => void;
+  "job:log": (msg: unknown) => void;
+  "chat:state": (msg: unknown) => void;
+  "chat:token": (msg: unknown) => void;
+  "chat:done": (msg: unknown) => void;
+}
+
+/** Commands the server sends down to a worker (validated there). */
+export interface ServerToWorkerEvents {
+  "job:cancel": (msg: { jobId: number }) => void;
+  "chat:load": (msg: z.infer<typeof chatLoadReq>) => void;
+  "chat:send": (msg: z.infer<typeof chatSendReq>) => void;
+  "chat:stop": (msg: z.infer<typeof chatStopReq>) => void;
+  "chat:unload": (msg: Record<string, never>) => void;
+}
+
+export type AckResult<T> = Parameters<Ack<T>>[0];

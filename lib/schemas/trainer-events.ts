@@ -1,0 +1,94 @@
+// The trainer -> worker event protocol (v1): one JSON object per line on the trainer's stdout.
+// The Python twin lives in worker/trainer/tuneboard_trainer/events.py; both sides are checked
+// against the same fixture (lib/schemas/fixtures/trainer-events.jsonl).
+import { z } from "zod";
+
+const base = { v: z.literal(1), time: z.number() };
+const finite = z.number().finite();
+
+export const startedEvent = z.object({
+  ...base,
+  type: z.literal("started"),
+  total_steps: z.number().int().nonnegative(),
+  num_samples: z.number().int().nonnegative(),
+  num_epochs: finite,
+  trainable_params: z.number().int().nonnegative(),
+  total_params: z.number().int().nonnegative(),
+  device: z.string(),
+  dtype: z.string(),
+  output_dir: z.string(),
+});
+
+export const logEvent = z.object({
+  ...base,
+  type: z.literal("log"),
+  level: z.enum(["info", "warning", "error"]),
+  message: z.string(),
+});
+
+export const stepEvent = z.object({
+  ...base,
+  type: z.literal("step"),
+  step: z.number().int().positive(),
+  total_steps: z.number().int().positive(),
+  epoch: finite,
+  // JSON has no NaN: a diverged step reports loss null, which the chart shows as a gap.
+  loss: z.number().nullable(),
+  lr: finite,
+  grad_norm: z.number().nullable(),
+  tokens: z.number().int().nonnegative(),
+  tokens_per_sec: finite,
+  elapsed_s: finite,
+});
+
+export const checkpointEvent = z.object({
+  ...base,
+  type: z.literal("checkpoint"),
+  step: z.number().int().nonnegative(),
+  path: z.string(),
+});
+
+export const doneEvent = z.object({
+  ...base,
+  type: z.literal("done"),
+  step: z.number().int().nonnegative(),
+  train_loss: z.number().nullable(),
+  runtime_s: finite,
+  tokens_seen: z.number().int().nonnegative(),
+  adapter_path: z.string(),
+});
+
+export const errorEvent = z.object({
+  ...base,
+  type: z.literal("error"),
+  message: z.string(),
+  kind: z.enum(["config", "data", "oom", "internal"]),
+  traceback: z.string().optional(),
+});
+
+export const trainerEvent = z.discriminatedUnion("type", [
+  startedEvent,
+  logEvent,
+  stepEvent,
+  checkpointEvent,
+  doneEvent,
+  errorEvent,
+]);
+
+export type TrainerEvent = z.infer<typeof trainerEvent>;
+export type StepEvent = z.infer<typeof stepEvent>;
+
+/** Parse one stdout line. Returns null for lines that are not protocol events (kept as log text). */
+export function parseTrainerLine(line: string): { event: TrainerEvent } | { error: string } | null {
+  const trimmed = line.trim();
+  if (!trimmed.startsWith("{")) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(trimmed);
+  } catch {
+    return null;
+  }
+  const result = trainerEvent.safeParse(json);
+  if (!result.success) return { error: result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") };
+  return { event: result.data };
+}

@@ -1,0 +1,60 @@
+/**
+ * The one place where a database URL becomes a Prisma driver adapter factory.
+ *
+ * Used by the app (lib/db.ts) and by the migration command (prisma/migrate.ts).
+ * It must not import the generated client: migrations run before `prisma generate`.
+ *
+ * Supported now: SQLite (`file:` URLs, @prisma/adapter-better-sqlite3).
+ * PostgreSQL (`postgresql://`) is the planned second branch of `createAdapterFactory`:
+ * add @prisma/adapter-pg there and nowhere else (prisma/README.md says what it needs).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
+import type { SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
+import { databaseUrl, providerOf, sqliteFilePath } from "./database-url";
+
+export * from "./database-url";
+
+/** SQLite busy timeout: how long a connection waits for the write lock before SQLITE_BUSY. */
+export const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Settings every SQLite connection of the app relies on:
+ * - WAL journal mode (readers never block the writer). It is stored in the database
+ *   file, so setting it once per process, before the adapter connects, is enough.
+ * - busy_timeout: per connection; the adapter passes its options to better-sqlite3,
+ *   whose `timeout` option *is* busy_timeout (see createAdapterFactory).
+ * Creates the parent folder and an empty database file when missing.
+ */
+export function prepareSqliteFile(filePath: string): void {
+  if (filePath === ":memory:") return;
+  fs.mkdirSync(path.dirname(filePath), { recursive: true });
+  const db = new Database(filePath, { timeout: SQLITE_BUSY_TIMEOUT_MS });
+  try {
+    // Switching to WAL needs the file to itself; once WAL, it stays WAL (no switch, no lock).
+    if (String(db.pragma("journal_mode", { simple: true })).toLowerCase() !== "wal") db.pragma("journal_mode = WAL");
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Driver adapter factory for a URL: what `new PrismaClient({ adapter })` and the
+ * WASM schema engine both take.
+ */
+export function createAdapterFactory(url: string = databaseUrl()): SqlMigrationAwareDriverAdapterFactory {
+  const provider = providerOf(url);
+  switch (provider) {
+    case "sqlite": {
+      const file = sqliteFilePath(url);
+      prepareSqliteFile(file);
+      return new PrismaBetterSqlite3({ url: file, timeout: SQLITE_BUSY_TIMEOUT_MS });
+    }
+    case "postgresql":
+      throw new Error("PostgreSQL is not wired in yet: add @prisma/adapter-pg in prisma/adapter.ts (createAdapterFactory).");
+    default:
+      throw new Error(`Unsupported provider ${provider satisfies never}`);
+  }
+}

@@ -1,0 +1,96 @@
+// Idempotent set-up: each step checks a stamp and does nothing when its inputs are unchanged,
+// so a second `npm start` is fast and changes nothing that exists.
+//   node scripts/setup.mjs [--test]   (--test also installs the Python test dependencies)
+import fs from "node:fs";
+import path from "node:path";
+import { BIN, PYTHON, ROOT, VENV, hashPaths, log, readStamp, run, writeStamp } from "./lib.mjs";
+
+const withTest = process.argv.includes("--test");
+process.env.NEXT_TELEMETRY_DISABLED = "1";
+
+function nodeModules() {
+  const stamp = path.join(ROOT, "node_modules", ".tuneboard-lock.sha256");
+  const want = hashPaths(["package.json", "package-lock.json"]);
+  if (readStamp(stamp) === want) return;
+  log("installing node modules (npm ci)…");
+  run("npm", [fs.existsSync(path.join(ROOT, "package-lock.json")) ? "ci" : "install", "--no-audit", "--no-fund"]);
+  writeStamp(stamp, want);
+}
+
+function pythonVenv() {
+  const runtime = ["worker/trainer/requirements.txt"];
+  const reqs = withTest ? [...runtime, "worker/trainer/requirements-test.txt"] : runtime;
+  // Two stamps: the runtime set, and the runtime + test set (which also serves `npm start`).
+  const stamp = (set) => path.join(VENV, `.tuneboard-${set === runtime ? "runtime" : "test"}.sha256`);
+  const want = hashPaths(reqs);
+  if (readStamp(stamp(reqs)) === want && fs.existsSync(PYTHON)) return;
+  if (!fs.existsSync(PYTHON)) {
+    log("creating the Python virtual environment (.venv)…");
+    run("python3", ["-m", "venv", VENV]);
+  }
+  log(`installing Python packages (${reqs.join(", ")})…`);
+  // requirements.txt pins torch to the CPU build (torch==2.13.0): a looser pin would let another
+  // package pull a CUDA build of several GB.
+  run(PYTHON, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...reqs.flatMap((r) => ["-r", r])]);
+  writeStamp(stamp(reqs), want);
+  if (withTest) writeStamp(stamp(runtime), hashPaths(runtime));
+}
+
+function prismaClient() {
+  const stamp = path.join(ROOT, "lib", "generated", ".schema.sha256");
+  const want = hashPaths(["prisma/schema.prisma", "package-lock.json"]);
+  if (readStamp(stamp) === want && fs.existsSync(path.join(ROOT, "lib", "generated", "prisma"))) return;
+  log("generating the Prisma client…");
+  // generate never starts the schema engine, but Prisma insists the binary path exists;
+  // it cannot be downloaded here, so point it at any existing file.
+  run(BIN("prisma"), ["generate"], { env: { PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath } });
+  writeStamp(stamp, want);
+}
+
+function migrate() {
+  run(BIN("tsx"), ["prisma/migrate.ts", "deploy"]);
+}
+
+function demoModel() {
+  const out = path.join(ROOT, "data", "models", "tuneboard-demo");
+  run(PYTHON, [
+    "-m",
+    "tuneboard_trainer",
+    "make-demo-model",
+    "--out",
+    out,
+    "--tokenizer-dir",
+    path.join(ROOT, "node_modules", "@lenml", "tokenizer-llama3_1", "models"),
+  ], { env: { PYTHONPATH: path.join(ROOT, "worker", "trainer") } });
+}
+
+function build() {
+  const stamp = path.join(ROOT, ".next", ".tuneboard-build.sha256");
+  const want = hashPaths(
+    ["app", "components", "lib", "next.config.js", "postcss.config.mjs", "tsconfig.json", "package-lock.json"],
+    (p) => p.includes(`${path.sep}generated${path.sep}`) || p.endsWith(".test.ts"),
+  );
+  if (readStamp(stamp) === want && fs.existsSync(path.join(ROOT, ".next", "BUILD_ID"))) return;
+  log("building the web app (next build)…");
+  run(BIN("next"), ["build"]);
+  writeStamp(stamp, want);
+}
+
+export function setup() {
+  nodeModules();
+  pythonVenv();
+  prismaClient();
+  migrate();
+  demoModel();
+  build();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    setup();
+    log("set-up complete");
+  } catch (err) {
+    console.error(`\n[tuneboard] set-up failed: ${err.message}`);
+    process.exit(1);
+  }
+}

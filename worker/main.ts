@@ -1,0 +1,111 @@
+// The Tuneboard worker: claims training jobs from the database queue and runs the Python
+// trainer for each; hosts the chat model on request. Start with `npm run worker`.
+// It talks to the web server over socket.io ("/worker" namespace, worker token) to relay live
+// events; the database is the record, so a missing server loses no metric.
+import os from "node:os";
+import { randomUUID } from "node:crypto";
+import { io as connect, type Socket } from "socket.io-client";
+import { env } from "@/lib/env";
+import { readWorkerToken } from "@/lib/worker-token";
+import { db } from "@/lib/db";
+import { claimJob } from "@/lib/queue/claim";
+import { upsertWorker } from "@/lib/queue/workers";
+import { DEFAULT_LEASE_MS } from "@/lib/queue/types";
+import type { ServerToWorkerEvents, WorkerToServerEvents } from "@/lib/schemas/socket";
+import { runJob, type RunningJob } from "./run-job";
+import { ChatBridge } from "./chat-bridge";
+
+const config = (() => {
+  try {
+    return env();
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(1);
+  }
+})();
+
+const workerId = process.env.TUNEBOARD_WORKER_ID ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+const POLL_MS = Number(process.env.TUNEBOARD_POLL_MS ?? 1000);
+const LEASE_MS = Number(process.env.TUNEBOARD_LEASE_MS ?? DEFAULT_LEASE_MS);
+const log = (msg: string) => console.log(`[worker ${workerId}] ${msg}`);
+
+const socket: Socket<ServerToWorkerEvents, WorkerToServerEvents> = connect(`${config.serverUrl}/worker`, {
+  auth: { token: readWorkerToken(config), workerId },
+  transports: ["websocket"],
+  reconnectionDelayMax: 2000,
+});
+socket.on("connect", () => log(`connected to ${config.serverUrl}`));
+socket.on("connect_error", (err) => {
+  if (err.message === "unauthorized") log("the server refused this worker's token");
+});
+
+let current: RunningJob | null = null;
+let stopping = false;
+
+const chat = new ChatBridge(config, socket, log);
+
+socket.on("job:cancel", (msg) => {
+  // A hint for a faster stop; the heartbeat re-reads cancelRequested from the database anyway.
+  if (current && msg?.jobId === current.jobId) void checkCancel(current);
+});
+
+async function checkCancel(job: RunningJob) {
+  const row = await db().job.findUnique({ where: { id: job.jobId }, select: { cancelRequested: true } });
+  if (row?.cancelRequested) job.cancel();
+}
+
+async function heartbeatWorker() {
+  await upsertWorker({ id: workerId, hostname: os.hostname(), pid: process.pid, currentJobId: current?.jobId ?? null, gpus: [] });
+}
+
+async function loop() {
+  log(`started; polling every ${POLL_MS} ms, lease ${LEASE_MS} ms`);
+  while (!stopping) {
+    try {
+      await heartbeatWorker();
+      const job = await claimJob(workerId, { leaseMs: LEASE_MS });
+      if (!job) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        continue;
+      }
+      log(`claimed job ${job.id} (${job.name})`);
+      current = runJob(job, {
+        env: config,
+        workerId,
+        leaseMs: LEASE_MS,
+        log,
+        emitStatus: (s) => socket.emit("job:status", s),
+        emitMetric: (jobId, point) => socket.emit("job:metric", { jobId, point }),
+        emitLog: (jobId, text) => socket.emit("job:log", { jobId, text }),
+      });
+      await current.done;
+      current = null;
+    } catch (err) {
+      log(`error: ${(err as Error).stack ?? err}`);
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+}
+
+const workerBeat = setInterval(() => void heartbeatWorker().catch(() => {}), 5000);
+
+function shutdown() {
+  if (stopping) return;
+  stopping = true;
+  log("stopping");
+  clearInterval(workerBeat);
+  chat.close();
+  // A running trainer is stopped and its job handed back to the queue for another worker.
+  current?.abandon();
+  const finish = () => {
+    socket.close();
+    void db().$disconnect().finally(() => process.exit(0));
+  };
+  if (current) current.done.finally(finish);
+  else finish();
+  setTimeout(() => process.exit(0), 8000).unref();
+}
+process.on("SIGINT", shutdown);
+process.on("SIGTERM", shutdown);
+
+void loop();

@@ -1,0 +1,80 @@
+// Runs the Python trainer as a child process: an argument array (never a shell string),
+// JSON-lines events on stdout parsed with zod, everything on stderr kept as the log tail.
+import { spawn, type ChildProcess } from "node:child_process";
+import readline from "node:readline";
+import path from "node:path";
+import { parseTrainerLine, type TrainerEvent } from "@/lib/schemas/trainer-events";
+
+export interface TrainerHandlers {
+  onEvent: (event: TrainerEvent) => void;
+  onLog: (text: string) => void;
+}
+
+export interface TrainerRun {
+  child: ChildProcess;
+  /** Resolves with the exit code (null when killed by a signal) once stdout is drained. */
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, then SIGKILL after graceMs: Abort must stop the trainer within seconds. */
+  kill: (graceMs?: number) => void;
+}
+
+export function trainerCommand(python: string, root: string, args: string[]) {
+  return {
+    command: python,
+    args: ["-m", "tuneboard_trainer", ...args],
+    env: {
+      ...process.env,
+      PYTHONPATH: path.join(root, "worker", "trainer"),
+      PYTHONUNBUFFERED: "1",
+    },
+  };
+}
+
+export function startTrainer(opts: {
+  python: string;
+  root: string;
+  configPath: string;
+  handlers: TrainerHandlers;
+}): TrainerRun {
+  const cmd = trainerCommand(opts.python, opts.root, ["train", "--config", opts.configPath]);
+  // detached: the trainer leads its own process group, so a kill reaches any helpers it spawned.
+  const child = spawn(cmd.command, cmd.args, { cwd: opts.root, env: cmd.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+
+  const stdoutDone = new Promise<void>((resolve) => {
+    const rl = readline.createInterface({ input: child.stdout! });
+    rl.on("line", (line) => {
+      const parsed = parseTrainerLine(line);
+      if (parsed === null) opts.handlers.onLog(line + "\n");
+      else if ("error" in parsed) opts.handlers.onLog(`[worker] skipped malformed trainer event (${parsed.error}): ${line}\n`);
+      else opts.handlers.onEvent(parsed.event);
+    });
+    rl.on("close", resolve);
+  });
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (chunk: string) => opts.handlers.onLog(chunk));
+
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on("error", (err) => {
+      opts.handlers.onLog(`[worker] could not start the trainer: ${err.message}\n`);
+      resolve({ code: 127, signal: null });
+    });
+    child.on("exit", (code, signal) => resolve({ code, signal }));
+  });
+
+  const killGroup = (signal: NodeJS.Signals) => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      child.kill(signal);
+    }
+  };
+  return {
+    child,
+    done: Promise.all([exited, stdoutDone]).then(([r]) => r),
+    kill: (graceMs = 3000) => {
+      killGroup("SIGTERM");
+      setTimeout(() => killGroup("SIGKILL"), graceMs).unref();
+    },
+  };
+}

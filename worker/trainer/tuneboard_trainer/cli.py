@@ -1,0 +1,97 @@
+"""Command line: train | chat | make-demo-model | validate-config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+
+
+def cmd_train(args) -> int:
+    from .config import ConfigError, TrainConfig
+    from .data import DataError
+    from .events import Error, EventSink
+    from .model import UnsupportedModelError
+
+    sink = EventSink()
+    try:
+        cfg = TrainConfig.from_file(args.config)
+        from .train import train  # heavy imports (torch) only after the config is valid
+
+        train(cfg, sink)
+        return EXIT_OK
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 -- the worker must always get an `error` event
+        if isinstance(e, (ConfigError, UnsupportedModelError)):
+            kind, code = "config", EXIT_CONFIG
+        elif isinstance(e, DataError):
+            kind, code = "data", EXIT_ERROR
+        else:
+            kind, code = ("oom" if _is_oom(e) else "internal"), EXIT_ERROR
+        tb = traceback.format_exc()
+        sink.emit(Error(message=str(e) or type(e).__name__, kind=kind,
+                        traceback=tb if kind in ("internal", "oom") else None))
+        print(f"[error] {kind}: {e}", file=sys.stderr, flush=True)
+        if kind == "internal":
+            print(tb, file=sys.stderr, flush=True)
+        return code
+
+
+def _is_oom(e: BaseException) -> bool:
+    if isinstance(e, MemoryError):
+        return True
+    try:
+        import torch
+
+        return isinstance(e, torch.OutOfMemoryError)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def cmd_validate(args) -> int:
+    from .config import ConfigError, TrainConfig
+
+    try:
+        TrainConfig.from_file(args.config)
+    except ConfigError as e:
+        print(str(e))
+        return EXIT_CONFIG
+    print("ok")
+    return EXIT_OK
+
+
+def cmd_chat(args) -> int:
+    from .chat_server import serve
+
+    return serve()
+
+
+def cmd_demo(args) -> int:
+    from .demo_model import make_demo_model
+
+    out = make_demo_model(args.out, args.tokenizer_dir, force=args.force)
+    print(str(out))
+    return EXIT_OK
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="tuneboard_trainer", description="Tuneboard LoRA trainer")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="run a LoRA fine-tuning job (JSON events on stdout)")
+    t.add_argument("--config", required=True)
+    t.set_defaults(func=cmd_train)
+    v = sub.add_parser("validate-config", help="check a training config; prints ok or the error")
+    v.add_argument("--config", required=True)
+    v.set_defaults(func=cmd_validate)
+    c = sub.add_parser("chat", help="JSON-lines chat server on stdin/stdout")
+    c.set_defaults(func=cmd_chat)
+    d = sub.add_parser("make-demo-model", help="write the random-weights demo model (idempotent)")
+    d.add_argument("--out", required=True)
+    d.add_argument("--tokenizer-dir", required=True)
+    d.add_argument("--force", action="store_true", help="rewrite even if the files exist")
+    d.set_defaults(func=cmd_demo)
+    args = p.parse_args(argv)
+    return args.func(args)

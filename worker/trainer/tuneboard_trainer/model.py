@@ -1,0 +1,388 @@
+"""Llama-architecture decoder in one file (nanoGPT / gpt-fast style).
+
+Parameter names mirror Hugging Face's `LlamaForCausalLM` one-to-one
+(`model.layers.0.self_attn.q_proj.weight`, ...) so real HF checkpoints load
+without any renaming, and LoRA adapters we save use PEFT's key names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
+
+
+class UnsupportedModelError(ValueError):
+    """The checkpoint's architecture (or a feature of it) is not implemented here."""
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 128256  # number of token embeddings / output classes
+    hidden_size: int = 4096  # residual stream width (d_model)
+    intermediate_size: int = 14336  # SwiGLU hidden width
+    num_hidden_layers: int = 32  # number of transformer blocks
+    num_attention_heads: int = 32  # query heads
+    num_key_value_heads: int = 8  # key/value heads (GQA: query heads share them)
+    head_dim: Optional[int] = None  # per-head width; None -> hidden_size // num_attention_heads
+    rms_norm_eps: float = 1e-5  # epsilon inside RMSNorm
+    rope_theta: float = 500000.0  # RoPE base frequency
+    rope_scaling: Optional[dict] = None  # HF rope scaling dict (rope_type "llama3" / "linear"), None = plain RoPE
+    max_position_embeddings: int = 131072  # longest context the checkpoint was trained for
+    tie_word_embeddings: bool = False  # lm_head shares the embedding matrix
+    qkv_bias: bool = False  # bias on q/k/v projections (Llama attention_bias, Qwen2)
+    o_bias: bool = False  # bias on the attention output projection (Llama attention_bias only)
+    mlp_bias: bool = False  # bias on gate/up/down projections
+    bos_token_id: Optional[int] = None  # informational; the template adds BOS itself
+    eos_token_id: Optional[object] = None  # int or list of ints (generation stop ids)
+    extra: dict = field(default_factory=dict)  # untouched remainder of config.json
+
+    def __post_init__(self):
+        if self.head_dim is None:
+            self.head_dim = self.hidden_size // self.num_attention_heads
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+
+    @classmethod
+    def from_hf(cls, cfg: dict) -> "ModelConfig":
+        """Build from a Hugging Face `config.json` dict (transformers 4 or 5 layout)."""
+        archs = cfg.get("architectures") or ["LlamaForCausalLM"]
+        for arch in archs:
+            if arch not in SUPPORTED_ARCHITECTURES:
+                raise UnsupportedModelError(
+                    f"unsupported model architecture {arch!r}; supported: {', '.join(SUPPORTED_ARCHITECTURES)}"
+                )
+        if cfg.get("hidden_act", "silu") != "silu":
+            raise UnsupportedModelError(f"unsupported hidden_act {cfg['hidden_act']!r} (only silu)")
+        # transformers 5 folds rope_theta + rope_scaling into `rope_parameters`.
+        rope = dict(cfg.get("rope_parameters") or cfg.get("rope_scaling") or {})
+        theta = rope.pop("rope_theta", None) or cfg.get("rope_theta", 10000.0)
+        rope_type = rope.get("rope_type", rope.get("type", "default"))
+        if rope_type not in ("default", "llama3", "linear"):
+            raise UnsupportedModelError(f"unsupported rope_type {rope_type!r}")
+        attention_bias = bool(cfg.get("attention_bias", False))
+        known = {
+            "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+            "num_key_value_heads", "head_dim", "rms_norm_eps", "rope_theta", "rope_scaling", "rope_parameters",
+            "max_position_embeddings", "tie_word_embeddings", "attention_bias", "mlp_bias",
+            "bos_token_id", "eos_token_id",
+        }
+        return cls(
+            vocab_size=cfg["vocab_size"],
+            hidden_size=cfg["hidden_size"],
+            intermediate_size=cfg["intermediate_size"],
+            num_hidden_layers=cfg["num_hidden_layers"],
+            num_attention_heads=cfg["num_attention_heads"],
+            num_key_value_heads=cfg.get("num_key_value_heads") or cfg["num_attention_heads"],
+            head_dim=cfg.get("head_dim"),
+            rms_norm_eps=cfg.get("rms_norm_eps", 1e-6),
+            rope_theta=float(theta),
+            rope_scaling=None if rope_type == "default" else {**rope, "rope_type": rope_type},
+            max_position_embeddings=cfg.get("max_position_embeddings", 2048),
+            tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+            qkv_bias=attention_bias,
+            o_bias=attention_bias,
+            mlp_bias=bool(cfg.get("mlp_bias", False)),
+            bos_token_id=cfg.get("bos_token_id"),
+            eos_token_id=cfg.get("eos_token_id"),
+            extra={k: v for k, v in cfg.items() if k not in known},
+        )
+
+
+def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
+    """Inverse frequencies (head_dim/2,) in float32, with HF's llama3 / linear scaling."""
+    d = cfg.head_dim
+    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+    s = cfg.rope_scaling
+    if not s:
+        return inv_freq
+    if s["rope_type"] == "linear":
+        return inv_freq / s["factor"]
+    # llama3: long wavelengths are slowed down by `factor`, short ones kept,
+    # and the band in between is interpolated smoothly.
+    factor, lo, hi = s["factor"], s["low_freq_factor"], s["high_freq_factor"]
+    old_ctx = s["original_max_position_embeddings"]
+    low_freq_wavelen, high_freq_wavelen = old_ctx / lo, old_ctx / hi
+    wavelen = 2 * math.pi / inv_freq
+    scaled = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
+    smooth = (old_ctx / wavelen - lo) / (hi - lo)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    is_medium = (wavelen >= high_freq_wavelen) & (wavelen <= low_freq_wavelen)
+    return torch.where(is_medium, smoothed, scaled)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x: (B, H, T, hd); cos/sin: (B, 1, T, hd). HF's "rotate half" (non-interleaved) convention.
+    return x * cos + rotate_half(x) * sin
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in fp32 like HF, then cast back before the weight multiply.
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(x.dtype)
+
+
+class KVCache:
+    """Preallocated per-layer key/value buffers for incremental decoding."""
+
+    def __init__(self, cfg: ModelConfig, batch: int, max_len: int, device, dtype):
+        shape = (batch, cfg.num_key_value_heads, max_len, cfg.head_dim)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.num_hidden_layers)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.num_hidden_layers)]
+        self.max_len = max_len
+
+    def update(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor):
+        end = start + k.shape[2]
+        self.k[layer][:, :, start:end] = k
+        self.v[layer][:, :, start:end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer_idx: int):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.n_heads, self.n_kv, self.hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.q_proj = nn.Linear(cfg.hidden_size, self.n_heads * self.hd, bias=cfg.qkv_bias)
+        self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.hd, bias=cfg.qkv_bias)
+        self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.hd, bias=cfg.qkv_bias)
+        self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.hidden_size, bias=cfg.o_bias)
+
+    def forward(self, x, cos, sin, mask, cache: Optional[KVCache], start_pos: int):
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)  # (B, H, T, hd)
+        k = self.k_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, KV, T, hd)
+        v = self.v_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, KV, T, hd)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(self.layer_idx, start_pos, k, v)  # (B, KV, S, hd), S = start_pos + T
+        # GQA: each group of n_heads // n_kv query heads reads the same k/v head.
+        rep = self.n_heads // self.n_kv
+        k = k.repeat_interleave(rep, dim=1)  # (B, H, S, hd)
+        v = v.repeat_interleave(rep, dim=1)  # (B, H, S, hd)
+        if mask is None:
+            # Plain causal attention; with a cache and T == 1 every cached key is visible.
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=(T > 1 and start_pos == 0))
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.hd)  # (B, T, H*hd)
+        return self.o_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=cfg.mlp_bias)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=cfg.mlp_bias)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=cfg.mlp_bias)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))  # SwiGLU
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer_idx: int):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg, layer_idx)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos, sin, mask, cache, start_pos):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, start_pos)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Backbone(nn.Module):
+    """HF's `LlamaModel` (the `model.` prefix in checkpoint names)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.model = Backbone(cfg)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        if cfg.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+        # Plain attribute, not a buffer: `.to(bfloat16)` must never round the frequencies.
+        self.inv_freq = rope_inv_freq(cfg)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,  # (B, T)
+        position_ids: Optional[torch.Tensor] = None,  # (B, T); default start_pos..start_pos+T-1
+        attention_mask: Optional[torch.Tensor] = None,  # (B, S) 1 = real token, 0 = padding
+        cache: Optional[KVCache] = None,
+        start_pos: int = 0,
+    ) -> torch.Tensor:
+        """Returns final (normed) hidden states (B, T, D); use `logits()` or `lm_loss()` on top."""
+        B, T = input_ids.shape
+        device = input_ids.device
+        if position_ids is None:
+            position_ids = torch.arange(start_pos, start_pos + T, device=device).expand(B, T)
+        x = self.model.embed_tokens(input_ids)  # (B, T, D)
+        freqs = position_ids[..., None].float() * self.inv_freq.to(device)  # (B, T, hd/2)
+        emb = torch.cat((freqs, freqs), dim=-1)  # (B, T, hd)
+        cos = emb.cos().to(x.dtype)[:, None]  # (B, 1, T, hd)
+        sin = emb.sin().to(x.dtype)[:, None]  # (B, 1, T, hd)
+        mask = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            S = start_pos + T
+            q_pos = torch.arange(start_pos, S, device=device)
+            causal = q_pos[:, None] >= torch.arange(S, device=device)[None, :]  # (T, S)
+            mask = causal[None] & attention_mask[:, None, :S].bool()  # (B, T, S)
+            # A padding query may see nothing at all; let it see itself so SDPA yields no NaN.
+            mask = mask | (q_pos[:, None] == torch.arange(S, device=device)[None, :])[None]
+            mask = mask[:, None]  # (B, 1, T, S)
+        for layer in self.model.layers:
+            x = layer(x, cos, sin, mask, cache, start_pos)
+        return self.model.norm(x)
+
+    def logits(self, input_ids, **kw) -> torch.Tensor:
+        """Full (B, T, V) logits in fp32 -- for tests and generation, not for training."""
+        return self.lm_head(self(input_ids, **kw)).float()
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """sum_i CE(h_i @ W.T, y_i), computed in vocabulary-sized chunks of rows.
+
+    The gradient is computed during the forward pass chunk by chunk, so at most
+    (chunk, V) logits exist at a time instead of autograd keeping every chunk.
+    """
+
+    @staticmethod
+    def forward(ctx, h, W, y, chunk: int):
+        # h: (N, D) hidden states at labelled positions; W: (V, D); y: (N,)
+        need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        total = torch.zeros((), dtype=torch.float32, device=h.device)
+        grad_h = torch.empty_like(h) if need_h else None
+        grad_w = torch.zeros(W.shape, dtype=torch.float32, device=W.device) if need_w else None
+        for s in range(0, h.shape[0], chunk):
+            hc, yc = h[s : s + chunk], y[s : s + chunk]
+            rows = torch.arange(len(yc), device=h.device)
+            logits = (hc @ W.T).float()  # (n, V)
+            # In-place softmax: the (n, V) passes dominate CPU time after the matmuls.
+            target = logits[rows, yc]  # (n,)
+            mx = logits.amax(dim=-1, keepdim=True)  # (n, 1)
+            probs = logits.sub_(mx).exp_()  # (n, V), unnormalised
+            denom = probs.sum(dim=-1, keepdim=True)  # (n, 1)
+            total += (denom.log() + mx - target[:, None]).sum()  # CE = logsumexp - target logit
+            if need_h or need_w:
+                g = probs.div_(denom)  # d(CE)/d(logits) = softmax - onehot
+                g[rows, yc] -= 1.0
+                g = g.to(h.dtype)
+                if need_h:
+                    grad_h[s : s + chunk] = g @ W
+                if need_w:
+                    grad_w += (g.T @ hc).float()
+        ctx.w_dtype = W.dtype
+        ctx.save_for_backward(grad_h, grad_w)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_h, grad_w = ctx.saved_tensors
+        gh = grad_h * grad_out.to(grad_h.dtype) if grad_h is not None else None
+        gw = (grad_w * grad_out).to(ctx.w_dtype) if grad_w is not None else None
+        return gh, gw, None, None
+
+
+def lm_loss(
+    model: Transformer,
+    hidden: torch.Tensor,  # (B, T, D) from model.forward
+    labels: torch.Tensor,  # (B, T) token ids aligned with input_ids, -100 = ignore
+    chunk: int = 512,
+) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy over labelled positions, and their count.
+
+    Only positions whose (shifted) label != -100 are projected through lm_head;
+    the (B, T, V) logits tensor is never built. The caller divides by the count
+    (over a whole gradient-accumulation window, so micro-batches weigh by tokens).
+    """
+    h = hidden[:, :-1]  # (B, T-1, D): position t predicts token t+1
+    y = labels[:, 1:]  # (B, T-1)
+    keep = y != -100
+    n = int(keep.sum())
+    if n == 0:
+        return hidden.sum() * 0.0, 0
+    hs = h[keep]  # (N, D)
+    W = model.lm_head.weight
+    loss = _LinearCrossEntropy.apply(hs, W, y[keep], chunk)
+    return loss, n
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if (path / "model.safetensors").exists():
+        return load_file(str(path / "model.safetensors"))
+    index = path / "model.safetensors.index.json"
+    if index.exists():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        sd: dict[str, torch.Tensor] = {}
+        for shard in sorted(set(weight_map.values())):
+            sd.update(load_file(str(path / shard)))
+        return sd
+    raise FileNotFoundError(f"{path}: no model.safetensors or model.safetensors.index.json")
+
+
+def load_config(path) -> ModelConfig:
+    path = Path(path)
+    cfg_file = path / "config.json"
+    if not cfg_file.exists():
+        raise FileNotFoundError(f"{path}: config.json not found")
+    return ModelConfig.from_hf(json.loads(cfg_file.read_text()))
+
+
+def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu") -> Transformer:
+    """Load an HF-layout checkpoint directory (config.json + safetensors)."""
+    path = Path(path)
+    cfg = load_config(path)
+    with torch.device("meta"):  # no memory for random init that is overwritten anyway
+        model = Transformer(cfg)
+    sd = _read_safetensors(path)
+    expected = set(model.state_dict().keys())
+    if cfg.tie_word_embeddings:
+        sd.pop("lm_head.weight", None)
+        expected.discard("lm_head.weight")
+    # Buffers some exporters write (e.g. rotary inv_freq) are recomputed here.
+    sd = {k: v for k, v in sd.items() if not k.endswith("rotary_emb.inv_freq")}
+    missing, unexpected = expected - set(sd), set(sd) - expected
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: checkpoint does not match config "
+            f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
+        )
+    sd = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in sd.items()}
+    model.load_state_dict(sd, strict=False, assign=True)
+    if cfg.tie_word_embeddings:
+        model.lm_head.weight = model.model.embed_tokens.weight
+    model.inv_freq = rope_inv_freq(cfg).to(device)
+    return model.eval()
