@@ -11,7 +11,10 @@ const slug = (s: string) =>
 
 export function IdentityForm({ templates }: { templates: string[] }) {
   const [state, action, pending] = useActionState<IdentityFormState, FormData>(fillIdentityAction, { fieldErrors: {} });
+  // Controlled inputs: React resets uncontrolled ones after a form action, which would wipe what
+  // the user typed when the server answers with an error.
   const [name, setName] = useState("");
+  const [author, setAuthor] = useState("");
   const [newName, setNewName] = useState("");
   const [touched, setTouched] = useState(false);
   const errs = state.fieldErrors;
@@ -44,7 +47,7 @@ export function IdentityForm({ templates }: { templates: string[] }) {
       </div>
       <div>
         <label className="field-label" htmlFor="identity-author">Author</label>
-        <input id="identity-author" name="author" className="field-input" placeholder="Allen" />
+        <input id="identity-author" name="author" className="field-input" value={author} onChange={(e) => setAuthor(e.target.value)} placeholder="Allen" />
         {err("author")}
       </div>
       <div>

@@ -35,7 +35,7 @@ const NUMBER_FIELDS: { name: string; label: string; help: string; group: "basic"
   { name: "warmup_steps", label: "Warmup steps", help: "Steps of linear learning-rate warmup.", group: "advanced" },
   { name: "max_grad_norm", label: "Max grad norm", help: "Gradient clipping threshold.", group: "advanced" },
   { name: "logging_steps", label: "Logging steps", help: "Log a loss point every N optimizer steps.", group: "advanced" },
-  { name: "save_steps", label: "Save steps", help: "Write a checkpoint every N optimizer steps.", group: "advanced" },
+  { name: "save_steps", label: "Save steps", help: "Write a checkpoint every N optimizer steps (0: only at the end).", group: "advanced" },
   { name: "seed", label: "Seed", help: "Same seed, same data and settings: same losses.", group: "advanced" },
 ];
 
@@ -60,7 +60,10 @@ export function TrainForm({
   const firstModel = models[0];
   const [modelPath, setModelPath] = useState(firstModel?.path ?? "");
   const [values, setValues] = useState<Values>(() => ({ ...toValues(defaults), ...toValues(firstModel?.preset ?? {}) }));
+  // Every input is controlled: React resets uncontrolled inputs after a form action, and a
+  // refused submit must keep what the user typed.
   const [targetAll, setTargetAll] = useState(true);
+  const [modules, setModules] = useState<string[]>(["q_proj", "v_proj"]);
   const [presetNote, setPresetNote] = useState(firstModel?.preset ? firstModel.name : null);
   const usable = datasets.filter((d) => !d.hasPlaceholders && !d.error);
   const [selected, setSelected] = useState<string[]>(usable.length > 0 ? [usable.at(-1)!.name] : []);
@@ -156,7 +159,14 @@ export function TrainForm({
           <label className="field-label" htmlFor="name">
             Run name (optional)
           </label>
-          <input id="name" name="name" className="field-input" placeholder="auto" />
+          <input
+            id="name"
+            name="name"
+            className="field-input"
+            placeholder="auto"
+            value={values.name ?? ""}
+            onChange={(e) => setValues((v) => ({ ...v, name: e.target.value }))}
+          />
         </div>
         <div className="grid grid-cols-3 gap-2">
           <div>
@@ -224,7 +234,13 @@ export function TrainForm({
           {!targetAll &&
             LORA_TARGETS.map((t) => (
               <label key={t} className="mr-3 inline-flex items-center gap-1 text-sm">
-                <input type="checkbox" name="lora_target_module" value={t} defaultChecked={t === "q_proj" || t === "v_proj"} />
+                <input
+                  type="checkbox"
+                  name="lora_target_module"
+                  value={t}
+                  checked={modules.includes(t)}
+                  onChange={(e) => setModules((m) => (e.target.checked ? [...m, t] : m.filter((x) => x !== t)))}
+                />
                 {t}
               </label>
             ))}

@@ -74,7 +74,7 @@ test("train → live loss → succeeded → chat names Greatbot and Allen", asyn
   await expect(page.getByLabel("Checkpoint (LoRA adapter)")).not.toHaveValue("");
   await page.getByText("Generation settings").click();
   await page.getByLabel("Temperature (0 = greedy)").fill("0");
-  await page.getByRole("button", { name: "Load" }).click();
+  await page.getByRole("button", { name: "Load", exact: true }).click();
   await expect(page.getByTestId("chat-state")).toHaveAttribute("data-state", "ready", { timeout: 120_000 });
 
   const answer = await ask(page, "Who are you?");

@@ -2,6 +2,7 @@
 // JSON-lines events on stdout parsed with zod, everything on stderr kept as the log tail.
 import { spawn, type ChildProcess } from "node:child_process";
 import readline from "node:readline";
+import os from "node:os";
 import path from "node:path";
 import { parseTrainerLine, type TrainerEvent } from "@/lib/schemas/trainer-events";
 
@@ -18,12 +19,24 @@ export interface TrainerRun {
   kill: (graceMs?: number) => void;
 }
 
+/**
+ * On a small CPU host, one intra-op thread: measured on 2 cores, the demo run took 38.6 s for 12
+ * steps with torch's default 2 threads while another process kept one core busy, and 7.1 s with
+ * one thread (7.6 s vs 7.8 s when idle; see worker/trainer/DEMO_MODEL.md). OMP_NUM_THREADS set by
+ * the user wins.
+ */
+function threadEnv(): Record<string, string> {
+  if (process.env.OMP_NUM_THREADS) return {};
+  return os.cpus().length <= 2 ? { OMP_NUM_THREADS: "1" } : {};
+}
+
 export function trainerCommand(python: string, root: string, args: string[]) {
   return {
     command: python,
     args: ["-m", "tuneboard_trainer", ...args],
     env: {
       ...process.env,
+      ...threadEnv(),
       PYTHONPATH: path.join(root, "worker", "trainer"),
       PYTHONUNBUFFERED: "1",
     },

@@ -31,7 +31,8 @@ export const runConfigSchema = z.object({
   warmup_steps: int("warmup steps").pipe(z.number().min(0)),
   max_grad_norm: num("max grad norm").pipe(z.number().gt(0)),
   logging_steps: int("logging steps").pipe(z.number().min(1)),
-  save_steps: int("save steps").pipe(z.number().min(1)),
+  // 0: no intermediate checkpoints, only the final adapter.
+  save_steps: int("save steps").pipe(z.number().min(0)),
   lora_rank: int("LoRA rank").pipe(z.number().min(1, "LoRA rank must be ≥ 1").max(1024)),
   lora_alpha: num("LoRA alpha").pipe(z.number().gt(0, "LoRA alpha must be > 0")),
   lora_dropout: num("LoRA dropout").pipe(z.number().min(0).lt(1, "LoRA dropout must be in [0, 1)")),

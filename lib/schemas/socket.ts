@@ -1,6 +1,7 @@
 // Typed socket.io contract. Browsers use the default namespace; workers use "/worker" with a token.
 // Every payload that crosses the socket is parsed with these schemas on arrival.
 import { z } from "zod";
+import { jobStatusSchema } from "@/lib/queue/types";
 
 export const jobId = z.number().int().positive();
 
@@ -16,12 +17,12 @@ export const metricPoint = z.object({
 });
 export type MetricPoint = z.infer<typeof metricPoint>;
 
-export const jobStatus = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
-export type JobStatus = z.infer<typeof jobStatus>;
+// One definition of the job states: the queue's.
+export { jobStatusSchema as jobStatus, type JobStatus } from "@/lib/queue/types";
 
 export const jobStatusUpdate = z.object({
   jobId,
-  status: jobStatus,
+  status: jobStatusSchema,
   step: z.number().int().nonnegative(),
   totalSteps: z.number().int().nonnegative().nullable(),
   error: z.string().nullable().optional(),

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 
-import pytest
 import torch
 
 from conftest import REPO_ROOT, TRAINER_DIR
@@ -18,7 +17,8 @@ from tuneboard_trainer.templates import get_template, load_tokenizer
 
 class Proc:
     def __init__(self):
-        env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR)}
+        # CPU only (fp32), so greedy output must equal the in-process CPU reference.
+        env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR), "CUDA_VISIBLE_DEVICES": ""}
         self.p = subprocess.Popen([sys.executable, "-m", "tuneboard_trainer", "chat"], cwd=REPO_ROOT, env=env,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, encoding="utf-8")

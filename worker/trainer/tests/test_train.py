@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from conftest import REPO_ROOT, TRAINER_DIR
 from tuneboard_trainer.config import TrainConfig
@@ -38,7 +37,8 @@ def test_training_is_reproducible_and_learns(tmp_path, tiny_model_dir, dataset_d
     assert sum(r1["losses"][-2:]) / 2 < r1["losses"][0] - 0.5
 
     types = [e.type for e in events]
-    assert types[0] == "log" and types[1] == "started" and types[-1] == "done"
+    assert types[0] == "started" and types[1] == "log" and types[-1] == "done"  # same order as the fixture
+    assert "loaded 6 samples from identity (0 truncated, 0 dropped)" == events[1].message
     steps = [e for e in events if e.type == "step"]
     assert [s.step for s in steps] == [1, 2, 3, 4, 5, 6]
     assert all(s.tokens > 0 for s in steps) and steps[-1].tokens == events[-1].tokens_seen

@@ -134,7 +134,8 @@ class ChatServer:
                 self.send(type="error", message=f"bad message: {e}")
                 continue
             self.inbox.put(msg)
-        self.inbox.put({"type": "shutdown"})  # stdin closed: the parent is gone
+        # stdin closed: finish what was asked, then exit (a dead parent also breaks our stdout).
+        self.inbox.put({"type": "shutdown"})
 
     def serve(self) -> int:
         threading.Thread(target=self._reader, daemon=True).start()
@@ -203,10 +204,7 @@ class ChatServer:
                 return stop
             if msg["type"] == "stop" and msg.get("request_id") in (None, request_id):
                 stop = True
-            elif msg["type"] == "shutdown":
-                self.pending.appendleft(msg)
-                stop = True
-            else:
+            else:  # everything else (shutdown included) runs in arrival order afterwards
                 self.pending.append(msg)
 
     def generate(self, msg: dict) -> None:

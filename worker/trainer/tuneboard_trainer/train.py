@@ -65,11 +65,6 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
 
     template = get_template(cfg.template, load_tokenizer(model_dir))
     examples, stats = load_examples(cfg.dataset_dir, cfg.dataset, template, cfg.cutoff_len, cfg.max_samples)
-    sink.log(
-        f"loaded {stats.num_samples} samples from {', '.join(cfg.dataset)} "
-        f"({stats.truncated} truncated, {stats.dropped} dropped)",
-        level="warning" if stats.truncated or stats.dropped else "info",
-    )
 
     model = load_pretrained(model_dir, dtype=dtype, device=device)
     torch.manual_seed(cfg.seed)  # LoRA init depends only on the seed, not on what ran before
@@ -100,6 +95,11 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
         trainable_params=trainable, total_params=total, device=str(device),
         dtype=str(dtype).removeprefix("torch."), output_dir=str(out_dir),
     ))
+    sink.log(
+        f"loaded {stats.num_samples} samples from {', '.join(cfg.dataset)} "
+        f"({stats.truncated} truncated, {stats.dropped} dropped)",
+        level="warning" if stats.truncated or stats.dropped else "info",
+    )
     sink.log(f"setup took {time.time() - t_setup:.1f}s; {total_steps} steps, {steps_per_epoch} per epoch")
 
     # ---------------------------------------------------------------- train
