@@ -1,7 +1,7 @@
 "use client";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { getSocket } from "@/lib/realtime/client";
-import type { JobSnapshot, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
+import type { EvalPoint, JobSnapshot, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
 import { LossChart } from "./LossChart";
 import { ProgressBar } from "./ProgressBar";
 import { StatusBadge } from "./StatusBadge";
@@ -16,6 +16,7 @@ export function RunLive({ initial }: { initial: JobSnapshot }) {
   const jobId = initial.job.jobId;
   const [job, setJob] = useState<JobStatusUpdate>(initial.job);
   const pointsRef = useRef(new Map<number, MetricPoint>());
+  const evalRef = useRef(new Map<number, EvalPoint>());
   const [version, setVersion] = useState(0);
   const [log, setLog] = useState(initial.logTail);
   const [connected, setConnected] = useState(false);
@@ -23,6 +24,7 @@ export function RunLive({ initial }: { initial: JobSnapshot }) {
   const logRef = useRef<HTMLPreElement>(null);
 
   if (pointsRef.current.size === 0 && initial.points.length > 0) mergePoints(pointsRef.current, initial.points);
+  if (evalRef.current.size === 0) for (const e of initial.evalPoints) evalRef.current.set(e.step, e);
 
   useEffect(() => {
     const socket = getSocket();
@@ -30,6 +32,7 @@ export function RunLive({ initial }: { initial: JobSnapshot }) {
       socket.emit("job:subscribe", { jobId }, (res) => {
         if (!res.ok) return;
         mergePoints(pointsRef.current, res.data.points);
+        for (const e of res.data.evalPoints) evalRef.current.set(e.step, e);
         setJob(res.data.job);
         setLog(res.data.logTail);
         setVersion((v) => v + 1);
@@ -44,12 +47,18 @@ export function RunLive({ initial }: { initial: JobSnapshot }) {
       mergePoints(pointsRef.current, [m.point]);
       setVersion((v) => v + 1);
     };
+    const onEval = (m: { jobId: number; point: EvalPoint }) => {
+      if (m.jobId !== jobId) return;
+      evalRef.current.set(m.point.step, m.point);
+      setVersion((v) => v + 1);
+    };
     const onStatus = (s: JobStatusUpdate) => s.jobId === jobId && setJob(s);
     const onLog = (l: { jobId: number; text: string }) =>
       l.jobId === jobId && setLog((prev) => (prev + l.text).slice(-LOG_LIMIT));
     socket.on("connect", onConnect);
     socket.on("disconnect", onDisconnect);
     socket.on("job:metric", onMetric);
+    socket.on("job:eval", onEval);
     socket.on("job:status", onStatus);
     socket.on("job:log", onLog);
     if (socket.connected) onConnect();
@@ -58,6 +67,7 @@ export function RunLive({ initial }: { initial: JobSnapshot }) {
       socket.off("connect", onConnect);
       socket.off("disconnect", onDisconnect);
       socket.off("job:metric", onMetric);
+      socket.off("job:eval", onEval);
       socket.off("job:status", onStatus);
       socket.off("job:log", onLog);
     };
@@ -70,6 +80,8 @@ export function RunLive({ initial }: { initial: JobSnapshot }) {
 
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const points = useMemo(() => [...pointsRef.current.values()].sort((a, b) => a.step - b.step), [version]);
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const evalPoints = useMemo(() => [...evalRef.current.values()].sort((a, b) => a.step - b.step), [version]);
   const last = points.at(-1);
   const running = job.status === "running" || job.status === "queued";
   const step = Math.max(job.step, last?.step ?? 0);
@@ -97,10 +109,11 @@ export function RunLive({ initial }: { initial: JobSnapshot }) {
         </div>
         {abortError && <p className="field-error">{abortError}</p>}
         <ProgressBar step={step} total={job.totalSteps} elapsedS={last?.elapsedS ?? null} />
-        <dl className="grid grid-cols-2 gap-2 text-sm sm:grid-cols-4">
+        <dl className="grid grid-cols-2 gap-2 text-sm sm:grid-cols-5">
           <div><dt className="text-slate-500">Loss</dt><dd data-testid="last-loss">{last?.loss?.toFixed(4) ?? "—"}</dd></div>
           <div><dt className="text-slate-500">Epoch</dt><dd>{last ? last.epoch.toFixed(2) : "—"}</dd></div>
           <div><dt className="text-slate-500">Learning rate</dt><dd>{last ? last.lr.toExponential(2) : "—"}</dd></div>
+          <div><dt className="text-slate-500">Eval loss</dt><dd data-testid="last-eval-loss">{evalPoints.at(-1)?.evalLoss.toFixed(4) ?? "—"}</dd></div>
           <div><dt className="text-slate-500">Tokens/s</dt><dd>{last?.tokensPerSec ? Math.round(last.tokensPerSec).toLocaleString() : "—"}</dd></div>
         </dl>
         {job.status === "failed" && job.error && (
@@ -111,7 +124,7 @@ export function RunLive({ initial }: { initial: JobSnapshot }) {
       </div>
       <div className="card">
         <h2 className="mb-2 font-semibold">Loss</h2>
-        <LossChart points={points} />
+        <LossChart points={points} evalPoints={evalPoints} />
       </div>
       <div className="card">
         <h2 className="mb-2 font-semibold">Trainer log</h2>

@@ -1,7 +1,7 @@
 "use client";
 import { useActionState, useState } from "react";
 import { startRun, type TrainFormState } from "@/app/train/actions";
-import { LORA_TARGETS, SCHEDULERS, TEMPLATES } from "@/lib/schemas/run-config";
+import { COMPUTE_TYPES, FLAG_FIELDS, LORA_TARGETS, METHODS, SCHEDULERS, TEMPLATES } from "@/lib/schemas/run-config";
 
 interface ModelOption {
   path: string;
@@ -22,7 +22,8 @@ interface DatasetOption {
 
 type Values = Record<string, string>;
 
-const NUMBER_FIELDS: { name: string; label: string; help: string; group: "basic" | "lora" | "advanced" }[] = [
+type Group = "basic" | "lora" | "freeze" | "data" | "advanced";
+const NUMBER_FIELDS: { name: string; label: string; help: string; group: Group }[] = [
   { name: "learning_rate", label: "Learning rate", help: "AdamW step size. Too high diverges, too low learns nothing.", group: "basic" },
   { name: "num_train_epochs", label: "Epochs", help: "Passes over the dataset.", group: "basic" },
   { name: "max_samples", label: "Max samples", help: "Records used from each dataset at most.", group: "basic" },
@@ -32,16 +33,40 @@ const NUMBER_FIELDS: { name: string; label: string; help: string; group: "basic"
   { name: "lora_rank", label: "LoRA rank", help: "Width of the adapter matrices.", group: "lora" },
   { name: "lora_alpha", label: "LoRA alpha", help: "Adapter scale is alpha / rank (usually 2 × rank).", group: "lora" },
   { name: "lora_dropout", label: "LoRA dropout", help: "Dropout on the adapter input, 0 to 1.", group: "lora" },
+  { name: "freeze_trainable_layers", label: "Trainable layers", help: "Train the last N decoder layers; the rest stay frozen.", group: "freeze" },
+  { name: "freeze_trainable_modules", label: "Trainable modules", help: "\"all\", or comma-separated names such as mlp,self_attn.", group: "freeze" },
+  { name: "val_size", label: "Validation size", help: "Held-out share (0.1) or count (50) for eval loss; 0 turns evaluation off.", group: "data" },
+  { name: "eval_steps", label: "Eval steps", help: "Compute eval loss every N optimizer steps.", group: "data" },
+  { name: "max_steps", label: "Max steps", help: "Stop after N optimizer steps (empty: train for the epochs above).", group: "advanced" },
   { name: "warmup_steps", label: "Warmup steps", help: "Steps of linear learning-rate warmup.", group: "advanced" },
+  { name: "warmup_ratio", label: "Warmup ratio", help: "Warmup as a share of all steps (used when warmup steps is 0).", group: "advanced" },
+  { name: "weight_decay", label: "Weight decay", help: "AdamW decoupled weight decay (not on norms or biases).", group: "advanced" },
   { name: "max_grad_norm", label: "Max grad norm", help: "Gradient clipping threshold.", group: "advanced" },
   { name: "logging_steps", label: "Logging steps", help: "Log a loss point every N optimizer steps.", group: "advanced" },
   { name: "save_steps", label: "Save steps", help: "Write a checkpoint every N optimizer steps (0: only at the end).", group: "advanced" },
   { name: "seed", label: "Seed", help: "Same seed, same data and settings: same losses.", group: "advanced" },
 ];
 
+const FLAGS: { name: (typeof FLAG_FIELDS)[number]; label: string; help: string; group: Group }[] = [
+  { name: "use_rslora", label: "rsLoRA", help: "Scale by alpha/√rank: steadier at high ranks.", group: "lora" },
+  { name: "use_dora", label: "DoRA", help: "Weight-decomposed LoRA (learns a magnitude per output).", group: "lora" },
+  { name: "packing", label: "Packing", help: "Several samples per sequence, no attention across them.", group: "data" },
+  { name: "train_on_prompt", label: "Train on prompt", help: "Also learn the user turns (usually off).", group: "data" },
+  { name: "mask_history", label: "Mask history", help: "Learn only the last assistant turn of each conversation.", group: "data" },
+  { name: "gradient_checkpointing", label: "Gradient checkpointing", help: "Recompute activations: less memory, ~30% slower.", group: "advanced" },
+];
+
+type Flags = Partial<Record<(typeof FLAG_FIELDS)[number], boolean>>;
+
 function toValues(obj: Record<string, unknown>): Values {
   const out: Values = {};
   for (const [k, v] of Object.entries(obj)) if (typeof v === "number" || typeof v === "string") out[k] = String(v);
+  return out;
+}
+
+function toFlags(obj: Record<string, unknown>): Flags {
+  const out: Flags = {};
+  for (const f of FLAG_FIELDS) if (typeof obj[f] === "boolean") out[f] = obj[f] as boolean;
   return out;
 }
 
@@ -60,6 +85,8 @@ export function TrainForm({
   const firstModel = models[0];
   const [modelPath, setModelPath] = useState(firstModel?.path ?? "");
   const [values, setValues] = useState<Values>(() => ({ ...toValues(defaults), ...toValues(firstModel?.preset ?? {}) }));
+  const [flags, setFlags] = useState<Flags>(() => ({ ...toFlags(defaults), ...toFlags(firstModel?.preset ?? {}) }));
+  const method = values.finetuning_type ?? "lora";
   // Every input is controlled: React resets uncontrolled inputs after a form action, and a
   // refused submit must keep what the user typed.
   const [targetAll, setTargetAll] = useState(true);
@@ -75,6 +102,7 @@ export function TrainForm({
     const m = models.find((x) => x.path === path);
     if (m?.preset) {
       setValues((v) => ({ ...v, ...toValues(m.preset!) }));
+      setFlags((f) => ({ ...f, ...toFlags(m.preset!) }));
       setPresetNote(m.name);
     } else setPresetNote(null);
   }
@@ -88,7 +116,7 @@ export function TrainForm({
         id={f.name}
         name={f.name}
         className="field-input"
-        inputMode="decimal"
+        inputMode={f.name === "freeze_trainable_modules" ? "text" : "decimal"}
         value={values[f.name] ?? ""}
         onChange={(e) => setValues((v) => ({ ...v, [f.name]: e.target.value }))}
         aria-invalid={errors[f.name] ? true : undefined}
@@ -105,6 +133,32 @@ export function TrainForm({
       )}
     </div>
   );
+
+  const flag = (f: (typeof FLAGS)[number]) => (
+    <label key={f.name} className="flex items-start gap-2 text-sm" title={f.help}>
+      <input
+        type="checkbox"
+        name={f.name}
+        className="mt-0.5"
+        checked={flags[f.name] ?? false}
+        onChange={(e) => setFlags((x) => ({ ...x, [f.name]: e.target.checked }))}
+      />
+      <span>
+        {f.label}
+        <span className="block text-xs text-slate-500">{f.help}</span>
+      </span>
+    </label>
+  );
+  const select = (name: string, label: string, options: readonly string[]) => (
+    <div>
+      <label className="field-label" htmlFor={name}>{label}</label>
+      <select id={name} name={name} className="field-input" value={values[name] ?? options[0]} onChange={(e) => setValues((v) => ({ ...v, [name]: e.target.value }))}>
+        {options.map((o) => <option key={o} value={o}>{o === "lora" ? "LoRA" : o}</option>)}
+      </select>
+      {errors[name] && <p className="field-error" role="alert" data-testid={`error-${name}`}>{errors[name]}</p>}
+    </div>
+  );
+  const advancedError = NUMBER_FIELDS.some((f) => f.group === "advanced" && errors[f.name]) || Boolean(errors.compute_type);
 
   return (
     <form action={action} className="space-y-4" noValidate>
@@ -169,30 +223,9 @@ export function TrainForm({
           />
         </div>
         <div className="grid grid-cols-3 gap-2">
-          <div>
-            <label className="field-label" htmlFor="template">Template</label>
-            <select id="template" name="template" className="field-input" defaultValue="llama3">
-              {TEMPLATES.map((t) => <option key={t}>{t}</option>)}
-            </select>
-          </div>
-          <div>
-            <label className="field-label" htmlFor="finetuning_type">Method</label>
-            <select id="finetuning_type" name="finetuning_type" className="field-input" defaultValue="lora">
-              <option value="lora">LoRA</option>
-            </select>
-          </div>
-          <div>
-            <label className="field-label" htmlFor="lr_scheduler_type">Scheduler</label>
-            <select
-              id="lr_scheduler_type"
-              name="lr_scheduler_type"
-              className="field-input"
-              value={values.lr_scheduler_type ?? "cosine"}
-              onChange={(e) => setValues((v) => ({ ...v, lr_scheduler_type: e.target.value }))}
-            >
-              {SCHEDULERS.map((s) => <option key={s}>{s}</option>)}
-            </select>
-          </div>
+          {select("template", "Template", TEMPLATES)}
+          {select("finetuning_type", "Method", METHODS)}
+          {select("lr_scheduler_type", "Scheduler", SCHEDULERS)}
         </div>
         <fieldset className="sm:col-span-2">
           <legend className="field-label">Datasets</legend>
@@ -222,9 +255,11 @@ export function TrainForm({
         <h2 className="mb-3 font-semibold">Basic</h2>
         <div className="grid gap-4 sm:grid-cols-3">{NUMBER_FIELDS.filter((f) => f.group === "basic").map(field)}</div>
       </section>
-      <section className="card">
+      {/* Hidden, not unmounted: the other method's fields still submit their (valid) values. */}
+      <section className="card" hidden={method !== "lora"}>
         <h2 className="mb-3 font-semibold">LoRA</h2>
         <div className="grid gap-4 sm:grid-cols-3">{NUMBER_FIELDS.filter((f) => f.group === "lora").map(field)}</div>
+        <div className="mt-3 grid gap-3 sm:grid-cols-3">{FLAGS.filter((f) => f.group === "lora").map(flag)}</div>
         <fieldset className="mt-4">
           <legend className="field-label">Target modules</legend>
           <label className="mr-4 inline-flex items-center gap-1.5 text-sm">
@@ -247,9 +282,22 @@ export function TrainForm({
           {errors.lora_target && <p className="field-error" role="alert">{errors.lora_target}</p>}
         </fieldset>
       </section>
-      <details className="card">
+      <section className="card" hidden={method !== "freeze"}>
+        <h2 className="mb-3 font-semibold">Freeze</h2>
+        <div className="grid gap-4 sm:grid-cols-3">{NUMBER_FIELDS.filter((f) => f.group === "freeze").map(field)}</div>
+      </section>
+      <section className="card">
+        <h2 className="mb-3 font-semibold">Data</h2>
+        <div className="grid gap-4 sm:grid-cols-3">{NUMBER_FIELDS.filter((f) => f.group === "data").map(field)}</div>
+        <div className="mt-3 grid gap-3 sm:grid-cols-3">{FLAGS.filter((f) => f.group === "data").map(flag)}</div>
+      </section>
+      <details className="card" open={advancedError || undefined}>
         <summary className="cursor-pointer font-semibold">Advanced</summary>
-        <div className="mt-3 grid gap-4 sm:grid-cols-3">{NUMBER_FIELDS.filter((f) => f.group === "advanced").map(field)}</div>
+        <div className="mt-3 grid gap-4 sm:grid-cols-3">
+          {NUMBER_FIELDS.filter((f) => f.group === "advanced").map(field)}
+          {select("compute_type", "Compute type", COMPUTE_TYPES)}
+        </div>
+        <div className="mt-3 grid gap-3 sm:grid-cols-3">{FLAGS.filter((f) => f.group === "advanced").map(flag)}</div>
       </details>
 
       {state.formError && <p className="field-error" role="alert">{state.formError}</p>}

@@ -76,6 +76,7 @@ async function loop() {
         log,
         emitStatus: (s) => socket.emit("job:status", s),
         emitMetric: (jobId, point) => socket.emit("job:metric", { jobId, point }),
+        emitEval: (jobId, point) => socket.emit("job:eval", { jobId, point }),
         emitLog: (jobId, text) => socket.emit("job:log", { jobId, text }),
       });
       await current.done;

@@ -8,11 +8,12 @@ import { db } from "@/lib/db";
 import type { Env } from "@/lib/env";
 import { runConfigSchema, type TrainerConfigFile } from "@/lib/schemas/run-config";
 import type { TrainerEvent } from "@/lib/schemas/trainer-events";
-import type { JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
+import type { EvalPoint, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
 import { heartbeatJob } from "@/lib/queue/heartbeat";
 import { finishJob } from "@/lib/queue/finish";
 import { recordProgress } from "@/lib/queue/progress";
 import { releaseJob } from "@/lib/queue/release";
+import { recordEval } from "@/lib/queue/eval";
 import { startTrainer, type TrainerRun } from "./trainer-process";
 
 const LOG_TAIL_CHARS = 20_000;
@@ -25,6 +26,7 @@ export interface JobContext {
   leaseMs: number;
   emitStatus: (s: JobStatusUpdate) => void;
   emitMetric: (jobId: number, p: MetricPoint) => void;
+  emitEval: (jobId: number, p: EvalPoint) => void;
   emitLog: (jobId: number, text: string) => void;
   log: (msg: string) => void;
 }
@@ -72,6 +74,7 @@ async function execute(
   let lostLease = false;
   let lastError: string | null = null;
   let finalLoss: number | null = null;
+  let finalEvalLoss: number | null = null;
   let sawDone = false;
   let writes: Promise<unknown> = Promise.resolve();
   // DB writes run in order, one at a time, so a metric never lands after the final state.
@@ -142,12 +145,21 @@ async function execute(
       case "log":
         appendLog(`[${e.level}] ${e.message}\n`);
         break;
+      case "eval":
+        if (e.eval_loss !== null) {
+          const point: EvalPoint = { step: e.step, epoch: e.epoch, evalLoss: e.eval_loss };
+          write(() => recordEval(job.id, workerId, point));
+          ctx.emitEval(job.id, point);
+        }
+        appendLog(`[trainer] eval at step ${e.step}: loss ${e.eval_loss?.toFixed(4) ?? "n/a"}\n`);
+        break;
       case "checkpoint":
         appendLog(`[trainer] checkpoint at step ${e.step}: ${e.path}\n`);
         break;
       case "done":
         sawDone = true;
         finalLoss = e.train_loss;
+        finalEvalLoss = e.eval_loss ?? null;
         appendLog(`[trainer] done: ${e.step} steps in ${e.runtime_s.toFixed(1)} s, train loss ${e.train_loss?.toFixed(4) ?? "n/a"}\n`);
         break;
       case "error":
@@ -207,7 +219,7 @@ async function execute(
     }
     return;
   }
-  const won = await finishJob(job.id, workerId, { status: final, error, finalLoss });
+  const won = await finishJob(job.id, workerId, { status: final, error, finalLoss, finalEvalLoss });
   if (!won) {
     ctx.log(`job ${job.id}: no longer ours; result not written`);
     return;
@@ -218,6 +230,7 @@ async function execute(
       status: final,
       error,
       finalLoss,
+      finalEvalLoss,
       finishedAt: row?.finishedAt?.toISOString() ?? new Date().toISOString(),
       cancelRequested: row?.cancelRequested ?? false,
     }),

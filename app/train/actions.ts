@@ -1,6 +1,7 @@
 "use server";
 import { redirect } from "next/navigation";
 import { createRun, type FieldErrors } from "@/lib/jobs/create-run";
+import { FLAG_FIELDS } from "@/lib/schemas/run-config";
 
 export interface TrainFormState {
   fieldErrors: FieldErrors;
@@ -19,6 +20,8 @@ function formToObject(form: FormData): Record<string, unknown> {
   obj.dataset = form.getAll("dataset").map(String);
   obj.lora_target = form.get("lora_target_all") === "on" ? "all" : form.getAll("lora_target_module").map(String);
   delete obj.lora_target_all;
+  // An unchecked checkbox is absent from FormData: absent means false here, not "use the default".
+  for (const f of FLAG_FIELDS) obj[f] = form.get(f) === "on";
   return obj;
 }
 

@@ -8,6 +8,7 @@ import {
   REMOTE_SOURCE_KEYS,
   registryFileSchema,
   type AlpacaRecord,
+  type Conversation,
   type DatasetEntry,
   type Formatting,
   type RegistryFile,
@@ -15,7 +16,8 @@ import {
 import { toJsonText, writeFileAtomic } from "./atomic";
 import { DatasetError, isDatasetError, isNotFound } from "./errors";
 import { withRegistryLock } from "./lock";
-import { hasPlaceholders, loadRawRecords, validateAlpaca } from "./records";
+import { resolveLayout, validateRecords } from "./formats";
+import { hasPlaceholders, loadRawRecords } from "./records";
 import { resolveInside } from "./roots";
 
 export const REGISTRY_FILE = "dataset_info.json";
@@ -103,13 +105,15 @@ async function summarise(dataDir: string, name: string, entry: DatasetEntry): Pr
     hasPlaceholders: false,
   };
   try {
+    const ctx = { name, field: name };
+    const layout = resolveLayout(entry, ctx);
     const file = await resolveInside(dataDir, entry.file_name, name);
-    const raw = await loadRawRecords(file, name);
+    const raw = await loadRawRecords(file, name, name);
     summary.sizeBytes = (await stat(file)).size;
     summary.records = raw.length;
     summary.hasPlaceholders = hasPlaceholders(raw);
     // Validate here too, so a broken dataset is flagged on the list rather than at training time.
-    if (summary.formatting === "alpaca") validateAlpaca(raw, entry.columns, name);
+    validateRecords(raw, layout, ctx);
   } catch (err) {
     // One broken dataset must not hide the others; anything that is not ours is a real fault.
     if (!isDatasetError(err)) throw err;
@@ -118,15 +122,24 @@ async function summarise(dataDir: string, name: string, entry: DatasetEntry): Pr
   return summary;
 }
 
-/** A registered local dataset, its file's raw records, and the same records validated. */
+/** A registered local dataset: its file's raw records, and the same records validated. */
 export interface LoadedDataset {
   entry: DatasetEntry;
   file: string;
+  /** The records as stored (CSV rows as objects of strings), for rewriting (identity fill). */
   raw: unknown[];
-  records: AlpacaRecord[];
+  /** The entry's formatting ("alpaca" when dataset_info.json does not say). */
+  format: Formatting;
+  /** Every record normalised to {system?, tools?, messages}, whatever the format. */
+  records: Conversation[];
+  /** The canonical alpaca records (instruction/input/output/...) when format is "alpaca", else null. */
+  alpaca: AlpacaRecord[] | null;
 }
 
-/** Loads an alpaca dataset by name; `field` is the form field a failure is reported on. */
+/**
+ * Loads a dataset of any supported format and file type by name, validating every record;
+ * `field` is the form field a failure is reported on. Messages start with `dataset "<name>": `.
+ */
 export async function loadDataset(dataDir: string, name: string, field = "name"): Promise<LoadedDataset> {
   const registry = await readRegistry(dataDir);
   const entry = registry.entries.get(name);
@@ -134,18 +147,21 @@ export async function loadDataset(dataDir: string, name: string, field = "name")
     const why = Object.hasOwn(registry.raw, name) ? "is a hub dataset, not a local file" : "is not registered in dataset_info.json";
     throw new DatasetError("not_found", field, `dataset "${name}" ${why}`);
   }
-  const formatting = entry.formatting ?? "alpaca";
-  if (formatting !== "alpaca") {
-    throw new DatasetError("unsupported", field, `dataset "${name}" is ${formatting}; only alpaca datasets can be opened`);
-  }
+  const ctx = { name, field };
+  const layout = resolveLayout(entry, ctx);
   const file = await resolveInside(dataDir, entry.file_name, field);
-  const raw = await loadRawRecords(file, field);
-  return { entry, file, raw, records: validateAlpaca(raw, entry.columns, field) };
+  const raw = await loadRawRecords(file, field, name);
+  const { records, alpaca } = validateRecords(raw, layout, ctx);
+  return { entry, file, raw, format: layout.formatting, records, alpaca };
 }
 
 /** The validated records of an alpaca dataset, under canonical column names. */
 export async function readDataset(dataDir: string, name: string): Promise<AlpacaRecord[]> {
-  return (await loadDataset(dataDir, name)).records;
+  const loaded = await loadDataset(dataDir, name);
+  if (loaded.alpaca === null) {
+    throw new DatasetError("unsupported", "name", `dataset "${name}" is ${loaded.format}; use loadDataset(...).records for its conversations`);
+  }
+  return loaded.alpaca;
 }
 
 export interface RegisterOptions {

@@ -1,6 +1,6 @@
 // The whole visible state of one run, read from the database: what a page needs after a reload.
 import { db } from "@/lib/db";
-import type { JobSnapshot, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
+import type { EvalPoint, JobSnapshot, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
 import { jobStatus } from "@/lib/schemas/socket";
 
 type JobRow = {
@@ -10,6 +10,7 @@ type JobRow = {
   totalSteps: number | null;
   error: string | null;
   finalLoss: number | null;
+  finalEvalLoss: number | null;
   startedAt: Date | null;
   finishedAt: Date | null;
   cancelRequested: boolean;
@@ -23,6 +24,7 @@ export function toStatusUpdate(job: JobRow): JobStatusUpdate {
     totalSteps: job.totalSteps,
     error: job.error,
     finalLoss: job.finalLoss,
+    finalEvalLoss: job.finalEvalLoss,
     startedAt: job.startedAt?.toISOString() ?? null,
     finishedAt: job.finishedAt?.toISOString() ?? null,
     cancelRequested: job.cancelRequested,
@@ -43,8 +45,14 @@ export async function loadJobPoints(jobId: number): Promise<MetricPoint[]> {
   }));
 }
 
+export async function loadEvalPoints(jobId: number): Promise<EvalPoint[]> {
+  const rows = await db().evalMetric.findMany({ where: { jobId }, orderBy: { step: "asc" } });
+  return rows.map((e) => ({ step: e.step, epoch: e.epoch, evalLoss: e.evalLoss }));
+}
+
 export async function loadJobSnapshot(jobId: number): Promise<JobSnapshot | null> {
   const job = await db().job.findUnique({ where: { id: jobId } });
   if (!job) return null;
-  return { job: toStatusUpdate(job), points: await loadJobPoints(jobId), logTail: job.logTail };
+  const [points, evalPoints] = await Promise.all([loadJobPoints(jobId), loadEvalPoints(jobId)]);
+  return { job: toStatusUpdate(job), points, evalPoints, logTail: job.logTail };
 }

@@ -8,6 +8,7 @@ export interface FinishInput {
   status: FinalStatus;
   error?: string | null;
   finalLoss?: number | null;
+  finalEvalLoss?: number | null;
   now?: number;
 }
 
@@ -20,6 +21,7 @@ export async function finishJob(jobId: number, workerId: string, input: FinishIn
     SET status = ${status},
         error = ${input.error ?? null},
         "finalLoss" = ${input.finalLoss ?? null},
+        "finalEvalLoss" = ${input.finalEvalLoss ?? null},
         "finishedAt" = ${new Date(now)},
         "leaseExpiresAt" = NULL
     WHERE id = ${jobId} AND "workerId" = ${workerId} AND status = 'running'`;

@@ -12,6 +12,7 @@ import {
   chatStopReq,
   chatToken,
   jobId as jobIdSchema,
+  jobEvalMsg,
   jobLogMsg,
   jobMetricMsg,
   jobStatusUpdate,
@@ -85,6 +86,7 @@ export function attachRealtime(httpServer: HttpServer, opts: RealtimeOptions) {
       fn(parsed.data);
     };
     socket.on("job:metric", relay(jobMetricMsg, (m) => io.to(jobRoom(m.jobId)).emit("job:metric", m)));
+    socket.on("job:eval", relay(jobEvalMsg, (m) => io.to(jobRoom(m.jobId)).emit("job:eval", m)));
     socket.on("job:status", relay(jobStatusUpdate, (m) => io.to(jobRoom(m.jobId)).emit("job:status", m)));
     socket.on("job:log", relay(jobLogMsg, (m) => io.to(jobRoom(m.jobId)).emit("job:log", m)));
     socket.on("chat:state", relay(chatState, (m) => setChat({ ...m, workerId })));

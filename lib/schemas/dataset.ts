@@ -33,6 +33,19 @@ export const registryFileSchema = z.record(z.string(), z.record(z.string(), z.un
 export type RegistryFile = z.infer<typeof registryFileSchema>;
 
 /**
+ * LLaMA-Factory json.loads the tools column when it renders the prompt and aborts training on
+ * invalid JSON; an empty string means "no tools".
+ */
+export function isToolsJson(text: string): boolean {
+  if (text.trim() === "") return true;
+  try {
+    return Array.isArray(JSON.parse(text));
+  } catch {
+    return false;
+  }
+}
+
+/**
  * One alpaca record, under LLaMA-Factory's canonical column names. Messages are phrased to follow
  * "record N: <field>: " so a reader error reads as a sentence.
  */
@@ -48,10 +61,70 @@ export const alpacaRecordSchema = z.object(
     history: z
       .array(z.tuple([z.string(), z.string()]), { error: "must be a list of [instruction, response] pairs" })
       .optional(),
+    tools: z
+      .string({ error: "must be a string of JSON tool definitions" })
+      .refine(isToolsJson, { error: "must be a JSON list of tool definitions" })
+      .optional(),
   },
   { error: "must be an object" },
 );
 export type AlpacaRecord = z.infer<typeof alpacaRecordSchema>;
+
+/**
+ * LLaMA-Factory's column defaults (DatasetAttr). A `columns` object in an entry replaces all of
+ * them: every key it leaves out becomes null (unused), exactly as DatasetAttr.join does, so
+ * `columns: {"prompt": "q"}` also drops the default "output" response column.
+ */
+export const COLUMN_DEFAULTS = {
+  prompt: "instruction",
+  query: "input",
+  response: "output",
+  history: null,
+  messages: "conversations",
+  system: null,
+  tools: null,
+} as const satisfies Record<string, string | null>;
+export type ColumnKey = keyof typeof COLUMN_DEFAULTS;
+
+/** LLaMA-Factory's sharegpt tag defaults; a `tags` object likewise resets every tag it omits to null. */
+export const TAG_DEFAULTS = {
+  role_tag: "from",
+  content_tag: "value",
+  user_tag: "human",
+  assistant_tag: "gpt",
+  observation_tag: "observation",
+  function_tag: "function_call",
+  system_tag: "system",
+} as const satisfies Record<string, string | null>;
+export type TagKey = keyof typeof TAG_DEFAULTS;
+
+/** The entry fields that describe an OpenAI-style messages file (sharegpt with OpenAI tags). */
+export const OPENAI_MESSAGES_LAYOUT = {
+  formatting: "sharegpt",
+  columns: { messages: "messages" },
+  tags: { role_tag: "role", content_tag: "content", user_tag: "user", assistant_tag: "assistant", system_tag: "system" },
+} as const;
+
+/** The roles of a normalised conversation turn (LLaMA-Factory's Role, system kept apart). */
+export const MESSAGE_ROLES = ["user", "assistant", "observation", "function"] as const;
+export type MessageRole = (typeof MESSAGE_ROLES)[number];
+
+export interface ChatTurn {
+  role: MessageRole;
+  content: string;
+}
+
+/**
+ * Every record of every format, as the trainer will see it: alpaca becomes history pairs then
+ * one user turn ("instruction\ninput") and the output; sharegpt turns are mapped through the
+ * entry's tags. Always alternates user/observation and assistant/function, ending on the latter.
+ */
+export interface Conversation {
+  system?: string;
+  /** The tool definitions (JSON text), when the entry maps a tools column and the record has some. */
+  tools?: string;
+  messages: ChatTurn[];
+}
 
 // The placeholders LLaMA-Factory's identity.json uses; fill replaces exactly these spellings.
 export const PLACEHOLDERS = { name: "{{name}}", author: "{{author}}" } as const;

@@ -4,7 +4,9 @@
 import { z } from "zod";
 
 export const LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
-export const TEMPLATES = ["llama3"] as const;
+export const TEMPLATES = ["llama3", "qwen", "mistral", "llama2", "default", "tokenizer"] as const;
+export const METHODS = ["lora", "freeze", "full"] as const;
+export const COMPUTE_TYPES = ["auto", "bf16", "fp16", "fp32"] as const;
 export const SCHEDULERS = ["cosine", "linear", "constant"] as const;
 
 // Form inputs arrive as strings; a number field gets a message that names what is wrong.
@@ -14,12 +16,18 @@ const num = (label: string) =>
     z.number({ error: `${label} must be a number` }).refine(Number.isFinite, `${label} must be a number`),
   );
 const int = (label: string) => num(label).pipe(z.number().int(`${label} must be a whole number`));
+// JSON clients send booleans (or omit them: the default applies); the Train form sends "true"/"false".
+const flag = (fallback: boolean) =>
+  z.preprocess((v) => (v === "on" || v === "true" ? true : v === "off" || v === "false" ? false : v), z.boolean().default(fallback));
+export const FLAG_FIELDS = ["use_rslora", "use_dora", "train_on_prompt", "mask_history", "packing", "gradient_checkpointing"] as const;
+const optionalInt = (label: string) =>
+  z.preprocess((v) => (v === "" || v === null ? undefined : v), int(label).pipe(z.number().min(1, `${label} must be ≥ 1`)).optional());
 
 export const runConfigSchema = z.object({
   name: z.string().trim().max(80).optional(),
   model_name_or_path: z.string().trim().min(1, "choose a model"),
   template: z.enum(TEMPLATES, { error: "unknown template" }),
-  finetuning_type: z.literal("lora", { error: "only LoRA is supported in this version" }),
+  finetuning_type: z.enum(METHODS, { error: "method must be lora, freeze or full" }),
   dataset: z.array(z.string().min(1)).min(1, "choose at least one dataset"),
   learning_rate: num("learning rate").pipe(z.number().gt(0, "learning rate must be > 0").lt(1, "learning rate must be < 1")),
   num_train_epochs: num("epochs").pipe(z.number().gt(0, "epochs must be > 0").max(1000)),
@@ -37,6 +45,23 @@ export const runConfigSchema = z.object({
   lora_alpha: num("LoRA alpha").pipe(z.number().gt(0, "LoRA alpha must be > 0")),
   lora_dropout: num("LoRA dropout").pipe(z.number().min(0).lt(1, "LoRA dropout must be in [0, 1)")),
   lora_target: z.union([z.literal("all"), z.array(z.enum(LORA_TARGETS)).min(1, "choose at least one module")]),
+  use_rslora: flag(false),
+  use_dora: flag(false),
+  freeze_trainable_layers: int("trainable layers").pipe(z.number().min(1, "trainable layers must be ≥ 1")).default(2),
+  freeze_trainable_modules: z.string().trim().min(1).default("all"),
+  train_on_prompt: flag(false),
+  mask_history: flag(false),
+  packing: flag(false),
+  val_size: num("validation size").pipe(z.number().min(0, "validation size must be ≥ 0")).refine(
+    (v) => v < 1 || Number.isInteger(v),
+    "validation size is a fraction below 1 or a whole number of samples",
+  ).default(0),
+  eval_steps: int("eval steps").pipe(z.number().min(1, "eval steps must be ≥ 1")).default(100),
+  max_steps: optionalInt("max steps"),
+  warmup_ratio: num("warmup ratio").pipe(z.number().min(0).lt(1, "warmup ratio must be below 1")).default(0),
+  weight_decay: num("weight decay").pipe(z.number().min(0, "weight decay must be ≥ 0")).default(0),
+  compute_type: z.enum(COMPUTE_TYPES).default("auto"),
+  gradient_checkpointing: flag(true),
   seed: int("seed").pipe(z.number().min(0)),
 });
 
@@ -61,6 +86,20 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
   lora_alpha: 16,
   lora_dropout: 0,
   lora_target: "all",
+  use_rslora: false,
+  use_dora: false,
+  freeze_trainable_layers: 2,
+  freeze_trainable_modules: "all",
+  train_on_prompt: false,
+  mask_history: false,
+  packing: false,
+  val_size: 0,
+  eval_steps: 100,
+  max_steps: undefined,
+  warmup_ratio: 0,
+  weight_decay: 0,
+  compute_type: "auto",
+  gradient_checkpointing: true,
   seed: 42,
 };
 

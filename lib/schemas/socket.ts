@@ -17,6 +17,9 @@ export const metricPoint = z.object({
 });
 export type MetricPoint = z.infer<typeof metricPoint>;
 
+export const evalPoint = z.object({ step: z.number().int().nonnegative(), epoch: z.number(), evalLoss: z.number() });
+export type EvalPoint = z.infer<typeof evalPoint>;
+
 // One definition of the job states: the queue's.
 export { jobStatusSchema as jobStatus, type JobStatus } from "@/lib/queue/types";
 
@@ -27,6 +30,7 @@ export const jobStatusUpdate = z.object({
   totalSteps: z.number().int().nonnegative().nullable(),
   error: z.string().nullable().optional(),
   finalLoss: z.number().nullable().optional(),
+  finalEvalLoss: z.number().nullable().optional(),
   startedAt: z.string().nullable().optional(),
   finishedAt: z.string().nullable().optional(),
   cancelRequested: z.boolean().optional(),
@@ -34,11 +38,13 @@ export const jobStatusUpdate = z.object({
 export type JobStatusUpdate = z.infer<typeof jobStatusUpdate>;
 
 export const jobMetricMsg = z.object({ jobId, point: metricPoint });
+export const jobEvalMsg = z.object({ jobId, point: evalPoint });
 export const jobLogMsg = z.object({ jobId, text: z.string().max(100_000) });
 
 export const jobSnapshot = z.object({
   job: jobStatusUpdate,
   points: z.array(metricPoint),
+  evalPoints: z.array(evalPoint),
   logTail: z.string(),
 });
 export type JobSnapshot = z.infer<typeof jobSnapshot>;
@@ -93,6 +99,7 @@ type Ack<T> = (res: { ok: true; data: T } | { ok: false; error: string }) => voi
 
 export interface ServerToClientEvents {
   "job:metric": (msg: z.infer<typeof jobMetricMsg>) => void;
+  "job:eval": (msg: z.infer<typeof jobEvalMsg>) => void;
   "job:status": (msg: JobStatusUpdate) => void;
   "job:log": (msg: z.infer<typeof jobLogMsg>) => void;
   "chat:state": (msg: ChatState) => void;
@@ -113,6 +120,7 @@ export interface ClientToServerEvents {
 /** Events a worker sends up to the server (validated there). */
 export interface WorkerToServerEvents {
   "job:metric": (msg: unknown) => void;
+  "job:eval": (msg: unknown) => void;
   "job:status": (msg: unknown) => void;
   "job:log": (msg: unknown) => void;
   "chat:state": (msg: unknown) => void;

@@ -17,6 +17,7 @@ export const startedEvent = z.object({
   device: z.string(),
   dtype: z.string(),
   output_dir: z.string(),
+  num_eval_samples: z.number().int().nonnegative().optional(),
 });
 
 export const logEvent = z.object({
@@ -48,6 +49,14 @@ export const checkpointEvent = z.object({
   path: z.string(),
 });
 
+export const evalEvent = z.object({
+  ...base,
+  type: z.literal("eval"),
+  step: z.number().int().nonnegative(),
+  epoch: finite,
+  eval_loss: z.number().nullable(),
+});
+
 export const doneEvent = z.object({
   ...base,
   type: z.literal("done"),
@@ -56,6 +65,7 @@ export const doneEvent = z.object({
   runtime_s: finite,
   tokens_seen: z.number().int().nonnegative(),
   adapter_path: z.string(),
+  eval_loss: z.number().nullable().optional(),
 });
 
 export const errorEvent = z.object({
@@ -71,6 +81,7 @@ export const trainerEvent = z.discriminatedUnion("type", [
   logEvent,
   stepEvent,
   checkpointEvent,
+  evalEvent,
   doneEvent,
   errorEvent,
 ]);

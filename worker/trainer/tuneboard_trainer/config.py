@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Optional, Union
 
 from .lora import ALL_TARGETS
+from .templates import SUPPORTED_TEMPLATES
+
+FINETUNING_TYPES = ("lora", "freeze", "full")
 
 
 class ConfigError(ValueError):
@@ -19,29 +22,41 @@ class ConfigError(ValueError):
 class TrainConfig:
     model_name_or_path: str  # HF-layout model directory (config.json, *.safetensors, tokenizer.json)
     dataset_dir: str  # directory holding dataset_info.json
-    dataset: list  # dataset names registered in dataset_info.json
-    output_dir: str  # adapter, checkpoints and trainer_log.jsonl go here
-    template: str = "llama3"  # chat template used to build token ids
-    finetuning_type: str = "lora"  # only LoRA is implemented
+    dataset: list  # dataset names registered in dataset_info.json (mixed in one run)
+    output_dir: str  # adapter/model, checkpoints, trainer_log.jsonl, all_results.json, training_loss.png
+    template: str = "llama3"  # llama3 | qwen | mistral | llama2 | default | tokenizer (tokenizer_config's Jinja)
+    finetuning_type: str = "lora"  # lora | freeze | full
+    use_rslora: bool = False  # LoRA scaling alpha / sqrt(r) instead of alpha / r
+    use_dora: bool = False  # weight-decomposed LoRA (DoRA)
+    freeze_trainable_layers: int = 2  # freeze: train the last N layers (negative: the first -N)
+    freeze_trainable_modules: Union[str, list] = "all"  # freeze: "all" or module names inside those layers
+    train_on_prompt: bool = False  # also put labels on prompt tokens
+    mask_history: bool = False  # train only on the last assistant turn of each conversation
+    packing: bool = False  # several samples per row (block-diagonal attention, positions restart)
+    val_size: Union[int, float] = 0.0  # held-out split: fraction in [0, 1) or a sample count >= 1
+    eval_steps: int = 100  # eval loss on the held-out split every N optimizer steps (and at the end)
     learning_rate: float = 5e-5  # peak AdamW learning rate
     num_train_epochs: float = 3.0  # passes over the data (fractional allowed)
     max_steps: Optional[int] = None  # optimizer steps; overrides num_train_epochs when set
-    max_samples: int = 100000  # cap on records read per dataset
-    cutoff_len: int = 2048  # max tokens per example (longer ones are truncated)
-    per_device_train_batch_size: int = 2  # examples per micro-batch
+    max_samples: int = 100000  # cap on records read per dataset (the first N)
+    cutoff_len: int = 2048  # max tokens per example (longer ones are truncated per turn)
+    per_device_train_batch_size: int = 2  # examples (rows when packing) per micro-batch
     gradient_accumulation_steps: int = 8  # micro-batches per optimizer step
     lr_scheduler_type: str = "cosine"  # cosine | linear | constant (after warmup)
-    warmup_steps: int = 0  # linear warmup from 0 to learning_rate
+    warmup_steps: int = 0  # linear warmup from 0 to learning_rate; wins over warmup_ratio when > 0
+    warmup_ratio: float = 0.0  # warmup as a fraction of the total steps (used when warmup_steps is 0)
     max_grad_norm: float = 1.0  # gradient clipping threshold (0 disables clipping)
-    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    weight_decay: float = 0.0  # AdamW decoupled weight decay (never on norms or biases)
     logging_steps: int = 5  # emit a `step` event every N optimizer steps
-    save_steps: int = 100  # write output_dir/checkpoint-N every N steps (0 disables)
+    save_steps: int = 100  # write output_dir/checkpoint-N every N steps (0: only the final save)
     lora_rank: int = 8  # LoRA r
     lora_alpha: float = 16  # LoRA alpha (scaling = alpha / r)
     lora_dropout: float = 0.0  # dropout on the LoRA input
     lora_target: Union[str, list] = "all"  # "all" or names among q/k/v/o/gate/up/down_proj
-    seed: int = 42  # seeds init of LoRA A, shuffling and dropout
-    compute_type: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
+    seed: int = 42  # seeds init of LoRA A, shuffling, the val split and dropout
+    compute_type: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16 (CPU: fp32 + warning)
+    gradient_checkpointing: bool = True  # recompute each block in backward (less memory, ~30% slower)
+    resume_from_checkpoint: Optional[str] = None  # a checkpoint-N directory of an earlier run with this config
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
     @classmethod
@@ -90,20 +105,46 @@ class TrainConfig:
             self.dataset = [s.strip() for s in self.dataset.split(",") if s.strip()]
         if not isinstance(self.dataset, list) or not self.dataset or not all(isinstance(s, str) and s for s in self.dataset):
             err("dataset", "must be a non-empty list of dataset names")
-        for name in ("learning_rate", "num_train_epochs", "max_grad_norm", "weight_decay", "lora_alpha", "lora_dropout"):
+        for name in ("learning_rate", "num_train_epochs", "max_grad_norm", "weight_decay", "lora_alpha", "lora_dropout",
+                     "warmup_ratio"):
             check_type(name, (int, float))
             setattr(self, name, float(getattr(self, name)))
             if not math.isfinite(getattr(self, name)):
                 err(name, "must be finite")
         for name in ("max_samples", "cutoff_len", "per_device_train_batch_size", "gradient_accumulation_steps",
-                     "warmup_steps", "logging_steps", "save_steps", "lora_rank", "seed"):
+                     "warmup_steps", "logging_steps", "save_steps", "lora_rank", "seed", "eval_steps",
+                     "freeze_trainable_layers"):
             check_type(name, (int,))
         check_type("max_steps", (int,), allow_none=True)
 
-        if self.template != "llama3":
-            err("template", f"unsupported template {self.template!r} (supported: llama3)")
-        if self.finetuning_type != "lora":
-            err("finetuning_type", f"unsupported {self.finetuning_type!r} (supported: lora)")
+        if self.template not in SUPPORTED_TEMPLATES:
+            err("template", f"unsupported template {self.template!r} (supported: {', '.join(SUPPORTED_TEMPLATES)})")
+        if self.finetuning_type not in FINETUNING_TYPES:
+            err("finetuning_type", f"unsupported {self.finetuning_type!r} (supported: {', '.join(FINETUNING_TYPES)})")
+        for name in ("use_rslora", "use_dora", "train_on_prompt", "mask_history", "packing",
+                     "gradient_checkpointing"):
+            if not isinstance(getattr(self, name), bool):
+                err(name, f"must be true or false, got {getattr(self, name)!r}")
+        if self.freeze_trainable_layers == 0:
+            err("freeze_trainable_layers", "must not be 0 (N > 0: the last N layers, N < 0: the first -N)")
+        mods = self.freeze_trainable_modules
+        if isinstance(mods, str):
+            mods = ["all"] if mods.strip() == "all" else [m.strip() for m in mods.split(",") if m.strip()]
+        if not isinstance(mods, list) or not mods or not all(
+                isinstance(m, str) and m.replace("_", "").replace(".", "").isalnum() for m in mods):
+            err("freeze_trainable_modules", "must be 'all' or a non-empty list of module names (e.g. mlp, self_attn)")
+        self.freeze_trainable_modules = mods
+        if isinstance(self.val_size, bool) or not isinstance(self.val_size, (int, float)):
+            err("val_size", f"must be a fraction in [0, 1) or a count >= 1, got {self.val_size!r}")
+        if isinstance(self.val_size, float) and not 0.0 <= self.val_size < 1.0:
+            err("val_size", "a fraction must be in [0, 1); give a whole number for a sample count")
+        if isinstance(self.val_size, int) and self.val_size < 0:
+            err("val_size", "a count must be >= 0")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            err("warmup_ratio", "must be in [0, 1)")
+        if self.resume_from_checkpoint is not None and (
+                not isinstance(self.resume_from_checkpoint, str) or not self.resume_from_checkpoint):
+            err("resume_from_checkpoint", "must be null or a checkpoint directory path")
         if self.learning_rate <= 0:
             err("learning_rate", "must be > 0")
         if self.max_steps is not None and self.max_steps < 1:
@@ -111,7 +152,7 @@ class TrainConfig:
         if self.max_steps is None and self.num_train_epochs <= 0:
             err("num_train_epochs", "must be > 0")
         for name in ("max_samples", "cutoff_len", "per_device_train_batch_size", "gradient_accumulation_steps",
-                     "logging_steps", "lora_rank"):
+                     "logging_steps", "lora_rank", "eval_steps"):
             if getattr(self, name) < 1:
                 err(name, "must be >= 1")
         if self.cutoff_len < 4:
@@ -125,8 +166,8 @@ class TrainConfig:
             err("lora_dropout", "must be in [0, 1)")
         if self.lr_scheduler_type not in ("cosine", "linear", "constant"):
             err("lr_scheduler_type", "must be one of cosine, linear, constant")
-        if self.compute_type not in ("auto", "fp32", "bf16"):
-            err("compute_type", "must be one of auto, fp32, bf16")
+        if self.compute_type not in ("auto", "fp32", "bf16", "fp16"):
+            err("compute_type", "must be one of auto, fp32, bf16, fp16")
         if not (self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit())):
             err("device", "must be auto, cpu, cuda or cuda:N")
         targets = self.lora_target

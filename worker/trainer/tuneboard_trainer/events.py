@@ -30,6 +30,7 @@ class Started:
     device: str
     dtype: str
     output_dir: str
+    num_eval_samples: Optional[int] = None  # held-out samples (val_size); omitted when there are none
     type: str = field(default="started", init=False)
 
 
@@ -55,6 +56,14 @@ class Step:
 
 
 @dataclass
+class Eval:
+    step: int
+    epoch: Number
+    eval_loss: Number  # mean next-token loss over the held-out split's labelled tokens
+    type: str = field(default="eval", init=False)
+
+
+@dataclass
 class Checkpoint:
     step: int
     path: str
@@ -68,6 +77,7 @@ class Done:
     runtime_s: Number
     tokens_seen: int
     adapter_path: str
+    eval_loss: Optional[Number] = None  # final eval loss; omitted without a held-out split
     type: str = field(default="done", init=False)
 
 
@@ -79,8 +89,10 @@ class Error:
     type: str = field(default="error", init=False)
 
 
-EVENT_TYPES = {cls.__dataclass_fields__["type"].default: cls for cls in (Started, Log, Step, Checkpoint, Done, Error)}
-_OPTIONAL = {"traceback"}  # keys that may be absent
+EVENT_TYPES = {cls.__dataclass_fields__["type"].default: cls
+               for cls in (Started, Log, Step, Eval, Checkpoint, Done, Error)}
+# (type, key) pairs that may be absent; they are omitted from JSON when None, never written as null.
+_OPTIONAL = {("error", "traceback"), ("started", "num_eval_samples"), ("done", "eval_loss")}
 _NULLABLE = {"grad_norm"}  # keys that may be null
 _ENUMS = {("log", "level"): ("info", "warning", "error"), ("error", "kind"): ("config", "data", "oom", "internal")}
 
@@ -92,7 +104,7 @@ class EventValidationError(ValueError):
 def to_dict(event, t: Optional[float] = None) -> dict:
     d = {"v": PROTOCOL_VERSION, "type": event.type, "time": _now() if t is None else t}
     for k, v in asdict(event).items():
-        if k == "type" or (k in _OPTIONAL and v is None):
+        if k == "type" or ((event.type, k) in _OPTIONAL and v is None):
             continue
         d[k] = v
     return d
@@ -129,11 +141,14 @@ def parse_event(obj) -> object:
     for f in fields(cls):
         if f.name == "type":
             continue
+        optional = (obj["type"], f.name) in _OPTIONAL
         if f.name not in obj:
-            if f.name in _OPTIONAL:
+            if optional:
                 continue
             raise EventValidationError(f"{obj['type']}.{f.name}: missing")
         v = obj[f.name]
+        if optional and v is None:
+            raise EventValidationError(f"{obj['type']}.{f.name}: omit the key instead of null")
         ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
         if not _type_ok(v, ann):
             raise EventValidationError(f"{obj['type']}.{f.name}: bad value {v!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -21,18 +22,29 @@ PEFT_PREFIX = "base_model.model."
 
 
 class LoRALinear(nn.Module):
-    """y = x W^T + b + (alpha / r) * B(A(dropout(x)))  with W, b frozen."""
+    """A frozen nn.Linear (W, b) plus a trainable low-rank update, with PEFT's variants.
 
-    def __init__(self, in_dim: int, out_dim: int, rank: int, alpha: float, dropout: float = 0.0, bias: bool = False):
+    plain / rsLoRA:  y = x W^T + b + s * B(A(dropout(x)))     s = alpha / r, or alpha / sqrt(r) (rsLoRA)
+    DoRA:            y = x W^T + b + (m / n - 1) * (x' W^T) + (m / n) * s * B(A(x'))
+                     x' = dropout(x), m = `lora_magnitude_vector` (out,), n = ||W + s B A|| per output row
+                     (norm over the input dim), detached from the graph as in peft / the DoRA paper.
+                     Without dropout (or in eval) this is (m / n) * (W + s B A) x + b.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, rank: int, alpha: float, dropout: float = 0.0, bias: bool = False,
+                 use_rslora: bool = False, use_dora: bool = False):
         super().__init__()
         self.in_features, self.out_features = in_dim, out_dim
         self.rank, self.alpha = rank, alpha
-        self.scaling = alpha / rank
+        self.use_rslora, self.use_dora = use_rslora, use_dora
+        self.scaling = alpha / math.sqrt(rank) if use_rslora else alpha / rank
         self.weight = nn.Parameter(torch.empty(out_dim, in_dim), requires_grad=False)
         self.bias = nn.Parameter(torch.zeros(out_dim), requires_grad=False) if bias else None
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.lora_A = nn.Linear(in_dim, rank, bias=False)  # (r, in)
         self.lora_B = nn.Linear(rank, out_dim, bias=False)  # (out, r)
+        # DoRA magnitude; the attribute name makes the state-dict key `<layer>.lora_magnitude_vector`, as peft saves it.
+        self.lora_magnitude_vector = nn.Parameter(torch.ones(out_dim)) if use_dora else None
         self.reset_lora_parameters()
 
     def reset_lora_parameters(self):
@@ -40,20 +52,54 @@ class LoRALinear(nn.Module):
         nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
         nn.init.zeros_(self.lora_B.weight)
 
+    def delta_weight(self) -> torch.Tensor:
+        """s * B @ A in fp32, shape (out, in)."""
+        return self.scaling * (self.lora_B.weight.float() @ self.lora_A.weight.float())
+
+    def weight_norm(self) -> torch.Tensor:
+        """||W + s B A|| over the input dim, (out,) fp32, detached (peft's `get_weight_norm`)."""
+        with torch.no_grad():
+            return torch.linalg.norm(self.weight.float() + self.delta_weight(), dim=1)
+
+    @torch.no_grad()
+    def init_dora_magnitude(self) -> None:
+        """m = ||W + s B A|| (peft's DoRA init), so the layer initially equals plain LoRA."""
+        self.lora_magnitude_vector.copy_(self.weight_norm().to(self.lora_magnitude_vector.dtype))
+
     @classmethod
-    def from_linear(cls, base: nn.Linear, rank: int, alpha: float, dropout: float) -> "LoRALinear":
-        m = cls(base.in_features, base.out_features, rank, alpha, dropout, bias=base.bias is not None)
+    def from_linear(cls, base: nn.Linear, rank: int, alpha: float, dropout: float,
+                    use_rslora: bool = False, use_dora: bool = False) -> "LoRALinear":
+        m = cls(base.in_features, base.out_features, rank, alpha, dropout, bias=base.bias is not None,
+                use_rslora=use_rslora, use_dora=use_dora)
         # Adapter params live in fp32 on the base weight's device; autocast handles bf16 matmuls.
         m.to(base.weight.device)
         m.weight = nn.Parameter(base.weight.data, requires_grad=False)
         if base.bias is not None:
             m.bias = nn.Parameter(base.bias.data, requires_grad=False)
+        if use_dora:
+            m.init_dora_magnitude()
         return m
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.linear(x, self.weight, self.bias)
-        a = self.lora_A(self.dropout(x).to(self.lora_A.weight.dtype))
-        return out + (self.lora_B(a) * self.scaling).to(out.dtype)
+        xd = self.dropout(x)
+        lora = self.lora_B(self.lora_A(xd.to(self.lora_A.weight.dtype)))
+        if not self.use_dora:
+            return out + (lora * self.scaling).to(out.dtype)
+        mag = (self.lora_magnitude_vector / self.weight_norm()).to(out.dtype)  # (out,), grad flows to m only
+        if isinstance(self.dropout, nn.Identity) or not self.training:
+            base = out if self.bias is None else out - self.bias  # x W^T
+        else:
+            base = F.linear(xd, self.weight)  # peft recomputes the base product on the dropped-out input
+        return out + (mag - 1) * base + mag * (lora * self.scaling).to(out.dtype)
+
+    @torch.no_grad()
+    def merged_weight(self) -> torch.Tensor:
+        """The equivalent dense weight (in fp32): W + s B A, times m / ||W + s B A|| for DoRA."""
+        w = self.weight.float() + self.delta_weight()
+        if self.use_dora:
+            w = (self.lora_magnitude_vector.float() / torch.linalg.norm(w, dim=1))[:, None] * w
+        return w
 
 
 def resolve_targets(targets: Union[str, Iterable[str]]) -> list[str]:
@@ -66,29 +112,42 @@ def resolve_targets(targets: Union[str, Iterable[str]]) -> list[str]:
     return targets
 
 
-def apply_lora(model: nn.Module, targets="all", r: int = 8, alpha: float = 16, dropout: float = 0.0) -> nn.Module:
-    """Replace every nn.Linear whose attribute name is in `targets` with a LoRALinear (in place)."""
+def apply_lora(model: nn.Module, targets="all", r: int = 8, alpha: float = 16, dropout: float = 0.0,
+               use_rslora: bool = False, use_dora: bool = False) -> nn.Module:
+    """Replace every nn.Linear whose attribute name is in `targets` with a LoRALinear (in place).
+
+    use_rslora: scaling alpha / sqrt(r) instead of alpha / r. use_dora: add DoRA's magnitude vector.
+    Leaves only the adapter parameters (A, B, DoRA magnitude) trainable.
+    """
     targets = resolve_targets(targets)
+    if r < 1:
+        raise ValueError(f"LoRA rank must be >= 1, got {r}")
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if name in targets and isinstance(child, nn.Linear):
-                setattr(parent, name, LoRALinear.from_linear(child, r, alpha, dropout))
-    model.lora_config = {"r": r, "lora_alpha": alpha, "lora_dropout": dropout, "target_modules": targets}
+                setattr(parent, name, LoRALinear.from_linear(child, r, alpha, dropout, use_rslora, use_dora))
+    model.lora_config = {"r": r, "lora_alpha": alpha, "lora_dropout": dropout, "target_modules": targets,
+                         "use_rslora": bool(use_rslora), "use_dora": bool(use_dora)}
     mark_only_lora_trainable(model)
     return model
 
 
+def is_lora_param(name: str) -> bool:
+    """True for adapter parameters: lora_A / lora_B weights and DoRA's lora_magnitude_vector."""
+    return ".lora_A." in name or ".lora_B." in name or name.endswith(".lora_magnitude_vector")
+
+
 def mark_only_lora_trainable(model: nn.Module) -> None:
     for name, p in model.named_parameters():
-        p.requires_grad = ".lora_A." in name or ".lora_B." in name
+        p.requires_grad = is_lora_param(name)
 
 
 def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Adapter weights only, under PEFT's key names."""
+    """Adapter weights only, under PEFT's key names (DoRA: `...q_proj.lora_magnitude_vector`)."""
     return {
         PEFT_PREFIX + k: v.detach().float().cpu().contiguous()
         for k, v in model.state_dict().items()
-        if ".lora_A." in k or ".lora_B." in k
+        if is_lora_param(k)
     }
 
 
@@ -109,8 +168,8 @@ def save_adapter(model: nn.Module, out_dir, base_model_name_or_path: str = "") -
         "base_model_name_or_path": str(base_model_name_or_path),
         "bias": "none",
         "fan_in_fan_out": False,
-        "use_rslora": False,
-        "use_dora": False,
+        "use_rslora": bool(lc.get("use_rslora", False)),
+        "use_dora": bool(lc.get("use_dora", False)),
         "modules_to_save": None,
         "inference_mode": True,
     }
@@ -127,26 +186,45 @@ def load_adapter(model: nn.Module, adapter_dir) -> nn.Module:
     cfg = json.loads((d / "adapter_config.json").read_text())
     if cfg.get("peft_type") != "LORA":
         raise ValueError(f"{d}: only LORA adapters are supported, got {cfg.get('peft_type')!r}")
-    if cfg.get("use_dora") or cfg.get("use_rslora"):
-        raise ValueError(f"{d}: DoRA / rsLoRA adapters are not supported")
-    apply_lora(model, cfg["target_modules"], cfg["r"], cfg["lora_alpha"], 0.0)
+    unsupported = [k for k in ("rank_pattern", "alpha_pattern") if cfg.get(k)]
+    unsupported += [k for k in ("layers_to_transform", "modules_to_save", "trainable_token_indices") if cfg.get(k)]
+    unsupported += [k for k in ("lora_bias", "fan_in_fan_out", "use_qalora") if cfg.get(k)]
+    if cfg.get("bias", "none") != "none":
+        unsupported.append("bias")
+    if unsupported:
+        raise ValueError(f"{d}: unsupported adapter_config options {unsupported}")
+    targets = cfg["target_modules"]
+    if isinstance(targets, str) and targets != "all":
+        raise ValueError(f"{d}: regex target_modules {targets!r} are not supported; list module names")
+    apply_lora(model, targets, cfg["r"], cfg["lora_alpha"], 0.0,
+               use_rslora=bool(cfg.get("use_rslora")), use_dora=bool(cfg.get("use_dora")))
     sd = load_file(str(d / "adapter_model.safetensors"))
-    # PEFT may store keys with or without the adapter name ("lora_A.default.weight").
-    sd = {k[len(PEFT_PREFIX):].replace(".default.", "."): v for k, v in sd.items()}
-    own = {k for k in model.state_dict() if ".lora_A." in k or ".lora_B." in k}
+    # PEFT may store keys with or without the adapter name ("lora_A.default.weight"), and DoRA's
+    # magnitude as `lora_magnitude_vector` (0.21) or `lora_magnitude_vector.default.weight` (state_dict form).
+    sd = {_own_key(k): v for k, v in sd.items()}
+    own = {k for k in model.state_dict() if is_lora_param(k)}
     if set(sd) != own:
         raise ValueError(f"{d}: adapter keys do not match the model (e.g. {sorted(set(sd) ^ own)[:3]})")
     model.load_state_dict(sd, strict=False)
     return model
 
 
+def _own_key(peft_key: str) -> str:
+    k = peft_key[len(PEFT_PREFIX):] if peft_key.startswith(PEFT_PREFIX) else peft_key
+    k = k.replace(".lora_A.default.", ".lora_A.").replace(".lora_B.default.", ".lora_B.")
+    return re.sub(r"\.lora_magnitude_vector(\.default)?(\.weight)?$", ".lora_magnitude_vector", k)
+
+
 @torch.no_grad()
 def merge_lora(model: nn.Module) -> nn.Module:
-    """Fold each adapter into its base weight (W += scaling * B @ A) and restore plain nn.Linear."""
+    """Fold each adapter into its base weight and restore plain nn.Linear layers.
+
+    W' = W + s B A (s per plain / rsLoRA); DoRA: W' = m / ||W + s B A|| * (W + s B A), row-wise.
+    """
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, LoRALinear):
-                w = child.weight.float() + child.scaling * (child.lora_B.weight.float() @ child.lora_A.weight.float())
+                w = child.merged_weight()
                 lin = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None,
                                 device=w.device, dtype=child.weight.dtype)
                 lin.weight.copy_(w.to(child.weight.dtype))
@@ -154,4 +232,6 @@ def merge_lora(model: nn.Module) -> nn.Module:
                     lin.bias.copy_(child.bias)
                 lin.requires_grad_(False)
                 setattr(parent, name, lin)
+    if hasattr(model, "lora_config"):
+        del model.lora_config
     return model

@@ -1,6 +1,10 @@
-"""Llama-architecture decoder in one file (nanoGPT / gpt-fast style).
+"""Llama-family decoder in one file (nanoGPT / gpt-fast style).
 
-Parameter names mirror Hugging Face's `LlamaForCausalLM` one-to-one
+One module covers Llama 2/3/3.1/3.2, Qwen2/2.5, Qwen3 and Mistral: they differ
+only in q/k/v/o biases, Qwen3's per-head q/k RMSNorm, head_dim, RoPE scaling,
+tied embeddings and Mistral/Qwen sliding-window attention.
+
+Parameter names mirror Hugging Face's `*ForCausalLM` one-to-one
 (`model.layers.0.self_attn.q_proj.weight`, ...) so real HF checkpoints load
 without any renaming, and LoRA adapters we save use PEFT's key names.
 """
@@ -17,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
+SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM")
 
 
 class UnsupportedModelError(ValueError):
@@ -41,6 +45,10 @@ class ModelConfig:
     qkv_bias: bool = False  # bias on q/k/v projections (Llama attention_bias, Qwen2)
     o_bias: bool = False  # bias on the attention output projection (Llama attention_bias only)
     mlp_bias: bool = False  # bias on gate/up/down projections
+    qk_norm: bool = False  # Qwen3: RMSNorm over head_dim on q and k (q_norm / k_norm) before RoPE
+    sliding_window: Optional[int] = None  # keys further back than this many positions are masked (None = off)
+    layer_types: Optional[list] = None  # per layer "full_attention" | "sliding_attention"; None = all sliding if window
+    architecture: str = "LlamaForCausalLM"  # HF class name (written back when exporting)
     bos_token_id: Optional[int] = None  # informational; the template adds BOS itself
     eos_token_id: Optional[object] = None  # int or list of ints (generation stop ids)
     extra: dict = field(default_factory=dict)  # untouched remainder of config.json
@@ -50,16 +58,27 @@ class ModelConfig:
             self.head_dim = self.hidden_size // self.num_attention_heads
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+        if self.layer_types is not None and len(self.layer_types) != self.num_hidden_layers:
+            raise ValueError("layer_types must have one entry per layer")
+
+    def layer_window(self, i: int) -> Optional[int]:
+        """The sliding window of layer i, or None for full causal attention."""
+        if self.sliding_window is None:
+            return None
+        if self.layer_types is not None and self.layer_types[i] != "sliding_attention":
+            return None
+        return int(self.sliding_window)
 
     @classmethod
     def from_hf(cls, cfg: dict) -> "ModelConfig":
         """Build from a Hugging Face `config.json` dict (transformers 4 or 5 layout)."""
-        archs = cfg.get("architectures") or ["LlamaForCausalLM"]
+        archs = cfg.get("architectures") or [_ARCH_BY_MODEL_TYPE.get(cfg.get("model_type", "llama"), "?")]
         for arch in archs:
             if arch not in SUPPORTED_ARCHITECTURES:
                 raise UnsupportedModelError(
                     f"unsupported model architecture {arch!r}; supported: {', '.join(SUPPORTED_ARCHITECTURES)}"
                 )
+        arch = archs[0]
         if cfg.get("hidden_act", "silu") != "silu":
             raise UnsupportedModelError(f"unsupported hidden_act {cfg['hidden_act']!r} (only silu)")
         # transformers 5 folds rope_theta + rope_scaling into `rope_parameters`.
@@ -69,11 +88,35 @@ class ModelConfig:
         if rope_type not in ("default", "llama3", "linear"):
             raise UnsupportedModelError(f"unsupported rope_type {rope_type!r}")
         attention_bias = bool(cfg.get("attention_bias", False))
+        qkv_bias, o_bias, mlp_bias = attention_bias, attention_bias, bool(cfg.get("mlp_bias", False))
+        if arch == "Qwen2ForCausalLM":  # always q/k/v bias, never o bias
+            qkv_bias, o_bias, mlp_bias = True, False, False
+        elif arch == "MistralForCausalLM":
+            qkv_bias = o_bias = mlp_bias = False
+        elif arch == "Qwen3ForCausalLM":
+            mlp_bias = False
+        # Sliding window: Mistral applies `sliding_window` to every layer when set; Qwen2/3 only when
+        # `use_sliding_window`, and then on the layers that `layer_types` (or `max_window_layers`) marks.
+        window, layer_types = cfg.get("sliding_window"), cfg.get("layer_types")
+        n_layers = cfg["num_hidden_layers"]
+        if arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM"):
+            if not cfg.get("use_sliding_window", False):
+                window = None
+            if window is not None and layer_types is None:
+                mwl = cfg.get("max_window_layers", 28)
+                layer_types = ["sliding_attention" if i >= mwl else "full_attention" for i in range(n_layers)]
+        elif arch == "LlamaForCausalLM":
+            window, layer_types = None, None
+        if window is None:
+            layer_types = None
+        elif layer_types is not None and any(t not in ("full_attention", "sliding_attention") for t in layer_types):
+            raise UnsupportedModelError(f"unsupported layer_types {sorted(set(layer_types))}")
         known = {
             "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
             "num_key_value_heads", "head_dim", "rms_norm_eps", "rope_theta", "rope_scaling", "rope_parameters",
             "max_position_embeddings", "tie_word_embeddings", "attention_bias", "mlp_bias",
-            "bos_token_id", "eos_token_id",
+            "bos_token_id", "eos_token_id", "sliding_window", "use_sliding_window", "layer_types",
+            "max_window_layers", "architectures",
         }
         return cls(
             vocab_size=cfg["vocab_size"],
@@ -88,13 +131,21 @@ class ModelConfig:
             rope_scaling=None if rope_type == "default" else {**rope, "rope_type": rope_type},
             max_position_embeddings=cfg.get("max_position_embeddings", 2048),
             tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-            qkv_bias=attention_bias,
-            o_bias=attention_bias,
-            mlp_bias=bool(cfg.get("mlp_bias", False)),
+            qkv_bias=qkv_bias,
+            o_bias=o_bias,
+            mlp_bias=mlp_bias,
+            qk_norm=arch == "Qwen3ForCausalLM",
+            sliding_window=None if window is None else int(window),
+            layer_types=None if layer_types is None else list(layer_types),
+            architecture=arch,
             bos_token_id=cfg.get("bos_token_id"),
             eos_token_id=cfg.get("eos_token_id"),
             extra={k: v for k, v in cfg.items() if k not in known},
         )
+
+
+_ARCH_BY_MODEL_TYPE = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
+                       "mistral": "MistralForCausalLM"}
 
 
 def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
@@ -167,11 +218,19 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.hd, bias=cfg.qkv_bias)
         self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.hd, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.hidden_size, bias=cfg.o_bias)
+        if cfg.qk_norm:  # Qwen3: normalise each head's q and k (over head_dim) before RoPE
+            self.q_norm = RMSNorm(self.hd, cfg.rms_norm_eps)
+            self.k_norm = RMSNorm(self.hd, cfg.rms_norm_eps)
+        self.qk_norm = cfg.qk_norm
 
     def forward(self, x, cos, sin, mask, cache: Optional[KVCache], start_pos: int):
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)  # (B, H, T, hd)
-        k = self.k_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, KV, T, hd)
+        q = self.q_proj(x).view(B, T, self.n_heads, self.hd)
+        k = self.k_proj(x).view(B, T, self.n_kv, self.hd)
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = q.transpose(1, 2)  # (B, H, T, hd)
+        k = k.transpose(1, 2)  # (B, KV, T, hd)
         v = self.v_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, KV, T, hd)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
@@ -203,6 +262,7 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer_idx: int):
         super().__init__()
+        self.window = cfg.layer_window(layer_idx)
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.self_attn = Attention(cfg, layer_idx)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
@@ -223,6 +283,16 @@ class Backbone(nn.Module):
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
 
+def _fix_empty_rows(mask: Optional[torch.Tensor], q_pos, k_pos) -> Optional[torch.Tensor]:
+    """A query that may see nothing (padding) would give NaN in SDPA; let such rows see themselves."""
+    if mask is None:
+        return None
+    empty = ~mask.any(dim=-1, keepdim=True)  # (B, 1, T, 1)
+    if not bool(empty.any()):
+        return mask
+    return mask | (empty & (q_pos == k_pos))
+
+
 class Transformer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -238,11 +308,17 @@ class Transformer(nn.Module):
         self,
         input_ids: torch.Tensor,  # (B, T)
         position_ids: Optional[torch.Tensor] = None,  # (B, T); default start_pos..start_pos+T-1
-        attention_mask: Optional[torch.Tensor] = None,  # (B, S) 1 = real token, 0 = padding
+        attention_mask: Optional[torch.Tensor] = None,  # (B, S) 1 = real token, 0 = padding; or (B, 1, T, S) bool
         cache: Optional[KVCache] = None,
         start_pos: int = 0,
     ) -> torch.Tensor:
-        """Returns final (normed) hidden states (B, T, D); use `logits()` or `lm_loss()` on top."""
+        """Returns final (normed) hidden states (B, T, D); use `logits()` or `lm_loss()` on top.
+
+        `attention_mask` is either a (B, S) padding mask (causality is added here) or a complete
+        (B, 1, T, S) boolean mask, True = may attend, used as given -- e.g. block-diagonal causal
+        masks for packed sequences (pass matching `position_ids` that restart per segment).
+        S = start_pos + T. Sliding-window layers additionally hide keys >= window positions back.
+        """
         B, T = input_ids.shape
         device = input_ids.device
         if position_ids is None:
@@ -252,17 +328,32 @@ class Transformer(nn.Module):
         emb = torch.cat((freqs, freqs), dim=-1)  # (B, T, hd)
         cos = emb.cos().to(x.dtype)[:, None]  # (B, 1, T, hd)
         sin = emb.sin().to(x.dtype)[:, None]  # (B, 1, T, hd)
-        mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
-            S = start_pos + T
-            q_pos = torch.arange(start_pos, S, device=device)
-            causal = q_pos[:, None] >= torch.arange(S, device=device)[None, :]  # (T, S)
-            mask = causal[None] & attention_mask[:, None, :S].bool()  # (B, T, S)
-            # A padding query may see nothing at all; let it see itself so SDPA yields no NaN.
-            mask = mask | (q_pos[:, None] == torch.arange(S, device=device)[None, :])[None]
-            mask = mask[:, None]  # (B, 1, T, S)
+        S = start_pos + T
+        q_pos = torch.arange(start_pos, S, device=device)[:, None]  # (T, 1)
+        k_pos = torch.arange(S, device=device)[None, :]  # (1, S)
+        mask = None  # None = plain causal (SDPA's is_causal); else (B|1, 1, T, S) bool, True = attend
+        if attention_mask is not None and attention_mask.dim() == 4:
+            if attention_mask.is_floating_point():
+                raise TypeError("a 4-D attention_mask must be boolean (True = may attend), not additive floats")
+            if attention_mask.shape[-2:] != (T, S) or attention_mask.shape[1] != 1:
+                raise ValueError(f"4-D attention_mask must be (B, 1, {T}, {S}), got {tuple(attention_mask.shape)}")
+            mask = attention_mask.bool()
+        elif attention_mask is not None:
+            if attention_mask.dim() != 2:
+                raise ValueError(f"attention_mask must be (B, S) or (B, 1, T, S), got {tuple(attention_mask.shape)}")
+            if not bool(attention_mask.all()):
+                mask = ((q_pos >= k_pos)[None] & attention_mask[:, None, :S].bool())[:, None]  # (B, 1, T, S)
+        masks = {None: mask}  # per sliding-window size, built once per forward
+        for w in {layer.window for layer in self.model.layers} - {None}:
+            if S <= w:  # every key is within the window of every query: nothing to hide
+                masks[w] = mask
+                continue
+            near = (q_pos - k_pos) < w  # (T, S)
+            base = mask if mask is not None else (q_pos >= k_pos)[None, None]
+            masks[w] = base & near
+        masks = {w: _fix_empty_rows(m, q_pos, k_pos) for w, m in masks.items()}
         for layer in self.model.layers:
-            x = layer(x, cos, sin, mask, cache, start_pos)
+            x = layer(x, cos, sin, masks[layer.window], cache, start_pos)
         return self.model.norm(x)
 
     def logits(self, input_ids, **kw) -> torch.Tensor:
@@ -386,3 +477,46 @@ def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu") -> T
         model.lm_head.weight = model.model.embed_tokens.weight
     model.inv_freq = rope_inv_freq(cfg).to(device)
     return model.eval()
+
+
+def save_hf_model(model: Transformer, out_dir, max_shard_bytes: int = 5 * 1024**3) -> list[str]:
+    """Write the model's weights in Hugging Face layout: `model.safetensors`, or, above
+    `max_shard_bytes`, `model-0000i-of-0000n.safetensors` shards plus `model.safetensors.index.json`.
+
+    Names are HF's (`model.layers.0.self_attn.q_proj.weight`); a tied `lm_head.weight` is left out
+    as transformers does. Tensors keep their dtype. LoRA layers must be merged first (`merge_lora`).
+    Does not write config.json. Returns the weight file names.
+    """
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sd = model.state_dict()
+    bad = [k for k in sd if ".lora_" in k]
+    if bad:
+        raise ValueError(f"unmerged LoRA weights (e.g. {bad[0]}); call merge_lora first")
+    if model.config.tie_word_embeddings:
+        sd.pop("lm_head.weight", None)
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for k, v in sd.items():
+        nbytes = v.numel() * v.element_size()
+        if shards[-1] and size + nbytes > max_shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][k] = v.detach().cpu().contiguous()
+        size += nbytes
+    for old in list(out.glob("model*.safetensors")) + [out / "model.safetensors.index.json"]:
+        old.unlink(missing_ok=True)  # stale shards from an earlier save would confuse loaders
+    if len(shards) == 1:
+        names = ["model.safetensors"]
+    else:
+        names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+        index = {
+            "metadata": {"total_size": sum(v.numel() * v.element_size() for v in sd.values())},
+            "weight_map": {k: name for name, shard in zip(names, shards) for k in shard},
+        }
+        (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
+    for name, shard in zip(names, shards):
+        save_file(shard, str(out / name), metadata={"format": "pt"})
+    return names

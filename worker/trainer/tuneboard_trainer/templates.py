@@ -1,17 +1,38 @@
-"""Chat templates as token-id builders (LLaMA-Factory's `llama3` template).
+"""Chat templates as token-id builders, following LLaMA-Factory's `data/template.py`.
 
-Text is tokenized piece by piece between special tokens. Special tokens split
-the byte-level pre-tokenizer anyway, so this equals tokenizing the rendered
-string, and it lets us know exactly which ids belong to assistant replies.
+A template turns a conversation into (source, target) token-id pairs, one per
+user -> assistant exchange, exactly as LLaMA-Factory's `encode_multiturn`:
+every message is rendered from its "slots" and tokenized on its own, so we know
+which ids belong to assistant replies. Targets are the labelled part.
+
+Templates: llama3, qwen, mistral, llama2, default (slot-based, copied from
+LLaMA-Factory), and "tokenizer": the Jinja `chat_template` in the model's
+tokenizer_config.json, rendered with jinja2. Its labels come from rendering
+prefixes: the text up to each assistant turn with `add_generation_prompt`, and
+the text including that turn; the difference is the target.
+
+Roles: system, user, assistant, function (a tool call, trained like an
+assistant turn) and observation (a tool result, a prompt like a user turn).
+Tool calls are rendered verbatim (LLaMA-Factory would reformat their JSON).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 IGNORE_INDEX = -100
-SUPPORTED_TEMPLATES = ("llama3",)
+SUPPORTED_TEMPLATES = ("llama3", "qwen", "mistral", "llama2", "default", "tokenizer")
+PROMPT_ROLES = ("user", "observation")  # odd positions (1st, 3rd, ... message after the system)
+REPLY_ROLES = ("assistant", "function")  # even positions: the trained turns
+
+BOS, EOS = ("bos",), ("eos",)  # slot placeholders for the tokenizer's bos / eos token
+
+
+class TemplateError(ValueError):
+    """A conversation the template cannot encode (bad role order, unrenderable Jinja)."""
 
 
 def load_tokenizer(model_dir):
@@ -24,49 +45,261 @@ def load_tokenizer(model_dir):
     return Tokenizer.from_file(str(path))
 
 
-@dataclass
-class Llama3Template:
-    tokenizer: object
+def load_tokenizer_config(model_dir) -> dict:
+    path = Path(model_dir) / "tokenizer_config.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
-    def __post_init__(self):
-        tid = self.tokenizer.token_to_id
-        self.bos = tid("<|begin_of_text|>")
-        self.start_header = tid("<|start_header_id|>")
-        self.end_header = tid("<|end_header_id|>")
-        self.eot = tid("<|eot_id|>")
-        if None in (self.bos, self.start_header, self.end_header, self.eot):
-            raise ValueError("tokenizer lacks the llama3 special tokens (<|begin_of_text|>, <|eot_id|>, ...)")
-        # Generation stops on end-of-turn; <|eom_id|> (tool call) and <|end_of_text|> where present.
-        self.stop_ids = {i for i in (self.eot, tid("<|eom_id|>"), tid("<|end_of_text|>")) if i is not None}
-        # Right padding only ever sits behind real tokens, so any id works; prefer a dedicated one.
-        self.pad = tid("<|finetune_right_pad_id|>") or self.eot
+
+def _token_str(v) -> Optional[str]:
+    """tokenizer_config.json stores special tokens as strings or {"content": ...} objects."""
+    if isinstance(v, dict):
+        v = v.get("content")
+    return v if isinstance(v, str) and v else None
+
+
+def split_system(messages: list[dict]) -> tuple[Optional[str], list[dict]]:
+    if messages and messages[0]["role"] == "system":
+        return messages[0]["content"], messages[1:]
+    return None, list(messages)
+
+
+def check_roles(messages: list[dict]) -> None:
+    """LLaMA-Factory's rule: prompt/reply alternate, starting with a prompt, ending with a reply."""
+    for i, m in enumerate(messages):
+        allowed = PROMPT_ROLES if i % 2 == 0 else REPLY_ROLES
+        if m["role"] not in allowed:
+            raise TemplateError(f"message {i} has role {m['role']!r}; expected one of {', '.join(allowed)}")
+    if not messages or len(messages) % 2:
+        raise TemplateError("a conversation must alternate user/assistant turns and end with an assistant turn")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Slots as in LLaMA-Factory's register_template: strings with {{content}}, BOS or EOS."""
+
+    user: tuple
+    assistant: tuple
+    system: tuple
+    function: Optional[tuple] = None  # default: the assistant slots
+    observation: Optional[tuple] = None  # default: the user slots
+    prefix: tuple = ()
+    default_system: str = ""
+    stop_words: tuple = ()
+    replace_eos: bool = False  # eos becomes stop_words[0] (LLaMA-Factory's replace_eos)
+    fuse_system: bool = False  # Llama2Template: the system text goes inside the first user slot
+
+
+SPECS = {
+    "llama3": Spec(
+        user=("<|start_header_id|>user<|end_header_id|>\n\n{{content}}<|eot_id|>"
+              "<|start_header_id|>assistant<|end_header_id|>\n\n",),
+        assistant=("{{content}}<|eot_id|>",),
+        system=("<|start_header_id|>system<|end_header_id|>\n\n{{content}}<|eot_id|>",),
+        function=("{{content}}<|eot_id|>",),
+        observation=("<|start_header_id|>ipython<|end_header_id|>\n\n{{content}}<|eot_id|>"
+                     "<|start_header_id|>assistant<|end_header_id|>\n\n",),
+        prefix=(BOS,),
+        stop_words=("<|eot_id|>", "<|eom_id|>"),
+        replace_eos=True,
+    ),
+    # LLaMA-Factory's qwen template (Qwen2.5 and later default system prompt).
+    "qwen": Spec(
+        user=("<|im_start|>user\n{{content}}<|im_end|>\n<|im_start|>assistant\n",),
+        assistant=("{{content}}<|im_end|>\n",),
+        system=("<|im_start|>system\n{{content}}<|im_end|>\n",),
+        function=("{{content}}<|im_end|>\n",),
+        observation=("<|im_start|>user\n<tool_response>\n{{content}}\n</tool_response><|im_end|>\n"
+                     "<|im_start|>assistant\n",),
+        default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
+        stop_words=("<|im_end|>",),
+        replace_eos=True,
+    ),
+    # LLaMA-Factory's "mistral" (tokenizer v3): system text is fused into the first [INST].
+    "mistral": Spec(
+        user=("[INST] {{content}}[/INST]",),
+        assistant=(" {{content}}", EOS),
+        system=("{{content}}\n\n",),
+        function=("[TOOL_CALLS] {{content}}", EOS),
+        observation=('[TOOL_RESULTS] {"content": {{content}}}[/TOOL_RESULTS]',),
+        prefix=(BOS,),
+        fuse_system=True,
+    ),
+    "llama2": Spec(
+        user=(BOS, "[INST] {{content}} [/INST]"),
+        assistant=("{{content}}", EOS),
+        system=("<<SYS>>\n{{content}}\n<</SYS>>\n\n",),
+        fuse_system=True,
+    ),
+    "default": Spec(
+        user=("Human: {{content}}", EOS, "\nAssistant:"),
+        assistant=("{{content}}", EOS, "\n"),
+        system=("System: {{content}}", EOS, "\n"),
+    ),
+}
+
+
+class _Base:
+    """Shared: special ids, generation stop ids, padding id, and label building."""
+
+    name = "?"
+
+    def __init__(self, tokenizer, tokenizer_config: Optional[dict] = None):
+        self.tokenizer = tokenizer
+        tc = tokenizer_config or {}
+        tid = tokenizer.token_to_id
+        self.bos_token = _token_str(tc.get("bos_token")) or ("<|begin_of_text|>" if tid("<|begin_of_text|>") is not None else None)
+        self.eos_token = _token_str(tc.get("eos_token")) or next(
+            (t for t in ("<|eot_id|>", "<|im_end|>", "</s>", "<|endoftext|>") if tid(t) is not None), None)
 
     def _text(self, s: str) -> list[int]:
         return self.tokenizer.encode(s, add_special_tokens=False).ids if s else []
 
-    def header(self, role: str) -> list[int]:
-        # <|start_header_id|>{role}<|end_header_id|>\n\n
-        return [self.start_header, *self._text(role), self.end_header, *self._text("\n\n")]
+    def _finish_init(self, stop_words) -> None:
+        tid = self.tokenizer.token_to_id
+        words = [self.eos_token, *stop_words, "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>"]
+        self.stop_ids = {tid(w) for w in words if w and tid(w) is not None}
+        # Right padding only ever sits behind real tokens (or is masked out), so any id works.
+        pad = next((tid(t) for t in ("<|finetune_right_pad_id|>", "<|endoftext|>", "<pad>") if tid(t) is not None),
+                   None)
+        self.pad = pad if pad is not None else (tid(self.eos_token) if self.eos_token else 0) or 0
 
-    def encode_turns(self, messages: list[dict]) -> tuple[list[int], list[int]]:
-        """(input_ids, labels): labels are the assistant reply tokens + their <|eot_id|>, else -100."""
-        ids, labels = [self.bos], [IGNORE_INDEX]
-        for m in messages:
-            head = self.header(m["role"])
-            ids += head
-            labels += [IGNORE_INDEX] * len(head)
-            body = self._text(m["content"]) + [self.eot]
-            ids += body
-            labels += body if m["role"] == "assistant" else [IGNORE_INDEX] * len(body)
+    # -- what data.py and chat_server.py use --------------------------------------------------
+
+    def encode_multiturn(self, messages: list[dict]) -> list[tuple[list[int], list[int]]]:
+        raise NotImplementedError
+
+    def encode_turns(self, messages: list[dict], train_on_prompt: bool = False,
+                     mask_history: bool = False) -> tuple[list[int], list[int]]:
+        """(input_ids, labels) without truncation; labels are -100 outside the trained turns."""
+        pairs = self.encode_multiturn(messages)
+        ids, labels = [], []
+        for i, (src, tgt) in enumerate(pairs):
+            ids += src + tgt
+            labels += (src if train_on_prompt else [IGNORE_INDEX] * len(src))
+            labels += [IGNORE_INDEX] * len(tgt) if mask_history and i != len(pairs) - 1 else tgt
         return ids, labels
 
     def encode_prompt(self, messages: list[dict]) -> list[int]:
-        """Prompt for generation: the conversation so far + an open assistant header."""
-        ids, _ = self.encode_turns(messages)
-        return ids + self.header("assistant")
+        """Prompt for generation: the conversation so far (ending with a user turn) + the reply opener."""
+        pairs = self.encode_multiturn([*messages, {"role": "assistant", "content": ""}])
+        ids = []
+        for src, tgt in pairs[:-1]:
+            ids += src + tgt
+        return ids + pairs[-1][0]
 
 
-def get_template(name: str, tokenizer):
-    if name == "llama3":
-        return Llama3Template(tokenizer)
+class SlotTemplate(_Base):
+    """LLaMA-Factory's Template / Llama2Template `_encode`, per message."""
+
+    def __init__(self, name: str, tokenizer, tokenizer_config: Optional[dict] = None):
+        super().__init__(tokenizer, tokenizer_config)
+        self.name, self.spec = name, SPECS[name]
+        if self.spec.replace_eos:
+            self.eos_token = self.spec.stop_words[0]
+        self._finish_init(self.spec.stop_words)
+
+    def _slots(self, slots, content: str) -> list[int]:
+        ids = []
+        for s in slots:
+            if s is BOS or s is EOS:
+                tok = self.bos_token if s is BOS else self.eos_token
+                i = self.tokenizer.token_to_id(tok) if tok else None
+                if i is not None:
+                    ids.append(i)
+            else:
+                ids += self._text(s.replace("{{content}}", content))
+        return ids
+
+    def encode_multiturn(self, messages):
+        system, messages = split_system(messages)
+        check_roles(messages)
+        sp = self.spec
+        system = system or sp.default_system
+        encoded = []
+        for i, m in enumerate(messages):
+            ids, content = [], m["content"]
+            if i == 0:
+                ids += self._slots(sp.prefix, "")
+                if system:
+                    if sp.fuse_system:
+                        content = sp.system[0].replace("{{content}}", system) + content
+                    else:
+                        ids += self._slots(sp.system, system)
+            slots = {"user": sp.user, "assistant": sp.assistant, "function": sp.function or sp.assistant,
+                     "observation": sp.observation or sp.user}[m["role"]]
+            encoded.append(ids + self._slots(slots, content))
+        return [(encoded[i], encoded[i + 1]) for i in range(0, len(encoded), 2)]
+
+
+class JinjaTemplate(_Base):
+    """The tokenizer's own `chat_template`; targets found by rendering prefixes."""
+
+    name = "tokenizer"
+
+    def __init__(self, tokenizer, tokenizer_config: dict):
+        super().__init__(tokenizer, tokenizer_config)
+        source = tokenizer_config.get("chat_template")
+        if isinstance(source, list):  # [{"name": "default", "template": ...}, ...]
+            source = next((t.get("template") for t in source if t.get("name") == "default"), None)
+        if not isinstance(source, str) or not source.strip():
+            raise TemplateError("template 'tokenizer': tokenizer_config.json has no chat_template")
+        from jinja2 import TemplateError as JinjaError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        def raise_exception(message):
+            raise TemplateError(f"chat_template: {message}")
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals["raise_exception"] = raise_exception
+        env.filters["tojson"] = lambda x, indent=None, **kw: json.dumps(x, ensure_ascii=False, indent=indent)
+        try:
+            self.jinja = env.from_string(source)
+        except JinjaError as e:
+            raise TemplateError(f"template 'tokenizer': chat_template does not parse ({e})") from None
+        self.extra = {k: _token_str(v) for k, v in tokenizer_config.items()
+                      if k.endswith("_token") and _token_str(v)}
+        self._finish_init(())
+
+    def render(self, messages: list[dict], add_generation_prompt: bool) -> str:
+        from jinja2 import TemplateError as JinjaError
+
+        # The role names the model's template knows; function/observation fall back to assistant/tool.
+        msgs = [{"role": {"function": "assistant", "observation": "tool"}.get(m["role"], m["role"]),
+                 "content": m["content"]} for m in messages]
+        try:
+            return self.jinja.render({**self.extra, "bos_token": self.bos_token or "",
+                                      "eos_token": self.eos_token or ""},
+                                     messages=msgs, add_generation_prompt=add_generation_prompt)
+        except JinjaError as e:
+            raise TemplateError(f"chat_template failed to render: {e}") from None
+
+    def encode_multiturn(self, messages):
+        system, rest = split_system(messages)
+        check_roles(rest)
+        head = [{"role": "system", "content": system}] if system is not None else []
+        pairs, done = [], ""
+        for k in range(1, len(rest), 2):
+            prompt = self.render(head + rest[:k], add_generation_prompt=True)
+            full = self.render(head + rest[: k + 1], add_generation_prompt=False)
+            if not prompt.startswith(done) or not full.startswith(prompt):
+                raise TemplateError("chat_template is not prefix-stable (rendering more turns changes "
+                                    "earlier text), so assistant turns cannot be located; use a named template")
+            pairs.append((self._text(prompt[len(done):]), self._text(full[len(prompt):])))
+            done = full
+        return pairs
+
+    def encode_prompt(self, messages):
+        return self._text(self.render(messages, add_generation_prompt=True))
+
+
+def get_template(name: str, tokenizer, tokenizer_config: Optional[dict] = None):
+    if name == "tokenizer":
+        return JinjaTemplate(tokenizer, tokenizer_config or {})
+    if name in SPECS:
+        return SlotTemplate(name, tokenizer, tokenizer_config)
     raise ValueError(f"unsupported template {name!r}; supported: {', '.join(SUPPORTED_TEMPLATES)}")
+
+
+def load_template(name: str, model_dir):
+    """Template for a model directory (tokenizer.json + tokenizer_config.json)."""
+    return get_template(name, load_tokenizer(model_dir), load_tokenizer_config(model_dir))
