@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { BIN, PYTHON, ROOT, VENV, hashPaths, log, readStamp, run, writeStamp } from "./lib.mjs";
 
-const withTest = process.argv.includes("--test");
+let withTest = process.argv.includes("--test");
 process.env.NEXT_TELEMETRY_DISABLED = "1";
 
 function nodeModules() {
@@ -76,7 +76,9 @@ function build() {
   writeStamp(stamp, want);
 }
 
-export function setup() {
+/** @param {{ withTest?: boolean }} [opts] withTest also installs the Python test dependencies */
+export function setup(opts = {}) {
+  if (opts.withTest) withTest = true;
   nodeModules();
   pythonVenv();
   prismaClient();

@@ -17,8 +17,7 @@ function ensureChromium() {
 }
 
 try {
-  process.argv.push("--test");
-  setup();
+  setup({ withTest: true });
   ensureChromium();
 } catch (err) {
   console.error(`\n[tuneboard] set-up failed: ${err.message}`);
