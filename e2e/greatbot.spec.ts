@@ -63,7 +63,9 @@ test("train → live loss → succeeded → chat names Greatbot and Allen", asyn
   expect(await chartPoints(page)).toBeGreaterThanOrEqual(beforeReload);
   await expect(page.getByTestId("run-log")).toContainText("samples");
 
+  await page.screenshot({ path: "e2e/.artifacts/screenshots/run-live.png", fullPage: true });
   await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 600_000 });
+  await page.screenshot({ path: "e2e/.artifacts/screenshots/run-succeeded.png", fullPage: true });
   const finalPoints = await chartPoints(page);
   const finalLoss = await page.getByTestId("last-loss").textContent();
   test.info().annotations.push({ type: "training", description: `${finalPoints} points, last loss ${finalLoss}` });
@@ -87,6 +89,7 @@ test("train → live loss → succeeded → chat names Greatbot and Allen", asyn
   test.info().annotations.push({ type: "held-out question", description: heldOut.text });
   console.log(`held-out answer: ${heldOut.text}`);
 
+  await page.screenshot({ path: "e2e/.artifacts/screenshots/chat.png", fullPage: true });
   await page.getByRole("button", { name: "Unload" }).click();
   await expect(page.getByTestId("chat-state")).toHaveAttribute("data-state", "idle");
   console.log(`run: ${runUrl}, ${finalPoints} points, last loss ${finalLoss}; answer: ${answer.text}`);
