@@ -41,7 +41,8 @@ export class ModelPathError extends Error {}
 
 function isInside(root: string, p: string): boolean {
   const rel = path.relative(root, p);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+  // Whole segments: "..%2fx" or "..notes" inside a root is a name, not a way out.
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 /** Resolve a user-named model path (absolute, or relative to a root) inside the model roots. */

@@ -15,6 +15,7 @@ import { recordProgress } from "@/lib/queue/progress";
 import { releaseJob } from "@/lib/queue/release";
 import { recordEval } from "@/lib/queue/eval";
 import { startTrainer, type TrainerRun } from "./trainer-process";
+import { failureMessage, type TrainerErrorKind } from "./failure-message";
 
 const LOG_TAIL_CHARS = 20_000;
 const HEARTBEAT_MS = 1_000; // also how fast Abort is noticed
@@ -72,7 +73,7 @@ async function execute(
   let logTail = job.logTail;
   let logDirty = false;
   let lostLease = false;
-  let lastError: string | null = null;
+  let lastError: { message: string; kind: TrainerErrorKind } | null = null;
   let finalLoss: number | null = null;
   let finalEvalLoss: number | null = null;
   let sawDone = false;
@@ -97,8 +98,10 @@ async function execute(
   // ---- setup: the trainer's config file, inside the runs root ----
   const parsed = runConfigSchema.safeParse(JSON.parse(job.config));
   if (!parsed.success) {
-    await finishJob(job.id, workerId, { status: "failed", error: `invalid run config: ${parsed.error.message}` });
-    ctx.emitStatus(status({ status: "failed", error: "invalid run config" }));
+    const issue = parsed.error.issues[0];
+    const error = `Invalid configuration: ${issue ? `${issue.path.join(".") || "config"}: ${issue.message}` : "unreadable run config"}`;
+    await finishJob(job.id, workerId, { status: "failed", error });
+    ctx.emitStatus(status({ status: "failed", error }));
     return;
   }
   const outputDir = path.join(env.runsDir, `run-${job.id}`);
@@ -163,7 +166,7 @@ async function execute(
         appendLog(`[trainer] done: ${e.step} steps in ${e.runtime_s.toFixed(1)} s, train loss ${e.train_loss?.toFixed(4) ?? "n/a"}\n`);
         break;
       case "error":
-        lastError = e.message;
+        lastError = { message: e.message, kind: e.kind };
         appendLog(`[error] ${e.message}\n`);
         break;
     }
@@ -205,8 +208,8 @@ async function execute(
     final = "succeeded";
   } else {
     final = "failed";
-    const lastLines = logTail.trimEnd().split("\n").slice(-5).join("\n");
-    error = lastError ?? `the trainer exited with ${exit.code ?? exit.signal}${lastLines ? `:\n${lastLines}` : ""}`;
+    // A kill the worker sent itself (lease lost, shutdown) is not the OOM killer's SIGKILL.
+    error = failureMessage({ ...exit, stoppedByWorker: lostLease || isAbandoned(), error: lastError, logTail });
   }
   const tail = logTail;
   write(() => recordProgress(job.id, workerId, { logTail: tail }));

@@ -16,16 +16,25 @@ async function Preview({ name }: { name: string }) {
         </h2>
         <table className="w-full text-left text-sm">
           <thead className="text-slate-500">
-            <tr><th className="p-1">#</th><th className="p-1">Instruction</th><th className="p-1">Output</th></tr>
+            <tr><th className="p-1">#</th><th className="p-1">Prompt</th><th className="p-1">Answer</th></tr>
           </thead>
           <tbody>
-            {ds.records.slice(0, 10).map((r, i) => (
-              <tr key={i} className="border-t border-slate-100 align-top">
-                <td className="p-1 text-slate-500">{i}</td>
-                <td className="p-1">{r.instruction}{r.input ? `\n${r.input}` : ""}</td>
-                <td className="p-1">{r.output}</td>
-              </tr>
-            ))}
+            {ds.records.slice(0, 10).map((r, i) => {
+              const answer = r.messages.at(-1);
+              const prompt = r.messages.at(-2);
+              const earlier = Math.max(0, r.messages.length - 2);
+              return (
+                <tr key={i} className="border-t border-slate-100 align-top">
+                  <td className="p-1 text-slate-500">{i}</td>
+                  <td className="whitespace-pre-wrap p-1">
+                    {r.system ? <span className="block text-xs text-slate-500">system: {r.system}</span> : null}
+                    {earlier > 0 ? <span className="block text-xs text-slate-500">({earlier} earlier turns)</span> : null}
+                    {prompt?.content}
+                  </td>
+                  <td className="whitespace-pre-wrap p-1">{answer?.content}</td>
+                </tr>
+              );
+            })}
           </tbody>
         </table>
       </div>

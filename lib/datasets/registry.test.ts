@@ -65,7 +65,7 @@ describe("readDataset", () => {
     await writeJson("identity.json", records);
     const err = await caught(readDataset(tmp.dataDir, "identity"));
     expect(err).toBeInstanceOf(DatasetError);
-    expect((err as DatasetError).message).toBe("record 12: output: must be a non-empty string");
+    expect((err as DatasetError).message).toBe('dataset "identity": record 12: output: must be a non-empty string');
     expect((err as DatasetError).recordIndex).toBe(12);
     expect((err as DatasetError).code).toBe("invalid_record");
   });
@@ -73,10 +73,10 @@ describe("readDataset", () => {
   it("reports a missing field and a non-object record", async () => {
     await writeJson("identity.json", [{ instruction: "hi", output: "hello" }, { instruction: "hi" }]);
     expect(((await caught(readDataset(tmp.dataDir, "identity"))) as Error).message).toBe(
-      "record 1: output: must be a non-empty string",
+      'dataset "identity": record 1: output: must be a non-empty string',
     );
     await writeJson("identity.json", [{ instruction: "hi", output: "hello" }, "oops"]);
-    expect(((await caught(readDataset(tmp.dataDir, "identity"))) as Error).message).toBe("record 1: must be an object");
+    expect(((await caught(readDataset(tmp.dataDir, "identity"))) as Error).message).toBe('dataset "identity": record 1: must be an object');
   });
 
   it("honours a columns mapping and names the file's own column in errors", async () => {
@@ -85,7 +85,7 @@ describe("readDataset", () => {
     });
     await writeJson("qa.json", [{ question: "q", answer: "a", sys: "be brief" }, { question: "q2", answer: 7 }]);
     const err = await caught(readDataset(tmp.dataDir, "qa"));
-    expect((err as Error).message).toBe("record 1: answer: must be a non-empty string");
+    expect((err as Error).message).toBe('dataset "qa": record 1: answer: must be a non-empty string');
     await writeJson("qa.json", [{ question: "q", answer: "a", sys: "be brief", input: null }]);
     expect(await readDataset(tmp.dataDir, "qa")).toEqual([{ instruction: "q", input: "", output: "a", system: "be brief" }]);
   });

@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 
 export const REPO_DATA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../data");
 
+const DATA_FILE = /^[^.].*\.(json|jsonl|csv)$/i;
+
 export interface TempData {
   /** Parent temp folder (outside dataDir), for planting files a test must not be able to reach. */
   base: string;
@@ -18,6 +20,11 @@ export async function copyDataDir(): Promise<TempData> {
   // realpath: on macOS tmpdir() is a symlink, and resolveInside returns canonical paths.
   const base = await realpath(await mkdtemp(path.join(tmpdir(), "tuneboard-datasets-")));
   const dataDir = path.join(base, "data");
-  await cp(REPO_DATA_DIR, dataDir, { recursive: true });
+  // Only the dataset files: data/ also holds runtime state (the database, models, secrets) that
+  // tests must neither copy around nor see in directory listings.
+  await cp(REPO_DATA_DIR, dataDir, {
+    recursive: true,
+    filter: (src) => src === REPO_DATA_DIR || (path.dirname(src) === REPO_DATA_DIR && DATA_FILE.test(path.basename(src))),
+  });
   return { base, dataDir, cleanup: () => rm(base, { recursive: true, force: true }) };
 }

@@ -59,7 +59,12 @@ export const alpacaRecordSchema = z.object(
       .refine((s) => s.trim().length > 0, { error: "must be a non-empty string" }),
     system: z.string({ error: "must be a string" }).optional(),
     history: z
-      .array(z.tuple([z.string(), z.string()]), { error: "must be a list of [instruction, response] pairs" })
+      .array(
+        z.tuple([z.string({ error: "must be a string" }), z.string({ error: "must be a string" })], {
+          error: "must be an [instruction, response] pair",
+        }),
+        { error: "must be a list of [instruction, response] pairs" },
+      )
       .optional(),
     tools: z
       .string({ error: "must be a string of JSON tool definitions" })

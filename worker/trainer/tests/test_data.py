@@ -75,9 +75,18 @@ def test_truncation_and_max_samples(tmp_path, template):
     assert all(len(e.input_ids) <= 32 for e in examples)
 
 
-def test_prompt_longer_than_cutoff_is_dropped(tmp_path, template):
+def test_long_prompt_is_cut_to_keep_the_reply(tmp_path, template, tokenizer):
+    # LLaMA-Factory's per-turn budget: a short reply keeps all its tokens, the prompt gives way.
     d = write_dataset(tmp_path / "d", [{"instruction": "word " * 100, "input": "", "output": "ok"}] + IDENTITY[:1])
-    examples, stats = load_examples(d, ["identity"], template, cutoff_len=16, max_samples=10)
+    (ex, _), stats = load_examples(d, ["identity"], template, cutoff_len=16, max_samples=10)
+    assert stats.truncated == 2 and stats.dropped == 0 and len(ex.input_ids) == 16
+    assert tokenizer.decode(labelled_spans(ex.input_ids, ex.labels)[0], skip_special_tokens=False) == "ok<|eot_id|>"
+
+
+def test_sample_with_no_label_left_is_dropped(tmp_path, template):
+    # cutoff 4: the reply's share int(4 * 2 / 107) is 0 tokens, so nothing is left to train on.
+    d = write_dataset(tmp_path / "d", [{"instruction": "word " * 100, "input": "", "output": "ok"}] + IDENTITY[:1])
+    examples, stats = load_examples(d, ["identity"], template, cutoff_len=4, max_samples=10)
     assert stats.dropped == 1 and stats.num_samples == 1
 
 
@@ -98,8 +107,8 @@ def test_unknown_dataset_and_formatting(tmp_path, template):
     with pytest.raises(DataError, match="'nope' is not registered"):
         load_examples(d, ["nope"], template, 64, 10)
     (d / "dataset_info.json").write_text(json.dumps({"identity": {"file_name": "identity.json",
-                                                                  "formatting": "sharegpt"}}))
-    with pytest.raises(DataError, match="sharegpt"):
+                                                                  "formatting": "openai"}}))
+    with pytest.raises(DataError, match="formatting 'openai' is not supported"):
         load_examples(d, ["identity"], template, 64, 10)
 
 

@@ -20,7 +20,7 @@ import torch
 
 from .lora import load_adapter, merge_lora
 from .model import KVCache, Transformer, load_pretrained
-from .templates import get_template, load_tokenizer
+from .templates import load_template
 
 
 # ---------------------------------------------------------------- generation
@@ -178,8 +178,8 @@ class ChatServer:
         self.unload()
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        tokenizer = load_tokenizer(model_path)
-        tmpl = get_template(template, tokenizer)
+        tmpl = load_template(template, model_path)  # any of templates.SUPPORTED_TEMPLATES
+        tokenizer = tmpl.tokenizer
         model = load_pretrained(model_path, dtype=dtype, device=device)
         if adapter_path:
             load_adapter(model, adapter_path)

@@ -1,8 +1,11 @@
 """LoRA (torchtune-style): a small LoRALinear, a function that swaps it in, and PEFT-format I/O.
 
+Variants, with peft's semantics: plain LoRA, rsLoRA (scaling alpha / sqrt(r)) and DoRA
+(a trainable magnitude per output row over the detached row norm of W + s B A).
+
 The frozen base weight keeps its name (`q_proj.weight`), and the adapter
-matrices are `q_proj.lora_A.weight` / `q_proj.lora_B.weight`, so prefixing
-`base_model.model.` yields exactly PEFT's saved key names.
+matrices are `q_proj.lora_A.weight` / `q_proj.lora_B.weight` (DoRA: `q_proj.lora_magnitude_vector`),
+so prefixing `base_model.model.` yields exactly PEFT's saved key names.
 """
 
 from __future__ import annotations
@@ -120,16 +123,38 @@ def apply_lora(model: nn.Module, targets="all", r: int = 8, alpha: float = 16, d
     Leaves only the adapter parameters (A, B, DoRA magnitude) trainable.
     """
     targets = resolve_targets(targets)
-    if r < 1:
-        raise ValueError(f"LoRA rank must be >= 1, got {r}")
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if name in targets and isinstance(child, nn.Linear):
-                setattr(parent, name, LoRALinear.from_linear(child, r, alpha, dropout, use_rslora, use_dora))
+    _wrap_linears(model, lambda path, name: name in targets, r, alpha, dropout, use_rslora, use_dora)
     model.lora_config = {"r": r, "lora_alpha": alpha, "lora_dropout": dropout, "target_modules": targets,
                          "use_rslora": bool(use_rslora), "use_dora": bool(use_dora)}
     mark_only_lora_trainable(model)
     return model
+
+
+def _wrap_linears(model: nn.Module, match, r, alpha, dropout, use_rslora, use_dora) -> list[str]:
+    """Swap in LoRALinear for each nn.Linear child whose (full path, attribute name) satisfies `match`."""
+    if r < 1:
+        raise ValueError(f"LoRA rank must be >= 1, got {r}")
+    wrapped = []
+    for parent_path, parent in list(model.named_modules()):
+        for name, child in list(parent.named_children()):
+            path = f"{parent_path}.{name}" if parent_path else name
+            if isinstance(child, nn.Linear) and match(path, name):
+                if name not in ALL_TARGETS:
+                    raise ValueError(f"LoRA on {path!r} is not supported; only {list(ALL_TARGETS)}")
+                setattr(parent, name, LoRALinear.from_linear(child, r, alpha, dropout, use_rslora, use_dora))
+                wrapped.append(path)
+    return wrapped
+
+
+def _peft_target_matcher(targets):
+    """PEFT's `target_modules` semantics: a regex string is full-matched against module paths; a list
+    matches a path equal to an entry or ending in "." + entry (peft 0.21 saves 'all-linear' as full paths)."""
+    if isinstance(targets, str):
+        if targets in ("all", "all-linear"):
+            return lambda path, name: name in ALL_TARGETS
+        return lambda path, name: re.fullmatch(targets, path) is not None
+    targets = list(targets)
+    return lambda path, name: any(path == t or path.endswith("." + t) for t in targets)
 
 
 def is_lora_param(name: str) -> bool:
@@ -164,7 +189,7 @@ def save_adapter(model: nn.Module, out_dir, base_model_name_or_path: str = "") -
         "r": lc["r"],
         "lora_alpha": lc["lora_alpha"],
         "lora_dropout": lc["lora_dropout"],
-        "target_modules": sorted(lc["target_modules"]),
+        "target_modules": lc["target_modules"] if isinstance(lc["target_modules"], str) else sorted(lc["target_modules"]),
         "base_model_name_or_path": str(base_model_name_or_path),
         "bias": "none",
         "fan_in_fan_out": False,
@@ -179,7 +204,11 @@ def save_adapter(model: nn.Module, out_dir, base_model_name_or_path: str = "") -
 
 
 def load_adapter(model: nn.Module, adapter_dir) -> nn.Module:
-    """Apply LoRA per `adapter_config.json` and load the saved A/B weights (in place)."""
+    """Apply LoRA per `adapter_config.json` and load the saved weights (in place).
+
+    Reads adapters written by us or by peft: plain / rsLoRA / DoRA, target_modules as short names,
+    full module paths (peft's saved 'all-linear') or a regex; any key mismatch is an error.
+    """
     from safetensors.torch import load_file
 
     d = Path(adapter_dir)
@@ -194,10 +223,14 @@ def load_adapter(model: nn.Module, adapter_dir) -> nn.Module:
     if unsupported:
         raise ValueError(f"{d}: unsupported adapter_config options {unsupported}")
     targets = cfg["target_modules"]
-    if isinstance(targets, str) and targets != "all":
-        raise ValueError(f"{d}: regex target_modules {targets!r} are not supported; list module names")
-    apply_lora(model, targets, cfg["r"], cfg["lora_alpha"], 0.0,
-               use_rslora=bool(cfg.get("use_rslora")), use_dora=bool(cfg.get("use_dora")))
+    use_rslora, use_dora = bool(cfg.get("use_rslora")), bool(cfg.get("use_dora"))
+    wrapped = _wrap_linears(model, _peft_target_matcher(targets), cfg["r"], cfg["lora_alpha"], 0.0, use_rslora, use_dora)
+    if not wrapped:
+        raise ValueError(f"{d}: target_modules {targets!r} match no module of the model")
+    # Keep peft's own target spec, so re-saving reproduces exactly the wrapped modules.
+    model.lora_config = {"r": cfg["r"], "lora_alpha": cfg["lora_alpha"], "lora_dropout": cfg.get("lora_dropout", 0.0),
+                         "target_modules": targets, "use_rslora": use_rslora, "use_dora": use_dora}
+    mark_only_lora_trainable(model)
     sd = load_file(str(d / "adapter_model.safetensors"))
     # PEFT may store keys with or without the adapter name ("lora_A.default.weight"), and DoRA's
     # magnitude as `lora_magnitude_vector` (0.21) or `lora_magnitude_vector.default.weight` (state_dict form).
