@@ -20,10 +20,10 @@ Object.assign(process.env, {
 });
 
 // A minimal model directory: what inspectModel checks (config, weights file, tokenizer).
-function makeModel(name: string) {
+function makeModel(name: string, architecture = "LlamaForCausalLM") {
   const d = path.join(modelsDir, name);
   fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(path.join(d, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], hidden_size: 64 }));
+  fs.writeFileSync(path.join(d, "config.json"), JSON.stringify({ architectures: [architecture], hidden_size: 64 }));
   fs.writeFileSync(path.join(d, "model.safetensors"), "");
   fs.writeFileSync(path.join(d, "tokenizer.json"), "{}");
   return d;
@@ -42,6 +42,7 @@ beforeAll(async () => {
   registry.broken = { file_name: "broken.json" };
   fs.writeFileSync(path.join(dataDir, "dataset_info.json"), JSON.stringify(registry));
   makeModel("tiny");
+  makeModel("gpt2", "GPT2LMHeadModel");
   fs.mkdirSync(path.join(modelsDir, "not-a-model"));
   const { migrateDeploy } = await import("@/prisma/migrate");
   await migrateDeploy(url, { log: () => {} });
@@ -102,6 +103,13 @@ describe("createRun", () => {
     await refused({ ...good(), model_name_or_path: "not-a-model" }, "model_name_or_path", /not a model directory/);
     await refused({ ...good(), model_name_or_path: "/etc" }, "model_name_or_path", /inside the model roots/);
     await refused({ ...good(), model_name_or_path: "../data" }, "model_name_or_path", /inside the model roots/);
+  });
+  it("refuses an unsupported architecture, naming it", async () => {
+    await refused({ ...good(), model_name_or_path: "gpt2" }, "model_name_or_path", /unsupported architecture GPT2LMHeadModel/);
+  });
+  it("refuses an unknown template and method at their fields", async () => {
+    await refused({ ...good(), template: "vicuna" }, "template", /unknown template/);
+    await refused({ ...good(), finetuning_type: "qlora" }, "finetuning_type", /lora, freeze or full/);
   });
   it("refuses a dataset with a malformed record, naming the record", async () => {
     await refused({ ...good(), dataset: ["broken"] }, "dataset", /record 5/);
