@@ -4,7 +4,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 
-export const SUPPORTED_ARCHITECTURES = ["LlamaForCausalLM"] as const;
+// The same list as the trainer's (worker/trainer/tuneboard_trainer/model.py), checked at submit time.
+export const SUPPORTED_ARCHITECTURES = ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"] as const;
 
 const hfConfig = z
   .object({

@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { io as connect, type Socket } from "socket.io-client";
 import { migrateDeploy } from "../prisma/migrate";
@@ -61,6 +61,29 @@ async function startServer(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
     server.on("exit", (code) => reject(new Error(`server exited ${code}:\n${out}`)));
   });
   return server;
+}
+
+/** CPU time (user + system) of a process and its children so far, from /proc (Linux). */
+function serverCpuMs(pid: number): number {
+  // tsx runs server.ts in a child node process: sum the whole tree below `pid`.
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      const kids = fs.readFileSync(`/proc/${pids[i]}/task/${pids[i]}/children`, "utf8").trim();
+      if (kids) pids.push(...kids.split(/\s+/).map(Number));
+    } catch {
+      /* gone or not Linux */
+    }
+  }
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  return pids.reduce((sum, p) => {
+    try {
+      const fields = fs.readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ");
+      return sum + (Number(fields[11]) + Number(fields[12])) * tick; // utime, stime
+    } catch {
+      return sum;
+    }
+  }, 0);
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-bench-"));
@@ -111,6 +134,11 @@ try {
     worker.once("connect_error", reject);
   });
 
+  // Where the CPU goes: this process (worker + all clients) and the server, over the send phase.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const cpu0 = process.cpuUsage();
+  const serverCpu0 = serverCpuMs(server.pid!);
   // Emit on schedule (catching up after a late timer), not "every 20 ms" (timers drift).
   const total = Math.round(SECONDS * RATE);
   const t0 = now();
@@ -131,6 +159,9 @@ try {
     tick();
   });
   const sendS = (now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const serverCpuS = (serverCpuMs(server.pid!) - serverCpu0) / 1000;
+  loopDelay.disable();
   // Let the last points arrive.
   const drainT0 = now();
   while (received.some((s) => s.size < total) && now() - drainT0 < 5000) await new Promise((r) => setTimeout(r, 100));
@@ -153,6 +184,11 @@ try {
     missing_points_total: missing.reduce((a, b) => a + b, 0),
     clients_missing_any: missing.filter((m) => m > 0).length,
     duplicates_total: duplicates.reduce((a, b) => a + b, 0),
+    bench_process_cpu_pct: Number((((cpu.user + cpu.system) / 1e6 / sendS) * 100).toFixed(1)),
+    server_process_cpu_pct: Number(((serverCpuS / sendS) * 100).toFixed(1)),
+    bench_event_loop_delay_p99_ms: Number((loopDelay.percentile(99) / 1e6).toFixed(1)),
+    bench_event_loop_delay_max_ms: Number((loopDelay.max / 1e6).toFixed(1)),
+    loadavg_1m_at_end: Number(os.loadavg()[0].toFixed(2)),
     cpus: os.cpus().length,
     node: process.version,
   };

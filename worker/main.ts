@@ -14,6 +14,7 @@ import { DEFAULT_LEASE_MS } from "@/lib/queue/types";
 import type { ServerToWorkerEvents, WorkerToServerEvents } from "@/lib/schemas/socket";
 import { runJob, type RunningJob } from "./run-job";
 import { ChatBridge } from "./chat-bridge";
+import { DEFAULT_MAX_BUFFERED, liveEmitter } from "./live-emit";
 
 const config = (() => {
   try {
@@ -35,9 +36,16 @@ const socket: Socket<ServerToWorkerEvents, WorkerToServerEvents> = connect(`${co
   reconnectionDelayMax: 2000,
 });
 socket.on("connect", () => log(`connected to ${config.serverUrl}`));
+socket.on("disconnect", (reason) => {
+  log(`disconnected from the server (${reason}); training goes on, live events are buffered`);
+  // "io server disconnect" (the server closed this socket on purpose) does not reconnect by itself.
+  if (reason === "io server disconnect") setTimeout(() => !stopping && socket.connect(), 1000).unref();
+});
 socket.on("connect_error", (err) => {
   if (err.message === "unauthorized") log("the server refused this worker's token");
 });
+
+const emitLive = liveEmitter(socket, Number(process.env.TUNEBOARD_MAX_BUFFERED_EVENTS ?? DEFAULT_MAX_BUFFERED));
 
 let current: RunningJob | null = null;
 let stopping = false;
@@ -74,10 +82,10 @@ async function loop() {
         workerId,
         leaseMs: LEASE_MS,
         log,
-        emitStatus: (s) => socket.emit("job:status", s),
-        emitMetric: (jobId, point) => socket.emit("job:metric", { jobId, point }),
-        emitEval: (jobId, point) => socket.emit("job:eval", { jobId, point }),
-        emitLog: (jobId, text) => socket.emit("job:log", { jobId, text }),
+        emitStatus: (s) => emitLive("job:status", s),
+        emitMetric: (jobId, point) => emitLive("job:metric", { jobId, point }),
+        emitEval: (jobId, point) => emitLive("job:eval", { jobId, point }),
+        emitLog: (jobId, text) => emitLive("job:log", { jobId, text }),
       });
       await current.done;
       current = null;

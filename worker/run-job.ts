@@ -41,6 +41,22 @@ export interface RunningJob {
   done: Promise<void>;
 }
 
+/** The newest checkpoint-N directory of a run that holds a complete trainer state, or null. */
+export function latestCheckpoint(outputDir: string): string | null {
+  if (!fs.existsSync(outputDir)) return null;
+  const steps = fs
+    .readdirSync(outputDir)
+    .map((name) => /^checkpoint-(\d+)$/.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => b - a);
+  for (const step of steps) {
+    const dir = path.join(outputDir, `checkpoint-${step}`);
+    if (fs.existsSync(path.join(dir, "trainer_state.pt"))) return dir;
+  }
+  return null;
+}
+
 export function runJob(job: Job, ctx: JobContext): RunningJob {
   let trainer: TrainerRun | null = null;
   let cancelled = false;
@@ -108,11 +124,21 @@ async function execute(
   fs.mkdirSync(outputDir, { recursive: true });
   const { name: _name, ...config } = parsed.data;
   const trainerConfig: TrainerConfigFile = { ...config, dataset_dir: env.dataDir, output_dir: outputDir };
+  // A job that was running before (its worker died and the lease expired, or a worker shut
+  // down) continues from its last checkpoint; the steps logged after it are logged again and
+  // overwrite their rows, so the chart stays one continuous history.
+  const checkpoint = job.attempts > 1 ? latestCheckpoint(outputDir) : null;
+  if (checkpoint) trainerConfig.resume_from_checkpoint = checkpoint;
   const configPath = path.join(outputDir, "tuneboard_config.json");
   fs.writeFileSync(configPath, JSON.stringify(trainerConfig, null, 2));
   await db().job.updateMany({ where: { id: job.id, workerId, status: "running" }, data: { outputDir } });
   ctx.emitStatus(status({ status: "running" }));
-  appendLog(`[worker ${workerId}] starting the trainer for run ${job.id} (attempt ${job.attempts})\n`);
+  appendLog(
+    `[worker ${workerId}] starting the trainer for run ${job.id} (attempt ${job.attempts})` +
+      (checkpoint ? `, resuming from ${path.basename(checkpoint)}` : "") +
+      "\n",
+  );
+  if (checkpoint) ctx.log(`job ${job.id}: resuming from ${checkpoint}`);
 
   const onEvent = (e: TrainerEvent) => {
     switch (e.type) {

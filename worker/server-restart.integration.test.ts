@@ -114,7 +114,7 @@ it("server restart mid-run: the run goes on, the database keeps every step, the 
     120_000,
     "the run to end",
   );
-  expect(job.status, job.error ?? "").toBe("succeeded");
+  expect(job.status, `${job.error}\n--- log tail ---\n${job.logTail.slice(-3000)}\n--- worker ---\n${harness.workers[0].output().slice(-3000)}`).toBe("succeeded");
   await h.waitFor(async () => finalStatus !== null, 10_000, "the browser to see the final status");
 
   // ---- nothing lost, nothing doubled ----

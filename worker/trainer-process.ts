@@ -49,9 +49,12 @@ export function startTrainer(opts: {
   configPath: string;
   handlers: TrainerHandlers;
 }): TrainerRun {
-  const cmd = trainerCommand(opts.python, opts.root, ["train", "--config", opts.configPath]);
+  const cmd = trainerCommand(opts.python, opts.root, ["train", "--config", opts.configPath, "--exit-with-stdin"]);
   // detached: the trainer leads its own process group, so a kill reaches any helpers it spawned.
-  const child = spawn(cmd.command, cmd.args, { cwd: opts.root, env: cmd.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  // stdin stays open and unused: if this worker dies, even by SIGKILL, the trainer sees end of
+  // input and exits instead of training on as an orphan (--exit-with-stdin).
+  const child = spawn(cmd.command, cmd.args, { cwd: opts.root, env: cmd.env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+  child.stdin!.on("error", () => {}); // EPIPE after the trainer exits is expected
 
   const stdoutDone = new Promise<void>((resolve) => {
     const rl = readline.createInterface({ input: child.stdout! });

@@ -33,7 +33,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const s of sockets) s.close();
-  await new Promise((r) => http.close(r));
+  await new Promise<void>((r) => http.close(() => r()));
   const { db } = await import("@/lib/db");
   await db().$disconnect();
   fs.rmSync(dir, { recursive: true, force: true });

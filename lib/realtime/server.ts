@@ -48,6 +48,10 @@ export function attachRealtime(httpServer: HttpServer, opts: RealtimeOptions) {
   const io = new Server<ClientToServerEvents, ServerToClientEvents>(httpServer, {
     serveClient: false,
     maxHttpBufferSize: 1_000_000,
+    // Metric events are small JSON; compressing each copy of a broadcast per client costs CPU
+    // and latency (scripts/bench-fanout.ts, docs/reliability.md). This is socket.io's default;
+    // stated here so nobody turns it on by accident.
+    perMessageDeflate: false,
   });
 
   // Beyond loopback the browser must have logged in (cookie set by /login).
@@ -114,7 +118,15 @@ export function attachRealtime(httpServer: HttpServer, opts: RealtimeOptions) {
       // Join first, then read the history: an event that lands in between is sent twice and the
       // client de-duplicates by step, so nothing falls into a gap.
       await socket.join(jobRoom(parsed.data.jobId));
-      const snapshot = await loadJobSnapshot(parsed.data.jobId);
+      let snapshot: Awaited<ReturnType<typeof loadJobSnapshot>>;
+      try {
+        snapshot = await loadJobSnapshot(parsed.data.jobId);
+      } catch (err) {
+        // A database error (e.g. busy past its timeout) must answer this browser, not crash the
+        // server through an unhandled rejection; the Run page subscribes again on its next connect.
+        log(`[realtime] job:subscribe ${parsed.data.jobId}: could not read the run: ${(err as Error).message}`);
+        return ack?.({ ok: false, error: "could not read the run's history from the database; reload the page to try again" });
+      }
       if (!snapshot) return ack?.({ ok: false, error: `run ${parsed.data.jobId} does not exist` });
       ack?.({ ok: true, data: snapshot });
     });

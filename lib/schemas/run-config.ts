@@ -107,4 +107,5 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
 export type TrainerConfigFile = Omit<RunConfig, "name"> & {
   dataset_dir: string;
   output_dir: string;
+  resume_from_checkpoint?: string;
 };

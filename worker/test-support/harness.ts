@@ -22,7 +22,7 @@ export interface Harness {
   db: Db;
   env: NodeJS.ProcessEnv;
   workers: { child: ChildProcess; output: () => string }[];
-  startWorker: (id: string) => void;
+  startWorker: (id: string, extraEnv?: Record<string, string>) => void;
   enqueue: (overrides?: Partial<RunConfig>) => Promise<number>;
   waitFor: <T>(fn: () => Promise<T | undefined | null | false>, timeoutMs: number, what: string) => Promise<T>;
   close: () => Promise<void>;
@@ -60,10 +60,12 @@ export async function createHarness(): Promise<Harness> {
     db,
     env,
     workers,
-    startWorker(id) {
-      const child = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), ["worker/main.ts"], {
+    startWorker(id, extraEnv = {}) {
+      // node --import tsx, not the tsx CLI: the CLI runs the script in a child process, so a
+      // SIGKILL sent to it would leave the real worker running.
+      const child = spawn(process.execPath, ["--import", "tsx", "worker/main.ts"], {
         cwd: ROOT,
-        env: { ...env, TUNEBOARD_WORKER_ID: id },
+        env: { ...env, ...extraEnv, TUNEBOARD_WORKER_ID: id },
         stdio: ["ignore", "pipe", "pipe"],
       });
       let out = "";
@@ -104,7 +106,7 @@ export async function createHarness(): Promise<Harness> {
         workers.map(
           (w) =>
             new Promise<void>((resolve) => {
-              if (w.child.exitCode !== null) return resolve();
+              if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
               w.child.on("exit", () => resolve());
               w.child.kill("SIGTERM");
               setTimeout(() => w.child.kill("SIGKILL"), 10_000).unref();

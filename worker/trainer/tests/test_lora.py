@@ -202,3 +202,24 @@ def test_load_adapter_rejects_unsupported_options(tmp_path):
     (tmp_path / "a" / "adapter_config.json").write_text(json.dumps({**cfg, "rank_pattern": {"q_proj": 8}}))
     with pytest.raises(ValueError, match="rank_pattern"):
         load_adapter(load_pretrained(tmp_path / "base"), tmp_path / "a")
+
+
+def test_load_adapter_accepts_state_dict_style_keys(tmp_path):
+    """Adapters written from a peft state_dict carry the adapter name (`lora_A.default.weight`,
+    `lora_magnitude_vector.default.weight`); they load to the same function."""
+    from safetensors.torch import load_file, save_file
+
+    save_hf("llama2", tmp_path / "base")
+    ours = apply_lora(load_pretrained(tmp_path / "base"), ["q_proj", "o_proj"], r=2, alpha=4, use_dora=True)
+    randomise_lora(ours)
+    save_adapter(ours, tmp_path / "a")
+    f = tmp_path / "a" / "adapter_model.safetensors"
+    sd = load_file(str(f))
+    renamed = {k.replace(".weight", ".default.weight") if ".lora_" in k and not k.endswith("vector")
+               else k + ".default.weight": v for k, v in sd.items()}
+    assert any(k.endswith("lora_magnitude_vector.default.weight") for k in renamed)
+    save_file(renamed, str(f))
+    again = load_adapter(load_pretrained(tmp_path / "base"), tmp_path / "a").eval()
+    ids = rand_ids((1, 8), seed=2)
+    with torch.no_grad():
+        torch.testing.assert_close(again.logits(ids), ours.eval().logits(ids), atol=1e-5, rtol=0)

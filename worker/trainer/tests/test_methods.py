@@ -129,6 +129,7 @@ def test_saved_model_loads_in_transformers(tmp_path, method, arch, shard_bytes):
         weight_map = json.loads(index.read_text())["weight_map"]
         assert len(set(weight_map.values())) > 1 and not (out / "model.safetensors").exists()
         assert all((out / f).exists() for f in weight_map.values())
+        assert ("lm_head.weight" in weight_map) == (not model.config.tie_word_embeddings)
     else:
         assert (out / "model.safetensors").exists() and not index.exists()
     assert json.loads((out / "config.json").read_text()) == json.loads((base / "config.json").read_text())

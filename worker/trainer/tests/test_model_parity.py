@@ -45,8 +45,10 @@ def test_architecture_features_are_read():
     assert [qs.layer_window(i) for i in range(2)] == [None, 5]
     assert cfg("llama3.1").rope_scaling["rope_type"] == "llama3"
     # Qwen configs carry a sliding_window value that is off unless use_sliding_window is set.
-    off = ModelConfig.from_hf({**make_hf("qwen2").config.to_dict(), "sliding_window": 4096, "layer_types": None})
-    assert off.layer_window(1) is None
+    # (max_window_layers 0: were use_sliding_window ignored, every layer would slide.)
+    q2_dict = {**make_hf("qwen2").config.to_dict(), "sliding_window": 4, "layer_types": None, "max_window_layers": 0}
+    assert ModelConfig.from_hf(q2_dict).layer_window(1) is None
+    assert ModelConfig.from_hf({**q2_dict, "use_sliding_window": True}).layer_window(0) == 4
 
 
 @pytest.mark.parametrize("arch", ["llama2", "mistral_sliding", "qwen3"])

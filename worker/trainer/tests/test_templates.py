@@ -7,12 +7,11 @@ Jinja chat_template written into a temporary tokenizer_config.json.
 
 import csv
 import json
-import shutil
 
 import pytest
 
 from tuneboard_trainer.data import DataError, encode_example, infer_seqlen, load_examples, split_examples
-from tuneboard_trainer.templates import IGNORE_INDEX, SUPPORTED_TEMPLATES, TemplateError, load_template
+from tuneboard_trainer.templates import IGNORE_INDEX, SUPPORTED_TEMPLATES, TemplateError, get_template
 
 JINJA = (
     "{{ bos_token }}{% for m in messages %}"
@@ -61,19 +60,11 @@ GOLDEN = {
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tokenizer_dir):
-    """Just a tokenizer directory whose tokenizer_config.json carries our small Jinja template."""
-    d = tmp_path_factory.mktemp("tok")
-    shutil.copy(tokenizer_dir / "tokenizer.json", d / "tokenizer.json")
+def templates(tokenizer, tokenizer_dir):
+    """All templates over the session's tokenizer; "tokenizer" gets our small Jinja chat_template."""
     cfg = json.loads((tokenizer_dir / "tokenizer_config.json").read_text())
     cfg["chat_template"] = JINJA
-    (d / "tokenizer_config.json").write_text(json.dumps(cfg))
-    return d
-
-
-@pytest.fixture(scope="module")
-def templates(model_dir):
-    return {name: load_template(name, model_dir) for name in SUPPORTED_TEMPLATES}
+    return {name: get_template(name, tokenizer, cfg) for name in SUPPORTED_TEMPLATES}
 
 
 def spans(tok, ids, labels):
@@ -242,10 +233,11 @@ def test_mixing_max_samples_and_val_split(tmp_path, templates):
         split_examples(examples, 6, seed=1)
 
 
-def test_jinja_template_errors(tmp_path, tokenizer_dir):
-    d = tmp_path / "t"
-    d.mkdir()
-    shutil.copy(tokenizer_dir / "tokenizer.json", d / "tokenizer.json")
-    (d / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<|begin_of_text|>"}))
+def test_jinja_template_errors(tokenizer):
     with pytest.raises(TemplateError, match="no chat_template"):
-        load_template("tokenizer", d)
+        get_template("tokenizer", tokenizer, {"bos_token": "<|begin_of_text|>"})
+    t = get_template("tokenizer", tokenizer, {"chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+                                                              "{% if not add_generation_prompt %}!{% endif %}"})
+    with pytest.raises(TemplateError, match="not prefix-stable"):
+        t.encode_multiturn([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                            {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}])

@@ -6,8 +6,12 @@ import subprocess
 import sys
 
 
+import pytest
+import torch
+
 from conftest import REPO_ROOT, TRAINER_DIR
-from tuneboard_trainer.config import TrainConfig
+from tuneboard_trainer.config import ConfigError, TrainConfig
+from tuneboard_trainer.data import DataError
 from tuneboard_trainer.events import EventSink, parse_event
 from tuneboard_trainer.train import lr_lambda, train
 
@@ -49,6 +53,78 @@ def test_training_is_reproducible_and_learns(tmp_path, tiny_model_dir, dataset_d
     assert (out / "checkpoint-3" / "adapter_model.safetensors").exists()
     log = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
     assert [d["step"] for d in log] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_continues_bit_identically(tmp_path, tiny_model_dir, dataset_dir):
+    # 6 samples, batch 2, grad-acc 1: 3 steps per epoch, so the checkpoint at step 2 sits mid-epoch
+    # and the resumed run crosses an epoch boundary. Dropout > 0, so the RNG state matters.
+    kw = dict(max_steps=4, save_steps=2, lora_dropout=0.1, gradient_checkpointing=False)
+    straight, _ = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "a", **kw))
+    resumed, events = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "b", **kw,
+                                          resume_from_checkpoint=str(tmp_path / "a" / "checkpoint-2")))
+    assert resumed["losses"] == straight["losses"]  # steps 1-2 restored, steps 3-4 recomputed: identical
+    assert [e.step for e in events if e.type == "step"] == [3, 4]
+    assert any(e.type == "log" and "resumed from" in e.message for e in events)
+    state = torch.load(tmp_path / "a" / "checkpoint-2" / "trainer_state.pt", weights_only=False)
+    assert state["global_step"] == 2 and (state["epoch"], state["step_in_epoch"]) == (0, 2)
+    assert {"optimizer", "scheduler", "rng", "trainable"} <= set(state)
+    assert (tmp_path / "a" / "checkpoint-2" / "adapter_model.safetensors").exists()
+
+
+def test_gradient_checkpointing_changes_nothing(tmp_path, tiny_model_dir, dataset_dir):
+    kw = dict(max_steps=2, save_steps=0, lora_dropout=0.1)
+    on, _ = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "a", gradient_checkpointing=True, **kw))
+    off, _ = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "b", gradient_checkpointing=False, **kw))
+    assert on["losses"] == off["losses"]
+
+
+def test_eval_packing_and_outputs(tmp_path, tiny_model_dir, dataset_dir):
+    cfg = make_cfg(tmp_path, tiny_model_dir, dataset_dir, max_steps=4, save_steps=0, val_size=2, eval_steps=2,
+                   packing=True, cutoff_len=64, per_device_train_batch_size=1, warmup_ratio=0.3,
+                   weight_decay=0.1)
+    result, events = run_events(cfg)
+    started = events[0]
+    assert started.num_samples == 4 and started.num_eval_samples == 2
+    evals = [e for e in events if e.type == "eval"]
+    assert [e.step for e in evals] == [2, 4] and all(e.eval_loss > 0 for e in evals)
+    assert events[-1].type == "done" and events[-1].eval_loss == evals[-1].eval_loss
+    assert any(e.type == "log" and e.message.startswith("packed 4 samples into") for e in events)
+    steps = [e for e in events if e.type == "step"]
+    assert steps[0].lr == 0.0 and steps[1].lr > 0  # warmup_ratio 0.3 of 4 steps -> 2 warmup steps
+
+    out = tmp_path / "run"
+    log = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
+    assert [(d["type"], d["step"]) for d in log] == [("step", 1), ("step", 2), ("eval", 2), ("step", 3),
+                                                     ("step", 4), ("eval", 4)]
+    res = json.loads((out / "all_results.json").read_text())
+    assert {"train_loss", "eval_loss", "tokens_seen", "runtime_s", "num_samples", "truncated", "dropped"} <= set(res)
+    assert res["eval_loss"] == evals[-1].eval_loss and res["num_samples"] == 4 and res["tokens_seen"] > 0
+    assert (out / "training_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "trainer_state.pt").exists()  # the final save is resumable too
+
+
+def test_freeze_method_saves_a_full_model(tmp_path, tiny_model_dir, dataset_dir):
+    cfg = make_cfg(tmp_path, tiny_model_dir, dataset_dir, max_steps=1, save_steps=0, finetuning_type="freeze",
+                   freeze_trainable_layers=1, learning_rate=1e-3)
+    _, events = run_events(cfg)
+    started = events[0]
+    assert 0 < started.trainable_params < started.total_params
+    assert (tmp_path / "run" / "config.json").exists() and not (tmp_path / "run" / "adapter_config.json").exists()
+
+
+def test_data_errors_come_before_the_model_loads(tmp_path, tiny_model_dir, dataset_dir, monkeypatch):
+    import tuneboard_trainer.train as train_mod
+
+    def no_model(*a, **k):
+        raise AssertionError("the model must not be loaded")
+
+    monkeypatch.setattr(train_mod, "load_pretrained", no_model)
+    (dataset_dir / "dataset_info.json").write_text(json.dumps(
+        {"identity": {"file_name": "identity.json", "columns": {"prompt": "question"}}}))
+    with pytest.raises(DataError, match="columns.prompt names column 'question'"):
+        run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir))
+    with pytest.raises(ConfigError, match="^resume_from_checkpoint: .* has no trainer_state.pt"):
+        run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, resume_from_checkpoint=str(tmp_path)))
 
 
 def test_different_seed_gives_different_run(tmp_path, tiny_model_dir, dataset_dir):

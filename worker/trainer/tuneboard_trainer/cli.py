@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
 import traceback
 
-EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_ORPHANED = 0, 1, 2, 3
+
+
+def exit_when_stdin_closes() -> None:
+    """The worker holds our stdin open and never writes to it. End of input means the worker is
+    gone (even if it was SIGKILLed): stop at once, so that no orphan keeps writing into a run that
+    another worker is about to resume from its last checkpoint."""
+
+    def watch():
+        # os.read on the raw descriptor, not sys.stdin: a daemon thread blocked inside
+        # sys.stdin's buffered reader holds its lock and makes interpreter shutdown abort.
+        try:
+            while os.read(0, 1 << 16):
+                pass
+        finally:
+            print("[trainer] the worker went away (stdin closed); stopping", file=sys.stderr, flush=True)
+            os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def cmd_train(args) -> int:
@@ -16,6 +36,8 @@ def cmd_train(args) -> int:
     from .model import UnsupportedModelError
 
     sink = EventSink()
+    if args.exit_with_stdin:
+        exit_when_stdin_closes()
     try:
         cfg = TrainConfig.from_file(args.config)
         from .train import train  # heavy imports (torch) only after the config is valid
@@ -82,6 +104,8 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="run a LoRA fine-tuning job (JSON events on stdout)")
     t.add_argument("--config", required=True)
+    t.add_argument("--exit-with-stdin", action="store_true",
+                   help="exit when stdin reaches end of input (the worker uses this to take orphans down with it)")
     t.set_defaults(func=cmd_train)
     v = sub.add_parser("validate-config", help="check a training config; prints ok or the error")
     v.add_argument("--config", required=True)

@@ -72,7 +72,8 @@ class ModelConfig:
     @classmethod
     def from_hf(cls, cfg: dict) -> "ModelConfig":
         """Build from a Hugging Face `config.json` dict (transformers 4 or 5 layout)."""
-        archs = cfg.get("architectures") or [_ARCH_BY_MODEL_TYPE.get(cfg.get("model_type", "llama"), "?")]
+        model_type = cfg.get("model_type", "llama")
+        archs = cfg.get("architectures") or [_ARCH_BY_MODEL_TYPE.get(model_type, f"model_type={model_type}")]
         for arch in archs:
             if arch not in SUPPORTED_ARCHITECTURES:
                 raise UnsupportedModelError(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import math
 import random
 import sys
@@ -295,6 +296,9 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
         save_trained(model, path, cfg.finetuning_type, model_dir)
         done_epoch = windows_in_epoch and step_in_epoch >= windows_in_epoch
         e, s = (epoch + 1, 0) if done_epoch else (epoch, step_in_epoch)
+        # trainer_state.pt is written last and atomically (temp file + rename): a checkpoint
+        # that has it is complete, which is what the worker checks before resuming from it.
+        tmp_state = path / (STATE_FILE + ".tmp")
         torch.save({
             "global_step": step, "epoch": e, "step_in_epoch": s, "tokens": tokens, "losses": losses,
             "evals": evals, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -302,7 +306,8 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
             "trainable": {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad},
             "config": {k: getattr(cfg, k) for k in ("finetuning_type", "per_device_train_batch_size",
                                                     "gradient_accumulation_steps", "seed", "packing", "val_size")},
-        }, path / STATE_FILE)
+        }, tmp_state)
+        os.replace(tmp_state, path / STATE_FILE)
         return path
 
     # ---------------------------------------------------------------- train
