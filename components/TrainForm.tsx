@@ -41,6 +41,7 @@ const NUMBER_FIELDS: { name: string; label: string; help: string; group: Group }
   { name: "warmup_steps", label: "Warmup steps", help: "Steps of linear learning-rate warmup.", group: "advanced" },
   { name: "warmup_ratio", label: "Warmup ratio", help: "Warmup as a share of all steps (used when warmup steps is 0).", group: "advanced" },
   { name: "weight_decay", label: "Weight decay", help: "AdamW decoupled weight decay (not on norms or biases).", group: "advanced" },
+  { name: "resume_from_checkpoint", label: "Resume from checkpoint", help: "A checkpoint of an earlier run, e.g. run-3/checkpoint-100 (empty: start fresh).", group: "advanced" },
   { name: "max_grad_norm", label: "Max grad norm", help: "Gradient clipping threshold.", group: "advanced" },
   { name: "logging_steps", label: "Logging steps", help: "Log a loss point every N optimizer steps.", group: "advanced" },
   { name: "save_steps", label: "Save steps", help: "Write a checkpoint every N optimizer steps (0: only at the end).", group: "advanced" },
@@ -116,7 +117,7 @@ export function TrainForm({
         id={f.name}
         name={f.name}
         className="field-input"
-        inputMode={f.name === "freeze_trainable_modules" ? "text" : "decimal"}
+        inputMode={f.name === "freeze_trainable_modules" || f.name === "resume_from_checkpoint" ? "text" : "decimal"}
         value={values[f.name] ?? ""}
         onChange={(e) => setValues((v) => ({ ...v, [f.name]: e.target.value }))}
         aria-invalid={errors[f.name] ? true : undefined}

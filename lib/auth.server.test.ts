@@ -71,7 +71,8 @@ describe("access token", () => {
       expect(res.status, p).toBe(303);
       expect(res.headers.get("location")).toBe("/login");
     }
-    for (const [method, p] of [["POST", "/api/runs"], ["POST", "/api/jobs/1/cancel"]] as const) {
+    // API routes, and server actions (a POST to a page with a Next-Action header).
+    for (const [method, p] of [["POST", "/api/runs"], ["POST", "/api/jobs/1/cancel"], ["POST", "/train"], ["POST", "/datasets"]] as const) {
       const res = await fetch(base + p, { method, redirect: "manual", body: "{}" });
       expect(res.status, p).toBe(401);
     }

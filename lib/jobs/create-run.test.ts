@@ -111,6 +111,12 @@ describe("createRun", () => {
     await refused({ ...good(), template: "vicuna" }, "template", /unknown template/);
     await refused({ ...good(), finetuning_type: "qlora" }, "finetuning_type", /lora, freeze or full/);
   });
+  it("refuses a resume checkpoint outside the runs folder or without a trainer state", async () => {
+    await refused({ ...good(), resume_from_checkpoint: "/etc" }, "resume_from_checkpoint", /not a checkpoint under the runs folder/);
+    await refused({ ...good(), resume_from_checkpoint: "run-9/checkpoint-1" }, "resume_from_checkpoint", /not a checkpoint/);
+    fs.mkdirSync(path.join(dir, "runs", "run-1", "checkpoint-5"), { recursive: true });
+    await refused({ ...good(), resume_from_checkpoint: "run-1/checkpoint-5" }, "resume_from_checkpoint", /no trainer_state\.pt/);
+  });
   it("refuses a dataset with a malformed record, naming the record", async () => {
     await refused({ ...good(), dataset: ["broken"] }, "dataset", /record 5/);
   });

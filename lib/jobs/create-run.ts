@@ -1,5 +1,7 @@
 // Validate a run request end to end (values, model directory, datasets and their records) and
 // queue it. Nothing is created unless everything checks out; each error names its form field.
+import fs from "node:fs";
+import path from "node:path";
 import { z } from "zod";
 import { env } from "@/lib/env";
 import { inspectModel, ModelPathError, resolveModelPath } from "@/lib/models";
@@ -43,7 +45,19 @@ export async function createRun(input: unknown): Promise<CreateRunResult> {
     }
   }
 
-  const stored = { ...config, model_name_or_path: modelPath };
+  let resumeFrom: string | undefined;
+  if (config.resume_from_checkpoint) {
+    try {
+      resumeFrom = resolveModelPath([env().runsDir], config.resume_from_checkpoint);
+    } catch {
+      return { ok: false, fieldErrors: { resume_from_checkpoint: `not a checkpoint under the runs folder (${env().runsDir})` } };
+    }
+    if (!fs.existsSync(path.join(resumeFrom, "trainer_state.pt"))) {
+      return { ok: false, fieldErrors: { resume_from_checkpoint: "this folder has no trainer_state.pt: not a checkpoint" } };
+    }
+  }
+
+  const stored = { ...config, model_name_or_path: modelPath, resume_from_checkpoint: resumeFrom };
   const name = config.name?.trim() || `${config.dataset.join("+")}-${new Date().toISOString().slice(0, 16).replace("T", "-")}`;
   const job = await enqueueJob({
     name,

@@ -63,6 +63,8 @@ export const runConfigSchema = z.object({
   compute_type: z.enum(COMPUTE_TYPES).default("auto"),
   gradient_checkpointing: flag(true),
   seed: int("seed").pipe(z.number().min(0)),
+  // A checkpoint folder of an earlier run (under the runs folder), e.g. run-3/checkpoint-100.
+  resume_from_checkpoint: z.preprocess((v) => (v === "" || v === null ? undefined : v), z.string().trim().min(1).optional()),
 });
 
 export type RunConfig = z.infer<typeof runConfigSchema>;
@@ -101,11 +103,11 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
   compute_type: "auto",
   gradient_checkpointing: true,
   seed: 42,
+  resume_from_checkpoint: undefined,
 };
 
 /** What the worker hands the trainer: the run config plus the paths it owns. */
 export type TrainerConfigFile = Omit<RunConfig, "name"> & {
   dataset_dir: string;
   output_dir: string;
-  resume_from_checkpoint?: string;
 };

@@ -1,0 +1,12 @@
+"""Training-throughput benchmarks for tuneboard_trainer.
+
+`python -m bench.train_bench` (from worker/trainer, or with PYTHONPATH=worker/trainer) runs, in one
+process on one GPU, LLaMA-Factory's stack (transformers + peft LoRA) and our trainer's model + LoRA on
+identical data and weights, and prints tokens/s, step time, peak memory and useful-FLOPs utilisation.
+See docs/benchmarks.md ("Training throughput") and docs/performance-notes.md.
+
+    models.py       Llama-3.1-8B's shape (or a tiny one for --quick), seeded random weights on the device,
+                    the baseline (LlamaForCausalLM + peft) and ours (Transformer + prepare_model)
+    workloads.py    the `fixed` and `variable` workloads as tuneboard_trainer.data Examples / batches
+    train_bench.py  the harness: timing, memory, FLOPs, profiler summary, JSON records
+"""

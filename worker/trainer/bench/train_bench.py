@@ -1,0 +1,494 @@
+"""Training throughput: LLaMA-Factory's stack vs our trainer, side by side in one process on one GPU.
+
+    PYTHONPATH=worker/trainer python3 -m bench.train_bench                       # Llama-3.1-8B shape, GPU
+    PYTHONPATH=worker/trainer python3 -m bench.train_bench --variants packed,nockpt --profile \
+        --json-out results.json --records-out records.json
+    PYTHONPATH=worker/trainer .venv/bin/python -m bench.train_bench --quick --device cpu   # smoke run
+
+Sides (same seeded random weights, same batches, LoRA r8 / alpha 16 / dropout 0 on q,k,v,o,gate,up,down):
+  baseline  transformers LlamaForCausalLM (sdpa) + peft, gradient checkpointing (use_reentrant=False),
+            fp32 adapters, bf16 weights + bf16 autocast, loss from `labels` (HF's full-logits loss),
+            per-batch padding with an attention_mask -- LLaMA-Factory's stack.
+  ours      tuneboard_trainer: Transformer + methods.prepare_model("lora"), train.enable_gradient_checkpointing,
+            train.forward_batch, model.lm_loss (labelled positions only, chunked), bf16 weights, fp32
+            adapters, bf16 autocast.
+Both: torch.optim.AdamW (train.build_optimizer for ours), clip_grad_norm_(1.0), one micro-batch per
+optimizer step (gradient_accumulation_steps=1, so a "step" is forward + backward + clip + AdamW).
+
+Variants of ours (extra rows, not the headline records): `packed` (variable workload through
+data.pack_examples: rows of <= cutoff tokens, block-diagonal mask), `nockpt` (gradient checkpointing off) and
+`nocudnn` (SDPA's cuDNN backend disabled, so attention goes to flash / memory-efficient kernels, which need no
+per-shape plan).
+
+Added after the first GPU run (opt-in; defaults reproduce the recorded numbers): `--pad-multiple 8` pads every
+padded batch to a multiple of 8 as LLaMA-Factory's SFT collator does (fewer distinct shapes), and
+`--shape-warmup` runs one untimed pass over the timed `variable` batches first, so the timed pass measures the
+steady state of a long run (every sequence length already seen) instead of first-encounter costs.
+
+Reported per run: tokens/s (non-padding tokens / timed wall time), median and mean step time, peak GPU
+memory (torch.cuda.max_memory_allocated, reset per run; it includes the resident weights), first-step loss
+(both sides must agree: same weights, same data), useful TFLOP/s and its share of a bf16 matmul rate
+measured in this process (8192^3 torch.matmul).
+
+Useful FLOPs of a step = sum over samples of 4 * N * L + 6 * n_layers * hidden * L^2 / ... see
+`useful_flops`: 4N per token (forward 2N + input-gradient backward 2N; the frozen base weights need no
+weight gradient; N = matmul parameters = decoder projections + lm_head, ~7.5e9 at 8B) plus causal
+attention (QK^T and PV: forward 2 * hidden * L^2 per layer, backward twice that). Recompute from
+gradient checkpointing and the LoRA matmuls (~0.3 % of N) are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import gc
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+
+import torch
+
+from . import models, workloads
+
+DATE = "2026-11-28"
+GIB = 1024**3
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def card_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({os.cpu_count()} cores, {platform.machine()})"
+
+
+def free(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def measure_matmul(device: torch.device, dtype: torch.dtype, n: int, iters: int = 20) -> float:
+    """TFLOP/s of an n x n x n matmul in `dtype` (bf16 on GPU), mean of `iters` after 3 warm-ups."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(iters):
+        a @ b
+    sync(device)
+    dt = (time.perf_counter() - t) / iters
+    del a, b
+    free(device)
+    return 2 * n**3 / dt / 1e12
+
+
+def sample_lengths(b: dict) -> list[int]:
+    """Lengths of the samples in a collated batch (packed rows: one per segment)."""
+    out = []
+    mask = b["attention_mask"]
+    if "position_ids" in b:
+        for row_pos, row_mask in zip(b["position_ids"], mask):
+            pos = row_pos[row_mask.bool()].tolist()
+            starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
+            out += [starts[k + 1] - starts[k] for k in range(len(starts) - 1)]
+    else:
+        out = [int(x) for x in mask.sum(dim=1)]
+    return [n for n in out if n > 0]
+
+
+def useful_flops(b: dict, cfg: dict) -> float:
+    n_mm = models.matmul_params(cfg)
+    lens = sample_lengths(b)
+    attn = 6 * cfg["num_hidden_layers"] * cfg["hidden_size"] * sum(L * L / 2 for L in lens)  # causal: L^2/2 pairs
+    return 4.0 * n_mm * sum(lens) + attn
+
+
+# ------------------------------------------------------------------------------------------ steps
+
+def make_autocast(device: torch.device, dtype: torch.dtype):
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+class Side:
+    """A built model + optimizer and its one-step function."""
+
+    def __init__(self, name: str, model, step_fn, params, info: dict):
+        self.name, self.model, self.step_fn, self.params, self.info = name, model, step_fn, params, info
+        self.opt = None
+
+    def make_optimizer(self, kind: str):
+        if kind == "ours":
+            from tuneboard_trainer.train import build_optimizer
+
+            self.opt = build_optimizer(self.model, lr=1e-4, weight_decay=0.0)
+        else:
+            self.opt = torch.optim.AdamW(self.params, lr=1e-4)
+
+
+def baseline_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
+    with autocast:
+        out = side.model(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device),
+                         labels=b["labels"].to(device))
+    out.loss.backward()
+    torch.nn.utils.clip_grad_norm_(side.params, 1.0)
+    side.opt.step()
+    side.opt.zero_grad(set_to_none=True)
+    return out.loss.detach()
+
+
+def ours_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
+    from tuneboard_trainer.model import lm_loss
+    from tuneboard_trainer.train import forward_batch
+
+    with autocast:
+        loss, n = lm_loss(side.model, forward_batch(side.model, b, device), b["labels"].to(device))
+    (loss / max(1, n)).backward()
+    torch.nn.utils.clip_grad_norm_(side.params, 1.0)
+    side.opt.step()
+    side.opt.zero_grad(set_to_none=True)
+    return loss.detach() / max(1, n)
+
+
+def build_side(kind: str, cfg: dict, device, dtype) -> Side:
+    t = time.perf_counter()
+    if kind == "baseline":
+        model, info = models.build_baseline(cfg, device, dtype)
+        step = baseline_step
+    else:
+        model, info = models.build_ours(cfg, device, dtype)
+        step = ours_step
+    params = [p for p in model.parameters() if p.requires_grad]
+    sync(device)
+    info = {**info, "build_s": round(time.perf_counter() - t, 2), "trainable_params": sum(p.numel() for p in params),
+            "trainable_dtypes": sorted({str(p.dtype) for p in params}),
+            "resident_gib": round(torch.cuda.memory_allocated(device) / GIB, 3) if device.type == "cuda" else None}
+    side = Side(kind, model, step, params, info)
+    side.make_optimizer(kind)
+    return side
+
+
+def set_checkpointing(model, on: bool) -> None:
+    """Ours: train.enable_gradient_checkpointing wraps block.forward as an instance attribute; drop it to turn off."""
+    from tuneboard_trainer.train import enable_gradient_checkpointing
+
+    for blk in model.model.layers:
+        blk.__dict__.pop("forward", None)
+    if on:
+        enable_gradient_checkpointing(model)
+
+
+def run(side: Side, warm: list[dict], timed: list[dict], cfg: dict, device, autocast, matmul_tflops: float) -> dict:
+    free(device)
+    res = {"side": side.name}
+    try:
+        first_loss = None
+        for b in warm:
+            loss = side.step_fn(side, b, device, autocast)
+            if first_loss is None:
+                first_loss = float(loss)
+        sync(device)
+        times, losses = [], []
+        tokens = sum(int(b["attention_mask"].sum()) for b in timed)
+        flops = sum(useful_flops(b, cfg) for b in timed)
+        for b in timed:
+            t = time.perf_counter()
+            loss = side.step_fn(side, b, device, autocast)
+            sync(device)
+            times.append(time.perf_counter() - t)
+            losses.append(float(loss))
+        total = sum(times)
+        st = sorted(times)
+        useful = flops / total / 1e12
+        res.update({
+            "steps": len(timed), "warmup_steps": len(warm), "tokens": tokens, "time_s": round(total, 4),
+            "tokens_per_s": round(tokens / total, 1),
+            "step_ms_median": round(1000 * st[len(st) // 2], 2), "step_ms_mean": round(1000 * total / len(times), 2),
+            "step_ms_min": round(1000 * st[0], 2), "step_ms_max": round(1000 * st[-1], 2),
+            "peak_gib": round(torch.cuda.max_memory_allocated(device) / GIB, 3) if device.type == "cuda" else None,
+            "first_loss": round(first_loss, 5) if first_loss is not None else round(losses[0], 5),
+            "last_loss": round(losses[-1], 5),
+            "useful_tflops": round(useful, 2), "useful_util": round(useful / matmul_tflops, 4),
+            "step_ms": [round(1000 * x, 1) for x in times],
+        })
+    except torch.cuda.OutOfMemoryError as e:  # recorded, not fatal: the other runs go on
+        res["error"] = f"OOM: {str(e).splitlines()[0]}"
+        res["peak_gib"] = round(torch.cuda.max_memory_allocated(device) / GIB, 3)
+    except Exception as e:  # noqa: BLE001 -- one broken run must not lose the others' numbers
+        res["error"] = f"{type(e).__name__}: {e}"
+        res["traceback"] = traceback.format_exc()[-3000:]
+    finally:
+        if side.opt is not None:
+            side.opt.zero_grad(set_to_none=True)
+        free(device)
+    return res
+
+
+# ------------------------------------------------------------------------------------------ profiler
+
+def categorize(name: str) -> str:
+    n = name.lower()
+    if any(k in n for k in ("flash", "fmha", "attention", "efficient_attention", "cudnn_sdpa")):
+        return "attention"
+    if any(k in n for k in ("gemm", "nvjet", "cutlass", "xmma", "sm90_", "cublas", "matmul", "splitk")):
+        return "matmul"
+    if any(k in n for k in ("softmax", "logsumexp", "nll", "cross_entropy")):
+        return "softmax/CE"
+    if "reduce" in n:
+        return "reductions"
+    if any(k in n for k in ("index", "scatter", "gather", "nonzero", "masked")):
+        return "index/gather"
+    if any(k in n for k in ("memcpy", "memset", "copy", "cat", "fill")):
+        return "copy/fill"
+    if any(k in n for k in ("elementwise", "vectorized", "unrolled", "pointwise", "foreach", "mul", "add", "silu")):
+        return "elementwise"
+    return "other"
+
+
+def profile_steps(side: Side, batches: list[dict], device, autocast) -> dict:
+    from torch.profiler import ProfilerActivity, profile
+
+    side.step_fn(side, batches[0], device, autocast)
+    sync(device)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        t = time.perf_counter()
+        for b in batches[1:]:
+            side.step_fn(side, b, device, autocast)
+        sync(device)
+        wall = time.perf_counter() - t
+    ka = prof.key_averages()
+    kernels = []
+    for e in ka:
+        dt = getattr(e, "device_type", None)
+        if dt is None or "CUDA" not in str(dt):
+            continue
+        us = getattr(e, "self_device_time_total", None)
+        if us is None:
+            us = e.self_cuda_time_total
+        if us > 0:
+            kernels.append((e.key, us, e.count))
+    kernels.sort(key=lambda k: -k[1])
+    total_us = sum(k[1] for k in kernels)
+    cats: dict[str, float] = {}
+    for name, us, _ in kernels:
+        cats[categorize(name)] = cats.get(categorize(name), 0.0) + us
+    table = None
+    for key in ("self_device_time_total", "self_cuda_time_total", "self_cpu_time_total"):
+        try:
+            table = ka.table(sort_by=key, row_limit=30, max_name_column_width=90)
+            break
+        except Exception:  # noqa: BLE001 -- sort keys differ between torch versions
+            continue
+    n = len(batches) - 1
+    return {
+        "steps": n, "wall_ms_per_step": round(1000 * wall / n, 2),
+        "kernel_ms_per_step": round(total_us / 1000 / n, 2),
+        "gpu_busy_share": round(total_us / 1e6 / wall, 4) if wall else None,
+        "by_category_ms_per_step": {k: round(v / 1000 / n, 2) for k, v in sorted(cats.items(), key=lambda x: -x[1])},
+        "top_kernels": [{"name": k[0][:160], "ms_per_step": round(k[1] / 1000 / n, 3), "calls_per_step": k[2] / n,
+                         "category": categorize(k[0])} for k in kernels[:25]],
+        "table": table,
+    }
+
+
+# ------------------------------------------------------------------------------------------ main
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.train_bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--workloads", default="fixed,variable", help="comma list of: fixed, variable")
+    p.add_argument("--sides", default="baseline,ours", help="comma list of: baseline, ours")
+    p.add_argument("--variants", default="", help="extra runs of ours: packed (variable), nockpt (no recompute)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed steps for `fixed` (variable: 2x as many batches); default 20, --quick 3")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps per run; default 3, --quick 1")
+    p.add_argument("--quick", action="store_true", help="tiny model and sequences (CPU smoke run)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--profile", action="store_true", help="torch.profiler summary of 3 steps of ours on `fixed`")
+    p.add_argument("--json-out", default=None, help="write all results (runs, stats, profile) as JSON here")
+    p.add_argument("--records-out", default=None, help="write docs/benchmarks.json-style records here")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pad-multiple", type=int, default=1, help="pad padded batches to a multiple of this (LLaMA-Factory: 8)")
+    p.add_argument("--shape-warmup", action="store_true",
+                   help="variable: one untimed pass over the timed batches before timing (steady state)")
+    return p.parse_args(argv)
+
+
+def fmt(x, spec):
+    return "-" if x is None else format(x, spec)
+
+
+def print_table(runs: list[dict]) -> None:
+    head = f"{'workload':<18}{'side':<16}{'tokens/s':>11}{'step ms':>10}{'peak GiB':>10}{'useful TF/s':>13}{'util':>7}{'loss@1':>9}"
+    print(head)
+    print("-" * len(head))
+    for r in runs:
+        label = r["side"] + (f"+{r['variant']}" if r.get("variant") else "")
+        if "error" in r:
+            print(f"{r['workload']:<18}{label:<16}  ERROR {r['error'][:90]}")
+            continue
+        print(f"{r['workload']:<18}{label:<16}{r['tokens_per_s']:>11.1f}{r['step_ms_median']:>10.1f}"
+              f"{fmt(r['peak_gib'], '.2f'):>10}{r['useful_tflops']:>13.1f}{100 * r['useful_util']:>6.1f}%"
+              f"{r['first_loss']:>9.4f}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("CUDA is not available; use --device cpu (with --quick)", file=sys.stderr)
+        return 2
+    quick = args.quick
+    cfg = models.TINY if quick else models.LLAMA31_8B
+    steps = args.steps or (3 if quick else 20)
+    warmup = args.warmup if args.warmup is not None else (1 if quick else 3)
+    seq, cutoff = (64, 128) if quick else (1024, 2048)
+    var_median = 40 if quick else workloads.VAR_MEDIAN
+    # bf16 weights + bf16 autocast on the GPU; fp32 on the CPU (our trainer's CPU fallback, and HF's sdpa/bf16
+    # CPU paths are not what we measure).
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    autocast = make_autocast(device, dtype)
+    wl_names = [w for w in args.workloads.split(",") if w]
+    sides = [s for s in args.sides.split(",") if s]
+    variants = [v for v in args.variants.split(",") if v]
+    for w in wl_names:
+        if w not in ("fixed", "variable"):
+            raise SystemExit(f"unknown workload {w!r}")
+
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+    meta = {"args": vars(args),
+        "date": DATE, "run_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "card": card_name(device), "device": str(device), "torch": torch.__version__,
+        "python": platform.python_version(), "shape": "tiny (--quick)" if quick else "Llama-3.1-8B",
+        "config": cfg, "dtype": str(dtype), "matmul_params": models.matmul_params(cfg),
+        "lora_params": models.lora_params(cfg),
+    }
+    for mod in ("transformers", "peft", "triton"):
+        try:
+            meta[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001
+            meta[mod] = None
+    mm_n = 512 if quick else 8192
+    meta["matmul_tflops"] = round(measure_matmul(device, dtype, mm_n), 1 if device.type == "cuda" else 4)
+    meta["matmul_shape"] = f"{mm_n}x{mm_n}x{mm_n} {str(dtype).replace('torch.', '')}"
+    print(f"# {meta['card']} | torch {meta['torch']} | transformers {meta['transformers']} | peft {meta['peft']}"
+          f" | {meta['shape']} | matmul {meta['matmul_shape']}: {meta['matmul_tflops']} TFLOP/s", flush=True)
+
+    # Identical data for both sides (fixed seeds).
+    vocab = cfg["vocab_size"]
+    data = {}
+    stats = {}
+    if "fixed" in wl_names:
+        fb = workloads.fixed_batches(warmup + steps + (4 if args.profile else 0), seq, vocab, args.seed)
+        data["fixed"] = {"warm": fb[:warmup], "timed": fb[warmup : warmup + steps], "extra": fb[warmup + steps :]}
+        stats["fixed"] = {"batch": 2, "seq": seq, **workloads.batch_stats(data["fixed"]["timed"])}
+    if "variable" in wl_names:
+        warm_ex = workloads.variable_examples(2 * warmup, cutoff, vocab, args.seed + 1, median=var_median)
+        timed_ex = workloads.variable_examples(4 * steps, cutoff, vocab, args.seed + 2, median=var_median)
+        pm = args.pad_multiple
+        data["variable"] = {"warm": workloads.padded_batches(warm_ex, pad_multiple=pm),
+                            "timed": workloads.padded_batches(timed_ex, pad_multiple=pm)}
+        if args.shape_warmup:
+            data["variable"]["warm"] = data["variable"]["warm"] + data["variable"]["timed"]
+        stats["variable"] = {
+            "distribution": f"lognormal(median {var_median}, sigma {workloads.VAR_SIGMA}) rounded, clipped to "
+                            f"[{workloads.VAR_MIN}, {cutoff}]; batch 2, per-batch right padding",
+            "prompt_fraction": workloads.PROMPT_FRACTION,
+            "lengths": workloads.length_stats(timed_ex), **workloads.batch_stats(data["variable"]["timed"])}
+        if "packed" in variants:
+            data["variable_packed"] = {"warm": workloads.packed_batches(warm_ex, cutoff),
+                                       "timed": workloads.packed_batches(timed_ex, cutoff)}
+            if args.shape_warmup:
+                data["variable_packed"]["warm"] += data["variable_packed"]["timed"]
+            stats["variable_packed"] = {"packing": f"data.pack_examples into rows of <= {cutoff}, batch 2 rows",
+                                        **workloads.batch_stats(data["variable_packed"]["timed"])}
+    for k, v in stats.items():
+        print(f"# workload {k}: {json.dumps(v)}", flush=True)
+
+    runs, sides_info, profile = [], {}, None
+    for kind in sides:
+        free(device)
+        try:
+            side = build_side(kind, cfg, device, dtype)
+        except Exception as e:  # noqa: BLE001
+            runs.append({"side": kind, "workload": "*", "error": f"build: {type(e).__name__}: {e}",
+                         "traceback": traceback.format_exc()[-3000:]})
+            print(runs[-1]["traceback"], file=sys.stderr)
+            continue
+        sides_info[kind] = side.info
+        print(f"# built {kind}: {json.dumps(side.info)}", flush=True)
+        plan = [(w, None) for w in wl_names]
+        if kind == "ours":
+            if "packed" in variants and "variable" in wl_names:
+                plan.append(("variable_packed", "packed"))
+            if "nockpt" in variants:
+                plan += [(w, "nockpt") for w in wl_names]
+            if "nocudnn" in variants:
+                plan += [(w, "nocudnn") for w in wl_names]
+        for w, variant in plan:
+            if kind == "ours":
+                set_checkpointing(side.model, variant != "nockpt")
+            d = data[w]
+            if device.type == "cuda":
+                torch.backends.cuda.enable_cudnn_sdp(variant != "nocudnn")
+            r = run(side, d["warm"], d["timed"], cfg, device, autocast, meta["matmul_tflops"])
+            r.update({"workload": "variable" if w == "variable_packed" else w, "variant": variant})
+            runs.append(r)
+            print_table([r])
+            sys.stdout.flush()
+            if kind == "ours" and w == "fixed" and variant is None and args.profile:
+                try:
+                    profile = profile_steps(side, d["extra"], device, autocast)
+                    print(f"# profile of ours on fixed: {json.dumps({k: v for k, v in profile.items() if k not in ('table', 'top_kernels')})}")
+                except Exception as e:  # noqa: BLE001
+                    profile = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-3000:]}
+                free(device)
+        del side
+        free(device)
+
+    print()
+    print_table(runs)
+    records = []
+    for w in wl_names:
+        ours = next((r for r in runs if r["workload"] == w and r["side"] == "ours" and not r.get("variant")), None)
+        base = next((r for r in runs if r["workload"] == w and r["side"] == "baseline"), None)
+        ok = lambda r: r is not None and "error" not in r  # noqa: E731
+        o = ours["tokens_per_s"] if ok(ours) else None
+        b = base["tokens_per_s"] if ok(base) else None
+        records.append({
+            "name": f"train.fixed_2x{seq}" if w == "fixed" else "train.variable",
+            "ours": o, "baseline": b, "unit": "tokens/s",
+            "ratio": round(o / b, 3) if o and b else None,
+            "ours_peak_gib": ours.get("peak_gib") if ours else None,
+            "baseline_peak_gib": base.get("peak_gib") if base else None,
+            "card": meta["card"], "date": DATE,
+        })
+    for rec in records:
+        print(f"# record {json.dumps(rec)}")
+    if args.records_out:
+        with open(args.records_out, "w") as f:
+            json.dump(records, f, indent=2)
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"meta": meta, "workloads": stats, "sides": sides_info, "runs": runs, "records": records,
+                       "profile": profile}, f, indent=2)
+    return 0 if all("error" not in r for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
