@@ -109,6 +109,20 @@ test("abort stops a running job; its partial history stays", async ({ page }) =>
   expect(await chartPoints(page)).toBeGreaterThanOrEqual(before);
 });
 
+test("a run with a validation split plots eval loss on the Run page", async ({ page }) => {
+  await page.goto("/train");
+  await page.getByLabel("Validation size").fill("9");
+  await page.getByLabel("Eval steps").fill("2");
+  await page.getByText("Advanced").click();
+  await page.getByLabel("Max steps").fill("4");
+  await page.getByRole("button", { name: "Start" }).click();
+  await page.waitForURL(/\/runs\/\d+$/);
+  await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 240_000 });
+  await expect(page.getByTestId("loss-chart")).toHaveAttribute("data-eval-points", "2");
+  await expect(page.getByTestId("last-eval-loss")).not.toHaveText("—");
+  await expect(page.getByTestId("loss-chart")).toContainText("eval loss");
+});
+
 /** Sends a message and returns the finished answer and how many distinct texts it streamed through. */
 async function ask(page: Page, question: string): Promise<{ text: string; updates: number }> {
   const before = await page.getByTestId("assistant-message").count();

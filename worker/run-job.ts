@@ -90,6 +90,9 @@ async function execute(
   let logDirty = false;
   let lostLease = false;
   let lastError: { message: string; kind: TrainerErrorKind } | null = null;
+  // The Runs table's "final loss" is the last logged step's loss: the trainer's train_loss is the
+  // mean over the whole run, which reads as "still high" after a run that converged.
+  let lastStepLoss: number | null = null;
   let finalLoss: number | null = null;
   let finalEvalLoss: number | null = null;
   let sawDone = false;
@@ -150,6 +153,7 @@ async function execute(
         break;
       case "step": {
         step = e.step;
+        if (e.loss !== null) lastStepLoss = e.loss;
         totalSteps = e.total_steps;
         const point: MetricPoint = {
           step: e.step,
@@ -187,9 +191,9 @@ async function execute(
         break;
       case "done":
         sawDone = true;
-        finalLoss = e.train_loss;
+        finalLoss = lastStepLoss ?? e.train_loss;
         finalEvalLoss = e.eval_loss ?? null;
-        appendLog(`[trainer] done: ${e.step} steps in ${e.runtime_s.toFixed(1)} s, train loss ${e.train_loss?.toFixed(4) ?? "n/a"}\n`);
+        appendLog(`[trainer] done: ${e.step} steps in ${e.runtime_s.toFixed(1)} s, mean train loss ${e.train_loss?.toFixed(4) ?? "n/a"}, last ${lastStepLoss?.toFixed(4) ?? "n/a"}\n`);
         break;
       case "error":
         lastError = { message: e.message, kind: e.kind };

@@ -30,8 +30,8 @@ memory (torch.cuda.max_memory_allocated, reset per run; it includes the resident
 (both sides must agree: same weights, same data), useful TFLOP/s and its share of a bf16 matmul rate
 measured in this process (8192^3 torch.matmul).
 
-Useful FLOPs of a step = sum over samples of 4 * N * L + 6 * n_layers * hidden * L^2 / ... see
-`useful_flops`: 4N per token (forward 2N + input-gradient backward 2N; the frozen base weights need no
+Useful FLOPs of a step = sum over samples (length L) of 4 * N * L + 3 * n_layers * hidden * L^2
+(`useful_flops`): 4N per token (forward 2N + input-gradient backward 2N; the frozen base weights need no
 weight gradient; N = matmul parameters = decoder projections + lm_head, ~7.5e9 at 8B) plus causal
 attention (QK^T and PV: forward 2 * hidden * L^2 per layer, backward twice that). Recompute from
 gradient checkpointing and the LoRA matmuls (~0.3 % of N) are not counted.
