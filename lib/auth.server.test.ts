@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { io as connect } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startServer } from "@/worker/test-support/start-server";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
@@ -31,20 +32,7 @@ function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 beforeAll(async () => {
   const { migrateDeploy } = await import("@/prisma/migrate");
   await migrateDeploy(`file:${path.join(dir, "auth.db")}`, { log: () => {} });
-  server = spawn(TSX, ["server.ts"], { cwd: ROOT, env: serverEnv({ PORT: String(PORT), TUNEBOARD_TOKEN: TOKEN }), stdio: "pipe" });
-  let out = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      if (out.includes("Tuneboard ready")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    server.stdout!.on("data", onData);
-    server.stderr!.on("data", onData);
-  });
+  server = (await startServer(serverEnv({ PORT: String(PORT), TUNEBOARD_TOKEN: TOKEN }), 60_000)).child;
 });
 afterAll(() => {
   server?.kill("SIGTERM");

@@ -13,7 +13,7 @@
 // performance.now(), not seconds: the socket schema allows any number there, and no other field
 // is free. A client's latency for a point is its receive time minus that number. The figure
 // includes this process's own event-loop delay (it parses every copy for all clients).
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -23,6 +23,7 @@ import { io as connect, type Socket } from "socket.io-client";
 import { migrateDeploy } from "../prisma/migrate";
 import { createDb } from "../lib/db";
 import { enqueueJob } from "../lib/queue/enqueue";
+import { startServer as startRealServer } from "../worker/test-support/start-server";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const arg = (name: string, fallback: number) => {
@@ -45,22 +46,7 @@ function quantile(sorted: number[], q: number): number {
 }
 
 async function startServer(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const server = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), ["server.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 90_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      if (out.includes("Tuneboard ready")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    server.stdout!.on("data", onData);
-    server.stderr!.on("data", onData);
-    server.on("exit", (code) => reject(new Error(`server exited ${code}:\n${out}`)));
-  });
-  return server;
+  return (await startRealServer(env)).child;
 }
 
 /** CPU time (user + system) of a process and its children so far, from /proc (Linux). */

@@ -5,12 +5,12 @@
 // While the server is down the worker keeps training and writing metrics to the database; its
 // live emits are buffered by socket.io-client. After the restart the browser re-subscribes and
 // gets the whole history from the database: nothing is missing, nothing doubled.
-import { spawn, type ChildProcess } from "node:child_process";
-import path from "node:path";
+import type { ChildProcess } from "node:child_process";
 import { io as connect, type Socket } from "socket.io-client";
 import { afterEach, expect, it } from "vitest";
 import type { JobSnapshot, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
-import { createHarness, ROOT, type Harness } from "./test-support/harness";
+import { startServer as startRealServer, type StartedServer } from "./test-support/start-server";
+import { createHarness, type Harness } from "./test-support/harness";
 
 let h: Harness | undefined;
 let server: ChildProcess | undefined;
@@ -29,26 +29,8 @@ const PORT = 20000 + Math.floor(Math.random() * 20000);
 const base = `http://127.0.0.1:${PORT}`;
 const FINAL = ["succeeded", "failed", "cancelled"];
 
-function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), ["server.ts"], {
-    cwd: ROOT,
-    env: { ...env, NODE_ENV: "production", PORT: String(PORT) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      if (out.includes("Tuneboard ready")) {
-        clearTimeout(timer);
-        resolve({ child, output: () => out });
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`server exited ${code}:\n${out}`)));
-  });
+function startServer(env: NodeJS.ProcessEnv): Promise<StartedServer> {
+  return startRealServer({ ...env, NODE_ENV: "production", PORT: String(PORT) }, 60_000);
 }
 
 it("server restart mid-run: the run goes on, the database keeps every step, the browser gets the whole history", async () => {
