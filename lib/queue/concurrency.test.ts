@@ -1,14 +1,9 @@
 // Several real processes claim from one SQLite file at once: every job is claimed exactly once.
-import { spawn } from "node:child_process";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { enqueueJob } from "./enqueue";
 import { tempDb, type TempDb } from "./test-db";
+import { startFixture, type FixtureProcess } from "./fixture-process";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
-const tsx = path.join(root, "node_modules", ".bin", "tsx");
 const JOBS = 30;
 const WORKERS = 4;
 
@@ -20,39 +15,10 @@ afterAll(async () => {
   await t?.cleanup();
 });
 
-interface Child {
-  ready: Promise<void>;
-  go: () => void;
-  result: Promise<{ workerId: string; claimed: number[] }>;
-}
+type Child = FixtureProcess<{ workerId: string; claimed: number[] }>;
 
 function startChild(workerId: string): Child {
-  const child = spawn(tsx, [path.join(here, "claim-loop.fixture.ts"), t.url, workerId], {
-    cwd: root,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  let onReady: () => void;
-  const ready = new Promise<void>((r) => (onReady = r));
-  child.stdout.on("data", (d) => {
-    out += d;
-    if (out.startsWith("ready\n")) onReady();
-  });
-  child.stderr.on("data", (d) => (err += d));
-  const result = new Promise<{ workerId: string; claimed: number[] }>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code !== 0) return reject(new Error(`${workerId} exited ${code}: ${err}`));
-      try {
-        resolve(JSON.parse(out.trim().split("\n").pop()!));
-      } catch {
-        reject(new Error(`${workerId} printed no result: ${out} ${err}`));
-      }
-    });
-  });
-  result.catch(() => onReady()); // a child that dies before "ready" must not hang the test
-  return { ready, go: () => child.stdin.end("go\n"), result };
+  return startFixture<{ workerId: string; claimed: number[] }>("claim-loop.fixture.ts", [t.url, workerId], workerId);
 }
 
 it(`${WORKERS} processes claiming ${JOBS} jobs: each job claimed exactly once`, async () => {

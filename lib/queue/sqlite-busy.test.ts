@@ -2,17 +2,12 @@
 // file at the same moment (each for its own job, as workers do), while this process keeps
 // reading. SQLite allows one writer at a time; the busy timeout (prisma/adapter.ts) must make the
 // others wait rather than fail, so no write is lost.
-import { spawn } from "node:child_process";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { claimJob } from "./claim";
 import { enqueueJob } from "./enqueue";
 import { tempDb, type TempDb } from "./test-db";
+import { startFixture } from "./fixture-process";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
-const tsx = path.join(root, "node_modules", ".bin", "tsx");
 const WRITERS = 4;
 const METRICS = 200;
 
@@ -33,32 +28,7 @@ interface Result {
 }
 
 function startWriter(workerId: string, jobId: number) {
-  const child = spawn(tsx, [path.join(here, "progress-loop.fixture.ts"), t.url, workerId, String(jobId), String(METRICS)], {
-    cwd: root,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  let onReady: () => void;
-  const ready = new Promise<void>((r) => (onReady = r));
-  child.stdout.on("data", (d) => {
-    out += d;
-    if (out.startsWith("ready\n")) onReady();
-  });
-  child.stderr.on("data", (d) => (err += d));
-  const result = new Promise<Result>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code !== 0) return reject(new Error(`${workerId} exited ${code}: ${err}`));
-      try {
-        resolve(JSON.parse(out.trim().split("\n").pop()!));
-      } catch {
-        reject(new Error(`${workerId} printed no result: ${out} ${err}`));
-      }
-    });
-  });
-  result.catch(() => onReady());
-  return { ready, go: () => child.stdin.end("go\n"), result };
+  return startFixture<Result>("progress-loop.fixture.ts", [t.url, workerId, String(jobId), String(METRICS)], workerId);
 }
 
 it(`${WRITERS} processes × ${METRICS} metrics on one WAL file: no write lost`, async () => {
