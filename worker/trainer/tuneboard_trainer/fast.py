@@ -106,11 +106,67 @@ def pack_window(batches: list[dict], max_tokens: int) -> list[dict]:
 # ------------------------------------------------------------------------------------------ pieces
 
 
+class _RMSNormFrozen(torch.autograd.Function):
+    """model.RMSNorm's forward (fp32 normalisation, cast back, then the weight multiply) for a frozen weight,
+    keeping only x (activation dtype) and rstd (N, 1) fp32 for backward instead of autograd's fp32 copies of x."""
+
+    @staticmethod
+    def forward(ctx, x, w, eps):
+        xf = x.float()
+        rstd = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)  # (..., 1)
+        ctx.save_for_backward(x, w, rstd)
+        return w * (xf * rstd).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, rstd = ctx.saved_tensors
+        xf = x.float()
+        gw = (g * w).float()  # gradient at the fp32 normalised value (the cast back is the identity for grads)
+        # d(xf * rstd)/dxf = rstd * I - xf rstd^3 xf^T / D
+        dx = rstd * gw - xf * (rstd.pow(3) * (gw * xf).mean(-1, keepdim=True))
+        return dx.to(x.dtype), None, None
+
+
 def rms_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     # As model.RMSNorm: normalise in fp32, cast back, then the weight multiply.
+    if not norm.weight.requires_grad and torch.is_grad_enabled() and not torch.compiler.is_compiling():
+        return _RMSNormFrozen.apply(x, norm.weight, norm.eps)
     xf = x.float()
     xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + norm.eps)
     return norm.weight * xf.to(x.dtype)
+
+
+class _SwiGLUDownLoRA(torch.autograd.Function):
+    """down_proj(silu(g) * u) with its LoRA term, keeping only g and u for backward.
+
+    Eager autograd keeps g, silu(g), u and the product h (4 x intermediate per token); here h is recomputed in
+    backward (one elementwise pass) for the LoRA A gradient. W: frozen (out, I); A: (r, I); Bs: scaled B (out, r),
+    both already in the activation dtype (their casts from the fp32 masters stay in the graph).
+    """
+
+    @staticmethod
+    def forward(ctx, g, u, W, A, Bs):
+        h = F.silu(g) * u  # (N, I)
+        xa = F.linear(h, A)  # (N, r)
+        out = F.linear(h, W) + F.linear(xa, Bs)  # (N, out)
+        ctx.save_for_backward(g, u, W, A, Bs, xa)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        g, u, W, A, Bs, xa = ctx.saved_tensors
+        d_bs = grad.t() @ xa  # (out, r)
+        d_xa = grad @ Bs  # (N, r)
+        dh = grad @ W + d_xa @ A  # (N, I)
+        gf = g.float()
+        sig = torch.sigmoid(gf)
+        silu = gf * sig
+        h = (silu * u.float()).to(g.dtype)
+        d_a = d_xa.t() @ h  # (r, I)
+        dhf = dh.float()
+        dg = dhf * u.float() * (sig * (1 + gf * (1 - sig)))  # silu'(g) = sig (1 + g (1 - sig))
+        du = dhf * silu
+        return dg.to(g.dtype), du.to(u.dtype), None, d_a, d_bs
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -192,7 +248,14 @@ def _post_attn(blk, x, y):
     x = x + o
     h = rms_norm(blk.post_attention_layernorm, x)
     g, u = multi_proj(h, [blk.mlp.gate_proj, blk.mlp.up_proj])
-    (d,) = multi_proj(F.silu(g) * u, [blk.mlp.down_proj])
+    down = blk.mlp.down_proj
+    if (_lora_fusable([down]) and down.bias is None and torch.is_grad_enabled()
+            and not torch.compiler.is_compiling()):  # compiled: inductor picks what to keep itself
+        dt = g.dtype
+        d = _SwiGLUDownLoRA.apply(g, u, down.weight.to(dt), down.lora_A.weight.to(dt),
+                                  (down.lora_B.weight * down.scaling).to(dt))
+    else:
+        (d,) = multi_proj(F.silu(g) * u, [down])
     return x + d
 
 
@@ -262,12 +325,13 @@ class FastPath:
             return False, "DoRA"
         return True, ""
 
-    # Bytes kept per token per un-checkpointed block (bf16): residual and normed inputs, q/k/v, the attention
-    # output and its logsumexp, gate/up and the SwiGLU product (eager autograd keeps silu(g) too).
+    # Bytes kept per token per un-checkpointed block (bf16): the two norms' inputs and outputs, q/k/v, the
+    # attention output (+ its fp32 logsumexp), gate and up (the SwiGLU product is recomputed in backward).
     def act_bytes_per_token(self) -> int:
         c = self.model.config
         qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim
-        return 2 * (5 * c.hidden_size + qkv + c.num_attention_heads * c.head_dim + 4 * c.intermediate_size)
+        attn = c.num_attention_heads * c.head_dim
+        return 2 * (4 * c.hidden_size + qkv + attn + 2 * c.intermediate_size) + 4 * c.num_attention_heads
 
     def layers_to_checkpoint(self, budget: int) -> int:
         """Fewest checkpointed blocks so that max_tokens of activations fit in `budget` bytes."""
