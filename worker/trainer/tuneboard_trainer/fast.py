@@ -129,7 +129,7 @@ class _RMSNormFrozen(torch.autograd.Function):
 
 def rms_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     # As model.RMSNorm: normalise in fp32, cast back, then the weight multiply.
-    if not norm.weight.requires_grad and torch.is_grad_enabled() and not torch.compiler.is_compiling():
+    if not norm.weight.requires_grad and torch.is_grad_enabled():
         return _RMSNormFrozen.apply(x, norm.weight, norm.eps)
     xf = x.float()
     xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + norm.eps)
@@ -158,15 +158,13 @@ class _SwiGLUDownLoRA(torch.autograd.Function):
         d_bs = grad.t() @ xa  # (out, r)
         d_xa = grad @ Bs  # (N, r)
         dh = grad @ W + d_xa @ A  # (N, I)
-        gf = g.float()
-        sig = torch.sigmoid(gf)
-        silu = gf * sig
-        h = (silu * u.float()).to(g.dtype)
-        d_a = d_xa.t() @ h  # (r, I)
-        dhf = dh.float()
-        dg = dhf * u.float() * (sig * (1 + gf * (1 - sig)))  # silu'(g) = sig (1 + g (1 - sig))
-        du = dhf * silu
-        return dg.to(g.dtype), du.to(u.dtype), None, d_a, d_bs
+        s = F.silu(g)  # recomputed exactly as in forward
+        d_a = d_xa.t() @ (s * u)  # (r, I)
+        # The same ops eager autograd runs for silu(g) * u (mul's backward, then aten.silu_backward, which
+        # works in fp32 inside one kernel): no fp32 (N, I) temporaries, which at long contexts are many GB.
+        du = dh * s
+        dg = torch.ops.aten.silu_backward(dh * u, g)
+        return dg, du, None, d_a, d_bs
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -249,8 +247,7 @@ def _post_attn(blk, x, y):
     h = rms_norm(blk.post_attention_layernorm, x)
     g, u = multi_proj(h, [blk.mlp.gate_proj, blk.mlp.up_proj])
     down = blk.mlp.down_proj
-    if (_lora_fusable([down]) and down.bias is None and torch.is_grad_enabled()
-            and not torch.compiler.is_compiling()):  # compiled: inductor picks what to keep itself
+    if _lora_fusable([down]) and down.bias is None and torch.is_grad_enabled():
         dt = g.dtype
         d = _SwiGLUDownLoRA.apply(g, u, down.weight.to(dt), down.lora_A.weight.to(dt),
                                   (down.lora_B.weight * down.scaling).to(dt))
@@ -382,12 +379,16 @@ class FastPath:
             # A compile failure must not stop training: fall back to eager once, for good.
             self.pre, self.post, self.compiled = _pre_attn, _post_attn, False
             h = self.hidden(mb, device)
-        y = mb["targets"].to(device, non_blocking=True)
-        keep = y != IGNORE_INDEX
-        n = int(keep.sum())
+        # Labelled positions are known on the host: indexing with them avoids the device sync that a boolean
+        # mask on the GPU costs (the host would wait for the whole forward before queueing the loss).
+        y = mb["targets"]
+        idx = (y != IGNORE_INDEX).nonzero().squeeze(1)  # (n,)
+        n = len(idx)
         if n == 0:
             return h.sum() * 0.0, 0
-        return _LinearCrossEntropy.apply(h[keep], self.model.lm_head.weight, y[keep], self.loss_chunk), n
+        idx_d = idx.to(device, non_blocking=True)
+        y_d = y[idx].to(device, non_blocking=True)
+        return _LinearCrossEntropy.apply(h.index_select(0, idx_d), self.model.lm_head.weight, y_d, self.loss_chunk), n
 
     def pack(self, batches: list[dict]) -> list[dict]:
         return pack_window(batches, self.max_tokens)
