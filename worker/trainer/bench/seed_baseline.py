@@ -98,7 +98,7 @@ def main(argv=None):
                    for w in range(0, len(batches), tc.gradient_accumulation_steps)]
         for window in windows:
             n_window = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window)
-            loss_sum = 0.0
+            loss_sum = torch.zeros((), device=dev)  # summed on the device: no host sync per micro-batch
             for b in window:
                 n_micro = int((b["labels"][:, 1:] != IGNORE_INDEX).sum())
                 with amp:
@@ -106,14 +106,14 @@ def main(argv=None):
                                 labels=b["labels"].to(dev))
                 # HF's loss is the micro-batch mean; weigh it by its share of the window's labelled tokens.
                 (out.loss * (n_micro / n_window)).backward()
-                loss_sum += float(out.loss) * n_micro
+                loss_sum += out.loss.detach() * n_micro
                 tokens += int(b["attention_mask"].sum())
             torch.nn.utils.clip_grad_norm_(params, tc.max_grad_norm)
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
             step += 1
-            losses.append(loss_sum / n_window)
+            losses.append(float(loss_sum) / n_window)  # once per optimizer step, as HF Trainer's logging
             logged.append(losses[-1])
             if step % tc.logging_steps == 0 or step == 1 or step == total:
                 # As our trainer's step event: the mean loss of the steps since the last logged one.

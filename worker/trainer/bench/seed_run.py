@@ -62,7 +62,7 @@ def warm_cache(model_dir: Path) -> float:
     return round(time.time() - t, 2)
 
 
-def run_side(cmd: list[str], env: dict, log: Path) -> dict:
+def run_side(cmd: list[str], env: dict, log: Path, side: str) -> dict:
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(log, "w"), env=env, text=True)
     lines, done_t = [], None
@@ -73,6 +73,8 @@ def run_side(cmd: list[str], env: dict, log: Path) -> dict:
         d = json.loads(line)
         d["_t"] = round(time.time() - t0, 3)
         lines.append(d)
+        # Streamed as it comes, so a run stopped at a time limit still shows how far each side got and when.
+        print(f"# {side} {json.dumps({k: v for k, v in d.items() if k != 'losses'})}", flush=True)
         if d.get("type") == "done" and done_t is None:
             done_t = d["_t"]
     rc = proc.wait()
@@ -111,7 +113,7 @@ def main(argv=None) -> int:
             cmd = [sys.executable, "-m", "bench.seed_baseline", "--config", str(cfg_path)]
         else:
             cmd = [sys.executable, "-m", "tuneboard_trainer", "train", "--config", str(cfg_path)]
-        r = run_side(cmd, env, work / f"{side}.stderr.txt")
+        r = run_side(cmd, env, work / f"{side}.stderr.txt", side)
         done = next((e for e in r["events"] if e.get("type") == "done"), {})
         steps = [e for e in r["events"] if e.get("type") == "step"]
         if side == "ours" and (work / side / "all_results.json").exists():
