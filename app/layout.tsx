@@ -1,36 +1,49 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import "./globals.css";
+import { getLocale } from "@/lib/i18n/server";
+import { makeT, type MessageKey } from "@/lib/i18n/translate";
+import { HTML_LANG } from "@/lib/i18n/locales";
+import { I18nProvider } from "@/lib/i18n/client";
+import { LocaleSwitch } from "@/components/LocaleSwitch";
 
 export const metadata: Metadata = {
   title: "Tuneboard",
   description: "Fine-tune language models with LoRA: datasets, training queue, live loss, chat.",
 };
 
-const NAV = [
-  { href: "/train", label: "Train" },
-  { href: "/runs", label: "Runs" },
-  { href: "/datasets", label: "Datasets" },
-  { href: "/chat", label: "Chat" },
+const NAV: { href: string; label: MessageKey }[] = [
+  { href: "/train", label: "common.nav.train" },
+  { href: "/runs", label: "common.nav.runs" },
+  { href: "/compare", label: "common.nav.compare" },
+  { href: "/datasets", label: "common.nav.datasets" },
+  { href: "/chat", label: "common.nav.chat" },
+  { href: "/evaluate", label: "common.nav.evaluate" },
+  { href: "/workers", label: "common.nav.workers" },
 ];
 
-export default function RootLayout({ children }: { children: React.ReactNode }) {
+export default async function RootLayout({ children }: { children: React.ReactNode }) {
+  const locale = await getLocale();
+  const t = makeT(locale);
   return (
-    <html lang="en">
+    <html lang={HTML_LANG[locale]}>
       <body className="min-h-screen font-sans">
-        <header className="border-b border-slate-200 bg-white">
-          <nav className="mx-auto flex max-w-6xl items-center gap-6 px-4 py-3" aria-label="Main">
-            <Link href="/" className="text-lg font-semibold text-indigo-700">
-              Tuneboard
-            </Link>
-            {NAV.map((n) => (
-              <Link key={n.href} href={n.href} className="text-sm text-slate-600 hover:text-slate-900">
-                {n.label}
+        <I18nProvider locale={locale}>
+          <header className="border-b border-slate-200 bg-white">
+            <nav className="mx-auto flex max-w-6xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-3" aria-label={t("common.nav.main")}>
+              <Link href="/" className="text-lg font-semibold text-indigo-700">
+                Tuneboard
               </Link>
-            ))}
-          </nav>
-        </header>
-        <main className="mx-auto max-w-6xl px-4 py-6">{children}</main>
+              {NAV.map((n) => (
+                <Link key={n.href} href={n.href} className="text-sm text-slate-600 hover:text-slate-900">
+                  {t(n.label)}
+                </Link>
+              ))}
+              <LocaleSwitch />
+            </nav>
+          </header>
+          <main className="mx-auto max-w-6xl px-4 py-6">{children}</main>
+        </I18nProvider>
       </body>
     </html>
   );

@@ -164,6 +164,7 @@ async function execute(
           tokens: e.tokens,
           tokensPerSec: e.tokens_per_sec,
           elapsedS: e.elapsed_s,
+          gpuMemGib: e.gpu_mem_gib ?? null,
         };
         if (e.loss !== null) {
           const metric = { ...point, loss: e.loss };

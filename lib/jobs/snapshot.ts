@@ -42,6 +42,7 @@ export async function loadJobPoints(jobId: number): Promise<MetricPoint[]> {
     tokens: m.tokens,
     tokensPerSec: m.tokensPerSec,
     elapsedS: m.elapsedS,
+    gpuMemGib: m.gpuMemGib,
   }));
 }
 

@@ -51,6 +51,7 @@ export const metricInputSchema = z.object({
   tokens: z.number().int().nonnegative().nullish(),
   tokensPerSec: z.number().finite().nullish(),
   elapsedS: z.number().finite().nullish(),
+  gpuMemGib: z.number().finite().nullish(),
 });
 export type MetricInput = z.input<typeof metricInputSchema>;
 

@@ -14,6 +14,7 @@ export const metricPoint = z.object({
   tokens: z.number().nullable(),
   tokensPerSec: z.number().nullable(),
   elapsedS: z.number().nullable(),
+  gpuMemGib: z.number().nullable().optional(),
 });
 export type MetricPoint = z.infer<typeof metricPoint>;
 

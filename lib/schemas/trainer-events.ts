@@ -40,6 +40,8 @@ export const stepEvent = z.object({
   tokens: z.number().int().nonnegative(),
   tokens_per_sec: finite,
   elapsed_s: finite,
+  // Peak GPU memory allocated (GiB) since the previous step event; absent on the CPU.
+  gpu_mem_gib: z.number().nonnegative().nullable().optional(),
 });
 
 export const checkpointEvent = z.object({

@@ -52,6 +52,7 @@ class Step:
     tokens: int  # cumulative non-padding input tokens
     tokens_per_sec: Number
     elapsed_s: Number
+    gpu_mem_gib: Optional[Number] = None  # peak allocated since the previous step event; None on the CPU
     type: str = field(default="step", init=False)
 
 
@@ -92,7 +93,7 @@ class Error:
 EVENT_TYPES = {cls.__dataclass_fields__["type"].default: cls
                for cls in (Started, Log, Step, Eval, Checkpoint, Done, Error)}
 # (type, key) pairs that may be absent; they are omitted from JSON when None, never written as null.
-_OPTIONAL = {("error", "traceback"), ("started", "num_eval_samples"), ("done", "eval_loss")}
+_OPTIONAL = {("error", "traceback"), ("started", "num_eval_samples"), ("done", "eval_loss"), ("step", "gpu_mem_gib")}
 _NULLABLE = {"grad_norm"}  # keys that may be null
 _ENUMS = {("log", "level"): ("info", "warning", "error"), ("error", "kind"): ("config", "data", "oom", "internal")}
 
