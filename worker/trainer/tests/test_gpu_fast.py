@@ -80,3 +80,18 @@ def test_packed_per_sample_losses_match_unpacked():
             b = padded_window([e], batch=1)[0]
             alone, _ = lm_loss(model, forward_batch(model, b, dev), b["labels"].to(dev))
             assert abs(float(packed) - float(alone)) <= 1e-2 * abs(float(alone)), (len(e.input_ids), packed, alone)
+
+
+def test_train_loop_on_cuda_uses_fast_path_and_reports_gpu_memory(tmp_path, tiny_model_dir, dataset_dir):
+    """The real trainer on CUDA: fast path on by default, step events carry gpu_mem_gib, and the losses follow
+    the reference path (fast_path off) within bf16 noise."""
+    from test_train import make_cfg, run_events
+
+    kw = dict(gradient_accumulation_steps=2, max_steps=3, save_steps=0, learning_rate=1e-3, device="cuda")
+    ref, _ = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "ref", fast_path="off", **kw))
+    fast, events = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "fast", **kw))
+    assert any(e.type == "log" and e.message.startswith("fast path:") for e in events)
+    steps = [e for e in events if e.type == "step"]
+    assert steps and all(s.gpu_mem_gib is not None and s.gpu_mem_gib > 0 for s in steps)
+    for a, b in zip(fast["losses"], ref["losses"]):
+        assert abs(a - b) <= 2e-2 * abs(b)

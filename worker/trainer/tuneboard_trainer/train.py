@@ -320,6 +320,8 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
 
     # ---------------------------------------------------------------- train
     window_losses, windows, t0 = [], [], time.time()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)  # step events report training peaks, not loading's
     tokens_at_start = tokens
     try:
         while step < total_steps:
@@ -365,12 +367,16 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
 
                 if step == 1 or step % cfg.logging_steps == 0 or step == total_steps:
                     elapsed = time.time() - t0
+                    gpu_mem = None
+                    if device.type == "cuda":  # peak allocated since the previous step event
+                        gpu_mem = round(torch.cuda.max_memory_allocated(device) / 1024**3, 2)
+                        torch.cuda.reset_peak_memory_stats(device)
                     event = record(Step(
                         step=step, total_steps=total_steps, epoch=epoch_now,
                         loss=round(sum(window_losses) / len(window_losses), 4), lr=lr,
                         grad_norm=round(grad_norm, 4) if math.isfinite(grad_norm) else None,
                         tokens=tokens, tokens_per_sec=round((tokens - tokens_at_start) / max(elapsed, 1e-9), 1),
-                        elapsed_s=round(elapsed, 2),
+                        elapsed_s=round(elapsed, 2), gpu_mem_gib=gpu_mem,
                     ))
                     window_losses = []
                     print(f"step {step}/{total_steps} loss {event['loss']:.4f} lr {lr:.2e} "
