@@ -429,6 +429,10 @@ def for_training(cfg, model, device, total_tokens: int) -> tuple[Optional[FastPa
     ok, why = FastPath.supported(model)
     if not ok:
         return None, f"fast path off: {why}"
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        # FastPath calls the blocks itself, outside a DistributedDataParallel wrapper's forward, so DDP would
+        # not all-reduce the gradients: multi-GPU runs keep the reference path until that is wired up.
+        return None, "fast path off: distributed training"
     max_tokens = default_max_tokens(cfg.per_device_train_batch_size, cfg.cutoff_len)
     ckpt, budget = 0, None
     if device.type == "cuda" and cfg.gradient_checkpointing:
