@@ -204,7 +204,8 @@ def multi_proj(x: torch.Tensor, mods) -> list[torch.Tensor]:
 def attention(q, k, v, cu_seqlens, max_len: int, positions: Optional[torch.Tensor] = None):
     """Causal attention within each packed sample. q: (N, H, hd); k, v: (N, KV, hd) -> (N, H, hd)."""
     H, KV = q.shape[1], k.shape[1]
-    if q.is_cuda and _varlen_attn is not None:
+    # FlashAttention takes fp16/bf16 and head_dim <= 256; anything else (fp32 runs) takes the fallback below.
+    if q.is_cuda and _varlen_attn is not None and q.dtype in (torch.float16, torch.bfloat16) and q.shape[-1] <= 256:
         kw = {}
         if "is_causal" in _VARLEN_PARAMS:
             kw["is_causal"] = True
