@@ -204,8 +204,9 @@ def multi_proj(x: torch.Tensor, mods) -> list[torch.Tensor]:
 def attention(q, k, v, cu_seqlens, max_len: int, positions: Optional[torch.Tensor] = None):
     """Causal attention within each packed sample. q: (N, H, hd); k, v: (N, KV, hd) -> (N, H, hd)."""
     H, KV = q.shape[1], k.shape[1]
-    # FlashAttention takes fp16/bf16 and head_dim <= 256; anything else (fp32 runs) takes the fallback below.
-    if q.is_cuda and _varlen_attn is not None and q.dtype in (torch.float16, torch.bfloat16) and q.shape[-1] <= 256:
+    # FlashAttention takes fp16/bf16 and head_dim a multiple of 8 up to 256; anything else (fp32 runs) falls back.
+    flash_ok = q.dtype in (torch.float16, torch.bfloat16) and q.shape[-1] <= 256 and q.shape[-1] % 8 == 0
+    if q.is_cuda and _varlen_attn is not None and flash_ok:
         kw = {}
         if "is_causal" in _VARLEN_PARAMS:
             kw["is_causal"] = True
