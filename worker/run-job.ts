@@ -30,6 +30,12 @@ export interface JobContext {
   emitEval: (jobId: number, p: EvalPoint) => void;
   emitLog: (jobId: number, text: string) => void;
   log: (msg: string) => void;
+  /** GPUs to train on (job.numGpus of the worker's); more than one: torchrun (worker/trainer-process.ts). */
+  gpuIndices?: number[];
+  /** Remote workers (worker/remote/): a checkpoint was written; upload it. */
+  onCheckpoint?: (jobId: number, checkpointPath: string) => void;
+  /** Remote workers: before a succeeded job is recorded, upload its adapter; an error string fails the job. */
+  beforeFinish?: (jobId: number, outputDir: string) => Promise<string | null>;
 }
 
 export interface RunningJob {
@@ -189,6 +195,7 @@ async function execute(
         break;
       case "checkpoint":
         appendLog(`[trainer] checkpoint at step ${e.step}: ${e.path}\n`);
+        ctx.onCheckpoint?.(job.id, e.path);
         break;
       case "done":
         sawDone = true;
@@ -204,7 +211,7 @@ async function execute(
   };
 
   // ---- train ----
-  const trainer = startTrainer({ python: env.python, root: env.root, configPath, handlers: { onEvent, onLog: appendLog } });
+  const trainer = startTrainer({ python: env.python, root: env.root, configPath, gpuIndices: ctx.gpuIndices, handlers: { onEvent, onLog: appendLog } });
   setTrainer(trainer);
   if (isCancelled()) trainer.kill(3000);
 
@@ -237,6 +244,8 @@ async function execute(
     appendLog(`[worker] run aborted by the user\n`);
   } else if (exit.code === 0 && sawDone) {
     final = "succeeded";
+    const uploadError = lostLease || !ctx.beforeFinish ? null : await ctx.beforeFinish(job.id, outputDir);
+    if (uploadError) [final, error] = ["failed", uploadError];
   } else {
     final = "failed";
     // A kill the worker sent itself (lease lost, shutdown) is not the OOM killer's SIGKILL.

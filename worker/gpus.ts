@@ -1,0 +1,45 @@
+// The GPUs this worker advertises in its heartbeat (and claims jobs by): nvidia-smi's view,
+// queried with an argument array. TUNEBOARD_GPUS limits/overrides it:
+//   unset        every GPU nvidia-smi lists (none when there is no nvidia-smi)
+//   "none"       advertise no GPU (a CPU worker, even on a GPU machine)
+//   "0,1"        only these GPU indices (the trainer then gets CUDA_VISIBLE_DEVICES=0,1)
+//   JSON array   a fixed list (tests): [{"index":0,"name":"…","memoryTotalMiB":81559}]
+import { spawnSync } from "node:child_process";
+import { z } from "zod";
+import { gpuInfoSchema, type GpuInfo } from "@/lib/queue/types";
+
+function nvidiaSmi(): GpuInfo[] {
+  const r = spawnSync(
+    "nvidia-smi",
+    ["--query-gpu=index,name,memory.total,memory.used,utilization.gpu", "--format=csv,noheader,nounits"],
+    { encoding: "utf8", timeout: 10_000 },
+  );
+  if (r.status !== 0 || !r.stdout) return [];
+  const num = (s: string | undefined) => {
+    const n = Number(s?.trim());
+    return Number.isFinite(n) ? n : null;
+  };
+  return r.stdout
+    .trim()
+    .split("\n")
+    .map((line) => line.split(",").map((f) => f.trim()))
+    .map(([index, name, total, used, util]) =>
+      gpuInfoSchema.parse({
+        index: num(index) ?? 0,
+        name: name ?? "GPU",
+        memoryTotalMiB: num(total) ?? 0,
+        memoryUsedMiB: num(used),
+        utilizationPct: num(util),
+      }),
+    );
+}
+
+export function detectGpus(setting: string | undefined = process.env.TUNEBOARD_GPUS): GpuInfo[] {
+  const s = setting?.trim();
+  if (s === "none") return [];
+  if (s?.startsWith("[")) return z.array(gpuInfoSchema).parse(JSON.parse(s));
+  const all = nvidiaSmi();
+  if (!s) return all;
+  const wanted = new Set(s.split(",").map((x) => Number(x.trim())));
+  return all.filter((g) => wanted.has(g.index));
+}
