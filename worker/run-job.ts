@@ -47,14 +47,20 @@ export interface RunningJob {
   done: Promise<void>;
 }
 
-/** The newest checkpoint-N directory of a run that holds a complete trainer state, or null. */
-export function latestCheckpoint(outputDir: string): string | null {
+/**
+ * The newest checkpoint-N directory of a run that holds a complete trainer state, or null.
+ * `maxStep`: only checkpoints at or before the last step the database has (a checkpoint can be
+ * ahead of the recorded metrics when the worker died with writes pending; resuming from it would
+ * leave a gap in the run's history).
+ */
+export function latestCheckpoint(outputDir: string, maxStep = Infinity): string | null {
   if (!fs.existsSync(outputDir)) return null;
   const steps = fs
     .readdirSync(outputDir)
     .map((name) => /^checkpoint-(\d+)$/.exec(name))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1]))
+    .filter((step) => step <= maxStep)
     .sort((a, b) => b - a);
   for (const step of steps) {
     const dir = path.join(outputDir, `checkpoint-${step}`);
@@ -136,7 +142,7 @@ async function execute(
   // A job that was running before (its worker died and the lease expired, or a worker shut
   // down) continues from its last checkpoint; the steps logged after it are logged again and
   // overwrite their rows, so the chart stays one continuous history.
-  const checkpoint = job.attempts > 1 ? latestCheckpoint(outputDir) : null;
+  const checkpoint = job.attempts > 1 ? latestCheckpoint(outputDir, job.step) : null;
   if (checkpoint) trainerConfig.resume_from_checkpoint = checkpoint;
   const configPath = path.join(outputDir, "tuneboard_config.json");
   fs.writeFileSync(configPath, JSON.stringify(trainerConfig, null, 2));

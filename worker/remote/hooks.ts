@@ -86,6 +86,7 @@ export function remoteHooks(env: Env, token: string, workerId: string, log: (msg
             .map((f) => /^checkpoint-(\d+)\/trainer_state\.pt$/.exec(f.path))
             .filter((m): m is RegExpExecArray => m !== null)
             .map((m) => Number(m[1]))
+            .filter((step) => step <= job.step) // not ahead of the recorded metrics (latestCheckpoint)
             .sort((a, b) => b - a);
           if (steps.length) {
             const prefix = `checkpoint-${steps[0]}/`;
