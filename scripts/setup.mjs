@@ -45,7 +45,7 @@ function prismaClient() {
   // generate never starts the schema engine, but Prisma insists the binary path exists;
   // it cannot be downloaded here, so point it at any existing file.
   const env = { PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath };
-  run(BIN("prisma"), ["generate"], { env });
+  run(BIN("prisma"), ["generate", "--schema", "prisma/schema.prisma"], { env });
   // The PostgreSQL client (lib/generated/prisma-pg) from the derived schema (prisma/README.md).
   run(BIN("prisma"), ["generate", "--schema", "prisma/schema.postgresql.prisma"], { env });
   writeStamp(stamp, want);

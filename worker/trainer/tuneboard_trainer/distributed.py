@@ -169,20 +169,26 @@ class Dist:
 
     @contextlib.contextmanager
     def full_params(self, model):
-        """For saving under fsdp: gather the full weights (every rank must enter), rank 0 writes."""
+        """For saving under fsdp: every rank gathers each sharded parameter (DTensor.full_tensor(), a
+        collective, same order on all ranks) and the module holds plain full tensors until the
+        block ends; then the sharded parameters are put back. Memory: one full copy of the weights."""
         if self.strategy != "fsdp":
             yield
             return
-        from torch.distributed.fsdp import FSDPModule
+        from torch.distributed.tensor import DTensor
 
-        mods = [m for m in model.modules() if isinstance(m, FSDPModule)]
-        for m in mods:
-            m.unshard()
+        swapped = []
+        for module in model.modules():
+            for name, p in list(module._parameters.items()):
+                if isinstance(p, DTensor):
+                    full = torch.nn.Parameter(p.full_tensor().detach().clone(), requires_grad=p.requires_grad)
+                    module._parameters[name] = full
+                    swapped.append((module, name, p))
         try:
             yield
         finally:
-            for m in mods:
-                m.reshard()
+            for module, name, p in swapped:
+                module._parameters[name] = p
 
     def close(self) -> None:
         if self.enabled and torch.distributed.is_initialized():
