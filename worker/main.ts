@@ -12,7 +12,7 @@ import { claimJob } from "@/lib/queue/claim";
 import { upsertWorker } from "@/lib/queue/workers";
 import { createWakeup } from "@/lib/queue/wakeup";
 import { databaseUrl, providerOf } from "@/prisma/database-url";
-import { detectGpus } from "./gpus";
+import { detectGpus, refreshGpus } from "./gpus";
 import { remoteHooks } from "./remote/hooks";
 import { DEFAULT_LEASE_MS } from "@/lib/queue/types";
 import type { ServerToWorkerEvents, WorkerToServerEvents } from "@/lib/schemas/socket";
@@ -72,10 +72,12 @@ async function checkCancel(job: RunningJob) {
   if (row?.cancelRequested) job.cancel();
 }
 
-let gpus = detectGpus();
+// The GPUs: detected once (the count decides which jobs fit); memory used is refreshed for the
+// heartbeat every 5 s without blocking the event loop (nvidia-smi runs asynchronously).
+const gpus = detectGpus();
+let gpuStatus = gpus;
 async function heartbeatWorker() {
-  gpus = detectGpus(); // memory used changes; the GPU count does not
-  await upsertWorker({ id: workerId, hostname: os.hostname(), pid: process.pid, currentJobId: current?.jobId ?? null, gpus });
+  await upsertWorker({ id: workerId, hostname: os.hostname(), pid: process.pid, currentJobId: current?.jobId ?? null, gpus: gpuStatus });
 }
 
 const wakeup = createWakeup(databaseUrl(), log);
@@ -120,7 +122,10 @@ async function loop() {
   }
 }
 
-const workerBeat = setInterval(() => void heartbeatWorker().catch(() => {}), 5000);
+const workerBeat = setInterval(async () => {
+  if (gpus.length) gpuStatus = (await refreshGpus()) ?? gpuStatus;
+  await heartbeatWorker().catch(() => {});
+}, 5000);
 
 function shutdown() {
   if (stopping) return;
