@@ -9,6 +9,7 @@ import { claimJob } from "./claim";
 import { createWakeup } from "./wakeup";
 import { postgresAvailable, stopTestPostgres } from "./pg-test";
 import { tempDb } from "./test-db";
+import { listWorkersForPanel, upsertWorker } from "./workers";
 
 afterAll(() => stopTestPostgres());
 
@@ -36,6 +37,27 @@ describe.each((postgresAvailable ? ["sqlite", "postgresql"] : ["sqlite"]) as Dat
       await t.cleanup();
     }
   });
+});
+
+it("Workers page data: GPUs from the heartbeat, online/offline, current job; bad GPU JSON shows none", async () => {
+  const t = await tempDb("tuneboard-panel-");
+  try {
+    const now = 1_800_000_000_000;
+    const gpu = { index: 0, name: "NVIDIA H200", memoryTotalMiB: 143771, memoryUsedMiB: 20480, utilizationPct: 97 };
+    await upsertWorker({ id: "busy", hostname: "gpu-1", pid: 1, currentJobId: 7, gpus: [gpu] }, { now: now - 2_000 }, t.client);
+    await upsertWorker({ id: "gone", hostname: "gpu-2", pid: 2 }, { now: now - 120_000 }, t.client);
+    await t.client.worker.create({ data: { id: "odd", hostname: "h", pid: 3, lastSeenAt: now - 1_000, gpus: "not json" } });
+    await upsertWorker({ id: "ancient", hostname: "h", pid: 4 }, { now: now - 7_200_000 }, t.client);
+    const rows = await listWorkersForPanel({ now }, t.client);
+    expect(rows.map((w) => [w.id, w.online, w.currentJobId, w.gpus.length])).toEqual([
+      ["odd", true, null, 0],
+      ["busy", true, 7, 1],
+      ["gone", false, null, 0],
+    ]);
+    expect(rows[1].gpus[0]).toEqual(gpu);
+  } finally {
+    await t.cleanup();
+  }
 });
 
 describe.skipIf(!postgresAvailable)("postgresql migrations", () => {
