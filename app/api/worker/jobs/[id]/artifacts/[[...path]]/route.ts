@@ -16,9 +16,10 @@ type Params = { params: Promise<{ id: string; path?: string[] }> };
 function locate(jobId: number, segments: string[] | undefined) {
   const rel = artifactPathSchema.safeParse((segments ?? []).map(decodeURIComponent).join("/"));
   if (!rel.success) return null;
-  const runDir = path.resolve(serverRunDir(jobId));
-  const final = path.resolve(runDir, rel.data);
-  const part = path.resolve(runDir, ".uploads", `${rel.data}.part`);
+  // (turbopackIgnore: run-time paths under the runs folder; nothing for the build to trace.)
+  const runDir = path.resolve(/*turbopackIgnore: true*/ serverRunDir(jobId));
+  const final = path.resolve(/*turbopackIgnore: true*/ runDir, rel.data);
+  const part = path.resolve(/*turbopackIgnore: true*/ runDir, ".uploads", `${rel.data}.part`);
   if (!final.startsWith(runDir + path.sep) || !part.startsWith(runDir + path.sep)) return null;
   return { rel: rel.data, runDir, final, part };
 }
@@ -81,10 +82,10 @@ export async function POST(req: Request, { params }: Params) {
   // An empty file needs no chunk: create it.
   if (want.data.size === 0 && !fs.existsSync(loc.part)) {
     fs.mkdirSync(path.dirname(loc.part), { recursive: true });
-    fs.writeFileSync(loc.part, "");
+    fs.writeFileSync(/*turbopackIgnore: true*/ loc.part, "");
   }
   const size = received(loc.part);
-  const sha256 = fs.existsSync(loc.part) ? await sha256File(loc.part) : null;
+  const sha256 = fs.existsSync(/*turbopackIgnore: true*/ loc.part) ? await sha256File(loc.part) : null;
   if (size !== want.data.size || sha256 !== want.data.sha256) {
     fs.rmSync(loc.part, { force: true }); // start over
     return json(422, { error: `checksum mismatch for ${loc.rel}: got ${size} bytes, sha256 ${sha256}`, received: 0 });
