@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { defineConfig } from "prisma/config";
-import { absoluteUrl, databaseUrl, repoRoot } from "./prisma/database-url";
+import { absoluteUrl, databaseUrl, providerOf, repoRoot } from "./prisma/database-url";
 
 // Without a schema-engine binary the CLI tries to download one, even for `prisma generate`,
 // which never runs it. Where none is installed, point it at a stub that explains what to use.
@@ -19,10 +19,12 @@ if (!process.env.PRISMA_SCHEMA_ENGINE_BINARY && !hasEngine) {
 }
 
 const url = absoluteUrl(databaseUrl());
+// One schema + migration history per provider (prisma/README.md, "PostgreSQL"): the URL picks.
+const pg = providerOf(url) === "postgresql";
 
 export default defineConfig({
-  schema: "prisma/schema.prisma",
-  migrations: { path: "prisma/migrations" },
+  schema: pg ? "prisma/schema.postgresql.prisma" : "prisma/schema.prisma",
+  migrations: { path: pg ? "prisma/migrations-postgresql" : "prisma/migrations" },
   // Relative SQLite paths are resolved against the repository root, as the app does.
   datasource: { url },
 });

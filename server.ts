@@ -71,7 +71,10 @@ const httpServer = createServer(async (req, res) => {
   try {
     // socket.io handles its own path (and checks the cookie in its middleware).
     if (req.url?.startsWith("/socket.io/")) return;
-    if (accessToken && !(await guard(req, res, accessToken))) return;
+    // /api/worker/*: worker file transfer (remote workers); those routes check the worker token themselves.
+    // (WHATWG URL parsing resolves "..", "%2e%2e" included, so "/api/worker/../x" is not let through.)
+    const workerApi = new URL(req.url ?? "/", "http://localhost").pathname.startsWith("/api/worker/");
+    if (accessToken && !workerApi && !(await guard(req, res, accessToken))) return;
     await handle(req, res);
   } catch (err) {
     console.error(err);

@@ -4,14 +4,15 @@
  * Used by the app (lib/db.ts) and by the migration command (prisma/migrate.ts).
  * It must not import the generated client: migrations run before `prisma generate`.
  *
- * Supported now: SQLite (`file:` URLs, @prisma/adapter-better-sqlite3).
- * PostgreSQL (`postgresql://`) is the planned second branch of `createAdapterFactory`:
- * add @prisma/adapter-pg there and nowhere else (prisma/README.md says what it needs).
+ * SQLite (`file:` URLs, @prisma/adapter-better-sqlite3) and PostgreSQL (`postgresql://` /
+ * `postgres://` URLs, @prisma/adapter-pg). Which generated client goes with which provider is
+ * lib/db.ts's business; which migrations folder, migrate.ts's (prisma/README.md).
  */
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
+import { PrismaPg } from "@prisma/adapter-pg";
 import type { SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import { databaseUrl, providerOf, sqliteFilePath } from "./database-url";
 
@@ -53,7 +54,8 @@ export function createAdapterFactory(url: string = databaseUrl()): SqlMigrationA
       return new PrismaBetterSqlite3({ url: file, timeout: SQLITE_BUSY_TIMEOUT_MS });
     }
     case "postgresql":
-      throw new Error("PostgreSQL is not wired in yet: add @prisma/adapter-pg in prisma/adapter.ts (createAdapterFactory).");
+      // A small pool per process: a worker needs a handful of connections, the server a few more.
+      return new PrismaPg({ connectionString: url, max: Number(process.env.TUNEBOARD_PG_POOL_MAX ?? 5) });
     default:
       throw new Error(`Unsupported provider ${provider satisfies never}`);
   }

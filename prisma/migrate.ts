@@ -9,12 +9,21 @@
  *                            [--create-only]     write it without applying
  *   tsx prisma/migrate.ts status                 show applied / pending migrations (exit 1 if not up to date)
  *
+ *   tsx prisma/migrate.ts pg-schema              rewrite prisma/schema.postgresql.prisma from schema.prisma
+ *
  * DATABASE_URL picks the database (default file:./data/tuneboard.db, relative to the repo root).
+ * The provider picks the schema and the migration history (one history per provider, since a
+ * migration_lock.toml and the SQL are per provider):
+ *   SQLite      prisma/schema.prisma             prisma/migrations/
+ *   PostgreSQL  prisma/schema.postgresql.prisma  prisma/migrations-postgresql/
+ * schema.prisma is the one to edit; the PostgreSQL schema is derived from it (provider and
+ * client output differ, nothing else; `pg-schema` writes it, a test checks it is in sync).
  */
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { randomUUID } from "node:crypto";
 import { bindMigrationAwareSqlAdapterFactory } from "@prisma/driver-adapter-utils";
 import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import * as glue from "@prisma/schema-engine-wasm/schema_engine_bg";
@@ -23,7 +32,7 @@ import type {
   SchemaEngine,
   SchemaFilter,
 } from "@prisma/schema-engine-wasm/schema_engine_bg";
-import { createAdapterFactory, databaseUrl, providerOf, repoRoot, sqliteFilePath } from "./adapter";
+import { createAdapterFactory, databaseUrl, providerOf, repoRoot, sqliteFilePath, type DatabaseProvider } from "./adapter";
 
 const LOCKFILE = "migration_lock.toml";
 const NO_FILTER: SchemaFilter = { externalTables: [], externalEnums: [] };
@@ -37,11 +46,107 @@ export interface MigrateOptions {
   log?: (line: string) => void;
 }
 
-function paths(opts: MigrateOptions = {}) {
+/** Schema and migrations folder of a provider (see the header). */
+export function providerPaths(provider: DatabaseProvider) {
   const root = repoRoot();
-  return {
-    migrationsDir: opts.migrationsDir ?? path.join(root, "prisma", "migrations"),
-    schemaPath: opts.schemaPath ?? path.join(root, "prisma", "schema.prisma"),
+  return provider === "postgresql"
+    ? {
+        migrationsDir: path.join(root, "prisma", "migrations-postgresql"),
+        schemaPath: path.join(root, "prisma", "schema.postgresql.prisma"),
+      }
+    : { migrationsDir: path.join(root, "prisma", "migrations"), schemaPath: path.join(root, "prisma", "schema.prisma") };
+}
+
+function paths(opts: MigrateOptions = {}, url: string = databaseUrl()) {
+  const p = providerPaths(providerOf(url));
+  return { migrationsDir: opts.migrationsDir ?? p.migrationsDir, schemaPath: opts.schemaPath ?? p.schemaPath };
+}
+
+/**
+ * The PostgreSQL schema text derived from the SQLite one: same models, provider "postgresql",
+ * client generated into lib/generated/prisma-pg. Everything else is kept byte for byte.
+ */
+export function postgresSchemaText(sqliteSchema: string): string {
+  const out = sqliteSchema
+    .replace(/(datasource\s+db\s*\{[^}]*provider\s*=\s*)"sqlite"/, '$1"postgresql"')
+    .replace(/(output\s*=\s*)"\.\.\/lib\/generated\/prisma"/, '$1"../lib/generated/prisma-pg"');
+  if (out === sqliteSchema) throw new Error("schema.prisma: no sqlite datasource/output to rewrite");
+  return (
+    "// GENERATED from prisma/schema.prisma by `npx tsx prisma/migrate.ts pg-schema`: edit schema.prisma, not this file.\n" +
+    out
+  );
+}
+
+/** Write prisma/schema.postgresql.prisma; returns true when it changed. */
+export function writePostgresSchema(): boolean {
+  const { schemaPath } = providerPaths("postgresql");
+  const text = postgresSchemaText(fs.readFileSync(providerPaths("sqlite").schemaPath, "utf8"));
+  if (fs.existsSync(schemaPath) && fs.readFileSync(schemaPath, "utf8") === text) return false;
+  fs.writeFileSync(schemaPath, text);
+  return true;
+}
+
+// ---------------------------------------------------------------- PostgreSQL through the WASM engine
+
+/** System catalog types adapter-pg refuses to deserialize; pg already returns them as strings. */
+const PG_SYSTEM_TYPE_OIDS = new Set([18, 19, 22, 24, 28, 29, 30, 194, 2205, 2206]);
+const PG_TEXT_OID = 25;
+
+/**
+ * The engine reads PostgreSQL's catalogs, whose columns have types ("char", name, oidvector, …)
+ * adapter-pg does not map ("Column type 'char' could not be deserialized"): report them as text.
+ */
+function pgForEngine(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  const a = adapter as SqlDriverAdapter & {
+    performIO?: (q: unknown) => Promise<{ fields: { dataTypeID: number }[] }>;
+    client?: { query: (sql: string) => Promise<unknown> };
+    onError?: (e: unknown) => never;
+  };
+  const performIO = a.performIO?.bind(adapter);
+  if (performIO) {
+    a.performIO = async (q) => {
+      const r = await performIO(q);
+      for (const f of r.fields) if (PG_SYSTEM_TYPE_OIDS.has(f.dataTypeID)) f.dataTypeID = PG_TEXT_OID;
+      return r;
+    };
+  }
+  // adapter-pg's executeScript splits the script on every ";" (comments and $$ function bodies
+  // included); PostgreSQL's simple query protocol takes the whole script as it is.
+  const client = a.client;
+  if (client && typeof client.query === "function") {
+    a.executeScript = async (script: string) => {
+      try {
+        await client.query(script);
+      } catch (e) {
+        if (a.onError) a.onError(e);
+        throw e;
+      }
+    };
+  }
+  return adapter;
+}
+
+/**
+ * A throwaway shadow database for `migrate dev` on PostgreSQL: PrismaPg's own
+ * connectToShadowDb reuses the main database when given a URL (pg lets the URL's database
+ * win), so create `prisma_migrate_shadow_db_<uuid>` here and drop it (WITH (FORCE)) afterwards.
+ * The role needs CREATEDB.
+ */
+function pgShadowFactory(url: string, main: SqlMigrationAwareDriverAdapterFactory): () => Promise<SqlDriverAdapter> {
+  return async () => {
+    const name = `prisma_migrate_shadow_db_${randomUUID().replace(/-/g, "")}`;
+    const admin = await main.connect();
+    await admin.executeScript(`CREATE DATABASE "${name}"`);
+    const u = new URL(url);
+    u.pathname = `/${name}`;
+    const shadow = await createAdapterFactory(u.toString()).connect();
+    const dispose = shadow.dispose.bind(shadow);
+    shadow.dispose = async () => {
+      await dispose().catch(() => {});
+      await admin.executeScript(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => {});
+      await admin.dispose().catch(() => {});
+    };
+    return shadow;
   };
 }
 
@@ -88,14 +193,16 @@ function runScriptsAsScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
  * `engine.free()` does not close them, and an open SQLite connection left behind would
  * keep locks (and the file) busy for the rest of the process.
  */
-function forSchemaEngine(factory: SqlMigrationAwareDriverAdapterFactory) {
+function forSchemaEngine(factory: SqlMigrationAwareDriverAdapterFactory, url: string) {
   const opened: SqlDriverAdapter[] = [];
-  const track = (a: SqlDriverAdapter) => (opened.push(a), runScriptsAsScripts(a));
+  const pg = providerOf(url) === "postgresql";
+  const track = (a: SqlDriverAdapter) => (opened.push(a), runScriptsAsScripts(pg ? pgForEngine(a) : a));
+  const shadow = pg ? pgShadowFactory(url, factory) : () => factory.connectToShadowDb();
   const wrapped: SqlMigrationAwareDriverAdapterFactory = {
     provider: factory.provider,
     adapterName: factory.adapterName,
     connect: async () => track(await factory.connect()),
-    connectToShadowDb: async () => track(await factory.connectToShadowDb()),
+    connectToShadowDb: async () => track(await shadow()),
   };
   const disposeAll = async () => {
     for (const a of opened.splice(0)) await a.dispose().catch(() => {});
@@ -106,9 +213,9 @@ function forSchemaEngine(factory: SqlMigrationAwareDriverAdapterFactory) {
 /** Run `fn` with a schema engine connected to `url` through the driver adapter; always freed. */
 async function withEngine<T>(url: string, opts: MigrateOptions, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   initWasm();
-  const { schemaPath } = paths(opts);
+  const { schemaPath } = paths(opts, url);
   const schema = fs.readFileSync(schemaPath, "utf8");
-  const { wrapped, disposeAll } = forSchemaEngine(createAdapterFactory(url));
+  const { wrapped, disposeAll } = forSchemaEngine(createAdapterFactory(url), url);
   const adapterFactory = bindMigrationAwareSqlAdapterFactory(wrapped);
   const engineLog = (line: string) => {
     if (process.env.TUNEBOARD_MIGRATE_DEBUG) console.error("[schema-engine]", line);
@@ -179,7 +286,7 @@ async function call<T>(p: Promise<T>): Promise<T> {
  * the database is up to date).
  */
 export async function migrateDeploy(url: string = databaseUrl(), opts: MigrateOptions = {}): Promise<string[]> {
-  const { migrationsDir } = paths(opts);
+  const { migrationsDir } = paths(opts, url);
   return withEngine(url, opts, async (engine) => {
     const out = await call(
       engine.applyMigrations({ migrationsList: readMigrations(migrationsDir), filters: NO_FILTER }),
@@ -200,7 +307,7 @@ export interface MigrateStatus {
 
 /** Compare the migrations folder with `_prisma_migrations` (= `prisma migrate status`). */
 export async function migrateStatus(url: string = databaseUrl(), opts: MigrateOptions = {}): Promise<MigrateStatus> {
-  const { migrationsDir } = paths(opts);
+  const { migrationsDir } = paths(opts, url);
   const migrationsList = readMigrations(migrationsDir);
   const migrations = migrationsList.migrationDirectories.map((d) => d.path);
   const nothingApplied = (): MigrateStatus => ({
@@ -257,7 +364,7 @@ export async function migrateDev(
   url: string = databaseUrl(),
   opts: MigrateOptions & { createOnly?: boolean } = {},
 ): Promise<string | null> {
-  const { migrationsDir, schemaPath } = paths(opts);
+  const { migrationsDir, schemaPath } = paths(opts, url);
   const log = opts.log ?? (() => {});
   return withEngine(url, opts, async (engine) => {
     // Pitfall: devDiagnostic fails with P1014 on a fresh database; applying first creates _prisma_migrations.
@@ -357,8 +464,12 @@ async function main(argv: string[]): Promise<number> {
       console.log(s.upToDate ? "Database schema is up to date!" : "Database schema is NOT up to date.");
       return s.upToDate ? 0 : 1;
     }
+    case "pg-schema": {
+      console.log(writePostgresSchema() ? "Wrote prisma/schema.postgresql.prisma" : "prisma/schema.postgresql.prisma is up to date");
+      return 0;
+    }
     default:
-      console.error("Usage: tsx prisma/migrate.ts deploy | dev --name <name> [--create-only] | status");
+      console.error("Usage: tsx prisma/migrate.ts deploy | dev --name <name> [--create-only] | status | pg-schema");
       return 2;
   }
 }

@@ -38,12 +38,16 @@ function pythonVenv() {
 
 function prismaClient() {
   const stamp = path.join(ROOT, "lib", "generated", ".schema.sha256");
-  const want = hashPaths(["prisma/schema.prisma", "package-lock.json"]);
-  if (readStamp(stamp) === want && fs.existsSync(path.join(ROOT, "lib", "generated", "prisma"))) return;
-  log("generating the Prisma client…");
+  const want = hashPaths(["prisma/schema.prisma", "prisma/schema.postgresql.prisma", "package-lock.json"]);
+  const generated = ["prisma", "prisma-pg"].every((d) => fs.existsSync(path.join(ROOT, "lib", "generated", d)));
+  if (readStamp(stamp) === want && generated) return;
+  log("generating the Prisma clients (SQLite and PostgreSQL)…");
   // generate never starts the schema engine, but Prisma insists the binary path exists;
   // it cannot be downloaded here, so point it at any existing file.
-  run(BIN("prisma"), ["generate"], { env: { PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath } });
+  const env = { PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath };
+  run(BIN("prisma"), ["generate", "--schema", "prisma/schema.prisma"], { env });
+  // The PostgreSQL client (lib/generated/prisma-pg) from the derived schema (prisma/README.md).
+  run(BIN("prisma"), ["generate", "--schema", "prisma/schema.postgresql.prisma"], { env });
   writeStamp(stamp, want);
 }
 

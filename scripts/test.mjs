@@ -5,6 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { setup } from "./setup.mjs";
 import { BIN, PYTHON, ROOT, log, run, runStatus } from "./lib.mjs";
+import { findPgBin, installPostgres } from "./pg-test-server.mjs";
 
 const CHROMIUM = process.env.TUNEBOARD_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -16,9 +17,21 @@ function ensureChromium() {
   run("apt-get", ["install", "-y", "-qq", "chromium"], { env: { DEBIAN_FRONTEND: "noninteractive" } });
 }
 
+// PostgreSQL (issue 8): the queue tests also run on a throwaway PostgreSQL cluster
+// (lib/queue/pg-test.ts). As root it is installed when missing; otherwise those tests are skipped
+// unless TUNEBOARD_REQUIRE_PG=1 (.ci/run sets it, and starts the server itself).
+function ensurePostgres() {
+  if (process.env.TUNEBOARD_TEST_PG_URL || findPgBin()) return;
+  if (process.getuid?.() === 0) {
+    log("installing Debian's postgresql for the multi-worker queue tests…");
+    installPostgres();
+  } else log("PostgreSQL is not installed: its queue tests are skipped (sudo apt-get install -y postgresql)");
+}
+
 try {
   setup({ withTest: true });
   ensureChromium();
+  ensurePostgres();
 } catch (err) {
   console.error(`\n[tuneboard] set-up failed: ${err.message}`);
   process.exit(1);

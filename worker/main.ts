@@ -10,6 +10,10 @@ import { readWorkerToken } from "@/lib/worker-token";
 import { db } from "@/lib/db";
 import { claimJob } from "@/lib/queue/claim";
 import { upsertWorker } from "@/lib/queue/workers";
+import { createWakeup } from "@/lib/queue/wakeup";
+import { databaseUrl, providerOf } from "@/prisma/database-url";
+import { detectGpus, refreshGpus } from "./gpus";
+import { remoteHooks } from "./remote/hooks";
 import { DEFAULT_LEASE_MS } from "@/lib/queue/types";
 import type { ServerToWorkerEvents, WorkerToServerEvents } from "@/lib/schemas/socket";
 import { runJob, type RunningJob } from "./run-job";
@@ -27,6 +31,12 @@ const config = (() => {
 
 const workerId = process.env.TUNEBOARD_WORKER_ID ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
 const POLL_MS = Number(process.env.TUNEBOARD_POLL_MS ?? 1000);
+// PostgreSQL: idle workers wait on LISTEN/NOTIFY; this is only how often they look for expired leases.
+const PG_IDLE_MS = Number(process.env.TUNEBOARD_PG_IDLE_MS ?? 5000);
+const IDLE_MS = providerOf(databaseUrl()) === "postgresql" ? PG_IDLE_MS : POLL_MS;
+// TUNEBOARD_REMOTE=1: no shared disk with the server (worker/remote/): datasets come over HTTP,
+// checkpoints and the final adapter go back over HTTP.
+const REMOTE = process.env.TUNEBOARD_REMOTE === "1";
 const LEASE_MS = Number(process.env.TUNEBOARD_LEASE_MS ?? DEFAULT_LEASE_MS);
 const log = (msg: string) => console.log(`[worker ${workerId}] ${msg}`);
 
@@ -62,22 +72,38 @@ async function checkCancel(job: RunningJob) {
   if (row?.cancelRequested) job.cancel();
 }
 
+// The GPUs: detected once (the count decides which jobs fit); memory used is refreshed for the
+// heartbeat every 5 s without blocking the event loop (nvidia-smi runs asynchronously).
+const gpus = detectGpus();
+let gpuStatus = gpus;
 async function heartbeatWorker() {
-  await upsertWorker({ id: workerId, hostname: os.hostname(), pid: process.pid, currentJobId: current?.jobId ?? null, gpus: [] });
+  await upsertWorker({ id: workerId, hostname: os.hostname(), pid: process.pid, currentJobId: current?.jobId ?? null, gpus: gpuStatus });
 }
 
+const wakeup = createWakeup(databaseUrl(), log);
+
 async function loop() {
-  log(`started; polling every ${POLL_MS} ms, lease ${LEASE_MS} ms`);
+  log(
+    `started; ${gpus.length} GPU(s)${gpus.length ? ` (${gpus.map((g) => g.name).join(", ")})` : ""}; ` +
+      `${IDLE_MS === POLL_MS ? "polling" : "LISTEN/NOTIFY, checking"} every ${IDLE_MS} ms, lease ${LEASE_MS} ms` +
+      (REMOTE ? `; remote mode (files over HTTP from ${config.serverUrl})` : ""),
+  );
   while (!stopping) {
     try {
       await heartbeatWorker();
-      const job = await claimJob(workerId, { leaseMs: LEASE_MS });
-      if (!job) {
-        await new Promise((r) => setTimeout(r, POLL_MS));
+      const claimed = await claimJob(workerId, { leaseMs: LEASE_MS, gpuCount: gpus.length });
+      if (!claimed) {
+        await wakeup.wait(IDLE_MS);
         continue;
       }
-      log(`claimed job ${job.id} (${job.name})`);
+      log(`claimed job ${claimed.id} (${claimed.name}${claimed.numGpus > 1 ? `, ${claimed.numGpus} GPUs` : ""})`);
+      const remote = REMOTE ? remoteHooks(config, readWorkerToken(config), workerId, log) : null;
+      const job = remote ? await remote.prepare(claimed) : claimed;
+      if (!job) continue; // prepare failed the job
       current = runJob(job, {
+        ...(remote ? { onCheckpoint: remote.onCheckpoint, beforeFinish: remote.beforeFinish } : {}),
+        // The first numGpus advertised GPUs (torchrun on that many when more than one).
+        gpuIndices: gpus.slice(0, Math.max(0, job.numGpus)).map((g) => g.index),
         env: config,
         workerId,
         leaseMs: LEASE_MS,
@@ -96,13 +122,17 @@ async function loop() {
   }
 }
 
-const workerBeat = setInterval(() => void heartbeatWorker().catch(() => {}), 5000);
+const workerBeat = setInterval(async () => {
+  if (gpus.length) gpuStatus = (await refreshGpus()) ?? gpuStatus;
+  await heartbeatWorker().catch(() => {});
+}, 5000);
 
 function shutdown() {
   if (stopping) return;
   stopping = true;
   log("stopping");
   clearInterval(workerBeat);
+  void wakeup.close();
   chat.close();
   // A running trainer is stopped and its job handed back to the queue for another worker.
   current?.abandon();

@@ -30,6 +30,12 @@ export interface JobContext {
   emitEval: (jobId: number, p: EvalPoint) => void;
   emitLog: (jobId: number, text: string) => void;
   log: (msg: string) => void;
+  /** GPUs to train on (job.numGpus of the worker's); more than one: torchrun (worker/trainer-process.ts). */
+  gpuIndices?: number[];
+  /** Remote workers (worker/remote/): a checkpoint was written; upload it. */
+  onCheckpoint?: (jobId: number, checkpointPath: string) => void;
+  /** Remote workers: before a succeeded job is recorded, upload its adapter; an error string fails the job. */
+  beforeFinish?: (jobId: number, outputDir: string) => Promise<string | null>;
 }
 
 export interface RunningJob {
@@ -41,14 +47,20 @@ export interface RunningJob {
   done: Promise<void>;
 }
 
-/** The newest checkpoint-N directory of a run that holds a complete trainer state, or null. */
-export function latestCheckpoint(outputDir: string): string | null {
+/**
+ * The newest checkpoint-N directory of a run that holds a complete trainer state, or null.
+ * `maxStep`: only checkpoints at or before the last step the database has (a checkpoint can be
+ * ahead of the recorded metrics when the worker died with writes pending; resuming from it would
+ * leave a gap in the run's history).
+ */
+export function latestCheckpoint(outputDir: string, maxStep = Infinity): string | null {
   if (!fs.existsSync(outputDir)) return null;
   const steps = fs
     .readdirSync(outputDir)
     .map((name) => /^checkpoint-(\d+)$/.exec(name))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1]))
+    .filter((step) => step <= maxStep)
     .sort((a, b) => b - a);
   for (const step of steps) {
     const dir = path.join(outputDir, `checkpoint-${step}`);
@@ -130,7 +142,7 @@ async function execute(
   // A job that was running before (its worker died and the lease expired, or a worker shut
   // down) continues from its last checkpoint; the steps logged after it are logged again and
   // overwrite their rows, so the chart stays one continuous history.
-  const checkpoint = job.attempts > 1 ? latestCheckpoint(outputDir) : null;
+  const checkpoint = job.attempts > 1 ? latestCheckpoint(outputDir, job.step) : null;
   if (checkpoint) trainerConfig.resume_from_checkpoint = checkpoint;
   const configPath = path.join(outputDir, "tuneboard_config.json");
   fs.writeFileSync(configPath, JSON.stringify(trainerConfig, null, 2));
@@ -189,6 +201,7 @@ async function execute(
         break;
       case "checkpoint":
         appendLog(`[trainer] checkpoint at step ${e.step}: ${e.path}\n`);
+        ctx.onCheckpoint?.(job.id, e.path);
         break;
       case "done":
         sawDone = true;
@@ -204,7 +217,7 @@ async function execute(
   };
 
   // ---- train ----
-  const trainer = startTrainer({ python: env.python, root: env.root, configPath, handlers: { onEvent, onLog: appendLog } });
+  const trainer = startTrainer({ python: env.python, root: env.root, configPath, gpuIndices: ctx.gpuIndices, handlers: { onEvent, onLog: appendLog } });
   setTrainer(trainer);
   if (isCancelled()) trainer.kill(3000);
 
@@ -237,6 +250,8 @@ async function execute(
     appendLog(`[worker] run aborted by the user\n`);
   } else if (exit.code === 0 && sawDone) {
     final = "succeeded";
+    const uploadError = lostLease || !ctx.beforeFinish ? null : await ctx.beforeFinish(job.id, outputDir);
+    if (uploadError) [final, error] = ["failed", uploadError];
   } else {
     final = "failed";
     // A kill the worker sent itself (lease lost, shutdown) is not the OOM killer's SIGKILL.

@@ -30,13 +30,26 @@ function threadEnv(): Record<string, string> {
   return os.cpus().length <= 2 ? { OMP_NUM_THREADS: "1" } : {};
 }
 
-export function trainerCommand(python: string, root: string, args: string[]) {
+/**
+ * The trainer's command line. With more than one GPU it runs under torchrun
+ * (`python -m torch.distributed.run --standalone --nproc-per-node N -m tuneboard_trainer …`): one
+ * process per GPU on this machine, each with RANK/LOCAL_RANK/WORLD_SIZE, which the trainer's
+ * distributed.py turns into DDP (LoRA) or FSDP2 (a model that does not fit one card). Only rank 0
+ * prints events (metrics); any rank prints its `error`. `gpuIndices` become CUDA_VISIBLE_DEVICES.
+ */
+export function trainerCommand(python: string, root: string, args: string[], gpuIndices: number[] = []) {
+  const nproc = gpuIndices.length;
+  const launcher =
+    nproc > 1
+      ? ["-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc-per-node", String(nproc), "-m"]
+      : ["-m"];
   return {
     command: python,
-    args: ["-m", "tuneboard_trainer", ...args],
+    args: [...launcher, "tuneboard_trainer", ...args],
     env: {
       ...process.env,
       ...threadEnv(),
+      ...(nproc > 0 ? { CUDA_VISIBLE_DEVICES: gpuIndices.join(",") } : {}),
       PYTHONPATH: path.join(root, "worker", "trainer"),
       PYTHONUNBUFFERED: "1",
     },
@@ -47,9 +60,15 @@ export function startTrainer(opts: {
   python: string;
   root: string;
   configPath: string;
+  /** GPUs to use; more than one: torchrun with one process per GPU. */
+  gpuIndices?: number[];
   handlers: TrainerHandlers;
 }): TrainerRun {
-  const cmd = trainerCommand(opts.python, opts.root, ["train", "--config", opts.configPath, "--exit-with-stdin"]);
+  const gpuIndices = opts.gpuIndices ?? [];
+  const cmd = trainerCommand(opts.python, opts.root, ["train", "--config", opts.configPath, "--exit-with-stdin"], gpuIndices);
+  // Distributed: when one rank fails, torchrun stops the others, which may report errors of their
+  // own (a broken collective); the job's error is the first one, the failing rank's.
+  let sawError = false;
   // detached: the trainer leads its own process group, so a kill reaches any helpers it spawned.
   // stdin stays open and unused: if this worker dies, even by SIGKILL, the trainer sees end of
   // input and exits instead of training on as an orphan (--exit-with-stdin).
@@ -62,7 +81,11 @@ export function startTrainer(opts: {
       const parsed = parseTrainerLine(line);
       if (parsed === null) opts.handlers.onLog(line + "\n");
       else if ("error" in parsed) opts.handlers.onLog(`[worker] skipped malformed trainer event (${parsed.error}): ${line}\n`);
-      else opts.handlers.onEvent(parsed.event);
+      else if (parsed.event.type === "error" && sawError && gpuIndices.length > 1) opts.handlers.onLog(`[worker] later error from another rank: ${parsed.event.message}\n`);
+      else {
+        if (parsed.event.type === "error") sawError = true;
+        opts.handlers.onEvent(parsed.event);
+      }
     });
     rl.on("close", resolve);
   });

@@ -1,13 +1,17 @@
-// Claim the next job for a worker: the oldest queued job, or a running job whose worker
-// stopped renewing its lease. One atomic UPDATE ... WHERE id = (SELECT ... LIMIT 1) RETURNING *,
-// so two workers (processes) can never claim the same job.
-import { db, type Db, type Job } from "../db";
+// Claim the next job for a worker: the oldest queued job (or a running job whose worker stopped
+// renewing its lease) that fits the worker's GPUs. One atomic
+// UPDATE ... WHERE id = (SELECT ... LIMIT 1) RETURNING *, so two workers (processes, machines)
+// can never claim the same job. On PostgreSQL the sub-select takes the row with
+// FOR UPDATE SKIP LOCKED: concurrent claimers skip each other's rows instead of waiting.
+import { db, providerOfDb, Prisma, type Db, type Job } from "../db";
 import { DEFAULT_LEASE_MS, DEFAULT_MAX_ATTEMPTS } from "./types";
 
 export interface ClaimOptions {
   leaseMs?: number;
   /** Expired jobs already tried this often are failed by `reapExpiredJobs` instead of claimed again. */
   maxAttempts?: number;
+  /** GPUs this worker has: only jobs with numGpus <= gpuCount are claimed (default 0: CPU-only jobs). */
+  gpuCount?: number;
   /** Epoch ms; tests pass it, everyone else leaves it to Date.now(). */
   now?: number;
 }
@@ -38,11 +42,12 @@ export async function reapExpiredJobs(opts: ClaimOptions = {}, client: Db = db()
 export async function claimJob(workerId: string, opts: ClaimOptions = {}, client: Db = db()): Promise<Job | null> {
   const now = opts.now ?? Date.now();
   const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+  const gpuCount = Math.max(0, Math.floor(opts.gpuCount ?? 0));
   await reapExpiredJobs({ ...opts, now }, client);
+  const skipLocked = providerOfDb(client) === "postgresql" ? Prisma.sql`FOR UPDATE SKIP LOCKED` : Prisma.empty;
   // The outer status test repeats the inner one: SQLite runs the statement under its single
-  // write lock, but on PostgreSQL (READ COMMITTED) a second UPDATE that waited on the row lock
-  // re-checks only the outer WHERE — with it, the loser updates nothing instead of stealing.
-  // (On PostgreSQL, `FOR UPDATE SKIP LOCKED` in the sub-select would also spare the wait.)
+  // write lock, but on PostgreSQL (READ COMMITTED) an UPDATE that waited on a row lock re-checks
+  // only the outer WHERE — with it, a loser updates nothing instead of stealing.
   const rows = await client.$queryRaw<Job[]>`
     UPDATE "Job"
     SET status = 'running',
@@ -54,10 +59,12 @@ export async function claimJob(workerId: string, opts: ClaimOptions = {}, client
         error = NULL
     WHERE id = (
         SELECT id FROM "Job"
-        WHERE status = 'queued'
-           OR (status = 'running' AND "leaseExpiresAt" < ${now} AND "cancelRequested" = FALSE)
+        WHERE (status = 'queued'
+               OR (status = 'running' AND "leaseExpiresAt" < ${now} AND "cancelRequested" = FALSE))
+          AND "numGpus" <= ${gpuCount}
         ORDER BY id
-        LIMIT 1)
+        LIMIT 1
+        ${skipLocked})
       AND (status = 'queued'
            OR (status = 'running' AND "leaseExpiresAt" < ${now} AND "cancelRequested" = FALSE))
     RETURNING *`;

@@ -1,5 +1,8 @@
-// Several real processes claim from one SQLite file at once: every job is claimed exactly once.
-import { afterAll, beforeAll, expect, it } from "vitest";
+// Several real processes claim from one database at once (a SQLite file; a PostgreSQL server,
+// where claims use FOR UPDATE SKIP LOCKED): every job is claimed exactly once.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { postgresAvailable, stopTestPostgres } from "./pg-test";
+import type { DatabaseProvider } from "../../prisma/database-url";
 import { enqueueJob } from "./enqueue";
 import { tempDb, type TempDb } from "./test-db";
 import { startFixture, type FixtureProcess } from "./fixture-process";
@@ -7,9 +10,13 @@ import { startFixture, type FixtureProcess } from "./fixture-process";
 const JOBS = 30;
 const WORKERS = 4;
 
+const providers: DatabaseProvider[] = postgresAvailable ? ["sqlite", "postgresql"] : ["sqlite"];
+afterAll(() => stopTestPostgres());
+
+describe.each(providers)("%s", (provider) => {
 let t: TempDb;
 beforeAll(async () => {
-  t = await tempDb();
+  t = await tempDb("tuneboard-queue-", provider);
 });
 afterAll(async () => {
   await t?.cleanup();
@@ -47,3 +54,4 @@ it(`${WORKERS} processes claiming ${JOBS} jobs: each job claimed exactly once`, 
   // Report how the work was shared (not asserted: scheduling decides).
   console.log("claims per worker:", results.map((r) => `${r.workerId}=${r.claimed.length}`).join(" "));
 }, 60_000);
+});

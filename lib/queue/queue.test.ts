@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { enqueueJob } from "./enqueue";
 import { claimJob, reapExpiredJobs } from "./claim";
 import { heartbeatJob } from "./heartbeat";
@@ -8,10 +8,17 @@ import { recordProgress } from "./progress";
 import { listLiveWorkers, upsertWorker } from "./workers";
 import { jobStatusSchema } from "./types";
 import { tempDb, type TempDb } from "./test-db";
+import { postgresAvailable, stopTestPostgres } from "./pg-test";
+import type { DatabaseProvider } from "../../prisma/database-url";
 
+// The same tests on SQLite and on PostgreSQL (a throwaway server: lib/queue/pg-test.ts).
+const providers: DatabaseProvider[] = postgresAvailable ? ["sqlite", "postgresql"] : ["sqlite"];
+afterAll(() => stopTestPostgres());
+
+describe.each(providers)("%s", (provider) => {
 let t: TempDb;
 beforeEach(async () => {
-  t = await tempDb();
+  t = await tempDb("tuneboard-queue-", provider);
 });
 afterEach(async () => {
   await t.cleanup();
@@ -200,9 +207,9 @@ describe("job queue", () => {
 
   it("workers: heartbeat upsert", async () => {
     const now = Date.now();
-    const w = await upsertWorker({ id: "w-1", hostname: "box", pid: 42, gpus: [{ name: "H100", memoryMiB: 81559 }] }, { now }, t.client);
+    const w = await upsertWorker({ id: "w-1", hostname: "box", pid: 42, gpus: [{ index: 0, name: "H100", memoryTotalMiB: 81559 }] }, { now }, t.client);
     expect(w.lastSeenAt).toBe(now);
-    expect(JSON.parse(w.gpus)).toEqual([{ name: "H100", memoryMiB: 81559 }]);
+    expect(JSON.parse(w.gpus)).toEqual([{ index: 0, name: "H100", memoryTotalMiB: 81559, memoryUsedMiB: null, utilizationPct: null }]);
     const w2 = await upsertWorker({ id: "w-1", hostname: "box", pid: 43, currentJobId: 7 }, { now: now + 5000 }, t.client);
     expect(w2).toMatchObject({ pid: 43, currentJobId: 7, lastSeenAt: now + 5000, gpus: "[]" });
     expect(w2.startedAt.getTime()).toBe(w.startedAt.getTime());
@@ -210,4 +217,5 @@ describe("job queue", () => {
     expect((await listLiveWorkers({ now: now + 6000 }, t.client)).map((x) => x.id)).toEqual(["w-1"]);
     expect(await listLiveWorkers({ now: now + 120_000 }, t.client)).toEqual([]);
   });
+});
 });

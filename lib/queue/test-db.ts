@@ -1,10 +1,13 @@
-// Test helper: a real SQLite file in a fresh temp folder, migrated with the project's own
-// migrateDeploy (the committed migrations), and a Prisma client on it.
+// Test helper: a real database, migrated with the project's own migrateDeploy (the committed
+// migrations), and a Prisma client on it. SQLite: a file in a fresh temp folder. PostgreSQL: a
+// fresh database on the test server (lib/queue/pg-test.ts).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { migrateDeploy } from "../../prisma/migrate";
+import type { DatabaseProvider } from "../../prisma/database-url";
 import { createDb, type Db } from "../db";
+import { createTestDatabase } from "./pg-test";
 
 export interface TempDb {
   dir: string;
@@ -13,15 +16,18 @@ export interface TempDb {
   cleanup: () => Promise<void>;
 }
 
-export async function tempDb(prefix = "tuneboard-queue-"): Promise<TempDb> {
+export async function tempDb(prefix = "tuneboard-queue-", provider: DatabaseProvider = "sqlite"): Promise<TempDb> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  const url = `file:${path.join(dir, "test.db")}`;
+  let url = `file:${path.join(dir, "test.db")}`;
+  let drop = async () => {};
   let client: Db;
   try {
+    if (provider === "postgresql") ({ url, drop } = await createTestDatabase());
     await migrateDeploy(url);
     client = createDb(url);
   } catch (e) {
     fs.rmSync(dir, { recursive: true, force: true });
+    await drop().catch(() => {});
     throw e;
   }
   return {
@@ -30,6 +36,7 @@ export async function tempDb(prefix = "tuneboard-queue-"): Promise<TempDb> {
     client,
     cleanup: async () => {
       await client.$disconnect();
+      await drop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

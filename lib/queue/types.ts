@@ -39,6 +39,8 @@ export const enqueueInputSchema = z.object({
   /** Comma-separated dataset names, for display. */
   datasets: z.string(),
   outputDir: z.string().min(1).optional(),
+  /** GPUs the job needs on one worker (0: any worker). Defaults to the config's `num_gpus`, else 0. */
+  numGpus: z.number().int().min(0).max(64).optional(),
 });
 export type EnqueueInput = z.input<typeof enqueueInputSchema>;
 
@@ -55,12 +57,22 @@ export const metricInputSchema = z.object({
 });
 export type MetricInput = z.input<typeof metricInputSchema>;
 
+/** One GPU as a worker advertises it (nvidia-smi): memory in MiB. */
+export const gpuInfoSchema = z.object({
+  index: z.number().int().nonnegative(),
+  name: z.string().max(200),
+  memoryTotalMiB: z.number().nonnegative(),
+  memoryUsedMiB: z.number().nonnegative().nullable().default(null),
+  utilizationPct: z.number().min(0).max(100).nullable().default(null),
+});
+export type GpuInfo = z.infer<typeof gpuInfoSchema>;
+
 export const workerHeartbeatSchema = z.object({
   id: z.string().min(1),
   hostname: z.string().min(1),
   pid: z.number().int().nonnegative(),
   currentJobId: z.number().int().positive().nullish(),
-  /** Any JSON-serialisable GPU description list; stored as JSON text. */
-  gpus: z.array(z.unknown()).default([]),
+  /** The worker's GPUs (worker/gpus.ts); stored as JSON text. */
+  gpus: z.array(gpuInfoSchema).default([]),
 });
 export type WorkerHeartbeat = z.input<typeof workerHeartbeatSchema>;

@@ -27,6 +27,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from .config import ConfigError, TrainConfig
+from . import distributed
 from .data import epoch_batches, load_examples, ordered_batches, pack_examples, split_examples
 from .events import Checkpoint, Done, Eval, EventSink, Started, Step
 from .fast import for_training
@@ -197,7 +198,10 @@ def load_resume_state(cfg: TrainConfig) -> dict:
 def train(cfg: TrainConfig, sink: EventSink) -> dict:
     # ---------------------------------------------------------------- setup
     t_setup = time.time()
+    dist = distributed.setup()  # under torchrun: DDP/FSDP2 (distributed.py); else a no-op
+    sink = dist.quiet(sink)
     device, dtype, warnings = resolve_device(cfg)
+    device = dist.device(device)
     model_dir = Path(cfg.model_name_or_path)
     if not model_dir.is_dir():
         raise ConfigError(f"model_name_or_path: directory {model_dir} not found")
@@ -234,11 +238,13 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
     if cfg.gradient_checkpointing and fast is None:
         enable_gradient_checkpointing(model)
     model.train()
+    fwd_model = dist.wrap(model, device)  # what forward passes go through (DDP/FSDP2 or the model)
     params = [p for p in model.parameters() if p.requires_grad]
 
     optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay)
     micro_per_epoch = math.ceil(len(rows) / cfg.per_device_train_batch_size)
-    steps_per_epoch = math.ceil(micro_per_epoch / cfg.gradient_accumulation_steps)
+    accum = cfg.gradient_accumulation_steps * dist.world  # micro-batches per optimizer step, all ranks
+    steps_per_epoch = math.ceil(micro_per_epoch / accum)
     total_steps = cfg.max_steps or math.ceil(cfg.num_train_epochs * steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_lambda(cfg.lr_scheduler_type, warmup_steps(cfg, total_steps), total_steps))
@@ -263,7 +269,7 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
 
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log_path = out_dir / "trainer_log.jsonl"
+    log_path = out_dir / "trainer_log.jsonl" if dist.is_main else Path(os.devnull)
     kept = []
     if resume is not None and log_path.exists():  # keep the history up to the checkpoint
         kept = [line for line in log_path.read_text(encoding="utf-8").splitlines()
@@ -317,6 +323,7 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
         }, tmp_state)
         os.replace(tmp_state, path / STATE_FILE)
         return path
+    save_checkpoint = dist.saving(save_checkpoint, model)  # rank 0 writes (fsdp: all ranks gather first)
 
     # ---------------------------------------------------------------- train
     window_losses, windows, t0 = [], [], time.time()
@@ -326,23 +333,27 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
     try:
         while step < total_steps:
             batches = list(epoch_batches(rows, cfg.per_device_train_batch_size, cfg.seed, epoch, template.pad))
-            windows = [batches[w : w + cfg.gradient_accumulation_steps]
-                       for w in range(0, len(batches), cfg.gradient_accumulation_steps)]
+            windows = [batches[w : w + accum]
+                       for w in range(0, len(batches), accum)]
             for window in windows[step_in_epoch:]:
                 # Normalise by the labelled tokens of the whole window, so every token weighs
                 # the same regardless of how it was split into micro-batches.
                 n_window = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window)
-                loss_sum = 0.0
-                for b in (fast.pack(window) if fast is not None else window):
-                    with autocast:
+                loss_sum, tokens_before = 0.0, tokens
+                # (batch, weight) pairs this rank runs: the fast path (single process only, see
+                # fast.for_training) packs the whole window; otherwise each rank takes its share.
+                mine = [(b, 1) for b in fast.pack(window)] if fast is not None else dist.share(window)
+                for i, (b, weight) in enumerate(mine):
+                    with autocast, dist.accumulating(fwd_model, last=i == len(mine) - 1):
                         if fast is not None:
                             loss, _ = fast.loss(b, device)
                         else:
-                            loss, _ = lm_loss(model, forward_batch(model, b, device), b["labels"].to(device))
-                    scaled = loss / max(1, n_window)
+                            loss, _ = lm_loss(model, forward_batch(fwd_model, b, device), b["labels"].to(device))
+                    scaled = loss * (weight * dist.world / max(1, n_window))  # ranks' gradients are averaged
                     (scaler.scale(scaled) if scaler is not None else scaled).backward()
-                    loss_sum += loss.item()
-                    tokens += int(b["attention_mask"].sum())
+                    loss_sum += loss.item() * weight
+                    tokens += int(b["attention_mask"].sum()) * int(weight)
+                loss_sum, tokens = dist.step_totals(loss_sum, tokens, tokens_before)  # summed over ranks
                 if scaler is not None:
                     scaler.unscale_(optimizer)
                 if cfg.max_grad_norm > 0:
@@ -409,9 +420,11 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                "runtime_s": round(runtime, 2), "num_samples": len(train_set),
                "num_eval_samples": len(val_set), "truncated": stats.truncated, "dropped": stats.dropped,
                "global_step": step, "epoch": round(step / steps_per_epoch, 4)}
-    (out_dir / "all_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if dist.is_main:
+        (out_dir / "all_results.json").write_text(json.dumps(results, indent=2) + "\n")
     try:
-        plot_loss(out_dir / "training_loss.png", losses, evals)
+        if dist.is_main:
+            plot_loss(out_dir / "training_loss.png", losses, evals)
     except ImportError:
         sink.log("matplotlib is not installed; training_loss.png was not written", level="warning")
     done = sink.emit(Done(
@@ -420,7 +433,8 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
     ))
 
     # ------------------------------------------------------------ cleanup
-    del model, optimizer
+    dist.close()
+    del model, fwd_model, optimizer
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return {**done, "losses": losses, "evals": evals}
