@@ -8,6 +8,7 @@ Writes a random-weights Llama-shaped model (default: Llama-3.2-1B's shape, hidde
   1 GPU : per_device_train_batch_size B, gradient_accumulation_steps 2
   2 GPUs: torchrun --nproc-per-node 2, batch B, accumulation 1   (same global batch, 2B)
 and compares the logged per-step losses and the tokens/s between step 5 and the last step.
+Both runs use the reference training path (`fast_path: off`; the fast path is single-process only).
 `--tiny` runs a 2-layer model on the CPU with gloo (to check this script anywhere).
 """
 
@@ -91,6 +92,9 @@ def main() -> int:
         "per_device_train_batch_size": args.batch, "logging_steps": 1, "save_steps": 0,
         "cutoff_len": args.cutoff, "lora_rank": 8, "lora_alpha": 16, "seed": 1,
         "compute_type": "fp32" if args.tiny else "bf16", "gradient_checkpointing": True, "max_samples": 100000,
+        # Both runs on the reference path: the GPU fast path (fast.py) is single-process only, so a
+        # 1-GPU fast-path run would compare two different code paths, not 1 vs 2 GPUs.
+        "fast_path": "off",
     }
     env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONUNBUFFERED": "1"}
     if args.tiny:
