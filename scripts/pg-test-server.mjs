@@ -58,17 +58,16 @@ function freePort() {
   });
 }
 
-async function waitReady(port, timeoutMs) {
+/** Until the server accepts connections: an open TCP port is not enough ("the database system is starting up"). */
+async function waitReady(bin, port, timeoutMs) {
   const t0 = Date.now();
   for (;;) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, "127.0.0.1");
-      c.on("connect", () => (c.destroy(), resolve(true)));
-      c.on("error", () => resolve(false));
+    const r = spawnSync(path.join(bin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-t", "1"], {
+      stdio: "ignore",
     });
-    if (ok) return;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`PostgreSQL did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
+    if (r.status === 0) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`PostgreSQL did not accept connections on 127.0.0.1:${port} within ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 100));
   }
 }
 
@@ -97,7 +96,7 @@ export async function startPostgres() {
   const child = spawn(cmd, argv, { stdio: ["ignore", log, log], detached: true });
   child.unref();
   fs.writeFileSync(path.join(dir, "port"), String(port));
-  await waitReady(port, 30_000);
+  await waitReady(bin, port, 60_000);
   const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;
   return { url, dir, port, stop: () => stopPostgres(dir) };
 }
