@@ -42,11 +42,11 @@ export async function deleteRun(jobId: number, opts: { runsDir: string }, client
   await client.metric.deleteMany({ where: { jobId } });
   await client.evalMetric.deleteMany({ where: { jobId } });
 
-  const dir = rows[0].outputDir ?? path.join(opts.runsDir, `run-${jobId}`);
+  const dir = rows[0].outputDir ?? path.join(/*turbopackIgnore: true*/ opts.runsDir, `run-${jobId}`);
   const inside = outputDirInside(opts.runsDir, dir);
   if (inside) {
     fs.rmSync(inside, { recursive: true, force: true });
     return { ok: true, removedDir: inside, keptDir: null };
   }
-  return { ok: true, removedDir: null, keptDir: fs.existsSync(dir) ? dir : null };
+  return { ok: true, removedDir: null, keptDir: fs.existsSync(/*turbopackIgnore: true*/ dir) ? dir : null };
 }
