@@ -61,10 +61,11 @@ export function LossChart({ points, evalPoints = [] }: { points: MetricPoint[]; 
           <ResponsiveContainer width="100%" height="100%">
             <LineChart data={data} margin={{ top: 8, right: 16, bottom: 16, left: 8 }}>
               <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
-              <XAxis dataKey="step" type="number" domain={["dataMin", "dataMax"]} label={{ value: t("runs.chart.step"), position: "insideBottom", offset: -8 }} />
-              <YAxis label={{ value: t("runs.chart.loss"), angle: -90, position: "insideLeft" }} domain={[0, "auto"]} />
+              <XAxis dataKey="step" type="number" domain={["dataMin", "dataMax"]} label={{ value: t("runs.chart.step"), position: "insideBottom", offset: -8, fill: "#475569" }} />
+              <YAxis label={{ value: t("runs.chart.loss"), angle: -90, position: "insideLeft", fill: "#475569" }} domain={[0, "auto"]} />
               <Tooltip formatter={(v) => (typeof v === "number" ? v.toFixed(4) : String(v))} />
-              <Legend verticalAlign="top" height={24} />
+              {/* Legend text in one readable colour: the series colours are too light for text. */}
+              <Legend verticalAlign="top" height={24} formatter={(value) => <span style={{ color: "#334155" }}>{value}</span>} />
               <Line type="linear" dataKey="loss" name={t("runs.chart.lossRaw")} stroke="#a5b4fc" dot={false} isAnimationActive={false} connectNulls={false} />
               <Line type="monotone" dataKey="smoothed" name={t("runs.chart.lossSmoothed")} stroke="#4338ca" strokeWidth={2} dot={false} isAnimationActive={false} />
               {evalPoints.length > 0 && (

@@ -4,6 +4,7 @@
 // point by step. On each (re)connect it subscribes again and merges the fresh snapshot, and when
 // the run ends it reads the snapshot once more: a dropped socket never leaves a gap.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useRouter } from "next/navigation";
 import { getSocket } from "@/lib/realtime/client";
 import type { EvalPoint, JobSnapshot, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
 import { isFinalStatus } from "@/lib/queue/types";
@@ -24,6 +25,7 @@ function mergePoints<P extends { step: number }>(into: Map<number, P>, points: P
 
 export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpoint: string | null }) {
   const t = useT();
+  const router = useRouter();
   const jobId = initial.job.jobId;
   const [job, setJob] = useState<JobStatusUpdate>(initial.job);
   const pointsRef = useRef<Map<number, MetricPoint>>(null);
@@ -68,7 +70,10 @@ export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpo
       setJob(s);
       // The worker writes every metric before the final state: this read has the whole history
       // (covers a point whose live event raced a reconnect).
-      if (isFinalStatus(s.status)) subscribe();
+      if (isFinalStatus(s.status)) {
+        subscribe();
+        router.refresh(); // the server part knows the newest checkpoint (Resume's note)
+      }
     };
     const onLog = (l: { jobId: number; text: string }) => l.jobId === jobId && setLog((prev) => (prev + l.text).slice(-LOG_LIMIT));
     socket.on("connect", onConnect);
@@ -87,7 +92,7 @@ export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpo
       socket.off("job:status", onStatus);
       socket.off("job:log", onLog);
     };
-  }, [jobId, applySnapshot]);
+  }, [jobId, applySnapshot, router]);
 
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const points = useMemo(() => [...pointsRef.current!.values()].sort((a, b) => a.step - b.step), [version]);
@@ -127,12 +132,15 @@ export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpo
           </div>
         )}
       </div>
-      <div className="card">
-        <LossHealthPanel points={points} evalPoints={evalPoints} finished={finished} />
-      </div>
-      <div className="card">
-        <h2 className="mb-2 font-semibold">{t("runs.run.lossTitle")}</h2>
-        <LossChart points={points} evalPoints={evalPoints} />
+      {/* The curve and what it says, side by side where there is room. */}
+      <div className="grid grid-cols-1 gap-4 lg:grid-cols-3">
+        <div className="card min-w-0 lg:col-span-2">
+          <h2 className="mb-2 font-semibold">{t("runs.run.lossTitle")}</h2>
+          <LossChart points={points} evalPoints={evalPoints} />
+        </div>
+        <div className="card">
+          <LossHealthPanel points={points} evalPoints={evalPoints} finished={finished} />
+        </div>
       </div>
       <div className="card">
         <h2 className="mb-2 font-semibold">{t("runs.run.metricsTitle")}</h2>

@@ -5,6 +5,7 @@
 // POST /api/runs (the same validation as the Train form) and reused by every test here.
 import fs from "node:fs";
 import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import AxeBuilder from "@axe-core/playwright";
 
 test.describe.configure({ mode: "serial" });
 
@@ -143,15 +144,19 @@ test("the Run page says what the loss curve shows, and shows every chart", async
   await expect(page.getByTestId("chart-grad-norm")).toHaveAttribute("data-points", String(LONG_STEPS));
   await expect(page.getByTestId("chart-tokens")).toHaveAttribute("data-points", String(LONG_STEPS));
   await expect(page.getByTestId("chart-gpu-mem")).toContainText("CPU"); // no GPU here: the note, not an empty chart
-  await page.getByTestId("smoothing").fill("0.9");
-  await expect(page.getByTestId("loss-chart").locator(".recharts-line-curve")).toHaveCount(2);
   if (SHOTS) await shot(page, "run.png");
+  // The smoothing slider changes the smoothed line only; both lines stay drawn.
+  await page.getByTestId("smoothing").fill("0.9");
+  await expect(page.getByTestId("smoothing")).toHaveValue("0.9");
+  await expect(page.getByTestId("loss-chart").locator(".recharts-line-curve")).toHaveCount(2);
+  await expectAccessible(page);
 });
 
 test("compare two runs: both curves drawn and the differing settings listed", async ({ page }) => {
   await page.goto("/runs");
   await expect(page.getByTestId(`clone-${longId}`)).toHaveAttribute("href", `/train?from=${longId}`);
   if (SHOTS) await shot(page, "runs.png");
+  await expectAccessible(page);
   await page.getByTestId(`select-${longId}`).check();
   await expect(page.getByTestId("compare-selected")).toBeDisabled(); // one is not a comparison
   await page.getByTestId(`select-${shortId}`).check();
@@ -169,6 +174,7 @@ test("compare two runs: both curves drawn and the differing settings listed", as
   await expect(page.getByTestId(`pick-${longId}`)).toBeChecked();
   await expect(page.getByTestId(`pick-${shortId}`)).toBeChecked();
   if (SHOTS) await shot(page, "compare.png");
+  await expectAccessible(page);
 });
 
 test("filter by status with the keyboard, then delete a finished run after confirming", async ({ page, request }) => {
@@ -197,6 +203,25 @@ test("filter by status with the keyboard, then delete a finished run after confi
   expect(fs.existsSync(`${runsDir}/run-${shortId}`)).toBe(false);
   expect(fs.existsSync(`${runsDir}/run-${longId}`)).toBe(true);
 });
+
+test("the Run page and the Runs list in Chinese", async ({ page, context, baseURL }) => {
+  await context.addCookies([{ name: "tb_locale", value: "zh", url: baseURL! }]);
+  await page.goto(`/runs/${longId}`);
+  await expect(page.getByTestId("loss-health")).toContainText("曲线解读");
+  await expect(page.getByTestId("run-status")).toHaveText("已完成");
+  await expect(page.getByRole("link", { name: "下载适配器" })).toBeVisible();
+  await page.goto("/runs");
+  await expect(page.getByRole("heading", { name: "运行记录" })).toBeVisible();
+  await expect(page.getByTestId(`clone-${longId}`)).toHaveText("克隆");
+  await expectAccessible(page);
+});
+
+/** axe-core: no serious or critical violations on the page as it is now. */
+async function expectAccessible(page: Page) {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)).toEqual([]);
+}
 
 async function shot(page: Page, name: string) {
   await page.setViewportSize({ width: 1280, height: 720 });

@@ -60,8 +60,8 @@ export function CompareChart({ series }: { series: CompareSeries[] }) {
         <ResponsiveContainer width="100%" height="100%">
           <LineChart data={data} margin={{ top: 8, right: 16, bottom: 16, left: 8 }}>
             <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
-            <XAxis dataKey="step" type="number" domain={["dataMin", "dataMax"]} label={{ value: t("runs.chart.step"), position: "insideBottom", offset: -8 }} />
-            <YAxis label={{ value: t("runs.chart.loss"), angle: -90, position: "insideLeft" }} domain={[0, "auto"]} />
+            <XAxis dataKey="step" type="number" domain={["dataMin", "dataMax"]} label={{ value: t("runs.chart.step"), position: "insideBottom", offset: -8, fill: "#475569" }} />
+            <YAxis label={{ value: t("runs.chart.loss"), angle: -90, position: "insideLeft", fill: "#475569" }} domain={[0, "auto"]} />
             <Tooltip formatter={(v) => (typeof v === "number" ? v.toFixed(4) : String(v))} />
             {series.map((s) => (
               <Line key={s.id} type="monotone" dataKey={`r${s.id}`} name={`#${s.id} ${s.name}`} stroke={s.color} strokeWidth={2} dot={false} connectNulls isAnimationActive={false} />

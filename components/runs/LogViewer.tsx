@@ -37,6 +37,7 @@ export function LogViewer({ text }: { text: string }) {
         ref={ref}
         onScroll={onScroll}
         tabIndex={0}
+        role="region"
         aria-labelledby={`${id}-title`}
         className="h-64 overflow-auto rounded bg-slate-900 p-3 font-mono text-xs whitespace-pre-wrap text-slate-100"
         data-testid="run-log"
