@@ -8,7 +8,8 @@ import { useRouter } from "next/navigation";
 import { getSocket } from "@/lib/realtime/client";
 import type { EvalPoint, JobSnapshot, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
 import { isFinalStatus } from "@/lib/queue/types";
-import { useT } from "@/lib/i18n/client";
+import { useLocale, useT } from "@/lib/i18n/client";
+import { HTML_LANG } from "@/lib/i18n/locales";
 import { LossChart } from "./LossChart";
 import { ProgressBar } from "./ProgressBar";
 import { StatusBadge } from "./StatusBadge";
@@ -103,6 +104,8 @@ export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpo
   const finished = isFinalStatus(job.status);
   const gpuMem = last?.gpuMemGib;
   const none = t("common.none");
+  // The UI's locale, not the machine's: server and browser render the same digits.
+  const lang = HTML_LANG[useLocale()];
 
   return (
     <div className="space-y-4">
@@ -123,7 +126,7 @@ export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpo
           <div><dt className="text-slate-500">{t("runs.run.stat.epoch")}</dt><dd>{last ? last.epoch.toFixed(2) : none}</dd></div>
           <div><dt className="text-slate-500">{t("runs.run.stat.lr")}</dt><dd>{last ? last.lr.toExponential(2) : none}</dd></div>
           <div><dt className="text-slate-500">{t("runs.run.stat.evalLoss")}</dt><dd data-testid="last-eval-loss">{evalPoints.at(-1)?.evalLoss.toFixed(4) ?? none}</dd></div>
-          <div><dt className="text-slate-500">{t("runs.run.stat.tokensPerSec")}</dt><dd>{last?.tokensPerSec ? Math.round(last.tokensPerSec).toLocaleString() : none}</dd></div>
+          <div><dt className="text-slate-500">{t("runs.run.stat.tokensPerSec")}</dt><dd>{last?.tokensPerSec ? Math.round(last.tokensPerSec).toLocaleString(lang) : none}</dd></div>
           <div><dt className="text-slate-500">{t("runs.run.stat.gpuMem")}</dt><dd data-testid="last-gpu-mem">{gpuMem != null ? `${gpuMem.toFixed(2)} GiB` : none}</dd></div>
         </dl>
         {job.status === "failed" && job.error && (
@@ -147,7 +150,7 @@ export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpo
         <div className="grid grid-cols-1 gap-4 sm:grid-cols-2">
           <MetricChart testId="chart-lr" title={t("runs.chart.lr")} points={points} value={(p) => p.lr} color="#0891b2" emptyNote={t("runs.chart.noData")} format={(v) => v.toExponential(1)} />
           <MetricChart testId="chart-grad-norm" title={t("runs.chart.gradNorm")} points={points} value={(p) => p.gradNorm} color="#7c3aed" emptyNote={t("runs.chart.noData")} />
-          <MetricChart testId="chart-tokens" title={t("runs.chart.tokensPerSec")} points={points} value={(p) => p.tokensPerSec} color="#059669" emptyNote={t("runs.chart.noData")} format={(v) => Math.round(v).toLocaleString()} />
+          <MetricChart testId="chart-tokens" title={t("runs.chart.tokensPerSec")} points={points} value={(p) => p.tokensPerSec} color="#059669" emptyNote={t("runs.chart.noData")} format={(v) => Math.round(v).toLocaleString(lang)} />
           <MetricChart testId="chart-gpu-mem" title={t("runs.chart.gpuMem")} points={points} value={(p) => p.gpuMemGib} color="#ea580c" emptyNote={t("runs.chart.noGpu")} />
         </div>
       </div>

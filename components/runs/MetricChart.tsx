@@ -3,6 +3,7 @@
 // Steps where the metric was not reported are gaps; a metric never reported shows a note instead.
 import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import type { MetricPoint } from "@/lib/schemas/socket";
+import { useT } from "@/lib/i18n/client";
 
 export function MetricChart({
   title,
@@ -21,6 +22,7 @@ export function MetricChart({
   format?: (v: number) => string;
   testId: string;
 }) {
+  const t = useT();
   const data = points.map((p) => ({ step: p.step, v: value(p) ?? null }));
   const reported = data.filter((d) => d.v != null).length;
   return (
@@ -35,7 +37,7 @@ export function MetricChart({
               <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
               <XAxis dataKey="step" type="number" domain={["dataMin", "dataMax"]} tick={{ fontSize: 11 }} />
               <YAxis tick={{ fontSize: 11 }} width={64} tickFormatter={(v: number) => format(v)} domain={["auto", "auto"]} />
-              <Tooltip formatter={(v) => (typeof v === "number" ? format(v) : String(v))} labelFormatter={(s) => `step ${s}`} />
+              <Tooltip formatter={(v) => (typeof v === "number" ? format(v) : String(v))} labelFormatter={(s) => t("runs.chart.atStep", { step: String(s) })} />
               <Line type="linear" dataKey="v" name={title} stroke={color} strokeWidth={1.5} dot={false} isAnimationActive={false} connectNulls={false} />
             </LineChart>
           </ResponsiveContainer>

@@ -126,7 +126,7 @@ export function RunsTable({ rows }: { rows: (RunRow & { started: string | null }
                 </td>
                 <td className="p-2">{r.model}</td>
                 <td className="p-2">{r.datasets}</td>
-                <td className="p-2">{r.method}</td>
+                <td className="p-2">{["lora", "freeze", "full"].includes(r.method) ? t(`runs.method.${r.method}` as MessageKey) : r.method}</td>
                 <td className="p-2 whitespace-nowrap">{r.started ?? none}</td>
                 <td className="p-2 whitespace-nowrap">{formatDuration(r.durationS)}</td>
                 <td className="p-2 tabular-nums" data-testid={`final-loss-${r.id}`}>

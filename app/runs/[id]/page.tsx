@@ -50,7 +50,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
             method:
               config.data.finetuning_type === "lora"
                 ? `LoRA r${config.data.lora_rank}/α${config.data.lora_alpha}`
-                : config.data.finetuning_type,
+                : t(`runs.method.${config.data.finetuning_type}`),
           })}`}
       </p>
       <RunLive initial={snapshot} checkpoint={checkpoint ? path.basename(checkpoint) : null} />

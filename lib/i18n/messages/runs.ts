@@ -12,6 +12,11 @@ export const runs = defineMessages(
     "status.failed": "failed",
     "status.cancelled": "cancelled",
 
+    // fine-tuning methods
+    "method.lora": "LoRA",
+    "method.freeze": "freeze",
+    "method.full": "full",
+
     // runs list
     "list.title": "Runs",
     "list.new": "New run",
@@ -95,6 +100,7 @@ export const runs = defineMessages(
     "chart.gpuMem": "GPU memory (GiB)",
     "chart.noGpu": "No GPU memory reported: this run is on the CPU.",
     "chart.noData": "No data logged.",
+    "chart.atStep": "step {step}",
 
     // loss health
     "health.title": "What the curve says",
@@ -144,6 +150,10 @@ export const runs = defineMessages(
     "status.succeeded": "已完成",
     "status.failed": "失败",
     "status.cancelled": "已取消",
+
+    "method.lora": "LoRA",
+    "method.freeze": "冻结",
+    "method.full": "全参数",
 
     "list.title": "运行记录",
     "list.new": "新建训练",
@@ -224,6 +234,7 @@ export const runs = defineMessages(
     "chart.gpuMem": "显存（GiB）",
     "chart.noGpu": "没有显存数据：此运行在 CPU 上。",
     "chart.noData": "没有记录的数据。",
+    "chart.atStep": "第 {step} 步",
 
     "health.title": "曲线解读",
     "health.atStep": "在第 {step} 步",
