@@ -202,6 +202,12 @@ test("filter by status with the keyboard, then delete a finished run after confi
   const runsDir = process.env.E2E_RUNS_DIR ?? "e2e/.artifacts/runs";
   expect(fs.existsSync(`${runsDir}/run-${shortId}`)).toBe(false);
   expect(fs.existsSync(`${runsDir}/run-${longId}`)).toBe(true);
+
+  // The same list as JSON, with the filter validated.
+  expect((await request.get("/api/runs?status=finished")).status()).toBe(400);
+  const listed = (await (await request.get("/api/runs?status=succeeded")).json()) as { runs: { id: number; status: string }[] };
+  expect(listed.runs.map((r) => r.id)).toContain(longId);
+  expect(listed.runs.map((r) => r.id)).not.toContain(shortId);
 });
 
 test("the Run page and the Runs list in Chinese", async ({ page, context, baseURL }) => {
