@@ -8,6 +8,7 @@ import { useRouter } from "next/navigation";
 import { getSocket } from "@/lib/realtime/client";
 import type { EvalPoint, JobSnapshot, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
 import { isFinalStatus } from "@/lib/queue/types";
+import { lastSpacing, leavesGap } from "@/lib/metrics/gaps";
 import { useLocale, useT } from "@/lib/i18n/client";
 import { HTML_LANG } from "@/lib/i18n/locales";
 import { LossChart } from "./LossChart";
@@ -58,8 +59,13 @@ export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpo
     const onDisconnect = () => setConnected(false);
     const onMetric = (m: { jobId: number; point: MetricPoint }) => {
       if (m.jobId !== jobId) return;
-      mergePoints(pointsRef.current!, [m.point]);
+      const map = pointsRef.current!;
+      const steps = [...map.keys()].sort((a, b) => a - b);
+      // A live point beyond the next expected step means events were missed: read the history.
+      const gap = !map.has(m.point.step) && leavesGap(steps.at(-1) ?? 0, lastSpacing(steps), m.point.step);
+      mergePoints(map, [m.point]);
       setVersion((v) => v + 1);
+      if (gap) subscribe();
     };
     const onEval = (m: { jobId: number; point: EvalPoint }) => {
       if (m.jobId !== jobId) return;
