@@ -279,3 +279,16 @@ export const renderResultSchema = z.discriminatedUnion("ok", [
   z.object({ ok: z.literal(false), error: z.string() }),
 ]);
 export type RenderResult = Extract<z.infer<typeof renderResultSchema>, { ok: true }>;
+
+/** The upload route's answer (app/api/datasets/import/route.ts), parsed again by the import form. */
+export const uploadAnswerSchema = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    uploadId: z.string(),
+    fileName: z.string(),
+    count: z.number().int(),
+    columns: z.array(z.string()),
+    sample: z.array(z.unknown()),
+  }),
+  z.object({ ok: z.literal(false), field: z.string(), message: z.string() }),
+]);
