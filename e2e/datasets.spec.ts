@@ -68,6 +68,13 @@ test("import a CSV with column mapping: registered, previewable, right count; ad
       '"Say ""hi""?","Hi! ""quoted""",Be brief',
     ].join("\n"),
   );
+  // The size limit is enforced by the server, whatever the browser does.
+  const big = await page.request.post("/api/datasets/import", {
+    multipart: { file: { name: "big.json", mimeType: "application/json", buffer: Buffer.alloc(20 * 1024 * 1024 + 1, 32) } },
+  });
+  expect(big.status()).toBe(413);
+  expect((await big.json()).message).toContain("the import limit is 20.0 MB");
+
   await page.goto("/datasets");
   await page.getByLabel("File to import").setInputFiles({ name: "faq.csv", mimeType: "text/csv", buffer: csv });
   await page.getByRole("button", { name: "Upload" }).click();
@@ -115,7 +122,7 @@ test("import a CSV with column mapping: registered, previewable, right count; ad
 });
 
 test("as the model sees it: identity record through llama3 and the demo tokenizer, with the length histogram", async ({ page }) => {
-  test.setTimeout(120_000);
+  test.setTimeout(240_000);
   await page.setViewportSize({ width: 1280, height: 720 });
   await page.goto("/datasets?preview=identity");
   await expect(page.getByLabel("Tokenizer of model")).toHaveValue(/tuneboard-demo$/);
@@ -124,7 +131,7 @@ test("as the model sees it: identity record through llama3 and the demo tokenize
   await page.getByRole("button", { name: "Show tokens" }).click();
 
   const count = page.getByTestId("token-count");
-  await expect(count).toContainText(/Record 0 with llama3: \d+ tokens, \d+ trained, \d+ prompt\./, { timeout: 60_000 });
+  await expect(count).toContainText(/Record 0 with llama3: \d+ tokens, \d+ trained, \d+ prompt\./, { timeout: 90_000 });
   const trained = page.locator('[data-testid="token-stream"] [data-trained="true"]');
   expect(await trained.count()).toBeGreaterThan(5);
   await expect(trained.last()).toHaveText("<|eot_id|>");
@@ -143,10 +150,10 @@ test("as the model sees it: identity record through llama3 and the demo tokenize
   // A record that does not exist is refused at the record field.
   await page.getByLabel("Record (0–90)").fill("500");
   await page.getByRole("button", { name: "Show tokens" }).click();
-  await expect(page.getByTestId("tokens-error-record")).toContainText("record 500 does not exist");
+  await expect(page.getByTestId("tokens-error-record")).toContainText("record 500 does not exist", { timeout: 90_000 });
   await page.getByLabel("Record (0–90)").fill("0");
   await page.getByRole("button", { name: "Show tokens" }).click();
-  await expect(page.getByTestId("tokens-error-record")).toHaveCount(0);
+  await expect(page.getByTestId("tokens-error-record")).toHaveCount(0, { timeout: 90_000 });
 
   if (SHOTS) {
     await page.getByTestId("token-view").scrollIntoViewIfNeeded();
@@ -163,4 +170,14 @@ test("epochs advice warns when the dataset is too small for the plan", async ({ 
   await page.getByLabel("Gradient accumulation").fill("1");
   await expect(page.getByTestId("epoch-steps")).toContainText("46 optimizer steps per epoch, 138 in all");
   await expect(page.getByTestId("epoch-warning-few_steps")).toHaveCount(0);
+});
+
+test("the Datasets page in Chinese", async ({ page, context, baseURL }) => {
+  await context.addCookies([{ name: "tb_locale", value: "zh", url: baseURL! }]);
+  await page.goto("/datasets?preview=identity");
+  await expect(page.getByRole("heading", { name: "数据集", exact: true })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "模型眼中的数据" })).toBeVisible();
+  await expect(page.getByTestId("preview-page")).toHaveText("第 1 / 10 页");
+  await expect(page.getByLabel("模型名称")).toBeVisible();
+  await context.clearCookies();
 });

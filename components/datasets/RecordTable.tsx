@@ -107,7 +107,9 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
                         {row.fields.map((f) => (
                           <div key={f.key} className="contents">
                             <dt className="font-mono text-xs text-slate-500">{f.key}</dt>
-                            <dd className={`whitespace-pre-wrap break-words ${f.json ? "font-mono text-xs" : ""}`}>{clip(f.json ? JSON.stringify(JSON.parse(f.value)) : f.value)}</dd>
+                            <dd className={`min-h-5 whitespace-pre-wrap break-words ${f.json ? "font-mono text-xs" : ""}`}>
+                              {f.value === "" ? <span className="text-slate-400">{t("datasets.records.empty")}</span> : clip(f.json ? JSON.stringify(JSON.parse(f.value)) : f.value)}
+                            </dd>
                           </div>
                         ))}
                       </dl>

@@ -7,6 +7,7 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import { renderRequestSchema, renderResultSchema, type RenderResult } from "../schemas/dataset";
 import { DatasetError, formErrorFromZod } from "./errors";
+import { loadRawRecords } from "./records";
 import { readRegistry, REGISTRY_FILE } from "./registry";
 import { resolveInside } from "./roots";
 import { resolveModelPath } from "../models";
@@ -35,6 +36,12 @@ export async function renderRecord(paths: RenderPaths, input: unknown): Promise<
     modelDir = resolveModelPath(paths.modelRoots, req.model);
   } catch (err) {
     throw new DatasetError("outside_root", "model", (err as Error).message);
+  }
+
+  // Answered here without starting Python: the common mistake is quick to report.
+  const count = (await loadRawRecords(file, "dataset", req.dataset)).length;
+  if (req.record >= count) {
+    throw new DatasetError("invalid_input", "record", `record ${req.record} does not exist (dataset '${req.dataset}' has records 0 to ${count - 1})`);
   }
 
   const mtimes = await Promise.all([file, path.join(paths.dataDir, REGISTRY_FILE), path.join(modelDir, "tokenizer.json")].map(mtime));
