@@ -108,7 +108,7 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
                           <div key={f.key} className="contents">
                             <dt className="font-mono text-xs text-slate-500">{f.key}</dt>
                             <dd className={`min-h-5 whitespace-pre-wrap break-words ${f.json ? "font-mono text-xs" : ""}`}>
-                              {f.value === "" ? <span className="text-slate-400">{t("datasets.records.empty")}</span> : clip(f.json ? JSON.stringify(JSON.parse(f.value)) : f.value)}
+                              {f.value === "" ? <span className="text-slate-500 italic">{t("datasets.records.empty")}</span> : clip(f.json ? JSON.stringify(JSON.parse(f.value)) : f.value)}
                             </dd>
                           </div>
                         ))}
