@@ -165,7 +165,7 @@ export async function deleteRecord(dataDir: string, input: unknown): Promise<{ r
     const target = await open(dataDir, dataset);
     checkUnchanged(target, index, expected);
     // The trainer refuses a dataset with no records; keep at least one.
-    if (target.raw.length === 1) throw new DatasetError("invalid_input", "record", "a dataset needs at least one record; delete the dataset instead");
+    if (target.raw.length === 1) throw new DatasetError("invalid_input", "record", "a dataset needs at least one record (the trainer refuses an empty one)");
     const records = target.raw.filter((_, i) => i !== index);
     await save(target, records);
     return { remaining: records.length };

@@ -5,6 +5,7 @@ export const datasets = defineMessages(
   {
     "title": "Datasets",
     "loading": "Loading datasets…",
+    "error": "Could not load datasets",
     "list.caption": "Datasets registered in dataset_info.json",
     "list.name": "Name",
     "list.file": "File",
@@ -111,6 +112,7 @@ export const datasets = defineMessages(
   {
     "title": "数据集",
     "loading": "正在加载数据集…",
+    "error": "无法加载数据集",
     "list.caption": "dataset_info.json 中登记的数据集",
     "list.name": "名称",
     "list.file": "文件",
