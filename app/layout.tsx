@@ -29,6 +29,13 @@ export default async function RootLayout({ children }: { children: React.ReactNo
     <html lang={HTML_LANG[locale]}>
       <body className="min-h-screen font-sans">
         <I18nProvider locale={locale}>
+          {/* Keyboard users skip the navigation with the first Tab. */}
+          <a
+            href="#main"
+            className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-white focus:px-3 focus:py-2 focus:shadow"
+          >
+            {t("common.skip")}
+          </a>
           <header className="border-b border-slate-200 bg-white">
             <nav className="mx-auto flex max-w-6xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-3" aria-label={t("common.nav.main")}>
               <Link href="/" className="text-lg font-semibold text-indigo-700">
@@ -42,7 +49,7 @@ export default async function RootLayout({ children }: { children: React.ReactNo
               <LocaleSwitch />
             </nav>
           </header>
-          <main className="mx-auto max-w-6xl px-4 py-6">{children}</main>
+          <main id="main" tabIndex={-1} className="mx-auto max-w-6xl px-4 py-6 focus:outline-none">{children}</main>
         </I18nProvider>
       </body>
     </html>
