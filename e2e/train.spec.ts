@@ -78,7 +78,7 @@ test("save a configuration by name and load it back", async ({ page }) => {
   // A fresh page has the defaults again; Load restores every saved field.
   await openTrain(page);
   await expect(page.getByLabel("Learning rate")).not.toHaveValue("0.02");
-  await page.getByLabel("Saved configuration").selectOption(name);
+  await page.getByLabel("Saved configuration", { exact: true }).selectOption(name);
   await page.getByRole("button", { name: "Load", exact: true }).click();
   await expect(page.getByTestId("saved-status")).toHaveText(`Loaded "${name}".`);
   await expect(page.getByLabel("Learning rate")).toHaveValue("0.02");
@@ -132,13 +132,13 @@ test("switch to Chinese: the nav and the Train labels change, and the choice sur
   await page.getByTestId("locale-switch").selectOption("zh");
   await expect(nav.getByRole("link", { name: "运行记录" })).toBeVisible();
   await expect(page.getByRole("heading", { name: "训练", exact: true })).toBeVisible();
-  await expect(page.getByLabel("学习率")).toBeVisible();
+  await expect(page.getByLabel("学习率", { exact: true })).toBeVisible();
   await expect(page.getByRole("button", { name: "开始" })).toBeVisible();
   await expect(page.locator("html")).toHaveAttribute("lang", "zh-CN");
 
   await page.reload();
   await expect(nav.getByRole("link", { name: "运行记录" })).toBeVisible();
-  await expect(page.getByLabel("学习率")).toBeVisible();
+  await expect(page.getByLabel("学习率", { exact: true })).toBeVisible();
   await expect(page.getByText("显存估算")).toBeVisible();
 
   await page.getByTestId("locale-switch").selectOption("en");
@@ -150,7 +150,7 @@ test("a browser whose language is Chinese gets the Chinese UI by default", async
   const page = await context.newPage();
   await page.goto("/train");
   await expect(page.getByRole("navigation").getByRole("link", { name: "训练" })).toBeVisible();
-  await expect(page.getByLabel("学习率")).toBeVisible();
+  await expect(page.getByLabel("学习率", { exact: true })).toBeVisible();
   await expect(page.getByTestId("locale-switch")).toHaveValue("zh");
   await context.close();
 });
