@@ -6,6 +6,7 @@ import { makeT, type MessageKey } from "@/lib/i18n/translate";
 import { HTML_LANG } from "@/lib/i18n/locales";
 import { I18nProvider } from "@/lib/i18n/client";
 import { LocaleSwitch } from "@/components/LocaleSwitch";
+import { NavLinks } from "@/components/NavLinks";
 
 export const metadata: Metadata = {
   title: "Tuneboard",
@@ -41,11 +42,7 @@ export default async function RootLayout({ children }: { children: React.ReactNo
               <Link href="/" className="text-lg font-semibold text-indigo-700">
                 Tuneboard
               </Link>
-              {NAV.map((n) => (
-                <Link key={n.href} href={n.href} className="text-sm text-slate-600 hover:text-slate-900">
-                  {t(n.label)}
-                </Link>
-              ))}
+              <NavLinks items={NAV.map((n) => ({ href: n.href, label: t(n.label) }))} />
               <LocaleSwitch />
             </nav>
           </header>

@@ -7,8 +7,7 @@ import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { createTinyRun } from "./helpers/fixtures";
 
-test.describe.configure({ mode: "serial" });
-
+// Not serial: one page failing must not hide the results of the others.
 const SCREENSHOTS = process.env.TUNEBOARD_SCREENSHOTS === "1";
 const SHOT_DIR = path.join(process.cwd(), "docs", "screenshots");
 
@@ -42,7 +41,7 @@ async function open(page: Page, c: PageCase) {
   const res = await page.goto(c.path());
   if (c.mayBeMissing && res?.status() === 404) test.skip(true, `${c.path()} does not exist in this branch yet (404)`);
   expect(res?.status(), `${c.path()} answers`).toBeLessThan(400);
-  await page.waitForLoadState("networkidle").catch(() => {}); // pages with a live socket never go fully idle
+  await page.waitForLoadState("networkidle", { timeout: 5_000 }).catch(() => {}); // pages with a live socket never go fully idle
   await expect(page.locator("main")).toBeVisible();
 }
 
