@@ -6,7 +6,7 @@
 import { useActionState, useEffect, useRef, useState } from "react";
 import { startRun, type TrainFormState } from "@/app/train/actions";
 import { useT } from "@/lib/i18n/client";
-import { COMPUTE_TYPES, LORA_TARGETS, METHODS, SCHEDULERS, TEMPLATES, type RunConfig } from "@/lib/schemas/run-config";
+import { COMPUTE_TYPES, FAST_PATHS, LORA_TARGETS, METHODS, SCHEDULERS, TEMPLATES, type RunConfig } from "@/lib/schemas/run-config";
 import { applyConfig, toFlags, toValues, type Flag, type FormState, type LoraTarget } from "@/lib/configs/form";
 import type { CommandPaths } from "@/lib/configs/command";
 import type { SavedConfigSummary } from "@/lib/configs/saved";
@@ -26,7 +26,7 @@ const LORA_FLAGS: Flag[] = ["use_rslora", "use_dora"];
 const DATA = ["max_samples", "cutoff_len", "val_size", "eval_steps"] as const;
 const DATA_FLAGS: Flag[] = ["packing", "train_on_prompt", "mask_history"];
 const ADVANCED = ["max_steps", "warmup_steps", "warmup_ratio", "weight_decay", "max_grad_norm", "logging_steps", "save_steps", "seed"] as const;
-const ADVANCED_FIELDS: string[] = [...ADVANCED, "gradient_checkpointing", "resume_from_checkpoint"];
+const ADVANCED_FIELDS: string[] = [...ADVANCED, "gradient_checkpointing", "resume_from_checkpoint", "fast_path", "device"];
 
 function initialState(models: ModelOption[], datasets: DatasetOption[], defaults: Record<string, unknown>, clone: CloneInfo | null): FormState {
   const first = models[0];
@@ -236,6 +236,8 @@ export function TrainForm({
             <div className="mt-3 grid gap-4 sm:grid-cols-2">
               {text("resume_from_checkpoint", false)}
               {flag("gradient_checkpointing")}
+              {select("fast_path", FAST_PATHS)}
+              {text("device", false)}
             </div>
           </details>
         </div>

@@ -79,6 +79,11 @@ export function MemoryEstimate({ model, form }: { model: ModelOption | undefined
           </tbody>
         </table>
         <p className="mt-2 text-xs text-slate-600">{t("train.memory.note", { dtype: e.dtypeBytes === 4 ? "fp32" : "bf16/fp16" })}</p>
+        {v.finetuning_type === "lora" && !form.flags.use_dora && v.fast_path !== "off" && (
+          <p className="mt-1 text-xs text-slate-600" data-testid="memory-fast-path">
+            {t("train.memory.fastPath")}
+          </p>
+        )}
       </>
     );
   }
