@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,11 +173,13 @@ def _weight_files(model_dir: Path) -> list[Path]:
     raise FileNotFoundError(f"{model_dir}: no model.safetensors or model.safetensors.index.json")
 
 
-def read_weights(model_dir, device: torch.device, dtype: torch.dtype, progress: Progress = _noop) -> dict:
+def read_weights(model_dir, device: torch.device, dtype: torch.dtype, progress: Progress = _noop,
+                 threads: Optional[int] = None) -> dict:
     """All tensors of a checkpoint, each read from the file straight onto `device` (no whole-model CPU copy).
 
-    Shards are read in parallel threads (the copies release the GIL), so several page-cache -> GPU
-    transfers overlap."""
+    On CUDA, tensors are spread over several threads (each with its own `safe_open`): the copy out of
+    the page cache into the driver's staging buffers is CPU-bound per thread, and the copies release
+    the GIL, so they overlap."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -183,28 +187,52 @@ def read_weights(model_dir, device: torch.device, dtype: torch.dtype, progress: 
 
     files = _weight_files(Path(model_dir))
     total = sum(f.stat().st_size for f in files) or 1
+    jobs = []  # (file, tensor name, bytes)
+    for f in files:
+        with safe_open(str(f), framework="pt", device="cpu") as sf:
+            for name in sf.keys():
+                sl = sf.get_slice(name)
+                jobs.append((f, name, math.prod(sl.get_shape()) * _DTYPE_BYTES.get(sl.get_dtype(), 4)))
+    n = threads or (min(12, os.cpu_count() or 1) if device.type == "cuda" else 1)
+    buckets: list[list] = [[] for _ in range(n)]
+    loads = [0] * n
+    for job in sorted(jobs, key=lambda j: -j[2]):  # largest first onto the least-loaded thread
+        i = loads.index(min(loads))
+        buckets[i].append(job)
+        loads[i] += job[2]
     done = [0]
     lock = threading.Lock()
     out: dict[str, torch.Tensor] = {}
     progress("weights", 0.0)
 
-    def read(f: Path) -> None:
-        with torch.inference_mode(), safe_open(str(f), framework="pt", device=str(device)) as sf:
-            for name in sf.keys():
-                t = sf.get_tensor(name)
-                n = t.numel() * t.element_size()
-                if t.is_floating_point() and t.dtype != dtype:
-                    t = t.to(dtype)
-                with lock:
-                    out[name] = t
-                    done[0] += n
-                    progress("weights", min(done[0] / total, 0.999))
+    def read(bucket) -> None:
+        handles = {}
+        try:
+            with torch.inference_mode():
+                for f, name, nbytes in bucket:
+                    if f not in handles:
+                        handles[f] = safe_open(str(f), framework="pt", device=str(device)).__enter__()
+                    t = handles[f].get_tensor(name)
+                    if t.is_floating_point() and t.dtype != dtype:
+                        t = t.to(dtype)
+                    with lock:
+                        out[name] = t
+                        done[0] += nbytes
+                        progress("weights", min(done[0] / total, 0.999))
+        finally:
+            for h in handles.values():
+                h.__exit__(None, None, None)
 
-    workers = min(4, len(files)) if device.type == "cuda" else 1
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(read, files))
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(read, [b for b in buckets if b]))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     progress("weights", 1.0)  # file sizes include headers, so the byte count stops just short
     return out
+
+
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+                "F8_E4M3": 1, "F8_E5M2": 1}
 
 
 @dataclass
@@ -493,7 +521,7 @@ class ChatEngine:
             logits = self.decode(nxt, len(prompt) + i)
 
 
-def load_engine(model_dir, adapter_dirs=(), device=None, mode: str = "graph", max_seq_len: int = 4096,
+def load_engine(model_dir, adapter_dirs=(), device=None, mode: str = "compile", max_seq_len: int = 4096,
                 progress: Progress = _noop) -> ChatEngine:
     """Read weights, attach adapters, warm up. Progress phases: weights, adapters, warmup."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -501,7 +529,14 @@ def load_engine(model_dir, adapter_dirs=(), device=None, mode: str = "graph", ma
     if adapter_dirs:
         with torch.inference_mode():
             eng.add_adapters(list(adapter_dirs), progress)
-    eng.warmup(mode, progress)
+    try:
+        eng.warmup(mode, progress)
+    except Exception as e:  # noqa: BLE001 -- a compiler problem must not cost the user the chat
+        if mode != "compile":
+            raise
+        print(f"torch.compile warm-up failed ({type(e).__name__}: {e}); using CUDA graphs of eager kernels",
+              file=sys.stderr)
+        eng.warmup("graph", progress)
     return eng
 
 

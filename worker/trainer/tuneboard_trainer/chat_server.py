@@ -142,7 +142,9 @@ class ChatServer:
                       elapsed_s=round(time.time() - t0, 3))
 
         tmpl = load_template(template, model_path)  # any of templates.SUPPORTED_TEMPLATES
-        mode = os.environ.get("TUNEBOARD_CHAT_DECODE", "graph")  # graph | compile | eager (CUDA only)
+        # CUDA decode: compile (fastest; ~10 s the first time on a machine, then Inductor's disk cache),
+        # graph (CUDA graph of eager kernels, 0.5 s warm-up) or eager. docs/benchmarks.md has the numbers.
+        mode = os.environ.get("TUNEBOARD_CHAT_DECODE", "compile")
         max_seq = int(os.environ.get("TUNEBOARD_CHAT_MAX_SEQ", "4096"))
         engine = load_engine(model_path, adapter_paths, mode=mode, max_seq_len=max_seq, progress=progress)
         self.model, self.template, self.tokenizer = engine, tmpl, tmpl.tokenizer
