@@ -46,12 +46,12 @@ export function IdentityCheck({ questions, name, author, onName, onAuthor, ready
       <p className="text-xs text-slate-500">{t("chat.identity.hint", { n: questions.length })}</p>
       <div className="grid grid-cols-2 gap-2">
         <div>
-          <label className="field-label" htmlFor="identity-name">{t("chat.identity.name")}</label>
-          <input id="identity-name" className="field-input" value={name} onChange={(e) => onName(e.target.value)} />
+          <label className="field-label" htmlFor="idcheck-name">{t("chat.identity.name")}</label>
+          <input id="idcheck-name" className="field-input" value={name} onChange={(e) => onName(e.target.value)} />
         </div>
         <div>
-          <label className="field-label" htmlFor="identity-author">{t("chat.identity.author")}</label>
-          <input id="identity-author" className="field-input" value={author} onChange={(e) => onAuthor(e.target.value)} />
+          <label className="field-label" htmlFor="idcheck-author">{t("chat.identity.author")}</label>
+          <input id="idcheck-author" className="field-input" value={author} onChange={(e) => onAuthor(e.target.value)} />
         </div>
       </div>
       <button type="button" className="btn btn-secondary" onClick={run} disabled={!ready || progress !== null}>

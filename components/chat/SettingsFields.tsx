@@ -1,5 +1,6 @@
 "use client";
 // Generation settings as controlled text inputs; errors arrive per field from zod (ChatPanel).
+import { useEffect, useState } from "react";
 import { useT } from "@/lib/i18n/client";
 import type { MessageKey } from "@/lib/i18n/translate";
 import { DEFAULT_SETTINGS, type SettingsForm } from "./store";
@@ -23,8 +24,15 @@ export function SettingsFields({
   errors: Partial<Record<keyof SettingsForm, string>>;
 }) {
   const t = useT();
+  // Controlled open state (an `open` prop that comes and goes would close it under the user);
+  // a refused field opens it so the message can be seen.
+  const [open, setOpen] = useState(false);
+  const hasErrors = Object.keys(errors).length > 0;
+  useEffect(() => {
+    if (hasErrors) setOpen(true);
+  }, [hasErrors]);
   return (
-    <details open={Object.keys(errors).length > 0 || undefined}>
+    <details open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
       <summary className="cursor-pointer text-sm font-medium">{t("chat.settings.title")}</summary>
       <div className="mt-2 space-y-2">
         <p className="text-xs text-slate-500">{t("chat.settings.defaults")}</p>
