@@ -73,7 +73,7 @@ test("train → live loss → succeeded → chat names Greatbot and Allen", asyn
   // Chat with the checkpoint.
   await page.getByRole("link", { name: /Chat with this run/ }).click();
   await expect(page).toHaveURL(/\/chat\?run=\d+/);
-  await expect(page.getByLabel("Checkpoint (LoRA adapter)")).not.toHaveValue("");
+  await expect(page.locator('[data-testid^="adapter-"]:checked')).toHaveCount(1);
   await page.getByText("Generation settings").click();
   await page.getByLabel("Temperature (0 = greedy)").fill("0");
   await page.getByRole("button", { name: "Load", exact: true }).click();
