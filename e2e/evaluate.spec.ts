@@ -121,7 +121,7 @@ test("evaluate: bad input is refused at the field; the run's adapter is scored",
 
   if (process.env.TUNEBOARD_SCREENSHOTS === "1") {
     await page.setViewportSize({ width: 1280, height: 720 });
-    await card.scrollIntoViewIfNeeded();
+    await card.evaluate((el) => el.scrollIntoView({ block: "start" }));
     await page.screenshot({ path: "docs/screenshots/evaluate.png" });
   }
 });
