@@ -119,7 +119,25 @@ test("evaluate: bad input is refused at the field; the run's adapter is scored",
   expect(Object.keys(first)).toEqual(expect.arrayContaining(["prompt", "predict", "label", "bleu-4", "rouge-l"]));
   expect(JSON.parse(fs.readFileSync(path.join(dir, "metrics.json"), "utf8")).eval_loss).toBeCloseTo(loss, 3);
 
+  // The base model alone (no adapter), loss only: a different loss, no BLEU/ROUGE.
+  await page.goto("/evaluate");
+  const baseForm = page.getByRole("form", { name: "Evaluate & Predict" });
+  await baseForm.getByLabel("Adapter (finished run)").selectOption("");
+  await baseForm.getByLabel("Max samples").fill("4");
+  await baseForm.getByLabel("Generate predictions (BLEU / ROUGE)").uncheck();
+  await baseForm.getByRole("button", { name: "Start evaluation" }).click();
+  await page.waitForURL(/\/evaluate\?tab=eval&job=\d+$/);
+  const baseJob = Number(new URL(page.url()).searchParams.get("job"));
+  const baseCard = await waitForJob(page, baseJob);
+  await expect(baseCard).toContainText("Adapter: base model");
+  const baseLoss = Number(await baseCard.locator('[data-testid="eval-metrics"] tr[data-metric="eval_loss"] td').textContent());
+  expect(Math.abs(baseLoss - loss)).toBeGreaterThan(1e-3);
+  await expect(baseCard.locator('tr[data-metric="bleu-4"] td')).toHaveText("—");
+  await expect(baseCard.getByTestId("eval-predictions")).toHaveCount(0);
+
   if (process.env.TUNEBOARD_SCREENSHOTS === "1") {
+    await page.goto(`/evaluate?tab=eval&job=${jobId}`);
+    const card = page.getByTestId(`task-job-${jobId}`);
     await page.setViewportSize({ width: 1280, height: 720 });
     await card.evaluate((el) => el.scrollIntoView({ block: "start" }));
     await page.screenshot({ path: "docs/screenshots/evaluate.png" });
