@@ -125,12 +125,12 @@ async function execute(
 
   const readResult = (e: Extract<TrainerEvent, { type: "result" }>) => {
     // The trainer names a file in the folder we gave it; anything else is not read.
-    const file = path.resolve(e.result_path);
-    if (path.dirname(file) !== path.resolve(outputDir)) {
-      resultProblem = `the result file ${e.result_path} is outside the job folder`;
-      return;
-    }
     try {
+      const file = fs.realpathSync(e.result_path);
+      if (path.dirname(file) !== fs.realpathSync(outputDir)) {
+        resultProblem = `the result file ${e.result_path} is outside the job folder`;
+        return;
+      }
       const json: unknown = JSON.parse(fs.readFileSync(file, "utf8"));
       const parsed = (kind === "eval" ? evalResultSchema : exportResultSchema).safeParse(json);
       if (parsed.success) result = JSON.stringify(parsed.data);
