@@ -4,6 +4,7 @@
 // folder on disk) and the adapter as a .tar.
 import fs from "node:fs";
 import path from "node:path";
+import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
 
 test.describe.configure({ mode: "serial" });
@@ -205,4 +206,17 @@ test("adapter download: a .tar with the two adapter files", async ({ page, reque
   }
   expect((await request.get("/api/runs/abc/adapter")).status()).toBe(400);
   expect((await request.get("/api/runs/999999/adapter")).status()).toBe(404);
+});
+
+test("both sections pass axe and read in Chinese", async ({ page, context, baseURL }) => {
+  for (const tab of ["eval", "export"]) {
+    await page.goto(`/evaluate?tab=${tab}`);
+    const { violations } = await new AxeBuilder({ page }).analyze();
+    expect(violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)).toEqual([]);
+  }
+  await context.addCookies([{ name: "tb_locale", value: "zh", url: baseURL! }]);
+  await page.goto("/evaluate?tab=export");
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("评估与导出");
+  await expect(page.getByRole("form", { name: "导出" }).getByRole("button", { name: "开始导出" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "下载适配器" })).toBeVisible();
 });

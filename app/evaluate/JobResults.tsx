@@ -41,11 +41,14 @@ export function EvalMetrics({ result, t }: { result: EvalResult; t: TFunction })
         </tbody>
       </table>
       <dl className="text-xs text-slate-600">
-        <dt className="inline font-medium">{t("evaluate.files.predictions")}: </dt>
-        <dd className="inline font-mono" data-testid="eval-predictions-file">{result.files.predictions}</dd>
-        <br />
-        <dt className="inline font-medium">{t("evaluate.files.metrics")}: </dt>
-        <dd className="inline font-mono">{result.files.metrics}</dd>
+        <div>
+          <dt className="inline font-medium">{t("evaluate.files.predictions")}: </dt>
+          <dd className="inline font-mono" data-testid="eval-predictions-file">{result.files.predictions}</dd>
+        </div>
+        <div>
+          <dt className="inline font-medium">{t("evaluate.files.metrics")}: </dt>
+          <dd className="inline font-mono">{result.files.metrics}</dd>
+        </div>
       </dl>
       {result.predictions.length > 0 && (
         <div className="overflow-x-auto">
