@@ -103,6 +103,9 @@ def test_export_dtype_and_single_file(tmp_path, base_and_adapter):
     assert manifest["shards"] == 1 and (out / "model.safetensors").is_file()
     assert not (out / "model.safetensors.index.json").exists()
     assert manifest["dtype"] == "BF16" and manifest["merged_adapter"] is None
+    assert json.loads((out / "config.json").read_text())["torch_dtype"] == "bfloat16"
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(out)
+    assert next(loaded.parameters()).dtype == torch.bfloat16
 
 
 def test_refuses_bad_config_and_non_empty_folder(tmp_path, base_and_adapter):

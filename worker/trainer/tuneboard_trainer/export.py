@@ -87,6 +87,12 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
     dtype = None if cfg.export_dtype == "auto" else getattr(torch, cfg.export_dtype)
     sink.emit(Progress(task="export", stage="save", current=2, total=3))
     save_trained(model, out, "full", base, max_shard_bytes=cfg.max_shard_size_mb * 1024**2, dtype=dtype)
+    if dtype is not None:  # config.json (copied from the base) must name the dtype actually written
+        config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        for key in ("torch_dtype", "dtype"):
+            if key in config or key == "torch_dtype":
+                config[key] = cfg.export_dtype
+        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     files = sorted(p.name for p in out.iterdir() if p.is_file())
     manifest = {
         "export_dir": str(out.resolve()),
