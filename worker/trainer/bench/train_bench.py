@@ -49,6 +49,7 @@ import platform
 import sys
 import time
 import traceback
+from typing import Optional
 
 import torch
 
@@ -130,6 +131,8 @@ class Side:
     def __init__(self, name: str, model, step_fn, params, info: dict):
         self.name, self.model, self.step_fn, self.params, self.info = name, model, step_fn, params, info
         self.opt = None
+        self.fast = None
+        self.compiled_fast = None
 
     def make_optimizer(self, kind: str):
         if kind == "ours":
@@ -164,13 +167,54 @@ def ours_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
     return loss.detach() / max(1, n)
 
 
+def fast_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
+    """Ours with the fast path (tuneboard_trainer.fast, as train.train uses it on CUDA): the batch's samples
+    packed without padding into micro-batches of <= max_tokens, loss normalised over the batch's labelled tokens."""
+    from tuneboard_trainer.templates import IGNORE_INDEX
+
+    mbs = side.fast.pack([b])
+    n = sum(int((mb["targets"] != IGNORE_INDEX).sum()) for mb in mbs)
+    total = torch.zeros((), device=device)
+    for mb in mbs:
+        with autocast:
+            loss, _ = side.fast.loss(mb, device)
+        (loss / max(1, n)).backward()
+        total += loss.detach()
+    torch.nn.utils.clip_grad_norm_(side.params, 1.0)
+    side.opt.step()
+    side.opt.zero_grad(set_to_none=True)
+    return total / max(1, n)
+
+
+def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
+    """variant None / "ref": the reference path with gradient checkpointing (run 1's `ours`);
+    "ck<K>[c][o]": the fast path with K blocks recomputed, c = regional compile, o = offload recompute inputs."""
+    from tuneboard_trainer.fast import FastPath
+
+    if variant in (None, "ref", "nockpt", "nocudnn"):
+        side.fast, side.step_fn = None, ours_step
+        set_checkpointing(side.model, variant != "nockpt")
+        return
+    set_checkpointing(side.model, False)
+    k = int("".join(ch for ch in variant[2:] if ch.isdigit()))
+    if getattr(side, "compiled_fast", None) is None and "c" in variant[2:]:
+        side.compiled_fast = FastPath(side.model, max_tokens, ckpt_layers=k, compile=True)
+    if "c" in variant[2:]:
+        side.fast = side.compiled_fast  # one compiled instance: its compile cache is reused across runs
+        side.fast.ckpt_layers, side.fast.max_tokens = k, max_tokens
+        side.fast.offload = "o" in variant[2:]
+    else:
+        side.fast = FastPath(side.model, max_tokens, ckpt_layers=k, offload="o" in variant[2:])
+    side.step_fn = fast_step
+
+
 def build_side(kind: str, cfg: dict, device, dtype) -> Side:
     t = time.perf_counter()
     if kind == "baseline":
         model, info = models.build_baseline(cfg, device, dtype)
         step = baseline_step
     else:
-        model, info = models.build_ours(cfg, device, dtype)
+        model, info = models.build_ours(cfg, device, dtype, gradient_checkpointing=False)
         step = ours_step
     params = [p for p in model.parameters() if p.requires_grad]
     sync(device)
@@ -236,6 +280,67 @@ def run(side: Side, warm: list[dict], timed: list[dict], cfg: dict, device, auto
             side.opt.zero_grad(set_to_none=True)
         free(device)
     return res
+
+
+# ------------------------------------------------------------------------------------------ long context
+
+def long_context(side: Side, kind: str, cfg: dict, device, autocast, args, base_max: Optional[int]) -> dict:
+    """Longest batch-1 sequence one training step (forward, backward, AdamW) fits, by OOM probing.
+
+    baseline: doubling from --long-start until a step runs out of memory, then bisection to --long-res.
+    ours: each probe is long and device time is short, so ours only tries --long-ours multiples of the
+    baseline's maximum (ascending, stopping at the first that does not fit); `max_fit` is then a lower bound.
+    """
+    g = torch.Generator().manual_seed(7)
+    probes = []
+
+    def fits(L: int) -> bool:
+        b = workloads.collate([workloads.make_example(L, cfg["vocab_size"], g)], workloads.PAD_ID)
+        if side.fast is not None:
+            side.fast.max_tokens = L
+        free(device)
+        t = time.perf_counter()
+        try:
+            side.step_fn(side, b, device, autocast)
+            sync(device)
+            ok = True
+        except torch.cuda.OutOfMemoryError:
+            ok = False
+        finally:
+            side.opt.zero_grad(set_to_none=True)
+        probes.append({"len": L, "fits": ok, "peak_gib": round(torch.cuda.max_memory_allocated(device) / GIB, 2),
+                       "s": round(time.perf_counter() - t, 1)})
+        print(f"# long {kind} {probes[-1]}", flush=True)
+        free(device)
+        return ok
+
+    best, peak = None, None
+    if kind == "baseline" or base_max is None:
+        lo, hi, L = None, None, args.long_start
+        while hi is None:
+            if fits(L):
+                lo, L = L, 2 * L
+            else:
+                hi = L
+            if L > 4 * 1024 * 1024:
+                break
+        if lo is not None and hi is not None:
+            while hi - lo > args.long_res:
+                mid = (lo + hi) // 2 // 1024 * 1024
+                if fits(mid):
+                    lo = mid
+                else:
+                    hi = mid
+        best = lo
+    else:
+        for m in [float(x) for x in args.long_ours.split(",") if x]:
+            L = int(m * base_max)
+            if not fits(L):
+                break
+            best = L
+    peak = next((p["peak_gib"] for p in probes if p["len"] == best and p["fits"]), None)
+    return {"max_fit": best, "max_fit_peak_gib": peak, "probes": probes,
+            "variant": getattr(side.fast, "ckpt_layers", None) and args.long_ours_variant if side.fast else None}
 
 
 # ------------------------------------------------------------------------------------------ profiler
@@ -312,13 +417,23 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.train_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--workloads", default="fixed,variable", help="comma list of: fixed, variable")
     p.add_argument("--sides", default="baseline,ours", help="comma list of: baseline, ours")
-    p.add_argument("--variants", default="", help="extra runs of ours: packed (variable), nockpt (no recompute)")
+    p.add_argument("--variants", default="", help="extra runs of ours: ref (reference path, as run 1), packed (variable, "
+                   "reference path on packed rows), nockpt / nocudnn (reference path variants)")
+    p.add_argument("--fixed-fast", default="ck32,ck16,ck8,ck0",
+                   help="fast-path runs of ours on fixed: ck<K> = K blocks recomputed, suffix c = compiled; the record "
+                        "is the fastest run whose peak memory is <= the baseline's")
+    p.add_argument("--variable-fast", default="ck0", help="fast-path runs of ours on variable (record: the fastest)")
+    p.add_argument("--long-start", type=int, default=16384, help="long: first length tried (then doubled)")
+    p.add_argument("--long-res", type=int, default=4096, help="long: binary-search resolution (tokens)")
+    p.add_argument("--long-ours", default="4", help="long: ours tries these multiples of the baseline's maximum")
+    p.add_argument("--long-ours-variant", default="ck32o", help="long: ours' fast-path variant")
     p.add_argument("--steps", type=int, default=None,
                    help="timed steps for `fixed` (variable: 2x as many batches); default 20, --quick 3")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps per run; default 3, --quick 1")
     p.add_argument("--quick", action="store_true", help="tiny model and sequences (CPU smoke run)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--profile", action="store_true", help="torch.profiler summary of 3 steps of ours on `fixed`")
+    p.add_argument("--profile-variant", default="ck0", help="which fixed run of ours --profile profiles")
     p.add_argument("--json-out", default=None, help="write all results (runs, stats, profile) as JSON here")
     p.add_argument("--records-out", default=None, help="write docs/benchmarks.json-style records here")
     p.add_argument("--seed", type=int, default=0)
@@ -366,7 +481,7 @@ def main(argv=None) -> int:
     sides = [s for s in args.sides.split(",") if s]
     variants = [v for v in args.variants.split(",") if v]
     for w in wl_names:
-        if w not in ("fixed", "variable"):
+        if w not in ("fixed", "variable", "long"):
             raise SystemExit(f"unknown workload {w!r}")
 
     if device.type == "cuda":
@@ -420,7 +535,7 @@ def main(argv=None) -> int:
     for k, v in stats.items():
         print(f"# workload {k}: {json.dumps(v)}", flush=True)
 
-    runs, sides_info, profile = [], {}, None
+    runs, sides_info, profile, long_results = [], {}, None, {}
     for kind in sides:
         free(device)
         try:
@@ -432,52 +547,91 @@ def main(argv=None) -> int:
             continue
         sides_info[kind] = side.info
         print(f"# built {kind}: {json.dumps(side.info)}", flush=True)
-        plan = [(w, None) for w in wl_names]
+        plan = [(w, None) for w in wl_names if w != "long"]
         if kind == "ours":
+            fixed_fast = [v for v in args.fixed_fast.split(",") if v]
+            var_fast = [v for v in args.variable_fast.split(",") if v]
+            plan = [("fixed", v) for v in fixed_fast if "fixed" in wl_names]
+            plan += [("variable", v) for v in var_fast if "variable" in wl_names]
+            if "ref" in variants:
+                plan += [(w, "ref") for w in wl_names if w != "long"]
             if "packed" in variants and "variable" in wl_names:
                 plan.append(("variable_packed", "packed"))
             if "nockpt" in variants:
-                plan += [(w, "nockpt") for w in wl_names]
+                plan += [(w, "nockpt") for w in wl_names if w != "long"]
             if "nocudnn" in variants:
-                plan += [(w, "nocudnn") for w in wl_names]
+                plan += [(w, "nocudnn") for w in wl_names if w != "long"]
         for w, variant in plan:
             if kind == "ours":
-                set_checkpointing(side.model, variant != "nockpt")
+                set_fast(side, variant, 2 * (seq if w == "fixed" else cutoff))
             d = data[w]
             if device.type == "cuda":
                 torch.backends.cuda.enable_cudnn_sdp(variant != "nocudnn")
+            t_run = time.perf_counter()
             r = run(side, d["warm"], d["timed"], cfg, device, autocast, meta["matmul_tflops"])
-            r.update({"workload": "variable" if w == "variable_packed" else w, "variant": variant})
+            r.update({"workload": "variable" if w == "variable_packed" else w, "variant": variant,
+                      "wall_s": round(time.perf_counter() - t_run, 1)})
+            if side.fast is not None:
+                r.update({"ckpt_layers": side.fast.ckpt_layers, "compiled": side.fast.compiled,
+                          "max_tokens": side.fast.max_tokens})
             runs.append(r)
             print_table([r])
             sys.stdout.flush()
-            if kind == "ours" and w == "fixed" and variant is None and args.profile:
+            if args.json_out:  # partial results survive a run that is killed at its time limit
+                with open(args.json_out, "w") as f:
+                    json.dump({"meta": meta, "workloads": stats, "sides": sides_info, "runs": runs, "partial": True}, f)
+            if kind == "ours" and w == "fixed" and args.profile and profile is None and variant == args.profile_variant:
                 try:
                     profile = profile_steps(side, d["extra"], device, autocast)
-                    print(f"# profile of ours on fixed: {json.dumps({k: v for k, v in profile.items() if k not in ('table', 'top_kernels')})}")
+                    print(f"# profile of ours {variant} on fixed: {json.dumps({k: v for k, v in profile.items() if k not in ('table', 'top_kernels')})}")
                 except Exception as e:  # noqa: BLE001
                     profile = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-3000:]}
                 free(device)
+        if "long" in wl_names and device.type == "cuda":
+            if kind == "ours":
+                set_fast(side, args.long_ours_variant, 1)
+            base_max = long_results.get("baseline", {}).get("max_fit")
+            try:
+                long_results[kind] = long_context(side, kind, cfg, device, autocast, args, base_max)
+            except Exception as e:  # noqa: BLE001
+                long_results[kind] = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-3000:]}
+            print(f"# long {kind}: {json.dumps(long_results[kind])}", flush=True)
         del side
         free(device)
 
     print()
     print_table(runs)
     records = []
-    for w in wl_names:
-        ours = next((r for r in runs if r["workload"] == w and r["side"] == "ours" and not r.get("variant")), None)
+    ok = lambda r: r is not None and "error" not in r  # noqa: E731
+    for w in [w for w in wl_names if w != "long"]:
         base = next((r for r in runs if r["workload"] == w and r["side"] == "baseline"), None)
-        ok = lambda r: r is not None and "error" not in r  # noqa: E731
+        fast_runs = [r for r in runs if r["workload"] == w and r["side"] == "ours" and ok(r)
+                     and (r.get("variant") or "").startswith("ck")]
+        if w == "fixed" and ok(base) and base["peak_gib"] is not None:  # no more memory than the baseline
+            fast_runs = [r for r in fast_runs if r["peak_gib"] <= base["peak_gib"]]
+        ours = max(fast_runs, key=lambda r: r["tokens_per_s"], default=None)
         o = ours["tokens_per_s"] if ok(ours) else None
         b = base["tokens_per_s"] if ok(base) else None
-        records.append({
+        rec = {
             "name": f"train.fixed_2x{seq}" if w == "fixed" else "train.variable",
             "ours": o, "baseline": b, "unit": "tokens/s",
             "ratio": round(o / b, 3) if o and b else None,
             "ours_peak_gib": ours.get("peak_gib") if ours else None,
             "baseline_peak_gib": base.get("peak_gib") if base else None,
             "card": meta["card"], "date": DATE,
-        })
+            "ours_variant": ours.get("variant") if ours else None,
+        }
+        if w == "fixed" and ours:
+            rec["ours_useful_util"], rec["baseline_useful_util"] = ours["useful_util"], base and base.get("useful_util")
+        records.append(rec)
+    if "long" in wl_names:
+        b = long_results.get("baseline", {}).get("max_fit")
+        o = long_results.get("ours", {}).get("max_fit")
+        records.append({"name": "train.long_context", "ours": o, "baseline": b, "unit": "tokens (batch 1)",
+                        "ratio": round(o / b, 3) if o and b else None,
+                        "ours_peak_gib": long_results.get("ours", {}).get("max_fit_peak_gib"),
+                        "baseline_peak_gib": long_results.get("baseline", {}).get("max_fit_peak_gib"),
+                        "card": meta["card"], "date": DATE})
     for rec in records:
         print(f"# record {json.dumps(rec)}")
     if args.records_out:
@@ -486,7 +640,7 @@ def main(argv=None) -> int:
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"meta": meta, "workloads": stats, "sides": sides_info, "runs": runs, "records": records,
-                       "profile": profile}, f, indent=2)
+                       "profile": profile, "long": long_results}, f, indent=2)
     return 0 if all("error" not in r for r in runs) else 1
 
 

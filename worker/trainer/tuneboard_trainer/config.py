@@ -58,6 +58,7 @@ class TrainConfig:
     gradient_checkpointing: bool = True  # recompute each block in backward (less memory, ~30% slower)
     resume_from_checkpoint: Optional[str] = None  # a checkpoint-N directory of an earlier run with this config
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    fast_path: str = "auto"  # LoRA fast path (fast.py): auto (on CUDA) | on (also on CPU) | off (reference path)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -97,7 +98,7 @@ class TrainConfig:
                 err(name, f"must be {' or '.join(t.__name__ for t in types)}, got {v!r}")
 
         for name in ("model_name_or_path", "dataset_dir", "output_dir", "template", "finetuning_type",
-                     "lr_scheduler_type", "compute_type", "device"):
+                     "lr_scheduler_type", "compute_type", "device", "fast_path"):
             check_type(name, (str,))
             if not getattr(self, name):
                 err(name, "must not be empty")
@@ -166,6 +167,8 @@ class TrainConfig:
             err("lora_dropout", "must be in [0, 1)")
         if self.lr_scheduler_type not in ("cosine", "linear", "constant"):
             err("lr_scheduler_type", "must be one of cosine, linear, constant")
+        if self.fast_path not in ("auto", "on", "off"):
+            err("fast_path", "must be one of auto, on, off")
         if self.compute_type not in ("auto", "fp32", "bf16", "fp16"):
             err("compute_type", "must be one of auto, fp32, bf16, fp16")
         if not (self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit())):

@@ -75,10 +75,12 @@ class LoRALinear(nn.Module):
         m = cls(base.in_features, base.out_features, rank, alpha, dropout, bias=base.bias is not None,
                 use_rslora=use_rslora, use_dora=use_dora)
         # Adapter params live in fp32 on the base weight's device; autocast handles bf16 matmuls.
-        m.to(base.weight.device)
+        # The base weight goes in before the move, so the (never touched) fp32 placeholder is not copied to
+        # the GPU: at 8B that would be a 30 GB host-to-device copy of garbage at every load.
         m.weight = nn.Parameter(base.weight.data, requires_grad=False)
         if base.bias is not None:
             m.bias = nn.Parameter(base.bias.data, requires_grad=False)
+        m.to(base.weight.device)
         if use_dora:
             m.init_dora_magnitude()
         return m

@@ -430,17 +430,24 @@ def lm_loss(
     return loss, n
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+def _read_safetensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
+    from concurrent.futures import ThreadPoolExecutor
+
     from safetensors.torch import load_file
 
+    # On a GPU, safetensors copies each tensor straight to the device (no full host copy of the model),
+    # and shards load in parallel threads (the copies release the GIL): 16 GB in seconds from page cache.
+    dev = str(device)
     if (path / "model.safetensors").exists():
-        return load_file(str(path / "model.safetensors"))
+        return load_file(str(path / "model.safetensors"), device=dev)
     index = path / "model.safetensors.index.json"
     if index.exists():
         weight_map = json.loads(index.read_text())["weight_map"]
+        shards = sorted(set(weight_map.values()))
         sd: dict[str, torch.Tensor] = {}
-        for shard in sorted(set(weight_map.values())):
-            sd.update(load_file(str(path / shard)))
+        with ThreadPoolExecutor(max_workers=min(8, len(shards)) if dev != "cpu" else 1) as pool:
+            for part in pool.map(lambda s: load_file(str(path / s), device=dev), shards):
+                sd.update(part)
         return sd
     raise FileNotFoundError(f"{path}: no model.safetensors or model.safetensors.index.json")
 
@@ -459,7 +466,7 @@ def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu") -> T
     cfg = load_config(path)
     with torch.device("meta"):  # no memory for random init that is overwritten anyway
         model = Transformer(cfg)
-    sd = _read_safetensors(path)
+    sd = _read_safetensors(path, device if torch.device(device).type == "cuda" else "cpu")
     expected = set(model.state_dict().keys())
     if cfg.tie_word_embeddings:
         sd.pop("lm_head.weight", None)

@@ -29,6 +29,7 @@ from torch.utils.checkpoint import checkpoint
 from .config import ConfigError, TrainConfig
 from .data import epoch_batches, load_examples, ordered_batches, pack_examples, split_examples
 from .events import Checkpoint, Done, Eval, EventSink, Started, Step
+from .fast import for_training
 from .methods import LoraSettings, prepare_model, save_trained
 from .model import load_config, load_pretrained, lm_loss
 from .templates import IGNORE_INDEX, TemplateError, load_template
@@ -86,7 +87,10 @@ def build_optimizer(model, lr: float, weight_decay: float) -> torch.optim.AdamW:
         if p.requires_grad:
             (no_decay if p.ndim < 2 or "norm" in name or name.endswith(".bias") else decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+    groups = [g for g in groups if g["params"]]
+    # One fused kernel for all adapter tensors on the GPU (the CPU has no fused AdamW).
+    fused = all(p.is_cuda for g in groups for p in g["params"]) or None
+    return torch.optim.AdamW(groups, lr=lr, fused=fused)
 
 
 def enable_gradient_checkpointing(model) -> None:
@@ -225,7 +229,9 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
         field = next((f for f in ("freeze_trainable_layers", "freeze_trainable_modules", "lora_target")
                       if msg.startswith(f)), "finetuning_type")
         raise ConfigError(msg if msg.startswith(field + ":") else f"{field}: {msg}") from None
-    if cfg.gradient_checkpointing:
+    # GPU fast path (fast.py): packed varlen micro-batches, same loss; None = the reference path below.
+    fast, fast_msg = for_training(cfg, model, device, sum(len(r.input_ids) for r in rows) * cfg.num_train_epochs)
+    if cfg.gradient_checkpointing and fast is None:
         enable_gradient_checkpointing(model)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -287,6 +293,8 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
         sink.log(f"held out {len(val_set)} samples for eval loss every {cfg.eval_steps} steps")
     if cfg.packing:
         sink.log(f"packed {len(train_set)} samples into {len(rows)} rows of at most {cfg.cutoff_len} tokens")
+    if fast_msg:
+        sink.log(fast_msg)
     if resume is not None:
         sink.log(f"resumed from {cfg.resume_from_checkpoint} at step {step} (epoch {epoch}, "
                  f"step {step_in_epoch} of that epoch)")
@@ -312,6 +320,8 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
 
     # ---------------------------------------------------------------- train
     window_losses, windows, t0 = [], [], time.time()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)  # step events report training peaks, not loading's
     tokens_at_start = tokens
     try:
         while step < total_steps:
@@ -323,9 +333,12 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                 # the same regardless of how it was split into micro-batches.
                 n_window = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window)
                 loss_sum = 0.0
-                for b in window:
+                for b in (fast.pack(window) if fast is not None else window):
                     with autocast:
-                        loss, _ = lm_loss(model, forward_batch(model, b, device), b["labels"].to(device))
+                        if fast is not None:
+                            loss, _ = fast.loss(b, device)
+                        else:
+                            loss, _ = lm_loss(model, forward_batch(model, b, device), b["labels"].to(device))
                     scaled = loss / max(1, n_window)
                     (scaler.scale(scaled) if scaler is not None else scaled).backward()
                     loss_sum += loss.item()
@@ -354,12 +367,16 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
 
                 if step == 1 or step % cfg.logging_steps == 0 or step == total_steps:
                     elapsed = time.time() - t0
+                    gpu_mem = None
+                    if device.type == "cuda":  # peak allocated since the previous step event
+                        gpu_mem = round(torch.cuda.max_memory_allocated(device) / 1024**3, 2)
+                        torch.cuda.reset_peak_memory_stats(device)
                     event = record(Step(
                         step=step, total_steps=total_steps, epoch=epoch_now,
                         loss=round(sum(window_losses) / len(window_losses), 4), lr=lr,
                         grad_norm=round(grad_norm, 4) if math.isfinite(grad_norm) else None,
                         tokens=tokens, tokens_per_sec=round((tokens - tokens_at_start) / max(elapsed, 1e-9), 1),
-                        elapsed_s=round(elapsed, 2),
+                        elapsed_s=round(elapsed, 2), gpu_mem_gib=gpu_mem,
                     ))
                     window_losses = []
                     print(f"step {step}/{total_steps} loss {event['loss']:.4f} lr {lr:.2e} "

@@ -1,0 +1,91 @@
+"""Shared by test_fast.py (CPU) and test_gpu_fast.py (CUDA): a random LoRA model and the two paths' losses."""
+
+import torch
+
+from tuneboard_trainer.data import Example, collate, pack_examples
+from tuneboard_trainer.fast import FastPath
+from tuneboard_trainer.lora import apply_lora
+from tuneboard_trainer.model import ModelConfig, Transformer, lm_loss, rope_inv_freq
+from tuneboard_trainer.train import forward_batch
+from tuneboard_trainer.templates import IGNORE_INDEX
+
+SMALL = dict(vocab_size=512, hidden_size=64, intermediate_size=160, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, rope_theta=500000.0,
+             rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                           "original_max_position_embeddings": 8192})
+
+
+def lora_model(shape: dict, device="cpu", dtype=torch.float32, seed=0, layers=None) -> Transformer:
+    """Random weights (std 0.02), LoRA r8 on all 7 projections with a random (non-zero) B, fp32 adapters."""
+    cfg = ModelConfig(**{**shape, **({"num_hidden_layers": layers} if layers else {})})
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = Transformer(cfg)
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.data.fill_(1.0)
+            else:
+                p.data.normal_(0.0, 0.02)
+        model.to(dtype)
+        model.inv_freq = rope_inv_freq(cfg).to(device)
+        apply_lora(model, "all", r=8, alpha=16)
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            p.data = p.data.float()
+            if "lora_B" in name:
+                p.data.normal_(0.0, 0.02)  # B = 0 would make every A gradient zero
+    return model.train()
+
+
+def examples(lengths, vocab, seed=0, prompt=0.3):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for n in lengths:
+        ids = torch.randint(1, vocab, (n,), generator=g).tolist()
+        p = max(1, int(prompt * n))
+        out.append(Example(ids, [IGNORE_INDEX] * p + ids[p:]))
+    return out
+
+
+def padded_window(exs, batch=2):
+    return [collate(exs[s : s + batch], 0) for s in range(0, len(exs), batch)]
+
+
+def packed_rows_window(exs, cutoff, batch=2):
+    return padded_window(pack_examples(exs, cutoff), batch)
+
+
+def grads(model):
+    return {n: p.grad.detach().float().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def reference_loss(model, window, device, autocast):
+    """Summed loss / labelled count over the window through the reference path, and adapter gradients."""
+    model.zero_grad(set_to_none=True)
+    total, n_all = 0.0, 0
+    n_window = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window)
+    for b in window:
+        with autocast:
+            loss, n = lm_loss(model, forward_batch(model, b, device), b["labels"].to(device))
+        (loss / n_window).backward()
+        total += float(loss)
+        n_all += n
+    return total / n_all, n_all, grads(model)
+
+
+def fast_loss(model, window, device, autocast, **kw):
+    model.zero_grad(set_to_none=True)
+    fp = FastPath(model, **{"max_tokens": 4096, **kw})
+    n_window = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window)
+    total, n_all = 0.0, 0
+    for mb in fp.pack(window):
+        with autocast:
+            loss, n = fp.loss(mb, device)
+        (loss / n_window).backward()
+        total += float(loss)
+        n_all += n
+    return total / n_all, n_all, grads(model)
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm().clamp_min(1e-30))

@@ -1,0 +1,97 @@
+"""GPU correctness of the fast path (`npm run test:gpu`; skipped without CUDA).
+
+Both paths run in bf16 (bf16 weights, bf16 autocast, fp32 adapters); each is compared with the reference path
+in fp32 on the same (bf16-rounded) weights, and the fast path must be about as close to it as the bf16 reference
+path is: loss and every adapter gradient. Also: packed (varlen) per-sample losses equal unpacked ones.
+"""
+
+import copy
+
+import pytest
+import torch
+
+from fast_helpers import SMALL, examples, fast_loss, lora_model, padded_window, reference_loss, rel_err
+from tuneboard_trainer.fast import FastPath, _varlen_attn
+from tuneboard_trainer.model import lm_loss
+from tuneboard_trainer.train import forward_batch
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+LLAMA8B_LAYER = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=1,
+                     num_attention_heads=32, num_key_value_heads=8, rope_theta=500000.0,
+                     rope_scaling=SMALL["rope_scaling"])
+
+
+def _compare(shape, lengths, seed, **fast_kw):
+    dev = torch.device("cuda")
+    bf16 = torch.autocast("cuda", dtype=torch.bfloat16)
+    model = lora_model(shape, device=dev, dtype=torch.bfloat16, seed=seed)
+    model32 = copy.deepcopy(model).float()  # the same bf16-rounded weights, computed in fp32
+    window = padded_window(examples(lengths, shape["vocab_size"], seed=seed))
+    with torch.autocast("cuda", enabled=False):
+        l32, n32, g32 = reference_loss(model32, window, dev, torch.autocast("cuda", enabled=False))
+    lr, nr, gr = reference_loss(model, window, dev, bf16)
+    lf, nf, gf = fast_loss(model, window, dev, bf16, **fast_kw)
+    assert nf == nr == n32
+    err_ref_loss, err_fast_loss = abs(lr - l32) / l32, abs(lf - l32) / l32
+    assert err_fast_loss <= max(2 * err_ref_loss, 2e-3), (lf, lr, l32)
+    worst = []
+    for k in g32:
+        e_ref, e_fast = rel_err(gr[k], g32[k]), rel_err(gf[k], g32[k])
+        worst.append((e_fast, e_ref, k))
+        assert torch.isfinite(gf[k]).all(), k
+        assert e_fast <= max(2 * e_ref, 2e-2), (k, e_fast, e_ref)
+    print(f"\nloss fp32 {l32:.6f} ref-bf16 {lr:.6f} fast {lf:.6f}; worst grad rel err fast/ref {max(worst)}")
+
+
+def test_varlen_attn_is_available():
+    assert _varlen_attn is not None, "torch.nn.attention.varlen.varlen_attn missing: the fast path falls back to per-sample SDPA"
+
+
+@pytest.mark.parametrize("ckpt", [0, 1])
+def test_small_model_matches_reference(ckpt):
+    _compare(SMALL, [37, 120, 64, 5, 230, 50, 511, 2], seed=1, ckpt_layers=ckpt, max_tokens=700)
+
+
+def test_one_llama8b_layer_matches_reference():
+    _compare(LLAMA8B_LAYER, [300, 1000, 700, 48, 513, 96], seed=2)
+
+
+def test_compiled_small_model_matches_reference():
+    _compare(SMALL, [37, 120, 64, 5, 230, 50], seed=3, compile=True)
+
+
+def test_packed_per_sample_losses_match_unpacked():
+    dev = torch.device("cuda")
+    bf16 = torch.autocast("cuda", dtype=torch.bfloat16)
+    model = lora_model(SMALL, device=dev, dtype=torch.bfloat16, seed=4)
+    exs = examples([17, 400, 8, 290, 1024, 3], SMALL["vocab_size"], seed=5)
+    fp = FastPath(model, max_tokens=10_000)
+    with torch.no_grad(), bf16:
+        (mb,) = fp.pack(padded_window(exs))
+        h = fp.hidden(mb, dev)
+        y = mb["targets"].to(dev)
+        cu = mb["cu_seqlens"].tolist()
+        for e, s, t in zip(exs, cu, cu[1:]):
+            keep = y[s:t] != -100
+            packed = torch.nn.functional.cross_entropy((h[s:t][keep] @ model.lm_head.weight.T).float(),
+                                                       y[s:t][keep], reduction="sum")
+            b = padded_window([e], batch=1)[0]
+            alone, _ = lm_loss(model, forward_batch(model, b, dev), b["labels"].to(dev))
+            assert abs(float(packed) - float(alone)) <= 1e-2 * abs(float(alone)), (len(e.input_ids), packed, alone)
+
+
+def test_train_loop_on_cuda_uses_fast_path_and_reports_gpu_memory(tmp_path, tiny_model_dir, dataset_dir):
+    """The real trainer on CUDA: fast path on by default, step events carry gpu_mem_gib, and the losses follow
+    the reference path (fast_path off) within bf16 noise."""
+    from test_train import make_cfg, run_events
+
+    kw = dict(gradient_accumulation_steps=2, max_steps=3, save_steps=0, learning_rate=1e-3, device="cuda")
+    ref, _ = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "ref", fast_path="off", **kw))
+    fast, events = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "fast", **kw))
+    assert any(e.type == "log" and e.message.startswith("fast path:") for e in events)
+    steps = [e for e in events if e.type == "step"]
+    assert steps and all(s.gpu_mem_gib is not None and s.gpu_mem_gib > 0 for s in steps)
+    for a, b in zip(fast["losses"], ref["losses"]):
+        assert abs(a - b) <= 2e-2 * abs(b)
