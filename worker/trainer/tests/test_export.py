@@ -120,3 +120,16 @@ def test_refuses_bad_config_and_non_empty_folder(tmp_path, base_and_adapter):
     with pytest.raises(ConfigError, match="export_dir"):
         export_model(ExportConfig.from_dict(ok), EventSink(__import__("io").StringIO()))
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+
+
+def test_export_appears_only_complete_and_replaces_its_own_leftover(tmp_path, base_and_adapter):
+    base, adapter, _ = base_and_adapter
+    leftover = tmp_path / ".export.partial"  # what a crashed attempt at the same folder leaves
+    leftover.mkdir()
+    (leftover / "half-written.bin").write_text("half written")
+    (tmp_path / "export").mkdir()  # an empty target folder is fine
+    out, manifest, _ = run_export(tmp_path, base, adapter, max_shard_size_mb=1)
+    assert not leftover.exists()
+    assert "half-written.bin" not in {f["name"] for f in manifest["files"]}
+    assert manifest["export_dir"] == str(out.resolve())
+    transformers.AutoModelForCausalLM.from_pretrained(out)  # loads: complete

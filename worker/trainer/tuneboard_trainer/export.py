@@ -10,6 +10,7 @@ export directory already checked to lie inside the export root. Events: log, pro
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,13 +87,21 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
         merge_lora(model)
     dtype = None if cfg.export_dtype == "auto" else getattr(torch, cfg.export_dtype)
     sink.emit(Progress(task="export", stage="save", current=2, total=3))
-    save_trained(model, out, "full", base, max_shard_bytes=cfg.max_shard_size_mb * 1024**2, dtype=dtype)
+    # Written next to the target and renamed at the end: the export folder only ever appears
+    # complete, and a job retried after a crash replaces its own leftover `.partial` folder.
+    partial = out.parent / f".{out.name}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    save_trained(model, partial, "full", base, max_shard_bytes=cfg.max_shard_size_mb * 1024**2, dtype=dtype)
     if dtype is not None:  # config.json (copied from the base) must name the dtype actually written
-        config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((partial / "config.json").read_text(encoding="utf-8"))
         for key in ("torch_dtype", "dtype"):
             if key in config or key == "torch_dtype":
                 config[key] = cfg.export_dtype
-        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        (partial / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    if out.exists():
+        out.rmdir()  # empty (checked above); rename needs the name free
+    partial.rename(out)
     files = sorted(p.name for p in out.iterdir() if p.is_file())
     manifest = {
         "export_dir": str(out.resolve()),
