@@ -17,6 +17,7 @@ import { recordEval } from "@/lib/queue/eval";
 import { startTrainer, type TrainerRun } from "./trainer-process";
 import { failureMessage, type TrainerErrorKind } from "./failure-message";
 import { latestCheckpoint } from "@/lib/jobs/checkpoints";
+import { isTaskKind, runTask } from "./run-task";
 
 const LOG_TAIL_CHARS = 20_000;
 const HEARTBEAT_MS = 1_000; // also how fast Abort is noticed
@@ -52,6 +53,7 @@ export interface RunningJob {
 export { latestCheckpoint };
 
 export function runJob(job: Job, ctx: JobContext): RunningJob {
+  if (isTaskKind(job.kind)) return runTask(job, job.kind, ctx); // eval / export jobs (worker/run-task.ts)
   let trainer: TrainerRun | null = null;
   let cancelled = false;
   let abandoned = false;
