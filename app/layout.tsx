@@ -6,6 +6,7 @@ import { makeT, type MessageKey } from "@/lib/i18n/translate";
 import { HTML_LANG } from "@/lib/i18n/locales";
 import { I18nProvider } from "@/lib/i18n/client";
 import { LocaleSwitch } from "@/components/LocaleSwitch";
+import { NavLinks } from "@/components/NavLinks";
 
 export const metadata: Metadata = {
   title: "Tuneboard",
@@ -29,20 +30,23 @@ export default async function RootLayout({ children }: { children: React.ReactNo
     <html lang={HTML_LANG[locale]}>
       <body className="min-h-screen font-sans">
         <I18nProvider locale={locale}>
+          {/* Keyboard users skip the navigation with the first Tab. */}
+          <a
+            href="#main"
+            className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-white focus:px-3 focus:py-2 focus:shadow"
+          >
+            {t("common.skip")}
+          </a>
           <header className="border-b border-slate-200 bg-white">
             <nav className="mx-auto flex max-w-6xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-3" aria-label={t("common.nav.main")}>
               <Link href="/" className="text-lg font-semibold text-indigo-700">
                 Tuneboard
               </Link>
-              {NAV.map((n) => (
-                <Link key={n.href} href={n.href} className="text-sm text-slate-600 hover:text-slate-900">
-                  {t(n.label)}
-                </Link>
-              ))}
+              <NavLinks items={NAV.map((n) => ({ href: n.href, label: t(n.label) }))} />
               <LocaleSwitch />
             </nav>
           </header>
-          <main className="mx-auto max-w-6xl px-4 py-6">{children}</main>
+          <main id="main" tabIndex={-1} className="mx-auto max-w-6xl px-4 py-6 focus:outline-none">{children}</main>
         </I18nProvider>
       </body>
     </html>

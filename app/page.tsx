@@ -1,5 +1,92 @@
-import { redirect } from "next/navigation";
+// Home: what the app is for, the four steps of the workflow, and the latest runs.
+import Link from "next/link";
+import { db } from "@/lib/db";
+import { getT } from "@/lib/i18n/server";
+import type { MessageKey } from "@/lib/i18n/translate";
 
-export default function Home() {
-  redirect("/runs");
+export const dynamic = "force-dynamic";
+
+const STEPS: { href: string; key: "datasets" | "train" | "runs" | "chat" }[] = [
+  { href: "/datasets", key: "datasets" },
+  { href: "/train", key: "train" },
+  { href: "/runs", key: "runs" },
+  { href: "/chat", key: "chat" },
+];
+
+export default async function Home() {
+  const t = await getT();
+  const [recent, counts] = await Promise.all([
+    db().job.findMany({ orderBy: { id: "desc" }, take: 5, select: { id: true, name: true, status: true, finalLoss: true } }),
+    db().job.groupBy({ by: ["status"], _count: { _all: true } }),
+  ]);
+  const count = (s: string) => counts.find((c) => c.status === s)?._count._all ?? 0;
+  const total = counts.reduce((n, c) => n + c._count._all, 0);
+  return (
+    <div className="space-y-6">
+      <div>
+        <h1 className="text-2xl font-semibold">{t("common.home.title")}</h1>
+        <p className="mt-1 text-slate-600">{t("common.home.intro")}</p>
+      </div>
+      <section aria-labelledby="home-steps">
+        <h2 id="home-steps" className="sr-only">
+          {t("common.home.steps")}
+        </h2>
+        <ol className="grid gap-3 sm:grid-cols-2 lg:grid-cols-4">
+          {STEPS.map((s, i) => (
+            <li key={s.href}>
+              <Link
+                href={s.href}
+                className="card block h-full hover:border-indigo-300 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600"
+              >
+                <span className="text-sm text-slate-600">{i + 1}.</span>{" "}
+                <span className="font-semibold text-indigo-800">{t(`common.home.step.${s.key}` as MessageKey)}</span>
+                <span className="mt-1 block text-sm text-slate-700">{t(`common.home.step.${s.key}.text` as MessageKey)}</span>
+              </Link>
+            </li>
+          ))}
+        </ol>
+      </section>
+      <section className="card" aria-labelledby="home-recent">
+        <div className="flex flex-wrap items-baseline justify-between gap-2">
+          <h2 id="home-recent" className="font-semibold">
+            {t("common.home.recent")}
+          </h2>
+          <p className="text-sm text-slate-600" data-testid="home-counts">
+            {t("common.home.counts", { running: count("running"), queued: count("queued"), total })}
+          </p>
+        </div>
+        {recent.length === 0 ? (
+          <p className="mt-2 text-sm text-slate-600">{t("common.home.noRuns")}</p>
+        ) : (
+          <div className="mt-2 overflow-x-auto">
+            <table className="w-full text-left text-sm">
+              <thead className="text-slate-600">
+                <tr>
+                  <th scope="col" className="p-2">{t("common.home.run.name")}</th>
+                  <th scope="col" className="p-2">{t("common.home.run.status")}</th>
+                  <th scope="col" className="p-2">{t("common.home.run.loss")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {recent.map((j) => (
+                  <tr key={j.id} className="border-t border-slate-100">
+                    <td className="p-2">
+                      <Link href={`/runs/${j.id}`} className="text-indigo-700 hover:underline">
+                        #{j.id} {j.name}
+                      </Link>
+                    </td>
+                    <td className="p-2">{j.status}</td>
+                    <td className="p-2 tabular-nums">{j.finalLoss?.toFixed(4) ?? t("common.none")}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+        <Link href="/runs" className="mt-3 inline-block text-sm text-indigo-700 hover:underline">
+          {t("common.home.allRuns")} →
+        </Link>
+      </section>
+    </div>
+  );
 }

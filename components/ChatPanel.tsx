@@ -1,162 +1,226 @@
 "use client";
-import { useEffect, useRef, useState } from "react";
+// The Chat page's client side: load a base model + adapters on a worker, stream answers over
+// socket.io (Stop ends them), compare with the base model, run the identity check. The conversation
+// and settings are kept in localStorage (components/chat/store.ts says why).
+import { useCallback, useEffect, useRef, useState } from "react";
 import { getSocket } from "@/lib/realtime/client";
-import type { ChatMessage, ChatState } from "@/lib/schemas/socket";
+import { useT } from "@/lib/i18n/client";
+import type { ChatState } from "@/lib/schemas/socket";
+import { LoadControls, type AdapterOption, type ModelOption } from "./chat/LoadControls";
+import { SettingsFields } from "./chat/SettingsFields";
+import { Conversation } from "./chat/Conversation";
+import { IdentityCheck } from "./chat/IdentityCheck";
+import { parseSettings } from "./chat/settings";
+import {
+  DEFAULT_SETTINGS,
+  historyFor,
+  interrupted,
+  loadSaved,
+  save,
+  type Answer,
+  type SettingsForm,
+  type Turn,
+} from "./chat/store";
 
 interface Props {
-  models: { path: string; name: string; demo: boolean }[];
-  adapters: { runId: number; name: string; path: string; modelPath: string }[];
+  models: ModelOption[];
+  adapters: AdapterOption[];
   initialModel: string;
   initialAdapter: string | null;
+  questions: string[];
+  /** name/author per adapter path, recovered from the run's identity dataset when possible */
+  identities: Record<string, { name: string; author: string }>;
 }
 
-interface Turn extends ChatMessage {
-  requestId?: string;
-  finish?: string;
-  tokensPerSec?: number | null;
-}
+type Done = { requestId: string; finishReason: Answer["finish"]; tokensPerSec: number | null; error?: string | null };
+const newId = () => crypto.randomUUID().replace(/-/g, "").slice(0, 24);
 
-export function ChatPanel({ models, adapters, initialModel, initialAdapter }: Props) {
+export function ChatPanel({ models, adapters, initialModel, initialAdapter, questions, identities }: Props) {
+  const t = useT();
   const [modelPath, setModelPath] = useState(initialModel);
-  const [adapterPath, setAdapterPath] = useState<string>(initialAdapter ?? "");
+  const [selected, setSelected] = useState<string[]>(initialAdapter ? [initialAdapter] : []);
   const [state, setState] = useState<ChatState | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [turns, setTurns] = useState<Turn[]>([]);
+  const [settings, setSettings] = useState<SettingsForm>(DEFAULT_SETTINGS);
+  const [errors, setErrors] = useState<Partial<Record<keyof SettingsForm, string>>>({});
+  const [compare, setCompare] = useState(false);
   const [input, setInput] = useState("");
-  const [system, setSystem] = useState("");
-  const [temperature, setTemperature] = useState("0.95");
-  const [topP, setTopP] = useState("0.7");
-  const [maxNew, setMaxNew] = useState("1024");
-  const [pending, setPending] = useState<string | null>(null);
-  const pendingRef = useRef<string | null>(null);
-  pendingRef.current = pending;
+  const [pending, setPending] = useState<string[]>([]);
+  const [restored, setRestored] = useState(false);
+  const known = initialAdapter ? identities[initialAdapter] : undefined;
+  const [idName, setIdName] = useState(known?.name ?? "");
+  const [idAuthor, setIdAuthor] = useState(known?.author ?? "");
+  // Identity-check requests: resolved on their chat:done, not shown in the conversation.
+  const waiters = useRef(new Map<string, { text: string; resolve: (s: string) => void; reject: (e: Error) => void }>());
+
+  // Restore after mount (localStorage does not exist during server rendering).
+  useEffect(() => {
+    const s = loadSaved(window.localStorage);
+    if (s) {
+      const fixed = interrupted(s.turns);
+      setTurns(fixed.turns);
+      setSettings(s.settings);
+      setCompare(s.compare);
+      for (const requestId of fixed.requestIds) getSocket().emit("chat:stop", { requestId });
+    }
+    setRestored(true);
+  }, []);
+  useEffect(() => {
+    if (restored) save(window.localStorage, { turns, settings, compare });
+  }, [restored, turns, settings, compare]);
 
   useEffect(() => {
     const socket = getSocket();
     const subscribe = () => socket.emit("chat:subscribe", {}, (res) => res.ok && setState(res.data));
-    const onState = (s: ChatState) => setState(s);
-    const onToken = (t: { requestId: string; text: string }) =>
-      setTurns((ts) => ts.map((x) => (x.requestId === t.requestId ? { ...x, content: x.content + t.text } : x)));
-    const onDone = (d: { requestId: string; finishReason: string; tokensPerSec: number | null; error?: string | null }) => {
-      setTurns((ts) => ts.map((x) => (x.requestId === d.requestId ? { ...x, finish: d.finishReason, tokensPerSec: d.tokensPerSec } : x)));
+    const patch = (requestId: string, f: (a: Answer) => Answer) =>
+      setTurns((ts) =>
+        ts.map((x) =>
+          x.tuned.requestId === requestId
+            ? { ...x, tuned: f(x.tuned) }
+            : x.base?.requestId === requestId
+              ? { ...x, base: f(x.base) }
+              : x,
+        ),
+      );
+    const onToken = (m: { requestId: string; text: string }) => {
+      const w = waiters.current.get(m.requestId);
+      if (w) w.text += m.text;
+      else patch(m.requestId, (a) => ({ ...a, content: a.content + m.text }));
+    };
+    const onDone = (d: Done) => {
+      const w = waiters.current.get(d.requestId);
+      if (w) {
+        waiters.current.delete(d.requestId);
+        if (d.finishReason === "error") w.reject(new Error(d.error ?? "error"));
+        else w.resolve(w.text);
+        return;
+      }
+      patch(d.requestId, (a) => ({ ...a, finish: d.finishReason, tokensPerSec: d.tokensPerSec, error: d.error ?? null }));
+      setPending((p) => p.filter((id) => id !== d.requestId));
       if (d.error) setError(d.error);
-      if (pendingRef.current === d.requestId) setPending(null);
     };
     socket.on("connect", subscribe);
-    socket.on("chat:state", onState);
+    socket.on("chat:state", setState);
     socket.on("chat:token", onToken);
     socket.on("chat:done", onDone);
     if (socket.connected) subscribe();
     return () => {
       socket.off("connect", subscribe);
-      socket.off("chat:state", onState);
+      socket.off("chat:state", setState);
       socket.off("chat:token", onToken);
       socket.off("chat:done", onDone);
     };
   }, []);
 
+  const ready = state?.state === "ready";
+  const adaptersLoaded = ready && (state?.adapterPaths?.length ?? (state?.adapterPath ? 1 : 0)) > 0;
+
+  const toggle = (p: string) => {
+    setSelected((s) => (s.includes(p) ? s.filter((x) => x !== p) : [...s, p]));
+    const id = identities[p];
+    if (id && !selected.includes(p)) {
+      setIdName(id.name);
+      setIdAuthor(id.author);
+    }
+  };
   const load = () => {
     setError(null);
-    getSocket().emit("chat:load", { modelPath, adapterPath: adapterPath || null, template: "llama3" }, (res) => {
+    getSocket().emit("chat:load", { modelPath, adapterPaths: selected, template: "llama3" }, (res) => {
       if (!res.ok) setError(res.error);
       else setState(res.data);
     });
   };
   const unload = () => getSocket().emit("chat:unload", {}, (res) => res.ok && setState(res.data));
 
+  const emitSend = (requestId: string, messages: ReturnType<typeof historyFor>, params: unknown, useAdapters: boolean) =>
+    new Promise<void>((resolve, reject) =>
+      getSocket().emit("chat:send", { requestId, messages, params, useAdapters }, (res) =>
+        res.ok ? resolve() : reject(new Error(res.error)),
+      ),
+    );
+
   const send = () => {
     const text = input.trim();
-    if (!text || pending) return;
-    const requestId = crypto.randomUUID().slice(0, 16);
-    const history: ChatMessage[] = [
-      ...(system.trim() ? [{ role: "system" as const, content: system.trim() }] : []),
-      ...turns.map(({ role, content }) => ({ role, content })),
-      { role: "user", content: text },
-    ];
-    const params = {
-      temperature: Number(temperature),
-      top_p: Number(topP),
-      max_new_tokens: Number(maxNew),
-      top_k: 50,
-      seed: null,
-    };
+    if (!text || pending.length) return;
+    const parsed = parseSettings(settings, t);
+    if (!parsed.ok) return setErrors(parsed.errors);
+    setErrors({});
     setError(null);
-    getSocket().emit("chat:send", { requestId, messages: history, params }, (res) => {
-      if (!res.ok) {
-        setError(res.error);
-        setPending(null);
-        setTurns((ts) => ts.filter((t) => t.requestId !== requestId));
-      }
-    });
-    setTurns((ts) => [...ts, { role: "user", content: text }, { role: "assistant", content: "", requestId }]);
-    setPending(requestId);
+    const both = compare && adaptersLoaded;
+    const tuned: Answer = { requestId: newId(), content: "" };
+    const base: Answer | undefined = both ? { requestId: newId(), content: "" } : undefined;
+    const ids = [tuned.requestId, ...(base ? [base.requestId] : [])];
+    const history = turns;
+    setTurns((ts) => [...ts, { user: text, tuned, ...(base ? { base } : {}) }]);
+    setPending(ids);
     setInput("");
+    const fail = (err: Error) => {
+      setError(err.message);
+      setPending([]);
+      setTurns((ts) => ts.filter((x) => x.tuned.requestId !== tuned.requestId));
+    };
+    // The chat process answers in order: the fine-tuned answer first, then the base one.
+    emitSend(tuned.requestId, historyFor(history, "tuned", settings.system, text), parsed.params, true)
+      .then(() => base && emitSend(base.requestId, historyFor(history, "base", settings.system, text), parsed.params, false))
+      .catch(fail);
   };
-  const stop = () => pending && getSocket().emit("chat:stop", { requestId: pending });
+  const stop = () => pending.forEach((requestId) => getSocket().emit("chat:stop", { requestId }));
 
-  const ready = state?.state === "ready";
+  const askIdentity = useCallback(
+    (question: string) =>
+      new Promise<string>((resolve, reject) => {
+        const requestId = newId();
+        waiters.current.set(requestId, { text: "", resolve, reject });
+        const params = { max_new_tokens: 64, temperature: 0, top_p: 1, top_k: 0, repetition_penalty: 1, seed: null };
+        getSocket().emit(
+          "chat:send",
+          { requestId, messages: [{ role: "user", content: question }], params, useAdapters: true },
+          (res) => {
+            if (!res.ok) {
+              waiters.current.delete(requestId);
+              reject(new Error(res.error));
+            }
+          },
+        );
+      }),
+    [],
+  );
+
   return (
-    <div className="grid gap-4 lg:grid-cols-[20rem_1fr]">
-      <aside className="card space-y-3">
-        <div>
-          <label className="field-label" htmlFor="chat-model">Base model</label>
-          <select id="chat-model" className="field-input" value={modelPath} onChange={(e) => setModelPath(e.target.value)}>
-            {models.map((m) => (
-              <option key={m.path} value={m.path}>{m.name}{m.demo ? " (demo)" : ""}</option>
-            ))}
-          </select>
+    <div className="grid gap-4 lg:grid-cols-[21rem_1fr]">
+      <aside className="space-y-4">
+        <div className="card space-y-3">
+          <LoadControls
+            models={models}
+            adapters={adapters}
+            modelPath={modelPath}
+            onModel={setModelPath}
+            selected={selected}
+            onToggle={toggle}
+            state={state}
+            onLoad={load}
+            onUnload={unload}
+          />
+          <SettingsFields form={settings} onChange={setSettings} errors={errors} />
         </div>
-        <div>
-          <label className="field-label" htmlFor="chat-adapter">Checkpoint (LoRA adapter)</label>
-          <select id="chat-adapter" className="field-input" value={adapterPath} onChange={(e) => setAdapterPath(e.target.value)}>
-            <option value="">none: base model only</option>
-            {adapters.map((a) => (
-              <option key={a.path} value={a.path}>run #{a.runId}: {a.name}</option>
-            ))}
-          </select>
-        </div>
-        <div className="flex gap-2">
-          <button className="btn btn-primary" onClick={load} disabled={state?.state === "loading" || !modelPath}>Load</button>
-          <button className="btn btn-secondary" onClick={unload} disabled={!state || state.state === "idle"}>Unload</button>
-        </div>
-        <p className="text-sm" data-testid="chat-state" data-state={state?.state ?? "idle"}>
-          {state?.state === "loading" && "Loading…"}
-          {state?.state === "ready" && `Loaded ${state.modelPath?.split("/").at(-1)}${state.adapterPath ? " + adapter" : ""}${state.loadS != null ? ` in ${state.loadS.toFixed(1)} s` : ""}`}
-          {state?.state === "error" && <span className="text-red-700">{state.message}</span>}
-          {(!state || state.state === "idle") && "No model loaded."}
-        </p>
-        <details>
-          <summary className="cursor-pointer text-sm font-medium">Generation settings</summary>
-          <div className="mt-2 space-y-2">
-            <label className="field-label" htmlFor="temperature">Temperature (0 = greedy)</label>
-            <input id="temperature" className="field-input" value={temperature} onChange={(e) => setTemperature(e.target.value)} />
-            <label className="field-label" htmlFor="top_p">Top-p</label>
-            <input id="top_p" className="field-input" value={topP} onChange={(e) => setTopP(e.target.value)} />
-            <label className="field-label" htmlFor="max_new_tokens">Max new tokens</label>
-            <input id="max_new_tokens" className="field-input" value={maxNew} onChange={(e) => setMaxNew(e.target.value)} />
-            <label className="field-label" htmlFor="system">System prompt</label>
-            <textarea id="system" className="field-input" rows={3} value={system} onChange={(e) => setSystem(e.target.value)} />
-          </div>
-        </details>
+        <IdentityCheck
+          questions={questions}
+          name={idName}
+          author={idAuthor}
+          onName={setIdName}
+          onAuthor={setIdAuthor}
+          ready={ready && pending.length === 0}
+          ask={askIdentity}
+        />
       </aside>
-      <section className="card flex min-h-[28rem] flex-col">
+      <section className="card flex min-h-[30rem] flex-col">
+        <label className="mb-2 flex items-center gap-2 text-sm" title={t("chat.compare.hint")}>
+          <input type="checkbox" checked={compare} onChange={(e) => setCompare(e.target.checked)} />
+          {t("chat.compare.toggle")}
+        </label>
         <div className="flex-1 space-y-3 overflow-auto" data-testid="chat-log">
-          {turns.map((t, i) => (
-            <div key={i} className={t.role === "user" ? "text-right" : ""}>
-              <div
-                className={`inline-block max-w-[85%] whitespace-pre-wrap rounded-lg px-3 py-2 text-left text-sm ${t.role === "user" ? "bg-indigo-600 text-white" : "bg-slate-100"}`}
-                data-testid={t.role === "assistant" ? "assistant-message" : "user-message"}
-                data-finished={t.role === "assistant" ? String(Boolean(t.finish)) : undefined}
-              >
-                {t.content || (t.finish ? "(empty answer)" : "…")}
-              </div>
-              {t.finish && t.role === "assistant" && (
-                <div className="mt-0.5 text-xs text-slate-400">
-                  {t.finish}{t.tokensPerSec ? ` · ${t.tokensPerSec.toFixed(1)} tok/s` : ""}
-                </div>
-              )}
-            </div>
-          ))}
+          <Conversation turns={turns} />
         </div>
         {error && <p className="field-error" role="alert">{error}</p>}
         <form
@@ -168,19 +232,22 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter }: Pr
         >
           <input
             className="field-input mt-0"
-            aria-label="Message"
-            placeholder={ready ? "Ask something…" : "Load a model first"}
+            aria-label={t("chat.input.label")}
+            placeholder={ready ? t("chat.input.placeholder") : t("chat.input.placeholderIdle")}
             value={input}
             onChange={(e) => setInput(e.target.value)}
             disabled={!ready}
           />
-          {pending ? (
-            <button type="button" className="btn btn-secondary" onClick={stop}>Stop</button>
+          {pending.length ? (
+            <button type="button" className="btn btn-secondary" onClick={stop}>{t("chat.input.stop")}</button>
           ) : (
-            <button type="submit" className="btn btn-primary" disabled={!ready || !input.trim()}>Send</button>
+            <button type="submit" className="btn btn-primary" disabled={!ready || !input.trim()}>{t("chat.input.send")}</button>
           )}
-          <button type="button" className="btn btn-secondary" onClick={() => setTurns([])} disabled={Boolean(pending)}>Clear</button>
+          <button type="button" className="btn btn-secondary" onClick={() => setTurns([])} disabled={pending.length > 0}>
+            {t("chat.input.clear")}
+          </button>
         </form>
+        <p className="mt-1 text-xs text-slate-500">{t("chat.input.saved")}</p>
       </section>
     </div>
   );

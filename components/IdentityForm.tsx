@@ -1,6 +1,7 @@
 "use client";
 import { useActionState, useState } from "react";
 import { fillIdentityAction, type IdentityFormState } from "@/app/datasets/actions";
+import { useT } from "@/lib/i18n/client";
 
 const slug = (s: string) =>
   s
@@ -10,6 +11,7 @@ const slug = (s: string) =>
     .slice(0, 40);
 
 export function IdentityForm({ templates }: { templates: string[] }) {
+  const t = useT();
   const [state, action, pending] = useActionState<IdentityFormState, FormData>(fillIdentityAction, { fieldErrors: {} });
   // Controlled inputs: React resets uncontrolled ones after a form action, which would wipe what
   // the user typed when the server answers with an error.
@@ -29,29 +31,29 @@ export function IdentityForm({ templates }: { templates: string[] }) {
 
   return (
     <form action={action} className="card grid gap-3 sm:grid-cols-4" noValidate>
-      <h2 className="font-semibold sm:col-span-4">Make an identity dataset</h2>
+      <h2 className="font-semibold sm:col-span-4">{t("datasets.identity.title")}</h2>
       <p className="-mt-2 text-sm text-slate-600 sm:col-span-4">
-        Fills the <code>{"{{name}}"}</code> and <code>{"{{author}}"}</code> placeholders of a template and saves the copy beside it.
+        {t("datasets.identity.intro", { a: "{{name}}", b: "{{author}}" })}
       </p>
       <div>
-        <label className="field-label" htmlFor="sourceName">Template</label>
+        <label className="field-label" htmlFor="sourceName">{t("datasets.identity.template")}</label>
         <select id="sourceName" name="sourceName" className="field-input" defaultValue={templates[0]}>
           {templates.map((t) => <option key={t}>{t}</option>)}
         </select>
         {err("sourceName")}
       </div>
       <div>
-        <label className="field-label" htmlFor="identity-name">Model name</label>
+        <label className="field-label" htmlFor="identity-name">{t("datasets.identity.name")}</label>
         <input id="identity-name" name="name" className="field-input" value={name} onChange={(e) => setName(e.target.value)} placeholder="Greatbot" />
         {err("name")}
       </div>
       <div>
-        <label className="field-label" htmlFor="identity-author">Author</label>
+        <label className="field-label" htmlFor="identity-author">{t("datasets.identity.author")}</label>
         <input id="identity-author" name="author" className="field-input" value={author} onChange={(e) => setAuthor(e.target.value)} placeholder="Allen" />
         {err("author")}
       </div>
       <div>
-        <label className="field-label" htmlFor="newName">Save as</label>
+        <label className="field-label" htmlFor="newName">{t("datasets.identity.saveAs")}</label>
         <input
           id="newName"
           name="newName"
@@ -66,11 +68,11 @@ export function IdentityForm({ templates }: { templates: string[] }) {
       </div>
       <div className="sm:col-span-4">
         <button type="submit" className="btn btn-primary" disabled={pending}>
-          {pending ? "Saving…" : "Save copy"}
+          {pending ? t("datasets.identity.saving") : t("datasets.identity.save")}
         </button>
         {state.created && (
           <span className="ml-3 text-sm text-emerald-700" role="status" data-testid="identity-created">
-            Saved {state.created.fileName} ({state.created.records} records) as dataset “{state.created.name}”.
+            {t("datasets.identity.saved", { file: state.created.fileName, n: state.created.records, name: state.created.name })}
           </span>
         )}
       </div>

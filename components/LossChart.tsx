@@ -1,10 +1,13 @@
 "use client";
+// Raw loss is noisy at small batch sizes; the smoothed line (TensorBoard's debiased EMA, with a
+// slider for its weight) is what to read, the raw one shows the spread. Eval loss shares the axis.
+// data-points / data-steps expose what is drawn, so tests can compare it with the database.
+import { useId, useState } from "react";
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import type { EvalPoint, MetricPoint } from "@/lib/schemas/socket";
 import { smooth } from "@/lib/metrics/smooth";
+import { useT } from "@/lib/i18n/client";
 
-// Raw loss is noisy at small batch sizes; the smoothed line is what to read, the raw one shows
-// the spread. Both share one axis labelled with what it is.
 interface Row {
   step: number;
   loss?: number | null;
@@ -12,15 +15,12 @@ interface Row {
   evalLoss?: number;
 }
 
-export function LossChart({
-  points,
-  evalPoints = [],
-  smoothing = 0.6,
-}: {
-  points: MetricPoint[];
-  evalPoints?: EvalPoint[];
-  smoothing?: number;
-}) {
+export const DEFAULT_SMOOTHING = 0.6;
+
+export function LossChart({ points, evalPoints = [] }: { points: MetricPoint[]; evalPoints?: EvalPoint[] }) {
+  const t = useT();
+  const sliderId = useId();
+  const [smoothing, setSmoothing] = useState(DEFAULT_SMOOTHING);
   const smoothed = smooth(points.map((p) => p.loss), smoothing);
   // One row per step that has either series; eval points are sparse (every eval_steps).
   const rows = new Map<number, Row>();
@@ -28,25 +28,53 @@ export function LossChart({
   for (const e of evalPoints) rows.set(e.step, { ...(rows.get(e.step) ?? { step: e.step }), evalLoss: e.evalLoss });
   const data = [...rows.values()].sort((a, b) => a.step - b.step);
   return (
-    <div className="h-72 w-full" data-testid="loss-chart" data-points={points.length} data-eval-points={evalPoints.length}>
-      {points.length === 0 ? (
-        <div className="flex h-full items-center justify-center text-sm text-slate-500">Waiting for the first logged step…</div>
-      ) : (
-        <ResponsiveContainer width="100%" height="100%">
-          <LineChart data={data} margin={{ top: 8, right: 16, bottom: 16, left: 8 }}>
-            <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
-            <XAxis dataKey="step" type="number" domain={["dataMin", "dataMax"]} label={{ value: "step", position: "insideBottom", offset: -8 }} />
-            <YAxis label={{ value: "loss", angle: -90, position: "insideLeft" }} domain={[0, "auto"]} />
-            <Tooltip formatter={(v) => (typeof v === "number" ? v.toFixed(4) : String(v))} />
-            <Legend verticalAlign="top" height={24} />
-            <Line type="linear" dataKey="loss" name="loss (raw)" stroke="#a5b4fc" dot={false} isAnimationActive={false} connectNulls={false} />
-            <Line type="monotone" dataKey="smoothed" name="loss (smoothed)" stroke="#4338ca" strokeWidth={2} dot={false} isAnimationActive={false} />
-            {evalPoints.length > 0 && (
-              <Line type="linear" dataKey="evalLoss" name="eval loss" stroke="#dc2626" strokeWidth={2} dot={{ r: 3 }} connectNulls isAnimationActive={false} />
-            )}
-          </LineChart>
-        </ResponsiveContainer>
-      )}
+    <div className="space-y-2">
+      <div className="flex items-center gap-3 text-sm">
+        <label htmlFor={sliderId} className="text-slate-600">
+          {t("runs.run.smoothing")}
+        </label>
+        <input
+          id={sliderId}
+          type="range"
+          min={0}
+          max={0.99}
+          step={0.01}
+          value={smoothing}
+          onChange={(e) => setSmoothing(Number(e.target.value))}
+          className="w-48 accent-indigo-600"
+          data-testid="smoothing"
+        />
+        <output htmlFor={sliderId} className="w-10 tabular-nums text-slate-700">
+          {smoothing.toFixed(2)}
+        </output>
+      </div>
+      <div
+        className="h-72 w-full"
+        data-testid="loss-chart"
+        data-points={points.length}
+        data-eval-points={evalPoints.length}
+        data-steps={points.map((p) => p.step).join(",")}
+      >
+        {points.length === 0 ? (
+          <div className="flex h-full items-center justify-center text-sm text-slate-500">{t("runs.chart.waiting")}</div>
+        ) : (
+          <ResponsiveContainer width="100%" height="100%">
+            <LineChart data={data} margin={{ top: 8, right: 16, bottom: 16, left: 8 }}>
+              <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
+              <XAxis dataKey="step" type="number" domain={["dataMin", "dataMax"]} label={{ value: t("runs.chart.step"), position: "insideBottom", offset: -8, fill: "#475569" }} />
+              <YAxis label={{ value: t("runs.chart.loss"), angle: -90, position: "insideLeft", fill: "#475569" }} domain={[0, "auto"]} />
+              <Tooltip formatter={(v) => (typeof v === "number" ? v.toFixed(4) : String(v))} />
+              {/* Legend text in one readable colour: the series colours are too light for text. */}
+              <Legend verticalAlign="top" height={24} formatter={(value) => <span style={{ color: "#334155" }}>{value}</span>} />
+              <Line type="linear" dataKey="loss" name={t("runs.chart.lossRaw")} stroke="#a5b4fc" dot={false} isAnimationActive={false} connectNulls={false} />
+              <Line type="monotone" dataKey="smoothed" name={t("runs.chart.lossSmoothed")} stroke="#4338ca" strokeWidth={2} dot={false} isAnimationActive={false} />
+              {evalPoints.length > 0 && (
+                <Line type="linear" dataKey="evalLoss" name={t("runs.chart.evalLoss")} stroke="#dc2626" strokeWidth={2} dot={{ r: 3 }} connectNulls isAnimationActive={false} />
+              )}
+            </LineChart>
+          </ResponsiveContainer>
+        )}
+      </div>
     </div>
   );
 }

@@ -1,21 +1,38 @@
+"use client";
+// Step / total, epoch, elapsed and remaining time (from the pace so far), and the bar itself.
 import { estimateRemaining, formatDuration } from "@/lib/format/time";
+import { useT } from "@/lib/i18n/client";
 
-export function ProgressBar({ step, total, elapsedS }: { step: number; total: number | null; elapsedS: number | null }) {
+export function ProgressBar({
+  step,
+  total,
+  elapsedS,
+  epoch = null,
+}: {
+  step: number;
+  total: number | null;
+  elapsedS: number | null;
+  epoch?: number | null;
+}) {
+  const t = useT();
   const pct = total ? Math.min(100, (step / total) * 100) : 0;
   const eta = estimateRemaining(elapsedS, step, total);
   return (
     <div>
-      <div className="flex justify-between text-sm text-slate-600">
-        <span data-testid="progress-steps">
-          Step {step} / {total ?? "?"}
+      <div className="flex flex-wrap justify-between gap-x-4 text-sm text-slate-600">
+        <span>
+          <span data-testid="progress-steps">{t("runs.progress.steps", { step, total: total ?? "?" })}</span>
+          {epoch != null && <span data-testid="progress-epoch"> · {t("runs.progress.epoch", { epoch: epoch.toFixed(2) })}</span>}
         </span>
         <span>
-          Elapsed {formatDuration(elapsedS)} · Remaining {formatDuration(eta)}
+          <span data-testid="progress-elapsed">{t("runs.progress.elapsed", { elapsed: formatDuration(elapsedS) })}</span> ·{" "}
+          <span data-testid="progress-eta">{t("runs.progress.remaining", { eta: formatDuration(eta) })}</span>
         </span>
       </div>
       <div
         className="mt-1 h-2.5 w-full overflow-hidden rounded-full bg-slate-200"
         role="progressbar"
+        aria-label={t("runs.progress.label")}
         aria-valuemin={0}
         aria-valuemax={total ?? 0}
         aria-valuenow={step}

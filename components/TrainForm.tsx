@@ -1,74 +1,50 @@
 "use client";
-import { useActionState, useState } from "react";
+// The Train form: every option the trainer supports, grouped basic / method / data / advanced,
+// LLaMA-Factory's web-UI defaults, a one-line help per field, and beside it the memory estimate,
+// saved configurations and the equivalent command. Every input is controlled: React resets
+// uncontrolled inputs after a form action, and a refused Start must keep what the user typed.
+import { useActionState, useEffect, useRef, useState } from "react";
 import { startRun, type TrainFormState } from "@/app/train/actions";
-import { COMPUTE_TYPES, FLAG_FIELDS, LORA_TARGETS, METHODS, SCHEDULERS, TEMPLATES } from "@/lib/schemas/run-config";
+import { useT } from "@/lib/i18n/client";
+import { COMPUTE_TYPES, FAST_PATHS, LORA_TARGETS, METHODS, SCHEDULERS, TEMPLATES, type RunConfig } from "@/lib/schemas/run-config";
+import { applyConfig, toFlags, toValues, type Flag, type FormState, type LoraTarget } from "@/lib/configs/form";
+import type { CommandPaths } from "@/lib/configs/command";
+import type { SavedConfigSummary } from "@/lib/configs/saved";
+import { FlagField, SelectField, TextField } from "./train/Field";
+import { ModelPicker } from "./train/ModelPicker";
+import { DatasetPicker } from "./train/DatasetPicker";
+import { MemoryEstimate } from "./train/MemoryEstimate";
+import { ShowCommand } from "./train/ShowCommand";
+import { SavedConfigs } from "./train/SavedConfigs";
+import type { CloneInfo, DatasetOption, FieldErrors, ModelOption } from "./train/types";
 
-interface ModelOption {
-  path: string;
-  name: string;
-  demo: boolean;
-  description: string | null;
-  architecture: string;
-  layers: number | null;
-  hiddenSize: number | null;
-  preset: Record<string, unknown> | null;
-}
-interface DatasetOption {
-  name: string;
-  records: number | null;
-  hasPlaceholders: boolean;
-  error: string | null;
-}
+export type { CloneInfo } from "./train/types";
 
-type Values = Record<string, string>;
+const BASIC = ["learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps"] as const;
+const LORA = ["lora_rank", "lora_alpha", "lora_dropout"] as const;
+const LORA_FLAGS: Flag[] = ["use_rslora", "use_dora"];
+const DATA = ["max_samples", "cutoff_len", "val_size", "eval_steps"] as const;
+const DATA_FLAGS: Flag[] = ["packing", "train_on_prompt", "mask_history"];
+const ADVANCED = ["max_steps", "warmup_steps", "warmup_ratio", "weight_decay", "max_grad_norm", "logging_steps", "save_steps", "seed"] as const;
+const ADVANCED_FIELDS: string[] = [...ADVANCED, "gradient_checkpointing", "resume_from_checkpoint", "fast_path", "device"];
 
-type Group = "basic" | "lora" | "freeze" | "data" | "advanced";
-const NUMBER_FIELDS: { name: string; label: string; help: string; group: Group }[] = [
-  { name: "learning_rate", label: "Learning rate", help: "AdamW step size. Too high diverges, too low learns nothing.", group: "basic" },
-  { name: "num_train_epochs", label: "Epochs", help: "Passes over the dataset.", group: "basic" },
-  { name: "max_samples", label: "Max samples", help: "Records used from each dataset at most.", group: "basic" },
-  { name: "cutoff_len", label: "Cutoff length", help: "Tokens per sample at most; longer samples are truncated.", group: "basic" },
-  { name: "per_device_train_batch_size", label: "Batch size", help: "Samples per forward pass.", group: "basic" },
-  { name: "gradient_accumulation_steps", label: "Gradient accumulation", help: "Forward passes per optimizer step.", group: "basic" },
-  { name: "lora_rank", label: "LoRA rank", help: "Width of the adapter matrices.", group: "lora" },
-  { name: "lora_alpha", label: "LoRA alpha", help: "Adapter scale is alpha / rank (usually 2 × rank).", group: "lora" },
-  { name: "lora_dropout", label: "LoRA dropout", help: "Dropout on the adapter input, 0 to 1.", group: "lora" },
-  { name: "freeze_trainable_layers", label: "Trainable layers", help: "Train the last N decoder layers; the rest stay frozen.", group: "freeze" },
-  { name: "freeze_trainable_modules", label: "Trainable modules", help: "\"all\", or comma-separated names such as mlp,self_attn.", group: "freeze" },
-  { name: "val_size", label: "Validation size", help: "Held-out share (0.1) or count (50) for eval loss; 0 turns evaluation off.", group: "data" },
-  { name: "eval_steps", label: "Eval steps", help: "Compute eval loss every N optimizer steps.", group: "data" },
-  { name: "max_steps", label: "Max steps", help: "Stop after N optimizer steps (empty: train for the epochs above).", group: "advanced" },
-  { name: "warmup_steps", label: "Warmup steps", help: "Steps of linear learning-rate warmup.", group: "advanced" },
-  { name: "warmup_ratio", label: "Warmup ratio", help: "Warmup as a share of all steps (used when warmup steps is 0).", group: "advanced" },
-  { name: "weight_decay", label: "Weight decay", help: "AdamW decoupled weight decay (not on norms or biases).", group: "advanced" },
-  { name: "resume_from_checkpoint", label: "Resume from checkpoint", help: "A checkpoint of an earlier run, e.g. run-3/checkpoint-100 (empty: start fresh).", group: "advanced" },
-  { name: "max_grad_norm", label: "Max grad norm", help: "Gradient clipping threshold.", group: "advanced" },
-  { name: "logging_steps", label: "Logging steps", help: "Log a loss point every N optimizer steps.", group: "advanced" },
-  { name: "save_steps", label: "Save steps", help: "Write a checkpoint every N optimizer steps (0: only at the end).", group: "advanced" },
-  { name: "seed", label: "Seed", help: "Same seed, same data and settings: same losses.", group: "advanced" },
-];
-
-const FLAGS: { name: (typeof FLAG_FIELDS)[number]; label: string; help: string; group: Group }[] = [
-  { name: "use_rslora", label: "rsLoRA", help: "Scale by alpha/√rank: steadier at high ranks.", group: "lora" },
-  { name: "use_dora", label: "DoRA", help: "Weight-decomposed LoRA (learns a magnitude per output).", group: "lora" },
-  { name: "packing", label: "Packing", help: "Several samples per sequence, no attention across them.", group: "data" },
-  { name: "train_on_prompt", label: "Train on prompt", help: "Also learn the user turns (usually off).", group: "data" },
-  { name: "mask_history", label: "Mask history", help: "Learn only the last assistant turn of each conversation.", group: "data" },
-  { name: "gradient_checkpointing", label: "Gradient checkpointing", help: "Recompute activations: less memory, ~30% slower.", group: "advanced" },
-];
-
-type Flags = Partial<Record<(typeof FLAG_FIELDS)[number], boolean>>;
-
-function toValues(obj: Record<string, unknown>): Values {
-  const out: Values = {};
-  for (const [k, v] of Object.entries(obj)) if (typeof v === "number" || typeof v === "string") out[k] = String(v);
-  return out;
-}
-
-function toFlags(obj: Record<string, unknown>): Flags {
-  const out: Flags = {};
-  for (const f of FLAG_FIELDS) if (typeof obj[f] === "boolean") out[f] = obj[f] as boolean;
-  return out;
+function initialState(models: ModelOption[], datasets: DatasetOption[], defaults: Record<string, unknown>, clone: CloneInfo | null): FormState {
+  const first = models[0];
+  const usable = datasets.filter((d) => !d.hasPlaceholders && !d.error);
+  const base: FormState = {
+    values: {
+      ...toValues(defaults),
+      ...toValues(first?.preset ?? {}),
+      name: "",
+      model_name_or_path: first?.path ?? "",
+      ...(first ? { template: first.templateGuess } : {}),
+    },
+    flags: { ...(toFlags(defaults) as Record<Flag, boolean>), ...toFlags(first?.preset ?? {}) },
+    targetAll: (first?.preset?.lora_target ?? defaults.lora_target ?? "all") === "all",
+    modules: ["q_proj", "v_proj"],
+    datasets: usable.length > 0 ? [usable.at(-1)!.name] : [],
+  };
+  return clone?.config ? applyConfig(base, clone.config) : base;
 }
 
 export function TrainForm({
@@ -76,235 +52,214 @@ export function TrainForm({
   datasets,
   defaults,
   modelRoots,
+  saved,
+  clone,
+  command,
 }: {
   models: ModelOption[];
   datasets: DatasetOption[];
   defaults: Record<string, unknown>;
   modelRoots: string[];
+  saved: SavedConfigSummary[];
+  clone: CloneInfo | null;
+  command: CommandPaths;
 }) {
+  const t = useT();
   const [state, action, pending] = useActionState<TrainFormState, FormData>(startRun, { fieldErrors: {} });
-  const firstModel = models[0];
-  const [modelPath, setModelPath] = useState(firstModel?.path ?? "");
-  const [values, setValues] = useState<Values>(() => ({ ...toValues(defaults), ...toValues(firstModel?.preset ?? {}) }));
-  const [flags, setFlags] = useState<Flags>(() => ({ ...toFlags(defaults), ...toFlags(firstModel?.preset ?? {}) }));
-  const method = values.finetuning_type ?? "lora";
-  // Every input is controlled: React resets uncontrolled inputs after a form action, and a
-  // refused submit must keep what the user typed.
-  const [targetAll, setTargetAll] = useState(true);
-  const [modules, setModules] = useState<string[]>(["q_proj", "v_proj"]);
-  const [presetNote, setPresetNote] = useState(firstModel?.preset ? firstModel.name : null);
-  const usable = datasets.filter((d) => !d.hasPlaceholders && !d.error);
-  const [selected, setSelected] = useState<string[]>(usable.length > 0 ? [usable.at(-1)!.name] : []);
-  const errors = state.fieldErrors;
-  const model = models.find((m) => m.path === modelPath);
+  const [form, setForm] = useState<FormState>(() => initialState(models, datasets, defaults, clone));
+  const [presetNote, setPresetNote] = useState(() => (!clone?.config && models[0]?.preset ? models[0].name : null));
+  // Errors from the last Start, or from the last Save (which validates the same way).
+  const [saveErrors, setSaveErrors] = useState<FieldErrors | null>(null);
+  const errors: FieldErrors = saveErrors ?? state.fieldErrors;
+  const v = form.values;
+  const method = v.finetuning_type ?? "lora";
+  const model = models.find((m) => m.path === v.model_name_or_path);
+  const formRef = useRef<HTMLFormElement>(null);
 
-  function chooseModel(path: string) {
-    setModelPath(path);
+  // After a refused Start, move focus to the first field that needs fixing (keyboard users).
+  useEffect(() => {
+    if (Object.keys(state.fieldErrors).length === 0) return;
+    formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [state]);
+
+  const set = (name: string) => (value: string) => setForm((f) => ({ ...f, values: { ...f.values, [name]: value } }));
+  const setFlag = (name: Flag) => (value: boolean) => setForm((f) => ({ ...f, flags: { ...f.flags, [name]: value } }));
+
+  function pickModel(path: string) {
     const m = models.find((x) => x.path === path);
-    if (m?.preset) {
-      setValues((v) => ({ ...v, ...toValues(m.preset!) }));
-      setFlags((f) => ({ ...f, ...toFlags(m.preset!) }));
-      setPresetNote(m.name);
-    } else setPresetNote(null);
+    setForm((f) => ({
+      ...f,
+      values: { ...f.values, model_name_or_path: path, ...(m ? { template: m.templateGuess } : {}), ...toValues(m?.preset ?? {}) },
+      flags: { ...f.flags, ...toFlags(m?.preset ?? {}) },
+      targetAll: m?.preset?.lora_target !== undefined ? m.preset.lora_target === "all" : f.targetAll,
+    }));
+    setPresetNote(m?.preset ? m.name : null);
   }
 
-  const field = (f: (typeof NUMBER_FIELDS)[number]) => (
-    <div key={f.name}>
-      <label className="field-label" htmlFor={f.name}>
-        {f.label}
-      </label>
-      <input
-        id={f.name}
-        name={f.name}
-        className="field-input"
-        inputMode={f.name === "freeze_trainable_modules" || f.name === "resume_from_checkpoint" ? "text" : "decimal"}
-        value={values[f.name] ?? ""}
-        onChange={(e) => setValues((v) => ({ ...v, [f.name]: e.target.value }))}
-        aria-invalid={errors[f.name] ? true : undefined}
-        aria-describedby={`${f.name}-help`}
-      />
-      {errors[f.name] ? (
-        <p className="field-error" role="alert" data-testid={`error-${f.name}`}>
-          {errors[f.name]}
-        </p>
-      ) : (
-        <p id={`${f.name}-help`} className="mt-1 text-xs text-slate-500">
-          {f.help}
-        </p>
-      )}
-    </div>
-  );
+  function loadConfig(cfg: Partial<RunConfig>) {
+    setForm((f) => applyConfig(f, cfg));
+    setPresetNote(null);
+    setSaveErrors(null);
+  }
 
-  const flag = (f: (typeof FLAGS)[number]) => (
-    <label key={f.name} className="flex items-start gap-2 text-sm" title={f.help}>
-      <input
-        type="checkbox"
-        name={f.name}
-        className="mt-0.5"
-        checked={flags[f.name] ?? false}
-        onChange={(e) => setFlags((x) => ({ ...x, [f.name]: e.target.checked }))}
-      />
-      <span>
-        {f.label}
-        <span className="block text-xs text-slate-500">{f.help}</span>
-      </span>
-    </label>
+  const text = (name: string, numeric = true) => (
+    <TextField key={name} name={name} errors={errors} value={v[name] ?? ""} onChange={set(name)} numeric={numeric} />
   );
-  const select = (name: string, label: string, options: readonly string[]) => (
-    <div>
-      <label className="field-label" htmlFor={name}>{label}</label>
-      <select id={name} name={name} className="field-input" value={values[name] ?? options[0]} onChange={(e) => setValues((v) => ({ ...v, [name]: e.target.value }))}>
-        {options.map((o) => <option key={o} value={o}>{o === "lora" ? "LoRA" : o}</option>)}
-      </select>
-      {errors[name] && <p className="field-error" role="alert" data-testid={`error-${name}`}>{errors[name]}</p>}
-    </div>
+  const flag = (name: Flag) => <FlagField key={name} name={name} errors={errors} checked={form.flags[name] ?? false} onChange={setFlag(name)} />;
+  const select = (name: string, options: readonly string[], label?: (o: string) => string) => (
+    <SelectField name={name} errors={errors} value={v[name] ?? options[0]} onChange={set(name)} options={options} optionLabel={label} />
   );
-  const advancedError = NUMBER_FIELDS.some((f) => f.group === "advanced" && errors[f.name]) || Boolean(errors.compute_type);
+  const hasErrors = Object.keys(errors).length > 0 || Boolean(state.formError);
+  const advancedError = ADVANCED_FIELDS.some((f) => errors[f]);
 
   return (
-    <form action={action} className="space-y-4" noValidate>
-      <section className="card grid gap-4 sm:grid-cols-2">
-        <div className="sm:col-span-2">
-          <label className="field-label" htmlFor="model_name_or_path">
-            Model
-          </label>
-          <div className="flex gap-2">
-            <select
-              id="model-picker"
-              className="field-input"
-              value={models.some((m) => m.path === modelPath) ? modelPath : ""}
-              onChange={(e) => chooseModel(e.target.value)}
-              aria-label="Model picker"
-            >
-              {models.map((m) => (
-                <option key={m.path} value={m.path}>
-                  {m.name}
-                  {m.demo ? " (random-weights demo model)" : ""}
-                </option>
-              ))}
-              <option value="">Other path…</option>
-            </select>
-          </div>
-          <input
-            id="model_name_or_path"
-            name="model_name_or_path"
-            className="field-input font-mono"
-            value={modelPath}
-            onChange={(e) => setModelPath(e.target.value)}
-            aria-invalid={errors.model_name_or_path ? true : undefined}
-          />
-          {errors.model_name_or_path ? (
-            <p className="field-error" role="alert" data-testid="error-model_name_or_path">
-              {errors.model_name_or_path}
-            </p>
-          ) : (
-            <p className="mt-1 text-xs text-slate-500">
-              A Hugging Face model directory inside {modelRoots.join(", ")}.
-              {model?.demo && " The demo model has random weights: it only learns what you teach it."}
-              {model && ` ${model.architecture}, ${model.layers ?? "?"} layers, width ${model.hiddenSize ?? "?"}.`}
-            </p>
-          )}
-          {presetNote && (
-            <p className="mt-1 text-xs text-indigo-700" data-testid="preset-note">
-              Applied the preset that ships with {presetNote} (it learns in a few CPU minutes); LLaMA-Factory defaults otherwise.
-            </p>
-          )}
-        </div>
-        <div>
-          <label className="field-label" htmlFor="name">
-            Run name (optional)
-          </label>
-          <input
-            id="name"
-            name="name"
-            className="field-input"
-            placeholder="auto"
-            value={values.name ?? ""}
-            onChange={(e) => setValues((v) => ({ ...v, name: e.target.value }))}
-          />
-        </div>
-        <div className="grid grid-cols-3 gap-2">
-          {select("template", "Template", TEMPLATES)}
-          {select("finetuning_type", "Method", METHODS)}
-          {select("lr_scheduler_type", "Scheduler", SCHEDULERS)}
-        </div>
-        <fieldset className="sm:col-span-2">
-          <legend className="field-label">Datasets</legend>
-          <div className="mt-1 flex flex-wrap gap-3">
-            {datasets.map((d) => (
-              <label key={d.name} className={`flex items-center gap-1.5 text-sm ${d.hasPlaceholders || d.error ? "text-slate-400" : ""}`}>
-                <input
-                  type="checkbox"
-                  name="dataset"
-                  value={d.name}
-                  checked={selected.includes(d.name)}
-                  onChange={(e) => setSelected((s) => (e.target.checked ? [...s, d.name] : s.filter((x) => x !== d.name)))}
-                />
-                {d.name} <span className="text-xs text-slate-500">({d.records ?? "?"} records{d.hasPlaceholders ? ", template: fill it first" : ""})</span>
-              </label>
-            ))}
-          </div>
-          {errors.dataset && (
-            <p className="field-error" role="alert" data-testid="error-dataset">
-              {errors.dataset}
-            </p>
-          )}
-        </fieldset>
-      </section>
+    <form ref={formRef} action={action} onSubmit={() => setSaveErrors(null)} className="space-y-4" noValidate>
+      {clone && (
+        <p className="card border-indigo-200 bg-indigo-50 text-sm text-indigo-900" role="status" data-testid="clone-note">
+          {clone.config
+            ? clone.dropped.length === 0
+              ? t("train.cloned", { id: clone.id, name: clone.name ?? "" })
+              : t("train.clone.invalid", { id: clone.id })
+            : t("train.clone.missing", { id: clone.id })}
+        </p>
+      )}
+      <div className="grid gap-4 lg:grid-cols-[minmax(0,1fr)_22rem]">
+        <div className="min-w-0 space-y-4">
+          <section className="card grid gap-4 sm:grid-cols-2" aria-label={t("train.model.label")}>
+            <div className="sm:col-span-2">
+              <ModelPicker
+                models={models}
+                modelRoots={modelRoots}
+                value={v.model_name_or_path ?? ""}
+                onPick={pickModel}
+                onChange={set("model_name_or_path")}
+                template={v.template ?? ""}
+                onUseTemplate={set("template")}
+                presetNote={presetNote}
+                errors={errors}
+              />
+            </div>
+            <TextField name="name" errors={errors} value={v.name ?? ""} onChange={set("name")} numeric={false} placeholder={t("train.field.name.placeholder")} />
+            <div className="grid grid-cols-2 gap-2">
+              {select("template", TEMPLATES)}
+              {select("finetuning_type", METHODS, (o) => (o === "lora" ? "LoRA" : o))}
+            </div>
+          </section>
 
-      <section className="card">
-        <h2 className="mb-3 font-semibold">Basic</h2>
-        <div className="grid gap-4 sm:grid-cols-3">{NUMBER_FIELDS.filter((f) => f.group === "basic").map(field)}</div>
-      </section>
-      {/* Hidden, not unmounted: the other method's fields still submit their (valid) values. */}
-      <section className="card" hidden={method !== "lora"}>
-        <h2 className="mb-3 font-semibold">LoRA</h2>
-        <div className="grid gap-4 sm:grid-cols-3">{NUMBER_FIELDS.filter((f) => f.group === "lora").map(field)}</div>
-        <div className="mt-3 grid gap-3 sm:grid-cols-3">{FLAGS.filter((f) => f.group === "lora").map(flag)}</div>
-        <fieldset className="mt-4">
-          <legend className="field-label">Target modules</legend>
-          <label className="mr-4 inline-flex items-center gap-1.5 text-sm">
-            <input type="checkbox" name="lora_target_all" checked={targetAll} onChange={(e) => setTargetAll(e.target.checked)} />
-            all linear layers
-          </label>
-          {!targetAll &&
-            LORA_TARGETS.map((t) => (
-              <label key={t} className="mr-3 inline-flex items-center gap-1 text-sm">
-                <input
-                  type="checkbox"
-                  name="lora_target_module"
-                  value={t}
-                  checked={modules.includes(t)}
-                  onChange={(e) => setModules((m) => (e.target.checked ? [...m, t] : m.filter((x) => x !== t)))}
-                />
-                {t}
-              </label>
-            ))}
-          {errors.lora_target && <p className="field-error" role="alert">{errors.lora_target}</p>}
-        </fieldset>
-      </section>
-      <section className="card" hidden={method !== "freeze"}>
-        <h2 className="mb-3 font-semibold">Freeze</h2>
-        <div className="grid gap-4 sm:grid-cols-3">{NUMBER_FIELDS.filter((f) => f.group === "freeze").map(field)}</div>
-      </section>
-      <section className="card">
-        <h2 className="mb-3 font-semibold">Data</h2>
-        <div className="grid gap-4 sm:grid-cols-3">{NUMBER_FIELDS.filter((f) => f.group === "data").map(field)}</div>
-        <div className="mt-3 grid gap-3 sm:grid-cols-3">{FLAGS.filter((f) => f.group === "data").map(flag)}</div>
-      </section>
-      <details className="card" open={advancedError || undefined}>
-        <summary className="cursor-pointer font-semibold">Advanced</summary>
-        <div className="mt-3 grid gap-4 sm:grid-cols-3">
-          {NUMBER_FIELDS.filter((f) => f.group === "advanced").map(field)}
-          {select("compute_type", "Compute type", COMPUTE_TYPES)}
-        </div>
-        <div className="mt-3 grid gap-3 sm:grid-cols-3">{FLAGS.filter((f) => f.group === "advanced").map(flag)}</div>
-      </details>
+          <section className="card" aria-labelledby="section-basic">
+            <h2 id="section-basic" className="mb-3 font-semibold">
+              {t("train.section.basic")}
+            </h2>
+            <div className="grid gap-4 sm:grid-cols-2 xl:grid-cols-3">
+              {BASIC.map((n) => text(n))}
+              {select("lr_scheduler_type", SCHEDULERS)}
+              {select("compute_type", COMPUTE_TYPES)}
+            </div>
+          </section>
 
-      {state.formError && <p className="field-error" role="alert">{state.formError}</p>}
-      <button type="submit" className="btn btn-primary" disabled={pending}>
-        {pending ? "Queuing…" : "Start"}
-      </button>
+          {/* Hidden, not unmounted: the other method's fields still submit their (valid) values. */}
+          <section className="card" hidden={method !== "lora"} aria-labelledby="section-lora">
+            <h2 id="section-lora" className="mb-3 font-semibold">
+              {t("train.section.lora")}
+            </h2>
+            <div className="grid gap-4 sm:grid-cols-3">{LORA.map((n) => text(n))}</div>
+            <div className="mt-3 grid gap-3 sm:grid-cols-2">{LORA_FLAGS.map(flag)}</div>
+            <fieldset className="mt-4" aria-describedby="lora_target-help">
+              <legend className="field-label">{t("train.target.legend")}</legend>
+              <p id="lora_target-help" className="text-xs text-slate-600">
+                {t("train.field.lora_target.help")}
+              </p>
+              <div className="mt-1 flex flex-wrap gap-x-4 gap-y-1">
+                <label className="inline-flex items-center gap-1.5 text-sm">
+                  <input
+                    type="checkbox"
+                    name="lora_target_all"
+                    checked={form.targetAll}
+                    onChange={(e) => setForm((f) => ({ ...f, targetAll: e.target.checked }))}
+                  />
+                  {t("train.target.all")}
+                </label>
+                {!form.targetAll &&
+                  LORA_TARGETS.map((m) => (
+                    <label key={m} className="inline-flex items-center gap-1 font-mono text-sm">
+                      <input
+                        type="checkbox"
+                        name="lora_target_module"
+                        value={m}
+                        checked={form.modules.includes(m)}
+                        onChange={(e) =>
+                          setForm((f) => ({
+                            ...f,
+                            modules: e.target.checked ? [...f.modules, m] : f.modules.filter((x): x is LoraTarget => x !== m),
+                          }))
+                        }
+                      />
+                      {m}
+                    </label>
+                  ))}
+              </div>
+              {errors.lora_target && (
+                <p className="field-error" role="alert" data-testid="error-lora_target">
+                  {errors.lora_target}
+                </p>
+              )}
+            </fieldset>
+          </section>
+          <section className="card" hidden={method !== "freeze"} aria-labelledby="section-freeze">
+            <h2 id="section-freeze" className="mb-3 font-semibold">
+              {t("train.section.freeze")}
+            </h2>
+            <div className="grid gap-4 sm:grid-cols-2">
+              {text("freeze_trainable_layers")}
+              {text("freeze_trainable_modules", false)}
+            </div>
+          </section>
+          <section className="card" hidden={method !== "full"} aria-labelledby="section-full">
+            <h2 id="section-full" className="font-semibold">
+              {t("train.section.full")}
+            </h2>
+            <p className="mt-1 text-sm text-slate-600">{t("train.section.full.note")}</p>
+          </section>
+
+          <section className="card space-y-4" aria-labelledby="section-data">
+            <h2 id="section-data" className="font-semibold">
+              {t("train.section.data")}
+            </h2>
+            <DatasetPicker datasets={datasets} selected={form.datasets} onChange={(d) => setForm((f) => ({ ...f, datasets: d }))} errors={errors} />
+            <div className="grid gap-4 sm:grid-cols-2 xl:grid-cols-4">{DATA.map((n) => text(n))}</div>
+            <div className="grid gap-3 sm:grid-cols-3">{DATA_FLAGS.map(flag)}</div>
+          </section>
+
+          <details className="card" open={advancedError || undefined}>
+            <summary className="cursor-pointer font-semibold">{t("train.section.advanced")}</summary>
+            <div className="mt-3 grid gap-4 sm:grid-cols-2 xl:grid-cols-4">{ADVANCED.map((n) => text(n))}</div>
+            <div className="mt-3 grid gap-4 sm:grid-cols-2">
+              {text("resume_from_checkpoint", false)}
+              {flag("gradient_checkpointing")}
+              {select("fast_path", FAST_PATHS)}
+              {text("device", false)}
+            </div>
+          </details>
+        </div>
+
+        <div className="min-w-0 space-y-4">
+          <MemoryEstimate model={model} form={form} />
+          <SavedConfigs initial={saved} form={form} onErrors={setSaveErrors} onLoad={loadConfig} />
+        </div>
+      </div>
+
+      <ShowCommand form={form} paths={command} modelPath={model?.path ?? v.model_name_or_path ?? ""} />
+
+      {hasErrors && (
+        <p className="field-error text-sm" role="alert" data-testid="form-errors">
+          {state.formError ?? t("train.errors.summary")}
+        </p>
+      )}
+      <div className="flex items-center gap-3">
+        <button type="submit" className="btn btn-primary" disabled={pending}>
+          {pending ? t("train.starting") : t("train.start")}
+        </button>
+      </div>
     </form>
   );
 }

@@ -3,6 +3,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { countParams, shapeFromConfig, type ModelShape } from "@/lib/estimate/shape";
+import { TEMPLATES } from "@/lib/schemas/run-config";
 
 // The same list as the trainer's (worker/trainer/tuneboard_trainer/model.py), checked at submit time.
 export const SUPPORTED_ARCHITECTURES = ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"] as const;
@@ -33,6 +35,16 @@ export interface ModelInfo {
   hiddenSize: number | null;
   layers: number | null;
   contextLength: number | null;
+  vocabSize: number | null;
+  /** Shapes for the parameter count and the memory estimate (null when config.json lacks a size). */
+  shape: ModelShape | null;
+  /** Parameters counted from the safetensors headers (exact) or, failing that, from config.json. */
+  parameterCount: number | null;
+  parameterSource: "safetensors" | "config" | null;
+  /** dtype of the stored weights (from the safetensors headers), e.g. BF16. */
+  weightDtype: string | null;
+  /** The chat template the model most likely uses (see guessTemplate). */
+  templateGuess: (typeof TEMPLATES)[number];
   demo: boolean;
   description: string | null;
   preset: Record<string, unknown> | null;
@@ -91,6 +103,8 @@ export function inspectModel(dir: string): ModelInfo {
     const parsed = tuneboardMeta.safeParse(JSON.parse(fs.readFileSync(metaFile, "utf8")));
     if (parsed.success) meta = parsed.data;
   }
+  const shape = shapeFromConfig(arch, cfg);
+  const stored = safetensorsParams(dir, files);
   return {
     name: path.basename(dir),
     path: dir,
@@ -98,10 +112,111 @@ export function inspectModel(dir: string): ModelInfo {
     hiddenSize: cfg.hidden_size ?? null,
     layers: cfg.num_hidden_layers ?? null,
     contextLength: cfg.max_position_embeddings ?? null,
+    vocabSize: cfg.vocab_size ?? null,
+    shape,
+    parameterCount: stored?.count ?? (shape ? countParams(shape) : null),
+    parameterSource: stored ? "safetensors" : shape ? "config" : null,
+    weightDtype: stored?.dtype ?? null,
+    templateGuess: guessTemplate(arch, readChatTemplate(dir)),
     demo: meta.demo === true,
     description: meta.description ?? null,
     preset: meta.preset ?? null,
   };
+}
+
+const tensorEntry = z.object({ dtype: z.string(), shape: z.array(z.number().int().min(0)) });
+/** Headers are small (a few KB to a few MB); anything bigger is not a safetensors header. */
+const MAX_HEADER_BYTES = 100 * 2 ** 20;
+
+/**
+ * Tensor dtypes and shapes from one safetensors file's header: the first 8 bytes give the
+ * header length (little-endian u64), then a JSON object. Only the header is read, never the weights.
+ */
+export function readSafetensorsHeader(file: string): Record<string, { dtype: string; shape: number[] }> {
+  const fd = fs.openSync(file, "r");
+  try {
+    const len = Buffer.alloc(8);
+    if (fs.readSync(fd, len, 0, 8, 0) !== 8) throw new Error("file too short");
+    const n = len.readBigUInt64LE(0);
+    if (n <= 0n || n > BigInt(MAX_HEADER_BYTES)) throw new Error(`implausible header length ${n}`);
+    const buf = Buffer.alloc(Number(n));
+    if (fs.readSync(fd, buf, 0, buf.length, 8) !== buf.length) throw new Error("truncated header");
+    const raw = JSON.parse(buf.toString("utf8")) as Record<string, unknown>;
+    const out: Record<string, { dtype: string; shape: number[] }> = {};
+    for (const [name, v] of Object.entries(raw)) {
+      if (name === "__metadata__") continue;
+      out[name] = tensorEntry.parse(v);
+    }
+    return out;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Sum of tensor sizes over the model's safetensors files (a sharded index names its shards). */
+function safetensorsParams(dir: string, files: string[]): { count: number; dtype: string | null } | null {
+  let shards: string[];
+  if (files.includes("model.safetensors.index.json")) {
+    try {
+      const index = z
+        .object({ weight_map: z.record(z.string(), z.string()) })
+        .parse(JSON.parse(fs.readFileSync(path.join(dir, "model.safetensors.index.json"), "utf8")));
+      // Shard names are bare file names in this directory; anything with a separator is ignored.
+      shards = [...new Set(Object.values(index.weight_map))].filter((f) => path.basename(f) === f);
+    } catch {
+      return null;
+    }
+  } else {
+    shards = files.filter((f) => f.endsWith(".safetensors"));
+  }
+  if (shards.length === 0) return null;
+  let count = 0;
+  const dtypes = new Map<string, number>();
+  try {
+    for (const shard of shards) {
+      for (const t of Object.values(readSafetensorsHeader(path.join(dir, shard)))) {
+        const n = t.shape.reduce((a, x) => a * x, 1);
+        count += n;
+        dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + n);
+      }
+    }
+  } catch {
+    return null;
+  }
+  const dtype = [...dtypes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
+  return { count, dtype };
+}
+
+function readChatTemplate(dir: string): string | null {
+  try {
+    const tc = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8")) as { chat_template?: unknown };
+    if (typeof tc.chat_template === "string") return tc.chat_template;
+    // Some tokenizers list several named templates; the "default" one is what chat uses.
+    if (Array.isArray(tc.chat_template)) {
+      const d = tc.chat_template.find((x: { name?: string; template?: string }) => x?.name === "default");
+      return typeof d?.template === "string" ? d.template : null;
+    }
+  } catch {
+    /* no or unreadable tokenizer_config.json */
+  }
+  return null;
+}
+
+/**
+ * The chat template a model most likely uses: recognised from the markers in its tokenizer's
+ * chat_template, else from the architecture; a template we do not recognise is used as is
+ * ("tokenizer"), and a model without one gets the plain "default" template.
+ */
+export function guessTemplate(architecture: string, chatTemplate: string | null): (typeof TEMPLATES)[number] {
+  if (chatTemplate) {
+    if (chatTemplate.includes("<|start_header_id|>")) return "llama3";
+    if (chatTemplate.includes("<|im_start|>")) return "qwen";
+    if (chatTemplate.includes("[INST]")) return architecture === "MistralForCausalLM" ? "mistral" : "llama2";
+    return "tokenizer";
+  }
+  if (architecture === "Qwen2ForCausalLM" || architecture === "Qwen3ForCausalLM") return "qwen";
+  if (architecture === "MistralForCausalLM") return "mistral";
+  return "default";
 }
 
 /** Every model directory directly under each root (unreadable ones are skipped). */

@@ -9,6 +9,7 @@ const port = process.env.E2E_PORT ?? "3210";
 const art = path.join(ROOT, "e2e", ".artifacts");
 fs.rmSync(path.join(art, "data"), { recursive: true, force: true });
 fs.rmSync(path.join(art, "runs"), { recursive: true, force: true });
+fs.rmSync(path.join(art, "exports"), { recursive: true, force: true });
 fs.rmSync(path.join(art, "e2e.db"), { force: true });
 fs.mkdirSync(path.join(art, "data"), { recursive: true });
 for (const f of ["dataset_info.json", "identity.json", "identity_heldout.json"]) {
@@ -22,6 +23,7 @@ const env = {
   DATABASE_URL: `file:${path.join(art, "e2e.db")}`,
   TUNEBOARD_DATA_DIR: path.join(art, "data"),
   TUNEBOARD_RUNS_DIR: path.join(art, "runs"),
+  TUNEBOARD_EXPORTS_DIR: path.join(art, "exports"),
   TUNEBOARD_MODEL_ROOTS: path.join(ROOT, "data", "models"),
   TUNEBOARD_WORKER_TOKEN: "e2e-worker-token-0123456789abcdef",
 };

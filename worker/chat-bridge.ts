@@ -16,9 +16,23 @@ import { ChatHost } from "./chat-host";
 import fs from "node:fs";
 import path from "node:path";
 
+const IDLE: ChatState = {
+  workerId: null,
+  state: "idle",
+  modelPath: null,
+  adapterPath: null,
+  adapterPaths: [],
+  message: null,
+  loadS: null,
+  phase: null,
+  progress: null,
+  phases: [],
+  device: null,
+};
+
 export class ChatBridge {
   private host: ChatHost;
-  private state: ChatState = { workerId: null, state: "idle", modelPath: null, adapterPath: null, message: null, loadS: null };
+  private state: ChatState = { ...IDLE };
 
   constructor(
     private readonly env: Env,
@@ -43,28 +57,37 @@ export class ChatBridge {
   }
 
   /** Adapters must be run outputs under the runs root; base models under the model roots. */
-  private resolvePaths(modelPath: string, adapterPath: string | null) {
+  private resolvePaths(modelPath: string, adapterPaths: string[]) {
     const model = resolveModelPath(this.env.modelRoots, modelPath);
-    let adapter: string | null = null;
-    if (adapterPath) {
-      adapter = resolveModelPath([this.env.runsDir], adapterPath);
-      if (!fs.existsSync(path.join(adapter, "adapter_config.json"))) throw new Error(`not a LoRA adapter directory: ${adapterPath}`);
-    }
-    return { model, adapter };
+    const adapters = adapterPaths.map((named) => {
+      const adapter = resolveModelPath([this.env.runsDir], named);
+      if (!fs.existsSync(path.join(adapter, "adapter_config.json"))) throw new Error(`not a LoRA adapter directory: ${named}`);
+      return adapter;
+    });
+    return { model, adapters: [...new Set(adapters)] };
   }
 
   private async load(raw: unknown) {
     const p = chatLoadReq.safeParse(raw);
     if (!p.success) return this.setState({ state: "error", message: "invalid load request" });
-    let paths: { model: string; adapter: string | null };
+    const named = [...(p.data.adapterPath ? [p.data.adapterPath] : []), ...p.data.adapterPaths];
+    let paths: { model: string; adapters: string[] };
     try {
-      paths = this.resolvePaths(p.data.modelPath, p.data.adapterPath);
+      paths = this.resolvePaths(p.data.modelPath, named);
     } catch (err) {
       return this.setState({ state: "error", message: (err as Error).message });
     }
-    this.setState({ state: "loading", modelPath: paths.model, adapterPath: paths.adapter, message: null, loadS: null });
+    this.setState({
+      ...IDLE,
+      state: "loading",
+      modelPath: paths.model,
+      adapterPath: paths.adapters[0] ?? null,
+      adapterPaths: paths.adapters,
+      phase: "weights",
+      progress: 0,
+    });
     try {
-      await this.host.send({ type: "load", model_path: paths.model, adapter_path: paths.adapter, template: p.data.template });
+      await this.host.send({ type: "load", model_path: paths.model, adapter_paths: paths.adapters, template: p.data.template });
     } catch (err) {
       this.setState({ state: "error", message: `could not start the chat process: ${(err as Error).message}` });
     }
@@ -77,20 +100,38 @@ export class ChatBridge {
       this.socket.emit("chat:done", { requestId: p.data.requestId, tokens: 0, tokensPerSec: null, finishReason: "error", error: "no model loaded" });
       return;
     }
-    await this.host.send({ type: "generate", request_id: p.data.requestId, messages: p.data.messages, ...p.data.params });
+    await this.host.send({
+      type: "generate",
+      request_id: p.data.requestId,
+      messages: p.data.messages,
+      ...p.data.params,
+      use_adapters: p.data.useAdapters,
+    });
   }
 
   private unload() {
     this.host.stop();
-    this.setState({ state: "idle", modelPath: null, adapterPath: null, message: null, loadS: null });
+    this.setState({ ...IDLE });
   }
 
   private onProcessEvent(e: ChatProcessEvent) {
     switch (e.type) {
-      case "loaded":
-        this.setState({ state: "ready", loadS: e.load_s, message: null });
-        this.log(`chat model loaded in ${e.load_s.toFixed(1)} s on ${e.device}`);
+      case "progress": {
+        // Record when each phase ended, so the UI can list them even after a fast load.
+        const phases = [...(this.state.phases ?? [])];
+        if (this.state.phase && this.state.phase !== e.phase && !phases.some((x) => x.phase === this.state.phase)) {
+          phases.push({ phase: this.state.phase, s: e.elapsed_s });
+        }
+        this.setState({ phase: e.phase, progress: e.pct, phases });
         break;
+      }
+      case "loaded": {
+        const phases = [...(this.state.phases ?? [])];
+        if (this.state.phase && !phases.some((x) => x.phase === this.state.phase)) phases.push({ phase: this.state.phase, s: e.load_s });
+        this.setState({ state: "ready", loadS: e.load_s, message: null, phase: null, progress: null, phases, device: e.device });
+        this.log(`chat model loaded in ${e.load_s.toFixed(1)} s on ${e.device} (${e.mode ?? "eager"})`);
+        break;
+      }
       case "token":
         this.socket.emit("chat:token", { requestId: e.request_id, text: e.text });
         break;

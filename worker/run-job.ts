@@ -16,6 +16,8 @@ import { releaseJob } from "@/lib/queue/release";
 import { recordEval } from "@/lib/queue/eval";
 import { startTrainer, type TrainerRun } from "./trainer-process";
 import { failureMessage, type TrainerErrorKind } from "./failure-message";
+import { latestCheckpoint } from "@/lib/jobs/checkpoints";
+import { isTaskKind, runTask } from "./run-task";
 
 const LOG_TAIL_CHARS = 20_000;
 const HEARTBEAT_MS = 1_000; // also how fast Abort is noticed
@@ -47,29 +49,11 @@ export interface RunningJob {
   done: Promise<void>;
 }
 
-/**
- * The newest checkpoint-N directory of a run that holds a complete trainer state, or null.
- * `maxStep`: only checkpoints at or before the last step the database has (a checkpoint can be
- * ahead of the recorded metrics when the worker died with writes pending; resuming from it would
- * leave a gap in the run's history).
- */
-export function latestCheckpoint(outputDir: string, maxStep = Infinity): string | null {
-  if (!fs.existsSync(outputDir)) return null;
-  const steps = fs
-    .readdirSync(outputDir)
-    .map((name) => /^checkpoint-(\d+)$/.exec(name))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .filter((step) => step <= maxStep)
-    .sort((a, b) => b - a);
-  for (const step of steps) {
-    const dir = path.join(outputDir, `checkpoint-${step}`);
-    if (fs.existsSync(path.join(dir, "trainer_state.pt"))) return dir;
-  }
-  return null;
-}
+// The newest complete checkpoint: shared with the Run page, which says where Resume continues.
+export { latestCheckpoint };
 
 export function runJob(job: Job, ctx: JobContext): RunningJob {
+  if (isTaskKind(job.kind)) return runTask(job, job.kind, ctx); // eval / export jobs (worker/run-task.ts)
   let trainer: TrainerRun | null = null;
   let cancelled = false;
   let abandoned = false;

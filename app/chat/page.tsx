@@ -3,22 +3,40 @@ import path from "node:path";
 import { env } from "@/lib/env";
 import { listModels } from "@/lib/models";
 import { db } from "@/lib/db";
+import { getT } from "@/lib/i18n/server";
 import { ChatPanel } from "@/components/ChatPanel";
+import { heldOutQuestions, identityOfRun } from "./identity-source";
 
 export const dynamic = "force-dynamic";
 
 export default async function ChatPage({ searchParams }: { searchParams: Promise<{ run?: string }> }) {
   const { run } = await searchParams;
-  const models = listModels(env().modelRoots).map((m) => ({ path: m.path, name: m.name, demo: m.demo }));
+  const t = await getT();
+  const e = env();
+  const models = listModels(e.modelRoots).map((m) => ({ path: m.path, name: m.name, demo: m.demo }));
+  // Finished runs whose output folder holds a LoRA adapter (the worker re-checks the path on load).
   const jobs = await db().job.findMany({ where: { status: "succeeded" }, orderBy: { id: "desc" }, take: 100 });
-  const adapters = jobs
-    .filter((j) => j.outputDir && fs.existsSync(path.join(j.outputDir, "adapter_config.json")))
-    .map((j) => ({ runId: j.id, name: j.name, path: j.outputDir!, modelPath: j.modelPath }));
+  const withAdapter = jobs.filter((j) => j.outputDir && fs.existsSync(path.join(j.outputDir, "adapter_config.json")));
+  const adapters = withAdapter.map((j) => ({ runId: j.id, name: j.name, path: j.outputDir!, modelPath: j.modelPath }));
+  const identities: Record<string, { name: string; author: string }> = {};
+  await Promise.all(
+    withAdapter.slice(0, 20).map(async (j) => {
+      const id = await identityOfRun(e.dataDir, j.datasets);
+      if (id) identities[j.outputDir!] = id;
+    }),
+  );
   const preselect = run ? adapters.find((a) => a.runId === Number(run)) : adapters[0];
   return (
     <div className="space-y-4">
-      <h1 className="text-xl font-semibold">Chat</h1>
-      <ChatPanel models={models} adapters={adapters} initialAdapter={preselect?.path ?? null} initialModel={preselect?.modelPath ?? models[0]?.path ?? ""} />
+      <h1 className="text-xl font-semibold">{t("chat.page.title")}</h1>
+      <ChatPanel
+        models={models}
+        adapters={adapters}
+        initialAdapter={preselect?.path ?? null}
+        initialModel={preselect?.modelPath ?? models[0]?.path ?? ""}
+        questions={await heldOutQuestions(e.dataDir, e.root)}
+        identities={identities}
+      />
     </div>
   );
 }

@@ -1,5 +1,10 @@
-import { Loading } from "@/components/Loading";
+import { getT } from "@/lib/i18n/server";
 
-export default function SegmentLoading() {
-  return <Loading what="datasets" />;
+export default async function SegmentLoading() {
+  const t = await getT();
+  return (
+    <div className="animate-pulse text-sm text-slate-500" aria-busy="true">
+      {t("datasets.loading")}
+    </div>
+  );
 }

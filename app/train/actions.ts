@@ -1,7 +1,9 @@
 "use server";
 import { redirect } from "next/navigation";
 import { createRun, type FieldErrors } from "@/lib/jobs/create-run";
-import { FLAG_FIELDS } from "@/lib/schemas/run-config";
+import { formDataToInput } from "@/lib/configs/form";
+import { deleteSavedConfig, listSavedConfigs, loadSavedConfig, saveConfig, type SavedConfigSummary } from "@/lib/configs/saved";
+import type { RunConfig } from "@/lib/schemas/run-config";
 
 export interface TrainFormState {
   fieldErrors: FieldErrors;
@@ -9,25 +11,30 @@ export interface TrainFormState {
   values?: Record<string, unknown>;
 }
 
-/** FormData -> the plain object the run schema parses (numbers stay strings: zod names bad ones). */
-function formToObject(form: FormData): Record<string, unknown> {
-  const obj: Record<string, unknown> = {};
-  for (const [key, value] of form.entries()) {
-    if (key.startsWith("$ACTION")) continue;
-    if (key === "dataset" || key === "lora_target_module") continue;
-    obj[key] = typeof value === "string" ? value : "";
-  }
-  obj.dataset = form.getAll("dataset").map(String);
-  obj.lora_target = form.get("lora_target_all") === "on" ? "all" : form.getAll("lora_target_module").map(String);
-  delete obj.lora_target_all;
-  // An unchecked checkbox is absent from FormData: absent means false here, not "use the default".
-  for (const f of FLAG_FIELDS) obj[f] = form.get(f) === "on";
-  return obj;
-}
-
 export async function startRun(_prev: TrainFormState, form: FormData): Promise<TrainFormState> {
-  const values = formToObject(form);
+  const values = formDataToInput(form);
   const result = await createRun(values);
   if (!result.ok) return { fieldErrors: result.fieldErrors, formError: result.formError, values };
   redirect(`/runs/${result.id}`);
+}
+
+// Saved configurations. The arguments come from the browser: saveConfig and the others parse
+// them with zod (name, and the whole run config as Start would).
+export type SaveConfigResult =
+  | { ok: true; name: string; created: boolean; list: SavedConfigSummary[] }
+  | { ok: false; fieldErrors: FieldErrors };
+
+export async function saveConfigAction(name: unknown, input: unknown): Promise<SaveConfigResult> {
+  const r = await saveConfig(name, input);
+  if (!r.ok) return r;
+  return { ...r, list: await listSavedConfigs() };
+}
+
+export async function loadConfigAction(name: unknown): Promise<{ config: Partial<RunConfig>; dropped: string[] } | null> {
+  return loadSavedConfig(name);
+}
+
+export async function deleteConfigAction(name: unknown): Promise<{ deleted: boolean; list: SavedConfigSummary[] }> {
+  const deleted = await deleteSavedConfig(name);
+  return { deleted, list: await listSavedConfigs() };
 }

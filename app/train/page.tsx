@@ -1,13 +1,34 @@
+import path from "node:path";
 import { env } from "@/lib/env";
+import { db } from "@/lib/db";
 import { listModels } from "@/lib/models";
 import { listDatasets } from "@/lib/datasets/registry";
-import { TrainForm } from "@/components/TrainForm";
+import { TrainForm, type CloneInfo } from "@/components/TrainForm";
 import { DEFAULT_RUN_CONFIG } from "@/lib/schemas/run-config";
+import { listSavedConfigs } from "@/lib/configs/saved";
+import { readStoredConfig } from "@/lib/configs/form";
+import type { CommandPaths } from "@/lib/configs/command";
+import { trainerCommand } from "@/worker/trainer-process";
+import { getT } from "@/lib/i18n/server";
 
 export const dynamic = "force-dynamic";
 
-export default async function TrainPage() {
-  const { modelRoots, dataDir } = env();
+/** ?from=<job id>: that run's stored config prefills the form (Clone on the Runs pages). */
+async function cloneSource(from: string | string[] | undefined): Promise<CloneInfo | null> {
+  if (typeof from !== "string" || !/^\d{1,9}$/.test(from)) return null;
+  const id = Number(from);
+  const job = await db().job.findUnique({ where: { id }, select: { id: true, name: true, config: true } });
+  if (!job) return { id, name: null, config: null, dropped: [] };
+  const { config, dropped } = readStoredConfig(job.config);
+  // A clone is a fresh run with the same settings: it does not continue the source's checkpoint.
+  delete config.resume_from_checkpoint;
+  config.name = `${job.name} (copy)`.slice(0, 80);
+  return { id, name: job.name, config, dropped };
+}
+
+export default async function TrainPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+  const { modelRoots, dataDir, runsDir, python, root } = env();
+  const t = await getT();
   const models = listModels(modelRoots).map((m) => ({
     path: m.path,
     name: m.name,
@@ -16,6 +37,13 @@ export default async function TrainPage() {
     architecture: m.architecture,
     layers: m.layers,
     hiddenSize: m.hiddenSize,
+    contextLength: m.contextLength,
+    vocabSize: m.vocabSize,
+    shape: m.shape,
+    parameterCount: m.parameterCount,
+    parameterSource: m.parameterSource,
+    weightDtype: m.weightDtype,
+    templateGuess: m.templateGuess,
     preset: m.preset,
   }));
   const datasets = (await listDatasets(dataDir)).map((d) => ({
@@ -24,10 +52,37 @@ export default async function TrainPage() {
     hasPlaceholders: d.hasPlaceholders,
     error: d.error ?? null,
   }));
+  const [saved, clone] = await Promise.all([listSavedConfigs(), cloneSource((await searchParams).from)]);
+
+  // "Show command": a fresh output folder named like LlamaBoard's train_<date-time>.
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
+  const outputDir = path.join(runsDir, `manual-${stamp}`);
+  const configPath = path.join(outputDir, "tuneboard_config.json");
+  const cmd = trainerCommand(python, root, ["train", "--config", configPath]);
+  const command: CommandPaths = {
+    root,
+    argv: [cmd.command, ...cmd.args],
+    pythonPath: String(cmd.env.PYTHONPATH),
+    configPath,
+    outputDir,
+    dataDir,
+  };
+
   return (
     <div className="space-y-4">
-      <h1 className="text-xl font-semibold">Train</h1>
-      <TrainForm models={models} datasets={datasets} defaults={DEFAULT_RUN_CONFIG} modelRoots={modelRoots} />
+      <div>
+        <h1 className="text-xl font-semibold">{t("train.title")}</h1>
+        <p className="text-sm text-slate-600">{t("train.intro")}</p>
+      </div>
+      <TrainForm
+        models={models}
+        datasets={datasets}
+        defaults={DEFAULT_RUN_CONFIG}
+        modelRoots={modelRoots}
+        saved={saved}
+        clone={clone}
+        command={command}
+      />
     </div>
   );
 }

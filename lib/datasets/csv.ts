@@ -124,3 +124,15 @@ export function csvRecords(rows: readonly CsvRow[]): CsvRecordsResult {
   }
   return { ok: true, records };
 }
+
+/** One CSV cell: quoted only when it must be (comma, quote, line break, or edge spaces). */
+function csvCell(value: string): string {
+  return /[",\r\n]|^\s|\s$/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+/** The inverse of parseCsv + csvRecords: a header row, then one line per record (CRLF, as RFC 4180). */
+export function toCsv(header: readonly string[], records: readonly Record<string, string>[]): string {
+  const lines = [header.map(csvCell).join(",")];
+  for (const r of records) lines.push(header.map((k) => csvCell(r[k] ?? "")).join(","));
+  return `${lines.join("\r\n")}\r\n`;
+}

@@ -15,6 +15,8 @@ export type DatasetErrorCode =
 
 export interface DatasetErrorOptions {
   recordIndex?: number;
+  /** For record errors: the record's top-level key at fault (e.g. "output", "conversations"). */
+  column?: string;
   cause?: unknown;
 }
 
@@ -25,12 +27,15 @@ export class DatasetError extends Error {
   readonly field: string;
   /** 0-based index into the dataset file's record list, for record errors. */
   readonly recordIndex?: number;
+  /** For record errors: the record's top-level key at fault, so an editor can mark that input. */
+  readonly column?: string;
 
   constructor(code: DatasetErrorCode, field: string, message: string, options: DatasetErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.field = field;
     if (options.recordIndex !== undefined) this.recordIndex = options.recordIndex;
+    if (options.column !== undefined) this.column = options.column;
   }
 }
 

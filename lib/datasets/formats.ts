@@ -86,9 +86,12 @@ export function validateRecords(raw: readonly unknown[], layout: Layout, ctx: Da
 }
 
 function recordError(ctx: DatasetContext, index: number, where: string, message: string, cause?: unknown): DatasetError {
+  // The top-level key of "history[0][1]" or "conversations[2].value", for an editor to mark.
+  const column = /^[^.[]+/.exec(where)?.[0];
   return new DatasetError("invalid_record", ctx.field, `${prefix(ctx)}record ${index}: ${where ? `${where}: ` : ""}${message}`, {
     recordIndex: index,
     cause,
+    ...(column === undefined ? {} : { column }),
   });
 }
 

@@ -4,12 +4,20 @@ import { z } from "zod";
 
 export const chatProcessEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready") }),
+  /** Load progress: phase weights | adapters | warmup, fraction 0..1 or null when unknown. */
+  z.object({
+    type: z.literal("progress"),
+    phase: z.enum(["weights", "adapters", "warmup"]),
+    pct: z.number().min(0).max(1).nullable(),
+    elapsed_s: z.number().nonnegative(),
+  }),
   z.object({
     type: z.literal("loaded"),
     model_path: z.string(),
-    adapter_path: z.string().nullable(),
+    adapter_paths: z.array(z.string()).default([]),
     load_s: z.number(),
     device: z.string(),
+    mode: z.string().optional(),
   }),
   z.object({ type: z.literal("token"), request_id: z.string(), text: z.string() }),
   z.object({
@@ -25,7 +33,7 @@ export const chatProcessEvent = z.discriminatedUnion("type", [
 export type ChatProcessEvent = z.infer<typeof chatProcessEvent>;
 
 export type ChatProcessCommand =
-  | { type: "load"; model_path: string; adapter_path: string | null; template: string }
+  | { type: "load"; model_path: string; adapter_paths: string[]; template: string }
   | {
       type: "generate";
       request_id: string;
@@ -34,7 +42,9 @@ export type ChatProcessCommand =
       temperature: number;
       top_p: number;
       top_k: number;
+      repetition_penalty: number;
       seed: number | null;
+      use_adapters: boolean;
     }
   | { type: "stop"; request_id: string }
   | { type: "unload" }

@@ -166,3 +166,129 @@ export const identityFillFormSchema = z.object({
 });
 export type IdentityFillForm = z.infer<typeof identityFillFormSchema>;
 export type IdentityFillInput = z.input<typeof identityFillFormSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Datasets page: record edits, imports, "as the model sees it".
+
+/** A record index in a dataset file (0-based), as the browser sends it. */
+export const recordIndexSchema = z.coerce
+  .number({ error: "record must be a number" })
+  .int("record must be a whole number")
+  .min(0, "record must be 0 or more");
+
+/**
+ * One record as the editor sends it: every top-level key as text. Keys listed in `jsonKeys` hold
+ * JSON (lists such as history or messages) and are parsed back; the rest stay strings.
+ */
+export const recordFieldsSchema = z.object({
+  fields: z.record(z.string().max(200), z.string().max(1_000_000, "at most 1,000,000 characters")),
+  jsonKeys: z.array(z.string().max(200)).max(100).default([]),
+});
+export type RecordFields = z.infer<typeof recordFieldsSchema>;
+
+export const recordEditSchema = recordFieldsSchema.extend({
+  dataset: z.string().min(1, "choose a dataset"),
+  index: recordIndexSchema,
+  /** The record as the editor loaded it (JSON text): a save over a record changed since is refused. */
+  expected: z.string().max(2_000_000),
+});
+
+export const recordAddSchema = recordFieldsSchema.extend({ dataset: z.string().min(1, "choose a dataset") });
+
+export const recordDeleteSchema = z.object({
+  dataset: z.string().min(1, "choose a dataset"),
+  index: recordIndexSchema,
+  expected: z.string().max(2_000_000),
+});
+
+/** The target layouts an imported file can be mapped to. */
+export const IMPORT_FORMATS = ["alpaca", "sharegpt", "openai"] as const;
+export type ImportFormat = (typeof IMPORT_FORMATS)[number];
+
+// "" from a select means "not mapped".
+const sourceKey = z.string().max(200);
+const requiredKey = (what: string) => sourceKey.min(1, `choose the ${what}`);
+
+export const importMappingSchema = z.discriminatedUnion(
+  "format",
+  [
+    z.object({
+      format: z.literal("alpaca"),
+      instruction: requiredKey("instruction column"),
+      input: sourceKey.default(""),
+      output: requiredKey("output column"),
+      system: sourceKey.default(""),
+      history: sourceKey.default(""),
+    }),
+    z.object({
+      format: z.literal("sharegpt"),
+      messages: requiredKey("messages column"),
+      roleKey: requiredKey("role key"),
+      contentKey: requiredKey("content key"),
+      userTag: requiredKey("user role value"),
+      assistantTag: requiredKey("assistant role value"),
+      systemTag: sourceKey.default(""),
+    }),
+    z.object({ format: z.literal("openai"), messages: requiredKey("messages column") }),
+  ],
+  { error: "choose alpaca, sharegpt or OpenAI messages" },
+);
+export type ImportMapping = z.infer<typeof importMappingSchema>;
+export type ImportMappingInput = z.input<typeof importMappingSchema>;
+
+export const uploadIdSchema = z.string().regex(/^[0-9a-f-]{36}\.(json|jsonl|csv)$/, "unknown upload; upload the file again");
+
+export const importCommitSchema = z.object({
+  uploadId: uploadIdSchema,
+  name: datasetNameSchema,
+  mapping: importMappingSchema,
+});
+
+export const RENDER_TEMPLATES = ["llama3", "qwen", "mistral", "llama2", "default", "tokenizer"] as const;
+
+export const renderRequestSchema = z.object({
+  dataset: z.string().min(1, "choose a dataset"),
+  model: z.string().min(1, "choose a model").max(1000),
+  template: z.enum(RENDER_TEMPLATES, { error: `template must be one of ${RENDER_TEMPLATES.join(", ")}` }),
+  record: recordIndexSchema,
+  cutoffLen: z.coerce
+    .number({ error: "cutoff length must be a number" })
+    .int("cutoff length must be a whole number")
+    .min(1, "cutoff length must be at least 1")
+    .max(1_048_576, "cutoff length must be at most 1048576"),
+});
+export type RenderRequest = z.infer<typeof renderRequestSchema>;
+
+/** render.py's answer (worker/trainer/tuneboard_trainer/render.py). */
+export const renderResultSchema = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    dataset: z.string(),
+    template: z.string(),
+    record: z.number().int(),
+    num_records: z.number().int(),
+    tokens: z.array(z.object({ id: z.number().int(), text: z.string(), trained: z.boolean() })),
+    num_tokens: z.number().int(),
+    num_trained: z.number().int(),
+    truncated: z.boolean(),
+    full_length: z.number().int(),
+    cutoff_len: z.number().int(),
+    lengths: z.array(z.number().int()),
+    over_cutoff: z.number().int(),
+  }),
+  z.object({ ok: z.literal(false), error: z.string() }),
+]);
+export type RenderResult = Extract<z.infer<typeof renderResultSchema>, { ok: true }>;
+
+/** The upload route's answer (app/api/datasets/import/route.ts), parsed again by the import form. */
+export const uploadAnswerSchema = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    uploadId: z.string(),
+    fileName: z.string(),
+    count: z.number().int(),
+    columns: z.array(z.string()),
+    sample: z.array(z.unknown()),
+  }),
+  z.object({ ok: z.literal(false), field: z.string(), message: z.string() }),
+]);

@@ -8,6 +8,7 @@ export const TEMPLATES = ["llama3", "qwen", "mistral", "llama2", "default", "tok
 export const METHODS = ["lora", "freeze", "full"] as const;
 export const COMPUTE_TYPES = ["auto", "bf16", "fp16", "fp32"] as const;
 export const SCHEDULERS = ["cosine", "linear", "constant"] as const;
+export const FAST_PATHS = ["auto", "on", "off"] as const;
 
 // Form inputs arrive as strings; a number field gets a message that names what is wrong.
 const num = (label: string) =>
@@ -61,6 +62,10 @@ export const runConfigSchema = z.object({
   warmup_ratio: num("warmup ratio").pipe(z.number().min(0).lt(1, "warmup ratio must be below 1")).default(0),
   weight_decay: num("weight decay").pipe(z.number().min(0, "weight decay must be ≥ 0")).default(0),
   compute_type: z.enum(COMPUTE_TYPES).default("auto"),
+  // The trainer's GPU fast path for LoRA (tuneboard_trainer/fast.py); auto: on CUDA only.
+  fast_path: z.enum(FAST_PATHS, { error: "fast path must be auto, on or off" }).default("auto"),
+  // Where the trainer runs: auto (CUDA when available), cpu, cuda or cuda:N.
+  device: z.string().trim().regex(/^(auto|cpu|cuda(:\d+)?)$/, "device must be auto, cpu, cuda or cuda:N").default("auto"),
   gradient_checkpointing: flag(true),
   seed: int("seed").pipe(z.number().min(0)),
   // A checkpoint folder of an earlier run (under the runs folder), e.g. run-3/checkpoint-100.
@@ -101,6 +106,8 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
   warmup_ratio: 0,
   weight_decay: 0,
   compute_type: "auto",
+  fast_path: "auto",
+  device: "auto",
   gradient_checkpointing: true,
   seed: 42,
   resume_from_checkpoint: undefined,

@@ -56,34 +56,49 @@ export const chatMessage = z.object({
 });
 export type ChatMessage = z.infer<typeof chatMessage>;
 
+// LlamaBoard's defaults: max new tokens 1024, top-p 0.7, temperature 0.95; top-k and the repetition
+// penalty are off by default (0 and 1.0). The chat process validates the same ranges again.
 export const generationParams = z.object({
-  max_new_tokens: z.number().int().min(1).max(8192).default(1024),
+  max_new_tokens: z.number().int("max new tokens must be a whole number").min(1).max(8192).default(1024),
   temperature: z.number().min(0).max(5).default(0.95),
   top_p: z.number().gt(0).max(1).default(0.7),
-  top_k: z.number().int().min(0).max(1000).default(50),
-  seed: z.number().int().min(0).nullable().default(null),
+  top_k: z.number().int("top-k must be a whole number").min(0).max(1000).default(0),
+  repetition_penalty: z.number().min(1).max(2).default(1),
+  seed: z.number().int("seed must be a whole number").min(0).max(Number.MAX_SAFE_INTEGER).nullable().default(null),
 });
 export type GenerationParams = z.infer<typeof generationParams>;
 
 export const chatLoadReq = z.object({
   modelPath: z.string().min(1),
-  adapterPath: z.string().min(1).nullable(),
+  /** One adapter (older clients); merged with adapterPaths. */
+  adapterPath: z.string().min(1).nullable().optional(),
+  adapterPaths: z.array(z.string().min(1)).max(8).default([]),
   template: z.enum(["llama3"]).default("llama3"),
 });
 export const chatSendReq = z.object({
   requestId: z.string().min(1).max(64),
   messages: z.array(chatMessage).min(1).max(200),
   params: generationParams,
+  /** false: answer with the base model alone (compare mode); the adapters stay loaded. */
+  useAdapters: z.boolean().default(true),
 });
 export const chatStopReq = z.object({ requestId: z.string().min(1).max(64) });
 
+export const chatLoadPhase = z.enum(["weights", "adapters", "warmup"]);
 export const chatState = z.object({
   workerId: z.string().nullable(),
   state: z.enum(["idle", "loading", "ready", "error"]),
   modelPath: z.string().nullable(),
   adapterPath: z.string().nullable(),
+  adapterPaths: z.array(z.string()).optional(),
   message: z.string().nullable(),
   loadS: z.number().nullable(),
+  /** While loading: the current phase and its fraction done (null when unknown). */
+  phase: chatLoadPhase.nullable().optional(),
+  progress: z.number().min(0).max(1).nullable().optional(),
+  /** Phases finished so far, with their seconds, so a fast load still shows what happened. */
+  phases: z.array(z.object({ phase: chatLoadPhase, s: z.number() })).optional(),
+  device: z.string().nullable().optional(),
 });
 export type ChatState = z.infer<typeof chatState>;
 

@@ -13,7 +13,7 @@ describe("trainer event protocol v1", () => {
       expect(r && "event" in r, line).toBe(true);
       return r && "event" in r ? r.event.type : null;
     });
-    expect(new Set(types)).toEqual(new Set(["started", "log", "step", "checkpoint", "eval", "done", "error"]));
+    expect(new Set(types)).toEqual(new Set(["started", "log", "step", "checkpoint", "eval", "done", "error", "progress", "result"]));
   });
   it("treats non-JSON lines as log text and names what is wrong in a malformed event", () => {
     expect(parseTrainerLine("Loading weights…")).toBeNull();

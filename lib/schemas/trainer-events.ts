@@ -78,6 +78,25 @@ export const errorEvent = z.object({
   traceback: z.string().optional(),
 });
 
+// Evaluate / export jobs (worker/run-task.ts): progress of a stage, and where the result JSON is.
+const taskKind = z.enum(["eval", "export"]);
+export const progressEvent = z.object({
+  ...base,
+  type: z.literal("progress"),
+  task: taskKind,
+  stage: z.string(),
+  current: z.number().int().nonnegative(),
+  total: z.number().int().nonnegative(),
+});
+
+export const resultEvent = z.object({
+  ...base,
+  type: z.literal("result"),
+  task: taskKind,
+  output_dir: z.string(),
+  result_path: z.string(),
+});
+
 export const trainerEvent = z.discriminatedUnion("type", [
   startedEvent,
   logEvent,
@@ -86,6 +105,8 @@ export const trainerEvent = z.discriminatedUnion("type", [
   evalEvent,
   doneEvent,
   errorEvent,
+  progressEvent,
+  resultEvent,
 ]);
 
 export type TrainerEvent = z.infer<typeof trainerEvent>;

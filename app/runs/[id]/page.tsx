@@ -1,35 +1,59 @@
 import { notFound } from "next/navigation";
 import Link from "next/link";
+import path from "node:path";
 import { z } from "zod";
 import { loadJobSnapshot } from "@/lib/jobs/snapshot";
+import { latestCheckpoint } from "@/lib/jobs/checkpoints";
 import { RunLive } from "@/components/RunLive";
 import { db } from "@/lib/db";
+import { env } from "@/lib/env";
 import { runConfigSchema } from "@/lib/schemas/run-config";
+import { getT } from "@/lib/i18n/server";
 
 export const dynamic = "force-dynamic";
 
 export default async function RunPage({ params }: { params: Promise<{ id: string }> }) {
   const id = z.coerce.number().int().positive().safeParse((await params).id);
   if (!id.success) notFound();
-  const [snapshot, job] = await Promise.all([loadJobSnapshot(id.data), db().job.findUnique({ where: { id: id.data } })]);
+  const [snapshot, job, t] = await Promise.all([loadJobSnapshot(id.data), db().job.findUnique({ where: { id: id.data } }), getT()]);
   if (!snapshot || !job) notFound();
-  const config = runConfigSchema.safeParse(JSON.parse(job.config));
+  let stored: unknown = null;
+  try {
+    stored = JSON.parse(job.config);
+  } catch {
+    // shown without the settings line
+  }
+  const config = runConfigSchema.safeParse(stored);
+  // Where Resume would continue: the worker picks the same folder (worker/run-job.ts).
+  const checkpoint = latestCheckpoint(job.outputDir ?? path.join(env().runsDir, `run-${job.id}`));
   return (
     <div className="space-y-4">
-      <div className="flex items-baseline justify-between">
-        <h1 className="text-xl font-semibold">
-          Run #{job.id}: {job.name}
-        </h1>
-        <Link href={`/chat?run=${job.id}`} className="text-sm text-indigo-700 hover:underline">
-          Chat with this run →
-        </Link>
+      <div className="flex flex-wrap items-baseline justify-between gap-2">
+        <h1 className="text-xl font-semibold">{t("runs.run.title", { id: job.id, name: job.name })}</h1>
+        <div className="flex gap-4 text-sm">
+          <Link href={`/train?from=${job.id}`} className="text-indigo-700 hover:underline" data-testid={`clone-${job.id}`}>
+            {t("runs.run.clone")}
+          </Link>
+          <Link href={`/chat?run=${job.id}`} className="text-indigo-700 hover:underline">
+            {t("runs.run.chat")}
+          </Link>
+        </div>
       </div>
-      <p className="text-sm text-slate-600">
+      <p className="text-sm text-slate-600" data-testid="run-summary">
         {job.modelPath.split("/").at(-1)} · {job.datasets}
         {config.success &&
-          ` · lr ${config.data.learning_rate} · ${config.data.num_train_epochs} epochs · batch ${config.data.per_device_train_batch_size}×${config.data.gradient_accumulation_steps} · LoRA r${config.data.lora_rank}/α${config.data.lora_alpha}`}
+          ` · ${t("runs.run.config", {
+            lr: config.data.learning_rate,
+            epochs: config.data.num_train_epochs,
+            batch: config.data.per_device_train_batch_size,
+            accum: config.data.gradient_accumulation_steps,
+            method:
+              config.data.finetuning_type === "lora"
+                ? `LoRA r${config.data.lora_rank}/α${config.data.lora_alpha}`
+                : t(`runs.method.${config.data.finetuning_type}`),
+          })}`}
       </p>
-      <RunLive initial={snapshot} />
+      <RunLive initial={snapshot} checkpoint={checkpoint ? path.basename(checkpoint) : null} />
     </div>
   );
 }

@@ -10,8 +10,8 @@ import threading
 import torch
 
 from conftest import REPO_ROOT, TRAINER_DIR
-from tuneboard_trainer.chat_server import StreamDecoder, generate_ids, sample_next
-from tuneboard_trainer.model import load_pretrained
+from tuneboard_trainer.chat_engine import ChatEngine, GenParams
+from tuneboard_trainer.chat_server import StreamDecoder
 from tuneboard_trainer.templates import get_template, load_tokenizer
 
 
@@ -42,9 +42,10 @@ class Proc:
 
 
 def greedy_reference(model_dir, text, n):
-    model = load_pretrained(model_dir)
+    eng = ChatEngine(model_dir, max_seq_len=256)
     tmpl = get_template("llama3", load_tokenizer(model_dir))
-    ids = list(generate_ids(model, tmpl.encode_prompt([{"role": "user", "content": text}]), n, set()))
+    ids = list(eng.generate(tmpl.encode_prompt([{"role": "user", "content": text}]),
+                            GenParams(max_new_tokens=n, temperature=0.0)))
     return tmpl.tokenizer.decode(ids), ids
 
 
@@ -54,8 +55,11 @@ def test_chat_server_smoke(tiny_model_dir):
     try:
         assert s.recv() == {"type": "ready"}
         s.send(type="load", model_path=str(tiny_model_dir), adapter_path=None, template="llama3")
-        loaded, _ = s.until("loaded")
+        loaded, seen = s.until("loaded")
         assert loaded["type"] == "loaded" and loaded["device"] == "cpu" and loaded["load_s"] >= 0
+        phases = [m["phase"] for m in seen if m["type"] == "progress"]
+        assert phases[0] == "weights" and phases[-1] == "weights"
+        assert [m["pct"] for m in seen if m["type"] == "progress"][-1] == 1.0
 
         # Greedy: deterministic and equal to in-process generation.
         s.send(type="generate", request_id="r1", messages=[{"role": "user", "content": "Who are you?"}],
@@ -72,6 +76,11 @@ def test_chat_server_smoke(tiny_model_dir):
         s.send(type="stop", request_id="r2")
         done, _ = s.until("done")
         assert done["finish_reason"] == "aborted" and done["tokens"] < 1500
+
+        # A bad parameter is refused, naming the field.
+        s.send(type="generate", request_id="r2b", messages=[{"role": "user", "content": "hi"}], top_p=0)
+        err, _ = s.until("error")
+        assert err["request_id"] == "r2b" and "top_p" in err["message"]
 
         s.send(type="generate", request_id="r3", messages="oops")
         err, _ = s.until("error")
@@ -98,9 +107,50 @@ def test_stream_decoder_never_splits_characters(tokenizer):
     assert len(ids) > len([p for p in pieces if p])  # some tokens were partial characters
 
 
-def test_sampling_filters():
-    logits = torch.tensor([5.0, 4.0, 1.0, 0.0])
-    g = torch.Generator().manual_seed(0)
-    assert sample_next(logits, 0.0, 0, 1.0, g) == 0
-    assert {sample_next(logits, 1.0, 2, 1.0, g) for _ in range(200)} == {0, 1}
-    assert {sample_next(logits, 1.0, 0, 0.5, g) for _ in range(50)} == {0}
+def test_compare_mode_and_stopping_a_queued_request(tmp_path, tiny_model_dir):
+    """With an adapter loaded, use_adapters=false answers as the base model; stopping both answers of a
+    compare pair also drops the one still queued."""
+    from tuneboard_trainer.lora import apply_lora, save_adapter
+    from tuneboard_trainer.model import load_pretrained
+
+    torch.manual_seed(0)
+    m = apply_lora(load_pretrained(tiny_model_dir), targets="all", r=4, alpha=8)
+    with torch.no_grad():
+        for n, p in m.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 1.0)
+    save_adapter(m, tmp_path / "adapter")
+    base_text, _ = greedy_reference(tiny_model_dir, "Who are you?", 8)
+    s = Proc()
+    try:
+        assert s.recv() == {"type": "ready"}
+        s.send(type="load", model_path=str(tiny_model_dir), adapter_paths=[str(tmp_path / "adapter")])
+        loaded, seen = s.until("loaded")
+        assert loaded["adapter_paths"] == [str(tmp_path / "adapter")]
+        assert "adapters" in [m["phase"] for m in seen if m["type"] == "progress"]
+        q = [{"role": "user", "content": "Who are you?"}]
+        answers = {}
+        for rid, use in (("tuned", True), ("base", False)):
+            s.send(type="generate", request_id=rid, messages=q, max_new_tokens=8, temperature=0, use_adapters=use)
+            done, seen = s.until("done")
+            answers[rid] = "".join(m["text"] for m in seen if m["type"] == "token")
+        assert answers["base"] == base_text and answers["tuned"] != base_text
+
+        # Two long answers queued back to back; stop both while the first runs.
+        for rid in ("a", "b"):
+            s.send(type="generate", request_id=rid, messages=q, max_new_tokens=1500, temperature=1.0, seed=1)
+        assert s.recv()["request_id"] == "a"
+        s.send(type="stop", request_id="a")
+        s.send(type="stop", request_id="b")
+        finished = {}
+        while len(finished) < 2:
+            msg = s.recv()
+            if msg["type"] == "done":
+                finished[msg["request_id"]] = msg
+        assert finished["a"]["finish_reason"] == "aborted" and finished["b"] == {**finished["b"], "tokens": 0,
+                                                                               "finish_reason": "aborted"}
+        s.send(type="shutdown")
+        assert s.p.wait(timeout=30) == 0
+    finally:
+        if s.p.poll() is None:
+            s.p.kill()

@@ -2,72 +2,27 @@
 
 stdin is read on a thread, so a `stop` can interrupt a running generation
 between two tokens; other requests that arrive meanwhile are queued.
+The model lives in a `chat_engine.ChatEngine`: weights straight to the device, LoRA adapters kept
+unmerged (a request with `use_adapters: false` answers with the base model), static KV cache and,
+on CUDA, a CUDA-graph decode step. Load progress goes out as `progress` events.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import os
 import queue
-import random
 import sys
 import threading
 import time
 import traceback
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
 
-from .lora import load_adapter, merge_lora
-from .model import KVCache, Transformer, load_pretrained
+from .chat_engine import GenParams, load_engine
 from .templates import load_template
-
-
-# ---------------------------------------------------------------- generation
-
-
-def sample_next(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
-                generator: Optional[torch.Generator]) -> int:
-    """Pick the next token from (V,) fp32 logits. temperature <= 0 means greedy."""
-    if temperature <= 0:
-        return int(logits.argmax())
-    logits = logits / temperature
-    if top_k and 0 < top_k < logits.numel():
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if 0 < top_p < 1.0:
-        sorted_logits, idx = torch.sort(logits, descending=True)
-        probs = sorted_logits.softmax(-1)
-        # Drop a token when the tokens before it already cover top_p (the first always stays).
-        drop = probs.cumsum(-1) - probs > top_p
-        logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, idx, drop), float("-inf"))
-    probs = logits.softmax(-1)
-    return int(torch.multinomial(probs, 1, generator=generator))
-
-
-@torch.inference_mode()
-def generate_ids(model: Transformer, prompt: list[int], max_new_tokens: int, stop_ids: set[int],
-                 temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
-                 seed: Optional[int] = None) -> Iterator[int]:
-    """Yield new token ids (stop token excluded) using a KV cache."""
-    device = model.lm_head.weight.device
-    dtype = model.lm_head.weight.dtype
-    max_new_tokens = min(max_new_tokens, model.config.max_position_embeddings - len(prompt))
-    if max_new_tokens <= 0:
-        return
-    cache = KVCache(model.config, 1, len(prompt) + max_new_tokens, device, dtype)
-    generator = torch.Generator(device="cpu").manual_seed(seed if seed is not None else random.getrandbits(63))
-    ids = torch.tensor([prompt], device=device)  # first pass: the whole prompt (prefill)
-    pos = 0
-    for _ in range(max_new_tokens):
-        hidden = model(ids, cache=cache, start_pos=pos)  # (1, T, D)
-        pos += ids.shape[1]
-        logits = model.lm_head(hidden[0, -1]).float().cpu()  # (V,)
-        nxt = sample_next(logits, temperature, top_k, top_p, generator)
-        if nxt in stop_ids:
-            return
-        yield nxt
-        ids = torch.tensor([[nxt]], device=device)  # later passes: one token against the cache
 
 
 class StreamDecoder:
@@ -155,16 +110,16 @@ class ChatServer:
     def handle(self, msg: dict) -> None:
         kind = msg["type"]
         if kind == "load":
-            self.load(msg["model_path"], msg.get("adapter_path"), msg.get("template", "llama3"))
+            adapters = msg.get("adapter_paths")
+            if adapters is None:  # older clients send one adapter_path
+                adapters = [msg["adapter_path"]] if msg.get("adapter_path") else []
+            if not isinstance(adapters, list) or not all(isinstance(a, str) for a in adapters):
+                raise ValueError("adapter_paths must be a list of strings")
+            self.load(msg["model_path"], adapters, msg.get("template", "llama3"))
         elif kind == "generate":
             self.generate(msg)
         elif kind == "stop":
-            # Not generating now: drop a queued request with that id, if any.
-            for queued in list(self.pending):
-                if queued.get("type") == "generate" and queued.get("request_id") == msg.get("request_id"):
-                    self.pending.remove(queued)
-                    self.send(type="done", request_id=queued["request_id"], tokens=0, tokens_per_sec=0.0,
-                              finish_reason="aborted")
+            self._drop_queued(msg.get("request_id"))  # not generating now: drop a queued request, if any
         elif kind == "unload":
             self.unload()
             self.send(type="unloaded")
@@ -173,26 +128,40 @@ class ChatServer:
         else:
             raise ValueError(f"unknown message type {kind!r}")
 
-    def load(self, model_path: str, adapter_path: Optional[str], template: str) -> None:
+    def load(self, model_path: str, adapter_paths: list, template: str) -> None:
         t0 = time.time()
         self.unload()
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        last = {"phase": None, "pct": -1.0}
+
+        def progress(phase: str, pct: Optional[float]) -> None:
+            # Weights report per tensor: send only phase changes and steps of >= 2 %.
+            if phase == last["phase"] and pct is not None and pct < 1.0 and pct - last["pct"] < 0.02:
+                return
+            last.update(phase=phase, pct=-1.0 if pct is None else pct)
+            self.send(type="progress", phase=phase, pct=None if pct is None else round(pct, 4),
+                      elapsed_s=round(time.time() - t0, 3))
+
         tmpl = load_template(template, model_path)  # any of templates.SUPPORTED_TEMPLATES
-        tokenizer = tmpl.tokenizer
-        model = load_pretrained(model_path, dtype=dtype, device=device)
-        if adapter_path:
-            load_adapter(model, adapter_path)
-            merge_lora(model)  # fold B @ A into the base weights: inference costs nothing extra
-        self.model, self.template, self.tokenizer = model.eval(), tmpl, tokenizer
-        self.send(type="loaded", model_path=model_path, adapter_path=adapter_path,
-                  load_s=round(time.time() - t0, 3), device=str(device))
+        # CUDA decode: compile (fastest; ~10 s the first time on a machine, then Inductor's disk cache),
+        # graph (CUDA graph of eager kernels, 0.5 s warm-up) or eager. docs/benchmarks.md has the numbers.
+        mode = os.environ.get("TUNEBOARD_CHAT_DECODE", "compile")
+        max_seq = int(os.environ.get("TUNEBOARD_CHAT_MAX_SEQ", "4096"))
+        engine = load_engine(model_path, adapter_paths, mode=mode, max_seq_len=max_seq, progress=progress)
+        self.model, self.template, self.tokenizer = engine, tmpl, tmpl.tokenizer
+        self.send(type="loaded", model_path=model_path, adapter_paths=list(adapter_paths),
+                  load_s=round(time.time() - t0, 3), device=str(engine.device), mode=engine.mode)
 
     def unload(self) -> None:
         if self.model is not None:
             self.model = self.template = self.tokenizer = None
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+    def _drop_queued(self, request_id) -> None:
+        for queued in list(self.pending):
+            if queued.get("type") == "generate" and queued.get("request_id") == request_id:
+                self.pending.remove(queued)
+                self.send(type="done", request_id=request_id, tokens=0, tokens_per_sec=0.0, finish_reason="aborted")
 
     def _poll_stop(self, request_id) -> bool:
         """Drain the inbox between tokens; True if this generation must stop."""
@@ -204,6 +173,8 @@ class ChatServer:
                 return stop
             if msg["type"] == "stop" and msg.get("request_id") in (None, request_id):
                 stop = True
+            elif msg["type"] == "stop":  # e.g. compare mode stops both answers: drop the queued one now
+                self._drop_queued(msg.get("request_id"))
             else:  # everything else (shutdown included) runs in arrival order afterwards
                 self.pending.append(msg)
 
@@ -217,15 +188,11 @@ class ChatServer:
             for m in messages
         ):
             raise ValueError("messages must be a list of {role, content} strings")
+        params = GenParams.parse(msg)
         prompt = self.template.encode_prompt(messages)
-        max_new = int(msg.get("max_new_tokens", 256))
         decoder = StreamDecoder(self.tokenizer)
         n, finish, t0 = 0, "stop", time.time()
-        for token_id in generate_ids(
-            self.model, prompt, max_new, self.template.stop_ids,
-            temperature=float(msg.get("temperature", 0.95)), top_k=int(msg.get("top_k") or 0),
-            top_p=float(msg.get("top_p", 1.0)), seed=msg.get("seed"),
-        ):
+        for token_id in self.model.generate(prompt, params, frozenset(self.template.stop_ids)):
             n += 1
             text = decoder.push(token_id)
             if text:
@@ -234,7 +201,7 @@ class ChatServer:
                 finish = "aborted"
                 break
         else:
-            if n >= max_new:
+            if n >= params.max_new_tokens or len(prompt) + n >= self.model.max_seq_len:
                 finish = "length"
         tail = decoder.flush()
         if tail:

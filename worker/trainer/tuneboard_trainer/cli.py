@@ -1,4 +1,4 @@
-"""Command line: train | chat | make-demo-model | validate-config."""
+"""Command line: train | evaluate | export | chat | make-demo-model | validate-config."""
 
 from __future__ import annotations
 
@@ -43,6 +43,44 @@ def cmd_train(args) -> int:
         from .train import train  # heavy imports (torch) only after the config is valid
 
         train(cfg, sink)
+        return EXIT_OK
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 -- the worker must always get an `error` event
+        if isinstance(e, (ConfigError, UnsupportedModelError)):
+            kind, code = "config", EXIT_CONFIG
+        elif isinstance(e, DataError):
+            kind, code = "data", EXIT_ERROR
+        else:
+            kind, code = ("oom" if _is_oom(e) else "internal"), EXIT_ERROR
+        tb = traceback.format_exc()
+        sink.emit(Error(message=str(e) or type(e).__name__, kind=kind,
+                        traceback=tb if kind in ("internal", "oom") else None))
+        print(f"[error] {kind}: {e}", file=sys.stderr, flush=True)
+        if kind == "internal":
+            print(tb, file=sys.stderr, flush=True)
+        return code
+
+
+def cmd_task(args) -> int:
+    """evaluate | export: the same error reporting as train (an `error` event, exit 2 for config)."""
+    from .config import ConfigError
+    from .data import DataError
+    from .events import Error, EventSink
+    from .model import UnsupportedModelError
+
+    sink = EventSink()
+    if args.exit_with_stdin:
+        exit_when_stdin_closes()
+    try:
+        if args.command == "evaluate":
+            from .evaluate import EvalConfig, evaluate
+
+            evaluate(EvalConfig.from_file(args.config), sink)
+        else:
+            from .export import ExportConfig, export_model
+
+            export_model(ExportConfig.from_file(args.config), sink)
         return EXIT_OK
     except KeyboardInterrupt:
         raise
@@ -112,6 +150,12 @@ def main(argv=None) -> int:
     v.set_defaults(func=cmd_validate)
     c = sub.add_parser("chat", help="JSON-lines chat server on stdin/stdout")
     c.set_defaults(func=cmd_chat)
+    for name, text in (("evaluate", "eval loss, perplexity, predictions with BLEU-4 / ROUGE (JSON events on stdout)"),
+                       ("export", "merge a LoRA adapter and write a Hugging Face model folder (JSON events)")):
+        e = sub.add_parser(name, help=text)
+        e.add_argument("--config", required=True)
+        e.add_argument("--exit-with-stdin", action="store_true")
+        e.set_defaults(func=cmd_task)
     d = sub.add_parser("make-demo-model", help="write the random-weights demo model (idempotent)")
     d.add_argument("--out", required=True)
     d.add_argument("--tokenizer-dir", required=True)

@@ -90,12 +90,34 @@ class Error:
     type: str = field(default="error", init=False)
 
 
+@dataclass
+class Progress:
+    """Evaluate / export jobs (evaluate.py, export.py): `current` of `total` units of `stage` done."""
+
+    task: str  # eval | export
+    stage: str  # e.g. load | loss | predict | merge | save
+    current: int
+    total: int
+    type: str = field(default="progress", init=False)
+
+
+@dataclass
+class Result:
+    """Evaluate / export finished: the result JSON (metrics, predictions preview, files) is at result_path."""
+
+    task: str  # eval | export
+    output_dir: str  # where the outputs are (the job folder, or the export directory)
+    result_path: str
+    type: str = field(default="result", init=False)
+
+
 EVENT_TYPES = {cls.__dataclass_fields__["type"].default: cls
-               for cls in (Started, Log, Step, Eval, Checkpoint, Done, Error)}
+               for cls in (Started, Log, Step, Eval, Checkpoint, Done, Error, Progress, Result)}
 # (type, key) pairs that may be absent; they are omitted from JSON when None, never written as null.
 _OPTIONAL = {("error", "traceback"), ("started", "num_eval_samples"), ("done", "eval_loss"), ("step", "gpu_mem_gib")}
 _NULLABLE = {"grad_norm"}  # keys that may be null
-_ENUMS = {("log", "level"): ("info", "warning", "error"), ("error", "kind"): ("config", "data", "oom", "internal")}
+_ENUMS = {("log", "level"): ("info", "warning", "error"), ("error", "kind"): ("config", "data", "oom", "internal"),
+          ("progress", "task"): ("eval", "export"), ("result", "task"): ("eval", "export")}
 
 
 class EventValidationError(ValueError):

@@ -1,0 +1,61 @@
+// Step one of an import: the browser posts the file (multipart, field "file"); the server keeps
+// it in the staging folder and answers its columns and first records for the mapping step.
+// The size limit is enforced here while the body streams in, not after it has all been read.
+import { NextResponse } from "next/server";
+import { env } from "@/lib/env";
+import { isDatasetError } from "@/lib/datasets/errors";
+import { IMPORT_MAX_BYTES, stageUpload, tooLarge } from "@/lib/datasets/import";
+
+export const dynamic = "force-dynamic";
+
+// Room for the multipart boundaries and headers around the file itself.
+const ENVELOPE = 64 * 1024;
+
+const refuse = (status: number, field: string, message: string) => NextResponse.json({ ok: false, field, message }, { status });
+
+async function readCapped(req: Request, cap: number): Promise<Uint8Array | null> {
+  if (!req.body) return new Uint8Array();
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > cap) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+export async function POST(req: Request) {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > IMPORT_MAX_BYTES + ENVELOPE) return refuse(413, "file", tooLarge(declared).message);
+  const body = await readCapped(req, IMPORT_MAX_BYTES + ENVELOPE);
+  if (body === null) return refuse(413, "file", tooLarge(IMPORT_MAX_BYTES + ENVELOPE).message);
+
+  let form: FormData;
+  try {
+    form = await new Response(body as BodyInit, { headers: { "content-type": req.headers.get("content-type") ?? "" } }).formData();
+  } catch {
+    return refuse(400, "file", "send the file as multipart/form-data in a field named \"file\"");
+  }
+  const file = form.get("file");
+  if (!(file instanceof File) || file.size === 0) return refuse(422, "file", "choose a non-empty .json, .jsonl or .csv file");
+  try {
+    const staged = await stageUpload(env().dataDir, file.name, new Uint8Array(await file.arrayBuffer()));
+    return NextResponse.json({ ok: true, ...staged });
+  } catch (err) {
+    if (!isDatasetError(err)) throw err;
+    return refuse(err.field === "file" && err.message.includes("limit") ? 413 : 422, err.field, err.message);
+  }
+}

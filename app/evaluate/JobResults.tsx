@@ -1,0 +1,119 @@
+// The result of one finished eval/export job (Job.result, parsed with zod): the metrics table and
+// the prediction-vs-reference table, or the export folder and its files.
+import path from "node:path";
+import type { TFunction } from "@/lib/i18n/translate";
+import type { EvalResult } from "@/lib/schemas/eval-config";
+import type { ExportResult } from "@/lib/schemas/export-config";
+
+const fmt = (v: number | null | undefined, digits = 4) => (v === null || v === undefined ? "—" : v.toFixed(digits));
+
+export function EvalMetrics({ result, t }: { result: EvalResult; t: TFunction }) {
+  const m = result.metrics;
+  const rows: [string, string, string][] = [
+    ["eval_loss", t("evaluate.metrics.evalLoss"), fmt(m.eval_loss)],
+    ["perplexity", t("evaluate.metrics.perplexity"), fmt(m.perplexity)],
+    ["bleu-4", t("evaluate.metrics.bleu4"), fmt(m["predict_bleu-4"])],
+    ["rouge-1", t("evaluate.metrics.rouge1"), fmt(m["predict_rouge-1"])],
+    ["rouge-2", t("evaluate.metrics.rouge2"), fmt(m["predict_rouge-2"])],
+    ["rouge-l", t("evaluate.metrics.rougeL"), fmt(m["predict_rouge-l"])],
+    ["samples", t("evaluate.metrics.samples"), String(m.num_samples)],
+    ["predicted", t("evaluate.metrics.predicted"), String(m.num_predicted)],
+    ["tokens_per_sec", t("evaluate.metrics.tokensPerSec"), fmt(m.predict_tokens_per_sec, 1)],
+    ["runtime", t("evaluate.metrics.runtime"), fmt(m.runtime_s, 1)],
+  ];
+  return (
+    <div className="space-y-3">
+      <table className="w-full max-w-md text-left text-sm" data-testid="eval-metrics">
+        <caption className="text-left font-medium">{t("evaluate.metrics.title")}</caption>
+        <thead className="text-slate-500">
+          <tr>
+            <th className="p-1.5" scope="col">{t("evaluate.metrics.metric")}</th>
+            <th className="p-1.5" scope="col">{t("evaluate.metrics.value")}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map(([key, label, value]) => (
+            <tr key={key} className="border-t border-slate-100" data-metric={key}>
+              <th className="p-1.5 font-normal" scope="row">{label}</th>
+              <td className="p-1.5 font-mono">{value}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <dl className="text-xs text-slate-600">
+        <div>
+          <dt className="inline font-medium">{t("evaluate.files.predictions")}: </dt>
+          <dd className="inline font-mono" data-testid="eval-predictions-file">{result.files.predictions}</dd>
+        </div>
+        <div>
+          <dt className="inline font-medium">{t("evaluate.files.metrics")}: </dt>
+          <dd className="inline font-mono">{result.files.metrics}</dd>
+        </div>
+      </dl>
+      {result.predictions.length > 0 && (
+        <div className="overflow-x-auto">
+          <table className="w-full text-left text-sm" data-testid="eval-predictions">
+            <caption className="text-left font-medium">{t("evaluate.preds.title", { n: result.predictions.length })}</caption>
+            <thead className="text-slate-500">
+              <tr>
+                <th className="p-1.5" scope="col">#</th>
+                <th className="p-1.5" scope="col">{t("evaluate.preds.prompt")}</th>
+                <th className="p-1.5" scope="col">{t("evaluate.preds.predict")}</th>
+                <th className="p-1.5" scope="col">{t("evaluate.preds.label")}</th>
+                <th className="p-1.5" scope="col">{t("evaluate.metrics.bleu4")}</th>
+                <th className="p-1.5" scope="col">{t("evaluate.metrics.rougeL")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {result.predictions.map((p, i) => (
+                <tr key={i} className="border-t border-slate-100 align-top">
+                  <td className="p-1.5 text-slate-500">{i + 1}</td>
+                  <td className="max-w-xs whitespace-pre-wrap break-words p-1.5">{p.prompt}</td>
+                  <td className="max-w-xs whitespace-pre-wrap break-words p-1.5">{p.predict}</td>
+                  <td className="max-w-xs whitespace-pre-wrap break-words p-1.5">{p.label}</td>
+                  <td className="p-1.5 font-mono">{p["bleu-4"].toFixed(2)}</td>
+                  <td className="p-1.5 font-mono">{p["rouge-l"].toFixed(2)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function size(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${bytes} B`;
+}
+
+export function ExportFiles({ result, t }: { result: ExportResult; t: TFunction }) {
+  return (
+    <div className="space-y-2 text-sm">
+      <p>
+        <span className="font-medium">{t("evaluate.export.path")}: </span>
+        <code className="break-all" data-testid="export-path">{result.export_dir}</code>
+      </p>
+      <p className="text-slate-600">{t("evaluate.export.summary", { shards: result.shards, dtype: result.dtype, mb: result.max_shard_size_mb })}</p>
+      <table className="w-full max-w-lg text-left" data-testid="export-files">
+        <thead className="text-slate-500">
+          <tr>
+            <th className="p-1.5" scope="col">{t("evaluate.export.file")}</th>
+            <th className="p-1.5" scope="col">{t("evaluate.export.size")}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {result.files.map((f) => (
+            <tr key={f.name} className="border-t border-slate-100">
+              <td className="p-1.5 font-mono">{path.basename(f.name)}</td>
+              <td className="p-1.5">{size(f.bytes)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

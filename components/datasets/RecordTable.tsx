@@ -1,0 +1,164 @@
+"use client";
+// One page of a dataset's records with inline edit, add and delete. Every change goes through a
+// server action that re-validates and rewrites the file atomically; the page is then refreshed
+// from the file, so what is shown is what is on disk.
+import { useRouter } from "next/navigation";
+import { useState, useTransition } from "react";
+import { useT } from "@/lib/i18n/client";
+import type { EditableRecord } from "@/lib/datasets/edit";
+import { addRecordAction, deleteRecordAction, updateRecordAction, type ActionResult } from "@/app/datasets/actions";
+import { RecordEditor, type EditorError } from "./RecordEditor";
+
+type Mode = { kind: "edit"; index: number } | { kind: "add" } | { kind: "delete"; index: number } | null;
+
+const PREVIEW_CHARS = 240;
+const clip = (s: string) => (s.length > PREVIEW_CHARS ? `${s.slice(0, PREVIEW_CHARS)}…` : s);
+
+export function RecordTable(props: { dataset: string; rows: EditableRecord[]; blank: EditableRecord }) {
+  const t = useT();
+  const router = useRouter();
+  const [mode, setMode] = useState<Mode>(null);
+  const [error, setError] = useState<EditorError | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [pending, startTransition] = useTransition();
+
+  const open = (m: Mode) => {
+    setMode(m);
+    setError(null);
+    setNotice(null);
+  };
+
+  function run<T>(call: () => Promise<ActionResult<T>>, done: (value: T) => string) {
+    startTransition(async () => {
+      const r = await call();
+      if (!r.ok) {
+        setError({ field: r.field, message: r.message });
+        return;
+      }
+      setMode(null);
+      setError(null);
+      setNotice(done(r.value));
+      router.refresh();
+    });
+  }
+
+  const save = (row: EditableRecord) => (fields: Record<string, string>, jsonKeys: string[]) =>
+    run(
+      () => updateRecordAction({ dataset: props.dataset, index: row.index, expected: row.expected, fields, jsonKeys }),
+      () => t("datasets.records.saved", { n: row.index }),
+    );
+
+  return (
+    <div className="space-y-3">
+      <div className="flex flex-wrap items-center gap-3">
+        <button type="button" className="btn btn-secondary" onClick={() => open({ kind: "add" })} disabled={mode?.kind === "add"}>
+          {t("datasets.records.add")}
+        </button>
+        {notice && (
+          <span className="text-sm text-emerald-700" role="status" data-testid="record-notice">
+            {notice}
+          </span>
+        )}
+      </div>
+      {mode?.kind === "add" && (
+        <div className="rounded-md border border-indigo-200 bg-indigo-50/40 p-3">
+          <RecordEditor
+            record={props.blank}
+            title={t("datasets.records.newTitle", { n: props.blank.index })}
+            saving={pending}
+            error={error}
+            onCancel={() => open(null)}
+            onSave={(fields, jsonKeys) =>
+              run(() => addRecordAction({ dataset: props.dataset, fields, jsonKeys }), (v) => t("datasets.records.added", { n: v.index }))
+            }
+          />
+        </div>
+      )}
+      <div className="overflow-x-auto">
+        <table className="w-full text-left text-sm">
+          <thead className="text-slate-500">
+            <tr>
+              <th className="w-12 p-1">#</th>
+              <th className="p-1">{t("datasets.records.record")}</th>
+              <th className="w-40 p-1">
+                <span className="sr-only">{t("datasets.records.actions")}</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.rows.map((row) => {
+              const editing = mode?.kind === "edit" && mode.index === row.index;
+              const deleting = mode?.kind === "delete" && mode.index === row.index;
+              return (
+                <tr key={`${row.index}-${row.expected}`} className="border-t border-slate-100 align-top" data-testid={`record-${row.index}`}>
+                  <td className="p-1 text-slate-500">{row.index}</td>
+                  <td className="p-1">
+                    {editing ? (
+                      <RecordEditor
+                        record={row}
+                        title={t("datasets.records.editTitle", { n: row.index })}
+                        saving={pending}
+                        error={error}
+                        onSave={save(row)}
+                        onCancel={() => open(null)}
+                      />
+                    ) : (
+                      <dl className="grid grid-cols-[max-content_1fr] gap-x-3">
+                        {row.fields.map((f) => (
+                          <div key={f.key} className="contents">
+                            <dt className="font-mono text-xs text-slate-500">{f.key}</dt>
+                            <dd className={`min-h-5 whitespace-pre-wrap break-words ${f.json ? "font-mono text-xs" : ""}`}>
+                              {f.value === "" ? <span className="text-slate-500 italic">{t("datasets.records.empty")}</span> : clip(f.json ? JSON.stringify(JSON.parse(f.value)) : f.value)}
+                            </dd>
+                          </div>
+                        ))}
+                      </dl>
+                    )}
+                    {deleting && (
+                      <div className="mt-2 flex flex-wrap items-center gap-2 rounded bg-red-50 p-2" role="group" aria-label={t("datasets.records.confirmDelete", { n: row.index })}>
+                        <span className="text-sm text-red-800">{t("datasets.records.confirmDelete", { n: row.index })}</span>
+                        <button
+                          type="button"
+                          className="btn btn-danger"
+                          disabled={pending}
+                          onClick={() =>
+                            run(
+                              () => deleteRecordAction({ dataset: props.dataset, index: row.index, expected: row.expected }),
+                              () => t("datasets.records.deleted", { n: row.index }),
+                            )
+                          }
+                        >
+                          {t("datasets.records.deleteYes")}
+                        </button>
+                        <button type="button" className="btn btn-secondary" onClick={() => open(null)}>
+                          {t("datasets.editor.cancel")}
+                        </button>
+                        {error && (
+                          <p className="field-error w-full" role="alert">
+                            {error.message}
+                          </p>
+                        )}
+                      </div>
+                    )}
+                  </td>
+                  <td className="space-x-1 p-1 text-right">
+                    {!editing && (
+                      <>
+                        <button type="button" className="btn btn-secondary" aria-label={t("datasets.records.editLabel", { n: row.index })} onClick={() => open({ kind: "edit", index: row.index })}>
+                          {t("datasets.records.edit")}
+                        </button>
+                        <button type="button" className="btn btn-secondary" aria-label={t("datasets.records.deleteLabel", { n: row.index })} onClick={() => open({ kind: "delete", index: row.index })}>
+                          {t("datasets.records.delete")}
+                        </button>
+                      </>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}

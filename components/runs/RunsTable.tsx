@@ -1,0 +1,187 @@
+"use client";
+// The Runs table: pick runs to compare, clone a run into the Train form, delete a finished run
+// after a confirmation dialog (a native <dialog>: focus moves into it, Escape closes it).
+import { useEffect, useRef, useState } from "react";
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import { StatusBadge } from "@/components/StatusBadge";
+import { formatDuration } from "@/lib/format/time";
+import { isFinalStatus } from "@/lib/queue/types";
+import { useT } from "@/lib/i18n/client";
+import type { MessageKey } from "@/lib/i18n/translate";
+import type { RunRow } from "@/lib/jobs/list";
+import { COMPARE_MAX, COMPARE_MIN } from "@/lib/jobs/compare-ids";
+
+export function RunsTable({ rows }: { rows: (RunRow & { started: string | null })[] }) {
+  const t = useT();
+  const router = useRouter();
+  const [selected, setSelected] = useState<number[]>([]);
+  const [pendingDelete, setPendingDelete] = useState<RunRow | null>(null);
+  const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const dialogRef = useRef<HTMLDialogElement>(null);
+  const none = t("common.none");
+
+  const toggle = (id: number, on: boolean) => setSelected((s) => (on ? [...s.filter((x) => x !== id), id] : s.filter((x) => x !== id)));
+  const canCompare = selected.length >= COMPARE_MIN && selected.length <= COMPARE_MAX;
+
+  function askDelete(row: RunRow) {
+    setPendingDelete(row);
+    setMessage(null);
+  }
+
+  // Open the dialog once its content (and the autofocused Cancel button) has rendered.
+  useEffect(() => {
+    const d = dialogRef.current;
+    if (pendingDelete && d && !d.open) d.showModal();
+  }, [pendingDelete]);
+
+  async function confirmDelete() {
+    const row = pendingDelete;
+    if (!row) return;
+    setBusy(true);
+    try {
+      const res = await fetch(`/api/runs/${row.id}`, { method: "DELETE" });
+      const body = (await res.json().catch(() => ({}))) as { error?: string; state?: string; status?: string; keptDir?: string | null; removedOutputs?: boolean };
+      if (res.ok) {
+        setMessage({
+          text: body.keptDir ? t("runs.list.deletedKept", { id: row.id, dir: body.keptDir }) : t("runs.list.deleted", { id: row.id }),
+          error: false,
+        });
+        setSelected((s) => s.filter((x) => x !== row.id));
+        router.refresh();
+      } else if (body.state === "not_finished" && body.status) {
+        setMessage({ text: t("runs.list.deleteNotFinished", { id: row.id, status: t(`runs.status.${body.status}` as MessageKey) }), error: true });
+      } else {
+        setMessage({ text: t("runs.list.deleteFailed", { id: row.id, error: body.error ?? `HTTP ${res.status}` }), error: true });
+      }
+    } finally {
+      setBusy(false);
+      dialogRef.current?.close();
+      setPendingDelete(null);
+    }
+  }
+
+  return (
+    <div className="space-y-3">
+      <div className="flex flex-wrap items-center gap-3">
+        <button
+          type="button"
+          className="btn btn-secondary"
+          disabled={!canCompare}
+          onClick={() => router.push(`/compare?ids=${selected.join(",")}`)}
+          data-testid="compare-selected"
+          aria-describedby="compare-hint"
+        >
+          {t("runs.list.compare", { n: selected.length })}
+        </button>
+        <span id="compare-hint" className="text-xs text-slate-600">
+          {t("runs.list.compareHint")}
+        </span>
+      </div>
+      <p aria-live="polite" role="status" data-testid="runs-message" className={message?.error ? "text-sm text-red-700" : "text-sm text-emerald-800"}>
+        {message?.text}
+      </p>
+      <div className="card overflow-x-auto p-0">
+        <table className="w-full text-left text-sm">
+          <thead className="text-slate-600">
+            <tr>
+              <th className="p-2">
+                <span className="sr-only">{t("runs.list.col.select")}</span>
+              </th>
+              <th className="p-2">#</th>
+              <th className="p-2">{t("runs.list.col.name")}</th>
+              <th className="p-2">{t("runs.list.col.status")}</th>
+              <th className="p-2">{t("runs.list.col.model")}</th>
+              <th className="p-2">{t("runs.list.col.dataset")}</th>
+              <th className="p-2">{t("runs.list.col.method")}</th>
+              <th className="p-2">{t("runs.list.col.started")}</th>
+              <th className="p-2">{t("runs.list.col.duration")}</th>
+              <th className="p-2">{t("runs.list.col.finalLoss")}</th>
+              <th className="p-2">
+                <span className="sr-only">{t("runs.list.col.actions")}</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r) => (
+              <tr key={r.id} className="border-t border-slate-100" data-testid={`run-row-${r.id}`}>
+                <td className="p-2">
+                  <input
+                    type="checkbox"
+                    checked={selected.includes(r.id)}
+                    onChange={(e) => toggle(r.id, e.target.checked)}
+                    aria-label={t("runs.list.selectRun", { id: r.id, name: r.name })}
+                    data-testid={`select-${r.id}`}
+                  />
+                </td>
+                <td className="p-2 tabular-nums">{r.id}</td>
+                <td className="max-w-56 truncate p-2">
+                  <Link href={`/runs/${r.id}`} className="text-indigo-700 hover:underline" title={r.name}>
+                    {r.name}
+                  </Link>
+                </td>
+                <td className="p-2">
+                  <StatusBadge status={r.status} testId={`status-${r.id}`} />
+                </td>
+                <td className="p-2">{r.model}</td>
+                <td className="p-2">{r.datasets}</td>
+                <td className="p-2">{["lora", "freeze", "full"].includes(r.method) ? t(`runs.method.${r.method}` as MessageKey) : r.method}</td>
+                <td className="p-2 whitespace-nowrap">{r.started ?? none}</td>
+                <td className="p-2 whitespace-nowrap">{formatDuration(r.durationS)}</td>
+                <td className="p-2 tabular-nums" data-testid={`final-loss-${r.id}`}>
+                  {r.finalLoss?.toFixed(4) ?? none}
+                </td>
+                <td className="p-2 whitespace-nowrap">
+                  <Link
+                    href={`/train?from=${r.id}`}
+                    className="text-indigo-700 hover:underline"
+                    aria-label={t("runs.list.cloneLabel", { id: r.id })}
+                    data-testid={`clone-${r.id}`}
+                  >
+                    {t("runs.list.clone")}
+                  </Link>
+                  {isFinalStatus(r.status) && (
+                    <button
+                      type="button"
+                      className="ml-3 text-red-700 hover:underline"
+                      onClick={() => askDelete(r)}
+                      aria-label={t("runs.list.deleteLabel", { id: r.id })}
+                      data-testid={`delete-${r.id}`}
+                    >
+                      {t("runs.list.delete")}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <dialog
+        ref={dialogRef}
+        aria-labelledby="delete-title"
+        className="m-auto max-w-md rounded-lg p-5 shadow-xl backdrop:bg-slate-900/40"
+        onClose={() => setPendingDelete(null)}
+        data-testid="delete-dialog"
+      >
+        {pendingDelete && (
+          <div className="space-y-3">
+            <h2 id="delete-title" className="font-semibold">
+              {t("runs.list.deleteTitle", { id: pendingDelete.id })}
+            </h2>
+            <p className="text-sm text-slate-700">{t("runs.list.deleteBody", { name: pendingDelete.name })}</p>
+            <div className="flex justify-end gap-2">
+              <button type="button" className="btn btn-secondary" onClick={() => dialogRef.current?.close()} autoFocus>
+                {t("runs.list.cancel")}
+              </button>
+              <button type="button" className="btn btn-danger" onClick={confirmDelete} disabled={busy} data-testid="confirm-delete">
+                {t("runs.list.deleteConfirm")}
+              </button>
+            </div>
+          </div>
+        )}
+      </dialog>
+    </div>
+  );
+}

@@ -1,0 +1,38 @@
+// What the Train page hands its client components (plain, serialisable data).
+import type { ModelShape } from "@/lib/estimate/shape";
+import type { RunConfig, TEMPLATES } from "@/lib/schemas/run-config";
+
+export interface ModelOption {
+  path: string;
+  name: string;
+  demo: boolean;
+  description: string | null;
+  architecture: string;
+  layers: number | null;
+  hiddenSize: number | null;
+  contextLength: number | null;
+  vocabSize: number | null;
+  shape: ModelShape | null;
+  parameterCount: number | null;
+  parameterSource: "safetensors" | "config" | null;
+  weightDtype: string | null;
+  templateGuess: (typeof TEMPLATES)[number];
+  preset: Record<string, unknown> | null;
+}
+
+export interface DatasetOption {
+  name: string;
+  records: number | null;
+  hasPlaceholders: boolean;
+  error: string | null;
+}
+
+/** The run a /train?from=<id> form was prefilled from (config null: not found). */
+export interface CloneInfo {
+  id: number;
+  name: string | null;
+  config: Partial<RunConfig> | null;
+  dropped: string[];
+}
+
+export type FieldErrors = Partial<Record<string, string>>;

@@ -1,0 +1,40 @@
+// Shared set-up for the Train/pages specs: a usable dataset and a small demo-model run, created
+// through the real app (the e2e server starts with only the identity template registered).
+import { expect, type Page } from "@playwright/test";
+import { DEFAULT_RUN_CONFIG } from "../../lib/schemas/run-config";
+
+export const E2E_DATASET = "identity_e2ebot";
+
+/** Fills the identity template once (Datasets page), unless a previous spec already did. */
+export async function ensureDataset(page: Page): Promise<string> {
+  await page.goto("/datasets");
+  if ((await page.getByTestId(`dataset-${E2E_DATASET}`).count()) === 0) {
+    await page.getByLabel("Model name").fill("E2Ebot");
+    await page.getByLabel("Author").fill("Tester");
+    await page.getByLabel("Save as").fill(E2E_DATASET);
+    await page.getByRole("button", { name: "Save copy" }).click();
+    await expect(page.getByTestId(`dataset-${E2E_DATASET}`)).toBeVisible();
+  }
+  return E2E_DATASET;
+}
+
+/** Queues a 1-step run of the demo model through POST /api/runs (the Train form's validation). */
+export async function createTinyRun(page: Page, name: string): Promise<number> {
+  const dataset = await ensureDataset(page);
+  const res = await page.request.post("/api/runs", {
+    data: {
+      ...DEFAULT_RUN_CONFIG,
+      name,
+      model_name_or_path: "tuneboard-demo",
+      dataset: [dataset],
+      max_steps: 1,
+      cutoff_len: 64,
+      per_device_train_batch_size: 1,
+      gradient_accumulation_steps: 1,
+      save_steps: 0,
+      logging_steps: 1,
+    },
+  });
+  expect(res.status(), await res.text()).toBe(201);
+  return ((await res.json()) as { id: number }).id;
+}

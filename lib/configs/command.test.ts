@@ -1,0 +1,61 @@
+// The "Show command" output: the worker's own argument list, and a config file that the real
+// trainer accepts (validated by the Python CLI in a child process, as a user would run it).
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { trainerCommand } from "@/worker/trainer-process";
+import { DEFAULT_RUN_CONFIG, runConfigSchema } from "@/lib/schemas/run-config";
+import { commandText, configFileText, shellQuote, trainerConfigFile } from "./command";
+
+const root = path.resolve(".");
+
+describe("Show command", () => {
+  const configPath = path.join(root, "data/runs/manual-x/tuneboard_config.json");
+  const cmd = trainerCommand(path.join(root, ".venv/bin/python"), root, ["train", "--config", configPath]);
+  const paths = {
+    root,
+    argv: [cmd.command, ...cmd.args],
+    pythonPath: String(cmd.env.PYTHONPATH),
+    configPath,
+    outputDir: path.join(root, "data/runs/manual-x"),
+    dataDir: path.join(root, "data"),
+  };
+
+  it("writes the worker's argument list relative to the repository root", () => {
+    expect(commandText(paths)).toBe(
+      "mkdir -p data/runs/manual-x\n" +
+        "PYTHONPATH=worker/trainer .venv/bin/python -m tuneboard_trainer train --config data/runs/manual-x/tuneboard_config.json",
+    );
+  });
+
+  it("quotes what a shell would split", () => {
+    expect(shellQuote("a b")).toBe("'a b'");
+    expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+    expect(shellQuote("/x/y-1.json")).toBe("/x/y-1.json");
+  });
+
+  it("produces a config file the trainer's own validation accepts", () => {
+    const config = runConfigSchema.parse({ ...DEFAULT_RUN_CONFIG, name: "my run", model_name_or_path: "x", dataset: ["identity"] });
+    const file = trainerConfigFile(config, {
+      modelPath: path.join(root, "data/models/tuneboard-demo"),
+      dataDir: path.join(root, "data"),
+      outputDir: path.join(os.tmpdir(), "tb-cmd-out"),
+    });
+    expect(file).not.toHaveProperty("name");
+    const text = configFileText(file);
+    expect(text).not.toContain("max_steps"); // undefined: left to the trainer's default
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tb-cmd-"));
+    try {
+      const f = path.join(dir, "tuneboard_config.json");
+      fs.writeFileSync(f, text);
+      const v = trainerCommand(path.join(root, ".venv/bin/python"), root, ["validate-config", "--config", f]);
+      const r = spawnSync(v.command, v.args, { env: v.env, encoding: "utf8", timeout: 120_000 });
+      expect(r.stdout.trim()).toBe("ok");
+      expect(r.status).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

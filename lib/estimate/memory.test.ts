@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { activationValuesPerTokenPerLayer, estimateMemory, freezeParams, loraParams, OVERHEAD_BYTES, type MemoryInput } from "./memory";
+import { countParams, shapeFromConfig } from "./shape";
+
+// Meta-Llama-3.1-8B's config.json sizes.
+const llama8b = shapeFromConfig("LlamaForCausalLM", {
+  vocab_size: 128256,
+  hidden_size: 4096,
+  intermediate_size: 14336,
+  num_hidden_layers: 32,
+  num_attention_heads: 32,
+  num_key_value_heads: 8,
+  tie_word_embeddings: false,
+})!;
+const GiB = 2 ** 30;
+
+const base: MemoryInput = {
+  shape: llama8b,
+  method: "lora",
+  computeType: "bf16",
+  loraRank: 8,
+  loraTarget: "all",
+  useDora: false,
+  freezeLayers: 2,
+  freezeModules: "all",
+  batchSize: 2,
+  cutoffLen: 2048,
+  gradientCheckpointing: true,
+};
+
+describe("parameter counts", () => {
+  it("match the published sizes (Llama 3.1 8B: 8,030,261,248)", () => {
+    expect(countParams(llama8b)).toBe(8_030_261_248);
+  });
+  it("LoRA rank 8 on all linear layers of Llama 3.1 8B is 20,971,520 parameters (what peft reports)", () => {
+    expect(loraParams(llama8b, 8, "all", false)).toBe(20_971_520);
+    // q and v only: 32 · 8 · ((4096+4096) + (4096+1024)) = 3,407,872
+    expect(loraParams(llama8b, 8, ["q_proj", "v_proj"], false)).toBe(3_407_872);
+    // DoRA adds one magnitude per output feature of each wrapped layer.
+    expect(loraParams(llama8b, 8, ["q_proj"], true) - loraParams(llama8b, 8, ["q_proj"], false)).toBe(32 * 4096);
+  });
+  it("freeze trains the last N blocks, whole or by module group", () => {
+    const all = freezeParams(llama8b, 2, "all");
+    const mlp = freezeParams(llama8b, 2, "mlp");
+    expect(mlp).toBe(2 * 3 * 4096 * 14336);
+    expect(all).toBeGreaterThan(mlp);
+    expect(freezeParams(llama8b, 99, "all")).toBe(freezeParams(llama8b, 32, "all"));
+  });
+});
+
+describe("estimateMemory", () => {
+  it("breaks a LoRA run down: bf16 weights, fp32 adapter + grads + Adam states, activations, logits", () => {
+    const e = estimateMemory(base, countParams(llama8b));
+    const lora = 20_971_520;
+    expect(e.trainableParams).toBe(lora);
+    expect(e.parts.weights).toBe(8_030_261_248 * 2);
+    expect(e.parts.trainable).toBe(lora * 4);
+    expect(e.parts.gradients).toBe(lora * 4);
+    expect(e.parts.optimizer).toBe(lora * 8);
+    expect(e.tokensPerStep).toBe(4096);
+    expect(e.parts.logits).toBe(4096 * 128256 * (2 + 4 + 4));
+    expect(e.parts.overhead).toBe(OVERHEAD_BYTES);
+    expect(e.totalBytes).toBe(Object.values(e.parts).reduce((a, b) => a + b, 0));
+    // In the range people report for an 8B bf16 LoRA at batch 2 × 2048 with checkpointing.
+    expect(e.totalBytes / GiB).toBeGreaterThan(18);
+    expect(e.totalBytes / GiB).toBeLessThan(24);
+  });
+
+  it("gradient checkpointing keeps one block's activations plus each block's input", () => {
+    const on = estimateMemory(base, countParams(llama8b)).parts.activations;
+    const off = estimateMemory({ ...base, gradientCheckpointing: false }, countParams(llama8b)).parts.activations;
+    const per = activationValuesPerTokenPerLayer(llama8b);
+    expect(on).toBe(4096 * (32 * 4096 + per + 2 * 4096) * 2);
+    expect(off).toBe(4096 * (32 * per + 2 * 4096) * 2);
+    expect(off / on).toBeGreaterThan(10);
+  });
+
+  it("activations and logits grow linearly with the tokens per step; weights do not", () => {
+    const a = estimateMemory(base, countParams(llama8b));
+    const b = estimateMemory({ ...base, batchSize: 4 }, countParams(llama8b));
+    expect(b.parts.activations).toBe(2 * a.parts.activations);
+    expect(b.parts.logits).toBe(2 * a.parts.logits);
+    expect(b.parts.weights).toBe(a.parts.weights);
+  });
+
+  it("fp32 doubles the weights; full fine-tuning pays gradients and two Adam moments for every weight", () => {
+    const fp32 = estimateMemory({ ...base, computeType: "fp32" }, countParams(llama8b));
+    expect(fp32.parts.weights).toBe(8_030_261_248 * 4);
+    const full = estimateMemory({ ...base, method: "full" }, countParams(llama8b));
+    expect(full.trainableParams).toBe(8_030_261_248);
+    expect(full.parts.gradients).toBe(8_030_261_248 * 2);
+    expect(full.parts.optimizer).toBe(8_030_261_248 * 4);
+    expect(full.parts.trainable).toBe(0);
+    // auto is bf16 on a GPU
+    expect(estimateMemory({ ...base, computeType: "auto" }, 1).dtypeBytes).toBe(2);
+  });
+});

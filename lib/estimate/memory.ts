@@ -1,0 +1,134 @@
+// GPU memory a training run will need, estimated from the model's shapes and the form's settings
+// before anything is loaded. An estimate: it assumes CUDA with PyTorch's SDPA attention (no
+// seq×seq score matrix is kept, as with the flash / memory-efficient kernels), batches padded to
+// the cutoff length (the worst case), and a fixed allowance for the CUDA context. Pure, so the
+// Train form recomputes it in the browser on every keystroke.
+import { blockParams, linearShapes, type LinearName, type ModelShape } from "./shape";
+
+export type Method = "lora" | "freeze" | "full";
+export type ComputeType = "auto" | "bf16" | "fp16" | "fp32";
+
+export interface MemoryInput {
+  shape: ModelShape;
+  method: Method;
+  computeType: ComputeType;
+  loraRank: number;
+  loraTarget: "all" | LinearName[];
+  useDora: boolean;
+  freezeLayers: number;
+  /** "all" or comma-separated module names, as the form's field. */
+  freezeModules: string;
+  batchSize: number;
+  cutoffLen: number;
+  gradientCheckpointing: boolean;
+}
+
+export type MemoryPart = "weights" | "trainable" | "gradients" | "optimizer" | "activations" | "logits" | "overhead";
+
+export interface MemoryEstimate {
+  /** Bytes per part, in display order. */
+  parts: Record<MemoryPart, number>;
+  totalBytes: number;
+  trainableParams: number;
+  /** Bytes per value of the base weights and activations. */
+  dtypeBytes: number;
+  tokensPerStep: number;
+}
+
+/** CUDA context, cuBLAS workspaces and allocator slack: a typical figure, not a measurement. */
+export const OVERHEAD_BYTES = 0.75 * 2 ** 30;
+export const ALL_LINEARS: LinearName[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+/** auto means bf16 on a GPU (what the trainer picks on CUDA). */
+export function dtypeBytes(ct: ComputeType): number {
+  return ct === "fp32" ? 4 : 2;
+}
+
+/** LoRA adds A (in×r) and B (r×out) per wrapped linear; DoRA adds a magnitude per output. */
+export function loraParams(shape: ModelShape, rank: number, target: "all" | LinearName[], dora: boolean): number {
+  const lin = linearShapes(shape);
+  const names = target === "all" ? ALL_LINEARS : target;
+  let perLayer = 0;
+  for (const n of names) {
+    const [i, o] = lin[n];
+    perLayer += rank * (i + o) + (dora ? o : 0);
+  }
+  return perLayer * shape.layers;
+}
+
+const MODULE_GROUPS: Record<string, LinearName[]> = {
+  mlp: ["gate_proj", "up_proj", "down_proj"],
+  self_attn: ["q_proj", "k_proj", "v_proj", "o_proj"],
+};
+
+/** Freeze: the last N blocks train, all of each block or the named modules in it. */
+export function freezeParams(shape: ModelShape, layers: number, modules: string): number {
+  const n = Math.min(Math.abs(layers), shape.layers);
+  const names = modules.split(",").map((m) => m.trim()).filter(Boolean);
+  if (names.length === 0 || names.includes("all")) return n * blockParams(shape);
+  const lin = linearShapes(shape);
+  const picked = new Set<LinearName>();
+  for (const m of names) {
+    for (const l of MODULE_GROUPS[m] ?? (m in lin ? [m as LinearName] : [])) picked.add(l);
+  }
+  let perLayer = 0;
+  for (const l of picked) {
+    const [i, o, bias] = lin[l];
+    perLayer += i * o + (bias ? o : 0);
+  }
+  return n * perLayer;
+}
+
+/** Values kept for backward per token in one block (norm inputs/outputs, q/k/v, attention output, MLP). */
+export function activationValuesPerTokenPerLayer(s: ModelShape): number {
+  const q = s.heads * s.headDim;
+  const kv = s.kvHeads * s.headDim;
+  return 4 * s.hiddenSize + 2 * q + 2 * kv + 4 * s.intermediateSize;
+}
+
+export function estimateMemory(input: MemoryInput, totalParams: number): MemoryEstimate {
+  const { shape } = input;
+  const b = dtypeBytes(input.computeType);
+  const tokens = Math.max(1, input.batchSize) * Math.max(1, input.cutoffLen);
+
+  let trainableParams: number;
+  let trainable = 0;
+  let gradients: number;
+  let optimizer: number;
+  if (input.method === "lora") {
+    trainableParams = loraParams(shape, input.loraRank, input.loraTarget, input.useDora);
+    // Adapter weights, their gradients and both Adam moments are fp32 (4 bytes each).
+    trainable = trainableParams * 4;
+    gradients = trainableParams * 4;
+    optimizer = trainableParams * 8;
+  } else {
+    trainableParams = input.method === "full" ? totalParams : freezeParams(shape, input.freezeLayers, input.freezeModules);
+    // The trained weights are the base weights themselves; gradients and Adam moments follow their dtype.
+    gradients = trainableParams * b;
+    optimizer = trainableParams * 2 * b;
+  }
+
+  const perLayer = activationValuesPerTokenPerLayer(shape);
+  // With checkpointing each block keeps only its input; one block's activations are rebuilt at a time.
+  const kept = input.gradientCheckpointing ? shape.layers * shape.hiddenSize + perLayer : shape.layers * perLayer;
+  const activations = tokens * (kept + 2 * shape.hiddenSize) * b;
+  // Logits in the compute dtype, the fp32 copy cross-entropy works on, and its gradient.
+  const logits = tokens * shape.vocabSize * (b + 4 + 4);
+
+  const parts: Record<MemoryPart, number> = {
+    weights: totalParams * b,
+    trainable,
+    gradients,
+    optimizer,
+    activations,
+    logits,
+    overhead: OVERHEAD_BYTES,
+  };
+  const totalBytes = Object.values(parts).reduce((a, x) => a + x, 0);
+  return { parts, totalBytes, trainableParams, dtypeBytes: b, tokensPerStep: tokens };
+}
+
+export function formatGiB(bytes: number): string {
+  const gib = bytes / 2 ** 30;
+  return gib >= 10 ? `${gib.toFixed(1)} GiB` : gib >= 0.01 ? `${gib.toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}

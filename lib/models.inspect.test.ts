@@ -1,0 +1,122 @@
+// Model inspection on real files: the bundled demo model, and small model directories written
+// here with a real safetensors header (no weights are ever loaded; the data part is zeros).
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { guessTemplate, inspectModel, readSafetensorsHeader } from "./models";
+import { countParams, formatParams, shapeFromConfig } from "./estimate/shape";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tb-models-"));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function writeSafetensors(file: string, tensors: Record<string, { dtype: string; shape: number[] }>) {
+  let offset = 0;
+  const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
+  const size = { F32: 4, BF16: 2, F16: 2 } as Record<string, number>;
+  for (const [name, t] of Object.entries(tensors)) {
+    const bytes = t.shape.reduce((a, x) => a * x, 1) * size[t.dtype];
+    header[name] = { ...t, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  fs.writeFileSync(file, Buffer.concat([len, json, Buffer.alloc(offset)]));
+}
+
+function modelDir(name: string, config: Record<string, unknown>, extra: Record<string, string> = {}): string {
+  const dir = path.join(tmp, name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+  fs.writeFileSync(path.join(dir, "tokenizer.json"), "{}");
+  for (const [f, text] of Object.entries(extra)) fs.writeFileSync(path.join(dir, f), text);
+  return dir;
+}
+
+const qwenConfig = {
+  architectures: ["Qwen2ForCausalLM"],
+  vocab_size: 100,
+  hidden_size: 16,
+  intermediate_size: 40,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  max_position_embeddings: 32768,
+  tie_word_embeddings: false,
+};
+
+describe("inspectModel", () => {
+  it("reads the demo model: Llama, 4 layers, 2048 context, llama3 template, params from the safetensors header", () => {
+    const m = inspectModel(path.resolve("data/models/tuneboard-demo"));
+    expect(m.architecture).toBe("LlamaForCausalLM");
+    expect(m.layers).toBe(4);
+    expect(m.contextLength).toBe(2048);
+    expect(m.templateGuess).toBe("llama3");
+    expect(m.parameterSource).toBe("safetensors");
+    expect(m.weightDtype).toBe("F32");
+    // Tied embeddings: 128256×128 + 4 blocks of (4·128² + 3·128·344 + 2·128) + the final norm.
+    expect(m.parameterCount).toBe(128256 * 128 + 4 * (4 * 128 * 128 + 3 * 128 * 344 + 2 * 128) + 128);
+    // The shape-based count agrees with the stored tensors.
+    expect(countParams(m.shape!)).toBe(m.parameterCount);
+  });
+
+  it("counts a sharded model's parameters from every shard's header and takes the main dtype", () => {
+    const dir = modelDir("sharded", qwenConfig, {
+      "tokenizer_config.json": JSON.stringify({ chat_template: "{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}" }),
+      "model.safetensors.index.json": JSON.stringify({
+        weight_map: { "a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors", "c": "../escape.safetensors" },
+      }),
+    });
+    writeSafetensors(path.join(dir, "model-00001-of-00002.safetensors"), { "a.weight": { dtype: "BF16", shape: [100, 16] } });
+    writeSafetensors(path.join(dir, "model-00002-of-00002.safetensors"), {
+      "b.weight": { dtype: "BF16", shape: [16, 40] },
+      "b.norm": { dtype: "F32", shape: [16] },
+    });
+    const m = inspectModel(dir);
+    expect(m.parameterCount).toBe(1600 + 640 + 16);
+    expect(m.parameterSource).toBe("safetensors");
+    expect(m.weightDtype).toBe("BF16");
+    expect(m.templateGuess).toBe("qwen");
+  });
+
+  it("falls back to the config.json shapes when a header is unreadable", () => {
+    const dir = modelDir("broken-header", qwenConfig);
+    fs.writeFileSync(path.join(dir, "model.safetensors"), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]));
+    const m = inspectModel(dir);
+    expect(m.parameterSource).toBe("config");
+    const s = shapeFromConfig("Qwen2ForCausalLM", qwenConfig)!;
+    // Qwen2: q/k/v biases, no o bias; untied lm_head; head_dim = 16/4 = 4, kv width 2·4 = 8.
+    const block = 16 * 16 + 16 + (16 * 8 + 8) * 2 + 16 * 16 + 3 * 16 * 40 + 2 * 16;
+    expect(countParams(s)).toBe(2 * 100 * 16 + 2 * block + 16);
+    expect(m.parameterCount).toBe(countParams(s));
+    expect(m.contextLength).toBe(32768);
+  });
+
+  it("refuses a header whose length is implausible instead of allocating it", () => {
+    const f = path.join(tmp, "huge.safetensors");
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(1n << 40n);
+    fs.writeFileSync(f, len);
+    expect(() => readSafetensorsHeader(f)).toThrow(/implausible/);
+  });
+});
+
+describe("guessTemplate", () => {
+  it("recognises the chat template markers, then falls back on the architecture", () => {
+    expect(guessTemplate("LlamaForCausalLM", "<|start_header_id|>{{ role }}")).toBe("llama3");
+    expect(guessTemplate("MistralForCausalLM", "[INST] {{ x }} [/INST]")).toBe("mistral");
+    expect(guessTemplate("LlamaForCausalLM", "[INST] {{ x }} [/INST]")).toBe("llama2");
+    expect(guessTemplate("LlamaForCausalLM", "{{ something new }}")).toBe("tokenizer");
+    expect(guessTemplate("Qwen3ForCausalLM", null)).toBe("qwen");
+    expect(guessTemplate("LlamaForCausalLM", null)).toBe("default");
+  });
+});
+
+describe("formatParams", () => {
+  it("writes counts the way model cards do", () => {
+    expect(formatParams(17_208_448)).toBe("17.2M");
+    expect(formatParams(8_030_261_248)).toBe("8.03B");
+    expect(formatParams(70_553_706_496)).toBe("70.6B");
+  });
+});

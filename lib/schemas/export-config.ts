@@ -1,0 +1,48 @@
+// Export: merge a finished run's LoRA adapter into its base model and write a Hugging Face model
+// folder under the export root. Form schema, the stored task, and the result (Job.result).
+// The Python side validates again (worker/trainer/tuneboard_trainer/export.py).
+import { z } from "zod";
+import { adapterRunField, int } from "./eval-config";
+
+export const EXPORT_DTYPES = ["auto", "float32", "bfloat16", "float16"] as const;
+/** One or more plain folder names: letters, digits, . _ -; never "." or ".." (resolved inside the export root too). */
+export const EXPORT_DIR_PATTERN = /^(?!\.{1,2}(?:\/|$))[A-Za-z0-9_][A-Za-z0-9._-]*(?:\/(?!\.{1,2}(?:\/|$))[A-Za-z0-9_][A-Za-z0-9._-]*)*$/;
+
+export const exportConfigSchema = z.object({
+  name: z.string().trim().max(80).optional(),
+  model_name_or_path: z.string().trim().min(1, "choose a model"),
+  adapter_run: adapterRunField,
+  export_dir: z
+    .string()
+    .trim()
+    .min(1, "name the export folder")
+    .max(200, "at most 200 characters")
+    .regex(EXPORT_DIR_PATTERN, "a folder name inside the export root: letters, digits, . _ - and /"),
+  // MiB; LlamaBoard's default is 5 GB.
+  max_shard_size_mb: int("max shard size", 1, 1_000_000).default(5120),
+  export_dtype: z.enum(EXPORT_DTYPES, { error: "unknown dtype" }).default("auto"),
+});
+export type ExportConfig = z.infer<typeof exportConfigSchema>;
+export const DEFAULT_EXPORT_CONFIG = exportConfigSchema.parse({ model_name_or_path: "x", export_dir: "x" });
+
+/** What the queue stores: absolute, already-checked paths. */
+export const exportTaskSchema = z.object({
+  model_name_or_path: z.string().min(1),
+  adapter_path: z.string().min(1).nullable(),
+  adapter_run: z.number().int().positive().nullable(),
+  export_dir: z.string().min(1),
+  max_shard_size_mb: z.number().int().min(1),
+  export_dtype: z.enum(EXPORT_DTYPES),
+});
+export type ExportTask = z.infer<typeof exportTaskSchema>;
+
+export const exportResultSchema = z.object({
+  export_dir: z.string(),
+  files: z.array(z.object({ name: z.string(), bytes: z.number().int().nonnegative() })),
+  shards: z.number().int().nonnegative(),
+  max_shard_size_mb: z.number().int(),
+  dtype: z.string(),
+  merged_adapter: z.string().nullable(),
+  runtime_s: z.number(),
+});
+export type ExportResult = z.infer<typeof exportResultSchema>;
