@@ -58,16 +58,16 @@ function freePort() {
   });
 }
 
-/** Until the server accepts connections: an open TCP port is not enough ("the database system is starting up"). */
-async function waitReady(bin, port, timeoutMs) {
+// Listening is not ready: during start-up PostgreSQL accepts TCP connections and answers "the
+// database system is starting up". pg_isready exits 0 only once it accepts sessions.
+async function waitReady(port, timeoutMs) {
   const t0 = Date.now();
+  const isready = path.join(findPgBin(), "pg_isready");
   for (;;) {
-    const r = spawnSync(path.join(bin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-t", "1"], {
-      stdio: "ignore",
-    });
+    const r = spawnSync(isready, ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-q"], { stdio: "ignore" });
     if (r.status === 0) return;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`PostgreSQL did not accept connections on 127.0.0.1:${port} within ${timeoutMs} ms`);
-    await new Promise((res) => setTimeout(res, 100));
+    if (Date.now() - t0 > timeoutMs) throw new Error(`PostgreSQL did not accept sessions on 127.0.0.1:${port} within ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 200));
   }
 }
 
@@ -96,7 +96,7 @@ export async function startPostgres() {
   const child = spawn(cmd, argv, { stdio: ["ignore", log, log], detached: true });
   child.unref();
   fs.writeFileSync(path.join(dir, "port"), String(port));
-  await waitReady(bin, port, 60_000);
+  await waitReady(port, 30_000);
   const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;
   return { url, dir, port, stop: () => stopPostgres(dir) };
 }
