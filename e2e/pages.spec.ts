@@ -116,8 +116,6 @@ for (const c of PAGES) {
         const width = document.documentElement.clientWidth;
         const wide = [...document.querySelectorAll<HTMLElement>("body *")]
           .filter((el) => el.getBoundingClientRect().right > width + 1)
-          // The outermost culprit only: an element whose parent overflows too is part of that.
-          .filter((el) => !el.parentElement || el.parentElement.getBoundingClientRect().right <= width + 1)
           // Content scrolled inside a container (wide tables, code) is fine; report the outermost culprits.
           .filter((el) => {
             for (let p = el.parentElement; p; p = p.parentElement) {

@@ -58,17 +58,16 @@ function freePort() {
   });
 }
 
+// Listening is not ready: during start-up PostgreSQL accepts TCP connections and answers "the
+// database system is starting up". pg_isready exits 0 only once it accepts sessions.
 async function waitReady(port, timeoutMs) {
   const t0 = Date.now();
+  const isready = path.join(findPgBin(), "pg_isready");
   for (;;) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, "127.0.0.1");
-      c.on("connect", () => (c.destroy(), resolve(true)));
-      c.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`PostgreSQL did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
+    const r = spawnSync(isready, ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-q"], { stdio: "ignore" });
+    if (r.status === 0) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`PostgreSQL did not accept sessions on 127.0.0.1:${port} within ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 200));
   }
 }
 

@@ -2,5 +2,5 @@
 import { SegmentError } from "@/components/SegmentError";
 
 export default function ErrorBoundary(props: { error: Error & { digest?: string }; reset: () => void }) {
-  return <SegmentError {...props} what="the comparison" />;
+  return <SegmentError {...props} what="compare" />;
 }

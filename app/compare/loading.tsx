@@ -1,5 +1,5 @@
 import { Loading } from "@/components/Loading";
 
 export default function SegmentLoading() {
-  return <Loading what="the comparison" />;
+  return <Loading what="compare" />;
 }

@@ -4,7 +4,7 @@ import { db } from "@/lib/db";
 import { loadJobPoints } from "@/lib/jobs/snapshot";
 import { parseCompareIds } from "@/lib/jobs/compare-ids";
 import { diffConfigs, parseStoredConfig } from "@/lib/jobs/config-diff";
-import { RUNS_LIST_LIMIT } from "@/lib/jobs/list";
+import { RUNS_LIST_LIMIT, TRAIN_KIND } from "@/lib/jobs/list";
 import { getT } from "@/lib/i18n/server";
 import { ComparePicker } from "@/components/runs/ComparePicker";
 import { CompareChart } from "@/components/runs/CompareChart";
@@ -17,7 +17,7 @@ export default async function ComparePage({ searchParams }: { searchParams: Prom
   const sp = await searchParams;
   const t = await getT();
   const parsed = parseCompareIds(sp.ids);
-  const choices = await db().job.findMany({ orderBy: { id: "desc" }, take: RUNS_LIST_LIMIT, select: { id: true, name: true, status: true } });
+  const choices = await db().job.findMany({ where: { kind: TRAIN_KIND }, orderBy: { id: "desc" }, take: RUNS_LIST_LIMIT, select: { id: true, name: true, status: true } });
 
   let body: React.ReactNode = null;
   if (!parsed.ok && parsed.error !== "empty") {

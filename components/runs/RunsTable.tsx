@@ -82,7 +82,8 @@ export function RunsTable({ rows }: { rows: (RunRow & { started: string | null }
       <p aria-live="polite" role="status" data-testid="runs-message" className={message?.error ? "text-sm text-red-700" : "text-sm text-emerald-800"}>
         {message?.text}
       </p>
-      <div className="card overflow-x-auto p-0">
+      {/* relative: the sr-only header texts (absolutely positioned) stay inside this scroller on a narrow window. */}
+      <div className="card relative overflow-x-auto p-0">
         <table className="w-full text-left text-sm">
           <thead className="text-slate-600">
             <tr>

@@ -1,9 +1,11 @@
-// The Runs list: one row per run, with what the table shows (method from the stored config,
-// duration until now for a running job), newest first.
+// The Runs list: one row per training run, with what the table shows (method from the stored
+// config, duration until now for a running job), newest first. Eval and export jobs share the
+// queue but have their own page (/evaluate).
 import { db } from "@/lib/db";
 import { JOB_STATUSES, type JobStatus } from "@/lib/queue/types";
 
 export const RUNS_LIST_LIMIT = 200;
+export const TRAIN_KIND = "train";
 
 export interface RunRow {
   id: number;
@@ -28,7 +30,7 @@ function methodOf(config: string): string {
 
 export async function listRuns(status: JobStatus | null, now = Date.now()): Promise<RunRow[]> {
   const jobs = await db().job.findMany({
-    where: status ? { status } : undefined,
+    where: { kind: TRAIN_KIND, ...(status ? { status } : {}) },
     orderBy: { id: "desc" },
     take: RUNS_LIST_LIMIT,
     select: { id: true, name: true, status: true, modelPath: true, datasets: true, config: true, startedAt: true, finishedAt: true, finalLoss: true },
@@ -48,7 +50,7 @@ export async function listRuns(status: JobStatus | null, now = Date.now()): Prom
 
 /** How many runs have each status (for the filter's counts). */
 export async function countRunsByStatus(): Promise<Record<JobStatus, number>> {
-  const groups = await db().job.groupBy({ by: ["status"], _count: { _all: true } });
+  const groups = await db().job.groupBy({ by: ["status"], where: { kind: TRAIN_KIND }, _count: { _all: true } });
   const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
   for (const g of groups) if (g.status in counts) counts[g.status as JobStatus] = g._count._all;
   return counts;

@@ -29,7 +29,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
   return (
     <div className="space-y-4">
       <div className="flex flex-wrap items-baseline justify-between gap-2">
-        <h1 className="text-xl font-semibold">{t("runs.run.title", { id: job.id, name: job.name })}</h1>
+        <h1 className="text-xl font-semibold break-words">{t("runs.run.title", { id: job.id, name: job.name })}</h1>
         <div className="flex gap-4 text-sm">
           <Link href={`/train?from=${job.id}`} className="text-indigo-700 hover:underline" data-testid={`clone-${job.id}`}>
             {t("runs.run.clone")}
@@ -53,6 +53,16 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                 : t(`runs.method.${config.data.finetuning_type}`),
           })}`}
       </p>
+      {job.kind !== "train" && (
+        // Eval and export jobs (linked from the Workers page) show their progress here; their
+        // results live on the Evaluate page.
+        <p className="card text-sm text-slate-700" data-testid="task-job-note">
+          {t("runs.run.taskJob", { kind: job.kind })}{" "}
+          <Link href="/evaluate" className="text-indigo-700 hover:underline">
+            {t("runs.run.taskJobLink")}
+          </Link>
+        </p>
+      )}
       <RunLive initial={snapshot} checkpoint={checkpoint ? path.basename(checkpoint) : null} />
     </div>
   );

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import IDENTITY, TRAINER_DIR
-from tuneboard_trainer.chat_server import generate_ids
+from tuneboard_trainer.generate import generate_ids
 from tuneboard_trainer.config import ConfigError
 from tuneboard_trainer.data import load_examples
 from tuneboard_trainer.evaluate import EvalConfig, evaluate, generate_batch, load_prediction_samples

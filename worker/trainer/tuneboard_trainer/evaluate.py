@@ -156,7 +156,7 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, stop_id
     """
     import torch
 
-    from .chat_server import sample_next
+    from .generate import sample_next
     from .model import KVCache
 
     device = model.lm_head.weight.device
