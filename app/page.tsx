@@ -58,7 +58,7 @@ export default async function Home() {
         {recent.length === 0 ? (
           <p className="mt-2 text-sm text-slate-600">{t("common.home.noRuns")}</p>
         ) : (
-          <div className="mt-2 overflow-x-auto">
+          <div className="relative mt-2 overflow-x-auto">
             <table className="w-full text-left text-sm">
               <thead className="text-slate-600">
                 <tr>

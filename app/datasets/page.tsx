@@ -18,7 +18,7 @@ export default async function DatasetsPage({ searchParams }: { searchParams: Pro
   return (
     <div className="space-y-4">
       <h1 className="text-xl font-semibold">{t("datasets.title")}</h1>
-      <div className="card overflow-x-auto p-0">
+      <div className="card relative overflow-x-auto p-0">
         <table className="w-full text-left text-sm" data-testid="dataset-list">
           <caption className="sr-only">{t("datasets.list.caption")}</caption>
           <thead className="text-slate-500">

@@ -51,7 +51,7 @@ export function EvalMetrics({ result, t }: { result: EvalResult; t: TFunction })
         </div>
       </dl>
       {result.predictions.length > 0 && (
-        <div className="overflow-x-auto">
+        <div className="relative overflow-x-auto">
           <table className="w-full text-left text-sm" data-testid="eval-predictions">
             <caption className="text-left font-medium">{t("evaluate.preds.title", { n: result.predictions.length })}</caption>
             <thead className="text-slate-500">

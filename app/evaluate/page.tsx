@@ -90,7 +90,7 @@ export default async function EvaluatePage({ searchParams }: { searchParams: Pro
               <ul className="space-y-1 text-sm">
                 {adapters.slice(0, 10).map((a) => (
                   <li key={a.id}>
-                    <a className="text-indigo-700 hover:underline" href={`/api/runs/${a.id}/adapter`} download data-testid={`adapter-download-${a.id}`}>
+                    <a className="text-indigo-700 underline" href={`/api/runs/${a.id}/adapter`} download data-testid={`adapter-download-${a.id}`}>
                       {t("evaluate.download.link", { id: a.id })}
                     </a>{" "}
                     <span className="text-slate-500">{a.name}</span>

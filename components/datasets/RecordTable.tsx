@@ -74,7 +74,9 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
           />
         </div>
       )}
-      <div className="overflow-x-auto">
+      {/* relative: the sr-only headers are absolutely positioned; without a positioned scroll
+          container they escape its clipping and widen the page on a narrow window. */}
+      <div className="relative overflow-x-auto">
         <table className="w-full text-left text-sm">
           <thead className="text-slate-500">
             <tr>

@@ -8,7 +8,7 @@ export function ConfigDiffTable({ runs, diff }: { runs: { id: number; name: stri
   if (diff.rows.length === 0) return <p className="text-sm text-slate-600" data-testid="config-diff-none">{t("runs.compare.paramsNone")}</p>;
   return (
     <div className="space-y-2">
-      <div className="overflow-x-auto">
+      <div className="relative overflow-x-auto">
         <table className="w-full text-left text-sm" data-testid="config-diff" data-rows={diff.rows.length}>
           <thead className="text-slate-600">
             <tr>
