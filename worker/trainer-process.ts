@@ -59,13 +59,18 @@ export function trainerCommand(python: string, root: string, args: string[], gpu
 export function startTrainer(opts: {
   python: string;
   root: string;
+  /** The `tuneboard_trainer` subcommand (default train; worker/run-task.ts: evaluate, export). */
+  command?: "train" | "evaluate" | "export";
   configPath: string;
   /** GPUs to use; more than one: torchrun with one process per GPU. */
   gpuIndices?: number[];
   handlers: TrainerHandlers;
+  /** How the worker's log lines name the child and its events (default "the trainer", "trainer event"). */
+  names?: { child: string; event: string };
 }): TrainerRun {
   const gpuIndices = opts.gpuIndices ?? [];
-  const cmd = trainerCommand(opts.python, opts.root, ["train", "--config", opts.configPath, "--exit-with-stdin"], gpuIndices);
+  const names = opts.names ?? { child: "the trainer", event: "trainer event" };
+  const cmd = trainerCommand(opts.python, opts.root, [opts.command ?? "train", "--config", opts.configPath, "--exit-with-stdin"], gpuIndices);
   // Distributed: when one rank fails, torchrun stops the others, which may report errors of their
   // own (a broken collective); the job's error is the first one, the failing rank's.
   let sawError = false;
@@ -80,7 +85,7 @@ export function startTrainer(opts: {
     rl.on("line", (line) => {
       const parsed = parseTrainerLine(line);
       if (parsed === null) opts.handlers.onLog(line + "\n");
-      else if ("error" in parsed) opts.handlers.onLog(`[worker] skipped malformed trainer event (${parsed.error}): ${line}\n`);
+      else if ("error" in parsed) opts.handlers.onLog(`[worker] skipped malformed ${names.event} (${parsed.error}): ${line}\n`);
       else if (parsed.event.type === "error" && sawError && gpuIndices.length > 1) opts.handlers.onLog(`[worker] later error from another rank: ${parsed.event.message}\n`);
       else {
         if (parsed.event.type === "error") sawError = true;
@@ -94,7 +99,7 @@ export function startTrainer(opts: {
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on("error", (err) => {
-      opts.handlers.onLog(`[worker] could not start the trainer: ${err.message}\n`);
+      opts.handlers.onLog(`[worker] could not start ${names.child}: ${err.message}\n`);
       resolve({ code: 127, signal: null });
     });
     child.on("exit", (code, signal) => resolve({ code, signal }));

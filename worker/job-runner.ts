@@ -1,0 +1,274 @@
+// The skeleton every job kind runs in (worker/run-job.ts: train; worker/run-task.ts: eval and
+// export). The claim is main.ts's; from there on this file owns what must be the same for every
+// kind: the config file in the job's folder, the Python child (worker/trainer-process.ts, an
+// argument array), the lease heartbeat, Abort, the log tail, a lost lease (write nothing more),
+// worker shutdown (hand the job back), and the final status — written only by the lease holder.
+// A kind says what config to write, which subcommand, how its events become rows, what counts as
+// success and what else its final row holds (a JobKindBody).
+import fs from "node:fs";
+import path from "node:path";
+import type { Job } from "@/lib/db";
+import { db } from "@/lib/db";
+import type { Env } from "@/lib/env";
+import type { TrainerEvent } from "@/lib/schemas/trainer-events";
+import type { EvalPoint, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
+import { heartbeatJob } from "@/lib/queue/heartbeat";
+import { finishJob, type FinishInput } from "@/lib/queue/finish";
+import { recordProgress } from "@/lib/queue/progress";
+import { releaseJob } from "@/lib/queue/release";
+import { startTrainer, type TrainerRun } from "./trainer-process";
+import { failureMessage, type TrainerErrorKind } from "./failure-message";
+
+const LOG_TAIL_CHARS = 20_000;
+const HEARTBEAT_MS = 1_000; // also how fast Abort is noticed
+const LOG_FLUSH_MS = 1_000;
+
+export interface JobContext {
+  env: Env;
+  workerId: string;
+  leaseMs: number;
+  emitStatus: (s: JobStatusUpdate) => void;
+  emitMetric: (jobId: number, p: MetricPoint) => void;
+  emitEval: (jobId: number, p: EvalPoint) => void;
+  emitLog: (jobId: number, text: string) => void;
+  log: (msg: string) => void;
+  /** GPUs to train on (job.numGpus of the worker's); more than one: torchrun (worker/trainer-process.ts). */
+  gpuIndices?: number[];
+  /** Remote workers (worker/remote/): a checkpoint was written; upload it. */
+  onCheckpoint?: (jobId: number, checkpointPath: string) => void;
+  /** Remote workers: before a succeeded job is recorded, upload its adapter; an error string fails the job. */
+  beforeFinish?: (jobId: number, outputDir: string) => Promise<string | null>;
+}
+
+export interface RunningJob {
+  jobId: number;
+  /** Abort by the user: the job ends as cancelled. */
+  cancel: () => void;
+  /** Worker shutdown: stop the trainer and hand the job back to the queue. */
+  abandon: () => void;
+  done: Promise<void>;
+}
+
+/** What the skeleton lends a kind's event handler and outcome. */
+export interface JobIo {
+  /** Shown in status updates and, through the kind's recordProgress calls, stored. */
+  progress: { step: number; totalSteps: number | null };
+  appendLog: (text: string) => void;
+  /** Queues a DB write; writes run in order, one at a time, so none lands after the final state. */
+  write: (fn: () => Promise<unknown>) => void;
+  /** Relays the current progress as a "running" status. */
+  emitRunning: () => void;
+  /** The trainer's last `error` event, if any. */
+  lastError: () => { message: string; kind: TrainerErrorKind } | null;
+  lostLease: () => boolean;
+}
+
+export interface PreparedJob {
+  /** The config file's name in the job folder and its contents. */
+  configFile: string;
+  config: object;
+  /** The `python -m tuneboard_trainer` subcommand. */
+  command: "train" | "evaluate" | "export";
+  /** GPUs for the child (CUDA_VISIBLE_DEVICES; torchrun when more than one). */
+  gpuIndices?: number[];
+  /** How the worker's log lines name the child and its events (default: the trainer's). */
+  processNames?: { child: string; event: string };
+  /** The job log's first line. */
+  startLog: string;
+  /** A line for the worker's own log, after the start line. */
+  note?: string;
+}
+
+/** How a succeeded-looking exit turned out: a failure message, or null for the default one (failureMessage). */
+export type Outcome = { succeeded: true; result?: string } | { succeeded: false; error: string | null };
+
+export interface JobKindBody {
+  /** The job's folder under the runs root. */
+  outputDir: string;
+  /** Where progress and the log continue from: a retried train job keeps its history; tasks start over. */
+  initial: { step: number; totalSteps: number | null; logTail: string };
+  /** How log lines name the child and the job: "the trainer" / "run", "the eval process" / "eval". */
+  names: { child: string; job: string; logPrefix: string };
+  /** Parses the stored config; an error string fails the job before anything runs. */
+  prepare: () => PreparedJob | { error: string };
+  /** Events other than `log` and `error`, which the skeleton handles the same for every kind. */
+  onEvent: (e: TrainerEvent, io: JobIo) => void;
+  /** The outcome of an exit that was not an abort. */
+  outcome: (exit: { code: number | null; signal: NodeJS.Signals | null }, io: JobIo) => Promise<Outcome>;
+  /** Kind-specific fields of the final row and status update (train: the final losses). */
+  finalFields?: () => Pick<FinishInput, "finalLoss" | "finalEvalLoss">;
+}
+
+export function runWithLease(job: Job, ctx: JobContext, body: JobKindBody): RunningJob {
+  let trainer: TrainerRun | null = null;
+  let cancelled = false;
+  let abandoned = false;
+  const cancel = () => {
+    if (cancelled) return;
+    cancelled = true;
+    ctx.log(`job ${job.id}: abort requested, stopping ${body.names.child}`);
+    trainer?.kill(3000);
+  };
+  const abandon = () => {
+    abandoned = true;
+    trainer?.kill(3000);
+  };
+  const done = execute(job, ctx, body, (t) => (trainer = t), () => cancelled, cancel, () => abandoned);
+  return { jobId: job.id, cancel, abandon, done };
+}
+
+async function execute(
+  job: Job,
+  ctx: JobContext,
+  body: JobKindBody,
+  setTrainer: (t: TrainerRun) => void,
+  isCancelled: () => boolean,
+  cancel: () => void,
+  isAbandoned: () => boolean,
+): Promise<void> {
+  const { env, workerId } = ctx;
+  const progress = { step: body.initial.step, totalSteps: body.initial.totalSteps };
+  let logTail = body.initial.logTail;
+  let logDirty = false;
+  let lostLease = false;
+  let lastError: { message: string; kind: TrainerErrorKind } | null = null;
+  let writes: Promise<unknown> = Promise.resolve();
+  const write = (fn: () => Promise<unknown>) => {
+    writes = writes.then(fn).catch((err) => ctx.log(`job ${job.id}: database write failed: ${(err as Error).message}`));
+  };
+  const status = (s: Partial<JobStatusUpdate> & Pick<JobStatusUpdate, "status">): JobStatusUpdate => ({
+    jobId: job.id,
+    step: progress.step,
+    totalSteps: progress.totalSteps,
+    startedAt: job.startedAt?.toISOString() ?? null,
+    ...s,
+  });
+  const appendLog = (text: string) => {
+    logTail = (logTail + text).slice(-LOG_TAIL_CHARS);
+    logDirty = true;
+    ctx.emitLog(job.id, text);
+  };
+  const io: JobIo = {
+    progress,
+    appendLog,
+    write,
+    emitRunning: () => ctx.emitStatus(status({ status: "running" })),
+    lastError: () => lastError,
+    lostLease: () => lostLease,
+  };
+
+  // ---- setup: the config file, inside the job's folder under the runs root ----
+  const prepared = body.prepare();
+  if ("error" in prepared) {
+    await finishJob(job.id, workerId, { status: "failed", error: prepared.error });
+    ctx.emitStatus(status({ status: "failed", error: prepared.error }));
+    return;
+  }
+  const outputDir = body.outputDir;
+  fs.mkdirSync(outputDir, { recursive: true });
+  const configPath = path.join(outputDir, prepared.configFile);
+  fs.writeFileSync(configPath, JSON.stringify(prepared.config, null, 2));
+  await db().job.updateMany({ where: { id: job.id, workerId, status: "running" }, data: { outputDir } });
+  ctx.emitStatus(status({ status: "running" }));
+  appendLog(prepared.startLog);
+  if (prepared.note) ctx.log(prepared.note);
+
+  const onEvent = (e: TrainerEvent) => {
+    switch (e.type) {
+      case "log":
+        appendLog(`[${e.level}] ${e.message}\n`);
+        break;
+      case "error":
+        lastError = { message: e.message, kind: e.kind };
+        appendLog(`[error] ${e.message}\n`);
+        break;
+      default:
+        body.onEvent(e, io);
+    }
+  };
+
+  // ---- run: an argument array, its own process group, stdin held open (--exit-with-stdin) ----
+  const trainer = startTrainer({
+    python: env.python,
+    root: env.root,
+    command: prepared.command,
+    configPath,
+    gpuIndices: prepared.gpuIndices,
+    names: prepared.processNames,
+    handlers: { onEvent, onLog: appendLog },
+  });
+  setTrainer(trainer);
+  if (isCancelled()) trainer.kill(3000);
+
+  const beat = setInterval(() => {
+    write(async () => {
+      const hb = await heartbeatJob(job.id, workerId, { leaseMs: ctx.leaseMs });
+      if (!hb.ok) {
+        if (!lostLease) ctx.log(`job ${job.id}: lease lost; stopping without writing its result`);
+        lostLease = true;
+        trainer.kill(1000);
+      } else if (hb.cancelRequested) cancel();
+    });
+  }, HEARTBEAT_MS);
+  const flush = setInterval(() => {
+    if (!logDirty) return;
+    logDirty = false;
+    const snapshot = logTail;
+    write(() => recordProgress(job.id, workerId, { logTail: snapshot }));
+  }, LOG_FLUSH_MS);
+
+  const exit = await trainer.done;
+  clearInterval(beat);
+  clearInterval(flush);
+
+  // ---- record the outcome (only if we still hold the job) ----
+  let final: JobStatusUpdate["status"];
+  let error: string | null = null;
+  let result: string | undefined;
+  if (isCancelled()) {
+    final = "cancelled";
+    appendLog(`[worker] ${body.names.job} aborted by the user\n`);
+  } else {
+    const outcome = await body.outcome(exit, io);
+    if (outcome.succeeded) {
+      final = "succeeded";
+      result = outcome.result;
+    } else {
+      final = "failed";
+      // A kill the worker sent itself (lease lost, shutdown) is not the OOM killer's SIGKILL.
+      error = outcome.error ?? failureMessage({ ...exit, stoppedByWorker: lostLease || isAbandoned(), error: lastError, logTail });
+    }
+  }
+  const tail = logTail;
+  write(() => recordProgress(job.id, workerId, { logTail: tail }));
+  if (result !== undefined) {
+    const stored = result;
+    write(() => db().job.updateMany({ where: { id: job.id, workerId, status: "running" }, data: { result: stored } }));
+  }
+  await writes;
+  if (lostLease) return;
+  if (isAbandoned() && !isCancelled()) {
+    if (await releaseJob(job.id, workerId)) {
+      ctx.log(`job ${job.id}: handed back to the queue (worker shutting down)`);
+      ctx.emitStatus(status({ status: "queued" }));
+    }
+    return;
+  }
+  const extra = body.finalFields?.() ?? {};
+  const won = await finishJob(job.id, workerId, { status: final, error, ...extra });
+  if (!won) {
+    ctx.log(`job ${job.id}: no longer ours; result not written`);
+    return;
+  }
+  const row = await db().job.findUnique({ where: { id: job.id } });
+  ctx.emitStatus(
+    status({
+      status: final,
+      error,
+      ...extra,
+      finishedAt: row?.finishedAt?.toISOString() ?? new Date().toISOString(),
+      cancelRequested: row?.cancelRequested ?? false,
+    }),
+  );
+  ctx.log(`job ${job.id}: ${body.names.logPrefix}${final}${error ? ` (${error.split("\n")[0]})` : ""}`);
+}
