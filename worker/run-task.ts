@@ -10,10 +10,10 @@ import { evalResultSchema, evalTaskSchema } from "@/lib/schemas/eval-config";
 import { exportResultSchema, exportTaskSchema } from "@/lib/schemas/export-config";
 import type { TrainerEvent } from "@/lib/schemas/trainer-events";
 import { recordProgress } from "@/lib/queue/progress";
+import { TASK_KINDS, type TaskKind } from "@/lib/queue/types";
 import { runWithLease, type JobContext, type JobIo, type RunningJob } from "./job-runner";
 
-export const TASK_KINDS = ["eval", "export"] as const;
-export type TaskKind = (typeof TASK_KINDS)[number];
+export { TASK_KINDS, type TaskKind };
 export const isTaskKind = (k: string): k is TaskKind => (TASK_KINDS as readonly string[]).includes(k);
 
 /** The arguments of the Python subcommand and its config file contents, or a reason it cannot run. */

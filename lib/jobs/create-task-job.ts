@@ -1,6 +1,8 @@
 // Shared by create-eval / create-export: zod issues to one message per form field, and the queue insert.
 import type { z } from "zod";
-import { db, type Job } from "@/lib/db";
+import type { Job } from "@/lib/db";
+import { enqueueJob } from "@/lib/queue/enqueue";
+import type { TaskKind } from "@/lib/queue/types";
 
 export type FieldErrors = Partial<Record<string, string>>;
 export type CreateTaskResult = { ok: true; id: number } | { ok: false; fieldErrors: FieldErrors; formError?: string };
@@ -11,22 +13,9 @@ export function fieldErrorsOf(error: z.ZodError): FieldErrors {
   return out;
 }
 
-/**
- * Queue an eval/export job. `enqueueJob` (lib/queue/enqueue.ts) only accepts kind "train" for now,
- * so this inserts the same row itself: status queued, the validated config as JSON text.
- * TODO(coordinator): once jobKindSchema lists "eval" and "export", call enqueueJob instead.
- */
-export async function enqueueTaskJob(input: { kind: "eval" | "export"; name: string; config: unknown; modelPath: string; datasets: string }): Promise<Job> {
-  return db().job.create({
-    data: {
-      kind: input.kind,
-      name: input.name,
-      config: JSON.stringify(input.config),
-      modelPath: input.modelPath,
-      datasets: input.datasets,
-      status: "queued",
-    },
-  });
+/** Queue an eval/export job through the queue's validated enqueue (status queued, config as JSON text). */
+export async function enqueueTaskJob(input: { kind: TaskKind; name: string; config: unknown; modelPath: string; datasets: string }): Promise<Job> {
+  return enqueueJob({ ...input, config: JSON.stringify(input.config) });
 }
 
 export function defaultName(prefix: string, what: string): string {

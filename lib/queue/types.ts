@@ -14,9 +14,13 @@ export function isFinalStatus(s: string): s is FinalStatus {
   return (FINAL_STATUSES as readonly string[]).includes(s);
 }
 
-/** Only kind for now. */
-export const jobKindSchema = z.enum(["train"]);
+/** What a job runs: a LoRA training run, or an Evaluate / Export task (worker/run-task.ts). */
+export const JOB_KINDS = ["train", "eval", "export"] as const;
+export const jobKindSchema = z.enum(JOB_KINDS);
 export type JobKind = z.infer<typeof jobKindSchema>;
+/** The kinds that run a `tuneboard_trainer evaluate|export` task instead of training. */
+export const TASK_KINDS = ["eval", "export"] as const satisfies readonly JobKind[];
+export type TaskKind = (typeof TASK_KINDS)[number];
 
 /** Default lease: a worker that misses heartbeats for this long loses its job to another worker. */
 export const DEFAULT_LEASE_MS = 30_000;
