@@ -29,41 +29,9 @@ def exit_when_stdin_closes() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def cmd_train(args) -> int:
-    from .config import ConfigError, TrainConfig
-    from .data import DataError
-    from .events import Error, EventSink
-    from .model import UnsupportedModelError
-
-    sink = EventSink()
-    if args.exit_with_stdin:
-        exit_when_stdin_closes()
-    try:
-        cfg = TrainConfig.from_file(args.config)
-        from .train import train  # heavy imports (torch) only after the config is valid
-
-        train(cfg, sink)
-        return EXIT_OK
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:  # noqa: BLE001 -- the worker must always get an `error` event
-        if isinstance(e, (ConfigError, UnsupportedModelError)):
-            kind, code = "config", EXIT_CONFIG
-        elif isinstance(e, DataError):
-            kind, code = "data", EXIT_ERROR
-        else:
-            kind, code = ("oom" if _is_oom(e) else "internal"), EXIT_ERROR
-        tb = traceback.format_exc()
-        sink.emit(Error(message=str(e) or type(e).__name__, kind=kind,
-                        traceback=tb if kind in ("internal", "oom") else None))
-        print(f"[error] {kind}: {e}", file=sys.stderr, flush=True)
-        if kind == "internal":
-            print(tb, file=sys.stderr, flush=True)
-        return code
-
-
-def cmd_task(args) -> int:
-    """evaluate | export: the same error reporting as train (an `error` event, exit 2 for config)."""
+def _run_reported(args, work) -> int:
+    """train | evaluate | export: run `work(sink)`; whatever goes wrong becomes one `error` event
+    (kind config / data / oom / internal) and the exit code the worker reads (2 for config)."""
     from .config import ConfigError
     from .data import DataError
     from .events import Error, EventSink
@@ -73,14 +41,7 @@ def cmd_task(args) -> int:
     if args.exit_with_stdin:
         exit_when_stdin_closes()
     try:
-        if args.command == "evaluate":
-            from .evaluate import EvalConfig, evaluate
-
-            evaluate(EvalConfig.from_file(args.config), sink)
-        else:
-            from .export import ExportConfig, export_model
-
-            export_model(ExportConfig.from_file(args.config), sink)
+        work(sink)
         return EXIT_OK
     except KeyboardInterrupt:
         raise
@@ -98,6 +59,34 @@ def cmd_task(args) -> int:
         if kind == "internal":
             print(tb, file=sys.stderr, flush=True)
         return code
+
+
+def cmd_train(args) -> int:
+    def work(sink):
+        from .config import TrainConfig
+
+        cfg = TrainConfig.from_file(args.config)
+        from .train import train  # heavy imports (torch) only after the config is valid
+
+        train(cfg, sink)
+
+    return _run_reported(args, work)
+
+
+def cmd_task(args) -> int:
+    """evaluate | export: the same error reporting as train (an `error` event, exit 2 for config)."""
+
+    def work(sink):
+        if args.command == "evaluate":
+            from .evaluate import EvalConfig, evaluate
+
+            evaluate(EvalConfig.from_file(args.config), sink)
+        else:
+            from .export import ExportConfig, export_model
+
+            export_model(ExportConfig.from_file(args.config), sink)
+
+    return _run_reported(args, work)
 
 
 def _is_oom(e: BaseException) -> bool:
