@@ -1,7 +1,8 @@
 // Chat in a real Chromium against the real server, worker and chat process (CPU, demo model):
 // a short LoRA run on a fresh identity dataset, then load (progress shown), stream, stop mid-answer,
 // compare with the base model, the identity check, and the conversation surviving a reload.
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
+import { ask } from "./helpers/chat";
 
 test.describe.configure({ mode: "serial" });
 
@@ -119,23 +120,3 @@ test("load with progress, stream, stop, compare, identity check, reload", async 
   await page.getByRole("button", { name: "Unload" }).click();
   await expect(page.getByTestId("chat-state")).toHaveAttribute("data-state", "idle");
 });
-
-/** Sends a message and returns the finished answer and how many distinct texts it streamed through. */
-async function ask(page: Page, question: string): Promise<{ text: string; updates: number }> {
-  const before = await page.getByTestId("assistant-message").count();
-  await page.getByTestId("chat-log").evaluate((log, index) => {
-    const seen = new Set<string>();
-    (window as unknown as { __seen: Set<string> }).__seen = seen;
-    new MutationObserver(() => {
-      const msg = log.querySelectorAll('[data-testid="assistant-message"]')[index];
-      if (msg) seen.add(msg.textContent ?? "");
-    }).observe(log, { childList: true, characterData: true, subtree: true });
-  }, before);
-  await page.getByLabel("Message").fill(question);
-  await page.getByRole("button", { name: "Send" }).click();
-  const msg = page.getByTestId("assistant-message").nth(before);
-  await expect(msg).toHaveAttribute("data-finished", "true", { timeout: 120_000 });
-  const text = (await msg.textContent()) ?? "";
-  const updates = await page.evaluate(() => (window as unknown as { __seen: Set<string> }).__seen.size);
-  return { text, updates };
-}

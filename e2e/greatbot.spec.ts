@@ -2,6 +2,7 @@
 // identity data for "Greatbot" by "Allen", a LoRA run on the demo model with a live loss
 // chart, then chat with the checkpoint.
 import { expect, test, type Page } from "@playwright/test";
+import { ask } from "./helpers/chat";
 
 test.describe.configure({ mode: "serial" });
 
@@ -131,24 +132,3 @@ test("a run with a validation split plots eval loss on the Run page", async ({ p
   await expect(page.getByTestId("last-eval-loss")).not.toHaveText("—");
   await expect(page.getByTestId("loss-chart")).toContainText("eval loss");
 });
-
-/** Sends a message and returns the finished answer and how many distinct texts it streamed through. */
-async function ask(page: Page, question: string): Promise<{ text: string; updates: number }> {
-  const before = await page.getByTestId("assistant-message").count();
-  // Watch the chat log before sending, so no streamed state is missed however fast it comes.
-  await page.getByTestId("chat-log").evaluate((log, index) => {
-    const seen = new Set<string>();
-    (window as unknown as { __seen: Set<string> }).__seen = seen;
-    new MutationObserver(() => {
-      const msg = log.querySelectorAll('[data-testid="assistant-message"]')[index];
-      if (msg) seen.add(msg.textContent ?? "");
-    }).observe(log, { childList: true, characterData: true, subtree: true });
-  }, before);
-  await page.getByLabel("Message").fill(question);
-  await page.getByRole("button", { name: "Send" }).click();
-  const msg = page.getByTestId("assistant-message").nth(before);
-  await expect(msg).toHaveAttribute("data-finished", "true", { timeout: 120_000 });
-  const text = (await msg.textContent()) ?? "";
-  const updates = await page.evaluate(() => (window as unknown as { __seen: Set<string> }).__seen.size);
-  return { text, updates };
-}
