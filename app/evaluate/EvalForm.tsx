@@ -3,7 +3,8 @@ import { useActionState, useState } from "react";
 import { startEval, type TaskFormState } from "./actions";
 import { TEMPLATES } from "@/lib/schemas/run-config";
 import { useT } from "@/lib/i18n/client";
-import { FieldError, ModelField, SelectField, TextField, type AdapterOption, type ModelOption } from "./fields";
+import { FieldError, SelectField, TextField, type AdapterOption, type ModelOption } from "./fields";
+import { BaseModelFields, TaskFormEnd, useTaskForm } from "./task-form";
 
 interface DatasetOption {
   name: string;
@@ -31,41 +32,17 @@ export function EvalForm(props: {
   const t = useT();
   const [state, action, pending] = useActionState<TaskFormState, FormData>(startEval, { fieldErrors: {} });
   const errors = state.fieldErrors;
-  // Every input is controlled: React resets uncontrolled inputs after a form action, and a
-  // refused submit must keep what the user typed.
-  const [adapter, setAdapter] = useState(adapters[0] ? String(adapters[0].id) : "");
-  const [model, setModel] = useState(adapters[0]?.modelPath ?? models[0]?.path ?? "");
-  const [values, setValues] = useState<Record<string, string>>({ ...defaults, name: "" });
+  // Every input is controlled (useTaskForm says why).
+  const form = useTaskForm(models, adapters, defaults);
+  const { values, set } = form;
   const [predict, setPredict] = useState(true);
   const [doSample, setDoSample] = useState(false);
   const usable = datasets.filter((d) => d.usable);
   const [selected, setSelected] = useState<string[]>(usable[0] ? [usable[0].name] : []);
-  const set = (k: string) => (v: string) => setValues((x) => ({ ...x, [k]: v }));
-
-  function chooseAdapter(id: string) {
-    setAdapter(id);
-    const run = adapters.find((a) => String(a.id) === id);
-    if (run) setModel(run.modelPath);
-  }
 
   return (
     <form action={action} className="card grid gap-4 sm:grid-cols-2" noValidate aria-label={t("evaluate.tab.eval")}>
-      <ModelField
-        models={models}
-        value={model}
-        onChange={setModel}
-        error={errors.model_name_or_path}
-        labels={{ model: t("evaluate.form.model"), other: t("evaluate.form.modelOther"), path: t("evaluate.form.modelPath"), demo: t("evaluate.form.demo") }}
-      />
-      <SelectField
-        name="adapter_run"
-        label={t("evaluate.form.adapter")}
-        value={adapter}
-        onChange={chooseAdapter}
-        options={[{ value: "", label: t("evaluate.form.adapterNone") }, ...adapters.map((a) => ({ value: String(a.id), label: `#${a.id} ${a.name}` }))]}
-        error={errors.adapter_run}
-        help={t("evaluate.form.adapterHelp")}
-      />
+      <BaseModelFields models={models} adapters={adapters} form={form} errors={errors} />
       <SelectField
         name="template"
         label={t("evaluate.form.template")}
@@ -107,17 +84,7 @@ export function EvalForm(props: {
           {t("evaluate.form.doSample")}
         </label>
       </div>
-      <TextField name="name" label={t("evaluate.form.name")} value={values.name ?? ""} onChange={set("name")} error={errors.name} inputMode="text" />
-      {state.formError && (
-        <p className="field-error sm:col-span-2" role="alert">
-          {state.formError}
-        </p>
-      )}
-      <div className="sm:col-span-2">
-        <button type="submit" className="btn btn-primary" disabled={pending}>
-          {pending ? t("evaluate.form.submitting") : t("evaluate.form.startEval")}
-        </button>
-      </div>
+      <TaskFormEnd form={form} errors={errors} formError={state.formError} pending={pending} submitLabel={t("evaluate.form.startEval")} />
     </form>
   );
 }
