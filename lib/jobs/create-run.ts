@@ -64,6 +64,8 @@ export async function createRun(input: unknown): Promise<CreateRunResult> {
     config: JSON.stringify(stored),
     modelPath,
     datasets: config.dataset.join(", "),
+    // Only a worker with at least this many GPUs claims the job (lib/queue/claim.ts).
+    numGpus: config.num_gpus,
   });
   return { ok: true, id: job.id };
 }
