@@ -24,14 +24,22 @@ def torchrun(cfg: dict, tmp_path, nproc=2, extra_env=None, timeout=300):
     return proc, events
 
 
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp", "ddp-fast"])
 def test_two_processes_match_one_process_with_the_same_global_batch(strategy, tmp_path, tiny_model_dir, dataset_dir):
     # One process: batch 2 x accumulation 2. Two processes: batch 2 x accumulation 1 x 2 ranks.
-    # ddp: DistributedDataParallel; fsdp: FSDP2 (fully_shard), forced here (auto picks it by size).
+    # ddp: DistributedDataParallel; fsdp: FSDP2 (fully_shard), forced here (auto picks it by size);
+    # ddp-fast: the packed fast path (fast.py, forced on for the CPU) on both sides, where the ranks'
+    # gradients are averaged by Dist.sync_grads instead of a DDP wrapper.
+    extra = {"fast_path": "on"} if strategy == "ddp-fast" else {}
     single, _ = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "single",
-                                    gradient_accumulation_steps=2, max_steps=4, save_steps=2))
-    cfg = make_cfg(tmp_path, tiny_model_dir, dataset_dir, "ddp", gradient_accumulation_steps=1, max_steps=4, save_steps=2)
-    proc, events = torchrun(cfg, tmp_path, extra_env={"TUNEBOARD_DIST_STRATEGY": strategy})
+                                    gradient_accumulation_steps=2, max_steps=4, save_steps=2, **extra))
+    cfg = make_cfg(tmp_path, tiny_model_dir, dataset_dir, "ddp", gradient_accumulation_steps=1, max_steps=4,
+                   save_steps=2, **extra)
+    proc, events = torchrun(cfg, tmp_path, extra_env={"TUNEBOARD_DIST_STRATEGY": strategy.removesuffix("-fast")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    if strategy == "ddp-fast":
+        logs = [e["message"] for e in events if e["type"] == "log"]
+        assert any(m.startswith("fast path: packed") for m in logs), logs
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     steps = [e for e in events if e["type"] == "step"]

@@ -35,6 +35,16 @@ def test_pack_window_targets_and_boundaries():
     assert [p["cu_seqlens"].tolist() for p in parts] == [[0, 5, 8], [0, 7]]
 
 
+def test_pack_window_balances_micro_batches():
+    # Greedy filling to 16 would give 16 + 4 tokens; balanced: as few micro-batches, evenly filled.
+    window = padded_window(examples([4, 4, 4, 4, 4], vocab=100))
+    parts = pack_window(window, max_tokens=16)
+    assert [int(p["cu_seqlens"][-1]) for p in parts] == [12, 8]
+    # A sample longer than max_tokens still gets a micro-batch of its own.
+    parts = pack_window(padded_window(examples([3, 20, 3], vocab=100)), max_tokens=10)
+    assert [p["cu_seqlens"].tolist() for p in parts] == [[0, 3], [0, 20], [0, 3]]
+
+
 @pytest.mark.parametrize("ckpt", [0, 2])
 def test_fast_matches_reference_loss_and_grads(ckpt):
     model = lora_model(SMALL)

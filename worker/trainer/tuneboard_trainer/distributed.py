@@ -45,6 +45,7 @@ class Dist:
     rank: int = 0
     local_rank: int = 0
     strategy: str = "single"  # single | ddp | fsdp
+    manual: bool = False  # ddp without a DDP wrapper: gradients averaged by sync_grads (see wrap)
     _wrapped: list = field(default_factory=list)
 
     @property
@@ -102,10 +103,21 @@ class Dist:
                 return "fsdp"
         return "ddp"
 
-    def wrap(self, model, device: torch.device):
+    def wrap(self, model, device: torch.device, *, manual_grads: bool = False):
         """The module forward passes go through. Call after LoRA is applied (and before the optimizer
-        for fsdp, which replaces parameters by sharded ones)."""
+        for fsdp, which replaces parameters by sharded ones).
+
+        manual_grads: the caller runs the model's blocks itself (fast.py's packed path), so DDP's forward
+        hooks would never fire: no wrapper; the ranks start from rank 0's trainable weights and the caller
+        averages gradients with `sync_grads` once per optimizer step (LoRA gradients are a few MB: one
+        all-reduce after the last backward costs well under a millisecond on NVLink)."""
         self.strategy = self.pick_strategy(model, device)
+        if self.strategy == "ddp" and manual_grads:
+            self.manual = True
+            for p in model.parameters():
+                if p.requires_grad:
+                    torch.distributed.broadcast(p.data, src=0)
+            return model
         if self.strategy == "ddp":
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -133,7 +145,32 @@ class Dist:
             mine.append((window[0], 0.0))
         return mine
 
+    def share_batches(self, window: list) -> list:
+        """This rank's micro-batches of a window, unpadded (for manual_grads: ranks may run different
+        numbers of passes, since the only collective is `sync_grads`)."""
+        return window[self.rank :: self.world] if self.enabled else window
+
+    def sync_grads(self, params: list) -> None:
+        """Average the trainable parameters' gradients over ranks (manual_grads only): one flat all-reduce.
+        A rank that had no samples this step contributes zeros."""
+        if not (self.enabled and self.manual):
+            return
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        grads = [p.grad for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])  # (sum of numels,)
+        torch.distributed.all_reduce(flat)  # SUM: gloo has no AVG
+        flat /= self.world
+        i = 0
+        for g in grads:
+            n = g.numel()
+            g.copy_(flat[i : i + n].view_as(g))
+            i += n
+
     def accumulating(self, fwd, last: bool):
+        if self.manual:
+            return contextlib.nullcontext()
         if self.strategy == "ddp" and not last:
             return fwd.no_sync()
         return contextlib.nullcontext()

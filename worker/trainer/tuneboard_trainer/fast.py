@@ -64,23 +64,51 @@ def _segments(b: dict) -> list[tuple[list[int], list[int]]]:
     return out
 
 
-def pack_window(batches: list[dict], max_tokens: int) -> list[dict]:
-    """The samples of `batches` (one optimizer step) as padding-free micro-batches of <= max_tokens tokens.
-
-    Target of position t within a sample = its label at t + 1 (the last position: none), which is exactly
-    what lm_loss's shift gives on a padded row (padding and the next packed sample's first label are -100).
-    A sample longer than max_tokens gets a micro-batch of its own.
-    """
-    segs = [s for b in batches for s in _segments(b)]
+def _greedy_groups(segs: list, cap: int) -> list[list]:
+    """Consecutive samples, a new group whenever the next one would pass `cap` tokens."""
     groups, cur, cur_n = [], [], 0
     for s in segs:
-        if cur and cur_n + len(s[0]) > max_tokens:
+        if cur and cur_n + len(s[0]) > cap:
             groups.append(cur)
             cur, cur_n = [], 0
         cur.append(s)
         cur_n += len(s[0])
     if cur:
         groups.append(cur)
+    return groups
+
+
+def _balanced_groups(segs: list, max_tokens: int) -> list[list]:
+    """As few micro-batches as greedy filling to max_tokens gives, but with the tokens spread evenly.
+
+    Greedy filling leaves a short last micro-batch (4,800 tokens at max 4,096: 4,096 + 704), which costs
+    nearly a full launch-bound pass; the smallest cap that still needs no more groups (binary search, order
+    kept) gives 2,400 + 2,400. Same samples, same loss: only where the splits fall changes.
+    """
+    groups = _greedy_groups(segs, max_tokens)
+    if len(groups) <= 1:
+        return groups
+    total = sum(len(s[0]) for s in segs)
+    lo, hi = max(-(-total // len(groups)), max(len(s[0]) for s in segs)), max_tokens
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(_greedy_groups(segs, mid)) <= len(groups):
+            hi = mid
+        else:
+            lo = mid + 1
+    return _greedy_groups(segs, lo)
+
+
+def pack_window(batches: list[dict], max_tokens: int) -> list[dict]:
+    """The samples of `batches` (one optimizer step) as padding-free micro-batches of <= max_tokens tokens.
+
+    Target of position t within a sample = its label at t + 1 (the last position: none), which is exactly
+    what lm_loss's shift gives on a padded row (padding and the next packed sample's first label are -100).
+    A sample longer than max_tokens gets a micro-batch of its own. Micro-batches are balanced in length
+    (`_balanced_groups`).
+    """
+    segs = [s for b in batches for s in _segments(b)]
+    groups = _balanced_groups(segs, max_tokens)
     out = []
     for g in groups:
         ids, pos, tgt, cu = [], [], [], [0]
@@ -415,13 +443,14 @@ def reserve_bytes(model: Transformer, max_tokens: int, loss_chunk: int = 1024) -
 
 
 
-def for_training(cfg, model, device, total_tokens: int) -> tuple[Optional[FastPath], str]:
+def for_training(cfg, model, device, total_tokens: int, dist=None) -> tuple[Optional[FastPath], str]:
     """The FastPath train.train should use for `cfg` (None: the reference path), and a line for the log.
 
     cfg.fast_path: "auto" = on CUDA when the model qualifies; "on" = also on CPU (tests); "off" = never.
     Recompute: with gradient_checkpointing on, only as many blocks as the free GPU memory requires.
     Compile (regional torch.compile) costs tens of seconds up front, so it is used for runs of at least
-    COMPILE_MIN_TOKENS tokens; TUNEBOARD_COMPILE=1/0 forces it on/off.
+    COMPILE_MIN_TOKENS tokens; TUNEBOARD_COMPILE=1/0 forces it on/off. dist: distributed.Dist of a torchrun
+    run (DDP keeps the fast path; FSDP2 does not).
     """
     import os
 
@@ -431,10 +460,10 @@ def for_training(cfg, model, device, total_tokens: int) -> tuple[Optional[FastPa
     ok, why = FastPath.supported(model)
     if not ok:
         return None, f"fast path off: {why}"
-    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
-        # FastPath calls the blocks itself, outside a DistributedDataParallel wrapper's forward, so DDP would
-        # not all-reduce the gradients: multi-GPU runs keep the reference path until that is wired up.
-        return None, "fast path off: distributed training"
+    if dist is not None and dist.enabled and dist.pick_strategy(model, device) != "ddp":
+        # FSDP2 shards the weights and gathers them in its module hooks, which the packed path (calling the
+        # blocks' pieces itself) would bypass. DDP is fine: train.py averages gradients itself (sync_grads).
+        return None, "fast path off: FSDP2 (sharded weights)"
     max_tokens = default_max_tokens(cfg.per_device_train_batch_size, cfg.cutoff_len)
     ckpt, budget = 0, None
     if device.type == "cuda" and cfg.gradient_checkpointing:

@@ -234,11 +234,14 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                       if msg.startswith(f)), "finetuning_type")
         raise ConfigError(msg if msg.startswith(field + ":") else f"{field}: {msg}") from None
     # GPU fast path (fast.py): packed varlen micro-batches, same loss; None = the reference path below.
-    fast, fast_msg = for_training(cfg, model, device, sum(len(r.input_ids) for r in rows) * cfg.num_train_epochs)
+    fast, fast_msg = for_training(cfg, model, device, sum(len(r.input_ids) for r in rows) * cfg.num_train_epochs,
+                                  dist)
     if cfg.gradient_checkpointing and fast is None:
         enable_gradient_checkpointing(model)
     model.train()
-    fwd_model = dist.wrap(model, device)  # what forward passes go through (DDP/FSDP2 or the model)
+    # What forward passes go through (DDP/FSDP2 or the model). The fast path runs the blocks itself, so
+    # under DDP it gets no wrapper and gradients are averaged by dist.sync_grads after each window.
+    fwd_model = dist.wrap(model, device, manual_grads=fast is not None)
     params = [p for p in model.parameters() if p.requires_grad]
 
     optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay)
@@ -340,9 +343,10 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                 # the same regardless of how it was split into micro-batches.
                 n_window = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window)
                 loss_sum, tokens_before = 0.0, tokens
-                # (batch, weight) pairs this rank runs: the fast path (single process only, see
-                # fast.for_training) packs the whole window; otherwise each rank takes its share.
-                mine = [(b, 1) for b in fast.pack(window)] if fast is not None else dist.share(window)
+                # (batch, weight) pairs this rank runs: the fast path packs this rank's micro-batches
+                # (all of the window in a single process); otherwise each rank takes its padded share.
+                mine = ([(b, 1) for b in fast.pack(dist.share_batches(window))] if fast is not None
+                        else dist.share(window))
                 for i, (b, weight) in enumerate(mine):
                     with autocast, dist.accumulating(fwd_model, last=i == len(mine) - 1):
                         if fast is not None:
@@ -353,6 +357,7 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                     (scaler.scale(scaled) if scaler is not None else scaled).backward()
                     loss_sum += loss.item() * weight
                     tokens += int(b["attention_mask"].sum()) * int(weight)
+                dist.sync_grads(params)  # fast path under DDP: the ranks' gradients averaged here
                 loss_sum, tokens = dist.step_totals(loss_sum, tokens, tokens_before)  # summed over ranks
                 if scaler is not None:
                     scaler.unscale_(optimizer)
