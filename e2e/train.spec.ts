@@ -1,5 +1,8 @@
 // The Train page in a real Chromium against the real server and worker: model details, Show
 // command, saved configurations, clone a run, and the Chinese UI.
+import fs from "node:fs";
+import path from "node:path";
+import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { ensureDataset } from "./helpers/fixtures";
 
@@ -12,6 +15,13 @@ test.beforeAll(async ({ browser }) => {
   await ensureDataset(page);
   await page.close();
 });
+
+/** axe-core on the page as it is now (the states pages.spec.ts does not reach): no serious or critical violation. */
+async function expectAccessible(page: Page) {
+  const result = await new AxeBuilder({ page }).analyze();
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(bad.map((v) => `${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`)).toEqual([]);
+}
 
 async function openTrain(page: Page, query = "") {
   await page.goto(`/train${query}`);
@@ -76,6 +86,12 @@ test("GPUs: 2 GPUs show the global batch, the torchrun command, and a run that w
   await expect(page.getByTestId("global-batch")).toHaveText("Global batch: 2 × 4 × 2 GPUs = 16 samples per optimizer step.");
   // The e2e worker advertises no GPU (no nvidia-smi here): a warning, not an error.
   await expect(page.getByTestId("gpus-warning")).toContainText("No worker has 2 GPU(s) yet: the run will wait in the queue");
+  await expectAccessible(page);
+  if (process.env.TUNEBOARD_SCREENSHOTS === "1") {
+    const dir = path.join(process.cwd(), "docs", "screenshots");
+    fs.mkdirSync(dir, { recursive: true });
+    await page.locator("section[aria-labelledby=section-basic]").screenshot({ path: path.join(dir, "train-gpus.png") });
+  }
 
   await page.getByRole("button", { name: "Show command" }).click();
   const cli = page.getByTestId("command-cli");
@@ -94,6 +110,7 @@ test("GPUs: 2 GPUs show the global batch, the torchrun command, and a run that w
     await expect(page.getByTestId("run-gpus")).toHaveText("· 2 GPUs");
     await page.goto("/runs");
     await expect(page.getByTestId(`gpus-${id}`)).toHaveText("· 2 GPUs");
+    await expectAccessible(page);
     // No worker here can take it: it stays queued.
     await page.waitForTimeout(2000);
     await expect(page.getByTestId(`status-${id}`)).toHaveText("queued");
