@@ -121,7 +121,9 @@ async function execute(
   }
   const outputDir = path.join(env.runsDir, `run-${job.id}`);
   fs.mkdirSync(outputDir, { recursive: true });
-  const { name: _name, ...config } = parsed.data;
+  // name and num_gpus are the UI's and the queue's (the GPUs arrive as ctx.gpuIndices); the
+  // trainer refuses unknown fields.
+  const { name: _name, num_gpus: _numGpus, ...config } = parsed.data;
   const trainerConfig: TrainerConfigFile = { ...config, dataset_dir: env.dataDir, output_dir: outputDir };
   // A job that was running before (its worker died and the lease expired, or a worker shut
   // down) continues from its last checkpoint; the steps logged after it are logged again and
