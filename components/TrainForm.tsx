@@ -16,6 +16,7 @@ import { DatasetPicker } from "./train/DatasetPicker";
 import { MemoryEstimate } from "./train/MemoryEstimate";
 import { ShowCommand } from "./train/ShowCommand";
 import { SavedConfigs } from "./train/SavedConfigs";
+import { GpuSummary } from "./train/GpuSummary";
 import type { CloneInfo, DatasetOption, FieldErrors, ModelOption } from "./train/types";
 
 export type { CloneInfo } from "./train/types";
@@ -55,6 +56,7 @@ export function TrainForm({
   saved,
   clone,
   command,
+  maxWorkerGpus,
 }: {
   models: ModelOption[];
   datasets: DatasetOption[];
@@ -63,6 +65,8 @@ export function TrainForm({
   saved: SavedConfigSummary[];
   clone: CloneInfo | null;
   command: CommandPaths;
+  /** GPUs of the largest online worker (null: none online), for the GPUs field's hint. */
+  maxWorkerGpus: number | null;
 }) {
   const t = useT();
   const [state, action, pending] = useActionState<TrainFormState, FormData>(startRun, { fieldErrors: {} });
@@ -154,7 +158,14 @@ export function TrainForm({
               {BASIC.map((n) => text(n))}
               {select("lr_scheduler_type", SCHEDULERS)}
               {select("compute_type", COMPUTE_TYPES)}
+              {text("num_gpus")}
             </div>
+            <GpuSummary
+              batch={v.per_device_train_batch_size}
+              accumulation={v.gradient_accumulation_steps}
+              gpus={v.num_gpus}
+              maxWorkerGpus={maxWorkerGpus}
+            />
           </section>
 
           {/* Hidden, not unmounted: the other method's fields still submit their (valid) values. */}

@@ -1,5 +1,8 @@
 // The Train page in a real Chromium against the real server and worker: model details, Show
 // command, saved configurations, clone a run, and the Chinese UI.
+import fs from "node:fs";
+import path from "node:path";
+import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { ensureDataset } from "./helpers/fixtures";
 
@@ -12,6 +15,13 @@ test.beforeAll(async ({ browser }) => {
   await ensureDataset(page);
   await page.close();
 });
+
+/** axe-core on the page as it is now (the states pages.spec.ts does not reach): no serious or critical violation. */
+async function expectAccessible(page: Page) {
+  const result = await new AxeBuilder({ page }).analyze();
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(bad.map((v) => `${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`)).toEqual([]);
+}
 
 async function openTrain(page: Page, query = "") {
   await page.goto(`/train${query}`);
@@ -64,6 +74,56 @@ test("Show command: the trainer CLI call and the JSON config it reads", async ({
   await expect(page.getByTestId("command-invalid")).toBeHidden();
 });
 
+test("GPUs: 2 GPUs show the global batch, the torchrun command, and a run that waits for a 2-GPU worker", async ({ page }) => {
+  const name = `e2e-2gpus-${stamp}`;
+  await openTrain(page);
+  await page.getByLabel("Run name (optional)").fill(name);
+  await page.getByLabel("Batch size").fill("2");
+  await page.getByLabel("Gradient accumulation").fill("4");
+  await expect(page.getByTestId("global-batch")).toHaveText("Global batch: 2 × 4 = 8 samples per optimizer step.");
+  await expect(page.getByTestId("gpus-warning")).toBeHidden();
+  await page.getByLabel("GPUs", { exact: true }).fill("2");
+  await expect(page.getByTestId("global-batch")).toHaveText("Global batch: 2 × 4 × 2 GPUs = 16 samples per optimizer step.");
+  // The e2e worker advertises no GPU (no nvidia-smi here): a warning, not an error.
+  await expect(page.getByTestId("gpus-warning")).toContainText("No worker has 2 GPU(s) yet: the run will wait in the queue");
+  await expectAccessible(page);
+  if (process.env.TUNEBOARD_SCREENSHOTS === "1") {
+    const dir = path.join(process.cwd(), "docs", "screenshots");
+    fs.mkdirSync(dir, { recursive: true });
+    await page.locator("section[aria-labelledby=section-basic]").screenshot({ path: path.join(dir, "train-gpus.png") });
+  }
+
+  await page.getByRole("button", { name: "Show command" }).click();
+  const cli = page.getByTestId("command-cli");
+  await expect(cli).toContainText("CUDA_VISIBLE_DEVICES=0,1 PYTHONPATH=worker/trainer");
+  await expect(cli).toContainText("-m torch.distributed.run --standalone --nnodes 1 --nproc-per-node 2 -m tuneboard_trainer train --config");
+  const config = JSON.parse((await page.getByTestId("command-config").textContent()) ?? "{}") as Record<string, unknown>;
+  expect(config).not.toHaveProperty("num_gpus"); // the queue's setting; the trainer refuses unknown fields
+  await page.getByLabel("GPUs", { exact: true }).fill("99");
+  await expect(page.getByTestId("command-invalid")).toContainText("GPUs must be ≤ 64");
+  await page.getByLabel("GPUs", { exact: true }).fill("2");
+
+  await page.getByRole("button", { name: "Start" }).click();
+  await page.waitForURL(/\/runs\/\d+$/);
+  const id = Number(new URL(page.url()).pathname.split("/").at(-1));
+  try {
+    await expect(page.getByTestId("run-gpus")).toHaveText("· 2 GPUs");
+    await page.goto("/runs");
+    await expect(page.getByTestId(`gpus-${id}`)).toHaveText("· 2 GPUs");
+    await expectAccessible(page);
+    // No worker here can take it: it stays queued.
+    await page.waitForTimeout(2000);
+    await expect(page.getByTestId(`status-${id}`)).toHaveText("queued");
+    // Clone carries the GPUs.
+    await openTrain(page, `?from=${id}`);
+    await expect(page.getByLabel("GPUs", { exact: true })).toHaveValue("2");
+  } finally {
+    // Leave no queued job behind for the other specs.
+    expect((await page.request.post(`/api/jobs/${id}/cancel`)).ok()).toBe(true);
+    expect((await page.request.delete(`/api/runs/${id}`)).ok()).toBe(true);
+  }
+});
+
 test("save a configuration by name and load it back", async ({ page }) => {
   const name = `e2e-config-${stamp}`;
   await openTrain(page);
@@ -71,6 +131,7 @@ test("save a configuration by name and load it back", async ({ page }) => {
   await page.getByLabel("Epochs").fill("2");
   await page.locator("#finetuning_type").selectOption("freeze");
   await page.getByLabel("Trainable layers").fill("3");
+  await page.getByLabel("GPUs", { exact: true }).fill("4");
   await page.getByLabel("Configuration name").fill(name);
   await page.getByRole("button", { name: "Save configuration" }).click();
   await expect(page.getByTestId("saved-status")).toHaveText(`Saved "${name}".`);
@@ -85,6 +146,7 @@ test("save a configuration by name and load it back", async ({ page }) => {
   await expect(page.getByLabel("Epochs")).toHaveValue("2");
   await expect(page.locator("#finetuning_type")).toHaveValue("freeze");
   await expect(page.getByLabel("Trainable layers")).toHaveValue("3");
+  await expect(page.getByLabel("GPUs", { exact: true })).toHaveValue("4");
 
   // A bad value is refused at its field, and nothing is saved.
   await page.getByLabel("Learning rate").fill("2");

@@ -95,7 +95,9 @@ export function runJob(job: Job, ctx: JobContext): RunningJob {
         const issue = parsed.error.issues[0];
         return { error: `Invalid configuration: ${issue ? `${issue.path.join(".") || "config"}: ${issue.message}` : "unreadable run config"}` };
       }
-      const { name: _name, ...config } = parsed.data;
+      // name and num_gpus are the UI's and the queue's (the GPUs arrive as ctx.gpuIndices); the
+      // trainer refuses unknown fields.
+      const { name: _name, num_gpus: _numGpus, ...config } = parsed.data;
       const trainerConfig: TrainerConfigFile = { ...config, dataset_dir: env.dataDir, output_dir: outputDir };
       // A job that was running before (its worker died and the lease expired, or a worker shut
       // down) continues from its last checkpoint; the steps logged after it are logged again and

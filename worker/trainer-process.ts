@@ -5,6 +5,7 @@ import readline from "node:readline";
 import os from "node:os";
 import path from "node:path";
 import { parseTrainerLine, type TrainerEvent } from "@/lib/schemas/trainer-events";
+import { gpuEnv, trainerArgs } from "./trainer-argv";
 
 export interface TrainerHandlers {
   onEvent: (event: TrainerEvent) => void;
@@ -38,18 +39,13 @@ function threadEnv(): Record<string, string> {
  * prints events (metrics); any rank prints its `error`. `gpuIndices` become CUDA_VISIBLE_DEVICES.
  */
 export function trainerCommand(python: string, root: string, args: string[], gpuIndices: number[] = []) {
-  const nproc = gpuIndices.length;
-  const launcher =
-    nproc > 1
-      ? ["-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc-per-node", String(nproc), "-m"]
-      : ["-m"];
   return {
     command: python,
-    args: [...launcher, "tuneboard_trainer", ...args],
+    args: trainerArgs(args, gpuIndices.length),
     env: {
       ...process.env,
       ...threadEnv(),
-      ...(nproc > 0 ? { CUDA_VISIBLE_DEVICES: gpuIndices.join(",") } : {}),
+      ...gpuEnv(gpuIndices),
       PYTHONPATH: path.join(root, "worker", "trainer"),
       PYTHONUNBUFFERED: "1",
     },

@@ -10,6 +10,7 @@ import { readStoredConfig } from "@/lib/configs/form";
 import type { CommandPaths } from "@/lib/configs/command";
 import { trainerCommand } from "@/worker/trainer-process";
 import { getT } from "@/lib/i18n/server";
+import { listWorkersForPanel } from "@/lib/queue/workers";
 
 export const dynamic = "force-dynamic";
 
@@ -52,16 +53,21 @@ export default async function TrainPage({ searchParams }: { searchParams: Promis
     hasPlaceholders: d.hasPlaceholders,
     error: d.error ?? null,
   }));
-  const [saved, clone] = await Promise.all([listSavedConfigs(), cloneSource((await searchParams).from)]);
+  const [saved, clone, workers] = await Promise.all([listSavedConfigs(), cloneSource((await searchParams).from), listWorkersForPanel()]);
+  // The GPUs field's hint: what the largest online worker advertises (as on the Workers page).
+  const online = workers.filter((w) => w.online);
+  const maxWorkerGpus = online.length === 0 ? null : Math.max(...online.map((w) => w.gpus.length));
 
   // "Show command": a fresh output folder named like LlamaBoard's train_<date-time>.
   const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
   const outputDir = path.join(runsDir, `manual-${stamp}`);
   const configPath = path.join(outputDir, "tuneboard_config.json");
-  const cmd = trainerCommand(python, root, ["train", "--config", configPath]);
+  const args = ["train", "--config", configPath];
+  const cmd = trainerCommand(python, root, args);
   const command: CommandPaths = {
     root,
-    argv: [cmd.command, ...cmd.args],
+    python: cmd.command,
+    args,
     pythonPath: String(cmd.env.PYTHONPATH),
     configPath,
     outputDir,
@@ -82,6 +88,7 @@ export default async function TrainPage({ searchParams }: { searchParams: Promis
         saved={saved}
         clone={clone}
         command={command}
+        maxWorkerGpus={maxWorkerGpus}
       />
     </div>
   );

@@ -127,7 +127,14 @@ export function RunsTable({ rows }: { rows: (RunRow & { started: string | null }
                 </td>
                 <td className="p-2">{r.model}</td>
                 <td className="p-2">{r.datasets}</td>
-                <td className="p-2">{["lora", "freeze", "full"].includes(r.method) ? t(`runs.method.${r.method}` as MessageKey) : r.method}</td>
+                <td className="p-2">
+                  {["lora", "freeze", "full"].includes(r.method) ? t(`runs.method.${r.method}` as MessageKey) : r.method}
+                  {r.numGpus >= 1 && (
+                    <span className="ml-1.5 whitespace-nowrap text-xs text-slate-600" data-testid={`gpus-${r.id}`}>
+                      · {r.numGpus === 1 ? t("runs.gpus.one") : t("runs.gpus.many", { n: r.numGpus })}
+                    </span>
+                  )}
+                </td>
                 <td className="p-2 whitespace-nowrap">{r.started ?? none}</td>
                 <td className="p-2 whitespace-nowrap">{formatDuration(r.durationS)}</td>
                 <td className="p-2 tabular-nums" data-testid={`final-loss-${r.id}`}>

@@ -33,7 +33,7 @@ export function ShowCommand({ form, paths, modelPath }: { form: FormState; paths
       content = (
         <div className="space-y-3">
           <p className="text-sm text-slate-700">{t("train.command.intro")}</p>
-          <CopyBlock label={t("train.command.cli")} text={commandText(paths)} testId="command-cli" />
+          <CopyBlock label={t("train.command.cli")} text={commandText(paths, parsed.data.num_gpus)} testId="command-cli" />
           <CopyBlock
             label={t("train.command.file", { path: displayPath(paths.root, paths.configPath) })}
             text={configFileText(file)}

@@ -13,10 +13,12 @@ const root = path.resolve(".");
 
 describe("Show command", () => {
   const configPath = path.join(root, "data/runs/manual-x/tuneboard_config.json");
-  const cmd = trainerCommand(path.join(root, ".venv/bin/python"), root, ["train", "--config", configPath]);
+  const args = ["train", "--config", configPath];
+  const cmd = trainerCommand(path.join(root, ".venv/bin/python"), root, args);
   const paths = {
     root,
-    argv: [cmd.command, ...cmd.args],
+    python: cmd.command,
+    args,
     pythonPath: String(cmd.env.PYTHONPATH),
     configPath,
     outputDir: path.join(root, "data/runs/manual-x"),
@@ -30,6 +32,25 @@ describe("Show command", () => {
     );
   });
 
+  it("with 2 or more GPUs, runs the trainer under torchrun exactly as the worker launches it", () => {
+    const text = commandText(paths, 2);
+    expect(text).toBe(
+      "mkdir -p data/runs/manual-x\n" +
+        "CUDA_VISIBLE_DEVICES=0,1 PYTHONPATH=worker/trainer .venv/bin/python -m torch.distributed.run --standalone --nnodes 1 " +
+        "--nproc-per-node 2 -m tuneboard_trainer train --config data/runs/manual-x/tuneboard_config.json",
+    );
+    expect(text).toContain("torch.distributed.run");
+    expect(text).toContain("--nproc-per-node 2");
+    // The worker's own command for a job given GPUs 0 and 1: the same arguments and device list.
+    const worker = trainerCommand(cmd.command, root, args, [0, 1]);
+    expect(text).toContain(worker.args.join(" ").replace(configPath, "data/runs/manual-x/tuneboard_config.json"));
+    expect((worker.env as Record<string, string | undefined>).CUDA_VISIBLE_DEVICES).toBe("0,1");
+    // One GPU: no launcher, pinned to one device; none (0): the environment is left alone.
+    expect(commandText(paths, 1)).toContain("CUDA_VISIBLE_DEVICES=0 PYTHONPATH=worker/trainer .venv/bin/python -m tuneboard_trainer train");
+    expect(commandText(paths, 0)).not.toContain("CUDA_VISIBLE_DEVICES");
+    expect(commandText(paths, 8)).toContain("CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 ");
+  });
+
   it("quotes what a shell would split", () => {
     expect(shellQuote("a b")).toBe("'a b'");
     expect(shellQuote("it's")).toBe(`'it'\\''s'`);
@@ -37,13 +58,15 @@ describe("Show command", () => {
   });
 
   it("produces a config file the trainer's own validation accepts", () => {
-    const config = runConfigSchema.parse({ ...DEFAULT_RUN_CONFIG, name: "my run", model_name_or_path: "x", dataset: ["identity"] });
+    // num_gpus is the queue's: the trainer refuses unknown fields, so the file must not carry it.
+    const config = runConfigSchema.parse({ ...DEFAULT_RUN_CONFIG, name: "my run", num_gpus: 2, model_name_or_path: "x", dataset: ["identity"] });
     const file = trainerConfigFile(config, {
       modelPath: path.join(root, "data/models/tuneboard-demo"),
       dataDir: path.join(root, "data"),
       outputDir: path.join(os.tmpdir(), "tb-cmd-out"),
     });
     expect(file).not.toHaveProperty("name");
+    expect(file).not.toHaveProperty("num_gpus");
     const text = configFileText(file);
     expect(text).not.toContain("max_steps"); // undefined: left to the trainer's default
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tb-cmd-"));

@@ -2,12 +2,15 @@
 // the JSON config file the trainer reads (tuneboard_trainer/config.py: TrainConfig.from_file).
 // Pure: the page computes the paths on the server, the form fills in the config as it changes.
 import type { RunConfig, TrainerConfigFile } from "@/lib/schemas/run-config";
+import { gpuEnv, trainerArgs } from "@/worker/trainer-argv";
 
 export interface CommandPaths {
   /** Repository root: the command runs from there. */
   root: string;
-  /** argv as worker/trainer-process.ts builds it (python first). */
-  argv: string[];
+  /** The Python interpreter the worker runs. */
+  python: string;
+  /** The trainer's own arguments (`train --config …`); the launcher is added per GPU count. */
+  args: string[];
   /** PYTHONPATH the worker sets. */
   pythonPath: string;
   configPath: string;
@@ -17,7 +20,8 @@ export interface CommandPaths {
 
 /** The trainer's config file for a validated run config (the worker writes the same fields). */
 export function trainerConfigFile(config: RunConfig, paths: { modelPath: string; dataDir: string; outputDir: string }): TrainerConfigFile {
-  const { name: _name, ...rest } = config;
+  // num_gpus is the queue's: it picks the worker and the launcher, the trainer never sees it.
+  const { name: _name, num_gpus: _numGpus, ...rest } = config;
   return { ...rest, model_name_or_path: paths.modelPath, dataset_dir: paths.dataDir, output_dir: paths.outputDir };
 }
 
@@ -37,13 +41,15 @@ export function displayPath(root: string, p: string): string {
   return p.startsWith(prefix) ? p.slice(prefix.length) : p;
 }
 
-/** The terminal lines: make the output folder, then run the trainer with the worker's arguments. */
-export function commandText(paths: CommandPaths): string {
+/**
+ * The terminal lines: make the output folder, then run the trainer as the worker would for a job
+ * asking for `numGpus` GPUs (worker/trainer-argv.ts): with 2 or more, under torchrun. A worker
+ * gives the job the first N GPUs it advertises; on a machine's own GPUs those are 0..N-1.
+ */
+export function commandText(paths: CommandPaths, numGpus = 0): string {
   const rel = (p: string) => shellQuote(displayPath(paths.root, p));
-  const [python, ...args] = paths.argv;
-  const argv = [rel(python), ...args.map((a) => (a === paths.configPath ? rel(a) : shellQuote(a)))];
-  return [
-    `mkdir -p ${rel(paths.outputDir)}`,
-    `PYTHONPATH=${rel(paths.pythonPath)} ${argv.join(" ")}`,
-  ].join("\n");
+  const args = trainerArgs(paths.args, numGpus);
+  const argv = [rel(paths.python), ...args.map((a) => (a === paths.configPath ? rel(a) : shellQuote(a)))];
+  const env = Object.entries({ ...gpuEnv(Array.from({ length: numGpus }, (_, i) => i)), PYTHONPATH: rel(paths.pythonPath) });
+  return [`mkdir -p ${rel(paths.outputDir)}`, `${env.map(([k, v]) => `${k}=${v}`).join(" ")} ${argv.join(" ")}`].join("\n");
 }

@@ -2,37 +2,25 @@
 // the export root) and queue a job of kind "export".
 import fs from "node:fs";
 import { env } from "@/lib/env";
-import { inspectModel, ModelPathError, resolveModelPath } from "@/lib/models";
 import { resolveInside } from "@/lib/datasets/roots";
 import { isDatasetError } from "@/lib/datasets/errors";
 import { exportConfigSchema, type ExportTask } from "@/lib/schemas/export-config";
-import { AdapterRunError, resolveAdapterRun } from "./adapter-runs";
-import { defaultName, enqueueTaskJob, fieldErrorsOf, type CreateTaskResult } from "./create-task-job";
+import { defaultName, enqueueTaskJob, type CreateTaskResult } from "./create-task-job";
+import { checkAdapterRun, checkModel, parseRequest } from "./request-checks";
 import { exportsRoot } from "./exports-root";
 
 export async function createExport(input: unknown): Promise<CreateTaskResult> {
-  const parsed = exportConfigSchema.safeParse(input);
-  if (!parsed.success) return { ok: false, fieldErrors: fieldErrorsOf(parsed.error) };
-  const { name, adapter_run, ...config } = parsed.data;
+  const parsed = parseRequest(exportConfigSchema, input);
+  if (!parsed.ok) return parsed;
+  const { name, adapter_run, ...config } = parsed.value;
   const { modelRoots, runsDir } = env();
 
-  let modelPath: string;
-  try {
-    modelPath = resolveModelPath(modelRoots, config.model_name_or_path);
-    inspectModel(modelPath);
-  } catch (err) {
-    if (err instanceof ModelPathError) return { ok: false, fieldErrors: { model_name_or_path: err.message } };
-    throw err;
-  }
-  let adapterPath: string | null = null;
-  if (adapter_run !== undefined) {
-    try {
-      adapterPath = (await resolveAdapterRun(runsDir, adapter_run)).adapterDir;
-    } catch (err) {
-      if (err instanceof AdapterRunError) return { ok: false, fieldErrors: { adapter_run: err.message } };
-      throw err;
-    }
-  }
+  const model = checkModel(modelRoots, config.model_name_or_path);
+  if (!model.ok) return model;
+  const modelPath = model.value;
+  const adapter = await checkAdapterRun(runsDir, adapter_run);
+  if (!adapter.ok) return adapter;
+  const adapterPath = adapter.value;
 
   const root = exportsRoot();
   fs.mkdirSync(root, { recursive: true });

@@ -120,6 +120,21 @@ describe("createRun", () => {
   it("refuses a dataset with a malformed record, naming the record", async () => {
     await refused({ ...good(), dataset: ["broken"] }, "dataset", /record 5/);
   });
+  it("refuses a GPU count out of range at its field", async () => {
+    await refused({ ...good(), num_gpus: "65" }, "num_gpus", /GPUs must be ≤ 64/);
+    await refused({ ...good(), num_gpus: "-1" }, "num_gpus", /GPUs must be ≥ 0/);
+    await refused({ ...good(), num_gpus: "1.5" }, "num_gpus", /whole number/);
+  });
+  it("asks the queue for the GPUs of num_gpus (0: any worker when absent)", async () => {
+    const two = await createRun({ ...good(), num_gpus: "2" });
+    const none = await createRun(good());
+    expect(two.ok && none.ok).toBe(true);
+    if (!two.ok || !none.ok) return;
+    const jobTwo = await db().job.findUniqueOrThrow({ where: { id: two.id } });
+    expect(jobTwo.numGpus).toBe(2);
+    expect(JSON.parse(jobTwo.config).num_gpus).toBe(2); // kept, so Clone and Save carry it
+    expect((await db().job.findUniqueOrThrow({ where: { id: none.id } })).numGpus).toBe(0);
+  });
   it("queues a valid run with the model's resolved path", async () => {
     const res = await createRun(good());
     expect(res.ok).toBe(true);

@@ -4,46 +4,25 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { env } from "@/lib/env";
-import { inspectModel, ModelPathError, resolveModelPath } from "@/lib/models";
-import { loadDataset } from "@/lib/datasets/registry";
-import { isDatasetError } from "@/lib/datasets/errors";
+import { resolveModelPath } from "@/lib/models";
 import { runConfigSchema, type RunConfig } from "@/lib/schemas/run-config";
 import { enqueueJob } from "@/lib/queue/enqueue";
+import { checkDatasets, checkModel, parseRequest } from "./request-checks";
 
 export type FieldErrors = Partial<Record<string, string>>;
 export type CreateRunResult = { ok: true; id: number } | { ok: false; fieldErrors: FieldErrors; formError?: string };
 
 export async function createRun(input: unknown): Promise<CreateRunResult> {
-  const parsed = runConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const fieldErrors: FieldErrors = {};
-    for (const issue of parsed.error.issues) {
-      const field = String(issue.path[0] ?? "form");
-      fieldErrors[field] ??= issue.message;
-    }
-    return { ok: false, fieldErrors };
-  }
-  const config: RunConfig = parsed.data;
+  const parsed = parseRequest(runConfigSchema, input);
+  if (!parsed.ok) return parsed;
+  const config: RunConfig = parsed.value;
   const { modelRoots, dataDir } = env();
 
-  let modelPath: string;
-  try {
-    modelPath = resolveModelPath(modelRoots, config.model_name_or_path);
-    inspectModel(modelPath);
-  } catch (err) {
-    if (err instanceof ModelPathError) return { ok: false, fieldErrors: { model_name_or_path: err.message } };
-    throw err;
-  }
-
-  for (const name of config.dataset) {
-    try {
-      const ds = await loadDataset(dataDir, name, "dataset");
-      if (ds.records.length === 0) return { ok: false, fieldErrors: { dataset: `dataset "${name}" has no records` } };
-    } catch (err) {
-      if (isDatasetError(err)) return { ok: false, fieldErrors: { dataset: err.message } };
-      throw err;
-    }
-  }
+  const model = checkModel(modelRoots, config.model_name_or_path);
+  if (!model.ok) return model;
+  const modelPath = model.value;
+  const datasets = await checkDatasets(dataDir, config.dataset);
+  if (!datasets.ok) return datasets;
 
   let resumeFrom: string | undefined;
   if (config.resume_from_checkpoint) {
@@ -64,6 +43,8 @@ export async function createRun(input: unknown): Promise<CreateRunResult> {
     config: JSON.stringify(stored),
     modelPath,
     datasets: config.dataset.join(", "),
+    // Only a worker with at least this many GPUs claims the job (lib/queue/claim.ts).
+    numGpus: config.num_gpus,
   });
   return { ok: true, id: job.id };
 }

@@ -14,6 +14,8 @@ export interface RunRow {
   model: string;
   datasets: string;
   method: string;
+  /** GPUs the run asked for (0: any worker). */
+  numGpus: number;
   startedAt: string | null;
   durationS: number | null;
   finalLoss: number | null;
@@ -33,7 +35,7 @@ export async function listRuns(status: JobStatus | null, now = Date.now()): Prom
     where: { kind: TRAIN_KIND, ...(status ? { status } : {}) },
     orderBy: { id: "desc" },
     take: RUNS_LIST_LIMIT,
-    select: { id: true, name: true, status: true, modelPath: true, datasets: true, config: true, startedAt: true, finishedAt: true, finalLoss: true },
+    select: { id: true, name: true, status: true, modelPath: true, datasets: true, config: true, numGpus: true, startedAt: true, finishedAt: true, finalLoss: true },
   });
   return jobs.map((j) => ({
     id: j.id,
@@ -42,6 +44,7 @@ export async function listRuns(status: JobStatus | null, now = Date.now()): Prom
     model: j.modelPath.split(/[\\/]/).at(-1) ?? j.modelPath,
     datasets: j.datasets,
     method: methodOf(j.config),
+    numGpus: j.numGpus,
     startedAt: j.startedAt?.toISOString() ?? null,
     durationS: j.startedAt ? ((j.finishedAt?.getTime() ?? now) - j.startedAt.getTime()) / 1000 : null,
     finalLoss: j.finalLoss,

@@ -64,6 +64,14 @@ export const runConfigSchema = z.object({
   compute_type: z.enum(COMPUTE_TYPES).default("auto"),
   // The trainer's GPU fast path for LoRA (tuneboard_trainer/fast.py); auto: on CUDA only.
   fast_path: z.enum(FAST_PATHS, { error: "fast path must be auto, on or off" }).default("auto"),
+  // GPUs the job asks for (Job.numGpus; lib/queue/claim.ts): 0 = any worker, on whatever it has
+  // (the CPU or one GPU); N >= 1 = only a worker advertising at least N GPUs takes it, and trains on
+  // N of them (N >= 2: torchrun, worker/trainer-process.ts). A queue setting, not a trainer one:
+  // it is left out of the trainer's config file (worker/run-job.ts, lib/configs/command.ts).
+  num_gpus: z.preprocess(
+    (v) => ((typeof v === "string" && v.trim() === "") || v === null ? undefined : v),
+    int("GPUs").pipe(z.number().min(0, "GPUs must be ≥ 0").max(64, "GPUs must be ≤ 64")).default(0),
+  ),
   // Where the trainer runs: auto (CUDA when available), cpu, cuda or cuda:N.
   device: z.string().trim().regex(/^(auto|cpu|cuda(:\d+)?)$/, "device must be auto, cpu, cuda or cuda:N").default("auto"),
   gradient_checkpointing: flag(true),
@@ -73,6 +81,11 @@ export const runConfigSchema = z.object({
 });
 
 export type RunConfig = z.infer<typeof runConfigSchema>;
+
+/** Samples per optimizer step: LLaMA-Factory's rule, batch × accumulation × data-parallel ranks (distributed.py). */
+export function globalBatchSize(batch: number, accumulation: number, numGpus: number): number {
+  return batch * accumulation * Math.max(1, numGpus);
+}
 
 /** LLaMA-Factory web-UI defaults (see docs/architecture.md). */
 export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset"> = {
@@ -107,14 +120,15 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
   weight_decay: 0,
   compute_type: "auto",
   fast_path: "auto",
+  num_gpus: 0,
   device: "auto",
   gradient_checkpointing: true,
   seed: 42,
   resume_from_checkpoint: undefined,
 };
 
-/** What the worker hands the trainer: the run config plus the paths it owns. */
-export type TrainerConfigFile = Omit<RunConfig, "name"> & {
+/** What the worker hands the trainer: the run config (less the UI/queue-only fields) plus the paths it owns. */
+export type TrainerConfigFile = Omit<RunConfig, "name" | "num_gpus"> & {
   dataset_dir: string;
   output_dir: string;
 };

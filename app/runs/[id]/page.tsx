@@ -52,6 +52,9 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                 ? `LoRA r${config.data.lora_rank}/α${config.data.lora_alpha}`
                 : t(`runs.method.${config.data.finetuning_type}`),
           })}`}
+        {job.numGpus >= 1 && (
+          <span data-testid="run-gpus"> · {job.numGpus === 1 ? t("runs.gpus.one") : t("runs.gpus.many", { n: job.numGpus })}</span>
+        )}
       </p>
       {job.kind !== "train" && (
         // Eval and export jobs (linked from the Workers page) show their progress here; their

@@ -16,6 +16,9 @@ export const runs = defineMessages(
     "method.lora": "LoRA",
     "method.freeze": "freeze",
     "method.full": "full",
+    // GPUs a run asked for (shown when 1 or more)
+    "gpus.one": "1 GPU",
+    "gpus.many": "{n} GPUs",
 
     // runs list
     "list.title": "Runs",
@@ -156,6 +159,8 @@ export const runs = defineMessages(
     "method.lora": "LoRA",
     "method.freeze": "冻结",
     "method.full": "全参数",
+    "gpus.one": "1 块 GPU",
+    "gpus.many": "{n} 块 GPU",
 
     "list.title": "运行记录",
     "list.new": "新建训练",

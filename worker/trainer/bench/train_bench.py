@@ -133,6 +133,7 @@ class Side:
         self.opt = None
         self.fast = None
         self.compiled_fast = None
+        self.graphs = None
 
     def make_optimizer(self, kind: str):
         if kind == "ours":
@@ -186,10 +187,30 @@ def fast_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
     return total / max(1, n)
 
 
+def graph_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
+    """fast_step through fast_graph.StepGraphs: each packed micro-batch's forward + backward is one CUDA graph
+    replay (recorded the first time its bucketed shape is seen, i.e. in the warm-up steps)."""
+    from tuneboard_trainer.templates import IGNORE_INDEX
+
+    mbs = side.fast.pack([b])
+    n = sum(int((mb["targets"] != IGNORE_INDEX).sum()) for mb in mbs)
+    total = torch.zeros((), device=device)
+    for mb in mbs:
+        total += side.graphs.run(mb, 1.0 / max(1, n))
+    torch.nn.utils.clip_grad_norm_(side.params, 1.0)
+    side.opt.step()
+    side.opt.zero_grad(set_to_none=False)  # the graphs accumulate into these .grad tensors
+    return total / max(1, n)
+
+
 def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
     """variant None / "ref": the reference path with gradient checkpointing (run 1's `ours`);
-    "ck<K>[c][o]": the fast path with K blocks recomputed, c = regional compile, o = offload recompute inputs."""
+    "ck<K>[c][o][g]": the fast path with K blocks recomputed, c = regional compile, o = offload recompute
+    inputs, g = CUDA graphs of each micro-batch's forward + backward (fast_graph.py)."""
     from tuneboard_trainer.fast import FastPath
+    from tuneboard_trainer.fast_graph import StepGraphs
+
+    side.graphs = None
 
     if variant in (None, "ref", "nockpt", "nocudnn"):
         side.fast, side.step_fn = None, ours_step
@@ -206,6 +227,10 @@ def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
     else:
         side.fast = FastPath(side.model, max_tokens, ckpt_layers=k, offload="o" in variant[2:])
     side.step_fn = fast_step
+    if "g" in variant[2:]:
+        side.opt.zero_grad(set_to_none=True)
+        side.graphs = StepGraphs(side.fast, side.params, next(side.model.parameters()).device, torch.bfloat16)
+        side.step_fn = graph_step
 
 
 def build_side(kind: str, cfg: dict, device, dtype) -> Side:
@@ -574,6 +599,8 @@ def main(argv=None) -> int:
             if side.fast is not None:
                 r.update({"ckpt_layers": side.fast.ckpt_layers, "compiled": side.fast.compiled,
                           "max_tokens": side.fast.max_tokens})
+            if side.graphs is not None:
+                r.update({"graphs_recorded": side.graphs.captures, "graphs_disabled": side.graphs.disabled})
             runs.append(r)
             print_table([r])
             sys.stdout.flush()

@@ -89,3 +89,33 @@ def fast_loss(model, window, device, autocast, **kw):
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm().clamp_min(1e-30))
+
+
+def graph_loss(model, window, device, dtype, sg=None, **kw):
+    """As fast_loss, through fast_graph.StepGraphs: CUDA graph replays on a GPU; on the CPU (no graphs) the same
+    recorded body on the same static, padded buffers, run eagerly. Returns (loss, count, grads, StepGraphs).
+    Gradients are zeroed in place (the graphs keep their .grad tensors)."""
+    from tuneboard_trainer.fast_graph import StepGraphs, _Slot
+
+    if sg is None:
+        model.zero_grad(set_to_none=True)
+        fp = FastPath(model, **{"max_tokens": 4096, **kw})
+        sg = StepGraphs(fp, [p for p in model.parameters() if p.requires_grad], device, dtype)
+    else:
+        for p in sg.params:
+            if p.grad is not None:
+                p.grad.zero_()
+    n_window = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window)
+    total = 0.0
+    for mb in sg.fast.pack(window):
+        if device.type == "cuda":
+            loss = sg.run(mb, 1.0 / n_window)
+        else:
+            key, host = sg.layout(mb, 1.0 / n_window)
+            sg._ensure_grads()
+            slot = _Slot(key, device)
+            slot.fill(host)
+            sg._body(slot)
+            loss = slot.loss
+        total += float(loss)
+    return total / n_window, n_window, grads(model), sg

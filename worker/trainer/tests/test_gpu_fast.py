@@ -10,7 +10,7 @@ import copy
 import pytest
 import torch
 
-from fast_helpers import SMALL, examples, fast_loss, lora_model, padded_window, reference_loss, rel_err
+from fast_helpers import SMALL, examples, fast_loss, graph_loss, lora_model, padded_window, reference_loss, rel_err
 from tuneboard_trainer.fast import FastPath, _varlen_attn
 from tuneboard_trainer.model import lm_loss
 from tuneboard_trainer.train import forward_batch
@@ -23,7 +23,7 @@ LLAMA8B_LAYER = dict(vocab_size=128256, hidden_size=4096, intermediate_size=1433
                      rope_scaling=SMALL["rope_scaling"])
 
 
-def _compare(shape, lengths, seed, **fast_kw):
+def _compare(shape, lengths, seed, graphs=False, **fast_kw):
     dev = torch.device("cuda")
     bf16 = torch.autocast("cuda", dtype=torch.bfloat16)
     model = lora_model(shape, device=dev, dtype=torch.bfloat16, seed=seed)
@@ -32,7 +32,11 @@ def _compare(shape, lengths, seed, **fast_kw):
     with torch.autocast("cuda", enabled=False):
         l32, n32, g32 = reference_loss(model32, window, dev, torch.autocast("cuda", enabled=False))
     lr, nr, gr = reference_loss(model, window, dev, bf16)
-    lf, nf, gf = fast_loss(model, window, dev, bf16, **fast_kw)
+    if graphs:  # fast_graph.StepGraphs: the same step recorded once as a CUDA graph, then replayed
+        lf, nf, gf, sg = graph_loss(model, window, dev, torch.bfloat16, **fast_kw)
+        assert sg.disabled is None and sg.captures >= 1, sg.disabled
+    else:
+        lf, nf, gf = fast_loss(model, window, dev, bf16, **fast_kw)
     assert nf == nr == n32
     err_ref_loss, err_fast_loss = abs(lr - l32) / l32, abs(lf - l32) / l32
     assert err_fast_loss <= max(2 * err_ref_loss, 2e-3), (lf, lr, l32)
@@ -60,6 +64,38 @@ def test_one_llama8b_layer_matches_reference():
 
 def test_compiled_small_model_matches_reference():
     _compare(SMALL, [37, 120, 64, 5, 230, 50], seed=3, compile=True)
+
+
+@pytest.mark.parametrize("ckpt", [0, 1])
+def test_cuda_graphs_small_model_match_reference(ckpt):
+    _compare(SMALL, [37, 120, 64, 5, 230, 50, 511, 2], seed=1, ckpt_layers=ckpt, max_tokens=700, graphs=True)
+
+
+def test_cuda_graphs_one_llama8b_layer_match_reference():
+    _compare(LLAMA8B_LAYER, [300, 1000, 700, 48, 513, 96], seed=2, graphs=True)
+
+
+def test_cuda_graphs_compiled_small_model_match_reference():
+    _compare(SMALL, [37, 120, 64, 5, 230, 50], seed=3, compile=True, graphs=True)
+
+
+def test_cuda_graph_replays_new_data_in_the_same_buffers():
+    """A second window with the same shapes replays the recorded graph on new tokens: its loss and gradients
+    are that window's (eager fast path), not the first one's."""
+    dev = torch.device("cuda")
+    bf16 = torch.autocast("cuda", dtype=torch.bfloat16)
+    model = lora_model(SMALL, device=dev, dtype=torch.bfloat16, seed=6)
+    lengths = [90, 33, 200, 61]
+    wa = padded_window(examples(lengths, SMALL["vocab_size"], seed=7))
+    wb = padded_window(examples(lengths, SMALL["vocab_size"], seed=8))
+    la, _, _, sg = graph_loss(model, wa, dev, torch.bfloat16)
+    captured = sg.captures
+    lb, nb, gb, sg = graph_loss(model, wb, dev, torch.bfloat16, sg=sg)
+    assert sg.captures == captured and sg.disabled is None  # replayed, not recorded again
+    ref_l, ref_n, ref_g = fast_loss(model, wb, dev, bf16)
+    assert nb == ref_n and abs(lb - ref_l) <= 2e-3 * abs(ref_l) and abs(lb - la) > 1e-3
+    for k in ref_g:
+        assert rel_err(gb[k], ref_g[k]) <= 2e-2, k
 
 
 def test_packed_per_sample_losses_match_unpacked():
@@ -91,6 +127,8 @@ def test_train_loop_on_cuda_uses_fast_path_and_reports_gpu_memory(tmp_path, tiny
     ref, _ = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "ref", fast_path="off", **kw))
     fast, events = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "fast", **kw))
     assert any(e.type == "log" and e.message.startswith("fast path:") for e in events)
+    recorded = [e.message for e in events if e.type == "log" and e.message.startswith("CUDA graphs: ")]
+    assert recorded and "recorded" in recorded[-1] and "turned off" not in recorded[-1], recorded
     steps = [e for e in events if e.type == "step"]
     assert steps and all(s.gpu_mem_gib is not None and s.gpu_mem_gib > 0 for s in steps)
     for a, b in zip(fast["losses"], ref["losses"]):

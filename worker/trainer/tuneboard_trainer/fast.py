@@ -250,6 +250,8 @@ def attention(q, k, v, cu_seqlens, max_len: int, positions: Optional[torch.Tenso
     out = torch.empty_like(q)
     bounds = cu_seqlens.tolist()
     for s, e in zip(bounds, bounds[1:]):
+        if e == s:  # zero-length sequence (fast_graph.py pads cu_seqlens with them)
+            continue
         qs, ks, vs = (t[s:e].transpose(0, 1)[None] for t in (q, k, v))  # (1, heads, L, hd)
         y = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, enable_gqa=H != KV)  # (1, H, L, hd)
         out[s:e] = y[0].transpose(0, 1)
@@ -333,6 +335,9 @@ class FastPath:
             ckpt_layers = 0 if memory_budget is None else self.layers_to_checkpoint(memory_budget)
         self.ckpt_layers = max(0, min(n_layers, int(ckpt_layers)))
         self.pre, self.post = _pre_attn, _post_attn
+        # Dropout on any adapter: recompute must replay the same random masks.
+        self.uses_rng = any(isinstance(m, LoRALinear) and not isinstance(m.dropout, nn.Identity)
+                            for m in model.modules())
         self.compiled = False
         if compile:
             self.pre = torch.compile(_pre_attn, dynamic=True)
@@ -396,7 +401,10 @@ class FastPath:
             if i < self.ckpt_layers and torch.is_grad_enabled() and self.offload:
                 x = _OffloadedCheckpoint.apply(x, self._block, blk, cos, sin, cu, mb["max_len"])
             elif i < self.ckpt_layers and torch.is_grad_enabled():
-                x = checkpoint(self._block, blk, x, cos, sin, cu, mb["max_len"], use_reentrant=False)
+                # The RNG state is saved only when dropout needs it (reading it is not allowed while a CUDA
+                # graph is being captured: fast_graph.py).
+                x = checkpoint(self._block, blk, x, cos, sin, cu, mb["max_len"], use_reentrant=False,
+                               preserve_rng_state=self.uses_rng)
             else:
                 x = self._block(blk, x, cos, sin, cu, mb["max_len"])
         return rms_norm(m.model.norm, x)

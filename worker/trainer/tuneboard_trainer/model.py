@@ -370,14 +370,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, h, W, y, chunk: int):
+    def forward(ctx, h, W, y, chunk: int, row_weight=None):
         # h: (N, D) hidden states at labelled positions; W: (V, D); y: (N,)
+        # row_weight: optional (N,) fp32 per-row weights (0 = a padding row of a fixed-shape CUDA graph).
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         total = torch.zeros((), dtype=torch.float32, device=h.device)
         grad_h = torch.empty_like(h) if need_h else None
         grad_w = torch.zeros(W.shape, dtype=torch.float32, device=W.device) if need_w else None
         for s in range(0, h.shape[0], chunk):
             hc, yc = h[s : s + chunk], y[s : s + chunk]
+            wc = None if row_weight is None else row_weight[s : s + chunk, None]  # (n, 1)
             rows = torch.arange(len(yc), device=h.device)
             logits = (hc @ W.T).float()  # (n, V)
             # In-place softmax: the (n, V) passes dominate CPU time after the matmuls.
@@ -385,10 +387,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
             mx = logits.amax(dim=-1, keepdim=True)  # (n, 1)
             probs = logits.sub_(mx).exp_()  # (n, V), unnormalised
             denom = probs.sum(dim=-1, keepdim=True)  # (n, 1)
-            total += (denom.log() + mx - target[:, None]).sum()  # CE = logsumexp - target logit
+            ce = denom.log() + mx - target[:, None]  # (n, 1): CE = logsumexp - target logit
+            total += (ce if wc is None else ce * wc).sum()
             if need_h or need_w:
                 g = probs.div_(denom)  # d(CE)/d(logits) = softmax - onehot
                 g[rows, yc] -= 1.0
+                if wc is not None:
+                    g.mul_(wc)
                 g = g.to(h.dtype)
                 if need_h:
                     grad_h[s : s + chunk] = g @ W
@@ -403,7 +408,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_h, grad_w = ctx.saved_tensors
         gh = grad_h * grad_out.to(grad_h.dtype) if grad_h is not None else None
         gw = (grad_w * grad_out).to(ctx.w_dtype) if grad_w is not None else None
-        return gh, gw, None, None
+        return gh, gw, None, None, None
 
 
 def lm_loss(

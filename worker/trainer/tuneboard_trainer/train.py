@@ -27,7 +27,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from .config import ConfigError, TrainConfig
-from . import distributed
+from . import distributed, fast_graph
 from .data import epoch_batches, load_examples, ordered_batches, pack_examples, split_examples
 from .events import Checkpoint, Done, Eval, EventSink, Started, Step
 from .fast import for_training
@@ -243,6 +243,8 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
     # under DDP it gets no wrapper and gradients are averaged by dist.sync_grads after each window.
     fwd_model = dist.wrap(model, device, manual_grads=fast is not None)
     params = [p for p in model.parameters() if p.requires_grad]
+    # CUDA graphs of the fast path's forward + backward (fast_graph.py); None = run it eagerly.
+    graphs, graphs_msg = fast_graph.for_training(fast, params, device, dtype)
 
     optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay)
     micro_per_epoch = math.ceil(len(rows) / cfg.per_device_train_batch_size)
@@ -304,6 +306,8 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
         sink.log(f"packed {len(train_set)} samples into {len(rows)} rows of at most {cfg.cutoff_len} tokens")
     if fast_msg:
         sink.log(fast_msg)
+    if graphs_msg:
+        sink.log(graphs_msg)
     if resume is not None:
         sink.log(f"resumed from {cfg.resume_from_checkpoint} at step {step} (epoch {epoch}, "
                  f"step {step_in_epoch} of that epoch)")
@@ -348,13 +352,17 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                 mine = ([(b, 1) for b in fast.pack(dist.share_batches(window))] if fast is not None
                         else dist.share(window))
                 for i, (b, weight) in enumerate(mine):
-                    with autocast, dist.accumulating(fwd_model, last=i == len(mine) - 1):
-                        if fast is not None:
-                            loss, _ = fast.loss(b, device)
-                        else:
-                            loss, _ = lm_loss(model, forward_batch(fwd_model, b, device), b["labels"].to(device))
-                    scaled = loss * (weight * dist.world / max(1, n_window))  # ranks' gradients are averaged
-                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                    scale = weight * dist.world / max(1, n_window)  # ranks' gradients are averaged
+                    if graphs is not None:  # forward + backward: one CUDA graph replay
+                        loss = graphs.run(b, scale)
+                    else:
+                        with autocast, dist.accumulating(fwd_model, last=i == len(mine) - 1):
+                            if fast is not None:
+                                loss, _ = fast.loss(b, device)
+                            else:
+                                loss, _ = lm_loss(model, forward_batch(fwd_model, b, device), b["labels"].to(device))
+                        scaled = loss * scale
+                        (scaler.scale(scaled) if scaler is not None else scaled).backward()
                     loss_sum += loss.item() * weight
                     tokens += int(b["attention_mask"].sum()) * int(weight)
                 dist.sync_grads(params)  # fast path under DDP: the ranks' gradients averaged here
@@ -373,7 +381,8 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                 else:
                     optimizer.step()
                 scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                # CUDA graphs accumulate into the same .grad tensors every step: zero them, keep them.
+                optimizer.zero_grad(set_to_none=graphs is None)
                 step += 1
                 step_in_epoch += 1
                 step_loss = loss_sum / max(1, n_window)
@@ -413,6 +422,10 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
             else:
                 epoch, step_in_epoch = epoch + 1, 0
         runtime = time.time() - t0
+        if graphs is not None:
+            sink.log(f"CUDA graphs: {graphs.captures} recorded" + (
+                f"; turned off after a failed capture ({graphs.disabled}): the rest ran eagerly"
+                if graphs.disabled else ""), level="warning" if graphs.disabled else "info")
 
         # ------------------------------------------------------------ save
         # The final result goes to output_dir itself, with its trainer_state.pt: resumable too.
@@ -439,7 +452,7 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
 
     # ------------------------------------------------------------ cleanup
     dist.close()
-    del model, fwd_model, optimizer
+    del model, fwd_model, optimizer, graphs
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return {**done, "losses": losses, "evals": evals}
