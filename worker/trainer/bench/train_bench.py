@@ -206,11 +206,18 @@ def graph_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
 def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
     """variant None / "ref": the reference path with gradient checkpointing (run 1's `ours`);
     "ck<K>[c][o][g]": the fast path with K blocks recomputed, c = regional compile, o = offload recompute
-    inputs, g = CUDA graphs of each micro-batch's forward + backward (fast_graph.py)."""
-    from tuneboard_trainer.fast import FastPath
+    inputs, g = CUDA graphs of each micro-batch's forward + backward (fast_graph.py), e = input embedding in host
+    memory (fast.HostEmbedding)."""
+    from tuneboard_trainer.fast import FastPath, embed_on_device, embed_on_host
     from tuneboard_trainer.fast_graph import StepGraphs
 
     side.graphs = None
+    side.opt.zero_grad(set_to_none=True)
+    dev = next(p for p in side.model.parameters() if p.requires_grad).device
+    if variant is not None and variant.startswith("ck") and "e" in variant[2:]:
+        embed_on_host(side.model)  # e = input embedding in host memory (fast.HostEmbedding)
+    else:
+        embed_on_device(side.model, dev)
 
     if variant in (None, "ref", "nockpt", "nocudnn"):
         side.fast, side.step_fn = None, ours_step
@@ -228,8 +235,7 @@ def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
         side.fast = FastPath(side.model, max_tokens, ckpt_layers=k, offload="o" in variant[2:])
     side.step_fn = fast_step
     if "g" in variant[2:]:
-        side.opt.zero_grad(set_to_none=True)
-        side.graphs = StepGraphs(side.fast, side.params, next(side.model.parameters()).device, torch.bfloat16)
+        side.graphs = StepGraphs(side.fast, side.params, dev, torch.bfloat16)
         side.step_fn = graph_step
 
 

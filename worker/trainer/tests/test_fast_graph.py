@@ -19,7 +19,7 @@ def test_layout_pads_to_buckets():
     (mb,) = pack_window(window, 4096)
     key, host = sg.layout(mb, 0.25)
     n_lab = int((mb["targets"] != IGNORE_INDEX).sum())
-    assert key == (256, 4, 128, 128)  # 162 tokens -> 256; 3 samples + padding -> 4; longest 120 -> 128
+    assert key == (256, 4, 128, 256)  # 162 tokens -> 256; 3 samples + padding -> 4; longest 120 -> 128; M: 256s
     assert host["cu"].tolist() == [0, 37, 157, 162, 256]
     assert host["pos"][162:].tolist() == list(range(94))  # the padding sequence restarts at 0
     assert host["w"].sum().item() == n_lab and host["w"][n_lab:].sum().item() == 0
@@ -48,3 +48,19 @@ def test_not_used_where_it_cannot_run():
     assert for_training(None, [], torch.device("cuda"), torch.bfloat16) == (None, "")
     msg = for_training(fp, [], torch.device("cuda"), torch.float16)[1]
     assert msg == "CUDA graphs off: fp16 (GradScaler)"
+
+
+def test_host_embedding_gives_the_same_loss_and_grads():
+    """HostEmbedding (the input embedding in host memory, looked up per step) in the eager fast path and in the
+    graph layout (rows looked up into a static buffer) changes nothing in the numbers."""
+    from tuneboard_trainer.fast import HostEmbedding
+
+    model = lora_model(SMALL, seed=9)
+    window = padded_window(examples([40, 17, 90, 33], SMALL["vocab_size"], seed=10))
+    nocast = torch.autocast("cpu", enabled=False)
+    ref_l, ref_n, ref_g = fast_loss(model, window, CPU, nocast)
+    model.model.embed_tokens = HostEmbedding(model.model.embed_tokens.weight)
+    for l, n, g in (fast_loss(model, window, CPU, nocast), graph_loss(model, window, CPU, torch.float32)[:3]):
+        assert n == ref_n and abs(l - ref_l) < 1e-5 * abs(ref_l)
+        for k in ref_g:
+            assert rel_err(g[k], ref_g[k]) < 1e-4, k

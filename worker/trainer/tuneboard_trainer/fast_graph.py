@@ -31,7 +31,7 @@ from typing import Optional
 
 import torch
 
-from .fast import FastPath
+from .fast import FastPath, HostEmbedding
 from .model import _LinearCrossEntropy
 from .templates import IGNORE_INDEX
 
@@ -51,6 +51,7 @@ class _Slot:
         N, S, L, M = key
         self.key, self.max_len = key, L
         self.ids = torch.zeros((1, N), dtype=torch.long, device=device)  # (1, N) token ids
+        self.x0: Optional[torch.Tensor] = None  # (N, D) input embeddings, when the table is on the host
         self.pos = torch.zeros((N,), dtype=torch.long, device=device)  # (N,) positions, restarting per sequence
         self.cu = torch.zeros((S + 1,), dtype=torch.int32, device=device)  # (S + 1,) sequence boundaries
         self.idx = torch.zeros((M,), dtype=torch.long, device=device)  # (M,) labelled positions (+ padding rows)
@@ -62,6 +63,10 @@ class _Slot:
 
     def fill(self, host: dict) -> None:
         # Host tensors are pinned, so these copies are asynchronous and ordered before the replay.
+        if "x0" in host:
+            if self.x0 is None:
+                self.x0 = torch.empty(host["x0"].shape, dtype=host["x0"].dtype, device=self.ids.device)
+            self.x0.copy_(host["x0"], non_blocking=True)
         for name in ("ids", "pos", "cu", "idx", "y", "w", "scale"):
             getattr(self, name).copy_(host[name], non_blocking=True)
 
@@ -93,7 +98,7 @@ class StepGraphs:
         tgt = mb["targets"]
         idx = (tgt != IGNORE_INDEX).nonzero().squeeze(1)  # (m,)
         m = len(idx)
-        M = max(self.bucket, _round_up(m, self.bucket))
+        M = _round_up(max(m, 1), 2 * self.bucket)  # coarser: a padding row costs only its lm_head GEMM row
         ids = torch.zeros((1, N), dtype=torch.long)
         ids[0, :n_real] = mb["input_ids"][0]
         pos = torch.cat([mb["position_ids"], torch.arange(pad, dtype=torch.long)])
@@ -106,6 +111,9 @@ class StepGraphs:
         w[:m] = 1.0
         host = {"ids": ids, "pos": pos, "cu": cu_t, "idx": idx_t, "y": y, "w": w,
                 "scale": torch.tensor(float(scale), dtype=torch.float32)}
+        emb = self.fast.model.model.embed_tokens
+        if isinstance(emb, HostEmbedding):
+            host["x0"] = emb.lookup(ids[0])  # (N, D), pinned
         if self.device.type == "cuda":
             host = {k: v.pin_memory() for k, v in host.items()}
         return (N, S, L, M), host
@@ -115,6 +123,8 @@ class StepGraphs:
     def _body(self, slot: _Slot) -> None:
         """What a graph records: forward, loss over the labelled rows, backward into the adapters' .grad."""
         mb = {"input_ids": slot.ids, "position_ids": slot.pos, "cu_seqlens": slot.cu, "max_len": slot.max_len}
+        if slot.x0 is not None:
+            mb["inputs_embeds"] = slot.x0
         # No autocast weight cache: cached casts made while recording would be freed memory at replay.
         cast = (torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=False)
                 if self.dtype != torch.float32 else contextlib.nullcontext())
@@ -139,16 +149,20 @@ class StepGraphs:
     def _capture(self, key, host: dict) -> _Slot:
         slot = _Slot(key, self.device)
         slot.fill(host)
-        saved = [g.clone() for g in self._grads]
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):  # warm-up: lazy init, cuBLAS workspaces, compile
-            self._body(slot)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        for g, s in zip(self._grads, saved):  # the warm-up's gradients must not count
-            g.copy_(s)
-        del saved
-        torch.cuda.empty_cache()  # the warm-up's cached blocks, so the graph pool can use that memory
+        if self.captures == 0 or self.fast.compiled:
+            # Warm-up pass outside the graph: lazy initialisation (cuBLAS workspaces, kernels loaded) before the
+            # first recording, and with torch.compile each new shape may (re)compile, which cannot happen while
+            # recording. Later plain-eager shapes skip it (a run of 60 steps may see 20 shapes).
+            saved = [g.clone() for g in self._grads]
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self._body(slot)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            for g, s in zip(self._grads, saved):  # the warm-up's gradients must not count
+                g.copy_(s)
+            del saved
+            torch.cuda.empty_cache()  # the warm-up's cached blocks, so the graph pool can use that memory
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self.pool):
             self._body(slot)
