@@ -220,7 +220,10 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
     rows = pack_examples(train_set, cfg.cutoff_len) if cfg.packing else train_set
     stats.num_rows = len(rows)
 
+    phases = {"data": time.time() - t_setup}  # seconds per setup phase, for the log
+    t_phase = time.time()
     model = load_pretrained(model_dir, dtype=dtype, device=device)
+    phases["weights"], t_phase = time.time() - t_phase, time.time()
     torch.manual_seed(cfg.seed)  # LoRA init depends only on the seed, not on what ran before
     lora = LoraSettings(targets=cfg.lora_target, r=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                         use_rslora=cfg.use_rslora, use_dora=cfg.use_dora)
@@ -233,6 +236,7 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
         field = next((f for f in ("freeze_trainable_layers", "freeze_trainable_modules", "lora_target")
                       if msg.startswith(f)), "finetuning_type")
         raise ConfigError(msg if msg.startswith(field + ":") else f"{field}: {msg}") from None
+    phases["adapters"], t_phase = time.time() - t_phase, time.time()
     # GPU fast path (fast.py): packed varlen micro-batches, same loss; None = the reference path below.
     fast, fast_msg = for_training(cfg, model, device, sum(len(r.input_ids) for r in rows) * cfg.num_train_epochs,
                                   dist)
@@ -245,6 +249,7 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]
     # CUDA graphs of the fast path's forward + backward (fast_graph.py); None = run it eagerly.
     graphs, graphs_msg = fast_graph.for_training(fast, params, device, dtype)
+    phases["training setup"] = time.time() - t_phase
 
     optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay)
     micro_per_epoch = math.ceil(len(rows) / cfg.per_device_train_batch_size)
@@ -311,7 +316,9 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
     if resume is not None:
         sink.log(f"resumed from {cfg.resume_from_checkpoint} at step {step} (epoch {epoch}, "
                  f"step {step_in_epoch} of that epoch)")
-    sink.log(f"setup took {time.time() - t_setup:.1f}s; {total_steps} steps, {steps_per_epoch} per epoch")
+    sink.log(f"setup took {time.time() - t_setup:.1f}s ("
+             + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items())
+             + f"); {total_steps} steps, {steps_per_epoch} per epoch")
 
     def save_checkpoint(path: Path, windows_in_epoch: int) -> Path:
         save_trained(model, path, cfg.finetuning_type, model_dir)
@@ -440,15 +447,17 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                "global_step": step, "epoch": round(step / steps_per_epoch, 4)}
     if dist.is_main:
         (out_dir / "all_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    done = sink.emit(Done(
+        step=step, train_loss=train_loss, runtime_s=round(runtime, 2), tokens_seen=tokens,
+        adapter_path=str(out_dir), eval_loss=eval_loss,
+    ))
+    # The PNG is a keepsake (the dashboard draws its own charts), so "done" does not wait for matplotlib's
+    # import and rendering (about a second); the process still exits only after it is written.
     try:
         if dist.is_main:
             plot_loss(out_dir / "training_loss.png", losses, evals)
     except ImportError:
         sink.log("matplotlib is not installed; training_loss.png was not written", level="warning")
-    done = sink.emit(Done(
-        step=step, train_loss=train_loss, runtime_s=round(runtime, 2), tokens_seen=tokens,
-        adapter_path=str(out_dir), eval_loss=eval_loss,
-    ))
 
     # ------------------------------------------------------------ cleanup
     dist.close()
