@@ -4,6 +4,7 @@ import { env } from "@/lib/env";
 import { fillIdentity } from "@/lib/datasets/identity";
 import { isDatasetError } from "@/lib/datasets/errors";
 import { addRecord, deleteRecord, updateRecord } from "@/lib/datasets/edit";
+import { addConversation, updateConversation } from "@/lib/datasets/conversation-edit";
 import { commitImport, type ImportResult } from "@/lib/datasets/import";
 import { renderRecord } from "@/lib/datasets/render";
 import type { RenderResult } from "@/lib/schemas/dataset";
@@ -59,6 +60,19 @@ export async function updateRecordAction(input: unknown): Promise<ActionResult<{
 
 export async function addRecordAction(input: unknown): Promise<ActionResult<{ index: number }>> {
   const r = await attempt(() => addRecord(env().dataDir, input));
+  if (r.ok) changed();
+  return r;
+}
+
+/** A conversation record edited turn by turn; a refusal names the turn ("turns.<i>"). */
+export async function updateConversationAction(input: unknown): Promise<ActionResult<{ index: number }>> {
+  const r = await attempt(() => updateConversation(env().dataDir, input));
+  if (r.ok) changed();
+  return r;
+}
+
+export async function addConversationAction(input: unknown): Promise<ActionResult<{ index: number }>> {
+  const r = await attempt(() => addConversation(env().dataDir, input));
   if (r.ok) changed();
   return r;
 }

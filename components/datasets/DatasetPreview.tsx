@@ -49,7 +49,7 @@ export async function DatasetPreview({ name, page }: { name: string; page: numbe
             )}
           </nav>
         </div>
-        <RecordTable dataset={name} rows={data.rows} blank={data.blank} />
+        <RecordTable dataset={name} rows={data.rows} blank={data.blank} conversation={data.conversation} />
       </section>
       <EpochAdvice records={data.total} />
       <TokenView

@@ -1,7 +1,8 @@
 "use client";
 // One record's fields as controlled text areas (React 19 form actions would reset uncontrolled
 // ones, losing what the user typed when the server refuses the save). Lists such as history or
-// messages are edited as JSON. A refusal is shown at the field it names.
+// messages are edited as JSON (conversation records have TurnEditor; this is their fallback).
+// A refusal is shown at the field it names.
 import { useState } from "react";
 import { useT } from "@/lib/i18n/client";
 import type { EditableRecord } from "@/lib/datasets/edit";
@@ -18,6 +19,9 @@ export function RecordEditor(props: {
   error: EditorError | null;
   onSave: (fields: Record<string, string>, jsonKeys: string[]) => void;
   onCancel: () => void;
+  /** Conversation records: why the turn editor cannot show this one, or a way back to it. */
+  note?: string;
+  onTurns?: () => void;
 }) {
   const t = useT();
   const { record, error } = props;
@@ -37,6 +41,11 @@ export function RecordEditor(props: {
       }}
     >
       <h3 className="text-sm font-semibold">{props.title}</h3>
+      {props.note && (
+        <p className="text-xs text-slate-600" data-testid="json-only">
+          {props.note}
+        </p>
+      )}
       {record.fields.map((f) => (
         <div key={f.key}>
           <label className="field-label font-mono" htmlFor={idOf(f.key)}>
@@ -71,6 +80,11 @@ export function RecordEditor(props: {
         <button type="button" className="btn btn-secondary" onClick={props.onCancel}>
           {t("datasets.editor.cancel")}
         </button>
+        {props.onTurns && (
+          <button type="button" className="btn btn-secondary ml-auto" onClick={props.onTurns}>
+            {t("datasets.turns.asTurns")}
+          </button>
+        )}
       </div>
     </form>
   );

@@ -6,15 +6,25 @@ import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
 import { useT } from "@/lib/i18n/client";
 import type { EditableRecord } from "@/lib/datasets/edit";
-import { addRecordAction, deleteRecordAction, updateRecordAction, type ActionResult } from "@/app/datasets/actions";
-import { RecordEditor, type EditorError } from "./RecordEditor";
+import { recordToTurns, type ConversationLayout, type TurnsDoc } from "@/lib/datasets/turns";
+import {
+  addConversationAction,
+  addRecordAction,
+  deleteRecordAction,
+  updateConversationAction,
+  updateRecordAction,
+  type ActionResult,
+} from "@/app/datasets/actions";
+import type { EditorError } from "./RecordEditor";
+import { EditPane } from "./EditPane";
+import { TurnsSummary } from "./TurnsSummary";
 
 type Mode = { kind: "edit"; index: number } | { kind: "add" } | { kind: "delete"; index: number } | null;
 
 const PREVIEW_CHARS = 240;
 const clip = (s: string) => (s.length > PREVIEW_CHARS ? `${s.slice(0, PREVIEW_CHARS)}…` : s);
 
-export function RecordTable(props: { dataset: string; rows: EditableRecord[]; blank: EditableRecord }) {
+export function RecordTable(props: { dataset: string; rows: EditableRecord[]; blank: EditableRecord; conversation: ConversationLayout | null }) {
   const t = useT();
   const router = useRouter();
   const [mode, setMode] = useState<Mode>(null);
@@ -47,6 +57,11 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
       () => updateRecordAction({ dataset: props.dataset, index: row.index, expected: row.expected, fields, jsonKeys }),
       () => t("datasets.records.saved", { n: row.index }),
     );
+  const saveTurns = (row: EditableRecord) => (doc: TurnsDoc) =>
+    run(
+      () => updateConversationAction({ dataset: props.dataset, index: row.index, expected: row.expected, doc }),
+      () => t("datasets.records.saved", { n: row.index }),
+    );
 
   return (
     <div className="space-y-3">
@@ -62,15 +77,18 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
       </div>
       {mode?.kind === "add" && (
         <div className="rounded-md border border-indigo-200 bg-indigo-50/40 p-3">
-          <RecordEditor
+          <EditPane
             record={props.blank}
+            conversation={props.conversation}
             title={t("datasets.records.newTitle", { n: props.blank.index })}
             saving={pending}
             error={error}
             onCancel={() => open(null)}
-            onSave={(fields, jsonKeys) =>
+            onSwitch={() => setError(null)}
+            onSaveFields={(fields, jsonKeys) =>
               run(() => addRecordAction({ dataset: props.dataset, fields, jsonKeys }), (v) => t("datasets.records.added", { n: v.index }))
             }
+            onSaveTurns={(doc) => run(() => addConversationAction({ dataset: props.dataset, doc }), (v) => t("datasets.records.added", { n: v.index }))}
           />
         </div>
       )}
@@ -91,19 +109,26 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
             {props.rows.map((row) => {
               const editing = mode?.kind === "edit" && mode.index === row.index;
               const deleting = mode?.kind === "delete" && mode.index === row.index;
+              // Conversation records are listed turn by turn when the turn editor can read them.
+              const summary = props.conversation === null ? null : recordToTurns(JSON.parse(row.expected) as unknown, props.conversation);
               return (
                 <tr key={`${row.index}-${row.expected}`} className="border-t border-slate-100 align-top" data-testid={`record-${row.index}`}>
                   <td className="p-1 text-slate-500">{row.index}</td>
                   <td className="p-1">
                     {editing ? (
-                      <RecordEditor
+                      <EditPane
                         record={row}
+                        conversation={props.conversation}
                         title={t("datasets.records.editTitle", { n: row.index })}
                         saving={pending}
                         error={error}
-                        onSave={save(row)}
+                        onSaveFields={save(row)}
+                        onSaveTurns={saveTurns(row)}
                         onCancel={() => open(null)}
+                        onSwitch={() => setError(null)}
                       />
+                    ) : summary?.ok && props.conversation !== null ? (
+                      <TurnsSummary row={row} doc={summary.doc} layout={props.conversation} clip={clip} />
                     ) : (
                       <dl className="grid grid-cols-[max-content_1fr] gap-x-3">
                         {row.fields.map((f) => (

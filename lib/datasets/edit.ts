@@ -13,6 +13,7 @@ import { withRegistryLock } from "./lock";
 import { loadRawRecords } from "./records";
 import { readRegistry } from "./registry";
 import { resolveInside } from "./roots";
+import { conversationLayout } from "./turns";
 
 /** What the editor shows for one record: every top-level key as text, JSON for non-strings. */
 export interface EditableRecord {
@@ -51,13 +52,13 @@ export function blankRecord(layout: Layout): Record<string, unknown> {
   };
 }
 
-interface Target {
+export interface Target {
   file: string;
   layout: Layout;
   raw: unknown[];
 }
 
-async function open(dataDir: string, dataset: string): Promise<Target> {
+export async function open(dataDir: string, dataset: string): Promise<Target> {
   const registry = await readRegistry(dataDir);
   const entry = registry.entries.get(dataset);
   if (entry === undefined) throw new DatasetError("not_found", "dataset", `dataset "${dataset}" is not registered in dataset_info.json`);
@@ -107,7 +108,7 @@ export function checkRecord(record: unknown, index: number, layout: Layout, data
   }
 }
 
-async function save(target: Target, records: unknown[]): Promise<void> {
+export async function save(target: Target, records: unknown[]): Promise<void> {
   const ext = path.extname(target.file).toLowerCase();
   let text: string;
   if (ext === ".jsonl") text = records.map((r) => JSON.stringify(r)).join("\n") + "\n";
@@ -119,7 +120,7 @@ async function save(target: Target, records: unknown[]): Promise<void> {
   await writeFileAtomic(target.file, text);
 }
 
-function checkUnchanged(target: Target, index: number, expected: string): void {
+export function checkUnchanged(target: Target, index: number, expected: string): void {
   if (index >= target.raw.length) {
     throw new DatasetError("not_found", "record", `record ${index} no longer exists (the file has ${target.raw.length} records); reload the page`);
   }
@@ -185,6 +186,8 @@ export async function readPage(dataDir: string, dataset: string, page: number, p
     pageSize,
     format: target.layout.formatting,
     csv: target.file.endsWith(".csv"),
+    /** For the turn editor: the conversation layout, or null (alpaca, or CSV cells of JSON text). */
+    conversation: target.file.toLowerCase().endsWith(".csv") ? null : conversationLayout(target.layout),
     rows: target.raw.slice(start, start + pageSize).map((r, k) => toEditable(r, start + k)),
     blank: toEditable(blankRecord(target.layout), target.raw.length),
   };

@@ -239,8 +239,8 @@ export function parseSharegpt(record: unknown, index: number, layout: Layout, ct
 }
 
 // LLaMA-Factory's FunctionFormatter json.loads the content (after removing a <think> block) and
-// aborts training if it is not JSON or lacks name/arguments.
-function isFunctionCallJson(content: string): boolean {
+// aborts training if it is not JSON or lacks name/arguments. Exported for the turn editor.
+export function isFunctionCallJson(content: string): boolean {
   let parsed: unknown;
   try {
     parsed = JSON.parse(content.replace(/<think>[\s\S]*?<\/think>/, ""));
