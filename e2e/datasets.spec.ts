@@ -121,6 +121,106 @@ test("import a CSV with column mapping: registered, previewable, right count; ad
   expect(readRecords(`${name}.json`).map((r) => r.instruction)).toEqual(["What do you do?", "Opening hours?", 'Say "hi"?', "Where are you?"]);
 });
 
+test("a sharegpt conversation edited turn by turn: reply changed, exchange added, reordered; a bad order refused at its turn", async ({ page }) => {
+  test.setTimeout(240_000);
+  const name = `chat_${Date.now().toString(36)}`;
+  const records = [
+    { conversations: [{ from: "human", value: "Who are you?" }, { from: "gpt", value: "I am a bot." }] },
+    { conversations: [{ from: "system", value: "Be brief." }, { from: "human", value: "Hi" }, { from: "gpt", value: "Hello" }] },
+  ];
+  await page.goto("/datasets");
+  await page.getByLabel("File to import").setInputFiles({ name: "chat.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(records)) });
+  await page.getByRole("button", { name: "Upload" }).click();
+  await expect(page.getByLabel("Format", { exact: true })).toHaveValue("sharegpt");
+  await page.getByLabel("Dataset name").fill(name);
+  await page.getByRole("button", { name: "Register dataset" }).click();
+  await page.waitForURL(new RegExp(`preview=${name}`));
+  await expect(page.getByTestId(`dataset-${name}-records`)).toHaveText("2");
+
+  // The table lists the turns with their tags; the system message is turn 1 of record 1.
+  await expect(page.getByTestId("record-1")).toContainText("Be brief.");
+  await page.getByRole("button", { name: "Edit record 0" }).click();
+  const row = page.getByTestId("record-0");
+  const editor = row.getByTestId("turn-editor");
+  await expect(editor.getByLabel("Role of turn 1")).toHaveValue("user");
+  await expect(editor.getByLabel("Role of turn 2")).toHaveValue("assistant");
+  // The roles the default tags define, system only at the top.
+  await expect(editor.getByLabel("Role of turn 1").locator("option")).toHaveText(['System (“system”)', 'User (“human”)', 'Assistant (“gpt”)', "Observation (tool result) (“observation”)", "Function call (“function_call”)"]);
+  await expect(editor.getByLabel("Role of turn 2").locator("option")).toHaveCount(4);
+
+  // Change the reply, add an exchange, then move it to the front.
+  await editor.getByLabel("Text of turn 2").fill("I am Tuneboard's bot.");
+  await editor.getByRole("button", { name: "Add user + assistant" }).click();
+  await expect(editor.getByLabel("Text of turn 3")).toBeFocused();
+  await editor.getByLabel("Text of turn 3").fill("What can you do?");
+  await editor.getByLabel("Text of turn 4").fill("Answer questions.");
+  await editor.getByRole("button", { name: "Move turn 3 up" }).click();
+  await editor.getByRole("button", { name: "Move turn 2 up" }).click();
+  await editor.getByRole("button", { name: "Move turn 4 up" }).click();
+  await editor.getByRole("button", { name: "Move turn 3 up" }).click();
+  await expect(editor.getByLabel("Text of turn 1")).toHaveValue("What can you do?");
+  await expect(editor.getByLabel("Text of turn 2")).toHaveValue("Answer questions.");
+  await noSeriousA11yViolations(page);
+  if (SHOTS) {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await editor.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: "docs/screenshots/dataset-turns.png" });
+  }
+  await editor.getByRole("button", { name: "Save record" }).click();
+  await expect(page.getByTestId("record-notice")).toHaveText("Record 0 saved.");
+
+  await page.reload();
+  await expect(page.getByTestId("record-0")).toContainText("Answer questions.");
+  const saved = [
+    {
+      conversations: [
+        { from: "human", value: "What can you do?" },
+        { from: "gpt", value: "Answer questions." },
+        { from: "human", value: "Who are you?" },
+        { from: "gpt", value: "I am Tuneboard's bot." },
+      ],
+    },
+    records[1],
+  ];
+  expect(readRecords(`${name}.json`)).toEqual(saved);
+
+  // A reply moved above its question: refused at that turn, before anything is sent; and the
+  // record on disk is unchanged.
+  const before = readFileSync(path.join(DATA, `${name}.json`), "utf8");
+  await page.getByRole("button", { name: "Edit record 0" }).click();
+  await editor.getByRole("button", { name: "Move turn 1 down" }).click();
+  await editor.getByRole("button", { name: "Save record" }).click();
+  await expect(editor.getByTestId("turn-error-0")).toHaveText("Expected User or Observation (tool result) here: turns alternate user/assistant, starting with user.");
+  await expect(editor.getByLabel("Role of turn 1")).toHaveAttribute("aria-invalid", "true");
+  await expect(editor.getByTestId("turn-error-1")).toHaveCount(0);
+  if (SHOTS) {
+    await editor.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: "docs/screenshots/dataset-turns-error.png" });
+  }
+  // Fixing the order clears the message as it is fixed.
+  await editor.getByRole("button", { name: "Move turn 2 up" }).click();
+  await expect(editor.getByTestId("turn-error-0")).toHaveCount(0);
+  // A question with no reply: the error is at the last turn.
+  await editor.getByRole("button", { name: "Add turn" }).click();
+  await editor.getByLabel("Text of turn 5").fill("And then?");
+  await editor.getByRole("button", { name: "Save record" }).click();
+  await expect(editor.getByTestId("turn-error-4")).toContainText("must end with an assistant reply");
+  expect(readFileSync(path.join(DATA, `${name}.json`), "utf8")).toBe(before);
+
+  // The raw JSON editor is still there as a fallback.
+  await editor.getByRole("button", { name: "Edit as JSON" }).click();
+  await expect(row.getByLabel(/^conversations/)).toHaveValue(/"What can you do\?"/);
+  await row.getByRole("button", { name: "Edit turn by turn" }).click();
+  await row.getByRole("button", { name: "Cancel" }).click();
+
+  // The edited record as the model sees it: rendered by the trainer's code.
+  await page.getByLabel(/^Record \(0–1\)/).fill("0");
+  await page.getByRole("button", { name: "Show tokens" }).click();
+  await expect(page.getByTestId("token-count")).toContainText(/Record 0 with llama3: \d+ tokens/, { timeout: 90_000 });
+  // The stream shows spaces as "·"; the reply moved to the front is the first trained text.
+  await expect(page.getByTestId("token-stream")).toContainText("Answer·questions.");
+});
+
 test("as the model sees it: identity record through llama3 and the demo tokenizer, with the length histogram", async ({ page }) => {
   test.setTimeout(240_000);
   await page.setViewportSize({ width: 1280, height: 720 });

@@ -13,14 +13,14 @@ export function TurnsSummary(props: { row: EditableRecord; doc: TurnsDoc; layout
     <div className="space-y-1">
       {doc.system ? (
         <p className="whitespace-pre-wrap break-words text-slate-600">
-          <span className="mr-2 font-mono text-xs text-slate-500">{layout.systemColumn}</span>
+          <span className="mr-3 inline-block w-24 break-all font-mono text-xs text-slate-500">{layout.systemColumn}</span>
           {clip(doc.system)}
         </p>
       ) : null}
       <ol className="space-y-0.5" aria-label={t("datasets.turns.list")}>
         {doc.turns.map((turn, i) => (
-          <li key={i} className="grid grid-cols-[max-content_1fr] gap-x-3">
-            <span className="font-mono text-xs text-slate-500">{layout.tags[turn.role]}</span>
+          <li key={i} className="grid grid-cols-[6rem_1fr] gap-x-3">
+            <span className="break-all font-mono text-xs leading-5 text-slate-500">{layout.tags[turn.role]}</span>
             <span className="min-h-5 whitespace-pre-wrap break-words">
               {turn.content === "" ? <span className="text-slate-500 italic">{t("datasets.records.empty")}</span> : clip(turn.content)}
             </span>
