@@ -115,7 +115,14 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
         for i, name in enumerate(names, 1):
             tensor = source.get(name)
             if adapter is not None and name in adapter.layers:
-                tensor = adapter.merge(name, tensor, device)  # fp32
+                try:
+                    tensor = adapter.merge(name, tensor, device)  # fp32
+                except torch.OutOfMemoryError:
+                    # A GPU shared with a chat model or another process: the CPU merges the same way.
+                    torch.cuda.empty_cache()
+                    sink.log(f"GPU out of memory merging {name}; merging on the CPU from here", "warning")
+                    device = torch.device("cpu")
+                    tensor = adapter.merge(name, tensor, device)
             writer.add(name, _cast(tensor, dtype))
             del tensor
             sink.emit(Progress(task="export", stage=stage, current=i, total=len(names)))
