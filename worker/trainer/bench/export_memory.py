@@ -1,6 +1,7 @@
 """Export memory: the streaming export vs the in-memory merge it replaced, on a Llama-3.1-8B-wide model.
 
     cd worker/trainer && python -m bench.export_memory --layers 8 --work /tmp/xm --out results.json
+    (CPU: --shape medium --shard-mb 64; smoke: --shape tiny --layers 2 --shard-mb 1)
 
 1. writes a random Llama-3.1-8B-shaped base (full width and vocabulary, `--layers` decoder blocks, bf16,
    5 GB shards) and a random rank-16 LoRA adapter on every projection;
@@ -37,12 +38,17 @@ def _rss_anon_kib() -> int:
     return int(fields[key].split()[0])
 
 
-def write_base(path: Path, layers: int, tiny: bool = False) -> dict:
+# --medium: a CPU-sized model (~0.2B params at 8 layers) whose fp32 copy still dwarfs a 64 MB shard.
+MEDIUM = {**LLAMA31_8B, "hidden_size": 1024, "intermediate_size": 2816, "num_attention_heads": 16,
+          "num_key_value_heads": 4, "vocab_size": 32000, "bos_token_id": 1, "eos_token_id": 2}
+
+
+def write_base(path: Path, layers: int, shape: dict = LLAMA31_8B) -> dict:
     from safetensors.torch import save_file
 
     from tuneboard_trainer.model import ModelConfig, Transformer
 
-    cfg = {**(TINY if tiny else LLAMA31_8B), "num_hidden_layers": layers, "torch_dtype": "bfloat16"}
+    cfg = {**shape, "num_hidden_layers": layers, "torch_dtype": "bfloat16"}
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(cfg, indent=2))
     with torch.device("meta"):
@@ -170,7 +176,8 @@ def main():
     ap.add_argument("--shard-mb", type=int, default=1024)
     ap.add_argument("--work", default="/tmp/export_memory")
     ap.add_argument("--out", default="export_memory.json")
-    ap.add_argument("--tiny", action="store_true", help="a tiny model of the same architecture (CPU smoke run)")
+    ap.add_argument("--shape", choices=("8b", "medium", "tiny"), default="8b",
+                    help="8b: Llama-3.1-8B width and vocabulary; medium / tiny: CPU-sized models of the same architecture")
     ap.add_argument("--child", nargs=5, metavar=("MODE", "BASE", "ADAPTER", "OUT", "DEVICE"))
     args = ap.parse_args()
     if args.child:
@@ -182,7 +189,8 @@ def main():
     report = {"layers": args.layers, "shard_mb": args.shard_mb, "cuda": torch.cuda.is_available(), "runs": {}}
     save = lambda: Path(args.out).write_text(json.dumps(report, indent=2) + "\n")  # noqa: E731
     t0 = time.time()
-    report.update(write_base(work / "base", args.layers, args.tiny))
+    report["shape"] = args.shape
+    report.update(write_base(work / "base", args.layers, {"8b": LLAMA31_8B, "medium": MEDIUM, "tiny": TINY}[args.shape]))
     write_adapter(work / "base", work / "adapter")
     report["setup_s"] = round(time.time() - t0, 1)
     save()
