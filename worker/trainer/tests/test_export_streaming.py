@@ -196,3 +196,20 @@ def test_cuda_merge_matches_cpu_merge_within_fp32_rounding(tmp_path):
         assert a.keys() == b.keys()
         for k in a:
             assert torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6), k
+
+
+def test_mismatched_checkpoint_or_adapter_is_refused_before_anything_is_written(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    base = make_base(tmp_path / "base", **SMALL)
+    adapter = make_adapter(base, tmp_path / "adapter")
+    weights = load_file(str(adapter / "adapter_model.safetensors"))
+    weights.pop(next(k for k in weights if "lora_B" in k))
+    save_file(weights, str(adapter / "adapter_model.safetensors"))
+    with pytest.raises(ValueError, match="adapter keys do not match"):
+        streamed_export(tmp_path, base, adapter)
+    sd = load_file(str(base / "model.safetensors"))
+    save_file({**sd, "model.layers.9.mlp.up_proj.weight": sd["model.norm.weight"].clone()}, str(base / "model.safetensors"))
+    with pytest.raises(ValueError, match="does not match config"):
+        streamed_export(tmp_path, base, None)
+    assert not (tmp_path / "streamed").exists() and not (tmp_path / ".streamed.partial").exists()

@@ -93,19 +93,20 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
     base_config = json.loads((base / "config.json").read_text(encoding="utf-8"))
     # auto: the dtype config.json names; without one, fp32 (what the in-memory merge always wrote).
     dtype = getattr(torch, cfg.export_dtype) if cfg.export_dtype != "auto" else (_config_dtype(base_config) or torch.float32)
-    # Written next to the target and renamed at the end: the export folder only ever appears
-    # complete, and a job retried after a crash replaces its own leftover `.partial` folder.
-    partial = out.parent / f".{out.name}.partial"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
     stage = "merge" if cfg.adapter_path else "save"
     with ExitStack() as stack:
+        # Both checked (names, shapes, adapter keys) before anything is written.
         source = _SourceCheckpoint(base, stack)
         adapter = _StreamedAdapter(source.skeleton, Path(cfg.adapter_path), stack) if cfg.adapter_path else None
         names = source.names
         plan = plan_shards([(n, source.numel(n) * _out_itemsize(source.dtype(n), dtype)) for n in names],
                            cfg.max_shard_size_mb * 1024**2)
+        # Written next to the target and renamed at the end: the export folder only ever appears
+        # complete, and a job retried after a crash replaces its own leftover `.partial` folder.
+        partial = out.parent / f".{out.name}.partial"
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
 
         def wrote(name: str, index: int, count: int, nbytes: int) -> None:
             sink.log(f"wrote {name} ({index} of {count}, {nbytes / 1024**2:.1f} MiB)")
@@ -116,13 +117,13 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
             tensor = source.get(name)
             if adapter is not None and name in adapter.layers:
                 try:
-                    tensor = adapter.merge(name, tensor, device)  # fp32
+                    tensor = adapter.merge(name, tensor, device, dtype)
                 except torch.OutOfMemoryError:
                     # A GPU shared with a chat model or another process: the CPU merges the same way.
                     torch.cuda.empty_cache()
                     sink.log(f"GPU out of memory merging {name}; merging on the CPU from here", "warning")
                     device = torch.device("cpu")
-                    tensor = adapter.merge(name, tensor, device)
+                    tensor = adapter.merge(name, tensor, device, dtype)
             writer.add(name, _cast(tensor, dtype))
             del tensor
             sink.emit(Progress(task="export", stage=stage, current=i, total=len(names)))
@@ -205,18 +206,12 @@ class _SourceCheckpoint:
         from safetensors import safe_open
 
         from .model import Transformer, load_config
+        from .safetensors_io import weight_files
 
         cfg = load_config(base)  # UnsupportedModelError for architectures we cannot run either
         with torch.device("meta"):  # names and shapes only, no memory
             self.skeleton = Transformer(cfg)
-        if (base / "model.safetensors").exists():
-            files = {None: "model.safetensors"}
-        elif (base / "model.safetensors.index.json").exists():
-            files = json.loads((base / "model.safetensors.index.json").read_text())["weight_map"]
-        else:
-            raise FileNotFoundError(f"{base}: no model.safetensors or model.safetensors.index.json")
-        handles = {f: stack.enter_context(safe_open(str(base / f), framework="pt", device="cpu"))
-                   for f in sorted(set(files.values()))}
+        handles = {f: stack.enter_context(safe_open(str(f), framework="pt", device="cpu")) for f in weight_files(base)}
         self._where = {k: h for h in handles.values() for k in h.keys()}
         # The same checks as load_pretrained: a tied lm_head is not written, exporters' rotary buffers are
         # recomputed, and anything else missing or extra means the checkpoint does not fit its config.
@@ -266,15 +261,15 @@ class _StreamedAdapter:
     def _get(self, key: str, device):
         return self._file.get_tensor(self._stored[key]).to(device)
 
-    def merge(self, weight_name: str, weight, device):
-        """W' for one base weight, fp32 on the CPU (computed on `device`)."""
+    def merge(self, weight_name: str, weight, device, dtype):
+        """W' for one base weight: merged in fp32 on `device`, cast to the export dtype there, back on the CPU."""
         from .lora import merged_weight
 
         layer, path = self.layers[weight_name], weight_name[: -len(".weight")]
         magnitude = self._get(f"{path}.lora_magnitude_vector", device) if layer.use_dora else None
         w = merged_weight(weight.to(device), self._get(f"{path}.lora_A.weight", device),
                           self._get(f"{path}.lora_B.weight", device), layer.scaling, magnitude)
-        return w.cpu()
+        return _cast(w, dtype).cpu()
 
 
 def plan_shards(sizes: list[tuple[str, int]], max_shard_bytes: int) -> list[list[str]]:
