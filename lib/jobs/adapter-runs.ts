@@ -27,7 +27,8 @@ export function adapterDirOf(runsDir: string, outputDir: string | null): string 
     const root = fs.realpathSync(runsDir);
     const dir = fs.realpathSync(outputDir);
     if (!isInside(root, dir) || dir === root) return null;
-    for (const f of ADAPTER_FILES) if (!fs.statSync(path.join(dir, f)).isFile()) return null;
+    // A runtime folder (the runs root is configured): nothing for the bundler to trace.
+    for (const f of ADAPTER_FILES) if (!fs.statSync(/*turbopackIgnore: true*/ path.join(/*turbopackIgnore: true*/ dir, f)).isFile()) return null;
     return dir;
   } catch {
     return null;

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from .lora import ALL_TARGETS, _own_key, _peft_target_matcher
 from .model import ModelConfig, load_config, rope_inv_freq
+from .safetensors_io import read_weights
 
 Progress = Callable[[str, Optional[float]], None]  # (phase, fraction 0..1 or None)
 
@@ -162,77 +163,6 @@ def head(x, ln, w, eps: float):
 
 
 # ---------------------------------------------------------------- weights
-
-
-def _weight_files(model_dir: Path) -> list[Path]:
-    if (model_dir / "model.safetensors").exists():
-        return [model_dir / "model.safetensors"]
-    index = model_dir / "model.safetensors.index.json"
-    if index.exists():
-        return [model_dir / s for s in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
-    raise FileNotFoundError(f"{model_dir}: no model.safetensors or model.safetensors.index.json")
-
-
-def read_weights(model_dir, device: torch.device, dtype: torch.dtype, progress: Progress = _noop,
-                 threads: Optional[int] = None) -> dict:
-    """All tensors of a checkpoint, each read from the file straight onto `device` (no whole-model CPU copy).
-
-    On CUDA, tensors are spread over several threads (each with its own `safe_open`): the copy out of
-    the page cache into the driver's staging buffers is CPU-bound per thread, and the copies release
-    the GIL, so they overlap."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    from safetensors import safe_open
-
-    files = _weight_files(Path(model_dir))
-    total = sum(f.stat().st_size for f in files) or 1
-    jobs = []  # (file, tensor name, bytes)
-    for f in files:
-        with safe_open(str(f), framework="pt", device="cpu") as sf:
-            for name in sf.keys():
-                sl = sf.get_slice(name)
-                jobs.append((f, name, math.prod(sl.get_shape()) * _DTYPE_BYTES.get(sl.get_dtype(), 4)))
-    n = threads or (min(12, os.cpu_count() or 1) if device.type == "cuda" else 1)
-    buckets: list[list] = [[] for _ in range(n)]
-    loads = [0] * n
-    for job in sorted(jobs, key=lambda j: -j[2]):  # largest first onto the least-loaded thread
-        i = loads.index(min(loads))
-        buckets[i].append(job)
-        loads[i] += job[2]
-    done = [0]
-    lock = threading.Lock()
-    out: dict[str, torch.Tensor] = {}
-    progress("weights", 0.0)
-
-    def read(bucket) -> None:
-        handles = {}
-        try:
-            with torch.inference_mode():
-                for f, name, nbytes in bucket:
-                    if f not in handles:
-                        handles[f] = safe_open(str(f), framework="pt", device=str(device)).__enter__()
-                    t = handles[f].get_tensor(name)
-                    if t.is_floating_point() and t.dtype != dtype:
-                        t = t.to(dtype)
-                    with lock:
-                        out[name] = t
-                        done[0] += nbytes
-                        progress("weights", min(done[0] / total, 0.999))
-        finally:
-            for h in handles.values():
-                h.__exit__(None, None, None)
-
-    with ThreadPoolExecutor(n) as pool:
-        list(pool.map(read, [b for b in buckets if b]))
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    progress("weights", 1.0)  # file sizes include headers, so the byte count stops just short
-    return out
-
-
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-                "F8_E4M3": 1, "F8_E5M2": 1}
 
 
 @dataclass

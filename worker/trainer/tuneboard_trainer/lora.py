@@ -14,7 +14,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Iterable, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -101,10 +101,20 @@ class LoRALinear(nn.Module):
     @torch.no_grad()
     def merged_weight(self) -> torch.Tensor:
         """The equivalent dense weight (in fp32): W + s B A, times m / ||W + s B A|| for DoRA."""
-        w = self.weight.float() + self.delta_weight()
-        if self.use_dora:
-            w = (self.lora_magnitude_vector.float() / torch.linalg.norm(w, dim=1))[:, None] * w
-        return w
+        return merged_weight(self.weight, self.lora_A.weight, self.lora_B.weight, self.scaling,
+                             self.lora_magnitude_vector if self.use_dora else None)
+
+
+@torch.no_grad()
+def merged_weight(weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor, scaling: float,
+                  magnitude: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The one merge formula (LoRALinear / merge_lora and export's streaming merge), in fp32:
+    W + s B A; DoRA (magnitude m given): m / ||W + s B A|| * (W + s B A), row-wise.
+    weight (out, in), lora_A (r, in), lora_B (out, r), magnitude (out,)."""
+    w = weight.float() + scaling * (lora_B.float() @ lora_A.float())
+    if magnitude is not None:
+        w = (magnitude.float() / torch.linalg.norm(w, dim=1))[:, None] * w
+    return w
 
 
 def resolve_targets(targets: Union[str, Iterable[str]]) -> list[str]:
@@ -214,6 +224,19 @@ def load_adapter(model: nn.Module, adapter_dir) -> nn.Module:
     from safetensors.torch import load_file
 
     d = Path(adapter_dir)
+    attach_adapter(model, read_adapter_config(d), d)
+    sd = load_file(str(d / "adapter_model.safetensors"))
+    # PEFT may store keys with or without the adapter name ("lora_A.default.weight"), and DoRA's
+    # magnitude as `lora_magnitude_vector` (0.21) or `lora_magnitude_vector.default.weight` (state_dict form).
+    sd = {_own_key(k): v for k, v in sd.items()}
+    check_adapter_keys(model, sd, d)
+    model.load_state_dict(sd, strict=False)
+    return model
+
+
+def read_adapter_config(adapter_dir) -> dict:
+    """`adapter_config.json`, refused (ValueError) when it uses an option we do not implement."""
+    d = Path(adapter_dir)
     cfg = json.loads((d / "adapter_config.json").read_text())
     if cfg.get("peft_type") != "LORA":
         raise ValueError(f"{d}: only LORA adapters are supported, got {cfg.get('peft_type')!r}")
@@ -224,24 +247,35 @@ def load_adapter(model: nn.Module, adapter_dir) -> nn.Module:
         unsupported.append("bias")
     if unsupported:
         raise ValueError(f"{d}: unsupported adapter_config options {unsupported}")
+    return cfg
+
+
+def attach_adapter(model: nn.Module, cfg: dict, adapter_dir) -> list[str]:
+    """Wrap the modules `cfg` targets in (untrained) LoRALinear layers; returns their paths.
+    Works on a meta-device model too (export uses it to learn each layer's scaling without weights)."""
     targets = cfg["target_modules"]
     use_rslora, use_dora = bool(cfg.get("use_rslora")), bool(cfg.get("use_dora"))
     wrapped = _wrap_linears(model, _peft_target_matcher(targets), cfg["r"], cfg["lora_alpha"], 0.0, use_rslora, use_dora)
     if not wrapped:
-        raise ValueError(f"{d}: target_modules {targets!r} match no module of the model")
+        raise ValueError(f"{adapter_dir}: target_modules {targets!r} match no module of the model")
     # Keep peft's own target spec, so re-saving reproduces exactly the wrapped modules.
     model.lora_config = {"r": cfg["r"], "lora_alpha": cfg["lora_alpha"], "lora_dropout": cfg.get("lora_dropout", 0.0),
                          "target_modules": targets, "use_rslora": use_rslora, "use_dora": use_dora}
     mark_only_lora_trainable(model)
-    sd = load_file(str(d / "adapter_model.safetensors"))
-    # PEFT may store keys with or without the adapter name ("lora_A.default.weight"), and DoRA's
-    # magnitude as `lora_magnitude_vector` (0.21) or `lora_magnitude_vector.default.weight` (state_dict form).
-    sd = {_own_key(k): v for k, v in sd.items()}
+    return wrapped
+
+
+def check_adapter_keys(model: nn.Module, keys: Iterable[str], adapter_dir) -> None:
+    """The adapter's weights (our key names) must be exactly the wrapped model's adapter parameters."""
+    keys = set(keys)
     own = {k for k in model.state_dict() if is_lora_param(k)}
-    if set(sd) != own:
-        raise ValueError(f"{d}: adapter keys do not match the model (e.g. {sorted(set(sd) ^ own)[:3]})")
-    model.load_state_dict(sd, strict=False)
-    return model
+    if keys != own:
+        raise ValueError(f"{adapter_dir}: adapter keys do not match the model (e.g. {sorted(keys ^ own)[:3]})")
+
+
+def adapter_key_names(stored_keys: Iterable[str]) -> dict[str, str]:
+    """Our key name -> the name stored in adapter_model.safetensors (peft's, possibly with `.default`)."""
+    return {_own_key(k): k for k in stored_keys}
 
 
 def _own_key(peft_key: str) -> str:
