@@ -5,6 +5,7 @@
 // A refusal is shown at the field it names.
 import { useState } from "react";
 import { useT } from "@/lib/i18n/client";
+import { EditorActions } from "./EditorActions";
 import type { EditableRecord } from "@/lib/datasets/edit";
 
 export interface EditorError {
@@ -73,19 +74,7 @@ export function RecordEditor(props: {
           {error.message}
         </p>
       )}
-      <div className="flex gap-2">
-        <button type="submit" className="btn btn-primary" disabled={props.saving}>
-          {props.saving ? t("datasets.editor.saving") : t("datasets.editor.save")}
-        </button>
-        <button type="button" className="btn btn-secondary" onClick={props.onCancel}>
-          {t("datasets.editor.cancel")}
-        </button>
-        {props.onTurns && (
-          <button type="button" className="btn btn-secondary ml-auto" onClick={props.onTurns}>
-            {t("datasets.turns.asTurns")}
-          </button>
-        )}
-      </div>
+      <EditorActions saving={props.saving} onCancel={props.onCancel} switchLabel={t("datasets.turns.asTurns")} onSwitch={props.onTurns} />
     </form>
   );
 }

@@ -7,6 +7,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { useT } from "@/lib/i18n/client";
 import { availableRoles, turnIssuesOf, turnsDocSchema, type ConversationLayout, type Turn, type TurnIssue, type TurnRole, type TurnsDoc } from "@/lib/datasets/turns";
+import { EditorActions } from "./EditorActions";
 import type { EditorError } from "./RecordEditor";
 
 type Row = Turn & { key: number };
@@ -233,17 +234,7 @@ export function TurnEditor(props: {
           {t("datasets.turns.fix")}
         </p>
       )}
-      <div className="flex flex-wrap gap-2">
-        <button type="submit" className="btn btn-primary" disabled={props.saving}>
-          {props.saving ? t("datasets.editor.saving") : t("datasets.editor.save")}
-        </button>
-        <button type="button" className="btn btn-secondary" onClick={props.onCancel}>
-          {t("datasets.editor.cancel")}
-        </button>
-        <button type="button" className="btn btn-secondary ml-auto" onClick={props.onJson}>
-          {t("datasets.turns.asJson")}
-        </button>
-      </div>
+      <EditorActions saving={props.saving} onCancel={props.onCancel} switchLabel={t("datasets.turns.asJson")} onSwitch={props.onJson} />
     </form>
   );
 }

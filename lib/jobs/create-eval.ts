@@ -3,7 +3,7 @@
 import { env } from "@/lib/env";
 import { evalConfigSchema, type EvalTask } from "@/lib/schemas/eval-config";
 import { defaultName, enqueueTaskJob, type CreateTaskResult } from "./create-task-job";
-import { checkAdapterRun, checkDatasets, checkModel, parseRequest } from "./request-checks";
+import { checkDatasets, checkModelAndAdapter, parseRequest } from "./request-checks";
 
 export async function createEval(input: unknown): Promise<CreateTaskResult> {
   const parsed = parseRequest(evalConfigSchema, input);
@@ -11,12 +11,9 @@ export async function createEval(input: unknown): Promise<CreateTaskResult> {
   const { name, adapter_run, ...config } = parsed.value;
   const { modelRoots, dataDir, runsDir } = env();
 
-  const model = checkModel(modelRoots, config.model_name_or_path);
-  if (!model.ok) return model;
-  const modelPath = model.value;
-  const adapter = await checkAdapterRun(runsDir, adapter_run);
-  if (!adapter.ok) return adapter;
-  const adapterPath = adapter.value;
+  const base = await checkModelAndAdapter(modelRoots, runsDir, config.model_name_or_path, adapter_run);
+  if (!base.ok) return base;
+  const { modelPath, adapterPath } = base.value;
   const datasets = await checkDatasets(dataDir, config.dataset);
   if (!datasets.ok) return datasets;
 

@@ -6,7 +6,7 @@ import { resolveInside } from "@/lib/datasets/roots";
 import { isDatasetError } from "@/lib/datasets/errors";
 import { exportConfigSchema, type ExportTask } from "@/lib/schemas/export-config";
 import { defaultName, enqueueTaskJob, type CreateTaskResult } from "./create-task-job";
-import { checkAdapterRun, checkModel, parseRequest } from "./request-checks";
+import { checkModelAndAdapter, parseRequest } from "./request-checks";
 import { exportsRoot } from "./exports-root";
 
 export async function createExport(input: unknown): Promise<CreateTaskResult> {
@@ -15,12 +15,9 @@ export async function createExport(input: unknown): Promise<CreateTaskResult> {
   const { name, adapter_run, ...config } = parsed.value;
   const { modelRoots, runsDir } = env();
 
-  const model = checkModel(modelRoots, config.model_name_or_path);
-  if (!model.ok) return model;
-  const modelPath = model.value;
-  const adapter = await checkAdapterRun(runsDir, adapter_run);
-  if (!adapter.ok) return adapter;
-  const adapterPath = adapter.value;
+  const base = await checkModelAndAdapter(modelRoots, runsDir, config.model_name_or_path, adapter_run);
+  if (!base.ok) return base;
+  const { modelPath, adapterPath } = base.value;
 
   const root = exportsRoot();
   fs.mkdirSync(root, { recursive: true });

@@ -55,3 +55,17 @@ export async function checkAdapterRun(runsDir: string, run: number | undefined):
     throw err;
   }
 }
+
+/** A base model plus an optional adapter run (Evaluate, Export): both checked, model first. */
+export async function checkModelAndAdapter(
+  modelRoots: string[],
+  runsDir: string,
+  name: string,
+  run: number | undefined,
+): Promise<Checked<{ modelPath: string; adapterPath: string | null }>> {
+  const model = checkModel(modelRoots, name);
+  if (!model.ok) return model;
+  const adapter = await checkAdapterRun(runsDir, run);
+  if (!adapter.ok) return adapter;
+  return { ok: true, value: { modelPath: model.value, adapterPath: adapter.value } };
+}
