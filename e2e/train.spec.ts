@@ -187,7 +187,7 @@ test("clone a run: /train?from=<id> prefills its values; Start queues a new run"
   await expect(page.getByTestId("run-status")).toBeVisible();
 });
 
-test("switch to Chinese: the nav and the Train labels change, and the choice survives a reload", async ({ page }) => {
+test("switch to Chinese: the nav, the Train labels and the validation errors change, and the choice survives a reload", async ({ page }) => {
   await openTrain(page);
   const nav = page.getByRole("navigation");
   await expect(nav.getByRole("link", { name: "Runs" })).toBeVisible();
@@ -202,6 +202,16 @@ test("switch to Chinese: the nav and the Train labels change, and the choice sur
   await expect(nav.getByRole("link", { name: "运行记录" })).toBeVisible();
   await expect(page.getByLabel("学习率", { exact: true })).toBeVisible();
   await expect(page.getByText("显存估算")).toBeVisible();
+
+  // Validation answers in Chinese too, naming the field as its label does: the command preview
+  // (parsed in the browser) and Start (parsed by the server action); nothing is queued.
+  await page.getByLabel("学习率", { exact: true }).fill("0");
+  await page.getByRole("button", { name: "显示命令" }).click();
+  await expect(page.getByTestId("command-invalid")).toContainText("学习率必须 > 0");
+  await page.getByRole("button", { name: "开始" }).click();
+  await expect(page.getByTestId("error-learning_rate")).toHaveText("学习率必须 > 0");
+  await expect(page.getByLabel("学习率", { exact: true })).toHaveAttribute("aria-invalid", "true");
+  await expect(page).toHaveURL(/\/train/);
 
   await page.getByTestId("locale-switch").selectOption("en");
   await expect(page.getByLabel("Learning rate")).toBeVisible();

@@ -4,6 +4,7 @@ import { createRun, type FieldErrors } from "@/lib/jobs/create-run";
 import { formDataToInput } from "@/lib/configs/form";
 import { deleteSavedConfig, listSavedConfigs, loadSavedConfig, saveConfig, type SavedConfigSummary } from "@/lib/configs/saved";
 import type { RunConfig } from "@/lib/schemas/run-config";
+import { getLocale } from "@/lib/i18n/server";
 
 export interface TrainFormState {
   fieldErrors: FieldErrors;
@@ -13,7 +14,7 @@ export interface TrainFormState {
 
 export async function startRun(_prev: TrainFormState, form: FormData): Promise<TrainFormState> {
   const values = formDataToInput(form);
-  const result = await createRun(values);
+  const result = await createRun(values, await getLocale());
   if (!result.ok) return { fieldErrors: result.fieldErrors, formError: result.formError, values };
   redirect(`/runs/${result.id}`);
 }
@@ -25,7 +26,7 @@ export type SaveConfigResult =
   | { ok: false; fieldErrors: FieldErrors };
 
 export async function saveConfigAction(name: unknown, input: unknown): Promise<SaveConfigResult> {
-  const r = await saveConfig(name, input);
+  const r = await saveConfig(name, input, await getLocale());
   if (!r.ok) return r;
   return { ...r, list: await listSavedConfigs() };
 }

@@ -3,18 +3,20 @@
 // same training from a terminal. Built from the same validation as Start, so what is shown is
 // what the worker would run; invalid fields are listed instead.
 import { useId, useState } from "react";
-import { useT } from "@/lib/i18n/client";
+import { useLocale, useT } from "@/lib/i18n/client";
+import { safeParseIn } from "@/lib/i18n/validation";
 import { runConfigSchema } from "@/lib/schemas/run-config";
 import { commandText, configFileText, displayPath, trainerConfigFile, type CommandPaths } from "@/lib/configs/command";
 import { stateToInput, type FormState } from "@/lib/configs/form";
 
 export function ShowCommand({ form, paths, modelPath }: { form: FormState; paths: CommandPaths; modelPath: string }) {
   const t = useT();
+  const locale = useLocale();
   const [open, setOpen] = useState(false);
   const panelId = useId();
   let content: React.ReactNode = null;
   if (open) {
-    const parsed = runConfigSchema.safeParse(stateToInput(form));
+    const parsed = safeParseIn(runConfigSchema, stateToInput(form), locale);
     if (!parsed.success) {
       content = (
         <div data-testid="command-invalid">

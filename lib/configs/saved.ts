@@ -3,6 +3,8 @@
 import { z } from "zod";
 import { db } from "@/lib/db";
 import { runConfigSchema, type RunConfig } from "@/lib/schemas/run-config";
+import type { Locale } from "@/lib/i18n/locales";
+import { safeParseIn } from "@/lib/i18n/validation";
 import { readStoredConfig } from "./form";
 
 export const configName = z.string().trim().min(1, "give the configuration a name").max(80, "80 characters at most");
@@ -21,9 +23,9 @@ export async function listSavedConfigs(): Promise<SavedConfigSummary[]> {
   return rows.map((r) => ({ name: r.name, updatedAt: r.updatedAt.toISOString() }));
 }
 
-export async function saveConfig(nameInput: unknown, input: unknown): Promise<SaveResult> {
-  const name = configName.safeParse(nameInput);
-  const parsed = runConfigSchema.safeParse(input);
+export async function saveConfig(nameInput: unknown, input: unknown, locale: Locale = "en"): Promise<SaveResult> {
+  const name = safeParseIn(configName, nameInput, locale);
+  const parsed = safeParseIn(runConfigSchema, input, locale);
   const fieldErrors: Partial<Record<string, string>> = {};
   if (!name.success) fieldErrors.saved_name = name.error.issues[0]?.message;
   if (!parsed.success) for (const i of parsed.error.issues) fieldErrors[String(i.path[0] ?? "form")] ??= i.message;

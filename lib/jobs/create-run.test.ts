@@ -135,6 +135,16 @@ describe("createRun", () => {
     expect(JSON.parse(jobTwo.config).num_gpus).toBe(2); // kept, so Clone and Save carry it
     expect((await db().job.findUniqueOrThrow({ where: { id: none.id } })).numGpus).toBe(0);
   });
+  it("answers in Chinese when the UI is in Chinese: schema, model and dataset errors, paths kept", async () => {
+    const zh = async (input: Record<string, unknown>) => {
+      const res = await createRun(input, "zh");
+      return res.ok ? {} : res.fieldErrors;
+    };
+    expect((await zh({ ...good(), learning_rate: "0" })).learning_rate).toBe("学习率必须 > 0");
+    expect((await zh({ ...good(), warmup_steps: "-1" })).warmup_steps).toMatch(/^数值过小/);
+    expect((await zh({ ...good(), model_name_or_path: "missing" })).model_name_or_path).toBe("模型路径不存在：missing");
+    expect((await zh({ ...good(), dataset: ["nope"] })).dataset).toBe("数据集“nope”未在 dataset_info.json 中注册");
+  });
   it("queues a valid run with the model's resolved path", async () => {
     const res = await createRun(good());
     expect(res.ok).toBe(true);

@@ -7,13 +7,22 @@ import { env } from "@/lib/env";
 import { resolveModelPath } from "@/lib/models";
 import { runConfigSchema, type RunConfig } from "@/lib/schemas/run-config";
 import { enqueueJob } from "@/lib/queue/enqueue";
+import type { Locale } from "@/lib/i18n/locales";
+import { translateFieldErrors } from "@/lib/i18n/validation";
 import { checkDatasets, checkModel, parseRequest } from "./request-checks";
 
 export type FieldErrors = Partial<Record<string, string>>;
 export type CreateRunResult = { ok: true; id: number } | { ok: false; fieldErrors: FieldErrors; formError?: string };
 
-export async function createRun(input: unknown): Promise<CreateRunResult> {
-  const parsed = parseRequest(runConfigSchema, input);
+/** locale: the language of the field errors (the Train form passes the UI's; JSON clients get English). */
+export async function createRun(input: unknown, locale: Locale = "en"): Promise<CreateRunResult> {
+  const result = await validateAndQueue(input, locale);
+  // The model, dataset and checkpoint checks answer in English: translated here, in one place.
+  return result.ok ? result : { ...result, fieldErrors: translateFieldErrors(result.fieldErrors, locale) };
+}
+
+async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateRunResult> {
+  const parsed = parseRequest(runConfigSchema, input, locale);
   if (!parsed.ok) return parsed;
   const config: RunConfig = parsed.value;
   const { modelRoots, dataDir } = env();

@@ -8,14 +8,16 @@ import { loadDataset } from "@/lib/datasets/registry";
 import { isDatasetError } from "@/lib/datasets/errors";
 import { AdapterRunError, resolveAdapterRun } from "./adapter-runs";
 import { fieldErrorsOf, type FieldErrors } from "./create-task-job";
+import type { Locale } from "@/lib/i18n/locales";
+import { safeParseIn } from "@/lib/i18n/validation";
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; fieldErrors: FieldErrors };
 
 const refuse = (field: string, message: string): { ok: false; fieldErrors: FieldErrors } => ({ ok: false, fieldErrors: { [field]: message } });
 
-/** The request body through its schema: one message per field (the first issue of each). */
-export function parseRequest<S extends z.ZodType>(schema: S, input: unknown): Checked<z.output<S>> {
-  const parsed = schema.safeParse(input);
+/** The request body through its schema: one message per field (the first issue of each), in the UI's language. */
+export function parseRequest<S extends z.ZodType>(schema: S, input: unknown, locale: Locale = "en"): Checked<z.output<S>> {
+  const parsed = safeParseIn(schema, input, locale);
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, fieldErrors: fieldErrorsOf(parsed.error) };
 }
 

@@ -6,6 +6,7 @@ import { datasets } from "./datasets";
 import { chat } from "./chat";
 import { evaluate } from "./evaluate";
 import { workers } from "./workers";
+import { validation } from "./validation";
 
-export const AREAS = { common, runs, train, datasets, chat, evaluate, workers };
+export const AREAS = { common, runs, train, datasets, chat, evaluate, workers, validation };
 export type Area = keyof typeof AREAS;

@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_RUN_CONFIG, runConfigSchema } from "@/lib/schemas/run-config";
+import { configName } from "@/lib/configs/saved";
+import { schemaMessages } from "./schema-messages";
+import { validation } from "./messages/validation";
+import { safeParseIn, translateMessage } from "./validation";
+
+const HAN = /[\u4e00-\u9fff]/;
+const valid = { ...DEFAULT_RUN_CONFIG, model_name_or_path: "tuneboard-demo", dataset: ["identity"] };
+
+describe("validation messages in Chinese", () => {
+  it("every message the run-config and saved-config schemas can produce has a Chinese translation", () => {
+    const messages = [...schemaMessages(runConfigSchema), ...schemaMessages(configName)];
+    // The walk finds the messages (guards against it silently finding none).
+    expect(messages).toContain("learning rate must be > 0");
+    expect(messages).toContain("GPUs must be ≥ 0");
+    expect(messages.length).toBeGreaterThan(50);
+    const missing = messages.filter((m) => !HAN.test(translateMessage(m, "zh")));
+    expect(missing, "add these to lib/i18n/messages/validation.ts").toEqual([]);
+  });
+
+  it("names the field with the form's Chinese label and keeps numbers, names and paths", () => {
+    expect(translateMessage("learning rate must be > 0", "zh")).toBe("学习率必须 > 0");
+    expect(translateMessage("GPUs must be ≥ 0", "zh")).toBe("GPU 数必须 ≥ 0");
+    expect(translateMessage("model path does not exist: models/nope", "zh")).toBe("模型路径不存在：models/nope");
+    expect(translateMessage('dataset "identity" has no records', "zh")).toBe("数据集“identity”没有记录");
+    // {field} must be a known label: an unknown one is not guessed at.
+    expect(translateMessage("frobnication must be > 0", "zh")).toBe("frobnication must be > 0");
+  });
+
+  it("the Chinese templates keep the English placeholders", () => {
+    const names = (s: string) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+    for (const [k, en] of Object.entries(validation.en)) expect(names(validation.zh[k as keyof typeof validation.en]), k).toEqual(names(en));
+  });
+
+  it("a parse in Chinese gives Chinese for a custom and a generic issue; English is unchanged", () => {
+    const bad = { ...valid, learning_rate: "0", warmup_steps: "-1", lr_scheduler_type: "step" };
+    const zh = safeParseIn(runConfigSchema, bad, "zh");
+    expect(zh.success).toBe(false);
+    const at = (r: typeof zh, field: string) => r.error?.issues.find((i) => i.path[0] === field)?.message;
+    expect(at(zh, "learning_rate")).toBe("学习率必须 > 0");
+    // Generic issues (no message in our schema) come from zod's zh-CN locale.
+    expect(at(zh, "warmup_steps")).toMatch(/^数值过小/);
+    expect(at(zh, "lr_scheduler_type")).toMatch(/^无效选项/);
+
+    const en = safeParseIn(runConfigSchema, bad, "en");
+    expect(at(en, "learning_rate")).toBe("learning rate must be > 0");
+    expect(at(en, "warmup_steps")).toBe(runConfigSchema.safeParse(bad).error?.issues.find((i) => i.path[0] === "warmup_steps")?.message);
+    expect(safeParseIn(runConfigSchema, valid, "zh").success).toBe(true);
+  });
+});
