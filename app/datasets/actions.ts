@@ -8,6 +8,8 @@ import { addConversation, updateConversation } from "@/lib/datasets/conversation
 import { commitImport, type ImportResult } from "@/lib/datasets/import";
 import { renderRecord } from "@/lib/datasets/render";
 import type { RenderResult } from "@/lib/schemas/dataset";
+import { getLocale } from "@/lib/i18n/server";
+import { translateMessage } from "@/lib/i18n/validation";
 
 export interface IdentityFormState {
   fieldErrors: Partial<Record<"sourceName" | "name" | "author" | "newName", string>>;
@@ -28,7 +30,7 @@ export async function fillIdentityAction(_prev: IdentityFormState, form: FormDat
     revalidatePath("/train");
     return { fieldErrors: {}, created, values };
   } catch (err) {
-    if (isDatasetError(err)) return { fieldErrors: { [err.field]: err.message }, values };
+    if (isDatasetError(err)) return { fieldErrors: { [err.field]: translateMessage(err.message, await getLocale()) }, values };
     throw err;
   }
 }
@@ -37,13 +39,14 @@ export async function fillIdentityAction(_prev: IdentityFormState, form: FormDat
 export type ActionResult<T> = { ok: true; value: T } | { ok: false; field: string; message: string; recordIndex?: number };
 
 // Each action's input is parsed with zod inside lib/datasets (the browser's object is untrusted);
-// a DatasetError becomes a message at its field, anything else is a real fault and is thrown.
+// a DatasetError becomes a message at its field (in the UI's language), anything else is a real
+// fault and is thrown.
 async function attempt<T>(fn: () => Promise<T>): Promise<ActionResult<T>> {
   try {
     return { ok: true, value: await fn() };
   } catch (err) {
     if (!isDatasetError(err)) throw err;
-    return { ok: false, field: err.field, message: err.message, ...(err.recordIndex === undefined ? {} : { recordIndex: err.recordIndex }) };
+    return { ok: false, field: err.field, message: translateMessage(err.message, await getLocale()), ...(err.recordIndex === undefined ? {} : { recordIndex: err.recordIndex }) };
   }
 }
 

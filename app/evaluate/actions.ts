@@ -4,6 +4,7 @@ import { createEval } from "@/lib/jobs/create-eval";
 import { createExport } from "@/lib/jobs/create-export";
 import type { FieldErrors } from "@/lib/jobs/create-task-job";
 import { EVAL_FLAG_FIELDS } from "@/lib/schemas/eval-config";
+import { getLocale } from "@/lib/i18n/server";
 
 export interface TaskFormState {
   fieldErrors: FieldErrors;
@@ -24,13 +25,13 @@ function formToObject(form: FormData, flags: readonly string[] = []): Record<str
 }
 
 export async function startEval(_prev: TaskFormState, form: FormData): Promise<TaskFormState> {
-  const result = await createEval(formToObject(form, EVAL_FLAG_FIELDS));
+  const result = await createEval(formToObject(form, EVAL_FLAG_FIELDS), await getLocale());
   if (!result.ok) return { fieldErrors: result.fieldErrors, formError: result.formError };
   redirect(`/evaluate?tab=eval&job=${result.id}`);
 }
 
 export async function startExport(_prev: TaskFormState, form: FormData): Promise<TaskFormState> {
-  const result = await createExport(formToObject(form));
+  const result = await createExport(formToObject(form), await getLocale());
   if (!result.ok) return { fieldErrors: result.fieldErrors, formError: result.formError };
   redirect(`/evaluate?tab=export&job=${result.id}`);
 }

@@ -7,6 +7,7 @@ import { DatasetError } from "./errors";
 import { commitImport, IMPORT_DIR, IMPORT_MAX_BYTES, stageUpload } from "./import";
 import { listDatasets, loadDataset, registerDataset } from "./registry";
 import { copyDataDir, type TempData } from "./test-utils";
+import { translateMessage } from "@/lib/i18n/validation";
 
 let tmp: TempData;
 beforeEach(async () => {
@@ -47,6 +48,18 @@ describe("record edits", () => {
     expect(json).toMatchObject({ field: "history" });
     expect(json.message).toContain("not valid JSON");
     expect(await readText("identity.json")).toBe(original);
+  });
+
+  it("its refusals have Chinese for the Chinese UI (app/datasets/actions.ts translates them)", async () => {
+    const row = (await readPage(tmp.dataDir, "identity", 1, 10)).rows[3]!;
+    const fields = Object.fromEntries(row.fields.map((f) => [f.key, f.value]));
+    const edit = (patch: Record<string, string>, jsonKeys: string[] = []) =>
+      caught(updateRecord(tmp.dataDir, { dataset: "identity", index: 3, expected: row.expected, fields: { ...fields, ...patch }, jsonKeys }));
+    expect(translateMessage((await edit({ output: "  " })).message, "zh")).toBe("记录 3：output：必须是非空字符串");
+    expect(translateMessage((await edit({ instruction: "", input: "" })).message, "zh")).toBe("记录 3：instruction：不能为空（否则提示词为空）");
+    expect(translateMessage((await edit({ history: "[[" }, ["history"])).message, "zh")).toMatch(/^记录 3：history：不是有效的 JSON（.+）$/);
+    const stale = await caught(updateRecord(tmp.dataDir, { dataset: "identity", index: 3, expected: "stale", fields, jsonKeys: [] }));
+    expect(translateMessage(stale.message, "zh")).toBe("记录 3 在你打开后已被其他地方修改；请刷新页面查看新版本");
   });
 
   it("refuses to overwrite a record changed elsewhere since it was opened", async () => {

@@ -1,11 +1,22 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_RUN_CONFIG, runConfigSchema } from "@/lib/schemas/run-config";
+import type { z } from "zod";
+import * as runConfig from "@/lib/schemas/run-config";
+import * as evalConfig from "@/lib/schemas/eval-config";
+import * as exportConfig from "@/lib/schemas/export-config";
+import * as dataset from "@/lib/schemas/dataset";
+import * as conversationEdit from "@/lib/datasets/conversation-edit";
 import { configName } from "@/lib/configs/saved";
 import { schemaMessages } from "./schema-messages";
 import { validation } from "./messages/validation";
 import { safeParseIn, translateMessage } from "./validation";
 
+const { DEFAULT_RUN_CONFIG, runConfigSchema } = runConfig;
 const HAN = /[\u4e00-\u9fff]/;
+
+/** The zod schemas a module exports (a new schema there is covered without listing it). */
+const schemasOf = (mod: Record<string, unknown>) =>
+  Object.values(mod).filter((v): v is z.ZodType => typeof v === "object" && v !== null && "_zod" in v);
+const untranslated = (messages: string[]) => messages.filter((m) => !HAN.test(translateMessage(m, "zh")));
 const valid = { ...DEFAULT_RUN_CONFIG, model_name_or_path: "tuneboard-demo", dataset: ["identity"] };
 
 describe("validation messages in Chinese", () => {
@@ -15,8 +26,14 @@ describe("validation messages in Chinese", () => {
     expect(messages).toContain("learning rate must be > 0");
     expect(messages).toContain("GPUs must be ≥ 0");
     expect(messages.length).toBeGreaterThan(50);
-    const missing = messages.filter((m) => !HAN.test(translateMessage(m, "zh")));
-    expect(missing, "add these to lib/i18n/messages/validation.ts").toEqual([]);
+    expect(untranslated(messages), "add these to lib/i18n/messages/validation.ts").toEqual([]);
+  });
+
+  it("so does every message of the Evaluate, Export and Datasets schemas", () => {
+    const messages = [evalConfig, exportConfig, dataset, conversationEdit].flatMap((mod) => schemasOf(mod).flatMap(schemaMessages));
+    expect(messages).toContain("choose a finished run");
+    expect(messages).toContain("model name is required");
+    expect(untranslated([...new Set(messages)]), "add these to lib/i18n/messages/validation.ts").toEqual([]);
   });
 
   it("names the field with the form's Chinese label and keeps numbers, names and paths", () => {
@@ -24,6 +41,14 @@ describe("validation messages in Chinese", () => {
     expect(translateMessage("GPUs must be ≥ 0", "zh")).toBe("GPU 数必须 ≥ 0");
     expect(translateMessage("model path does not exist: models/nope", "zh")).toBe("模型路径不存在：models/nope");
     expect(translateMessage('dataset "identity" has no records', "zh")).toBe("数据集“identity”没有记录");
+    // The Datasets page's labels and nested messages (where + what): each part translated.
+    expect(translateMessage("model name is required", "zh")).toBe("请填写模型名称");
+    expect(translateMessage("record 5: output: must be a non-empty string", "zh")).toBe("记录 5：output：必须是非空字符串");
+    expect(translateMessage('dataset "broken": record 5: output: must be a non-empty string', "zh")).toBe(
+      "数据集“broken”：记录 5：output：必须是非空字符串",
+    );
+    // A prefix applies only when what it wraps has a translation: no half-translated sentences.
+    expect(translateMessage("record 5: something new", "zh")).toBe("record 5: something new");
     // {field} must be a known label: an unknown one is not guessed at.
     expect(translateMessage("frobnication must be > 0", "zh")).toBe("frobnication must be > 0");
   });

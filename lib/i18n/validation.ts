@@ -8,24 +8,34 @@ import { z } from "zod";
 import { AREAS } from "./messages";
 import { validation } from "./messages/validation";
 import type { Locale } from "./locales";
+import { makeT, type MessageKey } from "./translate";
 
 type Template = { re: RegExp; names: string[]; zh: string };
 
 const zhLocale = z.locales.zhCN();
 
+// Labels that name a field in our messages, besides the Train form's ("field.<name>.label"): the
+// English word the schema uses (lower case) and the dictionary key of the label the form shows.
+const OTHER_LABELS: Record<string, MessageKey> = {
+  "model name": "datasets.identity.name",
+  author: "datasets.identity.author",
+  "max new tokens": "evaluate.form.maxNewTokens",
+  temperature: "evaluate.form.temperature",
+  "top-p": "evaluate.form.topP",
+  "max shard size": "evaluate.form.maxShard",
+};
+
 let templates: Template[] | null = null;
 let labels: Map<string, string> | null = null;
 
-/** English form labels (lower case) to their Chinese, from every area's "….label" keys; Train's first. */
+/** English field names (lower case) to the Chinese of the label the form shows for them. */
 function zhLabels(): Map<string, string> {
   if (labels) return labels;
-  labels = new Map();
-  const areas = [AREAS.train, ...Object.values(AREAS)] as { en: Record<string, string>; zh: Record<string, string> }[];
-  for (const area of areas) {
-    for (const [key, en] of Object.entries(area.en)) {
-      const k = en.toLowerCase();
-      if (key.endsWith(".label") && !labels.has(k)) labels.set(k, area.zh[key]);
-    }
+  const zhT = makeT("zh");
+  labels = new Map(Object.entries(OTHER_LABELS).map(([en, key]) => [en, zhT(key)]));
+  const train = AREAS.train as { en: Record<string, string>; zh: Record<string, string> };
+  for (const [key, en] of Object.entries(train.en)) {
+    if (/^field\.\w+\.label$/.test(key) && !labels.has(en.toLowerCase())) labels.set(en.toLowerCase(), train.zh[key]);
   }
   return labels;
 }
@@ -50,25 +60,27 @@ function compiled(): Template[] {
   return templates;
 }
 
-/** One message in the locale; a message without a dictionary entry stays as it is. */
-export function translateMessage(message: string, locale: Locale): string {
-  if (locale === "en") return message;
+/** The Chinese of one message, or null when the dictionary has none. */
+function toChinese(message: string): string | null {
   for (const t of compiled()) {
     const m = t.re.exec(message);
     if (!m) continue;
     const vars: Record<string, string> = {};
-    let ok = true;
-    t.names.forEach((name, i) => {
-      if (name !== "field") vars[name] = m[i + 1];
-      else {
-        const label = zhLabels().get(m[i + 1].toLowerCase());
-        if (label === undefined) ok = false;
-        else vars.field = label;
-      }
+    const ok = t.names.every((name, i) => {
+      const value = m[i + 1];
+      const v = name === "field" ? zhLabels().get(value.toLowerCase()) : name === "message" ? toChinese(value) : value;
+      if (v === undefined || v === null) return false;
+      vars[name] = v;
+      return true;
     });
-    if (ok) return t.zh.replace(/\{(\w+)\}/g, (_, k: string) => vars[k]);
+    if (ok) return t.zh.replace(/\{(\w+)\}/g, (whole, k: string) => (k in vars ? vars[k] : whole));
   }
-  return message;
+  return null;
+}
+
+/** One message in the locale; a message without a dictionary entry stays as it is. */
+export function translateMessage(message: string, locale: Locale): string {
+  return locale === "en" ? message : (toChinese(message) ?? message);
 }
 
 /** Field errors ({field: message}) in the locale. */
@@ -85,4 +97,9 @@ export function safeParseIn<S extends z.ZodType>(schema: S, input: unknown, loca
   const r = schema.safeParse(input, { error: zhLocale.localeError }) as z.ZodSafeParseResult<z.output<S>>;
   if (!r.success) for (const issue of r.error.issues) (issue as { message: string }).message = translateMessage(issue.message, locale);
   return r;
+}
+
+/** A create-* result with its field errors in the locale (the checks after the schema answer in English). */
+export function localized<R extends { ok: boolean; fieldErrors?: Partial<Record<string, string>> }>(result: R, locale: Locale): R {
+  return result.ok || !result.fieldErrors ? result : { ...result, fieldErrors: translateFieldErrors(result.fieldErrors, locale) };
 }

@@ -2,11 +2,18 @@
 // adapter run, every dataset and its records) and queue a job of kind "eval".
 import { env } from "@/lib/env";
 import { evalConfigSchema, type EvalTask } from "@/lib/schemas/eval-config";
+import type { Locale } from "@/lib/i18n/locales";
+import { localized } from "@/lib/i18n/validation";
 import { defaultName, enqueueTaskJob, type CreateTaskResult } from "./create-task-job";
 import { checkDatasets, checkModelAndAdapter, parseRequest } from "./request-checks";
 
-export async function createEval(input: unknown): Promise<CreateTaskResult> {
-  const parsed = parseRequest(evalConfigSchema, input);
+/** locale: the language of the field errors (the form passes the UI's; JSON clients get English). */
+export async function createEval(input: unknown, locale: Locale = "en"): Promise<CreateTaskResult> {
+  return localized(await validateAndQueue(input, locale), locale);
+}
+
+async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateTaskResult> {
+  const parsed = parseRequest(evalConfigSchema, input, locale);
   if (!parsed.ok) return parsed;
   const { name, adapter_run, ...config } = parsed.value;
   const { modelRoots, dataDir, runsDir } = env();

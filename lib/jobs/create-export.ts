@@ -5,12 +5,19 @@ import { env } from "@/lib/env";
 import { resolveInside } from "@/lib/datasets/roots";
 import { isDatasetError } from "@/lib/datasets/errors";
 import { exportConfigSchema, type ExportTask } from "@/lib/schemas/export-config";
+import type { Locale } from "@/lib/i18n/locales";
+import { localized } from "@/lib/i18n/validation";
 import { defaultName, enqueueTaskJob, type CreateTaskResult } from "./create-task-job";
 import { checkModelAndAdapter, parseRequest } from "./request-checks";
 import { exportsRoot } from "./exports-root";
 
-export async function createExport(input: unknown): Promise<CreateTaskResult> {
-  const parsed = parseRequest(exportConfigSchema, input);
+/** locale: the language of the field errors (the form passes the UI's; JSON clients get English). */
+export async function createExport(input: unknown, locale: Locale = "en"): Promise<CreateTaskResult> {
+  return localized(await validateAndQueue(input, locale), locale);
+}
+
+async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateTaskResult> {
+  const parsed = parseRequest(exportConfigSchema, input, locale);
   if (!parsed.ok) return parsed;
   const { name, adapter_run, ...config } = parsed.value;
   const { modelRoots, runsDir } = env();

@@ -8,7 +8,7 @@ import { resolveModelPath } from "@/lib/models";
 import { runConfigSchema, type RunConfig } from "@/lib/schemas/run-config";
 import { enqueueJob } from "@/lib/queue/enqueue";
 import type { Locale } from "@/lib/i18n/locales";
-import { translateFieldErrors } from "@/lib/i18n/validation";
+import { localized } from "@/lib/i18n/validation";
 import { checkDatasets, checkModel, parseRequest } from "./request-checks";
 
 export type FieldErrors = Partial<Record<string, string>>;
@@ -16,9 +16,8 @@ export type CreateRunResult = { ok: true; id: number } | { ok: false; fieldError
 
 /** locale: the language of the field errors (the Train form passes the UI's; JSON clients get English). */
 export async function createRun(input: unknown, locale: Locale = "en"): Promise<CreateRunResult> {
-  const result = await validateAndQueue(input, locale);
   // The model, dataset and checkpoint checks answer in English: translated here, in one place.
-  return result.ok ? result : { ...result, fieldErrors: translateFieldErrors(result.fieldErrors, locale) };
+  return localized(await validateAndQueue(input, locale), locale);
 }
 
 async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateRunResult> {

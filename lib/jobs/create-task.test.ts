@@ -121,6 +121,15 @@ describe("createEval", () => {
     const r = await createEval({ ...good(), adapter_run: String(failedRun) });
     expect(!r.ok && r.fieldErrors.adapter_run).toContain("has not finished successfully");
   });
+  it("answers in Chinese when the UI is in Chinese, naming the field as the form does", async () => {
+    const zh = async (patch: Record<string, unknown>) => {
+      const r = await createEval({ ...good(), ...patch }, "zh");
+      return r.ok ? {} : r.fieldErrors;
+    };
+    expect((await zh({ temperature: "9" })).temperature).toBe("温度必须 ≤ 5");
+    expect((await zh({ batch_size: "0" })).batch_size).toBe("批大小必须 ≥ 1");
+    expect((await zh({ adapter_run: String(failedRun) })).adapter_run).toMatch(new RegExp(`^运行 ${failedRun} 未成功完成`));
+  });
   it("queues an eval job with resolved paths and LlamaBoard's defaults", async () => {
     const r = await createEval(good());
     expect(r.ok).toBe(true);
@@ -157,6 +166,10 @@ describe("createExport", () => {
     fs.writeFileSync(path.join(exportsDir, "full", "keep"), "x");
     expect(await createExport(good("full"))).toMatchObject({ ok: false, fieldErrors: { export_dir: expect.stringContaining("not empty") } });
     expect(await createExport({ ...good("ok"), max_shard_size_mb: "0" })).toMatchObject({ ok: false, fieldErrors: { max_shard_size_mb: expect.any(String) } });
+  });
+  it("answers in Chinese when the UI is in Chinese", async () => {
+    expect(await createExport(good(""), "zh")).toMatchObject({ ok: false, fieldErrors: { export_dir: "请填写导出文件夹名" } });
+    expect(await createExport(good("full"), "zh")).toMatchObject({ ok: false, fieldErrors: { export_dir: "导出根目录中已存在 full，且不为空" } });
   });
   it("queues an export job into the export root", async () => {
     const r = await createExport(good("merged/v1"));

@@ -5,13 +5,17 @@ import { NextResponse } from "next/server";
 import { env } from "@/lib/env";
 import { isDatasetError } from "@/lib/datasets/errors";
 import { IMPORT_MAX_BYTES, stageUpload, tooLarge } from "@/lib/datasets/import";
+import { getLocale } from "@/lib/i18n/server";
+import { translateMessage } from "@/lib/i18n/validation";
 
 export const dynamic = "force-dynamic";
 
 // Room for the multipart boundaries and headers around the file itself.
 const ENVELOPE = 64 * 1024;
 
-const refuse = (status: number, field: string, message: string) => NextResponse.json({ ok: false, field, message }, { status });
+// The Datasets page shows the message at the file field: in the UI's language (cookie tb_locale).
+const refuse = async (status: number, field: string, message: string) =>
+  NextResponse.json({ ok: false, field, message: translateMessage(message, await getLocale()) }, { status });
 
 async function readCapped(req: Request, cap: number): Promise<Uint8Array | null> {
   if (!req.body) return new Uint8Array();
