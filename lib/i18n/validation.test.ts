@@ -6,6 +6,7 @@ import * as exportConfig from "@/lib/schemas/export-config";
 import * as dataset from "@/lib/schemas/dataset";
 import * as conversationEdit from "@/lib/datasets/conversation-edit";
 import { configName } from "@/lib/configs/saved";
+import { issueText, type ConversationLayout, type TurnIssue, type TurnIssueCode } from "@/lib/datasets/turns";
 import { schemaMessages } from "./schema-messages";
 import { validation } from "./messages/validation";
 import { safeParseIn, translateMessage } from "./validation";
@@ -36,9 +37,28 @@ describe("validation messages in Chinese", () => {
     expect(untranslated([...new Set(messages)]), "add these to lib/i18n/messages/validation.ts").toEqual([]);
   });
 
+  it("so does every turn issue the server reports for the turn-by-turn editor", () => {
+    // A Record over the codes: a new code is a type error here until it is listed (and translated).
+    const issues: Record<TurnIssueCode, TurnIssue> = {
+      role_unavailable: { turn: 1, code: "role_unavailable", role: "function" },
+      system_not_first: { turn: 2, code: "system_not_first" },
+      expected_prompt: { turn: 2, code: "expected_prompt", expected: ["user", "observation"] },
+      expected_reply: { turn: 1, code: "expected_reply", expected: ["assistant"] },
+      empty: { turn: 0, code: "empty" },
+      function_json: { turn: 3, code: "function_json" },
+      no_turns: { turn: null, code: "no_turns" },
+      ends_with_prompt: { turn: 2, code: "ends_with_prompt", role: "user" },
+    };
+    // issueText reads only the layout's tags (the stored role names).
+    const layout = { tags: { user: "human", assistant: "gpt", observation: "observation", function: null, system: "system" } } as unknown as ConversationLayout;
+    const messages = Object.values(issues).map((i) => `record 4: turn ${(i.turn ?? 0) + 1}: ${issueText(i, layout)}`);
+    expect(untranslated(messages)).toEqual([]);
+  });
+
   it("names the field with the form's Chinese label and keeps numbers, names and paths", () => {
     expect(translateMessage("learning rate must be > 0", "zh")).toBe("学习率必须 > 0");
     expect(translateMessage("GPUs must be ≥ 0", "zh")).toBe("GPU 数必须 ≥ 0");
+    expect(translateMessage("top-p must be > 0", "zh")).toBe("Top-p 必须 > 0"); // Evaluate's label; a space after Latin
     expect(translateMessage("model path does not exist: models/nope", "zh")).toBe("模型路径不存在：models/nope");
     expect(translateMessage('dataset "identity" has no records', "zh")).toBe("数据集“identity”没有记录");
     // The Datasets page's labels and nested messages (where + what): each part translated.

@@ -73,7 +73,9 @@ function toChinese(message: string): string | null {
       vars[name] = v;
       return true;
     });
-    if (ok) return t.zh.replace(/\{(\w+)\}/g, (whole, k: string) => (k in vars ? vars[k] : whole));
+    // A Latin label end ("Top-p") gets a space before the Chinese that follows it.
+    const spaced = (v: string, next: string | undefined) => (/[A-Za-z0-9]$/.test(v) && next && /[\u4e00-\u9fff]/.test(next) ? `${v} ` : v);
+    if (ok) return t.zh.replace(/\{(\w+)\}/g, (whole, k: string, at: number, all: string) => (k in vars ? spaced(vars[k], all[at + whole.length]) : whole));
   }
   return null;
 }

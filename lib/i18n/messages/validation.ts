@@ -110,6 +110,14 @@ export const validation = defineMessages(
     "registryObject": "dataset_info.json must be an object of dataset entries",
     "recordList": "must contain a JSON list of records",
     "lineNotJson": "line {line} (record {index}): not valid JSON",
+    // Turn-by-turn editor, as the server checks it (lib/datasets/turns.ts issueText).
+    "turnRoleUnavailable": "this dataset's tags define no \"{role}\" role",
+    "turnSystemFirst": "a system turn may only come first",
+    "turnExpected": "expected {roles} here: after the optional system turn, turns alternate user/assistant, starting with user",
+    "turnEmpty": "must not be empty",
+    "turnFunctionJson": "a function call must be JSON: {\"name\": ..., \"arguments\": ...} or a list of them",
+    "turnNone": "needs a user turn and an assistant reply",
+    "turnEndsWithPrompt": "the conversation must end with an assistant reply, not with {tag}",
     // Prefixes that say where a message applies; {message} is translated in turn (last: they
     // match broadly, and apply only when the inner message has a translation).
     "atRecord": "record {index}: {message}",
@@ -209,6 +217,13 @@ export const validation = defineMessages(
     "registryObject": "dataset_info.json 必须是由数据集条目组成的对象",
     "recordList": "必须包含 JSON 记录列表",
     "lineNotJson": "第 {line} 行（记录 {index}）：不是有效的 JSON",
+    "turnRoleUnavailable": "此数据集的标签未定义“{role}”角色",
+    "turnSystemFirst": "系统轮只能位于最前",
+    "turnExpected": "此处应为 {roles}：在可选的系统轮之后，轮次按用户/助手交替，从用户开始",
+    "turnEmpty": "不能为空",
+    "turnFunctionJson": "函数调用必须是 JSON：{\"name\": ..., \"arguments\": ...} 或其列表",
+    "turnNone": "需要一个用户轮和一个助手回复",
+    "turnEndsWithPrompt": "对话必须以助手回复结束，而不是 {tag}",
     "atRecord": "记录 {index}：{message}",
     "atTurn": "第 {n} 轮：{message}",
     "atDataset": "数据集“{name}”：{message}",
