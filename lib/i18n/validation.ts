@@ -4,7 +4,9 @@
 // (a bare .min(0), an unknown enum value), then our messages through the validation dictionary
 // (lib/i18n/messages/validation.ts). English is returned untouched. Used on the server (actions)
 // and in the browser (the Train form's command preview), so it has no server-only imports.
-import { z } from "zod";
+import type { z } from "zod";
+// The one locale we need, imported by its own path so the browser bundle carries no others.
+import zhCN from "zod/v4/locales/zh-CN.js";
 import { AREAS } from "./messages";
 import { validation } from "./messages/validation";
 import type { Locale } from "./locales";
@@ -12,7 +14,7 @@ import { makeT, type MessageKey } from "./translate";
 
 type Template = { re: RegExp; names: string[]; zh: string };
 
-const zhLocale = z.locales.zhCN();
+const zhLocale = zhCN();
 
 // Labels that name a field in our messages, besides the Train form's ("field.<name>.label"): the
 // English word the schema uses (lower case) and the dictionary key of the label the form shows.
