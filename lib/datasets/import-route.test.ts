@@ -51,4 +51,14 @@ describe("POST /api/datasets/import", () => {
     expect(res.status).toBe(422);
     expect(await res.json()).toEqual({ ok: false, field: "file", message: "notes.txt: only .json, .jsonl and .csv files can be imported" });
   });
+
+  it("answers in the UI's language, read from the request's own cookie", async () => {
+    const empty = upload("empty.json", new Uint8Array(), { cookie: "other=1; tb_locale=zh" });
+    const res = await POST(empty);
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as { field: string; message: string };
+    expect(body.field).toBe("file");
+    expect(body.message).not.toBe("choose a non-empty .json, .jsonl or .csv file");
+    expect(body.message).toMatch(/[\u4e00-\u9fff]/); // Chinese
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { pickLocale } from "./locales";
+import { localeOfRequest, pickLocale } from "./locales";
 import { AREAS } from "./messages";
 import { makeT } from "./translate";
 
@@ -25,5 +25,15 @@ describe("dictionaries", () => {
   it("translate and interpolate", () => {
     expect(makeT("zh")("common.nav.runs")).toBe("运行记录");
     expect(makeT("en")("common.nav.runs")).toBe("Runs");
+  });
+});
+
+describe("localeOfRequest", () => {
+  it("takes the tb_locale cookie first, then Accept-Language, else English", () => {
+    const req = (headers: Record<string, string>) => new Request("http://localhost/", { headers });
+    expect(localeOfRequest(req({ cookie: "a=b; tb_locale=zh", "accept-language": "en" }))).toBe("zh");
+    expect(localeOfRequest(req({ "accept-language": "zh-CN,zh;q=0.9,en;q=0.8" }))).toBe("zh");
+    expect(localeOfRequest(req({ cookie: "tb_locale=xx" }))).toBe("en");
+    expect(localeOfRequest(req({}))).toBe("en");
   });
 });

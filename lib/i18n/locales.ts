@@ -30,3 +30,14 @@ export function pickLocale(cookie: string | undefined | null, acceptLanguage: st
   }
   return DEFAULT_LOCALE;
 }
+
+/** The locale of a route handler's request, from its own Cookie and Accept-Language headers (no
+ *  request scope needed, unlike next/headers' cookies()). */
+export function localeOfRequest(req: Request): Locale {
+  const cookie = (req.headers.get("cookie") ?? "")
+    .split(";")
+    .map((c) => c.trim())
+    .find((c) => c.startsWith(`${LOCALE_COOKIE}=`))
+    ?.slice(LOCALE_COOKIE.length + 1);
+  return pickLocale(cookie, req.headers.get("accept-language"));
+}

@@ -5,7 +5,7 @@ import { NextResponse } from "next/server";
 import { env } from "@/lib/env";
 import { isDatasetError } from "@/lib/datasets/errors";
 import { IMPORT_MAX_BYTES, stageUpload, tooLarge } from "@/lib/datasets/import";
-import { getLocale } from "@/lib/i18n/server";
+import { localeOfRequest } from "@/lib/i18n/locales";
 import { translateMessage } from "@/lib/i18n/validation";
 
 export const dynamic = "force-dynamic";
@@ -14,8 +14,8 @@ export const dynamic = "force-dynamic";
 const ENVELOPE = 64 * 1024;
 
 // The Datasets page shows the message at the file field: in the UI's language (cookie tb_locale).
-const refuse = async (status: number, field: string, message: string) =>
-  NextResponse.json({ ok: false, field, message: translateMessage(message, await getLocale()) }, { status });
+const refuse = (req: Request, status: number, field: string, message: string) =>
+  NextResponse.json({ ok: false, field, message: translateMessage(message, localeOfRequest(req)) }, { status });
 
 async function readCapped(req: Request, cap: number): Promise<Uint8Array | null> {
   if (!req.body) return new Uint8Array();
@@ -43,23 +43,23 @@ async function readCapped(req: Request, cap: number): Promise<Uint8Array | null>
 
 export async function POST(req: Request) {
   const declared = Number(req.headers.get("content-length") ?? "0");
-  if (declared > IMPORT_MAX_BYTES + ENVELOPE) return refuse(413, "file", tooLarge(declared).message);
+  if (declared > IMPORT_MAX_BYTES + ENVELOPE) return refuse(req, 413, "file", tooLarge(declared).message);
   const body = await readCapped(req, IMPORT_MAX_BYTES + ENVELOPE);
-  if (body === null) return refuse(413, "file", tooLarge(IMPORT_MAX_BYTES + ENVELOPE).message);
+  if (body === null) return refuse(req, 413, "file", tooLarge(IMPORT_MAX_BYTES + ENVELOPE).message);
 
   let form: FormData;
   try {
     form = await new Response(body as BodyInit, { headers: { "content-type": req.headers.get("content-type") ?? "" } }).formData();
   } catch {
-    return refuse(400, "file", "send the file as multipart/form-data in a field named \"file\"");
+    return refuse(req, 400, "file", "send the file as multipart/form-data in a field named \"file\"");
   }
   const file = form.get("file");
-  if (!(file instanceof File) || file.size === 0) return refuse(422, "file", "choose a non-empty .json, .jsonl or .csv file");
+  if (!(file instanceof File) || file.size === 0) return refuse(req, 422, "file", "choose a non-empty .json, .jsonl or .csv file");
   try {
     const staged = await stageUpload(env().dataDir, file.name, new Uint8Array(await file.arrayBuffer()));
     return NextResponse.json({ ok: true, ...staged });
   } catch (err) {
     if (!isDatasetError(err)) throw err;
-    return refuse(err.field === "file" && err.message.includes("limit") ? 413 : 422, err.field, err.message);
+    return refuse(req, err.field === "file" && err.message.includes("limit") ? 413 : 422, err.field, err.message);
   }
 }
