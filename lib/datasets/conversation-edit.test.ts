@@ -1,26 +1,18 @@
 // Saving conversation records turn by turn, against a throwaway copy of data/ (real files, real
 // lock): written in the dataset's own tags and file format, unknown keys kept, a bad order
 // refused at its turn with nothing written, stale edits refused.
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { addConversation, updateConversation } from "./conversation-edit";
 import { readPage } from "./edit";
 import { DatasetError } from "./errors";
 import { registerDataset } from "./registry";
-import { copyDataDir, type TempData } from "./test-utils";
+import { useTempData } from "./test-utils";
 import { recordToTurns, type TurnsDoc } from "./turns";
 
-let tmp: TempData;
-beforeEach(async () => {
-  tmp = await copyDataDir();
-});
-afterEach(async () => {
-  await tmp.cleanup();
-});
-
-const readText = (file: string) => readFile(path.join(tmp.dataDir, file), "utf8");
-const caught = (p: Promise<unknown>) => p.then(() => { throw new Error("expected a refusal"); }, (e: unknown) => e as DatasetError);
+const tmp = useTempData();
+const { readText, caught } = tmp;
 
 const RECORDS = [
   {

@@ -1,24 +1,16 @@
 // Record edits and imports against a throwaway copy of the real data/ folder (real files, real lock).
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { addRecord, deleteRecord, readPage, updateRecord } from "./edit";
 import { DatasetError } from "./errors";
 import { commitImport, IMPORT_DIR, IMPORT_MAX_BYTES, stageUpload } from "./import";
 import { listDatasets, loadDataset, registerDataset } from "./registry";
-import { copyDataDir, type TempData } from "./test-utils";
+import { useTempData } from "./test-utils";
 import { translateMessage } from "@/lib/i18n/validation";
 
-let tmp: TempData;
-beforeEach(async () => {
-  tmp = await copyDataDir();
-});
-afterEach(async () => {
-  await tmp.cleanup();
-});
-
-const readText = (file: string) => readFile(path.join(tmp.dataDir, file), "utf8");
-const caught = (p: Promise<unknown>) => p.then(() => { throw new Error("expected a refusal"); }, (e: unknown) => e as DatasetError);
+const tmp = useTempData();
+const { readText, caught } = tmp;
 
 describe("record edits", () => {
   it("pages the records and saves an edit to disk, keeping the others", async () => {
