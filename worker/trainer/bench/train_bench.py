@@ -46,6 +46,7 @@ import gc
 import json
 import os
 import platform
+import re
 import sys
 import time
 import traceback
@@ -205,7 +206,8 @@ def graph_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
 
 def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
     """variant None / "ref": the reference path with gradient checkpointing (run 1's `ours`);
-    "ck<K>[c][o][g]": the fast path with K blocks recomputed, c = regional compile, o = offload recompute
+    "ck<K>[m<M>][c][o][g][e]": the fast path with K blocks recomputed (and the gate/up products of M more),
+    c = regional compile, o = offload recompute
     inputs, g = CUDA graphs of each micro-batch's forward + backward (fast_graph.py), e = input embedding in host
     memory (fast.HostEmbedding)."""
     from tuneboard_trainer.fast import FastPath, embed_on_device, embed_on_host
@@ -224,15 +226,19 @@ def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
         set_checkpointing(side.model, variant != "nockpt")
         return
     set_checkpointing(side.model, False)
-    k = int("".join(ch for ch in variant[2:] if ch.isdigit()))
-    if getattr(side, "compiled_fast", None) is None and "c" in variant[2:]:
-        side.compiled_fast = FastPath(side.model, max_tokens, ckpt_layers=k, compile=True)
-    if "c" in variant[2:]:
+    parsed = re.fullmatch(r"ck(\d+)(?:m(\d+))?([cgoe]*)", variant)
+    if parsed is None:
+        raise SystemExit(f"bad fast-path variant {variant!r}: ck<K>[m<M>][c][o][g][e]")
+    k, m, flags = int(parsed[1]), int(parsed[2] or 0), parsed[3]
+    if getattr(side, "compiled_fast", None) is None and "c" in flags:
+        side.compiled_fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, compile=True)
+    if "c" in flags:
         side.fast = side.compiled_fast  # one compiled instance: its compile cache is reused across runs
-        side.fast.ckpt_layers, side.fast.max_tokens = k, max_tokens
-        side.fast.offload = "o" in variant[2:]
+        side.fast.max_tokens = max_tokens
+        side.fast.set_recompute(k, m)
+        side.fast.offload = "o" in flags
     else:
-        side.fast = FastPath(side.model, max_tokens, ckpt_layers=k, offload="o" in variant[2:])
+        side.fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, offload="o" in flags)
     side.step_fn = fast_step
     if "g" in variant[2:]:
         side.graphs = StepGraphs(side.fast, side.params, dev, torch.bfloat16)
@@ -628,7 +634,8 @@ def main(argv=None) -> int:
             r.update({"workload": "variable" if w == "variable_packed" else w, "variant": variant,
                       "wall_s": round(time.perf_counter() - t_run, 1)})
             if side.fast is not None:
-                r.update({"ckpt_layers": side.fast.ckpt_layers, "compiled": side.fast.compiled,
+                r.update({"ckpt_layers": side.fast.ckpt_layers, "mlp_recompute": side.fast.mlp_recompute,
+                          "compiled": side.fast.compiled,
                           "max_tokens": side.fast.max_tokens})
             if side.graphs is not None:
                 r.update({"graphs_recorded": side.graphs.captures, "graphs_disabled": side.graphs.disabled})

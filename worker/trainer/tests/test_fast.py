@@ -85,7 +85,10 @@ def test_layers_to_checkpoint_follows_the_budget():
     per_block = fp.act_bytes_per_token() * 1000
     assert FastPath(model, 1000, memory_budget=10 * per_block).ckpt_layers == 0
     assert FastPath(model, 1000, memory_budget=1).ckpt_layers == 4
-    mid = FastPath(model, 1000, memory_budget=int(2.5 * per_block)).ckpt_layers
+    # MLP recompute first (SMALL: it frees 640 of a block's ~1,400 bytes per token), whole blocks after.
+    fp = FastPath(model, 1000, memory_budget=int(2.5 * per_block))
+    assert (fp.ckpt_layers, fp.mlp_recompute) == (0, 4)
+    mid = FastPath(model, 1000, memory_budget=int(2.1 * per_block)).ckpt_layers
     assert 0 < mid < 4
 
 
@@ -128,3 +131,65 @@ def test_offloaded_checkpoint_matches_reference():
     assert n == ref_n and abs(l - ref_l) < 1e-5 * abs(ref_l)
     for k in ref_g:
         assert rel_err(g[k], ref_g[k]) < 1e-4, k
+
+
+@pytest.mark.parametrize("targets,bias", [("all", False), ("q_proj,v_proj,down_proj", True), ("o_proj", False)])
+def test_grouped_projections_match_reference(targets, bias, monkeypatch):
+    """q/k/v and gate/up run as one GEMM against their concatenated weight with block-diagonal LoRA B
+    (fast._NormGroupLoRA): the same loss and adapter gradients as the reference path, also when only some of
+    a group's projections have adapters and with Qwen2's q/k/v biases; the modules' weights become views of
+    the fused weight (no extra memory)."""
+    import tuneboard_trainer.fast as fast_mod
+    from tuneboard_trainer.lora import apply_lora
+    from tuneboard_trainer.model import ModelConfig, Transformer, rope_inv_freq
+
+    calls = []
+    for name in ("_GROUP_APPLY", "_NORM_GROUP_APPLY", "_MLP_APPLY"):
+        monkeypatch.setattr(fast_mod, name, lambda *a, _real=getattr(fast_mod, name): calls.append(1) or _real(*a))
+    cfg = ModelConfig(**SMALL, qkv_bias=bias)
+    torch.manual_seed(5)
+    model = Transformer(cfg)
+    for name, p in model.named_parameters():
+        p.data.fill_(1.0) if "norm" in name else p.data.normal_(0.0, 0.02)
+    model.inv_freq = rope_inv_freq(cfg)
+    apply_lora(model, targets, r=8, alpha=16)
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0.0, 0.02)
+    model.train()
+    window = padded_window(examples([37, 12, 64, 5, 23], SMALL["vocab_size"], seed=4))
+    ref_l, ref_n, ref_g = reference_loss(model, window, CPU, NOCAST)
+    l, n, g = fast_loss(model, window, CPU, NOCAST, ckpt_layers=1, max_tokens=100)
+    assert calls, "the grouped LoRA function was not used"
+    assert n == ref_n and abs(l - ref_l) < 1e-5 * abs(ref_l)
+    assert set(g) == set(ref_g)
+    for k in ref_g:
+        assert rel_err(g[k], ref_g[k]) < 1e-4, k
+    a, mlp = model.model.layers[0].self_attn, model.model.layers[0].mlp
+    assert a.q_proj.weight.data_ptr() == a._tb_qkv.data_ptr()
+    assert a.v_proj.weight.data_ptr() == a._tb_qkv[-a.v_proj.weight.shape[0]:].data_ptr()
+    assert mlp.up_proj.weight.data_ptr() == mlp._tb_gate_up[mlp.gate_proj.weight.shape[0]:].data_ptr()
+    assert (a._tb_qkv_bias is not None) == bias
+    assert "_tb_qkv" not in model.state_dict() and not any("_tb_" in k for k in model.state_dict())
+
+
+def test_mlp_recompute_matches_reference_and_is_planned_first():
+    """Blocks whose MLP recomputes gate/up in backward (fast._MLPLoRA, recompute=True) give the reference
+    path's loss and gradients; the memory planner spends MLP recompute before whole-block recompute."""
+    model = lora_model(SMALL, layers=4, seed=6)
+    window = padded_window(examples([37, 12, 64, 5, 23], SMALL["vocab_size"], seed=6))
+    ref_l, ref_n, ref_g = reference_loss(model, window, CPU, NOCAST)
+    l, n, g = fast_loss(model, window, CPU, NOCAST, ckpt_layers=1, mlp_recompute=2, max_tokens=100)
+    assert [b._tb_mlp_recompute for b in model.model.layers] == [False, True, True, False]
+    assert n == ref_n and abs(l - ref_l) < 1e-5 * abs(ref_l)
+    for k in ref_g:
+        assert rel_err(g[k], ref_g[k]) < 1e-4, k
+    fp = FastPath(model, max_tokens=1000)
+    full = fp.act_bytes_per_token() * 1000
+    mlp = 2 * 2 * SMALL["intermediate_size"] * 1000
+    assert fp.plan_recompute(4 * full) == (0, 0)
+    assert fp.plan_recompute(4 * full - mlp) == (0, 1)
+    assert fp.plan_recompute(4 * full - 4 * mlp) == (0, 4)
+    k, m = fp.plan_recompute(4 * full - 4 * mlp - 1)
+    assert k >= 1
+    assert FastPath(model, 1000, memory_budget=1).ckpt_layers == 4

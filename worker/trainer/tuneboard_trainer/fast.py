@@ -25,6 +25,7 @@ no sliding window). The train loop uses it only on CUDA unless told otherwise (T
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import torch
@@ -158,34 +159,221 @@ def rms_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 class _SwiGLUDownLoRA(torch.autograd.Function):
-    """down_proj(silu(g) * u) with its LoRA term, keeping only g and u for backward.
+    """down_proj(silu(g) * u) with its LoRA term, keeping only gate_up = [g | u] for backward.
 
     Eager autograd keeps g, silu(g), u and the product h (4 x intermediate per token); here h is recomputed in
-    backward (one elementwise pass) for the LoRA A gradient. W: frozen (out, I); A: (r, I); Bs: scaled B (out, r),
-    both already in the activation dtype (their casts from the fp32 masters stay in the graph).
+    backward (one elementwise pass) for the LoRA A gradient. gu: (N, 2I), the fused gate/up output; W: frozen (out, I);
+    A: (r, I); Bs: scaled B (out, r), both already in the activation dtype (their casts from the fp32 masters
+    stay in the graph).
     """
 
     @staticmethod
-    def forward(ctx, g, u, W, A, Bs):
+    def forward(ctx, gu, W, A, Bs):
+        g, u = gu.chunk(2, dim=-1)  # (N, I) each, views
         h = F.silu(g) * u  # (N, I)
         xa = F.linear(h, A)  # (N, r)
-        out = F.linear(h, W) + F.linear(xa, Bs)  # (N, out)
-        ctx.save_for_backward(g, u, W, A, Bs, xa)
+        out = torch.addmm(F.linear(h, W), xa, Bs.t())  # (N, out) = h W^T + xa Bs^T
+        ctx.save_for_backward(gu, W, A, Bs, xa)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        g, u, W, A, Bs, xa = ctx.saved_tensors
+        gu, W, A, Bs, xa = ctx.saved_tensors
+        g, u = gu.chunk(2, dim=-1)
+        grad = grad.contiguous()
         d_bs = grad.t() @ xa  # (out, r)
         d_xa = grad @ Bs  # (N, r)
-        dh = grad @ W + d_xa @ A  # (N, I)
+        dh = torch.addmm(grad @ W, d_xa, A)  # (N, I)
         s = F.silu(g)  # recomputed exactly as in forward
         d_a = d_xa.t() @ (s * u)  # (r, I)
         # The same ops eager autograd runs for silu(g) * u (mul's backward, then aten.silu_backward, which
         # works in fp32 inside one kernel): no fp32 (N, I) temporaries, which at long contexts are many GB.
-        du = dh * s
-        dg = torch.ops.aten.silu_backward(dh * u, g)
-        return dg, du, None, d_a, d_bs
+        d_gu = torch.cat([torch.ops.aten.silu_backward(dh * u, g), dh * s], dim=-1)  # (N, 2I)
+        return d_gu, None, d_a, d_bs
+
+
+class _GroupLoRA(torch.autograd.Function):
+    """One GEMM against the concatenated frozen weight of projections that read the same input (o alone, or
+    q/k/v and gate/up after _NormGroupLoRA's norm), plus all their LoRA terms: A stacked (one GEMM), B
+    block-diagonal (one GEMM, added by cuBLAS as the beta term of the output: no separate add kernel).
+
+    x: (N, D); W: (O, D) frozen; A: (R, D) stacked LoRA A; B: (O, R) block-diagonal with the scaling folded
+    in; A and B already in x's dtype. Saved for backward: x and xa (N, R). Written without in-place ops, out=
+    or None among the saved tensors, which torch.compile (2.11) traces wrongly inside an autograd.Function.
+    """
+
+    @staticmethod
+    def forward(ctx, x, W, A, B):
+        xa = F.linear(x, A)  # (N, R)
+        out = torch.addmm(F.linear(x, W), xa, B.t())  # (N, O) = x W^T + xa B^T
+        ctx.save_for_backward(x, W, A, B, xa)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, W, A, B, xa = ctx.saved_tensors
+        g = g.contiguous()
+        d_b = g.t() @ xa  # (O, R): block_diag's backward keeps the diagonal blocks
+        d_xa = g @ B  # (N, R)
+        dx = torch.addmm(g @ W, d_xa, A)  # (N, D) = g W + d_xa A
+        d_a = d_xa.t() @ x  # (R, D)
+        return dx, None, d_a, d_b
+
+
+class _NormGroupLoRA(torch.autograd.Function):
+    """_GroupLoRA of RMSNorm(x) (frozen norm weight nw, as model.RMSNorm: normalise in fp32, cast back, then
+    the weight multiply). Saved for backward: x, the norm's rstd (N, 1) fp32 and xa; the normed input, which
+    autograd would keep (2 bytes x D per token, per group), is recomputed from x and rstd in backward."""
+
+    @staticmethod
+    def forward(ctx, x, nw, eps, W, A, B):
+        xf = x.float()
+        rstd = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)  # (N, 1)
+        h = nw * (xf * rstd).to(x.dtype)  # (N, D)
+        xa = F.linear(h, A)  # (N, R)
+        out = torch.addmm(F.linear(h, W), xa, B.t())  # (N, O)
+        ctx.save_for_backward(x, nw, rstd, W, A, B, xa)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, nw, rstd, W, A, B, xa = ctx.saved_tensors
+        g = g.contiguous()
+        d_b = g.t() @ xa  # (O, R)
+        d_xa = g @ B  # (N, R)
+        dh = torch.addmm(g @ W, d_xa, A)  # (N, D)
+        xf = x.float()
+        h = nw * (xf * rstd).to(x.dtype)  # recomputed, exactly as in forward
+        d_a = d_xa.t() @ h  # (R, D)
+        # RMSNorm backward for a frozen weight (as _RMSNormFrozen): d(xf * rstd)/dxf = rstd I - xf rstd^3 xf^T / D
+        gw = (dh * nw).float()
+        dx = rstd * gw - xf * (rstd.pow(3) * (gw * xf).mean(-1, keepdim=True))
+        return dx.to(x.dtype), None, None, None, d_a, d_b
+
+
+class _MLPLoRA(torch.autograd.Function):
+    """The MLP half of a block, one Function: RMSNorm, gate/up (one GEMM against their fused weight, LoRA A
+    stacked, B block-diagonal), SwiGLU, down_proj with its LoRA. The residual add stays outside.
+
+    Saved for backward: x (the residual stream), rstd (N, 1), the small LoRA products xa_gu (N, 2r) and
+    xa_d (N, r), and gate_up = [g | u] (N, 2I), unless `recompute`: then gate_up, 4 x intermediate bytes per
+    token (56 KB at 8B, half of a block's activations), is recomputed in backward from x with one GEMM (about
+    a quarter of the block's forward FLOPs), a cheaper way to save memory than recomputing the whole block.
+    """
+
+    @staticmethod
+    def forward(ctx, x, nw, eps, W_gu, A_gu, B_gu, W_d, A_d, B_d, recompute):
+        xf = x.float()
+        rstd = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)  # (N, 1)
+        h = nw * (xf * rstd).to(x.dtype)  # (N, D)
+        xa_gu = F.linear(h, A_gu)  # (N, R)
+        gu = torch.addmm(F.linear(h, W_gu), xa_gu, B_gu.t())  # (N, 2I) = [g | u]
+        g, u = gu.chunk(2, dim=-1)
+        hh = F.silu(g) * u  # (N, I)
+        xa_d = F.linear(hh, A_d)  # (N, r)
+        out = torch.addmm(F.linear(hh, W_d), xa_d, B_d.t())  # (N, D)
+        if recompute:
+            ctx.save_for_backward(x, nw, rstd, W_gu, A_gu, B_gu, W_d, A_d, B_d, xa_gu, xa_d)
+        else:
+            ctx.save_for_backward(x, nw, rstd, W_gu, A_gu, B_gu, W_d, A_d, B_d, xa_gu, xa_d, gu)
+        ctx.recompute = recompute
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, nw, rstd, W_gu, A_gu, B_gu, W_d, A_d, B_d, xa_gu, xa_d, *kept = ctx.saved_tensors
+        xf = x.float()
+        h = nw * (xf * rstd).to(x.dtype)  # recomputed, exactly as in forward
+        gu = torch.addmm(F.linear(h, W_gu), xa_gu, B_gu.t()) if ctx.recompute else kept[0]
+        g, u = gu.chunk(2, dim=-1)
+        grad = grad.contiguous()
+        # down_proj and its LoRA
+        d_bd = grad.t() @ xa_d  # (D, r)
+        d_xad = grad @ B_d  # (N, r)
+        dhh = torch.addmm(grad @ W_d, d_xad, A_d)  # (N, I)
+        s = F.silu(g)
+        d_ad = d_xad.t() @ (s * u)  # (r, I)
+        # SwiGLU: the ops eager autograd runs for silu(g) * u (aten.silu_backward works in fp32 in one kernel)
+        d_gu = torch.cat([torch.ops.aten.silu_backward(dhh * u, g), dhh * s], dim=-1)  # (N, 2I)
+        # gate/up and their LoRA
+        d_bgu = d_gu.t() @ xa_gu  # (2I, R): block_diag's backward keeps the diagonal blocks
+        d_xagu = d_gu @ B_gu  # (N, R)
+        dh = torch.addmm(d_gu @ W_gu, d_xagu, A_gu)  # (N, D)
+        d_agu = d_xagu.t() @ h  # (R, D)
+        # RMSNorm backward for a frozen weight (as _RMSNormFrozen)
+        gw = (dh * nw).float()
+        dx = rstd * gw - xf * (rstd.pow(3) * (gw * xf).mean(-1, keepdim=True))
+        return dx.to(x.dtype), None, None, None, d_agu, d_bgu, None, d_ad, d_bd, None
+
+
+# TUNEBOARD_COMPILE_FUNCTIONS=0 keeps the autograd.Functions above out of torch.compile's regions (each call a
+# graph break, run eagerly): a switch for torch versions whose tracing of them goes wrong.
+_EAGER_FUNCTIONS = os.environ.get("TUNEBOARD_COMPILE_FUNCTIONS", "1") == "0"
+_GROUP_APPLY, _NORM_GROUP_APPLY, _MLP_APPLY = (
+    (torch.compiler.disable(f.apply) if _EAGER_FUNCTIONS else f.apply) for f in (_GroupLoRA, _NormGroupLoRA, _MLPLoRA))
+
+
+def fuse_group_weights(mods, owner: nn.Module, name: str) -> bool:
+    """Concatenate the frozen weights (and biases) of linears that read the same input into one (O, D) tensor,
+    registered on `owner` as a non-persistent buffer `name` (+ `name`_bias), and make each module's weight a
+    view of its rows: one GEMM instead of len(mods), no extra memory. False (nothing changed) when the modules
+    do not qualify (trainable or mismatched weights)."""
+    ws = [m.weight for m in mods]
+    if any(w.requires_grad for w in ws) or len({(w.dtype, w.device, w.shape[1]) for w in ws}) != 1:
+        return False
+    biases = [getattr(m, "bias", None) for m in mods]
+    if any(b is not None and b.requires_grad for b in biases) or len({b is None for b in biases}) != 1:
+        return False
+    W = torch.cat([w.detach() for w in ws])  # (O, D)
+    bias = torch.cat([b.detach() for b in biases]) if biases[0] is not None else None
+    r0 = 0
+    for m, w in zip(mods, ws):
+        m.weight = nn.Parameter(W[r0 : r0 + w.shape[0]], requires_grad=False)
+        if bias is not None:
+            m.bias = nn.Parameter(bias[r0 : r0 + w.shape[0]], requires_grad=False)
+        r0 += w.shape[0]
+    owner.register_buffer(name, W, persistent=False)
+    owner.register_buffer(name + "_bias", bias, persistent=False)
+    return True
+
+
+def fuse_weights(model: Transformer) -> None:
+    """fuse_group_weights for q/k/v and gate/up of every block (their weights become views: same memory)."""
+    for blk in model.model.layers:
+        a, mlp = blk.self_attn, blk.mlp
+        if not hasattr(a, "_tb_qkv"):
+            fuse_group_weights([a.q_proj, a.k_proj, a.v_proj], a, "_tb_qkv")
+        if not hasattr(mlp, "_tb_gate_up"):
+            fuse_group_weights([mlp.gate_proj, mlp.up_proj], mlp, "_tb_gate_up")
+
+
+def group_proj(x: torch.Tensor, mods, norm: Optional[nn.Module] = None, W: Optional[torch.Tensor] = None,
+               bias: Optional[torch.Tensor] = None, split: bool = True) -> list[torch.Tensor]:
+    """[m(norm(x)) for m in mods]: through _NormGroupLoRA when it applies (W: the group's fused weight, or the
+    single module's own), else the norm and multi_proj. split=False: the fused path returns [one (N, O)
+    tensor] with the outputs side by side instead."""
+    dt = x.dtype
+    if W is None and len(mods) == 1:
+        W, bias = mods[0].weight, mods[0].bias
+    fusable = (W is not None and torch.is_grad_enabled() and not W.requires_grad
+               and (norm is None or not norm.weight.requires_grad)
+               and all(isinstance(m.dropout, nn.Identity) and not m.use_dora if isinstance(m, LoRALinear)
+                       else isinstance(m, nn.Linear) for m in mods)
+               and any(isinstance(m, LoRALinear) for m in mods))
+    if not fusable:
+        h = x if norm is None else rms_norm(norm, x)
+        return multi_proj(h, mods)
+    A = torch.cat([m.lora_A.weight for m in mods if isinstance(m, LoRALinear)]).to(dt)  # (R, D)
+    blocks = [(m.lora_B.weight * m.scaling).to(dt) if isinstance(m, LoRALinear)
+              else torch.zeros((m.weight.shape[0], 0), dtype=dt, device=x.device) for m in mods]
+    B = torch.block_diag(*blocks)  # (O, R)
+    if norm is None:
+        out = _GROUP_APPLY(x, W.to(dt), A, B)  # (N, O)
+    else:
+        out = _NORM_GROUP_APPLY(x, norm.weight, norm.eps, W.to(dt), A, B)  # (N, O)
+    if bias is not None:
+        out = out + bias.to(dt)
+    return list(out.split([m.weight.shape[0] for m in mods], dim=-1)) if split else [out]
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -270,11 +458,11 @@ def _pre_attn(blk, x, cos, sin):
     """Norm, q/k/v projections (+ LoRA), Qwen3 q/k norm, RoPE. x: (N, D) -> q (N, H, hd), k, v (N, KV, hd)."""
     a = blk.self_attn
     N = x.shape[0]
-    h = rms_norm(blk.input_layernorm, x)
-    q, k, v = multi_proj(h, [a.q_proj, a.k_proj, a.v_proj])
+    q, k, v = group_proj(x, [a.q_proj, a.k_proj, a.v_proj], blk.input_layernorm, getattr(a, "_tb_qkv", None),
+                         getattr(a, "_tb_qkv_bias", None))
     q = q.view(N, a.n_heads, a.hd)  # (N, H, hd)
     k = k.view(N, a.n_kv, a.hd)  # (N, KV, hd)
-    v = v.view(N, a.n_kv, a.hd)  # (N, KV, hd)
+    v = v.contiguous().view(N, a.n_kv, a.hd)  # (N, KV, hd); a copy, so backward does not keep all of q/k/v
     if a.qk_norm:
         q, k = rms_norm(a.q_norm, q), rms_norm(a.k_norm, k)
     return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
@@ -282,16 +470,31 @@ def _pre_attn(blk, x, cos, sin):
 
 def _post_attn(blk, x, y):
     """o_proj + residual, norm, SwiGLU MLP + residual. x: (N, D), y: (N, H, hd) -> (N, D)."""
-    (o,) = multi_proj(y.reshape(y.shape[0], -1), [blk.self_attn.o_proj])  # (N, H*hd) -> (N, D)
+    (o,) = group_proj(y.reshape(y.shape[0], -1), [blk.self_attn.o_proj])  # (N, H*hd) -> (N, D)
     x = x + o
-    h = rms_norm(blk.post_attention_layernorm, x)
-    g, u = multi_proj(h, [blk.mlp.gate_proj, blk.mlp.up_proj])
-    down = blk.mlp.down_proj
+    mlp = blk.mlp
+    W_gu, gu_mods, down = getattr(mlp, "_tb_gate_up", None), [mlp.gate_proj, mlp.up_proj], mlp.down_proj
+    if (W_gu is not None and getattr(mlp, "_tb_gate_up_bias", None) is None and torch.is_grad_enabled()
+            and _lora_fusable(gu_mods + [down]) and down.bias is None
+            and not any(m.use_dora for m in gu_mods + [down]) and not blk.post_attention_layernorm.weight.requires_grad):
+        dt = x.dtype
+        norm = blk.post_attention_layernorm
+        A_gu = torch.cat([m.lora_A.weight for m in gu_mods]).to(dt)  # (2r, D)
+        B_gu = torch.block_diag(*[(m.lora_B.weight * m.scaling).to(dt) for m in gu_mods])  # (2I, 2r)
+        d = _MLP_APPLY(x, norm.weight, norm.eps, W_gu.to(dt), A_gu, B_gu, down.weight.to(dt),
+                           down.lora_A.weight.to(dt), (down.lora_B.weight * down.scaling).to(dt),
+                           bool(getattr(blk, "_tb_mlp_recompute", False)))
+        return x + d
+    gate_up = group_proj(x, [mlp.gate_proj, mlp.up_proj], blk.post_attention_layernorm,
+                         getattr(mlp, "_tb_gate_up", None), getattr(mlp, "_tb_gate_up_bias", None), split=False)
+    down = mlp.down_proj
     if _lora_fusable([down]) and down.bias is None and torch.is_grad_enabled():
-        dt = g.dtype
-        d = _SwiGLUDownLoRA.apply(g, u, down.weight.to(dt), down.lora_A.weight.to(dt),
+        gu = gate_up[0] if len(gate_up) == 1 else torch.cat(gate_up, dim=-1)  # (N, 2I) = [g | u]
+        dt = gu.dtype
+        d = _SwiGLUDownLoRA.apply(gu, down.weight.to(dt), down.lora_A.weight.to(dt),
                                   (down.lora_B.weight * down.scaling).to(dt))
     else:
+        g, u = gate_up if len(gate_up) == 2 else gate_up[0].chunk(2, dim=-1)
         (d,) = multi_proj(F.silu(g) * u, [down])
     return x + d
 
@@ -374,7 +577,8 @@ class FastPath:
 
     max_tokens: tokens per packed micro-batch (the window's samples are split at sample boundaries).
     ckpt_layers: how many blocks recompute their activations in backward; None = as few as `memory_budget`
-        (bytes for activations) allows; 0 = none.
+        (bytes for activations) allows, after recomputing gate/up first (plan_recompute); 0 = none.
+    mlp_recompute: how many of the other blocks recompute only their gate/up products in backward.
     compile: regional torch.compile of the attention-free halves of a block (CUDA only; falls back to eager
         if compiling fails).
     offload: checkpointed blocks keep their input in pinned host memory instead of on the GPU (long contexts).
@@ -382,17 +586,17 @@ class FastPath:
 
     def __init__(self, model: Transformer, max_tokens: int, *, ckpt_layers: Optional[int] = None,
                  memory_budget: Optional[int] = None, compile: bool = False, loss_chunk: int = 256,
-                 offload: bool = False):
+                 offload: bool = False, mlp_recompute: Optional[int] = None):
         self.model, self.max_tokens, self.loss_chunk, self.offload = model, int(max_tokens), loss_chunk, offload
-        n_layers = len(model.model.layers)
         if ckpt_layers is None:
-            ckpt_layers = 0 if memory_budget is None else self.layers_to_checkpoint(memory_budget)
-        self.ckpt_layers = max(0, min(n_layers, int(ckpt_layers)))
+            ckpt_layers, mlp_recompute = (0, 0) if memory_budget is None else self.plan_recompute(memory_budget)
+        self.set_recompute(ckpt_layers, mlp_recompute or 0)
         self.pre, self.post = _pre_attn, _post_attn
         # Dropout on any adapter: recompute must replay the same random masks.
         self.uses_rng = any(isinstance(m, LoRALinear) and not isinstance(m.dropout, nn.Identity)
                             for m in model.modules())
         self.compiled = False
+        fuse_weights(model)  # q/k/v and gate/up: one GEMM each (the modules' weights become views)
         if compile:
             self.pre = torch.compile(_pre_attn, dynamic=True)
             self.post = torch.compile(_post_attn, dynamic=True)
@@ -411,28 +615,52 @@ class FastPath:
             return False, "DoRA"
         return True, ""
 
-    # Bytes kept per token per un-checkpointed block (bf16): the two norms' inputs and outputs, q/k/v, the
-    # attention output (+ its fp32 logsumexp), gate and up (the SwiGLU product is recomputed in backward).
-    # At 8B this counts 108 KB; run 2 on an H200 measured 115 KB (0.219 GiB per block at 2048 tokens), so 10 %
-    # is added for what the count misses (allocator rounding, small saved tensors).
+    # Bytes kept per token per un-checkpointed block (bf16): the residual stream before each half (the normed
+    # inputs are recomputed from it), q/k/v, the attention output (+ its fp32 logsumexp), gate and up (the
+    # SwiGLU product is recomputed in backward). At 8B this counts 92 KB; 10 % is added for what the count
+    # misses (allocator rounding, small saved tensors, the LoRA products).
     def act_bytes_per_token(self) -> int:
         c = self.model.config
         qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim
         attn = c.num_attention_heads * c.head_dim
-        return int(1.1 * (2 * (4 * c.hidden_size + qkv + attn + 2 * c.intermediate_size) + 4 * c.num_attention_heads))
+        return int(1.1 * (2 * (2 * c.hidden_size + qkv + attn + 2 * c.intermediate_size) + 4 * c.num_attention_heads))
+
+    def plan_recompute(self, budget: int) -> tuple[int, int]:
+        """(blocks recomputed, blocks whose MLP recomputes gate/up) so that max_tokens of activations fit in
+        `budget` bytes, cheapest first: recomputing gate/up frees 4 x intermediate bytes per token for about a
+        quarter of a block's forward, recomputing a block frees about 1.8x that for the whole forward, so
+        MLP recompute comes first and whole blocks only once every block's MLP recomputes."""
+        c = self.model.config
+        T, L = self.max_tokens, c.num_hidden_layers
+        full = self.act_bytes_per_token() * T  # one block, nothing recomputed
+        mlp = 2 * 2 * c.intermediate_size * T  # what recomputing gate/up frees
+        kept = 2 * c.hidden_size * T  # a checkpointed block keeps only its input
+        for k in range(L + 1):
+            for m in range(L - k + 1):
+                # Recompute needs one block's full activations on top of what is kept.
+                need = (L - k) * full - m * mlp + k * kept + (full if k else 0)
+                if need <= budget:
+                    return k, m
+        return L, 0
 
     def layers_to_checkpoint(self, budget: int) -> int:
-        """Fewest checkpointed blocks so that max_tokens of activations fit in `budget` bytes."""
+        """Fewest checkpointed blocks so that max_tokens of activations fit in `budget` bytes (no MLP recompute)."""
         c = self.model.config
-        full = self.act_bytes_per_token() * self.max_tokens  # one block, nothing recomputed
-        kept = 2 * c.hidden_size * self.max_tokens  # a checkpointed block keeps only its input
+        full = self.act_bytes_per_token() * self.max_tokens
+        kept = 2 * c.hidden_size * self.max_tokens
         L = c.num_hidden_layers
-        # Recompute needs one block's full activations on top of what is kept.
         for k in range(L + 1):
-            need = (L - k) * full + k * kept + (full if k else 0)
-            if need <= budget:
+            if (L - k) * full + k * kept + (full if k else 0) <= budget:
                 return k
         return L
+
+    def set_recompute(self, ckpt_layers: int, mlp_recompute: int = 0) -> None:
+        """Blocks [0, ckpt_layers) recompute everything; the next mlp_recompute blocks only their gate/up."""
+        L = len(self.model.model.layers)
+        self.ckpt_layers = max(0, min(L, int(ckpt_layers)))
+        self.mlp_recompute = max(0, min(L - self.ckpt_layers, int(mlp_recompute)))
+        for i, blk in enumerate(self.model.model.layers):
+            blk._tb_mlp_recompute = self.ckpt_layers <= i < self.ckpt_layers + self.mlp_recompute
 
     def _block(self, blk, x, cos, sin, cu, max_len):
         q, k, v = self.pre(blk, x, cos, sin)
@@ -543,7 +771,8 @@ def for_training(cfg, model, device, total_tokens: int, dist=None) -> tuple[Opti
     fp = FastPath(model, max_tokens, ckpt_layers=ckpt, memory_budget=max(budget, 0) if budget is not None else None,
                   compile=compile_)
     return fp, (f"fast path: packed micro-batches of <= {max_tokens} tokens, varlen attention, "
-                f"{fp.ckpt_layers}/{len(model.model.layers)} blocks recomputed, "
+                f"{fp.ckpt_layers}/{len(model.model.layers)} blocks recomputed"
+                f"{f' (+ gate/up of {fp.mlp_recompute})' if fp.mlp_recompute else ''}, "
                 f"compile {'on' if fp.compiled else 'off'}"
                 f"{', input embedding in host memory' if host_embed else ''}")
 
