@@ -267,7 +267,36 @@ def set_checkpointing(model, on: bool) -> None:
         enable_gradient_checkpointing(model)
 
 
-def run(side: Side, warm: list[dict], timed: list[dict], cfg: dict, device, autocast, matmul_tflops: float) -> dict:
+def timed_steps(side: Side, timed: list[dict], device, autocast, sync_each_step: bool) -> tuple[list[float], list[float]]:
+    """Seconds per step and the steps' losses.
+
+    By default the steps run back to back as a training loop runs them (no host-device sync in between: the
+    host prepares step i + 1 while the GPU runs step i), timed by CUDA events recorded between steps and read
+    after one sync at the end; the losses are read then too. sync_each_step (runs 1-5's method) waits for the
+    GPU after every step, so each step also pays the host's preparation of the next one with an idle GPU.
+    """
+    if device.type != "cuda" or sync_each_step:
+        times, losses = [], []
+        for b in timed:
+            t = time.perf_counter()
+            loss = side.step_fn(side, b, device, autocast)
+            sync(device)
+            times.append(time.perf_counter() - t)
+            losses.append(float(loss))
+        return times, losses
+    events = [torch.cuda.Event(enable_timing=True) for _ in range(len(timed) + 1)]
+    loss_t = []
+    events[0].record()
+    for i, b in enumerate(timed):
+        loss_t.append(side.step_fn(side, b, device, autocast))
+        events[i + 1].record()
+    sync(device)
+    times = [events[i].elapsed_time(events[i + 1]) / 1000 for i in range(len(timed))]
+    return times, [float(x) for x in loss_t]
+
+
+def run(side: Side, warm: list[dict], timed: list[dict], cfg: dict, device, autocast, matmul_tflops: float,
+        sync_each_step: bool = False) -> dict:
     free(device)
     res = {"side": side.name}
     try:
@@ -277,15 +306,9 @@ def run(side: Side, warm: list[dict], timed: list[dict], cfg: dict, device, auto
             if first_loss is None:
                 first_loss = float(loss)
         sync(device)
-        times, losses = [], []
         tokens = sum(int(b["attention_mask"].sum()) for b in timed)
         flops = sum(useful_flops(b, cfg) for b in timed)
-        for b in timed:
-            t = time.perf_counter()
-            loss = side.step_fn(side, b, device, autocast)
-            sync(device)
-            times.append(time.perf_counter() - t)
-            losses.append(float(loss))
+        times, losses = timed_steps(side, timed, device, autocast, sync_each_step)
         total = sum(times)
         st = sorted(times)
         useful = flops / total / 1e12
@@ -298,7 +321,7 @@ def run(side: Side, warm: list[dict], timed: list[dict], cfg: dict, device, auto
             "first_loss": round(first_loss, 5) if first_loss is not None else round(losses[0], 5),
             "last_loss": round(losses[-1], 5),
             "useful_tflops": round(useful, 2), "useful_util": round(useful / matmul_tflops, 4),
-            "step_ms": [round(1000 * x, 1) for x in times],
+            "step_ms": [round(1000 * x, 1) for x in times], "sync_each_step": sync_each_step or device.type != "cuda",
         })
     except torch.cuda.OutOfMemoryError as e:  # recorded, not fatal: the other runs go on
         res["error"] = f"OOM: {str(e).splitlines()[0]}"
@@ -437,7 +460,7 @@ def profile_steps(side: Side, batches: list[dict], device, autocast) -> dict:
         "gpu_busy_share": round(total_us / 1e6 / wall, 4) if wall else None,
         "by_category_ms_per_step": {k: round(v / 1000 / n, 2) for k, v in sorted(cats.items(), key=lambda x: -x[1])},
         "top_kernels": [{"name": k[0][:160], "ms_per_step": round(k[1] / 1000 / n, 3), "calls_per_step": k[2] / n,
-                         "category": categorize(k[0])} for k in kernels[:25]],
+                         "category": categorize(k[0])} for k in kernels[:80]],
         "table": table,
     }
 
@@ -464,10 +487,12 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny model and sequences (CPU smoke run)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--profile", action="store_true", help="torch.profiler summary of 3 steps of ours on `fixed`")
-    p.add_argument("--profile-variant", default="ck0", help="which fixed run of ours --profile profiles")
+    p.add_argument("--profile-variant", default="ck0", help="which fixed runs of ours --profile profiles (comma list)")
     p.add_argument("--json-out", default=None, help="write all results (runs, stats, profile) as JSON here")
     p.add_argument("--records-out", default=None, help="write docs/benchmarks.json-style records here")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sync-each-step", action="store_true",
+                   help="wait for the GPU after every timed step (runs 1-5's method; default: back to back, CUDA events)")
     p.add_argument("--pad-multiple", type=int, default=1, help="pad padded batches to a multiple of this (LLaMA-Factory: 8)")
     p.add_argument("--shape-warmup", action="store_true",
                    help="variable: one untimed pass over the timed batches before timing (steady state)")
@@ -599,7 +624,7 @@ def main(argv=None) -> int:
             if device.type == "cuda":
                 torch.backends.cuda.enable_cudnn_sdp(variant != "nocudnn")
             t_run = time.perf_counter()
-            r = run(side, d["warm"], d["timed"], cfg, device, autocast, meta["matmul_tflops"])
+            r = run(side, d["warm"], d["timed"], cfg, device, autocast, meta["matmul_tflops"], args.sync_each_step)
             r.update({"workload": "variable" if w == "variable_packed" else w, "variant": variant,
                       "wall_s": round(time.perf_counter() - t_run, 1)})
             if side.fast is not None:
@@ -613,12 +638,15 @@ def main(argv=None) -> int:
             if args.json_out:  # partial results survive a run that is killed at its time limit
                 with open(args.json_out, "w") as f:
                     json.dump({"meta": meta, "workloads": stats, "sides": sides_info, "runs": runs, "partial": True}, f)
-            if kind == "ours" and w == "fixed" and args.profile and profile is None and variant == args.profile_variant:
+            if (kind == "ours" and w == "fixed" and args.profile
+                    and variant in args.profile_variant.split(",") and variant not in (profile or {})):
+                profile = profile or {}
                 try:
-                    profile = profile_steps(side, d["extra"], device, autocast)
-                    print(f"# profile of ours {variant} on fixed: {json.dumps({k: v for k, v in profile.items() if k not in ('table', 'top_kernels')})}")
+                    profile[variant] = profile_steps(side, d["extra"], device, autocast)
+                    print(f"# profile of ours {variant} on fixed: "
+                          f"{json.dumps({k: v for k, v in profile[variant].items() if k not in ('table', 'top_kernels')})}")
                 except Exception as e:  # noqa: BLE001
-                    profile = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-3000:]}
+                    profile[variant] = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-3000:]}
                 free(device)
         if "long" in wl_names and device.type == "cuda":
             if kind == "ours":

@@ -8,8 +8,8 @@ module computes the same loss over the same tokens faster:
   keeps its own positions (restarting at 0) and attends only to itself, so no padding is computed and every
   step has few, large GEMMs instead of many small padded ones. The caller normalises by the window's labelled
   token count exactly as before, so the loss (a per-token mean over the window) is unchanged.
-* Varlen attention: `torch.nn.attention.varlen.varlen_attn` (FlashAttention with cu_seqlens, GQA without
-  repeat_interleave); per-sample SDPA where it is missing (CPU, tests).
+* Varlen attention: FlashAttention-2 with cu_seqlens through the aten op itself (`_FlashVarlen`), with grouped K/V
+  as they are (no repeat_interleave copies, nor their saved 4x-larger K/V); per-sample SDPA on the CPU (tests).
 * LoRA without fp32 activation copies: the adapters' fp32 master weights are cast to the activation dtype once
   per call (tiny), the scaling is folded into B, and the A products of q/k/v (and gate/up), which read the same
   input, are one GEMM.
@@ -25,7 +25,6 @@ no sliding window). The train loop uses it only on CUDA unless told otherwise (T
 
 from __future__ import annotations
 
-import inspect
 from typing import Optional
 
 import torch
@@ -37,12 +36,6 @@ from .lora import LoRALinear
 from .model import Transformer, _LinearCrossEntropy
 from .templates import IGNORE_INDEX
 
-try:  # torch >= 2.10
-    from torch.nn.attention.varlen import varlen_attn as _varlen_attn
-
-    _VARLEN_PARAMS = set(inspect.signature(_varlen_attn).parameters)
-except Exception:  # noqa: BLE001 -- older torch, or a build without it
-    _varlen_attn, _VARLEN_PARAMS = None, set()
 
 
 # ------------------------------------------------------------------------------------------ packing
@@ -229,24 +222,39 @@ def multi_proj(x: torch.Tensor, mods) -> list[torch.Tensor]:
     return outs
 
 
+class _FlashVarlen(torch.autograd.Function):
+    """Causal FlashAttention-2 over packed sequences: aten's own varlen kernels, forward and backward.
+
+    torch.nn.attention.varlen.varlen_attn wraps the same two ops, but importing it loads torch._dynamo (about
+    3 s of a cold process start, with sympy), and torch 2.11's version repeats K/V for grouped-query attention
+    where the kernels take grouped K/V directly. q: (N, H, hd); k, v: (N, KV, hd), H a multiple of KV.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, cu, max_len):
+        # (query, key, value, cu_q, cu_k, max_q, max_k, dropout_p, is_causal, return_debug_mask)
+        out, lse, rng, unused, _ = torch.ops.aten._flash_attention_forward(
+            q, k, v, cu, cu, max_len, max_len, 0.0, True, False)
+        ctx.save_for_backward(q, k, v, out, lse, cu, rng, unused)
+        ctx.max_len = max_len
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, v, out, lse, cu, rng, unused = ctx.saved_tensors
+        dq, dk, dv = torch.ops.aten._flash_attention_backward(
+            grad.contiguous(), q, k, v, out, lse, cu, cu, ctx.max_len, ctx.max_len, 0.0, True, rng, unused)
+        return dq, dk, dv, None, None
+
+
 def attention(q, k, v, cu_seqlens, max_len: int, positions: Optional[torch.Tensor] = None):
     """Causal attention within each packed sample. q: (N, H, hd); k, v: (N, KV, hd) -> (N, H, hd)."""
     H, KV = q.shape[1], k.shape[1]
     # FlashAttention takes fp16/bf16 and head_dim a multiple of 8 up to 256; anything else (fp32 runs) falls back.
     flash_ok = q.dtype in (torch.float16, torch.bfloat16) and q.shape[-1] <= 256 and q.shape[-1] % 8 == 0
-    if q.is_cuda and _varlen_attn is not None and flash_ok:
-        kw = {}
-        if "is_causal" in _VARLEN_PARAMS:
-            kw["is_causal"] = True
-        else:
-            kw["window_size"] = (-1, 0)  # (left, right): causal
-        if H != KV:
-            if "enable_gqa" in _VARLEN_PARAMS:
-                kw["enable_gqa"] = True
-            else:
-                k, v = k.repeat_interleave(H // KV, dim=1), v.repeat_interleave(H // KV, dim=1)
-        return _varlen_attn(q, k, v, cu_seqlens, cu_seqlens, max_len, max_len, **kw)
-    # Fallback (CPU, or torch without varlen_attn): SDPA per sample.
+    if q.is_cuda and flash_ok and H % KV == 0:
+        return _FlashVarlen.apply(q, k, v, cu_seqlens, int(max_len))
+    # Fallback (CPU, fp32): SDPA per sample.
     out = torch.empty_like(q)
     bounds = cu_seqlens.tolist()
     for s, e in zip(bounds, bounds[1:]):

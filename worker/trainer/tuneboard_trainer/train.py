@@ -195,6 +195,11 @@ def load_resume_state(cfg: TrainConfig) -> dict:
     return state
 
 
+# Steps between reads of the losses when nothing else (a log line, eval, a checkpoint) reads them sooner: a
+# non-finite loss stops the run at most this many steps late.
+SETTLE_EVERY = 16
+
+
 def train(cfg: TrainConfig, sink: EventSink) -> dict:
     # ---------------------------------------------------------------- setup
     t_setup = time.time()
@@ -344,6 +349,21 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # step events report training peaks, not loading's
     tokens_at_start = tokens
+    pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (step, loss, grad norm) not yet read back
+
+    def settle() -> float:
+        """Read the pending steps' losses back (one wait for the GPU), append them to the history, stop on a
+        non-finite loss; returns the last step's gradient norm."""
+        grad_norm = float("nan")
+        for s, loss_t, norm_t in pending:
+            step_loss, grad_norm = float(loss_t), float(norm_t)
+            if not math.isfinite(step_loss):
+                raise FloatingPointError(f"loss became {step_loss} at step {s}")
+            losses.append(step_loss)
+            window_losses.append(step_loss)
+        pending.clear()
+        return grad_norm
+
     try:
         while step < total_steps:
             batches = list(epoch_batches(rows, cfg.per_device_train_batch_size, cfg.seed, epoch, template.pad))
@@ -353,7 +373,9 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                 # Normalise by the labelled tokens of the whole window, so every token weighs
                 # the same regardless of how it was split into micro-batches.
                 n_window = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window)
-                loss_sum, tokens_before = 0.0, tokens
+                # The loss stays on the device: reading it here would make the host wait for every step, and
+                # the GPU then idles while the host prepares the next one (settle() reads a batch of them).
+                loss_sum, tokens_before = torch.zeros((), device=device), tokens
                 # (batch, weight) pairs this rank runs: the fast path packs this rank's micro-batches
                 # (all of the window in a single process); otherwise each rank takes its padded share.
                 mine = ([(b, 1) for b in fast.pack(dist.share_batches(window))] if fast is not None
@@ -370,17 +392,18 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                                 loss, _ = lm_loss(model, forward_batch(fwd_model, b, device), b["labels"].to(device))
                         scaled = loss * scale
                         (scaler.scale(scaled) if scaler is not None else scaled).backward()
-                    loss_sum += loss.item() * weight
+                    loss_sum += loss.detach().float() * weight
                     tokens += int(b["attention_mask"].sum()) * int(weight)
                 dist.sync_grads(params)  # fast path under DDP: the ranks' gradients averaged here
-                loss_sum, tokens = dist.step_totals(loss_sum, tokens, tokens_before)  # summed over ranks
+                if dist.enabled:  # summed over ranks (a host value: the all-reduce syncs anyway)
+                    loss_sum, tokens = dist.step_totals(float(loss_sum), tokens, tokens_before)
                 if scaler is not None:
                     scaler.unscale_(optimizer)
                 if cfg.max_grad_norm > 0:
-                    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
+                    grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
                 else:
                     grads = [p.grad.norm() for p in params if p.grad is not None]
-                    grad_norm = float(torch.linalg.vector_norm(torch.stack(grads))) if grads else 0.0
+                    grad_norm = torch.linalg.vector_norm(torch.stack(grads)) if grads else torch.zeros(())
                 lr = scheduler.get_last_lr()[0]
                 if scaler is not None:
                     scaler.step(optimizer)
@@ -392,12 +415,15 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                 optimizer.zero_grad(set_to_none=graphs is None)
                 step += 1
                 step_in_epoch += 1
-                step_loss = loss_sum / max(1, n_window)
-                losses.append(step_loss)
-                window_losses.append(step_loss)
+                pending.append((step, loss_sum / max(1, n_window), grad_norm))
                 epoch_now = round(step / steps_per_epoch, 2)
+                log_now = step == 1 or step % cfg.logging_steps == 0 or step == total_steps
+                eval_now = bool(val_set) and (step % cfg.eval_steps == 0 or step == total_steps)
+                save_now = bool(cfg.save_steps) and step % cfg.save_steps == 0 and step < total_steps
+                if log_now or eval_now or save_now or step >= total_steps or len(pending) >= SETTLE_EVERY:
+                    grad_norm = settle()
 
-                if step == 1 or step % cfg.logging_steps == 0 or step == total_steps:
+                if log_now:
                     elapsed = time.time() - t0
                     gpu_mem = None
                     if device.type == "cuda":  # peak allocated since the previous step event
@@ -414,14 +440,12 @@ def train(cfg: TrainConfig, sink: EventSink) -> dict:
                     print(f"step {step}/{total_steps} loss {event['loss']:.4f} lr {lr:.2e} "
                           f"grad_norm {grad_norm:.3f} {event['tokens_per_sec']:.0f} tok/s",
                           file=sys.stderr, flush=True)
-                if not math.isfinite(step_loss):
-                    raise FloatingPointError(f"loss became {step_loss} at step {step}")
-                if val_set and (step % cfg.eval_steps == 0 or step == total_steps):
+                if eval_now:
                     eval_loss = evaluate(model, val_set, cfg.per_device_train_batch_size, template.pad, device,
                                          autocast)
                     evals.append((step, eval_loss))
                     record(Eval(step=step, epoch=epoch_now, eval_loss=round(eval_loss, 4)))
-                if cfg.save_steps and step % cfg.save_steps == 0 and step < total_steps:
+                if save_now:
                     ckpt = save_checkpoint(out_dir / f"checkpoint-{step}", len(windows))
                     sink.emit(Checkpoint(step=step, path=str(ckpt)))
                 if step >= total_steps:
