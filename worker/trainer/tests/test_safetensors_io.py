@@ -244,3 +244,38 @@ def test_load_bench_smoke(sharded, tmp_path):
     assert "cuda_init_s" not in runs[0]
     assert res["checksums_agree"] is True
     assert "summary" in r.stdout.lower()
+
+
+# --- on a GPU (npm run test:gpu): pinned buffers, per-thread streams, events. Skipped here (no CUDA).
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("buffer_bytes", [1000, 1 << 20])
+@pytest.mark.parametrize("dtype", [None, torch.float32])
+def test_staged_cuda_matches_load_file(sharded, threads, buffer_bytes, dtype):
+    got = _read_staged(weight_files(sharded), "cuda", dtype, buffer_bytes=buffer_bytes, threads=threads)
+    want = {k: (w.to(dtype) if dtype is not None and w.is_floating_point() else w) for k, w in
+            _reference(sharded).items()}
+    # used at once on the default stream, as the callers do: the reader must have drained its streams
+    _assert_same({k: t.cpu() for k, t in got.items()}, want)
+    assert all(t.device.type == "cuda" for t in got.values())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_staged_cuda_many_chunks_per_buffer(tmp_path):
+    """Hundreds of chunks through two small pinned buffers per thread: a buffer refilled before its transfer has
+    finished would corrupt the tensors, and the casts free their raw bytes while other threads allocate."""
+    g = torch.Generator().manual_seed(1)
+    ts = {f"w{i}": torch.randn(1024 + i, 1031, generator=g).to(torch.bfloat16) for i in range(8)}
+    save_file(ts, str(tmp_path / "model.safetensors"))
+    for dtype in (None, torch.float32):
+        got = read_weights(tmp_path, torch.device("cuda"), dtype, threads=4, buffer_bytes=64 * 1024,
+                           inference=False)
+        for k, w in ts.items():
+            want = w.to(dtype) if dtype is not None else w
+            assert got[k].dtype == want.dtype and not got[k].is_inference()
+            assert torch.equal(got[k], want.cuda()), k
+    old = read_weights(tmp_path, torch.device("cuda"), None, threads=4, method="safe_open")
+    assert all(torch.equal(old[k], got[k].to(torch.bfloat16)) for k in ts)
