@@ -220,6 +220,61 @@ class _GroupLoRA(torch.autograd.Function):
         return dx, None, d_a, d_b
 
 
+# ------------------------------------------------------------------------------------------ pointwise kernels
+# The elementwise parts of _NormGroupLoRA and _MLPLoRA, as plain functions: eager by default, each one fused
+# Triton kernel once compile_pointwise() has run (FastPath(compile=True)). The Functions themselves are then
+# kept out of torch.compile's regions: traced into a region, AOTAutograd's joint-graph CSE merges their
+# backward's recomputation (the normed input; gate/up) with the forward's, so those tensors are kept after all.
+
+
+def _rms_fwd(x, nw, eps: float):
+    """model.RMSNorm for a frozen weight: (normed x in x's dtype, rstd (N, 1) fp32)."""
+    xf = x.float()
+    rstd = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)  # (N, 1)
+    return nw * (xf * rstd).to(x.dtype), rstd
+
+
+def _rms_h(x, nw, rstd):
+    """The normed input again from x and rstd, bit for bit as _rms_fwd."""
+    return nw * (x.float() * rstd).to(x.dtype)
+
+
+def _rms_bwd(dh, x, nw, rstd):
+    """dx for a frozen-weight RMSNorm: d(xf * rstd)/dxf = rstd I - xf rstd^3 xf^T / D (as _RMSNormFrozen)."""
+    xf = x.float()
+    gw = (dh * nw).float()
+    return (rstd * gw - xf * (rstd.pow(3) * (gw * xf).mean(-1, keepdim=True))).to(x.dtype)
+
+
+def _swiglu(gu):
+    """silu(g) * u for gu = [g | u] (N, 2I) -> (N, I)."""
+    g, u = gu.chunk(2, dim=-1)
+    return F.silu(g) * u
+
+
+def _swiglu_bwd(dhh, gu):
+    """(d[g | u], silu(g) * u): the ops eager autograd runs for silu(g) * u (aten.silu_backward computes in
+    fp32 inside one kernel: no fp32 (N, I) temporaries), and the product again for the LoRA A gradient."""
+    g, u = gu.chunk(2, dim=-1)
+    s = F.silu(g)
+    return torch.cat([torch.ops.aten.silu_backward(dhh * u, g), dhh * s], dim=-1), s * u
+
+
+class _Kernels:
+    rms_fwd, rms_h, rms_bwd, swiglu, swiglu_bwd = _rms_fwd, _rms_h, _rms_bwd, _swiglu, _swiglu_bwd
+    compiled = False
+
+
+def compile_pointwise() -> None:
+    """Swap the pointwise helpers for torch.compile'd ones (dynamic shapes: one compile for all token counts)."""
+    if _Kernels.compiled:
+        return
+    for name, fn in (("rms_fwd", _rms_fwd), ("rms_h", _rms_h), ("rms_bwd", _rms_bwd), ("swiglu", _swiglu),
+                     ("swiglu_bwd", _swiglu_bwd)):
+        setattr(_Kernels, name, staticmethod(torch.compile(fn, dynamic=True)))
+    _Kernels.compiled = True
+
+
 class _NormGroupLoRA(torch.autograd.Function):
     """_GroupLoRA of RMSNorm(x) (frozen norm weight nw, as model.RMSNorm: normalise in fp32, cast back, then
     the weight multiply). Saved for backward: x, the norm's rstd (N, 1) fp32 and xa; the normed input, which
@@ -227,9 +282,7 @@ class _NormGroupLoRA(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, nw, eps, W, A, B):
-        xf = x.float()
-        rstd = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)  # (N, 1)
-        h = nw * (xf * rstd).to(x.dtype)  # (N, D)
+        h, rstd = _Kernels.rms_fwd(x, nw, eps)  # (N, D), (N, 1)
         xa = F.linear(h, A)  # (N, R)
         out = torch.addmm(F.linear(h, W), xa, B.t())  # (N, O)
         ctx.save_for_backward(x, nw, rstd, W, A, B, xa)
@@ -242,13 +295,8 @@ class _NormGroupLoRA(torch.autograd.Function):
         d_b = g.t() @ xa  # (O, R)
         d_xa = g @ B  # (N, R)
         dh = torch.addmm(g @ W, d_xa, A)  # (N, D)
-        xf = x.float()
-        h = nw * (xf * rstd).to(x.dtype)  # recomputed, exactly as in forward
-        d_a = d_xa.t() @ h  # (R, D)
-        # RMSNorm backward for a frozen weight (as _RMSNormFrozen): d(xf * rstd)/dxf = rstd I - xf rstd^3 xf^T / D
-        gw = (dh * nw).float()
-        dx = rstd * gw - xf * (rstd.pow(3) * (gw * xf).mean(-1, keepdim=True))
-        return dx.to(x.dtype), None, None, None, d_a, d_b
+        d_a = d_xa.t() @ _Kernels.rms_h(x, nw, rstd)  # (R, D), the normed input recomputed
+        return _Kernels.rms_bwd(dh, x, nw, rstd), None, None, None, d_a, d_b
 
 
 class _MLPLoRA(torch.autograd.Function):
@@ -263,13 +311,10 @@ class _MLPLoRA(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, nw, eps, W_gu, A_gu, B_gu, W_d, A_d, B_d, recompute):
-        xf = x.float()
-        rstd = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)  # (N, 1)
-        h = nw * (xf * rstd).to(x.dtype)  # (N, D)
+        h, rstd = _Kernels.rms_fwd(x, nw, eps)  # (N, D), (N, 1)
         xa_gu = F.linear(h, A_gu)  # (N, R)
         gu = torch.addmm(F.linear(h, W_gu), xa_gu, B_gu.t())  # (N, 2I) = [g | u]
-        g, u = gu.chunk(2, dim=-1)
-        hh = F.silu(g) * u  # (N, I)
+        hh = _Kernels.swiglu(gu)  # (N, I)
         xa_d = F.linear(hh, A_d)  # (N, r)
         out = torch.addmm(F.linear(hh, W_d), xa_d, B_d.t())  # (N, D)
         if recompute:
@@ -282,35 +327,29 @@ class _MLPLoRA(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, nw, rstd, W_gu, A_gu, B_gu, W_d, A_d, B_d, xa_gu, xa_d, *kept = ctx.saved_tensors
-        xf = x.float()
-        h = nw * (xf * rstd).to(x.dtype)  # recomputed, exactly as in forward
+        h = _Kernels.rms_h(x, nw, rstd)  # recomputed, exactly as in forward
         gu = torch.addmm(F.linear(h, W_gu), xa_gu, B_gu.t()) if ctx.recompute else kept[0]
-        g, u = gu.chunk(2, dim=-1)
         grad = grad.contiguous()
         # down_proj and its LoRA
         d_bd = grad.t() @ xa_d  # (D, r)
         d_xad = grad @ B_d  # (N, r)
         dhh = torch.addmm(grad @ W_d, d_xad, A_d)  # (N, I)
-        s = F.silu(g)
-        d_ad = d_xad.t() @ (s * u)  # (r, I)
-        # SwiGLU: the ops eager autograd runs for silu(g) * u (aten.silu_backward works in fp32 in one kernel)
-        d_gu = torch.cat([torch.ops.aten.silu_backward(dhh * u, g), dhh * s], dim=-1)  # (N, 2I)
+        d_gu, hh = _Kernels.swiglu_bwd(dhh, gu)  # (N, 2I), (N, I)
+        d_ad = d_xad.t() @ hh  # (r, I)
         # gate/up and their LoRA
         d_bgu = d_gu.t() @ xa_gu  # (2I, R): block_diag's backward keeps the diagonal blocks
         d_xagu = d_gu @ B_gu  # (N, R)
         dh = torch.addmm(d_gu @ W_gu, d_xagu, A_gu)  # (N, D)
         d_agu = d_xagu.t() @ h  # (R, D)
-        # RMSNorm backward for a frozen weight (as _RMSNormFrozen)
-        gw = (dh * nw).float()
-        dx = rstd * gw - xf * (rstd.pow(3) * (gw * xf).mean(-1, keepdim=True))
-        return dx.to(x.dtype), None, None, None, d_agu, d_bgu, None, d_ad, d_bd, None
+        return _Kernels.rms_bwd(dh, x, nw, rstd), None, None, None, d_agu, d_bgu, None, d_ad, d_bd, None
 
 
-# TUNEBOARD_COMPILE_FUNCTIONS=0 keeps the autograd.Functions above out of torch.compile's regions (each call a
-# graph break, run eagerly): a switch for torch versions whose tracing of them goes wrong.
-_EAGER_FUNCTIONS = os.environ.get("TUNEBOARD_COMPILE_FUNCTIONS", "1") == "0"
+# Inside torch.compile'd regions the Functions run as graph breaks (see the pointwise kernels' comment);
+# TUNEBOARD_COMPILE_FUNCTIONS=trace traces them into the regions instead (faster elementwise code, but the
+# recomputed tensors are kept: more memory).
+_TRACE_FUNCTIONS = os.environ.get("TUNEBOARD_COMPILE_FUNCTIONS", "") == "trace"
 _GROUP_APPLY, _NORM_GROUP_APPLY, _MLP_APPLY = (
-    (torch.compiler.disable(f.apply) if _EAGER_FUNCTIONS else f.apply) for f in (_GroupLoRA, _NormGroupLoRA, _MLPLoRA))
+    (f.apply if _TRACE_FUNCTIONS else torch.compiler.disable(f.apply)) for f in (_GroupLoRA, _NormGroupLoRA, _MLPLoRA))
 
 
 def fuse_group_weights(mods, owner: nn.Module, name: str) -> bool:
@@ -598,6 +637,8 @@ class FastPath:
         self.compiled = False
         fuse_weights(model)  # q/k/v and gate/up: one GEMM each (the modules' weights become views)
         if compile:
+            if not _TRACE_FUNCTIONS:
+                compile_pointwise()
             self.pre = torch.compile(_pre_attn, dynamic=True)
             self.post = torch.compile(_post_attn, dynamic=True)
             self.compiled = True
