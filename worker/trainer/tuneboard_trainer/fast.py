@@ -344,12 +344,28 @@ class _MLPLoRA(torch.autograd.Function):
         return _Kernels.rms_bwd(dh, x, nw, rstd), None, None, None, d_agu, d_bgu, None, d_ad, d_bd, None
 
 
-# Inside torch.compile'd regions the Functions run as graph breaks (see the pointwise kernels' comment);
-# TUNEBOARD_COMPILE_FUNCTIONS=trace traces them into the regions instead (faster elementwise code, but the
-# recomputed tensors are kept: more memory).
-_TRACE_FUNCTIONS = os.environ.get("TUNEBOARD_COMPILE_FUNCTIONS", "") == "trace"
-_GROUP_APPLY, _NORM_GROUP_APPLY, _MLP_APPLY = (
-    (f.apply if _TRACE_FUNCTIONS else torch.compiler.disable(f.apply)) for f in (_GroupLoRA, _NormGroupLoRA, _MLPLoRA))
+# How torch.compile'd regions meet the Functions above (FastPath sets it for its passes):
+#   "break": each Function call is a graph break and runs eagerly, with compile_pointwise()'s fused kernels for
+#     its elementwise parts: what they save is what they say (least memory);
+#   "trace": traced into the regions: one fused code for everything, but AOTAutograd's joint-graph CSE merges
+#     the backward's recomputation (the normed inputs; gate/up) with the forward's, so those tensors are kept.
+#     Faster when memory is not short (H200, 8B, 2 x 1024 with nothing recomputed: 132.5 vs 146.7 ms a step
+#     at 24.3 vs 21.5 GiB, docs/performance-notes.md § 8).
+# Read by group_proj/_post_attn at trace time (torch.compile guards on it: switching recompiles once).
+FUNCTION_MODE = {"trace": False}
+_DISABLED_APPLY = {f: torch.compiler.disable(f.apply) for f in (_GroupLoRA, _NormGroupLoRA, _MLPLoRA)}
+
+
+def _GROUP_APPLY(*args):
+    return (_GroupLoRA.apply if FUNCTION_MODE["trace"] else _DISABLED_APPLY[_GroupLoRA])(*args)
+
+
+def _NORM_GROUP_APPLY(*args):
+    return (_NormGroupLoRA.apply if FUNCTION_MODE["trace"] else _DISABLED_APPLY[_NormGroupLoRA])(*args)
+
+
+def _MLP_APPLY(*args):
+    return (_MLPLoRA.apply if FUNCTION_MODE["trace"] else _DISABLED_APPLY[_MLPLoRA])(*args)
 
 
 def fuse_group_weights(mods, owner: nn.Module, name: str) -> bool:
@@ -628,7 +644,8 @@ class FastPath:
                  offload: bool = False, mlp_recompute: Optional[int] = None):
         self.model, self.max_tokens, self.loss_chunk, self.offload = model, int(max_tokens), loss_chunk, offload
         if ckpt_layers is None:
-            ckpt_layers, mlp_recompute = (0, 0) if memory_budget is None else self.plan_recompute(memory_budget)
+            ckpt_layers, mlp_recompute = ((0, mlp_recompute) if memory_budget is None
+                                          else self.plan_recompute(memory_budget))
         self.set_recompute(ckpt_layers, mlp_recompute or 0)
         self.pre, self.post = _pre_attn, _post_attn
         # Dropout on any adapter: recompute must replay the same random masks.
@@ -637,8 +654,7 @@ class FastPath:
         self.compiled = False
         fuse_weights(model)  # q/k/v and gate/up: one GEMM each (the modules' weights become views)
         if compile:
-            if not _TRACE_FUNCTIONS:
-                compile_pointwise()
+            compile_pointwise()
             self.pre = torch.compile(_pre_attn, dynamic=True)
             self.post = torch.compile(_post_attn, dynamic=True)
             self.compiled = True
@@ -702,6 +718,10 @@ class FastPath:
         self.mlp_recompute = max(0, min(L - self.ckpt_layers, int(mlp_recompute)))
         for i, blk in enumerate(self.model.model.layers):
             blk._tb_mlp_recompute = self.ckpt_layers <= i < self.ckpt_layers + self.mlp_recompute
+        # How compiled regions meet the LoRA Functions (FUNCTION_MODE): traced when nothing is recomputed (faster),
+        # graph breaks with compiled pointwise kernels when memory is short; TUNEBOARD_COMPILE_FUNCTIONS=trace|break.
+        env = os.environ.get("TUNEBOARD_COMPILE_FUNCTIONS", "")
+        self.trace_functions = env == "trace" or (env != "break" and self.ckpt_layers == 0 and self.mlp_recompute == 0)
 
     def _block(self, blk, x, cos, sin, cu, max_len):
         q, k, v = self.pre(blk, x, cos, sin)
@@ -710,6 +730,7 @@ class FastPath:
 
     def hidden(self, mb: dict, device) -> torch.Tensor:
         """Final normed hidden states (N, D) of a packed micro-batch."""
+        FUNCTION_MODE["trace"] = self.compiled and self.trace_functions
         m = self.model
         pos = mb["position_ids"].to(device, non_blocking=True)  # (N,)
         cu = mb["cu_seqlens"].to(device, non_blocking=True)
