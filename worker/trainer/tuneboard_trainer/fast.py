@@ -10,12 +10,17 @@ module computes the same loss over the same tokens faster:
   token count exactly as before, so the loss (a per-token mean over the window) is unchanged.
 * Varlen attention: FlashAttention-2 with cu_seqlens through the aten op itself (`_FlashVarlen`), with grouped K/V
   as they are (no repeat_interleave copies, nor their saved 4x-larger K/V); per-sample SDPA on the CPU (tests).
-* LoRA without fp32 activation copies: the adapters' fp32 master weights are cast to the activation dtype once
-  per call (tiny), the scaling is folded into B, and the A products of q/k/v (and gate/up), which read the same
-  input, are one GEMM.
-* Selective recompute: only as many blocks are checkpointed as the memory budget needs (none when it fits).
-* Optional regional torch.compile of the two attention-free halves of a block (norms, RoPE, SwiGLU, residual
-  adds fused); attention itself stays an eager custom op.
+* Fused projections: q/k/v and gate/up each run as one GEMM against their concatenated frozen weight (the
+  modules' weights become views of it: no extra memory). Their LoRA terms come without fp32 activation copies:
+  the fp32 master adapters are cast down once per call, A stacked (one GEMM), B block-diagonal with the scaling
+  folded in, added by cuBLAS as the GEMM's beta term.
+* Lean saved activations: autograd Functions (`_NormGroupLoRA`, `_GroupLoRA`, `_MLPLoRA`) keep the residual
+  stream and recompute the normed inputs (elementwise) in backward; the SwiGLU product is recomputed too.
+* Recompute planned by memory (`plan_recompute`): first the gate/up products of some blocks (one GEMM each),
+  then whole blocks, only as much as the memory budget needs (none when it fits).
+* Optional regional torch.compile of the two attention-free halves of a block. The LoRA Functions are traced
+  into them when nothing is recomputed, or stay graph breaks with compiled elementwise kernels of their own
+  when memory is short (see FUNCTION_MODE); attention itself stays eager.
 * The loss is model._LinearCrossEntropy over labelled positions only (128k-vocabulary logits exist for one
   chunk of rows at a time).
 
@@ -468,9 +473,9 @@ def multi_proj(x: torch.Tensor, mods) -> list[torch.Tensor]:
 class _FlashVarlen(torch.autograd.Function):
     """Causal FlashAttention-2 over packed sequences: aten's own varlen kernels, forward and backward.
 
-    torch.nn.attention.varlen.varlen_attn wraps the same two ops, but importing it loads torch._dynamo (about
-    3 s of a cold process start, with sympy), and torch 2.11's version repeats K/V for grouped-query attention
-    where the kernels take grouped K/V directly. q: (N, H, hd); k, v: (N, KV, hd), H a multiple of KV.
+    torch.nn.attention.varlen.varlen_attn wraps the same two ops, but torch 2.11's version repeats K/V for
+    grouped-query attention (4x the saved K/V, and their gradients summed back) where the kernels take grouped
+    K/V directly; importing it also costs start-up time. q: (N, H, hd); k, v: (N, KV, hd), H a multiple of KV.
     """
 
     @staticmethod
