@@ -189,3 +189,24 @@ def test_cli_train_end_to_end(tmp_path, tiny_model_dir, dataset_dir):
     ev = last_event(p)
     assert ev["type"] == "done" and ev["step"] == 2
     assert "step 2/2" in p.stderr  # human-readable progress goes to stderr
+
+
+def test_a_non_finite_loss_stops_the_run_at_its_step(tmp_path, tiny_model_dir, dataset_dir, monkeypatch):
+    """Losses are read back from the device in batches (not after every step), but a NaN still stops the run
+    with the step it happened at, and the steps before it are logged. Step 4 of 6 is made NaN by scaling the
+    loss the reference path returns; logging every 5 steps, so the NaN is only read back at step 5."""
+    import tuneboard_trainer.train as train_mod
+
+    real, calls = train_mod.lm_loss, []
+
+    def lm_loss(*args, **kwargs):
+        loss, n = real(*args, **kwargs)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) == 4 else loss), n
+
+    monkeypatch.setattr(train_mod, "lm_loss", lm_loss)
+    cfg = make_cfg(tmp_path, tiny_model_dir, dataset_dir, "nan", logging_steps=5, save_steps=0)
+    with pytest.raises(FloatingPointError, match="at step 4"):
+        run_events(cfg)
+    log = [json.loads(line) for line in (tmp_path / "nan" / "trainer_log.jsonl").read_text().splitlines()]
+    assert [d["step"] for d in log] == [1]  # step 1 is always logged; step 5's line never came
