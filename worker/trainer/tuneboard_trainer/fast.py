@@ -163,6 +163,23 @@ def rms_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return norm.weight * xf.to(x.dtype)
 
 
+def _lora_fwd(x, W, A, B):
+    """(x W^T + (x A^T) B^T, xa = x A^T): a frozen linear plus its LoRA term, B's product added by cuBLAS as the
+    GEMM's beta term (no add kernel). W: (O, D) frozen; A: (R, D); B: (O, R), scaling folded in; xa is what
+    backward needs for B's gradient. No in-place ops or out=: a first version of these Functions with them (and
+    None among the saved tensors) compiled to wrong LoRA gradients on torch 2.11 (performance-notes.md § 8.3)."""
+    xa = F.linear(x, A)  # (N, R)
+    return torch.addmm(F.linear(x, W), xa, B.t()), xa  # (N, O), (N, R)
+
+
+def _lora_bwd(g, W, A, B, xa):
+    """(dx, d_xa, d_B) for _lora_fwd's output gradient g (N, O); A's gradient is d_xa^T x (the caller has x)."""
+    g = g.contiguous()
+    d_b = g.t() @ xa  # (O, R)
+    d_xa = g @ B  # (N, R)
+    return torch.addmm(g @ W, d_xa, A), d_xa, d_b  # dx (N, D) = g W + d_xa A
+
+
 class _SwiGLUDownLoRA(torch.autograd.Function):
     """down_proj(silu(g) * u) with its LoRA term, keeping only gate_up = [g | u] for backward.
 
@@ -175,9 +192,7 @@ class _SwiGLUDownLoRA(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gu, W, A, Bs):
         g, u = gu.chunk(2, dim=-1)  # (N, I) each, views
-        h = F.silu(g) * u  # (N, I)
-        xa = F.linear(h, A)  # (N, r)
-        out = torch.addmm(F.linear(h, W), xa, Bs.t())  # (N, out) = h W^T + xa Bs^T
+        out, xa = _lora_fwd(F.silu(g) * u, W, A, Bs)  # (N, out), (N, r)
         ctx.save_for_backward(gu, W, A, Bs, xa)
         return out
 
@@ -185,10 +200,7 @@ class _SwiGLUDownLoRA(torch.autograd.Function):
     def backward(ctx, grad):
         gu, W, A, Bs, xa = ctx.saved_tensors
         g, u = gu.chunk(2, dim=-1)
-        grad = grad.contiguous()
-        d_bs = grad.t() @ xa  # (out, r)
-        d_xa = grad @ Bs  # (N, r)
-        dh = torch.addmm(grad @ W, d_xa, A)  # (N, I)
+        dh, d_xa, d_bs = _lora_bwd(grad, W, A, Bs, xa)  # (N, I), (N, r), (out, r)
         s = F.silu(g)  # recomputed exactly as in forward
         d_a = d_xa.t() @ (s * u)  # (r, I)
         # The same ops eager autograd runs for silu(g) * u (mul's backward, then aten.silu_backward, which
@@ -203,26 +215,20 @@ class _GroupLoRA(torch.autograd.Function):
     block-diagonal (one GEMM, added by cuBLAS as the beta term of the output: no separate add kernel).
 
     x: (N, D); W: (O, D) frozen; A: (R, D) stacked LoRA A; B: (O, R) block-diagonal with the scaling folded
-    in; A and B already in x's dtype. Saved for backward: x and xa (N, R). Written without in-place ops, out=
-    or None among the saved tensors, which torch.compile (2.11) traces wrongly inside an autograd.Function.
+    in; A and B already in x's dtype. Saved for backward: x and xa (N, R).
     """
 
     @staticmethod
     def forward(ctx, x, W, A, B):
-        xa = F.linear(x, A)  # (N, R)
-        out = torch.addmm(F.linear(x, W), xa, B.t())  # (N, O) = x W^T + xa B^T
+        out, xa = _lora_fwd(x, W, A, B)  # (N, O), (N, R)
         ctx.save_for_backward(x, W, A, B, xa)
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, W, A, B, xa = ctx.saved_tensors
-        g = g.contiguous()
-        d_b = g.t() @ xa  # (O, R): block_diag's backward keeps the diagonal blocks
-        d_xa = g @ B  # (N, R)
-        dx = torch.addmm(g @ W, d_xa, A)  # (N, D) = g W + d_xa A
-        d_a = d_xa.t() @ x  # (R, D)
-        return dx, None, d_a, d_b
+        dx, d_xa, d_b = _lora_bwd(g, W, A, B, xa)  # d_b (O, R): block_diag's backward keeps the diagonal blocks
+        return dx, None, d_xa.t() @ x, d_b
 
 
 # ------------------------------------------------------------------------------------------ pointwise kernels
@@ -288,18 +294,14 @@ class _NormGroupLoRA(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, nw, eps, W, A, B):
         h, rstd = _Kernels.rms_fwd(x, nw, eps)  # (N, D), (N, 1)
-        xa = F.linear(h, A)  # (N, R)
-        out = torch.addmm(F.linear(h, W), xa, B.t())  # (N, O)
+        out, xa = _lora_fwd(h, W, A, B)  # (N, O), (N, R)
         ctx.save_for_backward(x, nw, rstd, W, A, B, xa)
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, nw, rstd, W, A, B, xa = ctx.saved_tensors
-        g = g.contiguous()
-        d_b = g.t() @ xa  # (O, R)
-        d_xa = g @ B  # (N, R)
-        dh = torch.addmm(g @ W, d_xa, A)  # (N, D)
+        dh, d_xa, d_b = _lora_bwd(g, W, A, B, xa)  # (N, D), (N, R), (O, R)
         d_a = d_xa.t() @ _Kernels.rms_h(x, nw, rstd)  # (R, D), the normed input recomputed
         return _Kernels.rms_bwd(dh, x, nw, rstd), None, None, None, d_a, d_b
 
@@ -317,11 +319,8 @@ class _MLPLoRA(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, nw, eps, W_gu, A_gu, B_gu, W_d, A_d, B_d, recompute):
         h, rstd = _Kernels.rms_fwd(x, nw, eps)  # (N, D), (N, 1)
-        xa_gu = F.linear(h, A_gu)  # (N, R)
-        gu = torch.addmm(F.linear(h, W_gu), xa_gu, B_gu.t())  # (N, 2I) = [g | u]
-        hh = _Kernels.swiglu(gu)  # (N, I)
-        xa_d = F.linear(hh, A_d)  # (N, r)
-        out = torch.addmm(F.linear(hh, W_d), xa_d, B_d.t())  # (N, D)
+        gu, xa_gu = _lora_fwd(h, W_gu, A_gu, B_gu)  # (N, 2I) = [g | u], (N, R)
+        out, xa_d = _lora_fwd(_Kernels.swiglu(gu), W_d, A_d, B_d)  # (N, D), (N, r)
         if recompute:
             ctx.save_for_backward(x, nw, rstd, W_gu, A_gu, B_gu, W_d, A_d, B_d, xa_gu, xa_d)
         else:
@@ -333,18 +332,13 @@ class _MLPLoRA(torch.autograd.Function):
     def backward(ctx, grad):
         x, nw, rstd, W_gu, A_gu, B_gu, W_d, A_d, B_d, xa_gu, xa_d, *kept = ctx.saved_tensors
         h = _Kernels.rms_h(x, nw, rstd)  # recomputed, exactly as in forward
+        # gate_up = h W_gu^T + (h A_gu^T) B_gu^T again, from the kept LoRA product (one GEMM + its beta term)
         gu = torch.addmm(F.linear(h, W_gu), xa_gu, B_gu.t()) if ctx.recompute else kept[0]
-        grad = grad.contiguous()
-        # down_proj and its LoRA
-        d_bd = grad.t() @ xa_d  # (D, r)
-        d_xad = grad @ B_d  # (N, r)
-        dhh = torch.addmm(grad @ W_d, d_xad, A_d)  # (N, I)
+        dhh, d_xad, d_bd = _lora_bwd(grad, W_d, A_d, B_d, xa_d)  # down_proj: (N, I), (N, r), (D, r)
         d_gu, hh = _Kernels.swiglu_bwd(dhh, gu)  # (N, 2I), (N, I)
         d_ad = d_xad.t() @ hh  # (r, I)
-        # gate/up and their LoRA
-        d_bgu = d_gu.t() @ xa_gu  # (2I, R): block_diag's backward keeps the diagonal blocks
-        d_xagu = d_gu @ B_gu  # (N, R)
-        dh = torch.addmm(d_gu @ W_gu, d_xagu, A_gu)  # (N, D)
+        # gate/up; d_bgu (2I, R): block_diag's backward keeps the diagonal blocks
+        dh, d_xagu, d_bgu = _lora_bwd(d_gu, W_gu, A_gu, B_gu, xa_gu)  # (N, D), (N, R), (2I, R)
         d_agu = d_xagu.t() @ h  # (R, D)
         return _Kernels.rms_bwd(dh, x, nw, rstd), None, None, None, d_agu, d_bgu, None, d_ad, d_bd, None
 
