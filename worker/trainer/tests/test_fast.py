@@ -221,3 +221,15 @@ def test_compiled_fast_path_matches_reference(kw):
     assert n == ref_n and abs(l - ref_l) < 1e-5 * abs(ref_l)
     for k in ref_g:
         assert rel_err(g[k], ref_g[k]) < 1e-4, k
+
+
+def test_importing_the_trainer_does_not_load_torch_dynamo():
+    """torch._dynamo (with sympy) costs seconds of every trainer start, more where site-packages has no bytecode
+    cache (the GPU image: performance-notes.md § 8.1); only compiled runs need it, and load it then."""
+    import subprocess
+    import sys
+
+    code = "import sys, tuneboard_trainer.train, tuneboard_trainer.fast_graph; print('torch._dynamo' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert out.stdout.strip() == "False", out.stderr

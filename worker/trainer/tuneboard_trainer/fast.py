@@ -277,9 +277,12 @@ class _Kernels:
 
 
 def compile_pointwise() -> None:
-    """Swap the pointwise helpers for torch.compile'd ones (dynamic shapes: one compile for all token counts)."""
+    """Swap the pointwise helpers for torch.compile'd ones (dynamic shapes: one compile for all token counts),
+    and make the Functions' graph-break wrappers (FUNCTION_MODE)."""
     if _Kernels.compiled:
         return
+    for f in (_GroupLoRA, _NormGroupLoRA, _MLPLoRA):
+        _DISABLED_APPLY[f] = torch.compiler.disable(f.apply)
     for name, fn in (("rms_fwd", _rms_fwd), ("rms_h", _rms_h), ("rms_bwd", _rms_bwd), ("swiglu", _swiglu),
                      ("swiglu_bwd", _swiglu_bwd)):
         setattr(_Kernels, name, staticmethod(torch.compile(fn, dynamic=True)))
@@ -351,20 +354,29 @@ class _MLPLoRA(torch.autograd.Function):
 #     Faster when memory is not short (H200, 8B, 2 x 1024 with nothing recomputed: 132.5 vs 146.7 ms a step
 #     at 24.3 vs 21.5 GiB, docs/performance-notes.md § 8).
 # Read by group_proj/_post_attn at trace time (torch.compile guards on it: switching recompiles once).
-FUNCTION_MODE = {"trace": False}
-_DISABLED_APPLY = {f: torch.compiler.disable(f.apply) for f in (_GroupLoRA, _NormGroupLoRA, _MLPLoRA)}
+# "compiled": whether the pass runs through torch.compile at all; eager passes call the Functions directly.
+FUNCTION_MODE = {"trace": False, "compiled": False}
+# The graph-break wrappers (torch.compiler.disable), made by compile_pointwise(): making them imports
+# torch._dynamo, seconds of start-up that runs without compile (the CPU, short GPU runs) need not pay.
+_DISABLED_APPLY: dict = {}
+
+
+def _function_apply(f):
+    if FUNCTION_MODE["trace"] or not FUNCTION_MODE["compiled"]:
+        return f.apply
+    return _DISABLED_APPLY[f]
 
 
 def _GROUP_APPLY(*args):
-    return (_GroupLoRA.apply if FUNCTION_MODE["trace"] else _DISABLED_APPLY[_GroupLoRA])(*args)
+    return _function_apply(_GroupLoRA)(*args)
 
 
 def _NORM_GROUP_APPLY(*args):
-    return (_NormGroupLoRA.apply if FUNCTION_MODE["trace"] else _DISABLED_APPLY[_NormGroupLoRA])(*args)
+    return _function_apply(_NormGroupLoRA)(*args)
 
 
 def _MLP_APPLY(*args):
-    return (_MLPLoRA.apply if FUNCTION_MODE["trace"] else _DISABLED_APPLY[_MLPLoRA])(*args)
+    return _function_apply(_MLPLoRA)(*args)
 
 
 def fuse_group_weights(mods, owner: nn.Module, name: str) -> bool:
@@ -730,6 +742,7 @@ class FastPath:
     def hidden(self, mb: dict, device) -> torch.Tensor:
         """Final normed hidden states (N, D) of a packed micro-batch."""
         FUNCTION_MODE["trace"] = self.compiled and self.trace_functions
+        FUNCTION_MODE["compiled"] = self.compiled
         m = self.model
         pos = mb["position_ids"].to(device, non_blocking=True)  # (N,)
         cu = mb["cu_seqlens"].to(device, non_blocking=True)
