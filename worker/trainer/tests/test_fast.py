@@ -79,7 +79,7 @@ def test_packed_loss_equals_sum_of_single_sample_losses():
     assert abs(float(packed) - float(sum(singles))) < 1e-5 * abs(float(packed))
 
 
-def test_layers_to_checkpoint_follows_the_budget():
+def test_recompute_follows_the_budget():
     model = lora_model(SMALL, layers=4)
     fp = FastPath(model, max_tokens=1000)
     per_block = fp.act_bytes_per_token() * 1000

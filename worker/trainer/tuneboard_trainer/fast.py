@@ -139,19 +139,14 @@ class _RMSNormFrozen(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w, eps):
-        xf = x.float()
-        rstd = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)  # (..., 1)
+        h, rstd = _rms_fwd(x, w, eps)  # rstd: (..., 1)
         ctx.save_for_backward(x, w, rstd)
-        return w * (xf * rstd).to(x.dtype)
+        return h
 
     @staticmethod
     def backward(ctx, g):
         x, w, rstd = ctx.saved_tensors
-        xf = x.float()
-        gw = (g * w).float()  # gradient at the fp32 normalised value (the cast back is the identity for grads)
-        # d(xf * rstd)/dxf = rstd * I - xf rstd^3 xf^T / D
-        dx = rstd * gw - xf * (rstd.pow(3) * (gw * xf).mean(-1, keepdim=True))
-        return dx.to(x.dtype), None, None
+        return _rms_bwd(g, x, w, rstd), None, None
 
 
 def rms_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -191,22 +186,16 @@ class _SwiGLUDownLoRA(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, gu, W, A, Bs):
-        g, u = gu.chunk(2, dim=-1)  # (N, I) each, views
-        out, xa = _lora_fwd(F.silu(g) * u, W, A, Bs)  # (N, out), (N, r)
+        out, xa = _lora_fwd(_swiglu(gu), W, A, Bs)  # (N, out), (N, r)
         ctx.save_for_backward(gu, W, A, Bs, xa)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         gu, W, A, Bs, xa = ctx.saved_tensors
-        g, u = gu.chunk(2, dim=-1)
         dh, d_xa, d_bs = _lora_bwd(grad, W, A, Bs, xa)  # (N, I), (N, r), (out, r)
-        s = F.silu(g)  # recomputed exactly as in forward
-        d_a = d_xa.t() @ (s * u)  # (r, I)
-        # The same ops eager autograd runs for silu(g) * u (mul's backward, then aten.silu_backward, which
-        # works in fp32 inside one kernel): no fp32 (N, I) temporaries, which at long contexts are many GB.
-        d_gu = torch.cat([torch.ops.aten.silu_backward(dh * u, g), dh * s], dim=-1)  # (N, 2I)
-        return d_gu, None, d_a, d_bs
+        d_gu, h = _swiglu_bwd(dh, gu)  # (N, 2I); h = silu(g) * u recomputed exactly as in forward
+        return d_gu, None, d_xa.t() @ h, d_bs  # d_A: (r, I)
 
 
 class _GroupLoRA(torch.autograd.Function):
@@ -710,17 +699,6 @@ class FastPath:
                 if need <= budget:
                     return k, m
         return L, 0
-
-    def layers_to_checkpoint(self, budget: int) -> int:
-        """Fewest checkpointed blocks so that max_tokens of activations fit in `budget` bytes (no MLP recompute)."""
-        c = self.model.config
-        full = self.act_bytes_per_token() * self.max_tokens
-        kept = 2 * c.hidden_size * self.max_tokens
-        L = c.num_hidden_layers
-        for k in range(L + 1):
-            if (L - k) * full + k * kept + (full if k else 0) <= budget:
-                return k
-        return L
 
     def set_recompute(self, ckpt_layers: int, mlp_recompute: int = 0) -> None:
         """Blocks [0, ckpt_layers) recompute everything; the next mlp_recompute blocks only their gate/up."""
