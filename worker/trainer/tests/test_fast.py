@@ -233,3 +233,42 @@ def test_importing_the_trainer_does_not_load_torch_dynamo():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert out.stdout.strip() == "False", out.stderr
+
+
+def _saved_activation_bytes(fp, model, mb) -> int:
+    """Bytes of the distinct tensors autograd keeps for backward during fp.hidden (compiled regions' saved
+    tensors included), not counting the model's own parameters and buffers."""
+    owned = {(t.untyped_storage().data_ptr(), t.dtype) for t in list(model.parameters()) + list(model.buffers())}
+    seen = {}
+
+    def pack(t):
+        key = (t.untyped_storage().data_ptr(), t.dtype)
+        if key not in owned:
+            seen[key] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        h = fp.hidden(mb, CPU)
+    h.sum().backward()
+    return sum(seen.values())
+
+
+def test_traced_functions_keep_no_more_than_eager(monkeypatch):
+    """Traced into compiled regions, the LoRA Functions must keep what they say (performance-notes.md § 8.3:
+    AOTAutograd's CSE merged their backward's recomputation with the forward and kept the normed inputs and the
+    SwiGLU product; § 9: the recompute is now spelt differently). Inductor on the CPU here."""
+    shape = dict(SMALL, hidden_size=128, intermediate_size=512, num_attention_heads=4, num_key_value_heads=2,
+                 head_dim=32)
+    window = padded_window(examples([256, 256], shape["vocab_size"], seed=2))
+    kept = {}
+    for mode, compile_, mlp in (("break", False, 0), ("trace", True, 0), ("trace", True, 2)):
+        monkeypatch.setenv("TUNEBOARD_COMPILE_FUNCTIONS", mode)
+        model = lora_model(shape, seed=1)
+        fp = FastPath(model, 4096, ckpt_layers=0, mlp_recompute=mlp, compile=compile_)
+        mb = fp.pack(window)[0]
+        _saved_activation_bytes(fp, model, mb)  # the first call compiles
+        kept[(mode, mlp)] = _saved_activation_bytes(fp, model, mb)
+    assert kept[("trace", 0)] <= kept[("break", 0)], kept
+    # gate/up recompute frees 2 x intermediate values per token per block (fp32, 512 tokens) when traced too
+    freed = kept[("trace", 0)] - kept[("trace", 2)]
+    assert freed >= 0.9 * shape["num_hidden_layers"] * 2 * shape["intermediate_size"] * 4 * 512, kept

@@ -158,21 +158,54 @@ def rms_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return norm.weight * xf.to(x.dtype)
 
 
+def _mm_add_nt(x, W, c, B):
+    """x W^T + c B^T, the second product added in place by cuBLAS as the first's beta term.
+
+    torch.addmm(x W^T, c, B^T) (the obvious form) copies its input matrix into a fresh output first: on the
+    8B step that copy was 4.3 ms of 130 (performance-notes.md § 9). Written in place here; under torch.compile
+    this runs as an opaque custom op (compile_pointwise), so inductor cannot turn it back into the copying
+    out-of-place addmm. x: (N, K); W: (O, K); c: (N, R); B: (O, R)."""
+    return torch.mm(x, W.t()).addmm_(c, B.t())  # (N, O)
+
+
+def _mm_add_nn(g, W, d, A, k: int):
+    """g W[:, :k] + d A, as _mm_add_nt (in place). W may be an augmented weight whose first k columns are the
+    frozen weight (_MLPLoRA's gate/up). g: (N, O); W: (O, >= k); d: (N, R); A: (R, k)."""
+    return torch.mm(g, W[:, :k]).addmm_(d, A)  # (N, k)
+
+
+def _aug_nt(x, c, M):
+    """[x | c] M^T for an augmented weight M = [W | B] (O, K + R): x W^T + c B^T as ONE GEMM over K + R.
+
+    Where the output is much wider than the input (gate/up: 28,672 vs 4,096 columns at 8B) adding c B^T as a
+    beta term costs a read and a write of the whole output; concatenating along K costs a copy of the input
+    (and 0.4 % more GEMM) instead. x: (N, K); c: (N, R); M: (O, K + R)."""
+    return torch.mm(torch.cat([x, c], dim=1), M.t())  # (N, O)
+
+
+def _aug_nn(g, d, M):
+    """[g | d] M for an augmented weight M = [W ; A] (O + R, K): g W + d A as one GEMM over O + R (down_proj's
+    input gradient, (N, 14,336) at 8B, from a (N, 4,096) gradient). g: (N, O); d: (N, R); M: (O + R, K)."""
+    return torch.mm(torch.cat([g, d], dim=1), M)  # (N, K)
+
+
 def _lora_fwd(x, W, A, B):
     """(x W^T + (x A^T) B^T, xa = x A^T): a frozen linear plus its LoRA term, B's product added by cuBLAS as the
-    GEMM's beta term (no add kernel). W: (O, D) frozen; A: (R, D); B: (O, R), scaling folded in; xa is what
-    backward needs for B's gradient. No in-place ops or out=: a first version of these Functions with them (and
-    None among the saved tensors) compiled to wrong LoRA gradients on torch 2.11 (performance-notes.md § 8.3)."""
+    GEMM's beta term (no add kernel, no copy). W: (O, D) frozen; A: (R, D); B: (O, R), scaling folded in; xa is
+    what backward needs for B's gradient. No in-place ops on tensors torch.compile can see: a first version of
+    these Functions with them (and None among the saved tensors) compiled to wrong LoRA gradients on torch 2.11
+    (performance-notes.md § 8.3); the in-place GEMM lives inside _Kernels.mm_add_nt (an opaque op there)."""
     xa = F.linear(x, A)  # (N, R)
-    return torch.addmm(F.linear(x, W), xa, B.t()), xa  # (N, O), (N, R)
+    return _Kernels.mm_add_nt(x, W, xa, B), xa  # (N, O), (N, R)
 
 
 def _lora_bwd(g, W, A, B, xa):
-    """(dx, d_xa, d_B) for _lora_fwd's output gradient g (N, O); A's gradient is d_xa^T x (the caller has x)."""
+    """(dx, d_xa, d_B) for _lora_fwd's output gradient g (N, O); A's gradient is d_xa^T x (the caller has x).
+    W may be augmented ([W | B], _MLPLoRA's gate/up): only its first A.shape[1] columns are read."""
     g = g.contiguous()
     d_b = g.t() @ xa  # (O, R)
     d_xa = g @ B  # (N, R)
-    return torch.addmm(g @ W, d_xa, A), d_xa, d_b  # dx (N, D) = g W + d_xa A
+    return _Kernels.mm_add_nn(g, W, d_xa, A, A.shape[1]), d_xa, d_b  # dx (N, D) = g W + d_xa A
 
 
 class _SwiGLUDownLoRA(torch.autograd.Function):
@@ -235,8 +268,11 @@ def _rms_fwd(x, nw, eps: float):
 
 
 def _rms_h(x, nw, rstd):
-    """The normed input again from x and rstd, bit for bit as _rms_fwd."""
-    return nw * (x.float() * rstd).to(x.dtype)
+    """The normed input again from x and rstd, bit for bit as _rms_fwd, but written differently on purpose:
+    traced into a compiled region, an identical expression would be merged with the forward's by AOTAutograd's
+    common-subexpression elimination, and the normed input would be kept for backward after all (x * rstd
+    promotes x to fp32 exactly as x.float() does; the weight multiply commutes)."""
+    return (x * rstd).to(x.dtype) * nw
 
 
 def _rms_bwd(dh, x, nw, rstd):
@@ -254,15 +290,44 @@ def _swiglu(gu):
 
 def _swiglu_bwd(dhh, gu):
     """(d[g | u], silu(g) * u): the ops eager autograd runs for silu(g) * u (aten.silu_backward computes in
-    fp32 inside one kernel: no fp32 (N, I) temporaries), and the product again for the LoRA A gradient."""
+    fp32 inside one kernel: no fp32 (N, I) temporaries), and the product again for the LoRA A gradient.
+    silu is spelt g * sigmoid(g) here, unlike the forward's F.silu, so that a compiled region cannot merge
+    the two and keep silu(g) (2 bytes x I per token) for backward (the values agree to rounding)."""
     g, u = gu.chunk(2, dim=-1)
-    s = F.silu(g)
-    return torch.cat([torch.ops.aten.silu_backward(dhh * u, g), dhh * s], dim=-1), s * u
+    s = g * torch.sigmoid(g)
+    return torch.cat([torch.ops.aten.silu_backward(dhh * u, g), dhh * s], dim=-1), u * s
 
 
 class _Kernels:
     rms_fwd, rms_h, rms_bwd, swiglu, swiglu_bwd = _rms_fwd, _rms_h, _rms_bwd, _swiglu, _swiglu_bwd
+    mm_add_nt, mm_add_nn, aug_nt, aug_nn = _mm_add_nt, _mm_add_nn, _aug_nt, _aug_nn
     compiled = False
+
+
+_GEMM_OPS: dict = {}
+
+
+def _gemm_ops() -> dict:
+    """The GEMM helpers as torch.library custom ops (made once per process): opaque to torch.compile, which would
+    otherwise rewrite the in-place beta-term GEMMs as out-of-place addmm (a copy of the output each) and could
+    merge a recomputing backward's GEMM with the forward's. Tensors reach them with their strides as they are."""
+    if _GEMM_OPS:
+        return _GEMM_OPS
+    specs = {
+        "mm_add_nt": (_mm_add_nt, "(Tensor x, Tensor W, Tensor c, Tensor B) -> Tensor",
+                      lambda x, W, c, B: x.new_empty((x.shape[0], W.shape[0]))),
+        "mm_add_nn": (_mm_add_nn, "(Tensor g, Tensor W, Tensor d, Tensor A, SymInt k) -> Tensor",
+                      lambda g, W, d, A, k: g.new_empty((g.shape[0], k))),
+        "aug_nt": (_aug_nt, "(Tensor x, Tensor c, Tensor M) -> Tensor",
+                   lambda x, c, M: x.new_empty((x.shape[0], M.shape[0]))),
+        "aug_nn": (_aug_nn, "(Tensor g, Tensor d, Tensor M) -> Tensor",
+                   lambda g, d, M: g.new_empty((g.shape[0], M.shape[1]))),
+    }
+    for name, (fn, schema, fake) in specs.items():
+        op = torch.library.custom_op(f"tuneboard::{name}", fn, mutates_args=(), schema=schema)
+        op.register_fake(fake)
+        _GEMM_OPS[name] = op
+    return _GEMM_OPS
 
 
 def compile_pointwise() -> None:
@@ -275,6 +340,8 @@ def compile_pointwise() -> None:
     for name, fn in (("rms_fwd", _rms_fwd), ("rms_h", _rms_h), ("rms_bwd", _rms_bwd), ("swiglu", _swiglu),
                      ("swiglu_bwd", _swiglu_bwd)):
         setattr(_Kernels, name, staticmethod(torch.compile(fn, dynamic=True)))
+    for name, op in _gemm_ops().items():
+        setattr(_Kernels, name, staticmethod(op))
     _Kernels.compiled = True
 
 
@@ -302,6 +369,12 @@ class _MLPLoRA(torch.autograd.Function):
     """The MLP half of a block, one Function: RMSNorm, gate/up (one GEMM against their fused weight, LoRA A
     stacked, B block-diagonal), SwiGLU, down_proj with its LoRA. The residual add stays outside.
 
+    W_gu is gate/up's fused weight (2I, D), or augmented with LoRA B as extra columns [W | B] (2I, D + R):
+    then gate/up and their LoRA term are one GEMM (_aug_nt). W_d is down_proj's weight (D, I), or augmented
+    with its LoRA A as extra rows [W ; A] (D + r, I): then its input gradient is one GEMM (_aug_nn). The
+    augmented columns/rows are refreshed from the adapters before each forward (refresh_augmented); A_gu,
+    B_gu, A_d, B_d are the same values in the activation dtype, the tensors their gradients go to.
+
     Saved for backward: x (the residual stream), rstd (N, 1), the small LoRA products xa_gu (N, 2r) and
     xa_d (N, r), and gate_up = [g | u] (N, 2I), unless `recompute`: then gate_up, 4 x intermediate bytes per
     token (56 KB at 8B, half of a block's activations), is recomputed in backward from x with one GEMM (about
@@ -310,9 +383,13 @@ class _MLPLoRA(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, nw, eps, W_gu, A_gu, B_gu, W_d, A_d, B_d, recompute):
+        D = x.shape[-1]
         h, rstd = _Kernels.rms_fwd(x, nw, eps)  # (N, D), (N, 1)
-        gu, xa_gu = _lora_fwd(h, W_gu, A_gu, B_gu)  # (N, 2I) = [g | u], (N, R)
-        out, xa_d = _lora_fwd(_Kernels.swiglu(gu), W_d, A_d, B_d)  # (N, D), (N, r)
+        xa_gu = F.linear(h, A_gu)  # (N, 2r)
+        gu = _gate_up(h, xa_gu, W_gu, B_gu)  # (N, 2I) = [g | u]
+        s = _Kernels.swiglu(gu)  # (N, I)
+        xa_d = F.linear(s, A_d)  # (N, r)
+        out = _Kernels.mm_add_nt(s, W_d[:D], xa_d, B_d)  # (N, D)
         if recompute:
             ctx.save_for_backward(x, nw, rstd, W_gu, A_gu, B_gu, W_d, A_d, B_d, xa_gu, xa_d)
         else:
@@ -323,16 +400,82 @@ class _MLPLoRA(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, nw, rstd, W_gu, A_gu, B_gu, W_d, A_d, B_d, xa_gu, xa_d, *kept = ctx.saved_tensors
+        D = x.shape[-1]
         h = _Kernels.rms_h(x, nw, rstd)  # recomputed, exactly as in forward
-        # gate_up = h W_gu^T + (h A_gu^T) B_gu^T again, from the kept LoRA product (one GEMM + its beta term)
-        gu = torch.addmm(F.linear(h, W_gu), xa_gu, B_gu.t()) if ctx.recompute else kept[0]
-        dhh, d_xad, d_bd = _lora_bwd(grad, W_d, A_d, B_d, xa_d)  # down_proj: (N, I), (N, r), (D, r)
+        # gate_up again from h and the kept LoRA product (one GEMM), when it was not kept
+        gu = _gate_up(h, xa_gu, W_gu, B_gu) if ctx.recompute else kept[0]
+        grad = grad.contiguous()
+        d_bd = grad.t() @ xa_d  # (D, r)
+        d_xad = grad @ B_d  # (N, r)
+        if W_d.shape[0] > D:  # augmented [W ; A]: grad W + d_xad A in one GEMM
+            dhh = _Kernels.aug_nn(grad, d_xad, W_d)  # (N, I)
+        else:
+            dhh = _Kernels.mm_add_nn(grad, W_d, d_xad, A_d, W_d.shape[1])  # (N, I)
         d_gu, hh = _Kernels.swiglu_bwd(dhh, gu)  # (N, 2I), (N, I)
         d_ad = d_xad.t() @ hh  # (r, I)
         # gate/up; d_bgu (2I, R): block_diag's backward keeps the diagonal blocks
         dh, d_xagu, d_bgu = _lora_bwd(d_gu, W_gu, A_gu, B_gu, xa_gu)  # (N, D), (N, R), (2I, R)
         d_agu = d_xagu.t() @ h  # (R, D)
         return _Kernels.rms_bwd(dh, x, nw, rstd), None, None, None, d_agu, d_bgu, None, d_ad, d_bd, None
+
+
+def _gate_up(h, xa, W_gu, B_gu):
+    """gate/up with their LoRA term: one GEMM over [h | xa] against the augmented weight, or the beta-term form."""
+    if W_gu.shape[1] > h.shape[-1]:
+        return _Kernels.aug_nt(h, xa, W_gu)  # (N, 2I)
+    return _Kernels.mm_add_nt(h, W_gu, xa, B_gu)  # (N, 2I)
+
+
+def augment_mlp(mlp: nn.Module) -> bool:
+    """Give a fused MLP (fuse_weights) augmented weights for _MLPLoRA: gate/up's [W | B] (2I, D + R) and
+    down_proj's [W ; A] (D + r, I). The modules' weights become views of them (no extra memory beyond the
+    R columns / r rows); the LoRA parts are written by refresh_augmented before each forward. False when the
+    MLP does not qualify (as _post_attn's fused MLP path: LoRA on all three, no dropout, DoRA or biases)."""
+    if hasattr(mlp, "_tb_gate_up_aug"):
+        return True
+    mods = [mlp.gate_proj, mlp.up_proj, mlp.down_proj]
+    W = getattr(mlp, "_tb_gate_up", None)
+    if (W is None or getattr(mlp, "_tb_gate_up_bias", None) is not None or not _lora_fusable(mods)
+            or any(m.use_dora or m.bias is not None for m in mods) or mlp.down_proj.weight.requires_grad
+            or mlp.down_proj.weight.dtype != W.dtype):
+        return False
+    O, D = W.shape
+    R = sum(m.rank for m in mods[:2])
+    M_gu = torch.zeros((O, D + R), dtype=W.dtype, device=W.device)  # [W | B]
+    M_gu[:, :D] = W
+    r0 = 0
+    for m in mods[:2]:
+        m.weight = nn.Parameter(M_gu[r0 : r0 + m.weight.shape[0], :D], requires_grad=False)
+        r0 += m.weight.shape[0]
+    down = mlp.down_proj
+    Wd = down.weight
+    M_d = torch.zeros((Wd.shape[0] + down.rank, Wd.shape[1]), dtype=Wd.dtype, device=Wd.device)  # [W ; A]
+    M_d[: Wd.shape[0]] = Wd
+    down.weight = nn.Parameter(M_d[: Wd.shape[0]], requires_grad=False)
+    mlp.register_buffer("_tb_gate_up", M_gu[:, :D], persistent=False)
+    mlp.register_buffer("_tb_gate_up_aug", M_gu, persistent=False)
+    mlp.register_buffer("_tb_down_aug", M_d, persistent=False)
+    return True
+
+
+@torch.no_grad()
+def refresh_augmented(model: Transformer) -> None:
+    """Write the adapters' current values into the augmented weights (augment_mlp): gate/up's LoRA B blocks
+    (scaled, in the weight dtype) and down_proj's LoRA A. Three small copies per block, before each forward
+    (so they are part of a recorded CUDA graph and follow every optimizer step)."""
+    for blk in model.model.layers:
+        mlp = blk.mlp
+        M_gu = getattr(mlp, "_tb_gate_up_aug", None)
+        if M_gu is None:
+            continue
+        D = mlp.gate_proj.weight.shape[1]
+        r0, c0 = 0, D
+        for m in (mlp.gate_proj, mlp.up_proj):
+            O = m.weight.shape[0]
+            torch.mul(m.lora_B.weight, m.scaling, out=M_gu[r0 : r0 + O, c0 : c0 + m.rank])
+            r0, c0 = r0 + O, c0 + m.rank
+        M_d, down = mlp._tb_down_aug, mlp.down_proj
+        M_d[down.weight.shape[0] :].copy_(down.lora_A.weight)
 
 
 # How torch.compile'd regions meet the Functions above (FastPath sets it for its passes):
@@ -400,6 +543,8 @@ def fuse_weights(model: Transformer) -> None:
             fuse_group_weights([a.q_proj, a.k_proj, a.v_proj], a, "_tb_qkv")
         if not hasattr(mlp, "_tb_gate_up"):
             fuse_group_weights([mlp.gate_proj, mlp.up_proj], mlp, "_tb_gate_up")
+        if os.environ.get("TUNEBOARD_AUGMENTED_WEIGHTS", "1") != "0":
+            augment_mlp(mlp)
 
 
 def group_proj(x: torch.Tensor, mods, norm: Optional[nn.Module] = None, W: Optional[torch.Tensor] = None,
@@ -536,9 +681,12 @@ def _post_attn(blk, x, y):
         norm = blk.post_attention_layernorm
         A_gu = torch.cat([m.lora_A.weight for m in gu_mods]).to(dt)  # (2r, D)
         B_gu = torch.block_diag(*[(m.lora_B.weight * m.scaling).to(dt) for m in gu_mods])  # (2I, 2r)
-        d = _MLP_APPLY(x, norm.weight, norm.eps, W_gu.to(dt), A_gu, B_gu, down.weight.to(dt),
-                           down.lora_A.weight.to(dt), (down.lora_B.weight * down.scaling).to(dt),
-                           bool(getattr(blk, "_tb_mlp_recompute", False)))
+        M_gu, M_d = getattr(mlp, "_tb_gate_up_aug", None), getattr(mlp, "_tb_down_aug", None)
+        if M_gu is None or M_gu.dtype != dt:  # not augmented (augment_mlp), or autocast to another dtype
+            M_gu, M_d = W_gu.to(dt), down.weight.to(dt)
+        d = _MLP_APPLY(x, norm.weight, norm.eps, M_gu, A_gu, B_gu, M_d,
+                       down.lora_A.weight.to(dt), (down.lora_B.weight * down.scaling).to(dt),
+                       bool(getattr(blk, "_tb_mlp_recompute", False)))
         return x + d
     gate_up = group_proj(x, [mlp.gate_proj, mlp.up_proj], blk.post_attention_layernorm,
                          getattr(mlp, "_tb_gate_up", None), getattr(mlp, "_tb_gate_up_bias", None), split=False)
@@ -722,6 +870,8 @@ class FastPath:
         FUNCTION_MODE["trace"] = self.compiled and self.trace_functions
         FUNCTION_MODE["compiled"] = self.compiled
         m = self.model
+        if torch.is_grad_enabled():
+            refresh_augmented(m)  # the adapters' current values into the augmented weights
         pos = mb["position_ids"].to(device, non_blocking=True)  # (N,)
         cu = mb["cu_seqlens"].to(device, non_blocking=True)
         emb = m.model.embed_tokens
