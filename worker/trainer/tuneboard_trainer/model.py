@@ -427,6 +427,28 @@ def compile_ce() -> None:
     _CEKernels.compiled = True
 
 
+def _ce_run(logits: torch.Tensor, y: torch.Tensor, w: Optional[torch.Tensor], need_grad: bool):
+    """One chunk through _CEKernels.chunk. A 1-row chunk runs eager: dynamic shapes specialise size 1, so
+    compiled it would compile again (possibly while a CUDA graph records). A compile failure must not stop
+    training (as fast.py's regions): warn and use the eager chunk from then on."""
+    if not _CEKernels.compiled:
+        return _CEKernels.chunk(logits, y, w, need_grad)
+    if len(y) < 2:
+        return _ce_chunk_eager(logits, y, w, need_grad)
+    try:
+        return _CEKernels.chunk(logits, y, w, need_grad)  # functional: logits are intact if it raises
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as e:
+        if logits.is_cuda and torch.cuda.is_current_stream_capturing():
+            raise  # the capture is broken anyway; fast_graph handles its own failures
+        import sys
+
+        print(f"compiled cross-entropy failed ({type(e).__name__}: {e}); using the eager one", file=sys.stderr)
+        _CEKernels.chunk, _CEKernels.compiled = staticmethod(_ce_chunk_eager), False
+        return _ce_chunk_eager(logits, y, w, need_grad)
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """sum_i CE(h_i @ W.T, y_i), computed in vocabulary-sized chunks of rows.
 
@@ -446,10 +468,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         for s in range(0, h.shape[0], chunk):
             hc, yc = h[s : s + chunk], y[s : s + chunk]
             wc = None if row_weight is None else row_weight[s : s + chunk, None]  # (n, 1)
-            # A 1-row tail runs eager: dynamic shapes specialise size 1, so compiled it would compile again
-            # (possibly while a CUDA graph records).
-            fn = _CEKernels.chunk if len(yc) > 1 else _ce_chunk_eager
-            ce, g = fn(hc @ W.T, yc, wc, need_h or need_w)  # (n,), (n, V) in h's dtype or None
+            ce, g = _ce_run(hc @ W.T, yc, wc, need_h or need_w)  # (n,), (n, V) in the logits' dtype or None
             total += ce.sum()
             if need_h:
                 grad_h[s : s + chunk] = g @ W
