@@ -208,7 +208,7 @@ def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
     """variant None / "ref": the reference path with gradient checkpointing (run 1's `ours`);
     "ck<K>[m<M>][c][o][g][e]": the fast path with K blocks recomputed (and the gate/up products of M more),
     c = regional compile, o = offload recompute
-    inputs, g = CUDA graphs of each micro-batch's forward + backward (fast_graph.py), e = input embedding in host
+    inputs, b = the LoRA Functions as graph breaks in the compiled regions (default: traced into them), g = CUDA graphs of each micro-batch's forward + backward (fast_graph.py), e = input embedding in host
     memory (fast.HostEmbedding)."""
     from tuneboard_trainer.fast import FastPath, embed_on_device, embed_on_host
     from tuneboard_trainer.fast_graph import StepGraphs
@@ -226,10 +226,12 @@ def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
         set_checkpointing(side.model, variant != "nockpt")
         return
     set_checkpointing(side.model, False)
-    parsed = re.fullmatch(r"ck(\d+)(?:m(\d+))?([cgoe]*)", variant)
+    parsed = re.fullmatch(r"ck(\d+)(?:m(\d+))?([cgoeb]*)", variant)
     if parsed is None:
-        raise SystemExit(f"bad fast-path variant {variant!r}: ck<K>[m<M>][c][o][g][e]")
+        raise SystemExit(f"bad fast-path variant {variant!r}: ck<K>[m<M>][c][o][g][e][b]")
     k, m, flags = int(parsed[1]), int(parsed[2] or 0), parsed[3]
+    # b = the LoRA Functions as graph breaks in compiled regions (FUNCTION_MODE "break"); default traced
+    os.environ["TUNEBOARD_COMPILE_FUNCTIONS"] = "break" if "b" in flags else "trace"
     if getattr(side, "compiled_fast", None) is None and "c" in flags:
         side.compiled_fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, compile=True)
     if "c" in flags:

@@ -20,8 +20,10 @@ TOL = {torch.float32: 1e-5, torch.bfloat16: 2e-2}  # relative; bf16 GEMMs and a 
 
 @pytest.fixture(autouse=True)
 def eager_ce():
-    """Whatever a test does to _CEKernels (compile_ce()), the next test starts from the eager default."""
+    """Each test starts from the eager default (other files' compiled fast-path tests call compile_ce() through
+    fast.compile_pointwise), and whatever it does to _CEKernels is undone after."""
     saved = (_CEKernels.__dict__["chunk"], _CEKernels.compiled)
+    _CEKernels.chunk, _CEKernels.compiled = staticmethod(_ce_chunk_eager), False
     yield
     _CEKernels.chunk, _CEKernels.compiled = saved
 

@@ -195,12 +195,14 @@ def test_mlp_recompute_matches_reference_and_is_planned_first():
     assert FastPath(model, 1000, memory_budget=1).ckpt_layers == 4
 
 
-@pytest.mark.parametrize("kw", [{}, {"mlp_recompute": 1}, {"ckpt_layers": 1}],
-                         ids=["traced-functions", "mlp-recompute", "block-recompute"])
-def test_compiled_fast_path_matches_reference(kw):
+@pytest.mark.parametrize("kw,mode", [({}, "trace"), ({"mlp_recompute": 1}, "trace"), ({"mlp_recompute": 1}, "break"),
+                                     ({"ckpt_layers": 1}, "trace")],
+                         ids=["traced", "traced-mlp-recompute", "break-mlp-recompute", "traced-block-recompute"])
+def test_compiled_fast_path_matches_reference(kw, mode, monkeypatch):
     """torch.compile (inductor on the CPU here; CUDA in test_gpu_fast.py) in both ways the compiled regions
-    meet the LoRA Functions: traced into them (nothing recomputed) and as graph breaks with compiled pointwise
-    kernels (recompute on): the reference path's loss and adapter gradients either way."""
+    meet the LoRA Functions: traced into them (the default) and as graph breaks with compiled pointwise
+    kernels (TUNEBOARD_COMPILE_FUNCTIONS=break): the reference path's loss and adapter gradients either way."""
+    monkeypatch.setenv("TUNEBOARD_COMPILE_FUNCTIONS", mode)
     model = lora_model(SMALL, seed=3)
     window = padded_window(examples([37, 120, 64, 5, 230, 50], SMALL["vocab_size"], seed=3))
     ref_l, ref_n, ref_g = reference_loss(model, window, CPU, NOCAST)
@@ -217,7 +219,7 @@ def test_compiled_fast_path_matches_reference(kw):
     finally:
         FastPath.hidden = orig
     assert fp_seen and all(c for c, _ in fp_seen), "compile fell back to eager"
-    assert all(t == (not kw) for _, t in fp_seen)
+    assert all(t == (mode == "trace") for _, t in fp_seen)
     assert n == ref_n and abs(l - ref_l) < 1e-5 * abs(ref_l)
     for k in ref_g:
         assert rel_err(g[k], ref_g[k]) < 1e-4, k

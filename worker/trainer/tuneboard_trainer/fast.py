@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from .lora import LoRALinear
-from .model import Transformer, _LinearCrossEntropy
+from .model import Transformer, _LinearCrossEntropy, compile_ce
 from .templates import IGNORE_INDEX
 
 
@@ -342,6 +342,7 @@ def compile_pointwise() -> None:
         setattr(_Kernels, name, staticmethod(torch.compile(fn, dynamic=True)))
     for name, op in _gemm_ops().items():
         setattr(_Kernels, name, staticmethod(op))
+    compile_ce()  # the loss's per-chunk softmax / cross-entropy / gradient as one fused kernel
     _Kernels.compiled = True
 
 
@@ -481,10 +482,11 @@ def refresh_augmented(model: Transformer) -> None:
 # How torch.compile'd regions meet the Functions above (FastPath sets it for its passes):
 #   "break": each Function call is a graph break and runs eagerly, with compile_pointwise()'s fused kernels for
 #     its elementwise parts: what they save is what they say (least memory);
-#   "trace": traced into the regions: one fused code for everything, but AOTAutograd's joint-graph CSE merges
-#     the backward's recomputation (the normed inputs; gate/up) with the forward's, so those tensors are kept.
-#     Faster when memory is not short (H200, 8B, 2 x 1024 with nothing recomputed: 132.5 vs 146.7 ms a step
-#     at 24.3 vs 21.5 GiB, docs/performance-notes.md § 8).
+#   "trace": traced into the regions: one fused code for everything (the default). AOTAutograd's joint-graph
+#     CSE used to merge the backward's recomputation (the normed inputs; gate/up; the SwiGLU product) with the
+#     forward's and keep those tensors (H200, 8B, 2 x 1024: 24.3 vs 21.5 GiB, docs/performance-notes.md § 8);
+#     the recompute is now spelt differently (_rms_h, _swiglu_bwd, the GEMMs as custom ops), and
+#     test_traced_functions_keep_no_more_than_eager checks it.
 # Read by group_proj/_post_attn at trace time (torch.compile guards on it: switching recompiles once).
 # "compiled": whether the pass runs through torch.compile at all; eager passes call the Functions directly.
 FUNCTION_MODE = {"trace": False, "compiled": False}
@@ -855,10 +857,10 @@ class FastPath:
         self.mlp_recompute = max(0, min(L - self.ckpt_layers, int(mlp_recompute)))
         for i, blk in enumerate(self.model.model.layers):
             blk._tb_mlp_recompute = self.ckpt_layers <= i < self.ckpt_layers + self.mlp_recompute
-        # How compiled regions meet the LoRA Functions (FUNCTION_MODE): traced when nothing is recomputed (faster),
-        # graph breaks with compiled pointwise kernels when memory is short; TUNEBOARD_COMPILE_FUNCTIONS=trace|break.
-        env = os.environ.get("TUNEBOARD_COMPILE_FUNCTIONS", "")
-        self.trace_functions = env == "trace" or (env != "break" and self.ckpt_layers == 0 and self.mlp_recompute == 0)
+        # How compiled regions meet the LoRA Functions (FUNCTION_MODE): traced (faster; since the recompute is spelt
+        # so that CSE cannot merge it, they keep no more than eager: § 9), or graph breaks with compiled pointwise
+        # kernels when TUNEBOARD_COMPILE_FUNCTIONS=break.
+        self.trace_functions = os.environ.get("TUNEBOARD_COMPILE_FUNCTIONS", "trace") != "break"
 
     def _block(self, blk, x, cos, sin, cu, max_len):
         q, k, v = self.pre(blk, x, cos, sin)
