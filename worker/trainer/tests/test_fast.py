@@ -274,3 +274,16 @@ def test_traced_functions_keep_no_more_than_eager(monkeypatch):
     # gate/up recompute frees 2 x intermediate values per token per block (fp32, 512 tokens) when traced too
     freed = kept[("trace", 0)] - kept[("trace", 2)]
     assert freed >= 0.9 * shape["num_hidden_layers"] * 2 * shape["intermediate_size"] * 4 * 512, kept
+
+
+def test_dense_attention_only_for_equal_lengths(monkeypatch):
+    """A packed micro-batch goes to batched (cuDNN) attention only when it is S sequences of exactly L tokens:
+    N == S * L, which no shorter or zero-length sequence can meet (fast_graph's padded keys included)."""
+    from tuneboard_trainer.fast import dense_ok
+
+    assert dense_ok(2048, 2, 1024)  # workload 1: 2 x 1024
+    assert not dense_ok(2047, 2, 1024)  # 1024 + 1023
+    assert not dense_ok(2048, 4, 1024)  # 1024 + 1024 + two zero-length (a bucketed graph key)
+    assert not dense_ok(1920, 2, 1024)  # 1024 + 896
+    monkeypatch.setenv("TUNEBOARD_DENSE_ATTENTION", "0")
+    assert not dense_ok(2048, 2, 1024)

@@ -81,6 +81,11 @@ def test_small_model_matches_reference(ckpt):
     _compare(SMALL, [37, 120, 64, 5, 230, 50, 511, 2], seed=1, ckpt_layers=ckpt, max_tokens=700)
 
 
+def test_small_model_equal_lengths_matches_reference():
+    """Equal-length samples (2 x 256 per micro-batch): the batched cuDNN attention path inside the model."""
+    _compare(SMALL, [256, 256, 256, 256], seed=2, ckpt_layers=0, max_tokens=512)
+
+
 def test_one_llama8b_layer_matches_reference():
     _compare(LLAMA8B_LAYER, [300, 1000, 700, 48, 513, 96], seed=2)
 
@@ -156,3 +161,24 @@ def test_train_loop_on_cuda_uses_fast_path_and_reports_gpu_memory(tmp_path, tiny
     assert steps and all(s.gpu_mem_gib is not None and s.gpu_mem_gib > 0 for s in steps)
     for a, b in zip(fast["losses"], ref["losses"]):
         assert abs(a - b) <= 2e-2 * abs(b)
+
+
+def test_dense_attention_matches_flash_varlen():
+    """Micro-batches of equal-length sequences go to batched SDPA (cuDNN attention): the same outputs and q/k/v
+    gradients as the varlen FlashAttention kernels, 32 query heads over 8 K/V heads as Llama-3 8B."""
+    from tuneboard_trainer.fast import _FlashVarlen, attention, dense_ok
+
+    torch.manual_seed(1)
+    L, S, H, KV, hd = 512, 3, 32, 8, 128
+    N = L * S
+    cu = torch.arange(0, N + 1, L, dtype=torch.int32, device="cuda")
+    assert dense_ok(N, S, L) and not dense_ok(N - 1, S, L)
+    q, k, v = (torch.randn(N, h, hd, device="cuda", dtype=torch.bfloat16, requires_grad=True) for h in (H, KV, KV))
+    g = torch.randn(N, H, hd, device="cuda", dtype=torch.bfloat16)
+    out = attention(q, k, v, cu, L)
+    grads = torch.autograd.grad(out, (q, k, v), g)
+    ref = _FlashVarlen.apply(q, k, v, cu, L)
+    ref_grads = torch.autograd.grad(ref, (q, k, v), g)
+    assert rel_err(out.float(), ref.float()) < 1e-2
+    for a, r in zip(grads, ref_grads):
+        assert rel_err(a.float(), r.float()) < 2e-2

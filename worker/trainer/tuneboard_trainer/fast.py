@@ -189,6 +189,29 @@ def _aug_nn(g, d, M):
     return torch.mm(torch.cat([g, d], dim=1), M)  # (N, K)
 
 
+def _aug_out_nt(x, M, B):
+    """(x W^T + xa B^T, xa = x A^T) with M = [W ; A] (O + R, K): ONE GEMM gives x W^T and xa side by side
+    (the separate xa GEMM read all of x again: 18 us a block for down_proj's (N, 14,336) input at 8B), then
+    the beta-term GEMM adds xa B^T in place. Returns (ext (N, O + R), xa (N, R)); the output is ext[:, :O]
+    (a view), xa a copy that can be saved without keeping ext. x: (N, K); B: (O, R)."""
+    R = B.shape[1]
+    ext = torch.mm(x, M.t())  # (N, O + R) = [x W^T | x A^T]
+    xa = ext[:, ext.shape[1] - R :].clone()  # (N, R)
+    ext[:, : ext.shape[1] - R].addmm_(xa, B.t())
+    return ext, xa
+
+
+def _aug_grad_nn(g, M, A):
+    """(g W + d_xa A, d_xa = g B) with M = [W | B] (O, K + R): one GEMM gives g W and d_xa side by side (the
+    separate d_xa GEMM read all of g again: 35 us a block for gate/up's (N, 28,672) gradient at 8B), then
+    d_xa A is added in place. Returns (ext (N, K + R), d_xa (N, R)); dx is ext[:, :K]. g: (N, O); A: (R, K)."""
+    K = A.shape[1]
+    ext = torch.mm(g, M)  # (N, K + R) = [g W | g B]
+    d_xa = ext[:, K:].clone()  # (N, R)
+    ext[:, :K].addmm_(d_xa, A)
+    return ext, d_xa
+
+
 def _lora_fwd(x, W, A, B):
     """(x W^T + (x A^T) B^T, xa = x A^T): a frozen linear plus its LoRA term, B's product added by cuBLAS as the
     GEMM's beta term (no add kernel, no copy). W: (O, D) frozen; A: (R, D); B: (O, R), scaling folded in; xa is
@@ -298,9 +321,17 @@ def _swiglu_bwd(dhh, gu):
     return torch.cat([torch.ops.aten.silu_backward(dhh * u, g), dhh * s], dim=-1), u * s
 
 
+def _swiglu_dgrad(dhh, gu):
+    """d[g | u] alone (_swiglu_bwd without the product, when the forward kept it)."""
+    g, u = gu.chunk(2, dim=-1)
+    return torch.cat([torch.ops.aten.silu_backward(dhh * u, g), dhh * (g * torch.sigmoid(g))], dim=-1)
+
+
 class _Kernels:
     rms_fwd, rms_h, rms_bwd, swiglu, swiglu_bwd = _rms_fwd, _rms_h, _rms_bwd, _swiglu, _swiglu_bwd
+    swiglu_dgrad = _swiglu_dgrad
     mm_add_nt, mm_add_nn, aug_nt, aug_nn = _mm_add_nt, _mm_add_nn, _aug_nt, _aug_nn
+    aug_out_nt, aug_grad_nn = _aug_out_nt, _aug_grad_nn
     compiled = False
 
 
@@ -322,6 +353,10 @@ def _gemm_ops() -> dict:
                    lambda x, c, M: x.new_empty((x.shape[0], M.shape[0]))),
         "aug_nn": (_aug_nn, "(Tensor g, Tensor d, Tensor M) -> Tensor",
                    lambda g, d, M: g.new_empty((g.shape[0], M.shape[1]))),
+        "aug_out_nt": (_aug_out_nt, "(Tensor x, Tensor M, Tensor B) -> (Tensor, Tensor)",
+                       lambda x, M, B: (x.new_empty((x.shape[0], M.shape[0])), x.new_empty((x.shape[0], B.shape[1])))),
+        "aug_grad_nn": (_aug_grad_nn, "(Tensor g, Tensor M, Tensor A) -> (Tensor, Tensor)",
+                        lambda g, M, A: (g.new_empty((g.shape[0], M.shape[1])), g.new_empty((g.shape[0], A.shape[0])))),
     }
     for name, (fn, schema, fake) in specs.items():
         op = torch.library.custom_op(f"tuneboard::{name}", fn, mutates_args=(), schema=schema)
@@ -338,7 +373,7 @@ def compile_pointwise() -> None:
     for f in (_GroupLoRA, _NormGroupLoRA, _MLPLoRA):
         _DISABLED_APPLY[f] = torch.compiler.disable(f.apply)
     for name, fn in (("rms_fwd", _rms_fwd), ("rms_h", _rms_h), ("rms_bwd", _rms_bwd), ("swiglu", _swiglu),
-                     ("swiglu_bwd", _swiglu_bwd)):
+                     ("swiglu_bwd", _swiglu_bwd), ("swiglu_dgrad", _swiglu_dgrad)):
         setattr(_Kernels, name, staticmethod(torch.compile(fn, dynamic=True)))
     for name, op in _gemm_ops().items():
         setattr(_Kernels, name, staticmethod(op))
@@ -380,22 +415,30 @@ class _MLPLoRA(torch.autograd.Function):
     xa_d (N, r), and gate_up = [g | u] (N, 2I), unless `recompute`: then gate_up, 4 x intermediate bytes per
     token (56 KB at 8B, half of a block's activations), is recomputed in backward from x with one GEMM (about
     a quarter of the block's forward FLOPs), a cheaper way to save memory than recomputing the whole block.
+    keep_product (when memory is ample: FastPath.keep_product): the SwiGLU product silu(g) * u (N, I) is kept
+    too instead of being recomputed for down_proj's LoRA A gradient (1.3 ms of an 8B step at 2 x 1024).
     """
 
     @staticmethod
-    def forward(ctx, x, nw, eps, W_gu, A_gu, B_gu, W_d, A_d, B_d, recompute):
+    def forward(ctx, x, nw, eps, W_gu, A_gu, B_gu, W_d, A_d, B_d, recompute, keep_product):
         D = x.shape[-1]
         h, rstd = _Kernels.rms_fwd(x, nw, eps)  # (N, D), (N, 1)
         xa_gu = F.linear(h, A_gu)  # (N, 2r)
         gu = _gate_up(h, xa_gu, W_gu, B_gu)  # (N, 2I) = [g | u]
         s = _Kernels.swiglu(gu)  # (N, I)
-        xa_d = F.linear(s, A_d)  # (N, r)
-        out = _Kernels.mm_add_nt(s, W_d[:D], xa_d, B_d)  # (N, D)
-        if recompute:
-            ctx.save_for_backward(x, nw, rstd, W_gu, A_gu, B_gu, W_d, A_d, B_d, xa_gu, xa_d)
+        if W_d.shape[0] > D:  # augmented [W ; A]: s W^T and xa_d = s A^T from one GEMM
+            ext, xa_d = _Kernels.aug_out_nt(s, W_d, B_d)  # (N, D + r), (N, r)
+            out = ext[:, :D]  # (N, D)
         else:
-            ctx.save_for_backward(x, nw, rstd, W_gu, A_gu, B_gu, W_d, A_d, B_d, xa_gu, xa_d, gu)
-        ctx.recompute = recompute
+            xa_d = F.linear(s, A_d)  # (N, r)
+            out = _Kernels.mm_add_nt(s, W_d, xa_d, B_d)  # (N, D)
+        saved = [x, nw, rstd, W_gu, A_gu, B_gu, W_d, A_d, B_d, xa_gu, xa_d]
+        if not recompute:
+            saved.append(gu)
+            if keep_product:  # 2 bytes x I per token more, one elementwise pass less in backward
+                saved.append(s)
+        ctx.save_for_backward(*saved)
+        ctx.recompute, ctx.keep_product = recompute, keep_product and not recompute
         return out
 
     @staticmethod
@@ -412,12 +455,21 @@ class _MLPLoRA(torch.autograd.Function):
             dhh = _Kernels.aug_nn(grad, d_xad, W_d)  # (N, I)
         else:
             dhh = _Kernels.mm_add_nn(grad, W_d, d_xad, A_d, W_d.shape[1])  # (N, I)
-        d_gu, hh = _Kernels.swiglu_bwd(dhh, gu)  # (N, 2I), (N, I)
+        if ctx.keep_product:
+            d_gu, hh = _Kernels.swiglu_dgrad(dhh, gu), kept[1]  # (N, 2I), (N, I)
+        else:
+            d_gu, hh = _Kernels.swiglu_bwd(dhh, gu)  # (N, 2I), (N, I)
         d_ad = d_xad.t() @ hh  # (r, I)
         # gate/up; d_bgu (2I, R): block_diag's backward keeps the diagonal blocks
-        dh, d_xagu, d_bgu = _lora_bwd(d_gu, W_gu, A_gu, B_gu, xa_gu)  # (N, D), (N, R), (2I, R)
+        if W_gu.shape[1] > D:  # augmented [W | B]: d_gu W and d_xagu = d_gu B from one GEMM
+            d_bgu = d_gu.t() @ xa_gu  # (2I, R)
+            ext, d_xagu = _Kernels.aug_grad_nn(d_gu, W_gu, A_gu)  # (N, D + R), (N, R)
+            dh = ext[:, :D]  # (N, D)
+        else:
+            dh, d_xagu, d_bgu = _lora_bwd(d_gu, W_gu, A_gu, B_gu, xa_gu)  # (N, D), (N, R), (2I, R)
         d_agu = d_xagu.t() @ h  # (R, D)
-        return _Kernels.rms_bwd(dh, x, nw, rstd), None, None, None, d_agu, d_bgu, None, d_ad, d_bd, None
+        return (_Kernels.rms_bwd(dh, x, nw, rstd), None, None, None, d_agu, d_bgu, None, d_ad, d_bd, None,
+                None)
 
 
 def _gate_up(h, xa, W_gu, B_gu):
@@ -637,12 +689,38 @@ class _FlashVarlen(torch.autograd.Function):
         return dq, dk, dv, None, None
 
 
+def _dense_attention(q, k, v, L: int):
+    """Causal attention over N // L sequences of exactly L tokens each, as one (B, H, L, hd) SDPA call on cuDNN's
+    fused attention (Hopper-tuned: 0.32 vs FlashAttention-2's 0.40 ms forward + backward per 8B layer at
+    2 x 1024 on an H200, grouped K/V native, no dK/dV reduction kernels; performance-notes.md § 9). Views only:
+    (N, heads, hd) is (B, L, heads, hd) in memory."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    N, H, hd = q.shape
+    B, KV = N // L, k.shape[1]
+    qd = q.view(B, L, H, hd).transpose(1, 2)  # (B, H, L, hd)
+    kd, vd = (t.view(B, L, KV, hd).transpose(1, 2) for t in (k, v))  # (B, KV, L, hd)
+    with sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]):
+        o = F.scaled_dot_product_attention(qd, kd, vd, is_causal=True, enable_gqa=H != KV)  # (B, H, L, hd)
+    return o.transpose(1, 2).reshape(N, H, hd)
+
+
+def dense_ok(N: int, n_seqs: int, max_len: int) -> bool:
+    """Whether a packed micro-batch is n_seqs sequences of exactly max_len tokens: N == n_seqs * max_len (every
+    sequence is at most max_len long, so equality leaves no room for a shorter one, zero-length ones included).
+    Fixed-length data (workload 1, pretraining-style rows) then runs as plain batched attention.
+    TUNEBOARD_DENSE_ATTENTION=0 keeps the varlen kernels."""
+    return N == n_seqs * max_len and os.environ.get("TUNEBOARD_DENSE_ATTENTION", "1") != "0"
+
+
 def attention(q, k, v, cu_seqlens, max_len: int, positions: Optional[torch.Tensor] = None):
     """Causal attention within each packed sample. q: (N, H, hd); k, v: (N, KV, hd) -> (N, H, hd)."""
     H, KV = q.shape[1], k.shape[1]
     # FlashAttention takes fp16/bf16 and head_dim a multiple of 8 up to 256; anything else (fp32 runs) falls back.
     flash_ok = q.dtype in (torch.float16, torch.bfloat16) and q.shape[-1] <= 256 and q.shape[-1] % 8 == 0
     if q.is_cuda and flash_ok and H % KV == 0:
+        if dense_ok(q.shape[0], cu_seqlens.shape[0] - 1, int(max_len)):
+            return _dense_attention(q, k, v, int(max_len))
         return _FlashVarlen.apply(q, k, v, cu_seqlens, int(max_len))
     # Fallback (CPU, fp32): SDPA per sample.
     out = torch.empty_like(q)
@@ -688,7 +766,7 @@ def _post_attn(blk, x, y):
             M_gu, M_d = W_gu.to(dt), down.weight.to(dt)
         d = _MLP_APPLY(x, norm.weight, norm.eps, M_gu, A_gu, B_gu, M_d,
                        down.lora_A.weight.to(dt), (down.lora_B.weight * down.scaling).to(dt),
-                       bool(getattr(blk, "_tb_mlp_recompute", False)))
+                       bool(getattr(blk, "_tb_mlp_recompute", False)), bool(getattr(blk, "_tb_keep_product", False)))
         return x + d
     gate_up = group_proj(x, [mlp.gate_proj, mlp.up_proj], blk.post_attention_layernorm,
                          getattr(mlp, "_tb_gate_up", None), getattr(mlp, "_tb_gate_up_bias", None), split=False)
@@ -797,6 +875,12 @@ class FastPath:
             ckpt_layers, mlp_recompute = ((0, mlp_recompute) if memory_budget is None
                                           else self.plan_recompute(memory_budget))
         self.set_recompute(ckpt_layers, mlp_recompute or 0)
+        if memory_budget is not None and self.ckpt_layers == 0 and self.mlp_recompute == 0:
+            # Keep the SwiGLU products only if they fit on top of everything else.
+            c = model.config
+            product = 2 * c.intermediate_size * self.max_tokens * c.num_hidden_layers
+            self.set_keep_product(self.act_bytes_per_token() * self.max_tokens * c.num_hidden_layers + product
+                                  <= memory_budget)
         self.pre, self.post = _pre_attn, _post_attn
         # Dropout on any adapter: recompute must replay the same random masks.
         self.uses_rng = any(isinstance(m, LoRALinear) and not isinstance(m.dropout, nn.Identity)
@@ -857,10 +941,20 @@ class FastPath:
         self.mlp_recompute = max(0, min(L - self.ckpt_layers, int(mlp_recompute)))
         for i, blk in enumerate(self.model.model.layers):
             blk._tb_mlp_recompute = self.ckpt_layers <= i < self.ckpt_layers + self.mlp_recompute
+        self.set_keep_product(self.ckpt_layers == 0 and self.mlp_recompute == 0)
         # How compiled regions meet the LoRA Functions (FUNCTION_MODE): traced (faster; since the recompute is spelt
         # so that CSE cannot merge it, they keep no more than eager: § 9), or graph breaks with compiled pointwise
         # kernels when TUNEBOARD_COMPILE_FUNCTIONS=break.
         self.trace_functions = os.environ.get("TUNEBOARD_COMPILE_FUNCTIONS", "trace") != "break"
+
+    def set_keep_product(self, keep: bool) -> None:
+        """Whether blocks keep their SwiGLU product for backward (2 bytes x intermediate per token more, one
+        elementwise pass less): by default only when nothing is recomputed (memory is not short);
+        TUNEBOARD_KEEP_SWIGLU=0/1 overrides."""
+        env = os.environ.get("TUNEBOARD_KEEP_SWIGLU", "")
+        self.keep_product = env == "1" or (env != "0" and bool(keep))
+        for blk in self.model.model.layers:
+            blk._tb_keep_product = self.keep_product
 
     def _block(self, blk, x, cos, sin, cu, max_len):
         q, k, v = self.pre(blk, x, cos, sin)
