@@ -888,6 +888,13 @@ class FastPath:
         self.compiled = False
         fuse_weights(model)  # q/k/v and gate/up: one GEMM each (the modules' weights become views)
         if compile:
+            import torch._dynamo
+
+            # Each region is one function called by every block, with a few guarded variants (block 0's input
+            # needs no gradient; blocks that recompute gate/up or keep the SwiGLU product; a benchmark switching
+            # variants in one process). Past dynamo's default limit of 8 it would silently run them eagerly
+            # (call 3: the variable workload at a quarter of its speed, performance-notes.md § 9).
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
             compile_pointwise()
             self.pre = torch.compile(_pre_attn, dynamic=True)
             self.post = torch.compile(_post_attn, dynamic=True)
