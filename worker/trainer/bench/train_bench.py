@@ -489,6 +489,8 @@ def parse_args(argv=None):
     p.add_argument("--long-res", type=int, default=4096, help="long: binary-search resolution (tokens)")
     p.add_argument("--long-ours", default="4", help="long: ours tries these multiples of the baseline's maximum")
     p.add_argument("--long-ours-variant", default="ck32o", help="long: ours' fast-path variant")
+    p.add_argument("--long-base-max", type=int, default=None,
+                   help="long: the baseline's maximum from an earlier run (ours alone then tries only its multiples)")
     p.add_argument("--steps", type=int, default=None,
                    help="timed steps for `fixed` (variable: 2x as many batches); default 20, --quick 3")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps per run; default 3, --quick 1")
@@ -660,7 +662,7 @@ def main(argv=None) -> int:
         if "long" in wl_names and device.type == "cuda":
             if kind == "ours":
                 set_fast(side, args.long_ours_variant, 1)
-            base_max = long_results.get("baseline", {}).get("max_fit")
+            base_max = long_results.get("baseline", {}).get("max_fit") or args.long_base_max
             try:
                 long_results[kind] = long_context(side, kind, cfg, device, autocast, args, base_max)
             except Exception as e:  # noqa: BLE001

@@ -314,17 +314,23 @@ def _swiglu(gu):
 def _swiglu_bwd(dhh, gu):
     """(d[g | u], silu(g) * u): the ops eager autograd runs for silu(g) * u (aten.silu_backward computes in
     fp32 inside one kernel: no fp32 (N, I) temporaries), and the product again for the LoRA A gradient.
-    silu is spelt g * sigmoid(g) here, unlike the forward's F.silu, so that a compiled region cannot merge
-    the two and keep silu(g) (2 bytes x I per token) for backward (the values agree to rounding)."""
+    Compiled, silu is spelt g * sigmoid(g) here, unlike the forward's F.silu, so that a compiled region cannot
+    merge the two and keep silu(g) (2 bytes x I per token) for backward (the values agree to rounding); eager,
+    F.silu (one (N, I) temporary, not two: 6.6 GiB at a 245,760-token long-context step)."""
     g, u = gu.chunk(2, dim=-1)
-    s = g * torch.sigmoid(g)
+    s = _silu_again(g)
     return torch.cat([torch.ops.aten.silu_backward(dhh * u, g), dhh * s], dim=-1), u * s
+
+
+def _silu_again(g):
+    """silu(g) in backward: g * sigmoid(g) under torch.compile (no CSE with the forward's F.silu), else F.silu."""
+    return g * torch.sigmoid(g) if torch.compiler.is_compiling() else F.silu(g)
 
 
 def _swiglu_dgrad(dhh, gu):
     """d[g | u] alone (_swiglu_bwd without the product, when the forward kept it)."""
     g, u = gu.chunk(2, dim=-1)
-    return torch.cat([torch.ops.aten.silu_backward(dhh * u, g), dhh * (g * torch.sigmoid(g))], dim=-1)
+    return torch.cat([torch.ops.aten.silu_backward(dhh * u, g), dhh * _silu_again(g)], dim=-1)
 
 
 class _Kernels:
@@ -708,9 +714,14 @@ def _dense_attention(q, k, v, L: int):
 def dense_ok(N: int, n_seqs: int, max_len: int) -> bool:
     """Whether a packed micro-batch is n_seqs sequences of exactly max_len tokens: N == n_seqs * max_len (every
     sequence is at most max_len long, so equality leaves no room for a shorter one, zero-length ones included).
-    Fixed-length data (workload 1, pretraining-style rows) then runs as plain batched attention.
-    TUNEBOARD_DENSE_ATTENTION=0 keeps the varlen kernels."""
-    return N == n_seqs * max_len and os.environ.get("TUNEBOARD_DENSE_ATTENTION", "1") != "0"
+    Fixed-length data (workload 1, pretraining-style rows) then runs as plain batched attention, up to
+    DENSE_MAX_LEN tokens a sequence. TUNEBOARD_DENSE_ATTENTION=0 keeps the varlen kernels."""
+    return (N == n_seqs * max_len and max_len <= DENSE_MAX_LEN
+            and os.environ.get("TUNEBOARD_DENSE_ATTENTION", "1") != "0")
+
+
+# Measured at 1,024 (attn_bench, H200); longer sequences (long-context runs) keep the varlen kernels, as measured.
+DENSE_MAX_LEN = 16384
 
 
 def attention(q, k, v, cu_seqlens, max_len: int, positions: Optional[torch.Tensor] = None):
