@@ -9,20 +9,23 @@ module computes the same loss over the same tokens faster:
   step has few, large GEMMs instead of many small padded ones. The caller normalises by the window's labelled
   token count exactly as before, so the loss (a per-token mean over the window) is unchanged.
 * Varlen attention: FlashAttention-2 with cu_seqlens through the aten op itself (`_FlashVarlen`), with grouped K/V
-  as they are (no repeat_interleave copies, nor their saved 4x-larger K/V); per-sample SDPA on the CPU (tests).
+  as they are (no repeat_interleave copies, nor their saved 4x-larger K/V); batched cuDNN attention when every
+  sequence of a micro-batch has the same length (`dense_ok`); per-sample SDPA on the CPU (tests).
 * Fused projections: q/k/v and gate/up each run as one GEMM against their concatenated frozen weight (the
   modules' weights become views of it: no extra memory). Their LoRA terms come without fp32 activation copies:
   the fp32 master adapters are cast down once per call, A stacked (one GEMM), B block-diagonal with the scaling
-  folded in, added by cuBLAS as the GEMM's beta term.
+  folded in, added in place by cuBLAS as the GEMM's beta term (no copy of the output). gate/up and down_proj
+  carry their LoRA terms in augmented weights ([W | B], [W ; A]: `augment_mlp`), so one GEMM does both.
 * Lean saved activations: autograd Functions (`_NormGroupLoRA`, `_GroupLoRA`, `_MLPLoRA`) keep the residual
-  stream and recompute the normed inputs (elementwise) in backward; the SwiGLU product is recomputed too.
+  stream and recompute the normed inputs (elementwise) in backward; the SwiGLU product is recomputed too,
+  unless nothing else is (then it is kept).
 * Recompute planned by memory (`plan_recompute`): first the gate/up products of some blocks (one GEMM each),
   then whole blocks, only as much as the memory budget needs (none when it fits).
 * Optional regional torch.compile of the two attention-free halves of a block. The LoRA Functions are traced
-  into them when nothing is recomputed, or stay graph breaks with compiled elementwise kernels of their own
-  when memory is short (see FUNCTION_MODE); attention itself stays eager.
+  into them (their recompute spelt so that compile keeps no more than they declare), or stay graph breaks with
+  compiled elementwise kernels of their own (see FUNCTION_MODE); attention itself stays eager.
 * The loss is model._LinearCrossEntropy over labelled positions only (128k-vocabulary logits exist for one
-  chunk of rows at a time).
+  chunk of rows at a time; compiled, each chunk's softmax and gradient are one fused kernel).
 
 Importable everywhere; `FastPath.supported()` says whether a model qualifies (plain LoRA / rsLoRA, no DoRA,
 no sliding window). The train loop uses it only on CUDA unless told otherwise (TrainConfig.fast_path).
