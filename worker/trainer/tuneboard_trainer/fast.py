@@ -171,10 +171,9 @@ def _mm_add_nt(x, W, c, B):
     return torch.mm(x, W.t()).addmm_(c, B.t())  # (N, O)
 
 
-def _mm_add_nn(g, W, d, A, k: int):
-    """g W[:, :k] + d A, as _mm_add_nt (in place). W may be an augmented weight whose first k columns are the
-    frozen weight (_MLPLoRA's gate/up). g: (N, O); W: (O, >= k); d: (N, R); A: (R, k)."""
-    return torch.mm(g, W[:, :k]).addmm_(d, A)  # (N, k)
+def _mm_add_nn(g, W, d, A):
+    """g W + d A, as _mm_add_nt (in place). g: (N, O); W: (O, K); d: (N, R); A: (R, K)."""
+    return torch.mm(g, W).addmm_(d, A)  # (N, K)
 
 
 def _aug_nt(x, c, M):
@@ -226,12 +225,11 @@ def _lora_fwd(x, W, A, B):
 
 
 def _lora_bwd(g, W, A, B, xa):
-    """(dx, d_xa, d_B) for _lora_fwd's output gradient g (N, O); A's gradient is d_xa^T x (the caller has x).
-    W may be augmented ([W | B], _MLPLoRA's gate/up): only its first A.shape[1] columns are read."""
+    """(dx, d_xa, d_B) for _lora_fwd's output gradient g (N, O); A's gradient is d_xa^T x (the caller has x)."""
     g = g.contiguous()
     d_b = g.t() @ xa  # (O, R)
     d_xa = g @ B  # (N, R)
-    return _Kernels.mm_add_nn(g, W, d_xa, A, A.shape[1]), d_xa, d_b  # dx (N, D) = g W + d_xa A
+    return _Kernels.mm_add_nn(g, W, d_xa, A), d_xa, d_b  # dx (N, D) = g W + d_xa A
 
 
 class _SwiGLUDownLoRA(torch.autograd.Function):
@@ -356,8 +354,8 @@ def _gemm_ops() -> dict:
     specs = {
         "mm_add_nt": (_mm_add_nt, "(Tensor x, Tensor W, Tensor c, Tensor B) -> Tensor",
                       lambda x, W, c, B: x.new_empty((x.shape[0], W.shape[0]))),
-        "mm_add_nn": (_mm_add_nn, "(Tensor g, Tensor W, Tensor d, Tensor A, SymInt k) -> Tensor",
-                      lambda g, W, d, A, k: g.new_empty((g.shape[0], k))),
+        "mm_add_nn": (_mm_add_nn, "(Tensor g, Tensor W, Tensor d, Tensor A) -> Tensor",
+                      lambda g, W, d, A: g.new_empty((g.shape[0], W.shape[1]))),
         "aug_nt": (_aug_nt, "(Tensor x, Tensor c, Tensor M) -> Tensor",
                    lambda x, c, M: x.new_empty((x.shape[0], M.shape[0]))),
         "aug_nn": (_aug_nn, "(Tensor g, Tensor d, Tensor M) -> Tensor",
@@ -463,7 +461,7 @@ class _MLPLoRA(torch.autograd.Function):
         if W_d.shape[0] > D:  # augmented [W ; A]: grad W + d_xad A in one GEMM
             dhh = _Kernels.aug_nn(grad, d_xad, W_d)  # (N, I)
         else:
-            dhh = _Kernels.mm_add_nn(grad, W_d, d_xad, A_d, W_d.shape[1])  # (N, I)
+            dhh = _Kernels.mm_add_nn(grad, W_d, d_xad, A_d)  # (N, I)
         if ctx.keep_product:
             d_gu, hh = _Kernels.swiglu_dgrad(dhh, gu), kept[1]  # (N, 2I), (N, I)
         else:
