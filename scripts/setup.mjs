@@ -51,6 +51,11 @@ function prismaClient() {
   writeStamp(stamp, want);
 }
 
+// The user's data folder (git-ignored) gets the bundled templates it lacks; nothing is overwritten.
+function seedData() {
+  run(BIN("tsx"), ["scripts/seed-data.ts"]);
+}
+
 function migrate() {
   run(BIN("tsx"), ["prisma/migrate.ts", "deploy"]);
 }
@@ -86,6 +91,7 @@ export function setup(opts = {}) {
   nodeModules();
   pythonVenv();
   prismaClient();
+  seedData();
   migrate();
   demoModel();
   build();
