@@ -4,11 +4,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DatasetError } from "./errors";
 import { fillIdentity, fillValue, suggestDatasetName } from "./identity";
 import { listDatasets, readDataset } from "./registry";
-import { copyDataDir, type TempData } from "./test-utils";
+import { createTempData, type TempData } from "../test-support/temp-data";
 
 let tmp: TempData;
 beforeEach(async () => {
-  tmp = await copyDataDir();
+  tmp = await createTempData();
 });
 afterEach(async () => {
   await tmp.cleanup();
