@@ -5,6 +5,7 @@ import { DatasetError } from "./errors";
 import { fillIdentity, fillValue, suggestDatasetName } from "./identity";
 import { listDatasets, readDataset } from "./registry";
 import { createTempData, type TempData } from "../test-support/temp-data";
+import { SEED_RECORD } from "./seed";
 
 let tmp: TempData;
 beforeEach(async () => {
@@ -131,7 +132,7 @@ describe("fillIdentity", () => {
     await writeFile(path.join(tmp.dataDir, "identity.json"), JSON.stringify(records));
     const err = await caught(fillIdentity(tmp.dataDir, form));
     expect(err).toMatchObject({ code: "invalid_record", recordIndex: 5, field: "sourceName" });
-    expect((await readdir(tmp.dataDir)).sort()).toEqual(["dataset_info.json", "identity.json", "identity_heldout.json"]);
+    expect((await readdir(tmp.dataDir)).sort()).toEqual([SEED_RECORD, "dataset_info.json", "identity.json", "identity_heldout.json"]);
   });
 });
 
