@@ -9,6 +9,8 @@ test.describe.configure({ mode: "serial" });
 test("identity form → identity_greatbot registered", async ({ page }) => {
   await page.goto("/datasets");
   await expect(page.getByTestId("dataset-identity")).toBeVisible();
+  // CI runs this on a clean clone; on a clone where the tutorial was done before, it is kept as is.
+  test.skip((await page.getByTestId("dataset-identity_greatbot").count()) > 0, "identity_greatbot exists already");
   await page.getByLabel("Model name").fill("Greatbot");
   await page.getByLabel("Author").fill("Allen");
   await expect(page.getByLabel("Save as")).toHaveValue("identity_greatbot");

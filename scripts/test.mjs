@@ -18,7 +18,7 @@ function ensurePostgres() {
 }
 
 try {
-  setup({ withTest: true });
+  setup({ withTest: true, userData: false });
   ensureChromium();
   ensurePostgres();
 } catch (err) {
