@@ -74,6 +74,7 @@ function serverCpuMs(pid: number): number {
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-bench-"));
 const url = `file:${path.join(dir, "bench.db")}`;
+fs.mkdirSync(path.join(dir, "data"));
 await migrateDeploy(url, { log: () => {} });
 const db = createDb(url);
 const job = await enqueueJob({ name: "bench", config: "{}", modelPath: "/bench", datasets: "bench" }, db);
@@ -84,7 +85,7 @@ const server = await startServer({
   NODE_ENV: "production",
   PORT: String(PORT),
   DATABASE_URL: url,
-  TUNEBOARD_DATA_DIR: path.join(ROOT, "data"),
+  TUNEBOARD_DATA_DIR: path.join(dir, "data"), // never the user's: the bench needs no datasets
   TUNEBOARD_RUNS_DIR: path.join(dir, "runs"),
   TUNEBOARD_WORKER_TOKEN: WORKER_TOKEN,
 });
