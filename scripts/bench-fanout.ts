@@ -18,14 +18,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { io as connect, type Socket } from "socket.io-client";
 import { migrateDeploy } from "../prisma/migrate";
 import { createDb } from "../lib/db";
 import { enqueueJob } from "../lib/queue/enqueue";
 import { startServer as startRealServer } from "../worker/test-support/start-server";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
