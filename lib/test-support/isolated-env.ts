@@ -5,9 +5,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { seedDataDir, templatesDir } from "../datasets/seed";
 
-const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 export default async function setup(): Promise<() => void> {
   const base = mkdtempSync(path.join(tmpdir(), "tuneboard-vitest-"));
