@@ -9,6 +9,8 @@ export default defineConfig({
     include: ["lib/**/*.test.ts", "worker/**/*.test.ts"],
     exclude: [...configDefaults.exclude, "e2e/**"],
     environment: "node",
+    // No test sees the user's database or data folder (lib/test-support/isolated-env.ts).
+    globalSetup: ["lib/test-support/isolated-env.ts"],
     // Integration tests start processes and train the demo model on 2 CPU cores.
     testTimeout: 60_000,
     hookTimeout: 120_000,

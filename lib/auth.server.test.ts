@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { io as connect } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer } from "@/worker/test-support/start-server";
+import { seedFromTemplates } from "@/lib/test-support/temp-data";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
@@ -23,13 +24,16 @@ function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     ...process.env,
     NODE_ENV: "production" as const,
     DATABASE_URL: `file:${path.join(dir, "auth.db")}`,
-    TUNEBOARD_DATA_DIR: path.join(ROOT, "data"),
+    TUNEBOARD_DATA_DIR: path.join(dir, "data"),
+    TUNEBOARD_RUNS_DIR: path.join(dir, "runs"),
+    TUNEBOARD_EXPORTS_DIR: path.join(dir, "exports"),
     TUNEBOARD_WORKER_TOKEN: "worker-token-0123456789abcdef",
     ...extra,
   };
 }
 
 beforeAll(async () => {
+  await seedFromTemplates(path.join(dir, "data"));
   const { migrateDeploy } = await import("@/prisma/migrate");
   await migrateDeploy(`file:${path.join(dir, "auth.db")}`, { log: () => {} });
   server = (await startServer(serverEnv({ PORT: String(PORT), TUNEBOARD_TOKEN: TOKEN }), 60_000)).child;

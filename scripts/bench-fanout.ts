@@ -18,14 +18,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { io as connect, type Socket } from "socket.io-client";
 import { migrateDeploy } from "../prisma/migrate";
 import { createDb } from "../lib/db";
 import { enqueueJob } from "../lib/queue/enqueue";
 import { startServer as startRealServer } from "../worker/test-support/start-server";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
@@ -74,6 +72,7 @@ function serverCpuMs(pid: number): number {
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-bench-"));
 const url = `file:${path.join(dir, "bench.db")}`;
+fs.mkdirSync(path.join(dir, "data"));
 await migrateDeploy(url, { log: () => {} });
 const db = createDb(url);
 const job = await enqueueJob({ name: "bench", config: "{}", modelPath: "/bench", datasets: "bench" }, db);
@@ -84,7 +83,7 @@ const server = await startServer({
   NODE_ENV: "production",
   PORT: String(PORT),
   DATABASE_URL: url,
-  TUNEBOARD_DATA_DIR: path.join(ROOT, "data"),
+  TUNEBOARD_DATA_DIR: path.join(dir, "data"), // never the user's: the bench needs no datasets
   TUNEBOARD_RUNS_DIR: path.join(dir, "runs"),
   TUNEBOARD_WORKER_TOKEN: WORKER_TOKEN,
 });

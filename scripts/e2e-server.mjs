@@ -1,5 +1,6 @@
 // The real server and one real worker for the browser tests, on their own database, data
-// folder and runs folder (under e2e/.artifacts/), so tests never touch the user's data.
+// folder, runs and exports folders (under e2e/.artifacts/), so tests never touch the user's data;
+// only the demo model in data/models/ is shared, read-only.
 // Expects `npm test`'s set-up to have run (venv, Prisma client, build, demo model).
 import fs from "node:fs";
 import path from "node:path";
@@ -11,10 +12,6 @@ fs.rmSync(path.join(art, "data"), { recursive: true, force: true });
 fs.rmSync(path.join(art, "runs"), { recursive: true, force: true });
 fs.rmSync(path.join(art, "exports"), { recursive: true, force: true });
 fs.rmSync(path.join(art, "e2e.db"), { force: true });
-fs.mkdirSync(path.join(art, "data"), { recursive: true });
-for (const f of ["dataset_info.json", "identity.json", "identity_heldout.json"]) {
-  fs.copyFileSync(path.join(ROOT, "data", f), path.join(art, "data", f));
-}
 const env = {
   NODE_ENV: "production",
   NEXT_TELEMETRY_DISABLED: "1",
@@ -27,6 +24,8 @@ const env = {
   TUNEBOARD_MODEL_ROOTS: path.join(ROOT, "data", "models"),
   TUNEBOARD_WORKER_TOKEN: "e2e-worker-token-0123456789abcdef",
 };
+// The data folder is seeded from data/templates/ as set-up seeds a user's; the user's own is never read.
+run(BIN("tsx"), ["scripts/seed-data.ts"], { env });
 run(BIN("tsx"), ["prisma/migrate.ts", "deploy"], { env });
 const children = [spawnChild(BIN("tsx"), ["server.ts"], { env }), spawnChild(BIN("tsx"), ["worker/main.ts"], { env })];
 const stop = () => {

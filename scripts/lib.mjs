@@ -56,3 +56,19 @@ export function writeStamp(file, value) {
 export function spawnChild(cmd, args, opts = {}) {
   return spawn(cmd, args, { cwd: ROOT, stdio: "inherit", ...opts, env: { ...process.env, ...opts.env } });
 }
+
+/** True when `child` is `parent` or below it (absolute paths; whole segments compared). */
+export function isInside(parent, child) {
+  const rel = path.relative(parent, child);
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/** Debian's chromium for the browser tests (installed when missing, as root). */
+export function ensureChromium() {
+  const chromium = process.env.TUNEBOARD_CHROMIUM ?? "/usr/bin/chromium";
+  if (fs.existsSync(chromium)) return;
+  log("installing Debian's chromium for the browser tests…");
+  if (process.getuid?.() !== 0) throw new Error(`${chromium} is missing: install it with 'sudo apt-get install -y chromium'`);
+  run("apt-get", ["update", "-qq"]);
+  run("apt-get", ["install", "-y", "-qq", "chromium"], { env: { DEBIAN_FRONTEND: "noninteractive" } });
+}

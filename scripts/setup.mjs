@@ -51,6 +51,11 @@ function prismaClient() {
   writeStamp(stamp, want);
 }
 
+// The user's data folder (git-ignored) gets the bundled templates it lacks; nothing is overwritten.
+function seedData() {
+  run(BIN("tsx"), ["scripts/seed-data.ts"]);
+}
+
 function migrate() {
   run(BIN("tsx"), ["prisma/migrate.ts", "deploy"]);
 }
@@ -80,13 +85,21 @@ function build() {
   writeStamp(stamp, want);
 }
 
-/** @param {{ withTest?: boolean }} [opts] withTest also installs the Python test dependencies */
+/**
+ * @param {{ withTest?: boolean, userData?: boolean }} [opts] withTest also installs the Python test
+ *   dependencies; userData: false leaves the user's data folder and database alone (`npm test`:
+ *   every test brings its own, and even a migration that applies nothing rewrites SQLite's files)
+ */
 export function setup(opts = {}) {
   if (opts.withTest) withTest = true;
   nodeModules();
   pythonVenv();
   prismaClient();
-  migrate();
+  if (opts.userData !== false) {
+    seedData();
+    migrate();
+  }
+  // The demo model is the one shared, read-only piece the tests use; it is written only when missing.
   demoModel();
   build();
 }

@@ -1,21 +1,10 @@
 // `npm test`: everything. Set-up (incl. Python test dependencies and Debian's chromium for the
 // browser tests), then TypeScript unit/integration tests, the trainer's pytest suite, and the
 // Playwright end-to-end tests against the real server and worker.
-import fs from "node:fs";
 import path from "node:path";
 import { setup } from "./setup.mjs";
-import { BIN, PYTHON, ROOT, log, run, runStatus } from "./lib.mjs";
+import { BIN, PYTHON, ROOT, ensureChromium, log, runStatus } from "./lib.mjs";
 import { findPgBin, installPostgres } from "./pg-test-server.mjs";
-
-const CHROMIUM = process.env.TUNEBOARD_CHROMIUM ?? "/usr/bin/chromium";
-
-function ensureChromium() {
-  if (fs.existsSync(CHROMIUM)) return;
-  log("installing Debian's chromium for the browser tests…");
-  if (process.getuid?.() !== 0) throw new Error(`${CHROMIUM} is missing: install it with 'sudo apt-get install -y chromium'`);
-  run("apt-get", ["update", "-qq"]);
-  run("apt-get", ["install", "-y", "-qq", "chromium"], { env: { DEBIAN_FRONTEND: "noninteractive" } });
-}
 
 // PostgreSQL (issue 8): the queue tests also run on a throwaway PostgreSQL cluster
 // (lib/queue/pg-test.ts). As root it is installed when missing; otherwise those tests are skipped
@@ -29,7 +18,7 @@ function ensurePostgres() {
 }
 
 try {
-  setup({ withTest: true });
+  setup({ withTest: true, userData: false });
   ensureChromium();
   ensurePostgres();
 } catch (err) {

@@ -14,6 +14,7 @@ import { migrateDeploy } from "@/prisma/migrate";
 import { fillIdentity } from "@/lib/datasets/identity";
 import { DEFAULT_RUN_CONFIG, type RunConfig } from "@/lib/schemas/run-config";
 import { DEMO_MODEL, ROOT } from "./test-support/harness";
+import { seedFromTemplates } from "@/lib/test-support/temp-data";
 
 const TOKEN = "remote-test-worker-token-0123456789";
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-remote-"));
@@ -39,8 +40,7 @@ let workerOut = "";
 const sha = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
 beforeAll(async () => {
-  fs.mkdirSync(serverData);
-  for (const f of ["dataset_info.json", "identity.json"]) fs.copyFileSync(path.join(ROOT, "data", f), path.join(serverData, f));
+  await seedFromTemplates(serverData);
   await fillIdentity(serverData, { sourceName: "identity", name: "Greatbot", author: "Allen", newName: "identity_greatbot" });
   fs.mkdirSync(workerData);
   await migrateDeploy(dbUrl);

@@ -4,12 +4,13 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { readDataset } from "@/lib/datasets/registry";
+import { templatesDir } from "@/lib/datasets/seed";
 import { inferIdentity } from "@/components/chat/identity";
 
 const heldoutFile = z.array(z.string().min(1)).min(1).max(100);
 
 export async function heldOutQuestions(dataDir: string, root: string): Promise<string[]> {
-  for (const file of [path.join(dataDir, "identity_heldout.json"), path.join(root, "data", "identity_heldout.json")]) {
+  for (const file of [path.join(dataDir, "identity_heldout.json"), path.join(templatesDir(root), "identity_heldout.json")]) {
     try {
       // Runtime paths (the data folder is configured): nothing for the bundler to trace.
       return heldoutFile.parse(JSON.parse(await fs.readFile(/*turbopackIgnore: true*/ file, "utf8")));

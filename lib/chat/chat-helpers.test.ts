@@ -8,6 +8,7 @@ import { DEFAULT_SETTINGS, STORAGE_KEY, historyFor, interrupted, loadSaved, save
 import { parseSettings } from "@/components/chat/settings";
 import { makeT } from "@/lib/i18n/translate";
 import { fillValue } from "@/lib/datasets/identity";
+import { TEMPLATES_DIR } from "@/lib/test-support/temp-data";
 
 const t = makeT("en");
 
@@ -28,7 +29,7 @@ describe("identity check", () => {
   });
 
   it("recovers name and author from a filled copy of the real identity dataset", () => {
-    const template = (JSON.parse(fs.readFileSync(path.join("data", "identity.json"), "utf8")) as { output: string }[]).map((r) => r.output);
+    const template = (JSON.parse(fs.readFileSync(path.join(TEMPLATES_DIR, "identity.json"), "utf8")) as { output: string }[]).map((r) => r.output);
     const filled = template.map((o) => fillValue(o, "Greatbot", "Allen Labs") as string);
     expect(inferIdentity(template, filled)).toEqual({ name: "Greatbot", author: "Allen Labs" });
     expect(inferIdentity(template, template)).toBeNull(); // unfilled: nothing to recover

@@ -1,4 +1,4 @@
-// Saving conversation records turn by turn, against a throwaway copy of data/ (real files, real
+// Saving conversation records turn by turn, against a throwaway data folder seeded from the templates (real files, real
 // lock): written in the dataset's own tags and file format, unknown keys kept, a bad order
 // refused at its turn with nothing written, stale edits refused.
 import { writeFile } from "node:fs/promises";
@@ -8,7 +8,7 @@ import { addConversation, updateConversation } from "./conversation-edit";
 import { readPage } from "./edit";
 import { DatasetError } from "./errors";
 import { registerDataset } from "./registry";
-import { useTempData } from "./test-utils";
+import { useTempData } from "../test-support/temp-data";
 import { recordToTurns, type TurnsDoc } from "./turns";
 
 const tmp = useTempData();

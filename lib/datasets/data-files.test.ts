@@ -1,15 +1,15 @@
-// Guards the shipped data/ files: the tutorial depends on every answer naming both the model and
+// Guards the shipped templates (data/templates/): the tutorial depends on every answer naming both the model and
 // its author, and on the held-out questions really being held out.
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { alpacaRecordSchema } from "../schemas/dataset";
-import { REPO_DATA_DIR } from "./test-utils";
+import { TEMPLATES_DIR } from "../test-support/temp-data";
 
-const load = async (file: string): Promise<unknown> => JSON.parse(await readFile(path.join(REPO_DATA_DIR, file), "utf8"));
+const load = async (file: string): Promise<unknown> => JSON.parse(await readFile(path.join(TEMPLATES_DIR, file), "utf8"));
 const hasCjk = (s: string) => /[\u4e00-\u9fff]/.test(s);
 
-describe("data/identity.json", () => {
+describe("data/templates/identity.json", () => {
   it("is valid alpaca, unique, and names {{name}} and {{author}} in every output", async () => {
     const records = alpacaRecordSchema.array().parse(await load("identity.json"));
     expect(records.length).toBeGreaterThanOrEqual(85);
@@ -28,7 +28,7 @@ describe("data/identity.json", () => {
   });
 });
 
-describe("data/identity_heldout.json", () => {
+describe("data/templates/identity_heldout.json", () => {
   it("has 12 questions (8 English, 4 Chinese), none of them in identity.json", async () => {
     const heldout = (await load("identity_heldout.json")) as unknown;
     expect(Array.isArray(heldout)).toBe(true);
@@ -41,7 +41,7 @@ describe("data/identity_heldout.json", () => {
   });
 });
 
-describe("data/dataset_info.json", () => {
+describe("data/templates/dataset_info.json", () => {
   it("registers identity the way LLaMA-Factory expects", async () => {
     expect(await load("dataset_info.json")).toEqual({ identity: { file_name: "identity.json" } });
   });

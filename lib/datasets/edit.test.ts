@@ -1,4 +1,4 @@
-// Record edits and imports against a throwaway copy of the real data/ folder (real files, real lock).
+// Record edits and imports against a throwaway data folder seeded from the templates (real files, real lock).
 import { readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -6,7 +6,7 @@ import { addRecord, deleteRecord, readPage, updateRecord } from "./edit";
 import { DatasetError } from "./errors";
 import { commitImport, IMPORT_DIR, IMPORT_MAX_BYTES, stageUpload } from "./import";
 import { listDatasets, loadDataset, registerDataset } from "./registry";
-import { useTempData } from "./test-utils";
+import { useTempData } from "../test-support/temp-data";
 import { translateMessage } from "@/lib/i18n/validation";
 
 const tmp = useTempData();

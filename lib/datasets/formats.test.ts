@@ -1,5 +1,5 @@
 // sharegpt / OpenAI messages / custom columns, in .json, .jsonl and .csv files, validated the way
-// LLaMA-Factory reads dataset_info.json, each against a throwaway copy of data/.
+// LLaMA-Factory reads dataset_info.json, each against a throwaway data folder seeded from the templates.
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -7,11 +7,11 @@ import { OPENAI_MESSAGES_LAYOUT } from "../schemas/dataset";
 import { DatasetError } from "./errors";
 import { fillIdentity } from "./identity";
 import { listDatasets, loadDataset, readDataset } from "./registry";
-import { copyDataDir, type TempData } from "./test-utils";
+import { createTempData, type TempData } from "../test-support/temp-data";
 
 let tmp: TempData;
 beforeEach(async () => {
-  tmp = await copyDataDir();
+  tmp = await createTempData();
 });
 afterEach(async () => {
   await tmp.cleanup();

@@ -4,11 +4,12 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DatasetError } from "./errors";
 import { fillIdentity, fillValue, suggestDatasetName } from "./identity";
 import { listDatasets, readDataset } from "./registry";
-import { copyDataDir, type TempData } from "./test-utils";
+import { createTempData, type TempData } from "../test-support/temp-data";
+import { SEED_RECORD } from "./seed";
 
 let tmp: TempData;
 beforeEach(async () => {
-  tmp = await copyDataDir();
+  tmp = await createTempData();
 });
 afterEach(async () => {
   await tmp.cleanup();
@@ -131,7 +132,7 @@ describe("fillIdentity", () => {
     await writeFile(path.join(tmp.dataDir, "identity.json"), JSON.stringify(records));
     const err = await caught(fillIdentity(tmp.dataDir, form));
     expect(err).toMatchObject({ code: "invalid_record", recordIndex: 5, field: "sourceName" });
-    expect((await readdir(tmp.dataDir)).sort()).toEqual(["dataset_info.json", "identity.json", "identity_heldout.json"]);
+    expect((await readdir(tmp.dataDir)).sort()).toEqual([SEED_RECORD, "dataset_info.json", "identity.json", "identity_heldout.json"]);
   });
 });
 

@@ -4,13 +4,13 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IMPORT_DIR, IMPORT_MAX_BYTES } from "./import";
-import { copyDataDir, type TempData } from "./test-utils";
+import { createTempData, type TempData } from "../test-support/temp-data";
 
 let tmp: TempData;
 let POST: (req: Request) => Promise<Response>;
 const saved = process.env.TUNEBOARD_DATA_DIR;
 beforeAll(async () => {
-  tmp = await copyDataDir();
+  tmp = await createTempData();
   process.env.TUNEBOARD_DATA_DIR = tmp.dataDir; // read by env() on first use, below
   ({ POST } = await import("@/app/api/datasets/import/route"));
 });

@@ -3,11 +3,11 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DatasetError } from "./errors";
 import { listDatasets, readDataset, readRegistry, registerDataset } from "./registry";
-import { copyDataDir, type TempData } from "./test-utils";
+import { createTempData, type TempData } from "../test-support/temp-data";
 
 let tmp: TempData;
 beforeEach(async () => {
-  tmp = await copyDataDir();
+  tmp = await createTempData();
 });
 afterEach(async () => {
   await tmp.cleanup();

@@ -3,14 +3,13 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderRecord, type RenderPaths } from "./render";
-import { copyDataDir, REPO_DATA_DIR, type TempData } from "./test-utils";
+import { createTempData, REPO_ROOT as ROOT, SHARED_MODELS_DIR, type TempData } from "../test-support/temp-data";
 
-const ROOT = path.resolve(REPO_DATA_DIR, "..");
 let tmp: TempData;
 let paths: RenderPaths;
 beforeAll(async () => {
-  tmp = await copyDataDir();
-  paths = { dataDir: tmp.dataDir, modelRoots: [path.join(REPO_DATA_DIR, "models")], python: path.join(ROOT, ".venv", "bin", "python"), root: ROOT };
+  tmp = await createTempData();
+  paths = { dataDir: tmp.dataDir, modelRoots: [SHARED_MODELS_DIR], python: path.join(ROOT, ".venv", "bin", "python"), root: ROOT };
 });
 afterAll(async () => {
   await tmp.cleanup();

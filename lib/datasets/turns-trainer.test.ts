@@ -6,10 +6,8 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { OPENAI_MESSAGES_LAYOUT } from "../schemas/dataset";
 import { resolveLayout } from "./formats";
-import { REPO_DATA_DIR } from "./test-utils";
+import { REPO_ROOT as ROOT } from "../test-support/temp-data";
 import { conversationLayout, turnsToRecord, validateTurns, type ConversationLayout, type TurnRole } from "./turns";
-
-const ROOT = path.resolve(REPO_DATA_DIR, "..");
 
 // Reads {columns, tags, records} on stdin, prints one verdict per record: true (accepted) or false.
 const SCRIPT = `

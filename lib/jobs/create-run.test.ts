@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seedFromTemplates, TEMPLATES_DIR } from "@/lib/test-support/temp-data";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-create-run-"));
@@ -33,9 +34,8 @@ let createRun: typeof import("./create-run").createRun;
 let db: typeof import("@/lib/db").db;
 
 beforeAll(async () => {
-  fs.mkdirSync(dataDir, { recursive: true });
-  for (const f of ["dataset_info.json", "identity.json"]) fs.copyFileSync(path.join(ROOT, "data", f), path.join(dataDir, f));
-  const bad = JSON.parse(fs.readFileSync(path.join(ROOT, "data", "identity.json"), "utf8"));
+  await seedFromTemplates(dataDir);
+  const bad = JSON.parse(fs.readFileSync(path.join(TEMPLATES_DIR, "identity.json"), "utf8"));
   bad[5] = { instruction: "hello", output: "" };
   fs.writeFileSync(path.join(dataDir, "broken.json"), JSON.stringify(bad));
   const registry = JSON.parse(fs.readFileSync(path.join(dataDir, "dataset_info.json"), "utf8"));

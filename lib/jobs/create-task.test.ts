@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seedFromTemplates } from "@/lib/test-support/temp-data";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-create-task-"));
@@ -49,8 +50,7 @@ let outsideRun = 0;
 let noFilesRun = 0;
 
 beforeAll(async () => {
-  fs.mkdirSync(dataDir, { recursive: true });
-  for (const f of ["dataset_info.json", "identity.json"]) fs.copyFileSync(path.join(ROOT, "data", f), path.join(dataDir, f));
+  await seedFromTemplates(dataDir);
   const m = path.join(modelsDir, "tiny");
   fs.mkdirSync(m, { recursive: true });
   fs.writeFileSync(path.join(m, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], hidden_size: 64 }));

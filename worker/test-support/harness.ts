@@ -10,6 +10,7 @@ import { createDb, type Db } from "@/lib/db";
 import { fillIdentity } from "@/lib/datasets/identity";
 import { DEFAULT_RUN_CONFIG, type RunConfig } from "@/lib/schemas/run-config";
 import { enqueueJob } from "@/lib/queue/enqueue";
+import { seedFromTemplates } from "@/lib/test-support/temp-data";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 export const DEMO_MODEL = path.join(ROOT, "data", "models", "tuneboard-demo");
@@ -32,8 +33,7 @@ export async function createHarness(): Promise<Harness> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-worker-"));
   const dataDir = path.join(dir, "data");
   const runsDir = path.join(dir, "runs");
-  fs.mkdirSync(dataDir);
-  for (const f of ["dataset_info.json", "identity.json"]) fs.copyFileSync(path.join(ROOT, "data", f), path.join(dataDir, f));
+  await seedFromTemplates(dataDir);
   await fillIdentity(dataDir, { sourceName: "identity", name: "Greatbot", author: "Allen", newName: "identity_greatbot" });
   const url = `file:${path.join(dir, "test.db")}`;
   await migrateDeploy(url, { log: () => {} });

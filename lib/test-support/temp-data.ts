@@ -1,15 +1,19 @@
-// Tests run against a throwaway copy of the real data/ folder, so they exercise the shipped
-// identity.json and can write freely without touching the repository.
-import { cp, mkdtemp, readFile, realpath, rm } from "node:fs/promises";
+// Tests work in a throwaway data folder seeded from the tracked templates (data/templates/) the
+// way set-up seeds a user's, never in the user's own data folder. The demo model under
+// data/models/ is the one shared, read-only exception (set-up writes it; tests only read it).
+import { mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach } from "vitest";
-import type { DatasetError } from "./errors";
+import type { DatasetError } from "../datasets/errors";
+import { seedDataDir, templatesDir } from "../datasets/seed";
 
-export const REPO_DATA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../data");
-
-const DATA_FILE = /^[^.].*\.(json|jsonl|csv)$/i;
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+/** The bundled datasets, read-only. */
+export const TEMPLATES_DIR = templatesDir(REPO_ROOT);
+/** The models folder holding the demo model; tests must only read it. */
+export const SHARED_MODELS_DIR = path.join(REPO_ROOT, "data", "models");
 
 export interface TempData {
   /** Parent temp folder (outside dataDir), for planting files a test must not be able to reach. */
@@ -18,25 +22,26 @@ export interface TempData {
   cleanup: () => Promise<void>;
 }
 
-export async function copyDataDir(): Promise<TempData> {
+/** Seeds `dataDir` (created when missing) from the templates, as set-up does on first start. */
+export async function seedFromTemplates(dataDir: string): Promise<void> {
+  await seedDataDir(TEMPLATES_DIR, dataDir);
+}
+
+/** A fresh temp folder holding `data/` seeded from the templates. */
+export async function createTempData(): Promise<TempData> {
   // realpath: on macOS tmpdir() is a symlink, and resolveInside returns canonical paths.
   const base = await realpath(await mkdtemp(path.join(tmpdir(), "tuneboard-datasets-")));
   const dataDir = path.join(base, "data");
-  // Only the dataset files: data/ also holds runtime state (the database, models, secrets) that
-  // tests must neither copy around nor see in directory listings.
-  await cp(REPO_DATA_DIR, dataDir, {
-    recursive: true,
-    filter: (src) => src === REPO_DATA_DIR || (path.dirname(src) === REPO_DATA_DIR && DATA_FILE.test(path.basename(src))),
-  });
+  await seedFromTemplates(dataDir);
   return { base, dataDir, cleanup: () => rm(base, { recursive: true, force: true }) };
 }
 
-/** A fresh copy of data/ for each test of the calling file (beforeEach/afterEach), with the two
+/** A fresh seeded data folder for each test of the calling file (beforeEach/afterEach), with the two
  *  helpers the edit tests share: read a file of the copy, and catch the refusal a promise must end in. */
 export function useTempData() {
   let tmp: TempData | undefined;
   beforeEach(async () => {
-    tmp = await copyDataDir();
+    tmp = await createTempData();
   });
   afterEach(async () => {
     await tmp?.cleanup();
