@@ -31,8 +31,8 @@ export function checkBodySize(pathname: string, headers: IncomingHttpHeaders, li
     }
     return { ok: true };
   }
-  const length = Number(rawLength);
-  if (!Number.isSafeInteger(length) || length < 0) return { ok: false, status: 400, reason: "bad Content-Length" };
+  const length = /^\d{1,15}$/.test(rawLength) ? Number(rawLength) : NaN;
+  if (!Number.isSafeInteger(length)) return { ok: false, status: 400, reason: "bad Content-Length" };
   if (length > bytes) return { ok: false, status: 413, reason: `request body too large (at most ${bytes} bytes here)` };
   return { ok: true };
 }
