@@ -10,12 +10,14 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { expect, test, type Page } from "@playwright/test";
+import { DEFAULT_RUN_CONFIG } from "../lib/schemas/run-config";
 
 test.describe.configure({ mode: "serial" });
 
-const ROOT = path.resolve(__dirname, "..");
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
 const E2E_PORT = Number(process.env.E2E_PORT ?? 3210);
 const TOKEN_PORT = E2E_PORT + 100;
@@ -34,7 +36,8 @@ test.use({
   },
 });
 
-const RUN = { model_name_or_path: "tuneboard-demo", dataset: ["identity"], max_steps: 1, name: "csrf" };
+// A valid run (the demo model, one step): what an attacker would queue.
+const RUN = { ...DEFAULT_RUN_CONFIG, model_name_or_path: "tuneboard-demo", dataset: ["identity"], max_steps: 1, cutoff_len: 64, name: "csrf" };
 
 /** The attacker's page: every attack, results in window.results. */
 function attackerPage(target: string, action: Array<[string, string]>): string {
@@ -185,7 +188,7 @@ test("no token: pages on another port and on localhost change nothing", async ({
     const r = await fetch("/api/runs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(run) });
     return { status: r.status, body: (await r.json()) as { id?: number } };
   }, RUN);
-  expect(created.status).toBe(201);
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
   expect(counts(E2E_DB).runs).toBe(before.runs + 1);
   await page.request.post(`${victim}/api/jobs/${created.body.id}/cancel`);
 });
