@@ -122,6 +122,25 @@ async function attack(page: Page, attackerOrigin: string, target: string, action
   return page.evaluate(() => (window as unknown as { results: { socket: string[]; fetch: string; polling: string } }).results);
 }
 
+/** socket.io over a WebSocket from the page's own origin (under its CSP): the packets received. */
+function ownSocket(page: Page): Promise<string[]> {
+  return page.evaluate(
+    () =>
+      new Promise<string[]>((resolve) => {
+        const events: string[] = [];
+        const ws = new WebSocket(`${location.origin.replace(/^http/, "ws")}/socket.io/?EIO=4&transport=websocket`);
+        ws.onmessage = (m) => {
+          const data = String(m.data);
+          events.push(data);
+          if (data.startsWith("0{")) ws.send("40");
+          if (data.startsWith("40")) ws.close();
+        };
+        ws.onclose = () => resolve(events);
+        setTimeout(() => (ws.close(), resolve(events)), 5000);
+      }),
+  );
+}
+
 function expectSocketRefused(socket: string[]) {
   expect(socket.some((e) => e.startsWith("0{")), socket.join(" | ")).toBe(false);
   expect(socket.some((e) => e.startsWith("40")), socket.join(" | ")).toBe(false);
@@ -171,6 +190,7 @@ test.afterAll(async () => {
 test("no token: pages on another port and on localhost change nothing", async ({ page }) => {
   const victim = `http://127.0.0.1:${E2E_PORT}`;
   const action = await actionFields(page, victim);
+  expect(action.length, "the Train form's server-action fields").toBeGreaterThan(0);
   const before = { ...counts(E2E_DB), ...datasets(E2E_DATA) };
   for (const origin of [`http://localhost:${ATTACK_PORT}`, `http://127.0.0.1:${ATTACK_PORT}`]) {
     // The victim as the attacker page names it: the same host (another port) and the other loopback name.
@@ -189,6 +209,7 @@ test("no token: pages on another port and on localhost change nothing", async ({
     return { status: r.status, body: (await r.json()) as { id?: number } };
   }, RUN);
   expect(created.status, JSON.stringify(created.body)).toBe(201);
+  expect((await ownSocket(page)).some((e) => e.startsWith("40"))).toBe(true);
   expect(counts(E2E_DB).runs).toBe(before.runs + 1);
   await page.request.post(`${victim}/api/jobs/${created.body.id}/cancel`);
 });
@@ -216,6 +237,7 @@ test("token mode, victim logged in: same-site pages (another port) and localhost
   }, RUN);
   expect(created).toBe(201);
   expect(counts(TOKEN_DB).runs).toBe(before.runs + 1);
+  expect((await ownSocket(page)).some((e) => e.startsWith("40"))).toBe(true);
 });
 
 test("DNS rebinding: a page on attacker.test (resolving to 127.0.0.1) gets nothing, in both modes", async ({ page }) => {
