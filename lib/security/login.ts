@@ -1,7 +1,9 @@
 // The login gate of token mode, in front of every page, API route and server action (server.ts):
 // /login (throttled per client address, every failure logged), /logout, and the session check.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { isValidToken, SESSION_COOKIE } from "@/lib/auth";
+import { isValidToken, parseCookies, SESSION_COOKIE } from "@/lib/auth";
+import { HTML_LANG, LOCALE_COOKIE, pickLocale } from "@/lib/i18n/locales";
+import { makeT, type TFunction } from "@/lib/i18n/translate";
 import type { LoginThrottle } from "./login-throttle";
 import type { Sessions } from "./sessions";
 
@@ -16,21 +18,33 @@ export interface LoginGateOptions {
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-const page = (title: string, body: string) => `<!doctype html><html><head><meta charset="utf-8"><title>Tuneboard · ${title}</title>
+const page = (lang: string, title: string, body: string) => `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>Tuneboard · ${escapeHtml(title)}</title>
 <style>body{font-family:system-ui,sans-serif;display:grid;place-items:center;height:100vh;margin:0;background:#f8fafc}
 form{background:#fff;padding:2rem;border-radius:.75rem;box-shadow:0 1px 3px #0002;display:grid;gap:.75rem;width:20rem}
 input,button{padding:.5rem;font-size:1rem}button{background:#4f46e5;color:#fff;border:0;border-radius:.375rem}
 p{color:#b91c1c;margin:0}</style></head><body>${body}</body></html>`;
 
-const LOGIN_PAGE = (error?: string) =>
-  page(
-    "Log in",
-    `<form method="post" action="/login"><h1>Tuneboard</h1>
-<label for="token">Access token</label><input id="token" name="token" type="password" autocomplete="current-password" required>
-${error ? `<p role="alert">${escapeHtml(error)}</p>` : ""}<button type="submit">Log in</button></form>`,
-  );
+/** The page's language: the UI's cookie, else the browser's Accept-Language. */
+function localeOf(req: IncomingMessage): { lang: string; t: TFunction } {
+  const locale = pickLocale(parseCookies(req.headers.cookie)[LOCALE_COOKIE], req.headers["accept-language"]);
+  return { lang: HTML_LANG[locale], t: makeT(locale) };
+}
 
-const LOGOUT_PAGE = page("Log out", `<form method="post" action="/logout"><h1>Tuneboard</h1><button type="submit">Log out</button></form>`);
+function loginPage(req: IncomingMessage, error?: string): string {
+  const { lang, t } = localeOf(req);
+  return page(
+    lang,
+    t("auth.login.title"),
+    `<form method="post" action="/login"><h1>Tuneboard</h1>
+<label for="token">${escapeHtml(t("auth.login.token"))}</label><input id="token" name="token" type="password" autocomplete="current-password" required>
+${error ? `<p role="alert">${escapeHtml(error)}</p>` : ""}<button type="submit">${escapeHtml(t("auth.login.submit"))}</button></form>`,
+  );
+}
+
+function logoutPage(req: IncomingMessage): string {
+  const { lang, t } = localeOf(req);
+  return page(lang, t("auth.logout.title"), `<form method="post" action="/logout"><h1>Tuneboard</h1><button type="submit">${escapeHtml(t("auth.logout.submit"))}</button></form>`);
+}
 
 async function readForm(req: IncomingMessage, limit = 4096): Promise<URLSearchParams | null> {
   let body = "";
@@ -59,10 +73,10 @@ export function createLoginGate(opts: LoginGateOptions) {
     if (!allowed.ok) {
       const seconds = Math.ceil(allowed.retryAfterMs / 1000);
       log(`[auth] login from ${client} refused: too many wrong tokens, next try in ${seconds} s`);
-      return html(res, 429, LOGIN_PAGE(`Too many wrong tokens. Try again in ${seconds} s.`), { "Retry-After": String(seconds) });
+      return html(res, 429, loginPage(req, localeOf(req).t("auth.login.throttled", { seconds })), { "Retry-After": String(seconds) });
     }
     const form = await readForm(req);
-    if (!form) return html(res, 413, LOGIN_PAGE("Request too large."));
+    if (!form) return html(res, 413, loginPage(req, localeOf(req).t("auth.login.tooLarge")));
     if (isValidToken(form.get("token") ?? "", opts.token)) {
       opts.throttle.succeed(client);
       const value = await opts.sessions.login(client, req.headers.cookie);
@@ -72,21 +86,21 @@ export function createLoginGate(opts: LoginGateOptions) {
     }
     const { failures, delayMs } = opts.throttle.fail(client);
     log(`[auth] wrong token from ${client} (${failures} in the last minute${delayMs ? `, next try in ${Math.ceil(delayMs / 1000)} s` : ""})`);
-    html(res, 401, LOGIN_PAGE("Wrong token."));
+    html(res, 401, loginPage(req, localeOf(req).t("auth.login.wrong")));
   }
 
   /** Answers the request when it is the gate's or the client is not logged in; true when Next may handle it. */
   return async function gate(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> {
     if (pathname === "/login") {
       if (req.method === "POST") await login(req, res);
-      else html(res, 200, LOGIN_PAGE());
+      else html(res, 200, loginPage(req));
       return false;
     }
     if (pathname === "/logout") {
       if (req.method === "POST") {
         await opts.sessions.logout(req.headers.cookie);
         res.writeHead(303, { "Set-Cookie": cookie(req, "", 0), Location: "/login" }).end();
-      } else html(res, 200, LOGOUT_PAGE);
+      } else html(res, 200, logoutPage(req));
       return false;
     }
     if (await opts.sessions.verify(req.headers.cookie)) return true;

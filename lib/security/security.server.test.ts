@@ -209,6 +209,14 @@ describe("login", () => {
     expect((await raw("GET", "/runs", { host, cookie: third })).status).toBe(303);
   });
 
+  it("speaks the UI's language: the tb_locale cookie, else Accept-Language", async () => {
+    const zh = await raw("GET", "/login", { host: `127.0.0.1:${PORT}`, "accept-language": "zh-CN,zh;q=0.9" });
+    expect(zh.body).toContain("访问令牌");
+    expect(zh.body).toContain('lang="zh-CN"');
+    const en = await raw("POST", "/login", { host: `127.0.0.1:${PORT}`, cookie: "tb_locale=en", "accept-language": "zh", "content-type": "application/x-www-form-urlencoded" }, "token=nope", "127.0.0.5");
+    expect(en.body).toContain("Wrong token.");
+  });
+
   it("sets Secure behind HTTPS, and security headers on every response", async () => {
     const res = await raw("POST", "/login", { host: `127.0.0.1:${PORT}`, "x-forwarded-proto": "https", "content-type": "application/x-www-form-urlencoded" }, `token=${TOKEN}`);
     expect(String(res.headers["set-cookie"])).toMatch(/; Secure/);
@@ -260,6 +268,50 @@ describe("body caps", () => {
     // A chunked body (no Content-Length) is refused outright on ordinary routes.
     const chunked = await raw("POST", "/api/runs", { host: `127.0.0.1:${PORT}`, "content-type": "application/json", "transfer-encoding": "chunked" }, "{}");
     expect(chunked.status).toBe(411);
+  });
+});
+
+describe("worker upload route", () => {
+  it("stops a chunked upload at its cap without buffering the rest", async () => {
+    const job = await client.job.create({ data: { name: "upload", config: "{}", modelPath: "/m", datasets: "", status: "running", workerId: "w2" } });
+    const pid = server.child.pid!;
+    const rssBefore = treeRssKib(pid);
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    const total = 40 * 1024 * 1024;
+    const result = await new Promise<{ status: number; sent: number }>((resolve, reject) => {
+      let sent = 0;
+      let status = 0;
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port: PORT,
+          method: "PUT",
+          path: `/api/worker/jobs/${job.id}/artifacts/big.bin?offset=0`,
+          agent: false,
+          headers: { host: `127.0.0.1:${PORT}`, authorization: `Bearer ${WORKER_TOKEN}`, "x-tuneboard-worker": "w2", "content-type": "application/octet-stream", "transfer-encoding": "chunked" },
+        },
+        (res) => {
+          status = res.statusCode!;
+          res.resume();
+          res.on("end", () => req.destroy());
+        },
+      );
+      const done = () => (status ? resolve({ status, sent }) : reject(new Error(`no answer after ${sent} bytes`)));
+      req.on("error", done);
+      req.on("close", done);
+      const pump = () => {
+        if (req.destroyed || status) return;
+        if (sent >= total) return void req.end();
+        sent += chunk.length;
+        if (req.write(chunk)) setImmediate(pump);
+        else req.once("drain", pump);
+      };
+      pump();
+    });
+    expect(result.status).toBe(413);
+    expect(result.sent).toBeLessThan(total);
+    expect((treeRssKib(pid) - rssBefore) / 1024).toBeLessThan(30);
+    expect(fs.existsSync(path.join(runsDir, `run-${job.id}`, ".uploads", "big.bin.part"))).toBe(false);
   });
 });
 
