@@ -238,6 +238,16 @@ test("token mode, victim logged in: same-site pages (another port) and localhost
   expect(created).toBe(201);
   expect(counts(TOKEN_DB).runs).toBe(before.runs + 1);
   expect((await ownSocket(page)).some((e) => e.startsWith("40"))).toBe(true);
+
+  // Logging out ends the session: the record is gone and the old cookie no longer opens anything.
+  const [cookie] = (await context.cookies(victim)).filter((c) => c.name === "tuneboard_session");
+  await page.goto(`${victim}/runs`);
+  await page.getByRole("link", { name: "Log out" }).click();
+  await page.getByRole("button", { name: "Log out" }).click();
+  await expect(page).toHaveURL(`${victim}/login`);
+  expect(counts(TOKEN_DB).sessions).toBe(before.sessions - 1);
+  const replay = await page.request.get(`${victim}/api/runs`, { headers: { cookie: `tuneboard_session=${cookie.value}` } });
+  expect(replay.status()).toBe(401);
 });
 
 test("DNS rebinding: a page on attacker.test (resolving to 127.0.0.1) gets nothing, in both modes", async ({ page }) => {
