@@ -1,13 +1,25 @@
 // One HTTP server for Next.js and socket.io (the pattern of socket.io's Next.js example).
 // Binds to 127.0.0.1 unless HOST says otherwise; beyond loopback a login with TUNEBOARD_TOKEN
-// is required for every page, API route and socket.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+// is required for every page, API route and socket. Every request, with or without a token,
+// first passes the request guard (Host allow-list, cross-site rules, JSON content type) and the
+// body caps, here at the one entry point, before Next.js or socket.io read anything
+// (docs/security.md).
+import { createServer, type IncomingMessage } from "node:http";
 import next from "next";
 import { env } from "./lib/env";
+import { db } from "./lib/db";
 import { attachRealtime } from "./lib/realtime/server";
-import { SESSION_COOKIE, isAuthorizedCookieHeader, isValidToken, sessionValue } from "./lib/auth";
 import { setRealtime } from "./lib/realtime/registry";
 import { readWorkerToken } from "./lib/worker-token";
+import { IMPORT_MAX_BYTES } from "./lib/datasets/import";
+import { checkRequest, normalizeHost, type GuardConfig, type Verdict } from "./lib/security/request-guard";
+import { checkBodySize, type BodyLimits } from "./lib/security/body-limits";
+import { resolvesToLoopback } from "./lib/security/loopback";
+import { LoginThrottle } from "./lib/security/login-throttle";
+import { createSessions } from "./lib/security/sessions";
+import { createLoginGate } from "./lib/security/login";
+import { securityHeaders } from "./lib/security/headers";
+import { UPLOAD_CHUNK_BYTES } from "./worker/remote/protocol";
 
 let config;
 try {
@@ -16,72 +28,67 @@ try {
   console.error((err as Error).message);
   process.exit(1);
 }
+const accessToken = config.TUNEBOARD_TOKEN;
+// The loopback decision on the addresses HOST resolves to ("127.x.example" is a name, not loopback).
+const loopback = await resolvesToLoopback(config.HOST);
+if (!loopback && !accessToken) {
+  console.error(`Invalid configuration:\n  TUNEBOARD_TOKEN: HOST=${config.HOST} does not resolve to loopback addresses only: set TUNEBOARD_TOKEN (16+ characters) to allow remote access`);
+  process.exit(1);
+}
+
 const dev = process.argv.includes("--dev");
 const app = next({ dev, hostname: config.HOST, port: config.PORT, dir: config.root });
 const handle = app.getRequestHandler();
 
-const LOGIN_PAGE = (error?: string) => `<!doctype html><html><head><meta charset="utf-8"><title>Tuneboard · Log in</title>
-<style>body{font-family:system-ui,sans-serif;display:grid;place-items:center;height:100vh;margin:0;background:#f8fafc}
-form{background:#fff;padding:2rem;border-radius:.75rem;box-shadow:0 1px 3px #0002;display:grid;gap:.75rem;width:20rem}
-input,button{padding:.5rem;font-size:1rem}button{background:#4f46e5;color:#fff;border:0;border-radius:.375rem}
-p{color:#b91c1c;margin:0}</style></head><body><form method="post" action="/login"><h1>Tuneboard</h1>
-<label for="token">Access token</label><input id="token" name="token" type="password" autocomplete="current-password" required>
-${error ? `<p role="alert">${error}</p>` : ""}<button type="submit">Log in</button></form></body></html>`;
+const guardConfig: GuardConfig = { port: config.PORT, publicOrigins: config.TUNEBOARD_PUBLIC_ORIGIN, acceptIpHosts: !loopback };
+const bodyLimits: BodyLimits = {
+  defaultBytes: 2 * 1024 * 1024,
+  routes: [
+    { match: /^\/api\/worker\/jobs\/[^/]+\/artifacts\//, bytes: UPLOAD_CHUNK_BYTES, streams: true },
+    { match: "/api/datasets/import", bytes: IMPORT_MAX_BYTES + 64 * 1024 },
+  ],
+};
+const headers = securityHeaders(dev);
 
-async function readBody(req: IncomingMessage, limit = 4096): Promise<string> {
-  let body = "";
-  for await (const chunk of req) {
-    body += chunk;
-    if (body.length > limit) throw new Error("body too large");
-  }
-  return body;
-}
+/** HTTPS as the browser sees it: a proxy says so, or the Host is an https public origin. */
+const isHttps = (req: IncomingMessage) => {
+  if (req.headers["x-forwarded-proto"] === "https") return true;
+  const host = normalizeHost(req.headers.host)?.host;
+  return config.TUNEBOARD_PUBLIC_ORIGIN.some((o) => o.startsWith("https://") && new URL(o).host === host);
+};
 
-async function guard(req: IncomingMessage, res: ServerResponse, token: string): Promise<boolean> {
-  const url = new URL(req.url ?? "/", "http://localhost");
-  if (url.pathname === "/login") {
-    if (req.method === "POST") {
-      const candidate = new URLSearchParams(await readBody(req)).get("token") ?? "";
-      if (isValidToken(candidate, token)) {
-        res.writeHead(303, {
-          "Set-Cookie": `${SESSION_COOKIE}=${sessionValue(token)}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000`,
-          Location: "/",
-        });
-      } else {
-        res.writeHead(401, { "Content-Type": "text/html; charset=utf-8" }).write(LOGIN_PAGE("Wrong token."));
-      }
-      res.end();
-      return false;
-    }
-    res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" }).end(LOGIN_PAGE());
-    return false;
-  }
-  if (isAuthorizedCookieHeader(req.headers.cookie, token)) return true;
-  if (req.method === "GET" && !url.pathname.startsWith("/api/")) {
-    res.writeHead(303, { Location: "/login" }).end();
-  } else {
-    res.writeHead(401, { "Content-Type": "application/json" }).end(JSON.stringify({ error: "login required" }));
-  }
-  return false;
-}
+const sessions = accessToken ? createSessions({ token: accessToken, db: db() }) : null;
+const gate = sessions ? createLoginGate({ token: accessToken!, sessions, throttle: new LoginThrottle(), isHttps }) : null;
+
+const refuse = (res: import("node:http").ServerResponse, verdict: Exclude<Verdict, { ok: true }>) =>
+  // Connection: close, so an unread body is dropped with the connection instead of being read.
+  res.writeHead(verdict.status, { "Content-Type": "application/json", Connection: "close" }).end(JSON.stringify({ error: verdict.reason }));
 
 await app.prepare();
-const accessToken = config.TUNEBOARD_TOKEN;
 const httpServer = createServer(async (req, res) => {
   try {
-    // socket.io handles its own path (and checks the cookie in its middleware).
-    if (req.url?.startsWith("/socket.io/")) return;
-    // /api/worker/*: worker file transfer (remote workers); those routes check the worker token themselves.
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    const verdict = checkRequest(req, guardConfig);
+    if (!verdict.ok) return refuse(res, verdict);
     // (WHATWG URL parsing resolves "..", "%2e%2e" included, so "/api/worker/../x" is not let through.)
-    const workerApi = new URL(req.url ?? "/", "http://localhost").pathname.startsWith("/api/worker/");
-    if (accessToken && !workerApi && !(await guard(req, res, accessToken))) return;
+    const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
+    const size = checkBodySize(pathname, req.headers, bodyLimits);
+    if (!size.ok) return refuse(res, size);
+    // /api/worker/*: worker file transfer (remote workers); those routes check the worker token themselves.
+    const workerApi = pathname.startsWith("/api/worker/");
+    if (gate && !workerApi && !(await gate(req, res, pathname))) return;
     await handle(req, res);
   } catch (err) {
     console.error(err);
     if (!res.headersSent) res.writeHead(500).end("internal error");
   }
 });
-const realtime = attachRealtime(httpServer, { workerToken: readWorkerToken(config), accessToken });
+const realtime = attachRealtime(httpServer, {
+  workerToken: readWorkerToken(config),
+  // Every handshake request (polling or websocket) passes the same rules as a state-changing request.
+  allowRequest: (req) => checkRequest(req, guardConfig, { stateChanging: true }),
+  isLoggedIn: sessions ? (cookie) => sessions.verify(cookie) : undefined,
+});
 setRealtime(realtime);
 
 httpServer.listen(config.PORT, config.HOST, () => {

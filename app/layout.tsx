@@ -7,6 +7,7 @@ import { HTML_LANG } from "@/lib/i18n/locales";
 import { I18nProvider } from "@/lib/i18n/client";
 import { LocaleSwitch } from "@/components/LocaleSwitch";
 import { NavLinks } from "@/components/NavLinks";
+import { env } from "@/lib/env";
 
 export const metadata: Metadata = {
   title: "Tuneboard",
@@ -44,6 +45,12 @@ export default async function RootLayout({ children }: { children: React.ReactNo
               </Link>
               <NavLinks items={NAV.map((n) => ({ href: n.href, label: t(n.label) }))} />
               <LocaleSwitch />
+              {/* Token mode: /logout (served by server.ts) ends the session. */}
+              {env().TUNEBOARD_TOKEN ? (
+                <a href="/logout" className="text-sm text-slate-600 hover:underline">
+                  {t("auth.logout.submit")}
+                </a>
+              ) : null}
             </nav>
           </header>
           <main id="main" tabIndex={-1} className="mx-auto max-w-6xl px-4 py-6 focus:outline-none">{children}</main>

@@ -65,7 +65,7 @@ describe("access token", () => {
     }
     // API routes, and server actions (a POST to a page with a Next-Action header).
     for (const [method, p] of [["POST", "/api/runs"], ["POST", "/api/jobs/1/cancel"], ["POST", "/train"], ["POST", "/datasets"]] as const) {
-      const res = await fetch(base + p, { method, redirect: "manual", body: "{}" });
+      const res = await fetch(base + p, { method, redirect: "manual", body: "{}", headers: { "content-type": "application/json" } });
       expect(res.status, p).toBe(401);
     }
   });

@@ -1,13 +1,24 @@
 // Validated environment, read once per process. Every setting has a safe default so
 // `npm start` works on a fresh clone; anything invalid stops start-up with a clear message.
 import path from "node:path";
+import net from "node:net";
 import { z } from "zod";
+import { isLoopbackAddress, isLoopbackHostName } from "./security/loopback";
+import { TOKEN_ADVICE, tokenWeakness } from "./security/token-strength";
 
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
-
+/** "localhost" or a loopback address literal (a text test; server.ts also resolves HOST at start-up). */
 export function isLoopback(host: string): boolean {
-  return LOOPBACK.has(host) || host.startsWith("127.");
+  return isLoopbackHostName(host);
 }
+
+const publicOrigin = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.origin === s.replace(/\/$/, "");
+  } catch {
+    return false;
+  }
+}, "each entry must be an origin such as https://tuneboard.example.com (scheme, host, optional port; no path)");
 
 const envSchema = z
   .object({
@@ -20,18 +31,32 @@ const envSchema = z
     TUNEBOARD_MODEL_ROOTS: z.string().default("data/models"),
     TUNEBOARD_RUNS_DIR: z.string().default("data/runs"),
     TUNEBOARD_TOKEN: z.string().min(16, "TUNEBOARD_TOKEN must be at least 16 characters").optional(),
+    /** comma-separated origins the browser reaches the server at through a proxy (Host/Origin allow-list, Secure cookie) */
+    TUNEBOARD_PUBLIC_ORIGIN: z
+      .string()
+      .default("")
+      .transform((s) => s.split(",").map((o) => o.trim().replace(/\/$/, "")).filter(Boolean))
+      .pipe(z.array(publicOrigin)),
+    /** queued jobs at most; a new run beyond it is refused until some start */
+    TUNEBOARD_MAX_QUEUED_JOBS: z.coerce.number().int().min(1).default(100),
     TUNEBOARD_WORKER_TOKEN: z.string().min(16).optional(),
     TUNEBOARD_SERVER_URL: z.string().url().optional(),
     TUNEBOARD_PYTHON: z.string().optional(),
   })
   .superRefine((env, ctx) => {
-    // Secure by default: beyond loopback, nobody gets in without the access token.
-    if (!isLoopback(env.HOST) && !env.TUNEBOARD_TOKEN) {
+    // Secure by default: beyond loopback, nobody gets in without the access token. An address literal
+    // is decided here; a name is resolved at start-up (server.ts), where "127.x.example" is caught.
+    const bareHost = env.HOST.replace(/^\[(.*)\]$/, "$1");
+    if (net.isIP(bareHost) && !isLoopbackAddress(bareHost) && !env.TUNEBOARD_TOKEN) {
       ctx.addIssue({
         code: "custom",
         path: ["TUNEBOARD_TOKEN"],
         message: `HOST=${env.HOST} is not a loopback address: set TUNEBOARD_TOKEN (16+ characters) to allow remote access`,
       });
+    }
+    const weakness = env.TUNEBOARD_TOKEN && env.TUNEBOARD_TOKEN.length >= 16 ? tokenWeakness(env.TUNEBOARD_TOKEN) : null;
+    if (weakness) {
+      ctx.addIssue({ code: "custom", path: ["TUNEBOARD_TOKEN"], message: `TUNEBOARD_TOKEN ${weakness}; ${TOKEN_ADVICE}` });
     }
   });
 

@@ -6,6 +6,7 @@ import type { Locale } from "@/lib/i18n/locales";
 import { localized } from "@/lib/i18n/validation";
 import { defaultName, enqueueTaskJob, type CreateTaskResult } from "./create-task-job";
 import { checkDatasets, checkModelAndAdapter, parseRequest } from "./request-checks";
+import { queueFullReason } from "@/lib/security/queue-cap";
 
 /** locale: the language of the field errors (the form passes the UI's; JSON clients get English). */
 export async function createEval(input: unknown, locale: Locale = "en"): Promise<CreateTaskResult> {
@@ -23,6 +24,9 @@ async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateT
   const { modelPath, adapterPath } = base.value;
   const datasets = await checkDatasets(dataDir, config.dataset);
   if (!datasets.ok) return datasets;
+
+  const full = await queueFullReason();
+  if (full) return { ok: false, fieldErrors: {}, formError: full };
 
   const task: EvalTask = { ...config, model_name_or_path: modelPath, adapter_path: adapterPath, adapter_run: adapter_run ?? null };
   const job = await enqueueTaskJob({

@@ -10,6 +10,7 @@ import { localized } from "@/lib/i18n/validation";
 import { defaultName, enqueueTaskJob, type CreateTaskResult } from "./create-task-job";
 import { checkModelAndAdapter, parseRequest } from "./request-checks";
 import { exportsRoot } from "./exports-root";
+import { queueFullReason } from "@/lib/security/queue-cap";
 
 /** locale: the language of the field errors (the form passes the UI's; JSON clients get English). */
 export async function createExport(input: unknown, locale: Locale = "en"): Promise<CreateTaskResult> {
@@ -38,6 +39,9 @@ async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateT
   if (fs.existsSync(exportDir) && fs.readdirSync(exportDir).length > 0) {
     return { ok: false, fieldErrors: { export_dir: `${config.export_dir} already exists in the export root and is not empty` } };
   }
+
+  const full = await queueFullReason();
+  if (full) return { ok: false, fieldErrors: {}, formError: full };
 
   const task: ExportTask = { ...config, model_name_or_path: modelPath, adapter_path: adapterPath, adapter_run: adapter_run ?? null, export_dir: exportDir };
   const job = await enqueueTaskJob({

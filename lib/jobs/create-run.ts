@@ -7,6 +7,7 @@ import { env } from "@/lib/env";
 import { resolveModelPath } from "@/lib/models";
 import { runConfigSchema, type RunConfig } from "@/lib/schemas/run-config";
 import { enqueueJob } from "@/lib/queue/enqueue";
+import { queueFullReason } from "@/lib/security/queue-cap";
 import type { Locale } from "@/lib/i18n/locales";
 import { localized } from "@/lib/i18n/validation";
 import { checkDatasets, checkModel, parseRequest } from "./request-checks";
@@ -43,6 +44,9 @@ async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateR
       return { ok: false, fieldErrors: { resume_from_checkpoint: "this folder has no trainer_state.pt: not a checkpoint" } };
     }
   }
+
+  const full = await queueFullReason();
+  if (full) return { ok: false, fieldErrors: {}, formError: full };
 
   const stored = { ...config, model_name_or_path: modelPath, resume_from_checkpoint: resumeFrom };
   const name = config.name?.trim() || `${config.dataset.join("+")}-${new Date().toISOString().slice(0, 16).replace("T", "-")}`;

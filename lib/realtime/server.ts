@@ -24,7 +24,7 @@ import {
 } from "@/lib/schemas/socket";
 import { loadJobSnapshot } from "@/lib/jobs/snapshot";
 import { z } from "zod";
-import { isAuthorizedCookieHeader } from "@/lib/auth";
+import type { IncomingMessage } from "node:http";
 
 export const jobRoom = (id: number) => `job:${id}`;
 const CHAT_ROOM = "chat";
@@ -39,7 +39,10 @@ type WorkerSocket = Socket<WorkerToServerEvents, ServerToWorkerEvents>;
 
 export interface RealtimeOptions {
   workerToken: string;
-  accessToken?: string;
+  /** every handshake request (polling and websocket) must pass this (server.ts: the request guard) */
+  allowRequest?: (req: IncomingMessage) => { ok: true } | { ok: false; reason: string };
+  /** token mode: whether the browser's cookie holds a live session */
+  isLoggedIn?: (cookieHeader: string | undefined) => Promise<boolean>;
   log?: (msg: string) => void;
 }
 
@@ -52,14 +55,24 @@ export function attachRealtime(httpServer: HttpServer, opts: RealtimeOptions) {
     // and latency (scripts/bench-fanout.ts, docs/reliability.md). This is socket.io's default;
     // stated here so nobody turns it on by accident.
     perMessageDeflate: false,
+    allowRequest: (req, callback) => {
+      const verdict = opts.allowRequest ? opts.allowRequest(req) : { ok: true as const };
+      if (verdict.ok) callback(null, true);
+      else {
+        log(`[realtime] handshake refused: ${verdict.reason}`);
+        callback(verdict.reason, false);
+      }
+    },
   });
 
-  // Beyond loopback the browser must have logged in (cookie set by /login).
-  if (opts.accessToken) {
-    const token = opts.accessToken;
+  // Token mode: the browser must have logged in (cookie set by /login). Workers use their token ("/worker").
+  if (opts.isLoggedIn) {
+    const isLoggedIn = opts.isLoggedIn;
     io.use((socket, next) => {
-      if (isAuthorizedCookieHeader(socket.handshake.headers.cookie, token)) next();
-      else next(new Error("unauthorized"));
+      isLoggedIn(socket.handshake.headers.cookie).then(
+        (ok) => next(ok ? undefined : new Error("unauthorized")),
+        () => next(new Error("unauthorized")),
+      );
     });
   }
 

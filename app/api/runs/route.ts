@@ -24,6 +24,7 @@ export async function POST(req: Request) {
     return NextResponse.json({ error: "body must be JSON" }, { status: 400 });
   }
   const result = await createRun(body);
+  if (!result.ok && result.formError) return NextResponse.json({ error: result.formError, fieldErrors: result.fieldErrors }, { status: 429 });
   if (!result.ok) return NextResponse.json({ error: "invalid run config", fieldErrors: result.fieldErrors }, { status: 422 });
   return NextResponse.json({ id: result.id }, { status: 201 });
 }

@@ -7,6 +7,7 @@ import { chat } from "./chat";
 import { evaluate } from "./evaluate";
 import { workers } from "./workers";
 import { validation } from "./validation";
+import { auth } from "./auth";
 
-export const AREAS = { common, runs, train, datasets, chat, evaluate, workers, validation };
+export const AREAS = { common, runs, train, datasets, chat, evaluate, workers, validation, auth };
 export type Area = keyof typeof AREAS;

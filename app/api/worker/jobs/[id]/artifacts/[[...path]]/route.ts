@@ -4,6 +4,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { db } from "@/lib/db";
+import { env } from "@/lib/env";
+import { isInsideWithoutSymlinks } from "@/lib/security/no-symlinks";
 import { artifactPathSchema, completeUploadSchema, UPLOAD_CHUNK_BYTES } from "@/worker/remote/protocol";
 import { authorizeJob, json, serverRunDir } from "../../../../_lib/auth";
 import { fileResponse, listRunFiles, sha256File } from "../../../../_lib/files";
@@ -21,7 +23,29 @@ function locate(jobId: number, segments: string[] | undefined) {
   const final = path.resolve(/*turbopackIgnore: true*/ runDir, rel.data);
   const part = path.resolve(/*turbopackIgnore: true*/ runDir, ".uploads", `${rel.data}.part`);
   if (!final.startsWith(runDir + path.sep) || !part.startsWith(runDir + path.sep)) return null;
+  // A symbolic link anywhere from the runs folder down (the run folder included) is never followed.
+  const runsDir = env().runsDir;
+  if (!isInsideWithoutSymlinks(runsDir, final) || !isInsideWithoutSymlinks(runsDir, part)) return null;
   return { rel: rel.data, runDir, final, part };
+}
+
+/** The request body, or null as soon as it passes `cap` bytes (the rest is never read). */
+async function readChunk(req: Request, cap: number): Promise<Buffer | null> {
+  if (!req.body) return Buffer.alloc(0);
+  const reader = req.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > cap) {
+      await reader.cancel();
+      return null;
+    }
+    parts.push(value);
+  }
+  return Buffer.concat(parts);
 }
 
 const received = (file: string) => (fs.existsSync(file) ? fs.statSync(file).size : 0);
@@ -33,6 +57,7 @@ export async function GET(req: Request, { params }: Params) {
   const jobId = auth.job.id;
   if (!p.path?.length) {
     const runDir = serverRunDir(jobId);
+    if (!isInsideWithoutSymlinks(env().runsDir, runDir)) return json(400, { error: "the run folder is a symbolic link" });
     const files = [];
     for (const rel of listRunFiles(runDir)) {
       const file = path.join(runDir, rel);
@@ -58,8 +83,8 @@ export async function PUT(req: Request, { params }: Params) {
   if (!Number.isInteger(offset) || offset < 0) return json(400, { error: "offset must be a non-negative integer" });
   const have = received(loc.part);
   if (offset !== have) return json(409, { error: `expected offset ${have}`, path: loc.rel, received: have });
-  const body = Buffer.from(await req.arrayBuffer());
-  if (body.length > UPLOAD_CHUNK_BYTES) return json(413, { error: `chunks are at most ${UPLOAD_CHUNK_BYTES} bytes` });
+  const body = await readChunk(req, UPLOAD_CHUNK_BYTES);
+  if (!body) return json(413, { error: `chunks are at most ${UPLOAD_CHUNK_BYTES} bytes` });
   fs.mkdirSync(path.dirname(loc.part), { recursive: true });
   fs.appendFileSync(loc.part, body);
   return json(200, { path: loc.rel, received: have + body.length });
