@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import gc
 import json
@@ -157,7 +158,7 @@ def baseline_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
 
 
 def ours_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
-    from tuneboard_trainer.model import lm_loss
+    from tuneboard_trainer.loss import lm_loss
     from tuneboard_trainer.train import forward_batch
 
     with autocast:
@@ -189,7 +190,7 @@ def fast_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
 
 
 def graph_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
-    """fast_step through fast_graph.StepGraphs: each packed micro-batch's forward + backward is one CUDA graph
+    """fast_step through fast.graph.StepGraphs: each packed micro-batch's forward + backward is one CUDA graph
     replay (recorded the first time its bucketed shape is seen, i.e. in the warm-up steps)."""
     from tuneboard_trainer.templates import IGNORE_INDEX
 
@@ -204,14 +205,18 @@ def graph_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
     return total / max(1, n)
 
 
+# The FastPathOptions of every fast-path run (main() applies --fast-option to it).
+FAST_OPTIONS = None
+
+
 def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
     """variant None / "ref": the reference path with gradient checkpointing (run 1's `ours`);
     "ck<K>[m<M>][c][o][g][e]": the fast path with K blocks recomputed (and the gate/up products of M more),
     c = regional compile, o = offload recompute
-    inputs, b = the LoRA Functions as graph breaks in the compiled regions (default: traced into them), g = CUDA graphs of each micro-batch's forward + backward (fast_graph.py), e = input embedding in host
+    inputs, b = the LoRA Functions as graph breaks in the compiled regions (default: traced into them), g = CUDA graphs of each micro-batch's forward + backward (fast/graph.py), e = input embedding in host
     memory (fast.HostEmbedding)."""
-    from tuneboard_trainer.fast import FastPath, embed_on_device, embed_on_host
-    from tuneboard_trainer.fast_graph import StepGraphs
+    from tuneboard_trainer.fast import FastPath, FastPathOptions, embed_on_device, embed_on_host
+    from tuneboard_trainer.fast.graph import StepGraphs
 
     side.graphs = None
     side.opt.zero_grad(set_to_none=True)
@@ -231,16 +236,19 @@ def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
         raise SystemExit(f"bad fast-path variant {variant!r}: ck<K>[m<M>][c][o][g][e][b]")
     k, m, flags = int(parsed[1]), int(parsed[2] or 0), parsed[3]
     # b = the LoRA Functions as graph breaks in compiled regions (FUNCTION_MODE "break"); default traced
-    os.environ["TUNEBOARD_COMPILE_FUNCTIONS"] = "break" if "b" in flags else "trace"
+    options = dataclasses.replace(FAST_OPTIONS or FastPathOptions(), compile_functions="break" if "b" in flags else "trace")
     if getattr(side, "compiled_fast", None) is None and "c" in flags:
-        side.compiled_fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, compile=True)
+        side.compiled_fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, compile=True,
+                                      options=options)
     if "c" in flags:
         side.fast = side.compiled_fast  # one compiled instance: its compile cache is reused across runs
+        side.fast.options = options
         side.fast.max_tokens = max_tokens
         side.fast.set_recompute(k, m)
         side.fast.offload = "o" in flags
     else:
-        side.fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, offload="o" in flags)
+        side.fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, offload="o" in flags,
+                             options=options)
     side.step_fn = fast_step
     if "g" in variant[2:]:
         side.graphs = StepGraphs(side.fast, side.params, dev, torch.bfloat16)
@@ -506,6 +514,9 @@ def parse_args(argv=None):
     p.add_argument("--pad-multiple", type=int, default=1, help="pad padded batches to a multiple of this (LLaMA-Factory: 8)")
     p.add_argument("--shape-warmup", action="store_true",
                    help="variable: one untimed pass over the timed batches before timing (steady state)")
+    p.add_argument("--fast-option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a FastPathOptions field for every fast-path run (repeatable), e.g. dense_attention=0, "
+                        "augmented_weights=0, keep_swiglu=1; the variant's b flag sets compile_functions")
     return p.parse_args(argv)
 
 
@@ -528,7 +539,11 @@ def print_table(runs: list[dict]) -> None:
 
 
 def main(argv=None) -> int:
+    global FAST_OPTIONS
     args = parse_args(argv)
+    from tuneboard_trainer.fast import FastPathOptions
+
+    FAST_OPTIONS = FastPathOptions().with_overrides(args.fast_option)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("CUDA is not available; use --device cpu (with --quick)", file=sys.stderr)

@@ -10,8 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tuneboard_trainer import model as M
-from tuneboard_trainer.model import _ce_chunk, _ce_chunk_eager, _CEKernels, _LinearCrossEntropy, compile_ce
+from tuneboard_trainer.loss import _ce_chunk, _ce_chunk_eager, _CEKernels, _LinearCrossEntropy, compile_ce
 
 V, D = 503, 24
 N, CHUNK = 37, 8  # 8 does not divide 37: four full chunks and a tail of 5
@@ -148,7 +147,9 @@ def test_compile_ce_is_lazy_and_idempotent():
     first = _CEKernels.chunk
     compile_ce()
     assert _CEKernels.compiled is True and _CEKernels.chunk is first and first is not _ce_chunk_eager
-    assert M.compile_ce is compile_ce  # importable from tuneboard_trainer.model for fast.compile_pointwise()
+    from tuneboard_trainer.fast import functions
+
+    assert functions.compile_ce is compile_ce  # the one fast.compile_pointwise() calls
 
 
 # ---------------------------------------------------------------------------------------------- compiled

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from .lora import ALL_TARGETS, _own_key, _peft_target_matcher
-from .model import ModelConfig, load_config, rope_inv_freq
+from .model import ModelConfig, rope_inv_freq
+from .hf_weights import load_config
 from .safetensors_io import read_weights
 
 Progress = Callable[[str, Optional[float]], None]  # (phase, fraction 0..1 or None)

@@ -138,12 +138,13 @@ def read_weights(model_dir, device: torch.device, dtype: Optional[torch.dtype], 
     to `dtype` (None: kept). inference=True reads under torch.inference_mode (chat); training needs plain
     tensors (inference tensors cannot be saved for backward), so it passes False.
 
-    method: "auto" (staged on CUDA, safe_open elsewhere), "staged" or "safe_open" (the benchmark forces one).
+    method: "auto" (staged on CUDA, safe_open elsewhere), "staged" or "safe_open" (FastPathOptions.weight_reader;
+    the benchmark forces one).
     buffer_bytes: the size of each pinned buffer of the staged path (two per thread); stats: see _read_staged."""
     device = torch.device(device)
     files = weight_files(Path(model_dir))
-    if method == "auto":  # TUNEBOARD_WEIGHT_READER=safe_open|staged overrides (a way back if one misbehaves)
-        method = os.environ.get("TUNEBOARD_WEIGHT_READER") or ("staged" if device.type == "cuda" else "safe_open")
+    if method == "auto":
+        method = "staged" if device.type == "cuda" else "safe_open"
     n = threads or (min(12, os.cpu_count() or 1) if device.type == "cuda" else 1)
     if method == "staged":
         return _read_staged(files, device, dtype, buffer_bytes or DEFAULT_BUFFER_BYTES, n, progress=progress,
