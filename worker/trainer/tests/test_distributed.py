@@ -1,4 +1,4 @@
-"""Distributed training on the CPU: torchrun, 2 processes, gloo (issue 8's fallback for machines
+"""Distributed training on the CPU: torchrun, 2 processes, gloo (the fallback for machines
 without 2 GPUs). DDP must reproduce a single-process run with the same global batch; only rank 0
 prints metrics and writes files; a failure on any rank ends the run with that rank's error."""
 

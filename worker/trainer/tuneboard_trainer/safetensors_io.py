@@ -212,6 +212,18 @@ def _pread_into(f, mv: memoryview, offset: int, path: Path) -> None:
         got += r
 
 
+def _tensor_jobs(files: list[Path]) -> list[tuple]:
+    """(file, header entry, bytes) of every tensor of `files`; a name in two files is an error."""
+    jobs, seen = [], {}
+    for f in files:
+        for e in parse_header(f)[0]:
+            if e.name in seen:
+                raise ValueError(f"{f}: tensor {e.name!r} is also in {seen[e.name]}")
+            seen[e.name] = f
+            jobs.append((f, e, e.nbytes))
+    return jobs
+
+
 def _read_staged(files, device, dtype: Optional[torch.dtype], buffer_bytes: int = DEFAULT_BUFFER_BYTES,
                  threads: int = 1, progress: Progress = _noop, inference: bool = True,
                  stats: Optional[dict] = None) -> dict:
@@ -229,14 +241,7 @@ def _read_staged(files, device, dtype: Optional[torch.dtype], buffer_bytes: int 
     if buffer_bytes < 1:
         raise ValueError(f"buffer_bytes must be positive, got {buffer_bytes}")
     files = [Path(f) for f in files]
-    jobs = []  # (file, entry, bytes)
-    seen: dict[str, Path] = {}
-    for f in files:
-        for e in parse_header(f)[0]:
-            if e.name in seen:
-                raise ValueError(f"{f}: tensor {e.name!r} is also in {seen[e.name]}")
-            seen[e.name] = f
-            jobs.append((f, e, e.nbytes))
+    jobs = _tensor_jobs(files)  # (file, entry, bytes)
     total = sum(f.stat().st_size for f in files) or 1
     done = [0]
     lock = threading.Lock()
