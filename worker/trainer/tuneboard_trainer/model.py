@@ -11,10 +11,8 @@ without any renaming, and LoRA adapters we save use PEFT's key names.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 import torch
@@ -177,8 +175,16 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    # x: (B, H, T, hd); cos/sin: (B, 1, T, hd). HF's "rotate half" (non-interleaved) convention.
+    """HF's "rotate half" (non-interleaved) RoPE over the last dimension; cos/sin broadcast against x: (B, H, T, hd)
+    with (B, 1, T, hd) here, (N, heads, hd) with (N, 1, hd) in the fast path and the chat engine."""
     return x * cos + rotate_half(x) * sin
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm as HF computes it: normalise in fp32, cast back to x's dtype, then the weight multiply."""
+    xf = x.float()
+    xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    return weight * xf.to(x.dtype)
 
 
 class RMSNorm(nn.Module):
@@ -188,10 +194,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Normalise in fp32 like HF, then cast back before the weight multiply.
-        xf = x.float()
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * xf.to(x.dtype)
+        return rms_norm(x, self.weight, self.eps)
 
 
 class KVCache:

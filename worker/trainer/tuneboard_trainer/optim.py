@@ -29,12 +29,6 @@ def warmup_steps(cfg: TrainConfig, total_steps: int) -> int:
     return cfg.warmup_steps if cfg.warmup_steps > 0 else math.ceil(cfg.warmup_ratio * total_steps)
 
 
-def count_params(model) -> tuple[int, int]:
-    # Tied embeddings appear once in parameters(), so nothing is double-counted.
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
-
-
 def build_optimizer(model, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW; no weight decay on norms, biases and other 1-D parameters (HF Trainer's rule)."""
     decay, no_decay = [], []

@@ -32,9 +32,9 @@ from .fast import FastPathOptions, for_training, resolved_options
 from .fast.graph import graphs_for_training
 from .hf_weights import load_config, load_pretrained
 from .loss import lm_loss
-from .loss_plot import plot_loss, smooth  # noqa: F401 (smooth: part of this module's interface for tests)
+from .loss_plot import plot_loss
 from .methods import LoraSettings, prepare_model, save_trained
-from .optim import build_optimizer, count_params, lr_lambda, warmup_steps  # noqa: F401
+from .optim import build_optimizer, lr_lambda, warmup_steps
 from .run_state import RESUME_KEYS, STATE_FILE, load_resume_state, rng_state, set_rng_state
 from .templates import IGNORE_INDEX, TemplateError, load_template
 

@@ -7,7 +7,6 @@ length (`dense_ok`), one batched SDPA call on cuDNN's fused attention; per-sampl
 
 from __future__ import annotations
 
-from typing import Optional
 
 import torch
 import torch.nn.functional as F

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..lora import LoRALinear
+from ..model import apply_rope
 from . import functions
 from .functions import _SwiGLUDownLoRA, rms_norm
 from .weights import _lora_fusable
@@ -45,12 +46,6 @@ def group_proj(x: torch.Tensor, mods, norm: Optional[nn.Module] = None, W: Optio
     if bias is not None:
         out = out + bias.to(dt)
     return list(out.split([m.weight.shape[0] for m in mods], dim=-1)) if split else [out]
-
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    # x: (N, heads, hd); cos/sin: (N, 1, hd). Rotate-half convention, as model.apply_rope.
-    x1, x2 = x.chunk(2, dim=-1)
-    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
 
 
 def multi_proj(x: torch.Tensor, mods) -> list[torch.Tensor]:

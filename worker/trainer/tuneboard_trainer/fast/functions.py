@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..loss import compile_ce
+from ..model import rms_norm as model_rms_norm
 from .kernels import (_Kernels, _gemm_ops, _rms_bwd, _rms_fwd, _rms_h, _swiglu, _swiglu_bwd,
                       _swiglu_dgrad)
 
@@ -37,9 +38,7 @@ def rms_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     # As model.RMSNorm: normalise in fp32, cast back, then the weight multiply.
     if not norm.weight.requires_grad and torch.is_grad_enabled():
         return _RMSNormFrozen.apply(x, norm.weight, norm.eps)
-    xf = x.float()
-    xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + norm.eps)
-    return norm.weight * xf.to(x.dtype)
+    return model_rms_norm(x, norm.weight, norm.eps)
 
 
 def _lora_fwd(x, W, A, B):

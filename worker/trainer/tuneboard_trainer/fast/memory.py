@@ -1,8 +1,10 @@
-"""Memory of the fast path: how many bytes a block keeps per token, the recompute plan, offloaded checkpoints."""
+"""Memory of the fast path: recompute with the block input offloaded to host memory, the headroom a run keeps."""
 
 from __future__ import annotations
 
 import torch
+
+from ..model import Transformer
 
 
 class _OffloadedCheckpoint(torch.autograd.Function):
