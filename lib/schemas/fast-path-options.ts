@@ -27,3 +27,14 @@ export const FAST_PATH_OPTION_FIELDS = [
   "recomputed_blocks",
   "gate_up_recomputed_blocks",
 ] as const;
+
+/** Job.result of a train job: what the run resolved at start; null before it started or when unreadable. */
+export function parseTrainRunDetails(result: string | null): TrainRunDetails | null {
+  if (!result) return null;
+  try {
+    const parsed = trainRunDetailsSchema.safeParse(JSON.parse(result));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}

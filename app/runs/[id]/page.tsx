@@ -8,7 +8,7 @@ import { RunLive } from "@/components/RunLive";
 import { db } from "@/lib/db";
 import { env } from "@/lib/env";
 import { runConfigSchema } from "@/lib/schemas/run-config";
-import { trainRunDetailsSchema } from "@/lib/schemas/fast-path-options";
+import { parseTrainRunDetails } from "@/lib/schemas/fast-path-options";
 import { FastPathOptionsPanel } from "@/components/runs/FastPathOptionsPanel";
 import { getT } from "@/lib/i18n/server";
 
@@ -26,7 +26,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
     // shown without the settings line
   }
   const config = runConfigSchema.safeParse(stored);
-  const details = job.kind === "train" ? parseRunDetails(job.result) : null;
+  const details = job.kind === "train" ? parseTrainRunDetails(job.result) : null;
   // Where Resume would continue: the worker picks the same folder (worker/run-job.ts).
   const checkpoint = latestCheckpoint(job.outputDir ?? path.join(env().runsDir, `run-${job.id}`));
   return (
@@ -73,15 +73,4 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
       {details && <FastPathOptionsPanel options={details.fastPathOptions} t={t} />}
     </div>
   );
-}
-
-/** Job.result of a train job: what the run resolved at start; null before it started or if unreadable. */
-function parseRunDetails(result: string | null) {
-  if (!result) return null;
-  try {
-    const parsed = trainRunDetailsSchema.safeParse(JSON.parse(result));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
 }

@@ -241,7 +241,7 @@ def test_compiled_failure_falls_back_to_eager_for_good(capsys):
 
 @pytest.mark.parametrize("compile_it", [False, True], ids=["eager", "compiled"])
 def test_under_autocast(compile_it, request):
-    """fast_graph runs the loss under autocast: fp32 h and W, bf16 logits; the gradients come back in fp32."""
+    """fast/graph.py runs the loss under autocast: fp32 h and W, bf16 logits; the gradients come back in fp32."""
     if compile_it:
         request.getfixturevalue("compiled")
     h, W, y, w = problem(torch.float32, True)

@@ -33,7 +33,7 @@ def torchrun(cfg: dict, tmp_path, nproc=2, extra_env=None, timeout=300, args=(),
 def test_two_processes_match_one_process_with_the_same_global_batch(strategy, tmp_path, tiny_model_dir, dataset_dir):
     # One process: batch 2 x accumulation 2. Two processes: batch 2 x accumulation 1 x 2 ranks.
     # ddp: DistributedDataParallel; fsdp: FSDP2 (fully_shard), forced here (auto picks it by size);
-    # ddp-fast: the packed fast path (fast.py, forced on for the CPU) on both sides, where the ranks'
+    # ddp-fast: the packed fast path (fast/, forced on for the CPU) on both sides, where the ranks'
     # gradients are averaged by Dist.sync_grads instead of a DDP wrapper.
     extra = {"fast_path": "on"} if strategy == "ddp-fast" else {}
     single, _ = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "single",

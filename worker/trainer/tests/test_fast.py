@@ -1,4 +1,4 @@
-"""GPU fast path (fast.py), checked on the CPU: packing, per-sample attention fallback, LoRA fusion, selective
+"""GPU fast path (fast/), checked on the CPU: packing, per-sample attention fallback, LoRA fusion, selective
 recompute and the train-loop hook compute the reference path's loss and adapter gradients."""
 
 import contextlib
@@ -277,7 +277,7 @@ def test_traced_functions_keep_no_more_than_eager():
 
 def test_dense_attention_only_for_equal_lengths():
     """A packed micro-batch goes to batched (cuDNN) attention only when it is S sequences of exactly L tokens:
-    N == S * L, which no shorter or zero-length sequence can meet (fast_graph's padded keys included)."""
+    N == S * L, which no shorter or zero-length sequence can meet (fast/graph.py's padded keys included)."""
     from tuneboard_trainer.fast import dense_ok
 
     assert dense_ok(2048, 2, 1024)  # workload 1: 2 x 1024

@@ -1,4 +1,4 @@
-"""fast_graph.py on the CPU: the fixed-shape layout a CUDA graph records (tokens padded to a bucket as one
+"""fast/graph.py on the CPU: the fixed-shape layout a CUDA graph records (tokens padded to a bucket as one
 extra sequence, zero-length sequences filling cu_seqlens, weight-0 loss rows) computes the fast path's loss
 and adapter gradients. The graphs themselves need a GPU: tests/test_gpu_fast.py."""
 

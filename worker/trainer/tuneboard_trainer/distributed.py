@@ -100,7 +100,7 @@ class Dist:
         """The module forward passes go through. Call after LoRA is applied (and before the optimizer
         for fsdp, which replaces parameters by sharded ones).
 
-        manual_grads: the caller runs the model's blocks itself (fast.py's packed path), so DDP's forward
+        manual_grads: the caller runs the model's blocks itself (fast/'s packed path), so DDP's forward
         hooks would never fire: no wrapper; the ranks start from rank 0's trainable weights and the caller
         averages gradients with `sync_grads` once per optimizer step (LoRA gradients are a few MB: one
         all-reduce after the last backward costs well under a millisecond on NVLink)."""

@@ -73,7 +73,7 @@ class _CEKernels:
 
 def compile_ce() -> None:
     """Use a torch.compile'd _ce_chunk from now on (idempotent). dynamic=True: one compile for every chunk
-    size (the last chunk of a batch is usually shorter). Meant for CUDA (fast.py's compile_pointwise calls it)."""
+    size (the last chunk of a batch is usually shorter). Meant for CUDA (fast/'s compile_pointwise calls it)."""
     if _CEKernels.compiled:
         return
     _CEKernels.chunk = staticmethod(torch.compile(_ce_chunk, dynamic=True))
@@ -83,7 +83,7 @@ def compile_ce() -> None:
 def _ce_run(logits: torch.Tensor, y: torch.Tensor, w: Optional[torch.Tensor], need_grad: bool):
     """One chunk through _CEKernels.chunk. A 1-row chunk runs eager: dynamic shapes specialise size 1, so
     compiled it would compile again (possibly while a CUDA graph records). A compile failure must not stop
-    training (as fast.py's regions): warn and use the eager chunk from then on."""
+    training (as fast/'s regions): warn and use the eager chunk from then on."""
     if not _CEKernels.compiled:
         return _CEKernels.chunk(logits, y, w, need_grad)
     if len(y) < 2:
@@ -94,7 +94,7 @@ def _ce_run(logits: torch.Tensor, y: torch.Tensor, w: Optional[torch.Tensor], ne
         raise
     except Exception as e:
         if logits.is_cuda and torch.cuda.is_current_stream_capturing():
-            raise  # the capture is broken anyway; fast_graph handles its own failures
+            raise  # the capture is broken anyway; fast/graph.py handles its own failures
         import sys
 
         print(f"compiled cross-entropy failed ({type(e).__name__}: {e}); using the eager one", file=sys.stderr)

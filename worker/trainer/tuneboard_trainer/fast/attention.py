@@ -79,7 +79,7 @@ def attention(q, k, v, cu_seqlens, max_len: int, dense: bool = True):
     out = torch.empty_like(q)
     bounds = cu_seqlens.tolist()
     for s, e in zip(bounds, bounds[1:]):
-        if e == s:  # zero-length sequence (fast_graph.py pads cu_seqlens with them)
+        if e == s:  # zero-length sequence (fast/graph.py pads cu_seqlens with them)
             continue
         qs, ks, vs = (t[s:e].transpose(0, 1)[None] for t in (q, k, v))  # (1, heads, L, hd)
         y = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, enable_gqa=H != KV)  # (1, H, L, hd)

@@ -20,7 +20,7 @@ A graph is recorded the first time its key is seen (one eager warm-up pass, grad
 around it, then the capture); all graphs share one memory pool, replayed one at a time. After `max_graphs`
 keys, or if capturing fails (the reason is kept in `disabled`), micro-batches run eagerly: same numbers.
 Not used with dropout (random masks), fp16 (the GradScaler) or offloaded recompute (host copies): see
-`for_training`.
+`graphs_for_training`.
 """
 
 from __future__ import annotations

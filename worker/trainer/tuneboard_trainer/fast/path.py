@@ -149,7 +149,7 @@ class FastPath:
         pos = mb["position_ids"].to(device, non_blocking=True)  # (N,)
         cu = mb["cu_seqlens"].to(device, non_blocking=True)
         emb = m.model.embed_tokens
-        if "inputs_embeds" in mb:  # fast_graph.py: looked up before the replay, in a static buffer
+        if "inputs_embeds" in mb:  # fast/graph.py: looked up before the replay, in a static buffer
             x = mb["inputs_embeds"]  # (N, D)
         elif isinstance(emb, HostEmbedding):
             x = emb.lookup(mb["input_ids"][0]).to(device, non_blocking=True)  # (N, D)
@@ -165,7 +165,7 @@ class FastPath:
                 x = _OffloadedCheckpoint.apply(x, self._block, blk, cos, sin, cu, mb["max_len"])
             elif i < self.ckpt_layers and torch.is_grad_enabled():
                 # The RNG state is saved only when dropout needs it (reading it is not allowed while a CUDA
-                # graph is being captured: fast_graph.py).
+                # graph is being captured: fast/graph.py).
                 x = checkpoint(self._block, blk, x, cos, sin, cu, mb["max_len"], use_reentrant=False,
                                preserve_rng_state=self.uses_rng)
             else:
