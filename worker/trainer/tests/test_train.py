@@ -218,9 +218,11 @@ def test_the_started_event_reports_the_fast_path_options_the_run_used(tmp_path, 
     _, events = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "auto", max_steps=1, save_steps=0))
     auto = events[0].fast_path_options
     assert auto["mode"] == "auto" and auto["active"] is False and auto["compile"] is False
-    _, events = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "on", max_steps=1, save_steps=0,
-                                    fast_path="on", gradient_checkpointing=False))
+    cfg = make_cfg(tmp_path, tiny_model_dir, dataset_dir, "on", max_steps=1, save_steps=0, fast_path="on",
+                   gradient_checkpointing=False)
+    _, events = run_events(cfg)
     on = events[0].fast_path_options
+    packed = max(2 * TrainConfig.from_dict(cfg).cutoff_len, 2048)  # batch x cutoff, as fast.default_max_tokens
     assert on["mode"] == "on" and on["active"] is True and on["gradient_checkpointing"] is False
     assert on["compile"] is False and on["cuda_graphs"] is False and on["recomputed_blocks"] == 0
-    assert on["max_tokens"] == 2048 and on["augmented_weights"] is True and on["dense_attention"] is True
+    assert on["max_tokens"] == packed and on["augmented_weights"] is True and on["dense_attention"] is True
