@@ -10,6 +10,7 @@ import type { TrainerEvent } from "@/lib/schemas/trainer-events";
 import type { EvalPoint, MetricPoint } from "@/lib/schemas/socket";
 import { recordProgress } from "@/lib/queue/progress";
 import { recordEval } from "@/lib/queue/eval";
+import { recordFastPathOptions } from "@/lib/queue/run-details";
 import { latestCheckpoint } from "@/lib/jobs/checkpoints";
 import { runWithLease, type JobContext, type JobIo, type RunningJob } from "./job-runner";
 import { isTaskKind, runTask } from "./run-task";
@@ -37,6 +38,10 @@ export function runJob(job: Job, ctx: JobContext): RunningJob {
         progress.totalSteps = e.total_steps;
         appendLog(`[trainer] ${e.num_samples} samples, ${e.total_steps} steps, ${e.trainable_params.toLocaleString("en")} trainable of ${e.total_params.toLocaleString("en")} parameters on ${e.device} (${e.dtype})\n`);
         write(() => recordProgress(job.id, workerId, { step: 0, totalSteps: progress.totalSteps }));
+        if (e.fast_path_options) {
+          const options = e.fast_path_options;
+          write(() => recordFastPathOptions(job.id, workerId, options));
+        }
         io.emitRunning();
         break;
       case "step": {

@@ -71,7 +71,12 @@ it("a 2-GPU job runs under torchrun (2 processes, gloo on the CPU); a 1-GPU work
 it("a failure on rank 1 fails the job with rank 1's error", async () => {
   h = await createHarness();
   const id = await enqueue2(h, "fails");
-  h.startWorker("two-gpus", { TUNEBOARD_GPUS: TWO_GPUS, TUNEBOARD_TEST_FAIL_RANK: "1" });
+  // tests/support/python-fail-rank puts the failure injection (a sitecustomize) on the trainer's PYTHONPATH.
+  h.startWorker("two-gpus", {
+    TUNEBOARD_GPUS: TWO_GPUS,
+    TUNEBOARD_TEST_FAIL_RANK: "1",
+    TUNEBOARD_PYTHON: "worker/trainer/tests/support/python-fail-rank",
+  });
   const job = await finished(h, id);
   expect(job.status).toBe("failed");
   expect(job.error).toMatch(/rank 1: injected failure on rank 1/);

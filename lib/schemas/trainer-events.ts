@@ -2,6 +2,7 @@
 // The Python twin lives in worker/trainer/tuneboard_trainer/events.py; both sides are checked
 // against the same fixture (lib/schemas/fixtures/trainer-events.jsonl).
 import { z } from "zod";
+import { fastPathOptionsSchema } from "./fast-path-options";
 
 const base = { v: z.literal(1), time: z.number() };
 const finite = z.number().finite();
@@ -18,6 +19,7 @@ export const startedEvent = z.object({
   dtype: z.string(),
   output_dir: z.string(),
   num_eval_samples: z.number().int().nonnegative().optional(),
+  fast_path_options: fastPathOptionsSchema.optional(),
 });
 
 export const logEvent = z.object({

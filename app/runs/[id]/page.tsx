@@ -8,6 +8,8 @@ import { RunLive } from "@/components/RunLive";
 import { db } from "@/lib/db";
 import { env } from "@/lib/env";
 import { runConfigSchema } from "@/lib/schemas/run-config";
+import { parseTrainRunDetails } from "@/lib/schemas/fast-path-options";
+import { FastPathOptionsPanel } from "@/components/runs/FastPathOptionsPanel";
 import { getT } from "@/lib/i18n/server";
 
 export const dynamic = "force-dynamic";
@@ -24,6 +26,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
     // shown without the settings line
   }
   const config = runConfigSchema.safeParse(stored);
+  const details = job.kind === "train" ? parseTrainRunDetails(job.result) : null;
   // Where Resume would continue: the worker picks the same folder (worker/run-job.ts).
   const checkpoint = latestCheckpoint(job.outputDir ?? path.join(env().runsDir, `run-${job.id}`));
   return (
@@ -67,6 +70,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
         </p>
       )}
       <RunLive initial={snapshot} checkpoint={checkpoint ? path.basename(checkpoint) : null} />
+      {details && <FastPathOptionsPanel options={details.fastPathOptions} t={t} />}
     </div>
   );
 }

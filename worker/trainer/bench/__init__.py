@@ -3,7 +3,7 @@
 `python -m bench.train_bench` (from worker/trainer, or with PYTHONPATH=worker/trainer) runs, in one
 process on one GPU, LLaMA-Factory's stack (transformers + peft LoRA) and our trainer's model + LoRA on
 identical data and weights, and prints tokens/s, step time, peak memory and useful-FLOPs utilisation.
-See docs/benchmarks.md ("Training throughput") and docs/performance-notes.md.
+See docs/benchmarks.md (current figures) and lab/ (history, raw results).
 
     models.py       Llama-3.1-8B's shape (or a tiny one for --quick), seeded random weights on the device,
                     the baseline (LlamaForCausalLM + peft) and ours (Transformer + prepare_model)

@@ -8,7 +8,7 @@ Writes a random-weights Llama-shaped model (default: Llama-3.2-1B's shape, hidde
   1 GPU : per_device_train_batch_size B, gradient_accumulation_steps 2
   2 GPUs: torchrun --nproc-per-node 2, batch B, accumulation 1   (same global batch, 2B)
 and compares the logged per-step losses and the tokens/s between step 5 and the last step.
-Both runs take the same training path: `--fast-path auto` (default: the packed fast path of fast.py, which
+Both runs take the same training path: `--fast-path auto` (default: the packed fast path of fast/, which
 under DDP averages gradients with one all-reduce per optimizer step) or `off` (the reference path through a
 DistributedDataParallel wrapper). `--tiny` runs a 2-layer model on the CPU with gloo (to check this script
 anywhere; there `auto` means `on`).

@@ -81,7 +81,8 @@ def write_base(path: Path, layers: int, shape: dict = LLAMA31_8B) -> dict:
 
 def write_adapter(base: Path, path: Path, r: int = 16):
     from tuneboard_trainer.lora import ALL_TARGETS, save_adapter
-    from tuneboard_trainer.model import Transformer, load_config
+    from tuneboard_trainer.model import Transformer
+    from tuneboard_trainer.hf_weights import load_config
 
     with torch.device("meta"):
         model = Transformer(load_config(base))
@@ -116,7 +117,7 @@ def child(mode: str, base: str, adapter: str, out: str, shard_mb: int, device: s
     if mode == "inmemory":
         from tuneboard_trainer.lora import load_adapter, merge_lora
         from tuneboard_trainer.methods import save_trained
-        from tuneboard_trainer.model import load_pretrained
+        from tuneboard_trainer.hf_weights import load_pretrained
 
         model = load_pretrained(base, dtype=torch.float32, device="cpu")
         load_adapter(model, adapter)

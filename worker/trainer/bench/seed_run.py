@@ -30,7 +30,8 @@ from . import models
 
 
 def write_model(model_dir: Path, tokenizer_dir: Path, quick: bool = False) -> dict:
-    from tuneboard_trainer.model import ModelConfig, Transformer, save_hf_model
+    from tuneboard_trainer.model import ModelConfig, Transformer
+    from tuneboard_trainer.hf_weights import save_hf_model
 
     if (model_dir / "model.safetensors.index.json").exists():
         return {"written": False}

@@ -4,7 +4,7 @@
     PYTHONPATH=worker/trainer python3 -m bench.step_trace --analyze trace.json.gz      # any machine, no GPU
 
 Why: the graphed 8B step (ours `ck0cg`, 2 x 1024 tokens) replays in ~132 ms while its kernels add up to
-~120 ms (performance-notes.md § 8). key_averages() sums kernel time and cannot say where the other 12 ms go;
+~120 ms. key_averages() sums kernel time and cannot say where the other 12 ms go;
 the trace's timestamps can. The analysis takes the busiest stream's device events (kernels, memcpys,
 memsets) in time order and reports the idle gaps between them: their total, a histogram, the largest ones
 with their neighbours, per-kernel totals (time and the gap before it), memcpy sizes, and the kernel sequence

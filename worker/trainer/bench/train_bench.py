@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import gc
 import json
@@ -157,7 +158,7 @@ def baseline_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
 
 
 def ours_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
-    from tuneboard_trainer.model import lm_loss
+    from tuneboard_trainer.loss import lm_loss
     from tuneboard_trainer.train import forward_batch
 
     with autocast:
@@ -189,7 +190,7 @@ def fast_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
 
 
 def graph_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
-    """fast_step through fast_graph.StepGraphs: each packed micro-batch's forward + backward is one CUDA graph
+    """fast_step through fast.graph.StepGraphs: each packed micro-batch's forward + backward is one CUDA graph
     replay (recorded the first time its bucketed shape is seen, i.e. in the warm-up steps)."""
     from tuneboard_trainer.templates import IGNORE_INDEX
 
@@ -204,14 +205,18 @@ def graph_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
     return total / max(1, n)
 
 
+# The FastPathOptions of every fast-path run (main() applies --fast-option to it).
+FAST_OPTIONS = None
+
+
 def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
-    """variant None / "ref": the reference path with gradient checkpointing (run 1's `ours`);
+    """variant None / "ref": the reference path with gradient checkpointing;
     "ck<K>[m<M>][c][o][g][e]": the fast path with K blocks recomputed (and the gate/up products of M more),
     c = regional compile, o = offload recompute
-    inputs, b = the LoRA Functions as graph breaks in the compiled regions (default: traced into them), g = CUDA graphs of each micro-batch's forward + backward (fast_graph.py), e = input embedding in host
+    inputs, b = the LoRA Functions as graph breaks in the compiled regions (default: traced into them), g = CUDA graphs of each micro-batch's forward + backward (fast/graph.py), e = input embedding in host
     memory (fast.HostEmbedding)."""
-    from tuneboard_trainer.fast import FastPath, embed_on_device, embed_on_host
-    from tuneboard_trainer.fast_graph import StepGraphs
+    from tuneboard_trainer.fast import FastPath, FastPathOptions, embed_on_device, embed_on_host
+    from tuneboard_trainer.fast.graph import StepGraphs
 
     side.graphs = None
     side.opt.zero_grad(set_to_none=True)
@@ -231,16 +236,19 @@ def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
         raise SystemExit(f"bad fast-path variant {variant!r}: ck<K>[m<M>][c][o][g][e][b]")
     k, m, flags = int(parsed[1]), int(parsed[2] or 0), parsed[3]
     # b = the LoRA Functions as graph breaks in compiled regions (FUNCTION_MODE "break"); default traced
-    os.environ["TUNEBOARD_COMPILE_FUNCTIONS"] = "break" if "b" in flags else "trace"
+    options = dataclasses.replace(FAST_OPTIONS or FastPathOptions(), compile_functions="break" if "b" in flags else "trace")
     if getattr(side, "compiled_fast", None) is None and "c" in flags:
-        side.compiled_fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, compile=True)
+        side.compiled_fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, compile=True,
+                                      options=options)
     if "c" in flags:
         side.fast = side.compiled_fast  # one compiled instance: its compile cache is reused across runs
+        side.fast.options = options
         side.fast.max_tokens = max_tokens
         side.fast.set_recompute(k, m)
         side.fast.offload = "o" in flags
     else:
-        side.fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, offload="o" in flags)
+        side.fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, offload="o" in flags,
+                             options=options)
     side.step_fn = fast_step
     if "g" in variant[2:]:
         side.graphs = StepGraphs(side.fast, side.params, dev, torch.bfloat16)
@@ -280,7 +288,7 @@ def timed_steps(side: Side, timed: list[dict], device, autocast, sync_each_step:
 
     By default the steps run back to back as a training loop runs them (no host-device sync in between: the
     host prepares step i + 1 while the GPU runs step i), timed by CUDA events recorded between steps and read
-    after one sync at the end; the losses are read then too. sync_each_step (runs 1-5's method) waits for the
+    after one sync at the end; the losses are read then too. sync_each_step (synced timing) waits for the
     GPU after every step, so each step also pays the host's preparation of the next one with an idle GPU.
     """
     if device.type != "cuda" or sync_each_step:
@@ -479,7 +487,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.train_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--workloads", default="fixed,variable", help="comma list of: fixed, variable")
     p.add_argument("--sides", default="baseline,ours", help="comma list of: baseline, ours")
-    p.add_argument("--variants", default="", help="extra runs of ours: ref (reference path, as run 1), packed (variable, "
+    p.add_argument("--variants", default="", help="extra runs of ours: ref (reference path), packed (variable, "
                    "reference path on packed rows), nockpt / nocudnn (reference path variants)")
     p.add_argument("--fixed-fast", default="ck32,ck16,ck8,ck0",
                    help="fast-path runs of ours on fixed: ck<K> = K blocks recomputed, suffix c = compiled; the record "
@@ -502,10 +510,13 @@ def parse_args(argv=None):
     p.add_argument("--records-out", default=None, help="write docs/benchmarks.json-style records here")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sync-each-step", action="store_true",
-                   help="wait for the GPU after every timed step (runs 1-5's method; default: back to back, CUDA events)")
+                   help="wait for the GPU after every timed step (synced timing; default: back to back, CUDA events)")
     p.add_argument("--pad-multiple", type=int, default=1, help="pad padded batches to a multiple of this (LLaMA-Factory: 8)")
     p.add_argument("--shape-warmup", action="store_true",
                    help="variable: one untimed pass over the timed batches before timing (steady state)")
+    p.add_argument("--fast-option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a FastPathOptions field for every fast-path run (repeatable), e.g. dense_attention=0, "
+                        "augmented_weights=0, keep_swiglu=1; the variant's b flag sets compile_functions")
     return p.parse_args(argv)
 
 
@@ -527,29 +538,8 @@ def print_table(runs: list[dict]) -> None:
               f"{r['first_loss']:>9.4f}")
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("CUDA is not available; use --device cpu (with --quick)", file=sys.stderr)
-        return 2
-    quick = args.quick
-    cfg = models.TINY if quick else models.LLAMA31_8B
-    steps = args.steps or (3 if quick else 20)
-    warmup = args.warmup if args.warmup is not None else (1 if quick else 3)
-    seq, cutoff = (64, 128) if quick else (1024, 2048)
-    var_median = 40 if quick else workloads.VAR_MEDIAN
-    # bf16 weights + bf16 autocast on the GPU; fp32 on the CPU (our trainer's CPU fallback, and HF's sdpa/bf16
-    # CPU paths are not what we measure).
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    autocast = make_autocast(device, dtype)
-    wl_names = [w for w in args.workloads.split(",") if w]
-    sides = [s for s in args.sides.split(",") if s]
-    variants = [v for v in args.variants.split(",") if v]
-    for w in wl_names:
-        if w not in ("fixed", "variable", "long"):
-            raise SystemExit(f"unknown workload {w!r}")
-
+def bench_meta(args, device, cfg: dict, dtype, quick: bool) -> dict:
+    """The run's facts (card, versions, shape, matmul TFLOP/s), printed as one line and stored with the results."""
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
     meta = {"args": vars(args),
@@ -570,7 +560,12 @@ def main(argv=None) -> int:
     print(f"# {meta['card']} | torch {meta['torch']} | transformers {meta['transformers']} | peft {meta['peft']}"
           f" | {meta['shape']} | matmul {meta['matmul_shape']}: {meta['matmul_tflops']} TFLOP/s", flush=True)
 
-    # Identical data for both sides (fixed seeds).
+    return meta
+
+
+def workload_data(args, cfg: dict, wl_names, variants, warmup: int, steps: int, seq: int, cutoff: int,
+                  var_median: int) -> tuple[dict, dict]:
+    """(batches per workload: warm-up / timed / extra, statistics per workload); identical for both sides."""
     vocab = cfg["vocab_size"]
     data = {}
     stats = {}
@@ -601,6 +596,74 @@ def main(argv=None) -> int:
     for k, v in stats.items():
         print(f"# workload {k}: {json.dumps(v)}", flush=True)
 
+    return data, stats
+
+
+def summarize(runs: list, long_results: dict, wl_names, seq: int, meta: dict) -> list[dict]:
+    """docs/benchmarks.json-style records: per workload, the fastest fast-path run of ours against the baseline."""
+    records = []
+    ok = lambda r: r is not None and "error" not in r  # noqa: E731
+    for w in [w for w in wl_names if w != "long"]:
+        base = next((r for r in runs if r["workload"] == w and r["side"] == "baseline"), None)
+        fast_runs = [r for r in runs if r["workload"] == w and r["side"] == "ours" and ok(r)
+                     and (r.get("variant") or "").startswith("ck")]
+        if w == "fixed" and ok(base) and base["peak_gib"] is not None:  # no more memory than the baseline
+            fast_runs = [r for r in fast_runs if r["peak_gib"] <= base["peak_gib"]]
+        ours = max(fast_runs, key=lambda r: r["tokens_per_s"], default=None)
+        o = ours["tokens_per_s"] if ok(ours) else None
+        b = base["tokens_per_s"] if ok(base) else None
+        rec = {
+            "name": f"train.fixed_2x{seq}" if w == "fixed" else "train.variable",
+            "ours": o, "baseline": b, "unit": "tokens/s",
+            "ratio": round(o / b, 3) if o and b else None,
+            "ours_peak_gib": ours.get("peak_gib") if ours else None,
+            "baseline_peak_gib": base.get("peak_gib") if base else None,
+            "card": meta["card"], "date": DATE,
+            "ours_variant": ours.get("variant") if ours else None,
+        }
+        if w == "fixed" and ours:
+            rec["ours_useful_util"], rec["baseline_useful_util"] = ours["useful_util"], base and base.get("useful_util")
+        records.append(rec)
+    if "long" in wl_names:
+        b = long_results.get("baseline", {}).get("max_fit")
+        o = long_results.get("ours", {}).get("max_fit")
+        records.append({"name": "train.long_context", "ours": o, "baseline": b, "unit": "tokens (batch 1)",
+                        "ratio": round(o / b, 3) if o and b else None,
+                        "ours_peak_gib": long_results.get("ours", {}).get("max_fit_peak_gib"),
+                        "baseline_peak_gib": long_results.get("baseline", {}).get("max_fit_peak_gib"),
+                        "card": meta["card"], "date": DATE})
+    return records
+
+
+def main(argv=None) -> int:
+    global FAST_OPTIONS
+    args = parse_args(argv)
+    from tuneboard_trainer.fast import FastPathOptions
+
+    FAST_OPTIONS = FastPathOptions().with_overrides(args.fast_option)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("CUDA is not available; use --device cpu (with --quick)", file=sys.stderr)
+        return 2
+    quick = args.quick
+    cfg = models.TINY if quick else models.LLAMA31_8B
+    steps = args.steps or (3 if quick else 20)
+    warmup = args.warmup if args.warmup is not None else (1 if quick else 3)
+    seq, cutoff = (64, 128) if quick else (1024, 2048)
+    var_median = 40 if quick else workloads.VAR_MEDIAN
+    # bf16 weights + bf16 autocast on the GPU; fp32 on the CPU (our trainer's CPU fallback, and HF's sdpa/bf16
+    # CPU paths are not what we measure).
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    autocast = make_autocast(device, dtype)
+    wl_names = [w for w in args.workloads.split(",") if w]
+    sides = [s for s in args.sides.split(",") if s]
+    variants = [v for v in args.variants.split(",") if v]
+    for w in wl_names:
+        if w not in ("fixed", "variable", "long"):
+            raise SystemExit(f"unknown workload {w!r}")
+
+    meta = bench_meta(args, device, cfg, dtype, quick)
+    data, stats = workload_data(args, cfg, wl_names, variants, warmup, steps, seq, cutoff, var_median)
     runs, sides_info, profile, long_results = [], {}, None, {}
     for kind in sides:
         free(device)
@@ -673,37 +736,7 @@ def main(argv=None) -> int:
 
     print()
     print_table(runs)
-    records = []
-    ok = lambda r: r is not None and "error" not in r  # noqa: E731
-    for w in [w for w in wl_names if w != "long"]:
-        base = next((r for r in runs if r["workload"] == w and r["side"] == "baseline"), None)
-        fast_runs = [r for r in runs if r["workload"] == w and r["side"] == "ours" and ok(r)
-                     and (r.get("variant") or "").startswith("ck")]
-        if w == "fixed" and ok(base) and base["peak_gib"] is not None:  # no more memory than the baseline
-            fast_runs = [r for r in fast_runs if r["peak_gib"] <= base["peak_gib"]]
-        ours = max(fast_runs, key=lambda r: r["tokens_per_s"], default=None)
-        o = ours["tokens_per_s"] if ok(ours) else None
-        b = base["tokens_per_s"] if ok(base) else None
-        rec = {
-            "name": f"train.fixed_2x{seq}" if w == "fixed" else "train.variable",
-            "ours": o, "baseline": b, "unit": "tokens/s",
-            "ratio": round(o / b, 3) if o and b else None,
-            "ours_peak_gib": ours.get("peak_gib") if ours else None,
-            "baseline_peak_gib": base.get("peak_gib") if base else None,
-            "card": meta["card"], "date": DATE,
-            "ours_variant": ours.get("variant") if ours else None,
-        }
-        if w == "fixed" and ours:
-            rec["ours_useful_util"], rec["baseline_useful_util"] = ours["useful_util"], base and base.get("useful_util")
-        records.append(rec)
-    if "long" in wl_names:
-        b = long_results.get("baseline", {}).get("max_fit")
-        o = long_results.get("ours", {}).get("max_fit")
-        records.append({"name": "train.long_context", "ours": o, "baseline": b, "unit": "tokens (batch 1)",
-                        "ratio": round(o / b, 3) if o and b else None,
-                        "ours_peak_gib": long_results.get("ours", {}).get("max_fit_peak_gib"),
-                        "baseline_peak_gib": long_results.get("baseline", {}).get("max_fit_peak_gib"),
-                        "card": meta["card"], "date": DATE})
+    records = summarize(runs, long_results, wl_names, seq, meta)
     for rec in records:
         print(f"# record {json.dumps(rec)}")
     if args.records_out:

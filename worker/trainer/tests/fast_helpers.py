@@ -5,7 +5,8 @@ import torch
 from tuneboard_trainer.data import Example, collate, pack_examples
 from tuneboard_trainer.fast import FastPath
 from tuneboard_trainer.lora import apply_lora
-from tuneboard_trainer.model import ModelConfig, Transformer, lm_loss, rope_inv_freq
+from tuneboard_trainer.model import ModelConfig, Transformer, rope_inv_freq
+from tuneboard_trainer.loss import lm_loss
 from tuneboard_trainer.train import forward_batch
 from tuneboard_trainer.templates import IGNORE_INDEX
 
@@ -92,10 +93,10 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def graph_loss(model, window, device, dtype, sg=None, **kw):
-    """As fast_loss, through fast_graph.StepGraphs: CUDA graph replays on a GPU; on the CPU (no graphs) the same
+    """As fast_loss, through fast.graph.StepGraphs: CUDA graph replays on a GPU; on the CPU (no graphs) the same
     recorded body on the same static, padded buffers, run eagerly. Returns (loss, count, grads, StepGraphs).
     Gradients are zeroed in place (the graphs keep their .grad tensors)."""
-    from tuneboard_trainer.fast_graph import StepGraphs, _Slot
+    from tuneboard_trainer.fast.graph import StepGraphs, _Slot
 
     if sg is None:
         model.zero_grad(set_to_none=True)

@@ -10,8 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tuneboard_trainer import model as M
-from tuneboard_trainer.model import _ce_chunk, _ce_chunk_eager, _CEKernels, _LinearCrossEntropy, compile_ce
+from tuneboard_trainer.loss import _ce_chunk, _ce_chunk_eager, _CEKernels, _LinearCrossEntropy, compile_ce
 
 V, D = 503, 24
 N, CHUNK = 37, 8  # 8 does not divide 37: four full chunks and a tail of 5
@@ -148,7 +147,9 @@ def test_compile_ce_is_lazy_and_idempotent():
     first = _CEKernels.chunk
     compile_ce()
     assert _CEKernels.compiled is True and _CEKernels.chunk is first and first is not _ce_chunk_eager
-    assert M.compile_ce is compile_ce  # importable from tuneboard_trainer.model for fast.compile_pointwise()
+    from tuneboard_trainer.fast import functions
+
+    assert functions.compile_ce is compile_ce  # the one fast.compile_pointwise() calls
 
 
 # ---------------------------------------------------------------------------------------------- compiled
@@ -240,7 +241,7 @@ def test_compiled_failure_falls_back_to_eager_for_good(capsys):
 
 @pytest.mark.parametrize("compile_it", [False, True], ids=["eager", "compiled"])
 def test_under_autocast(compile_it, request):
-    """fast_graph runs the loss under autocast: fp32 h and W, bf16 logits; the gradients come back in fp32."""
+    """fast/graph.py runs the loss under autocast: fp32 h and W, bf16 logits; the gradients come back in fp32."""
     if compile_it:
         request.getfixturevalue("compiled")
     h, W, y, w = problem(torch.float32, True)

@@ -10,7 +10,7 @@ import torch
 from hf_tiny import ARCHS, save_hf
 from tuneboard_trainer.chat_engine import ChatEngine, GenParams, apply_repetition_penalty, sample
 from tuneboard_trainer.lora import apply_lora, merge_lora, save_adapter
-from tuneboard_trainer.model import load_pretrained
+from tuneboard_trainer.hf_weights import load_pretrained
 
 GREEDY = GenParams(max_new_tokens=20, temperature=0.0)
 

@@ -111,7 +111,7 @@ def test_compare_mode_and_stopping_a_queued_request(tmp_path, tiny_model_dir):
     """With an adapter loaded, use_adapters=false answers as the base model; stopping both answers of a
     compare pair also drops the one still queued."""
     from tuneboard_trainer.lora import apply_lora, save_adapter
-    from tuneboard_trainer.model import load_pretrained
+    from tuneboard_trainer.hf_weights import load_pretrained
 
     torch.manual_seed(0)
     m = apply_lora(load_pretrained(tiny_model_dir), targets="all", r=4, alpha=8)

@@ -7,7 +7,7 @@ import torch
 from conftest import TINY_SHAPE
 from tuneboard_trainer.demo_model import DEMO_PRESET, FILES, make_demo_model
 from tuneboard_trainer.config import TrainConfig
-from tuneboard_trainer.model import load_pretrained
+from tuneboard_trainer.hf_weights import load_pretrained
 
 
 def test_demo_model_layout_and_idempotence(tmp_path, tokenizer_dir):

@@ -1,9 +1,10 @@
-"""Distributed training on the CPU: torchrun, 2 processes, gloo (issue 8's fallback for machines
+"""Distributed training on the CPU: torchrun, 2 processes, gloo (the fallback for machines
 without 2 GPUs). DDP must reproduce a single-process run with the same global batch; only rank 0
 prints metrics and writes files; a failure on any rank ends the run with that rank's error."""
 
 import json
 import os
+from pathlib import Path
 import subprocess
 import sys
 
@@ -13,12 +14,16 @@ from conftest import TRAINER_DIR
 from test_train import make_cfg, run_events
 
 
-def torchrun(cfg: dict, tmp_path, nproc=2, extra_env=None, timeout=300):
+FAIL_RANK_SUPPORT = Path(__file__).parent / "support" / "fail_rank"
+
+
+def torchrun(cfg: dict, tmp_path, nproc=2, extra_env=None, timeout=300, args=(), pythonpath=()):
     cfg_path = tmp_path / f"{os.path.basename(cfg['output_dir'])}.json"
     cfg_path.write_text(json.dumps(cfg))
-    env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR), "OMP_NUM_THREADS": "1", **(extra_env or {})}
+    path = os.pathsep.join([*map(str, pythonpath), str(TRAINER_DIR)])
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", **(extra_env or {})}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-           "--nproc-per-node", str(nproc), "-m", "tuneboard_trainer", "train", "--config", str(cfg_path)]
+           "--nproc-per-node", str(nproc), "-m", "tuneboard_trainer", "train", "--config", str(cfg_path), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return proc, events
@@ -28,14 +33,14 @@ def torchrun(cfg: dict, tmp_path, nproc=2, extra_env=None, timeout=300):
 def test_two_processes_match_one_process_with_the_same_global_batch(strategy, tmp_path, tiny_model_dir, dataset_dir):
     # One process: batch 2 x accumulation 2. Two processes: batch 2 x accumulation 1 x 2 ranks.
     # ddp: DistributedDataParallel; fsdp: FSDP2 (fully_shard), forced here (auto picks it by size);
-    # ddp-fast: the packed fast path (fast.py, forced on for the CPU) on both sides, where the ranks'
+    # ddp-fast: the packed fast path (fast/, forced on for the CPU) on both sides, where the ranks'
     # gradients are averaged by Dist.sync_grads instead of a DDP wrapper.
     extra = {"fast_path": "on"} if strategy == "ddp-fast" else {}
     single, _ = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "single",
                                     gradient_accumulation_steps=2, max_steps=4, save_steps=2, **extra))
     cfg = make_cfg(tmp_path, tiny_model_dir, dataset_dir, "ddp", gradient_accumulation_steps=1, max_steps=4,
                    save_steps=2, **extra)
-    proc, events = torchrun(cfg, tmp_path, extra_env={"TUNEBOARD_DIST_STRATEGY": strategy.removesuffix("-fast")})
+    proc, events = torchrun(cfg, tmp_path, args=["--dist-strategy", strategy.removesuffix("-fast")])
     assert proc.returncode == 0, proc.stderr[-3000:]
     if strategy == "ddp-fast":
         logs = [e["message"] for e in events if e["type"] == "log"]
@@ -67,7 +72,8 @@ def test_two_processes_match_one_process_with_the_same_global_batch(strategy, tm
 
 def test_a_failure_on_rank_1_fails_the_run_with_rank_1s_error(tmp_path, tiny_model_dir, dataset_dir):
     cfg = make_cfg(tmp_path, tiny_model_dir, dataset_dir, "fail", max_steps=2)
-    proc, events = torchrun(cfg, tmp_path, extra_env={"TUNEBOARD_TEST_FAIL_RANK": "1"}, timeout=240)
+    proc, events = torchrun(cfg, tmp_path, extra_env={"TUNEBOARD_TEST_FAIL_RANK": "1"}, timeout=240,
+                            pythonpath=[FAIL_RANK_SUPPORT])
     assert proc.returncode != 0
     errors = [e for e in events if e["type"] == "error"]
     assert errors, proc.stderr[-3000:]

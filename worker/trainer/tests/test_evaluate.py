@@ -19,7 +19,7 @@ from tuneboard_trainer.evaluate import EvalConfig, evaluate, generate_batch, loa
 from tuneboard_trainer.events import EventSink, Progress, Result, parse_event
 from tuneboard_trainer.lora import save_adapter
 from tuneboard_trainer.methods import LoraSettings, prepare_model
-from tuneboard_trainer.model import load_pretrained
+from tuneboard_trainer.hf_weights import load_pretrained
 from tuneboard_trainer.templates import load_template
 from tuneboard_trainer.text_metrics import sample_scores
 

@@ -16,7 +16,7 @@ from tuneboard_trainer.events import EventSink, Progress, Result, parse_event  #
 from tuneboard_trainer.export import ExportConfig, export_model  # noqa: E402
 from tuneboard_trainer.lora import save_adapter  # noqa: E402
 from tuneboard_trainer.methods import LoraSettings, prepare_model  # noqa: E402
-from tuneboard_trainer.model import load_pretrained  # noqa: E402
+from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 
 # Wide enough that the weights (~7 MB fp32) need several 1 MiB shards; no tensor is above 1 MiB.
 SHAPE = dict(vocab_size=1000, hidden_size=256, intermediate_size=512, num_hidden_layers=2)

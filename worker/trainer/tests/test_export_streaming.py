@@ -19,7 +19,7 @@ from tuneboard_trainer.events import EventSink, Log, Progress, parse_event  # no
 from tuneboard_trainer.export import ExportConfig, ShardWriter, export_model, plan_shards  # noqa: E402
 from tuneboard_trainer.lora import load_adapter, merge_lora, save_adapter  # noqa: E402
 from tuneboard_trainer.methods import LoraSettings, prepare_model, save_trained  # noqa: E402
-from tuneboard_trainer.model import load_pretrained  # noqa: E402
+from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 
 MIB = 1024**2
 # ~0.3 MB of fp32 weights (one shard): milliseconds per merge.

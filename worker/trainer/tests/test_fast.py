@@ -1,4 +1,4 @@
-"""GPU fast path (fast.py), checked on the CPU: packing, per-sample attention fallback, LoRA fusion, selective
+"""GPU fast path (fast/), checked on the CPU: packing, per-sample attention fallback, LoRA fusion, selective
 recompute and the train-loop hook compute the reference path's loss and adapter gradients."""
 
 import contextlib
@@ -8,7 +8,7 @@ import torch
 
 from fast_helpers import SMALL, examples, fast_loss, lora_model, packed_rows_window, padded_window, reference_loss, rel_err
 from tuneboard_trainer.config import ConfigError, TrainConfig
-from tuneboard_trainer.fast import FastPath, pack_window
+from tuneboard_trainer.fast import FastPath, FastPathOptions, pack_window
 from tuneboard_trainer.templates import IGNORE_INDEX
 
 CPU = torch.device("cpu")
@@ -136,10 +136,10 @@ def test_offloaded_checkpoint_matches_reference():
 @pytest.mark.parametrize("targets,bias", [("all", False), ("q_proj,v_proj,down_proj", True), ("o_proj", False)])
 def test_grouped_projections_match_reference(targets, bias, monkeypatch):
     """q/k/v and gate/up run as one GEMM against their concatenated weight with block-diagonal LoRA B
-    (fast._NormGroupLoRA): the same loss and adapter gradients as the reference path, also when only some of
+    (fast.functions._NormGroupLoRA): the same loss and adapter gradients as the reference path, also when only some of
     a group's projections have adapters and with Qwen2's q/k/v biases; the modules' weights become views of
     the fused weight (no extra memory)."""
-    import tuneboard_trainer.fast as fast_mod
+    import tuneboard_trainer.fast.functions as fast_mod
     from tuneboard_trainer.lora import apply_lora
     from tuneboard_trainer.model import ModelConfig, Transformer, rope_inv_freq
 
@@ -198,11 +198,10 @@ def test_mlp_recompute_matches_reference_and_is_planned_first():
 @pytest.mark.parametrize("kw,mode", [({}, "trace"), ({"mlp_recompute": 1}, "trace"), ({"mlp_recompute": 1}, "break"),
                                      ({"ckpt_layers": 1}, "trace")],
                          ids=["traced", "traced-mlp-recompute", "break-mlp-recompute", "traced-block-recompute"])
-def test_compiled_fast_path_matches_reference(kw, mode, monkeypatch):
+def test_compiled_fast_path_matches_reference(kw, mode):
     """torch.compile (inductor on the CPU here; CUDA in test_gpu_fast.py) in both ways the compiled regions
     meet the LoRA Functions: traced into them (the default) and as graph breaks with compiled pointwise
-    kernels (TUNEBOARD_COMPILE_FUNCTIONS=break): the reference path's loss and adapter gradients either way."""
-    monkeypatch.setenv("TUNEBOARD_COMPILE_FUNCTIONS", mode)
+    kernels (FastPathOptions.compile_functions="break"): the reference path's loss and adapter gradients either way."""
     model = lora_model(SMALL, seed=3)
     window = padded_window(examples([37, 120, 64, 5, 230, 50], SMALL["vocab_size"], seed=3))
     ref_l, ref_n, ref_g = reference_loss(model, window, CPU, NOCAST)
@@ -215,7 +214,7 @@ def test_compiled_fast_path_matches_reference(kw, mode, monkeypatch):
 
     FastPath.hidden = spy
     try:
-        l, n, g = fast_loss(model, window, CPU, NOCAST, compile=True, **kw)
+        l, n, g = fast_loss(model, window, CPU, NOCAST, compile=True, options=FastPathOptions(compile_functions=mode), **kw)
     finally:
         FastPath.hidden = orig
     assert fp_seen and all(c for c, _ in fp_seen), "compile fell back to eager"
@@ -227,11 +226,11 @@ def test_compiled_fast_path_matches_reference(kw, mode, monkeypatch):
 
 def test_importing_the_trainer_does_not_load_torch_dynamo():
     """torch._dynamo (with sympy) costs seconds of every trainer start, more where site-packages has no bytecode
-    cache (the GPU image: performance-notes.md § 8.1); only compiled runs need it, and load it then."""
+    cache (the GPU image); only compiled runs need it, and load it then."""
     import subprocess
     import sys
 
-    code = "import sys, tuneboard_trainer.train, tuneboard_trainer.fast_graph; print('torch._dynamo' in sys.modules)"
+    code = "import sys, tuneboard_trainer.train, tuneboard_trainer.fast.graph; print('torch._dynamo' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert out.stdout.strip() == "False", out.stderr
@@ -255,18 +254,18 @@ def _saved_activation_bytes(fp, model, mb) -> int:
     return sum(seen.values())
 
 
-def test_traced_functions_keep_no_more_than_eager(monkeypatch):
-    """Traced into compiled regions, the LoRA Functions must keep what they say (performance-notes.md § 8.3:
-    AOTAutograd's CSE merged their backward's recomputation with the forward and kept the normed inputs and the
-    SwiGLU product; § 9: the recompute is now spelt differently). Inductor on the CPU here."""
+def test_traced_functions_keep_no_more_than_eager():
+    """Traced into compiled regions, the LoRA Functions must keep what they say: AOTAutograd's CSE merges a
+    backward recomputation spelt like the forward with it and would keep the normed inputs and the SwiGLU
+    product, so the recompute is spelt differently. Inductor on the CPU here."""
     shape = dict(SMALL, hidden_size=128, intermediate_size=512, num_attention_heads=4, num_key_value_heads=2,
                  head_dim=32)
     window = padded_window(examples([256, 256], shape["vocab_size"], seed=2))
     kept = {}
     for mode, compile_, mlp in (("break", False, 0), ("trace", True, 0), ("trace", True, 2)):
-        monkeypatch.setenv("TUNEBOARD_COMPILE_FUNCTIONS", mode)
         model = lora_model(shape, seed=1)
-        fp = FastPath(model, 4096, ckpt_layers=0, mlp_recompute=mlp, compile=compile_)
+        fp = FastPath(model, 4096, ckpt_layers=0, mlp_recompute=mlp, compile=compile_,
+                      options=FastPathOptions(compile_functions=mode))
         mb = fp.pack(window)[0]
         _saved_activation_bytes(fp, model, mb)  # the first call compiles
         kept[(mode, mlp)] = _saved_activation_bytes(fp, model, mb)
@@ -276,14 +275,13 @@ def test_traced_functions_keep_no_more_than_eager(monkeypatch):
     assert freed >= 0.9 * shape["num_hidden_layers"] * 2 * shape["intermediate_size"] * 4 * 512, kept
 
 
-def test_dense_attention_only_for_equal_lengths(monkeypatch):
+def test_dense_attention_only_for_equal_lengths():
     """A packed micro-batch goes to batched (cuDNN) attention only when it is S sequences of exactly L tokens:
-    N == S * L, which no shorter or zero-length sequence can meet (fast_graph's padded keys included)."""
+    N == S * L, which no shorter or zero-length sequence can meet (fast/graph.py's padded keys included)."""
     from tuneboard_trainer.fast import dense_ok
 
     assert dense_ok(2048, 2, 1024)  # workload 1: 2 x 1024
     assert not dense_ok(2047, 2, 1024)  # 1024 + 1023
     assert not dense_ok(2048, 4, 1024)  # 1024 + 1024 + two zero-length (a bucketed graph key)
     assert not dense_ok(1920, 2, 1024)  # 1024 + 896
-    monkeypatch.setenv("TUNEBOARD_DENSE_ATTENTION", "0")
-    assert not dense_ok(2048, 2, 1024)
+    assert not dense_ok(2048, 2, 1024, enabled=False)  # FastPathOptions.dense_attention=False

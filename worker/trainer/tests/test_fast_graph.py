@@ -1,4 +1,4 @@
-"""fast_graph.py on the CPU: the fixed-shape layout a CUDA graph records (tokens padded to a bucket as one
+"""fast/graph.py on the CPU: the fixed-shape layout a CUDA graph records (tokens padded to a bucket as one
 extra sequence, zero-length sequences filling cu_seqlens, weight-0 loss rows) computes the fast path's loss
 and adapter gradients. The graphs themselves need a GPU: tests/test_gpu_fast.py."""
 
@@ -6,7 +6,7 @@ import torch
 
 from fast_helpers import SMALL, examples, fast_loss, graph_loss, lora_model, padded_window, rel_err
 from tuneboard_trainer.fast import FastPath, pack_window
-from tuneboard_trainer.fast_graph import StepGraphs, for_training
+from tuneboard_trainer.fast.graph import StepGraphs, graphs_for_training
 from tuneboard_trainer.templates import IGNORE_INDEX
 
 CPU = torch.device("cpu")
@@ -44,9 +44,9 @@ def test_static_layout_matches_the_fast_path():
 def test_not_used_where_it_cannot_run():
     model = lora_model(SMALL)
     fp = FastPath(model, max_tokens=256)
-    assert for_training(fp, [], CPU, torch.float32) == (None, "")
-    assert for_training(None, [], torch.device("cuda"), torch.bfloat16) == (None, "")
-    msg = for_training(fp, [], torch.device("cuda"), torch.float16)[1]
+    assert graphs_for_training(fp, [], CPU, torch.float32) == (None, "")
+    assert graphs_for_training(None, [], torch.device("cuda"), torch.bfloat16) == (None, "")
+    msg = graphs_for_training(fp, [], torch.device("cuda"), torch.float16)[1]
     assert msg == "CUDA graphs off: fp16 (GradScaler)"
 
 

@@ -12,7 +12,7 @@ import torch
 
 from fast_helpers import SMALL, examples, fast_loss, graph_loss, lora_model, padded_window, reference_loss, rel_err
 from tuneboard_trainer.fast import FastPath
-from tuneboard_trainer.model import lm_loss
+from tuneboard_trainer.loss import lm_loss
 from tuneboard_trainer.train import forward_batch
 
 pytestmark = [pytest.mark.gpu,
@@ -32,7 +32,7 @@ def _compare(shape, lengths, seed, graphs=False, **fast_kw):
     with torch.autocast("cuda", enabled=False):
         l32, n32, g32 = reference_loss(model32, window, dev, torch.autocast("cuda", enabled=False))
     lr, nr, gr = reference_loss(model, window, dev, bf16)
-    if graphs:  # fast_graph.StepGraphs: the same step recorded once as a CUDA graph, then replayed
+    if graphs:  # fast.graph.StepGraphs: the same step recorded once as a CUDA graph, then replayed
         lf, nf, gf, sg = graph_loss(model, window, dev, torch.bfloat16, **fast_kw)
         assert sg.disabled is None and sg.captures >= 1, sg.disabled
     else:

@@ -11,7 +11,7 @@ peft = pytest.importorskip("peft")
 
 from hf_tiny import make_hf, rand_ids, save_hf  # noqa: E402
 from tuneboard_trainer.lora import apply_lora, load_adapter, save_adapter  # noqa: E402
-from tuneboard_trainer.model import load_pretrained  # noqa: E402
+from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 
 # Each architecture with a different LoRA variant, so every pairing of features is exercised somewhere.
 CASES = [

@@ -14,7 +14,7 @@ from hf_tiny import BASE, rand_ids, save_hf  # noqa: E402
 from tuneboard_trainer.lora import (  # noqa: E402
     ALL_TARGETS, LoRALinear, apply_lora, load_adapter, lora_state_dict, merge_lora, save_adapter,
 )
-from tuneboard_trainer.model import load_pretrained  # noqa: E402
+from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 
 VARIANTS = {"plain": {}, "rslora": {"use_rslora": True}, "dora": {"use_dora": True},
             "rslora_dora": {"use_rslora": True, "use_dora": True}}

@@ -14,7 +14,8 @@ from tuneboard_trainer.lora import LoRALinear, merge_lora  # noqa: E402
 from tuneboard_trainer.methods import (  # noqa: E402
     LoraSettings, count_params, freeze_trainable_names, prepare_model, save_trained,
 )
-from tuneboard_trainer.model import load_pretrained, lm_loss  # noqa: E402
+from tuneboard_trainer.loss import lm_loss  # noqa: E402
+from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 
 THREE_LAYERS = dict(num_hidden_layers=3)
 

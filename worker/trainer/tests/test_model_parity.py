@@ -9,9 +9,9 @@ import torch
 transformers = pytest.importorskip("transformers")
 
 from hf_tiny import ARCHS, BASE, LLAMA3_ROPE, make_hf, rand_ids, save_hf  # noqa: E402
-from tuneboard_trainer.model import (  # noqa: E402
-    SUPPORTED_ARCHITECTURES, KVCache, UnsupportedModelError, load_pretrained, lm_loss,
-)
+from tuneboard_trainer.model import SUPPORTED_ARCHITECTURES, KVCache, UnsupportedModelError  # noqa: E402
+from tuneboard_trainer.loss import lm_loss  # noqa: E402
+from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 
 V = BASE["vocab_size"]
 

@@ -4,7 +4,8 @@ import torch
 
 from conftest import IDENTITY  # noqa: F401  (dataset_dir fixture uses it)
 from tuneboard_trainer.data import collate, load_examples, pack_examples
-from tuneboard_trainer.model import lm_loss, load_pretrained
+from tuneboard_trainer.loss import lm_loss
+from tuneboard_trainer.hf_weights import load_pretrained
 from tuneboard_trainer.templates import IGNORE_INDEX, get_template
 
 

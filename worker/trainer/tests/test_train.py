@@ -210,3 +210,19 @@ def test_a_non_finite_loss_stops_the_run_at_its_step(tmp_path, tiny_model_dir, d
         run_events(cfg)
     log = [json.loads(line) for line in (tmp_path / "nan" / "trainer_log.jsonl").read_text().splitlines()]
     assert [d["step"] for d in log] == [1]  # step 1 is always logged; step 5's line never came
+
+
+def test_the_started_event_reports_the_fast_path_options_the_run_used(tmp_path, tiny_model_dir, dataset_dir):
+    """FastPathOptions are built once from the config and reported as resolved: on the CPU "auto" means the
+    reference path, "on" the fast path (no compile, no CUDA graphs there)."""
+    _, events = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "auto", max_steps=1, save_steps=0))
+    auto = events[0].fast_path_options
+    assert auto["mode"] == "auto" and auto["active"] is False and auto["compile"] is False
+    cfg = make_cfg(tmp_path, tiny_model_dir, dataset_dir, "on", max_steps=1, save_steps=0, fast_path="on",
+                   gradient_checkpointing=False)
+    _, events = run_events(cfg)
+    on = events[0].fast_path_options
+    packed = max(2 * TrainConfig.from_dict(cfg).cutoff_len, 2048)  # batch x cutoff, as fast.default_max_tokens
+    assert on["mode"] == "on" and on["active"] is True and on["gradient_checkpointing"] is False
+    assert on["compile"] is False and on["cuda_graphs"] is False and on["recomputed_blocks"] == 0
+    assert on["max_tokens"] == packed and on["augmented_weights"] is True and on["dense_attention"] is True

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -34,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from .lora import ALL_TARGETS, _own_key, _peft_target_matcher
-from .model import ModelConfig, load_config, rope_inv_freq
+from .model import ModelConfig, apply_rope, rope_inv_freq
+from .hf_weights import load_config
 from .safetensors_io import read_weights
 
 Progress = Callable[[str, Optional[float]], None]  # (phase, fraction 0..1 or None)
@@ -125,11 +125,6 @@ def _lin(x, w, b, la, lb, gate):
     return y
 
 
-def _rope(x, cos, sin):  # x (T, heads, hd); cos/sin (T, 1, hd); HF's rotate-half convention
-    x1, x2 = x.chunk(2, dim=-1)
-    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
-
-
 def layer_pre(x, ln, wqkv, bqkv, la, lb, gate, qn, kn, cos, sin, n_heads: int, n_kv: int, hd: int, eps: float):
     """norm -> fused q/k/v (+ LoRA) -> (Qwen3 q/k norm) -> RoPE. x (T, D) -> q (T, H, hd), k/v (T, KV, hd)."""
     T = x.shape[0]
@@ -139,7 +134,7 @@ def layer_pre(x, ln, wqkv, bqkv, la, lb, gate, qn, kn, cos, sin, n_heads: int, n
     if qn is not None:
         q, k = _rms(q, qn, eps), _rms(k, kn, eps)
     cos, sin = cos[:, None], sin[:, None]
-    return _rope(q, cos, sin), _rope(k, cos, sin), v
+    return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
 
 def attend_decode(q, ck, cv, bias, n_kv: int, scale: float):

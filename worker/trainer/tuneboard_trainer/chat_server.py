@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import queue
 import sys
 import threading
@@ -61,7 +60,10 @@ class StreamDecoder:
 
 
 class ChatServer:
-    def __init__(self, stdin=None, stdout=None):
+    def __init__(self, stdin=None, stdout=None, decode: str = "compile", max_seq: int = 4096):
+        # CUDA decode: compile (fastest; ~10 s the first time on a machine, then Inductor's disk cache), graph
+        # (CUDA graph of eager kernels, 0.5 s warm-up) or eager; max_seq: the static KV cache's length in tokens.
+        self.decode, self.max_seq = decode, int(max_seq)
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.inbox: queue.Queue = queue.Queue()
@@ -142,11 +144,7 @@ class ChatServer:
                       elapsed_s=round(time.time() - t0, 3))
 
         tmpl = load_template(template, model_path)  # any of templates.SUPPORTED_TEMPLATES
-        # CUDA decode: compile (fastest; ~10 s the first time on a machine, then Inductor's disk cache),
-        # graph (CUDA graph of eager kernels, 0.5 s warm-up) or eager. docs/benchmarks.md has the numbers.
-        mode = os.environ.get("TUNEBOARD_CHAT_DECODE", "compile")
-        max_seq = int(os.environ.get("TUNEBOARD_CHAT_MAX_SEQ", "4096"))
-        engine = load_engine(model_path, adapter_paths, mode=mode, max_seq_len=max_seq, progress=progress)
+        engine = load_engine(model_path, adapter_paths, mode=self.decode, max_seq_len=self.max_seq, progress=progress)
         self.model, self.template, self.tokenizer = engine, tmpl, tmpl.tokenizer
         self.send(type="loaded", model_path=model_path, adapter_paths=list(adapter_paths),
                   load_s=round(time.time() - t0, 3), device=str(engine.device), mode=engine.mode)
@@ -211,5 +209,5 @@ class ChatServer:
                   finish_reason=finish)
 
 
-def serve() -> int:
-    return ChatServer().serve()
+def serve(decode: str = "compile", max_seq: int = 4096) -> int:
+    return ChatServer(decode=decode, max_seq=max_seq).serve()

@@ -68,7 +68,7 @@ def cmd_train(args) -> int:
         cfg = TrainConfig.from_file(args.config)
         from .train import train  # heavy imports (torch) only after the config is valid
 
-        train(cfg, sink)
+        train(cfg, sink, dist_strategy=args.dist_strategy)
 
     return _run_reported(args, work)
 
@@ -115,7 +115,7 @@ def cmd_validate(args) -> int:
 def cmd_chat(args) -> int:
     from .chat_server import serve
 
-    return serve()
+    return serve(decode=args.decode, max_seq=args.max_seq)
 
 
 def cmd_demo(args) -> int:
@@ -133,11 +133,16 @@ def main(argv=None) -> int:
     t.add_argument("--config", required=True)
     t.add_argument("--exit-with-stdin", action="store_true",
                    help="exit when stdin reaches end of input (the worker uses this to take orphans down with it)")
+    t.add_argument("--dist-strategy", choices=("auto", "ddp", "fsdp"), default="auto",
+                   help="under torchrun: ddp, fsdp, or auto (fsdp when the weights need more than half of one GPU)")
     t.set_defaults(func=cmd_train)
     v = sub.add_parser("validate-config", help="check a training config; prints ok or the error")
     v.add_argument("--config", required=True)
     v.set_defaults(func=cmd_validate)
     c = sub.add_parser("chat", help="JSON-lines chat server on stdin/stdout")
+    c.add_argument("--decode", choices=("compile", "graph", "eager"), default="compile",
+                   help="CUDA decode: compiled kernels, a CUDA graph of eager kernels, or eager")
+    c.add_argument("--max-seq", type=int, default=4096, help="static KV cache length in tokens")
     c.set_defaults(func=cmd_chat)
     for name, text in (("evaluate", "eval loss, perplexity, predictions with BLEU-4 / ROUGE (JSON events on stdout)"),
                        ("export", "merge a LoRA adapter and write a Hugging Face model folder (JSON events)")):

@@ -10,7 +10,7 @@ so train.py reads the same either way. What train.py asks of this module:
           averaged (all-reduce). For LoRA and anything that fits one card.
     fsdp  FSDP2 (`torch.distributed.fsdp.fully_shard` per decoder block, then the root): the
           weights are sharded across ranks. For a model that does not fit one card.
-  TUNEBOARD_DIST_STRATEGY=ddp|fsdp forces one; "auto" (default) takes fsdp when the model's
+  `train --dist-strategy ddp|fsdp` forces one; "auto" (default) takes fsdp when the model's
   weights need more than half of one GPU's memory, else ddp.
 - `device(d)`: cuda:LOCAL_RANK instead of "cuda".
 - `quiet(sink)`: metrics come from rank 0 only; other ranks print only their `error` event
@@ -46,6 +46,7 @@ class Dist:
     local_rank: int = 0
     strategy: str = "single"  # single | ddp | fsdp
     manual: bool = False  # ddp without a DDP wrapper: gradients averaged by sync_grads (see wrap)
+    requested: str = "auto"  # auto | ddp | fsdp (train --dist-strategy)
     _wrapped: list = field(default_factory=list)
 
     @property
@@ -66,7 +67,6 @@ class Dist:
         """Rank 0 keeps its sink; the others emit only errors, labelled with their rank (in place,
         so cli.py's error handler, which holds the same sink, is covered too)."""
         if not self.enabled or self.is_main:
-            self._inject_failure()
             return sink
         emit = sink.emit
         rank = self.rank
@@ -82,20 +82,13 @@ class Dist:
             return emit(event)
 
         sink.emit = emit_errors_only
-        self._inject_failure()
         return sink
-
-    def _inject_failure(self) -> None:
-        """Tests only: TUNEBOARD_TEST_FAIL_RANK=N makes rank N fail here (the job must report it)."""
-        if self.enabled and os.environ.get("TUNEBOARD_TEST_FAIL_RANK") == str(self.rank):
-            raise RuntimeError(f"injected failure on rank {self.rank} (TUNEBOARD_TEST_FAIL_RANK)")
 
     def pick_strategy(self, model, device: torch.device) -> str:
         if not self.enabled:
             return "single"
-        forced = os.environ.get("TUNEBOARD_DIST_STRATEGY", "auto").strip().lower()
-        if forced in ("ddp", "fsdp"):
-            return forced
+        if self.requested in ("ddp", "fsdp"):
+            return self.requested
         if device.type == "cuda":
             weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
             total = torch.cuda.get_device_properties(device).total_memory
@@ -107,7 +100,7 @@ class Dist:
         """The module forward passes go through. Call after LoRA is applied (and before the optimizer
         for fsdp, which replaces parameters by sharded ones).
 
-        manual_grads: the caller runs the model's blocks itself (fast.py's packed path), so DDP's forward
+        manual_grads: the caller runs the model's blocks itself (fast/'s packed path), so DDP's forward
         hooks would never fire: no wrapper; the ranks start from rank 0's trainable weights and the caller
         averages gradients with `sync_grads` once per optimizer step (LoRA gradients are a few MB: one
         all-reduce after the last backward costs well under a millisecond on NVLink)."""
@@ -232,10 +225,16 @@ class Dist:
             torch.distributed.destroy_process_group()
 
 
-def setup() -> Dist:
+DIST_STRATEGIES = ("auto", "ddp", "fsdp")
+
+
+def setup(strategy: str = "auto") -> Dist:
+    """Join torchrun's process group (WORLD_SIZE, RANK, LOCAL_RANK, set by torchrun); strategy: auto | ddp | fsdp."""
+    if strategy not in DIST_STRATEGIES:
+        raise ValueError(f"dist strategy {strategy!r}: expected one of {', '.join(DIST_STRATEGIES)}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Dist()
+        return Dist(requested=strategy)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
@@ -243,4 +242,4 @@ def setup() -> Dist:
     torch.distributed.init_process_group(backend=backend)
     if rank != 0:
         print(f"[rank {rank}] joined ({backend}, world {world})", file=sys.stderr, flush=True)
-    return Dist(world=world, rank=rank, local_rank=local_rank, strategy="ddp")
+    return Dist(world=world, rank=rank, local_rank=local_rank, strategy="ddp", requested=strategy)

@@ -129,7 +129,7 @@ def eval_loss(model, examples, batch_size: int, pad_id: int, device, on_batch=No
     import torch
 
     from .data import ordered_batches
-    from .model import lm_loss
+    from .loss import lm_loss
 
     total, n = 0.0, 0
     with torch.inference_mode():
@@ -213,7 +213,7 @@ def evaluate(cfg: EvalConfig, sink: Optional[EventSink] = None) -> dict:
 
     from .data import load_examples
     from .lora import load_adapter, merge_lora
-    from .model import load_config, load_pretrained
+    from .hf_weights import load_config, load_pretrained
     from .templates import TemplateError, load_template
     from .text_metrics import average_scores, sample_scores
 

@@ -31,6 +31,8 @@ class Started:
     dtype: str
     output_dir: str
     num_eval_samples: Optional[int] = None  # held-out samples (val_size); omitted when there are none
+    # The fast path's options as the run resolved them (fast.resolved_options); omitted when not reported.
+    fast_path_options: Optional[dict] = None
     type: str = field(default="started", init=False)
 
 
@@ -114,7 +116,8 @@ class Result:
 EVENT_TYPES = {cls.__dataclass_fields__["type"].default: cls
                for cls in (Started, Log, Step, Eval, Checkpoint, Done, Error, Progress, Result)}
 # (type, key) pairs that may be absent; they are omitted from JSON when None, never written as null.
-_OPTIONAL = {("error", "traceback"), ("started", "num_eval_samples"), ("done", "eval_loss"), ("step", "gpu_mem_gib")}
+_OPTIONAL = {("error", "traceback"), ("started", "num_eval_samples"), ("started", "fast_path_options"),
+             ("done", "eval_loss"), ("step", "gpu_mem_gib")}
 _NULLABLE = {"grad_norm"}  # keys that may be null
 _ENUMS = {("log", "level"): ("info", "warning", "error"), ("error", "kind"): ("config", "data", "oom", "internal"),
           ("progress", "task"): ("eval", "export"), ("result", "task"): ("eval", "export")}
@@ -142,6 +145,9 @@ def _type_ok(value, annotation: str) -> bool:
         return isinstance(value, (int, float))
     if annotation == "str":
         return isinstance(value, str)
+    if annotation == "dict":  # a flat object of scalars (started.fast_path_options)
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and (v is None or isinstance(v, (bool, int, float, str))) for k, v in value.items())
     if annotation.startswith("Optional["):
         return value is None or _type_ok(value, annotation[9:-1])
     raise AssertionError(annotation)

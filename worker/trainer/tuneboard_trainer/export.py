@@ -205,7 +205,8 @@ class _SourceCheckpoint:
         import torch
         from safetensors import safe_open
 
-        from .model import Transformer, load_config
+        from .model import Transformer
+        from .hf_weights import load_config
         from .safetensors_io import weight_files
 
         cfg = load_config(base)  # UnsupportedModelError for architectures we cannot run either

@@ -21,7 +21,8 @@ import torch
 import torch.nn as nn
 
 from .lora import LoRALinear, apply_lora, save_adapter
-from .model import Transformer, save_hf_model
+from .model import Transformer
+from .hf_weights import save_hf_model
 
 METHODS = ("lora", "freeze", "full")
 DEFAULT_MAX_SHARD_BYTES = 5 * 1024**3  # transformers' default max_shard_size ("5GB")

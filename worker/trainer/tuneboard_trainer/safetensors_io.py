@@ -138,12 +138,13 @@ def read_weights(model_dir, device: torch.device, dtype: Optional[torch.dtype], 
     to `dtype` (None: kept). inference=True reads under torch.inference_mode (chat); training needs plain
     tensors (inference tensors cannot be saved for backward), so it passes False.
 
-    method: "auto" (staged on CUDA, safe_open elsewhere), "staged" or "safe_open" (the benchmark forces one).
+    method: "auto" (staged on CUDA, safe_open elsewhere), "staged" or "safe_open" (FastPathOptions.weight_reader;
+    the benchmark forces one).
     buffer_bytes: the size of each pinned buffer of the staged path (two per thread); stats: see _read_staged."""
     device = torch.device(device)
     files = weight_files(Path(model_dir))
-    if method == "auto":  # TUNEBOARD_WEIGHT_READER=safe_open|staged overrides (a way back if one misbehaves)
-        method = os.environ.get("TUNEBOARD_WEIGHT_READER") or ("staged" if device.type == "cuda" else "safe_open")
+    if method == "auto":
+        method = "staged" if device.type == "cuda" else "safe_open"
     n = threads or (min(12, os.cpu_count() or 1) if device.type == "cuda" else 1)
     if method == "staged":
         return _read_staged(files, device, dtype, buffer_bytes or DEFAULT_BUFFER_BYTES, n, progress=progress,
@@ -211,6 +212,18 @@ def _pread_into(f, mv: memoryview, offset: int, path: Path) -> None:
         got += r
 
 
+def _tensor_jobs(files: list[Path]) -> list[tuple]:
+    """(file, header entry, bytes) of every tensor of `files`; a name in two files is an error."""
+    jobs, seen = [], {}
+    for f in files:
+        for e in parse_header(f)[0]:
+            if e.name in seen:
+                raise ValueError(f"{f}: tensor {e.name!r} is also in {seen[e.name]}")
+            seen[e.name] = f
+            jobs.append((f, e, e.nbytes))
+    return jobs
+
+
 def _read_staged(files, device, dtype: Optional[torch.dtype], buffer_bytes: int = DEFAULT_BUFFER_BYTES,
                  threads: int = 1, progress: Progress = _noop, inference: bool = True,
                  stats: Optional[dict] = None) -> dict:
@@ -228,14 +241,7 @@ def _read_staged(files, device, dtype: Optional[torch.dtype], buffer_bytes: int 
     if buffer_bytes < 1:
         raise ValueError(f"buffer_bytes must be positive, got {buffer_bytes}")
     files = [Path(f) for f in files]
-    jobs = []  # (file, entry, bytes)
-    seen: dict[str, Path] = {}
-    for f in files:
-        for e in parse_header(f)[0]:
-            if e.name in seen:
-                raise ValueError(f"{f}: tensor {e.name!r} is also in {seen[e.name]}")
-            seen[e.name] = f
-            jobs.append((f, e, e.nbytes))
+    jobs = _tensor_jobs(files)  # (file, entry, bytes)
     total = sum(f.stat().st_size for f in files) or 1
     done = [0]
     lock = threading.Lock()

@@ -1,8 +1,8 @@
 """CUDA graphs of the fast path's forward + backward: one graph replay per packed micro-batch.
 
 Why: on an H200 an 8B LoRA step of 2,048 tokens runs ~10,000 small kernels (32 blocks x norms, RoPE, LoRA
-GEMMs, adds, their backward), and the host cannot queue them as fast as the GPU runs them: in run 2 a packed
-step of ~860 tokens took as long as one of 2,048 (performance-notes.md § 5). A CUDA graph replays the whole
+GEMMs, adds, their backward), and the host cannot queue them as fast as the GPU runs them: eagerly, a packed
+step of ~860 tokens takes as long as one of 2,048. A CUDA graph replays the whole
 recorded kernel sequence with one launch, so the step costs what its kernels cost.
 
 What a graph needs is fixed shapes and fixed addresses, so each micro-batch is laid into static buffers of a
@@ -20,20 +20,20 @@ A graph is recorded the first time its key is seen (one eager warm-up pass, grad
 around it, then the capture); all graphs share one memory pool, replayed one at a time. After `max_graphs`
 keys, or if capturing fails (the reason is kept in `disabled`), micro-batches run eagerly: same numbers.
 Not used with dropout (random masks), fp16 (the GradScaler) or offloaded recompute (host copies): see
-`for_training`.
+`graphs_for_training`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Optional
 
 import torch
 
-from .fast import FastPath, HostEmbedding
-from .model import _LinearCrossEntropy
-from .templates import IGNORE_INDEX
+from ..loss import _LinearCrossEntropy
+from ..templates import IGNORE_INDEX
+from .path import FastPath
+from .weights import HostEmbedding
 
 
 def _round_up(n: int, m: int) -> int:
@@ -205,12 +205,12 @@ class StepGraphs:
         return slot.loss.clone()
 
 
-def for_training(fast: Optional[FastPath], params, device, dtype) -> tuple[Optional[StepGraphs], str]:
-    """StepGraphs for a run, or None, and a line for the log. TUNEBOARD_CUDA_GRAPHS=0 turns them off."""
+def graphs_for_training(fast: Optional[FastPath], params, device, dtype) -> tuple[Optional[StepGraphs], str]:
+    """StepGraphs for a run, or None, and a line for the log. FastPathOptions.cuda_graphs=False turns them off."""
     if fast is None or device.type != "cuda":
         return None, ""
-    if os.environ.get("TUNEBOARD_CUDA_GRAPHS", "1") == "0":
-        return None, "CUDA graphs off (TUNEBOARD_CUDA_GRAPHS=0)"
+    if not fast.options.cuda_graphs:
+        return None, "CUDA graphs off (fast-path option cuda_graphs=False)"
     why = ("adapter dropout" if fast.uses_rng else "fp16 (GradScaler)" if dtype == torch.float16
            else "fp32 compute" if dtype == torch.float32 else "offloaded recompute" if fast.offload else "")
     if why:

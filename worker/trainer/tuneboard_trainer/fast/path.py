@@ -1,0 +1,197 @@
+"""FastPath: packed, padding-free training steps for a LoRA Transformer, with the reference path's loss."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from torch.utils.checkpoint import checkpoint
+
+from ..loss import _LinearCrossEntropy
+from ..lora import LoRALinear
+from ..model import Transformer
+from ..templates import IGNORE_INDEX
+from .attention import attention
+from .blocks import _post_attn, _pre_attn
+from .functions import FUNCTION_MODE, compile_pointwise, rms_norm
+from .memory import _OffloadedCheckpoint
+from .options import FastPathOptions
+from .packing import pack_window
+from .weights import HostEmbedding, fuse_weights, refresh_augmented
+
+
+class FastPath:
+    """Packed, padding-free training steps for a LoRA `Transformer` (same loss as the reference path).
+
+    max_tokens: tokens per packed micro-batch (the window's samples are split at sample boundaries).
+    ckpt_layers: how many blocks recompute their activations in backward; None = as few as `memory_budget`
+        (bytes for activations) allows, after recomputing gate/up first (plan_recompute); 0 = none.
+    mlp_recompute: how many of the other blocks recompute only their gate/up products in backward.
+    compile: regional torch.compile of the attention-free halves of a block (CUDA only; falls back to eager
+        if compiling fails).
+    offload: checkpointed blocks keep their input in pinned host memory instead of on the GPU (long contexts).
+    options: the run's FastPathOptions (kernel choices: augmented weights, dense attention, how compiled
+        regions meet the LoRA Functions, keeping the SwiGLU product).
+    """
+
+    def __init__(self, model: Transformer, max_tokens: int, *, ckpt_layers: Optional[int] = None,
+                 memory_budget: Optional[int] = None, compile: bool = False, loss_chunk: int = 256,
+                 offload: bool = False, mlp_recompute: Optional[int] = None,
+                 options: Optional[FastPathOptions] = None):
+        self.model, self.max_tokens, self.loss_chunk, self.offload = model, int(max_tokens), loss_chunk, offload
+        self.options = options or FastPathOptions()
+        self.host_embedding = False  # set by for_training when the embedding moved to host memory
+        if ckpt_layers is None:
+            ckpt_layers, mlp_recompute = ((0, mlp_recompute) if memory_budget is None
+                                          else self.plan_recompute(memory_budget))
+        self.set_recompute(ckpt_layers, mlp_recompute or 0)
+        if memory_budget is not None and self.ckpt_layers == 0 and self.mlp_recompute == 0:
+            # Keep the SwiGLU products only if they fit on top of everything else.
+            c = model.config
+            product = 2 * c.intermediate_size * self.max_tokens * c.num_hidden_layers
+            self.set_keep_product(self.act_bytes_per_token() * self.max_tokens * c.num_hidden_layers + product
+                                  <= memory_budget)
+        self.pre, self.post = _pre_attn, _post_attn
+        # Dropout on any adapter: recompute must replay the same random masks.
+        self.uses_rng = any(isinstance(m, LoRALinear) and not isinstance(m.dropout, nn.Identity)
+                            for m in model.modules())
+        self.compiled = False
+        fuse_weights(model, self.options.augmented_weights)  # q/k/v and gate/up: one GEMM each (the modules' weights become views)
+        if compile:
+            import torch._dynamo
+
+            # Each region is one function called by every block, with a few guarded variants (block 0's input
+            # needs no gradient; blocks that recompute gate/up or keep the SwiGLU product; a benchmark switching
+            # variants in one process). Past dynamo's default limit of 8 it would silently run them eagerly
+            # (a variable-length workload then trains at a quarter of its speed).
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+            compile_pointwise()
+            self.pre = torch.compile(_pre_attn, dynamic=True)
+            self.post = torch.compile(_post_attn, dynamic=True)
+            self.compiled = True
+
+    @staticmethod
+    def supported(model) -> tuple[bool, str]:
+        if not isinstance(model, Transformer):
+            return False, "not a tuneboard Transformer"
+        if any(layer.window is not None for layer in model.model.layers):
+            return False, "sliding-window attention"
+        loras = [m for m in model.modules() if isinstance(m, LoRALinear)]
+        if not loras:
+            return False, "no LoRA layers (freeze/full fine-tuning use the reference path)"
+        if any(m.use_dora for m in loras):
+            return False, "DoRA"
+        return True, ""
+
+    # Bytes kept per token per un-checkpointed block (bf16): the residual stream before each half (the normed
+    # inputs are recomputed from it), q/k/v, the attention output (+ its fp32 logsumexp), gate and up (the
+    # SwiGLU product is recomputed in backward). At 8B this counts 92 KB; 10 % is added for what the count
+    # misses (allocator rounding, small saved tensors, the LoRA products).
+    def act_bytes_per_token(self) -> int:
+        c = self.model.config
+        qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim
+        attn = c.num_attention_heads * c.head_dim
+        return int(1.1 * (2 * (2 * c.hidden_size + qkv + attn + 2 * c.intermediate_size) + 4 * c.num_attention_heads))
+
+    def plan_recompute(self, budget: int) -> tuple[int, int]:
+        """(blocks recomputed, blocks whose MLP recomputes gate/up) so that max_tokens of activations fit in
+        `budget` bytes, cheapest first: recomputing gate/up frees 4 x intermediate bytes per token for about a
+        quarter of a block's forward, recomputing a block frees about 1.8x that for the whole forward, so
+        MLP recompute comes first and whole blocks only once every block's MLP recomputes."""
+        c = self.model.config
+        T, L = self.max_tokens, c.num_hidden_layers
+        full = self.act_bytes_per_token() * T  # one block, nothing recomputed
+        mlp = 2 * 2 * c.intermediate_size * T  # what recomputing gate/up frees
+        kept = 2 * c.hidden_size * T  # a checkpointed block keeps only its input
+        for k in range(L + 1):
+            for m in range(L - k + 1):
+                # Recompute needs one block's full activations on top of what is kept.
+                need = (L - k) * full - m * mlp + k * kept + (full if k else 0)
+                if need <= budget:
+                    return k, m
+        return L, 0
+
+    def set_recompute(self, ckpt_layers: int, mlp_recompute: int = 0) -> None:
+        """Blocks [0, ckpt_layers) recompute everything; the next mlp_recompute blocks only their gate/up."""
+        L = len(self.model.model.layers)
+        self.ckpt_layers = max(0, min(L, int(ckpt_layers)))
+        self.mlp_recompute = max(0, min(L - self.ckpt_layers, int(mlp_recompute)))
+        for i, blk in enumerate(self.model.model.layers):
+            blk._tb_mlp_recompute = self.ckpt_layers <= i < self.ckpt_layers + self.mlp_recompute
+        self.set_keep_product(self.ckpt_layers == 0 and self.mlp_recompute == 0)
+        # How compiled regions meet the LoRA Functions (FUNCTION_MODE): traced (faster; the recompute is spelt so
+        # that CSE cannot merge it, so they keep no more than eager), or graph breaks with compiled pointwise
+        # kernels (options.compile_functions == "break").
+        self.trace_functions = self.options.compile_functions != "break"
+
+    def set_keep_product(self, keep: bool) -> None:
+        """Whether blocks keep their SwiGLU product for backward (2 bytes x intermediate per token more, one
+        elementwise pass less): by default only when nothing is recomputed (memory is not short);
+        options.keep_swiglu overrides."""
+        forced = self.options.keep_swiglu
+        self.keep_product = bool(keep) if forced is None else forced
+        for blk in self.model.model.layers:
+            blk._tb_keep_product = self.keep_product
+
+    def _block(self, blk, x, cos, sin, cu, max_len):
+        q, k, v = self.pre(blk, x, cos, sin)
+        y = attention(q, k, v, cu, max_len, self.options.dense_attention)
+        return self.post(blk, x, y)
+
+    def hidden(self, mb: dict, device) -> torch.Tensor:
+        """Final normed hidden states (N, D) of a packed micro-batch."""
+        FUNCTION_MODE["trace"] = self.compiled and self.trace_functions
+        FUNCTION_MODE["compiled"] = self.compiled
+        m = self.model
+        if torch.is_grad_enabled():
+            refresh_augmented(m)  # the adapters' current values into the augmented weights
+        pos = mb["position_ids"].to(device, non_blocking=True)  # (N,)
+        cu = mb["cu_seqlens"].to(device, non_blocking=True)
+        emb = m.model.embed_tokens
+        if "inputs_embeds" in mb:  # fast/graph.py: looked up before the replay, in a static buffer
+            x = mb["inputs_embeds"]  # (N, D)
+        elif isinstance(emb, HostEmbedding):
+            x = emb.lookup(mb["input_ids"][0]).to(device, non_blocking=True)  # (N, D)
+        else:
+            x = emb(mb["input_ids"].to(device, non_blocking=True)[0])  # (N, D)
+        freqs = pos[:, None].float() * m.inv_freq.to(device)  # (N, hd/2)
+        emb = torch.cat((freqs, freqs), dim=-1)  # (N, hd)
+        cos, sin = emb.cos().to(x.dtype)[:, None], emb.sin().to(x.dtype)[:, None]  # (N, 1, hd)
+        if self.offload and torch.is_grad_enabled() and not x.requires_grad:
+            x = x.detach().requires_grad_(True)  # the frozen embedding's output: make the Function's graph exist
+        for i, blk in enumerate(m.model.layers):
+            if i < self.ckpt_layers and torch.is_grad_enabled() and self.offload:
+                x = _OffloadedCheckpoint.apply(x, self._block, blk, cos, sin, cu, mb["max_len"])
+            elif i < self.ckpt_layers and torch.is_grad_enabled():
+                # The RNG state is saved only when dropout needs it (reading it is not allowed while a CUDA
+                # graph is being captured: fast/graph.py).
+                x = checkpoint(self._block, blk, x, cos, sin, cu, mb["max_len"], use_reentrant=False,
+                               preserve_rng_state=self.uses_rng)
+            else:
+                x = self._block(blk, x, cos, sin, cu, mb["max_len"])
+        return rms_norm(m.model.norm, x)
+
+    def loss(self, mb: dict, device) -> tuple[torch.Tensor, int]:
+        """Summed next-token cross-entropy over the labelled positions of a packed micro-batch, and their count."""
+        try:
+            h = self.hidden(mb, device)
+        except Exception:
+            if not self.compiled:
+                raise
+            # A compile failure must not stop training: fall back to eager once, for good.
+            self.pre, self.post, self.compiled = _pre_attn, _post_attn, False
+            h = self.hidden(mb, device)
+        # Labelled positions are known on the host: indexing with them avoids the device sync that a boolean
+        # mask on the GPU costs (the host would wait for the whole forward before queueing the loss).
+        y = mb["targets"]
+        idx = (y != IGNORE_INDEX).nonzero().squeeze(1)  # (n,)
+        n = len(idx)
+        if n == 0:
+            return h.sum() * 0.0, 0
+        idx_d = idx.to(device, non_blocking=True)
+        y_d = y[idx].to(device, non_blocking=True)
+        return _LinearCrossEntropy.apply(h.index_select(0, idx_d), self.model.lm_head.weight, y_d, self.loss_chunk), n
+
+    def pack(self, batches: list[dict]) -> list[dict]:
+        return pack_window(batches, self.max_tokens)

@@ -1,0 +1,116 @@
+"""Hugging Face checkpoint directories (config.json + safetensors): load into a Transformer, save one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from .model import ModelConfig, Transformer, rope_inv_freq
+
+
+def _read_safetensors(path: Path, device="cpu", dtype: Optional[torch.dtype] = None,
+                      weight_reader: str = "auto") -> dict[str, torch.Tensor]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from safetensors.torch import load_file
+
+    dev = str(device)
+    if torch.device(device).type == "cuda":
+        # Each tensor straight from the page cache to the GPU, spread over threads (safetensors_io.py).
+        from .safetensors_io import read_weights
+
+        return read_weights(path, torch.device(device), dtype, inference=False, method=weight_reader)
+    if (path / "model.safetensors").exists():
+        return load_file(str(path / "model.safetensors"), device=dev)
+    index = path / "model.safetensors.index.json"
+    if index.exists():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        shards = sorted(set(weight_map.values()))
+        sd: dict[str, torch.Tensor] = {}
+        with ThreadPoolExecutor(max_workers=min(8, len(shards)) if dev != "cpu" else 1) as pool:
+            for part in pool.map(lambda s: load_file(str(path / s), device=dev), shards):
+                sd.update(part)
+        return sd
+    raise FileNotFoundError(f"{path}: no model.safetensors or model.safetensors.index.json")
+
+
+def load_config(path) -> ModelConfig:
+    path = Path(path)
+    cfg_file = path / "config.json"
+    if not cfg_file.exists():
+        raise FileNotFoundError(f"{path}: config.json not found")
+    return ModelConfig.from_hf(json.loads(cfg_file.read_text()))
+
+
+def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weight_reader: str = "auto") -> Transformer:
+    """Load an HF-layout checkpoint directory (config.json + safetensors). weight_reader: how CUDA loads read
+    the files (safetensors_io.read_weights' method)."""
+    path = Path(path)
+    cfg = load_config(path)
+    with torch.device("meta"):  # no memory for random init that is overwritten anyway
+        model = Transformer(cfg)
+    sd = _read_safetensors(path, device if torch.device(device).type == "cuda" else "cpu", dtype, weight_reader)
+    expected = set(model.state_dict().keys())
+    if cfg.tie_word_embeddings:
+        sd.pop("lm_head.weight", None)
+        expected.discard("lm_head.weight")
+    # Buffers some exporters write (e.g. rotary inv_freq) are recomputed here.
+    sd = {k: v for k, v in sd.items() if not k.endswith("rotary_emb.inv_freq")}
+    missing, unexpected = expected - set(sd), set(sd) - expected
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: checkpoint does not match config "
+            f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
+        )
+    sd = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in sd.items()}
+    model.load_state_dict(sd, strict=False, assign=True)
+    if cfg.tie_word_embeddings:
+        model.lm_head.weight = model.model.embed_tokens.weight
+    model.inv_freq = rope_inv_freq(cfg).to(device)
+    return model.eval()
+
+
+def save_hf_model(model: Transformer, out_dir, max_shard_bytes: int = 5 * 1024**3) -> list[str]:
+    """Write the model's weights in Hugging Face layout: `model.safetensors`, or, above
+    `max_shard_bytes`, `model-0000i-of-0000n.safetensors` shards plus `model.safetensors.index.json`.
+
+    Names are HF's (`model.layers.0.self_attn.q_proj.weight`); a tied `lm_head.weight` is left out
+    as transformers does. Tensors keep their dtype. LoRA layers must be merged first (`merge_lora`).
+    Does not write config.json. Returns the weight file names.
+    """
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sd = model.state_dict()
+    bad = [k for k in sd if ".lora_" in k]
+    if bad:
+        raise ValueError(f"unmerged LoRA weights (e.g. {bad[0]}); call merge_lora first")
+    if model.config.tie_word_embeddings:
+        sd.pop("lm_head.weight", None)
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for k, v in sd.items():
+        nbytes = v.numel() * v.element_size()
+        if shards[-1] and size + nbytes > max_shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][k] = v.detach().cpu().contiguous()
+        size += nbytes
+    for old in list(out.glob("model*.safetensors")) + [out / "model.safetensors.index.json"]:
+        old.unlink(missing_ok=True)  # stale shards from an earlier save would confuse loaders
+    if len(shards) == 1:
+        names = ["model.safetensors"]
+    else:
+        names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+        index = {
+            "metadata": {"total_size": sum(v.numel() * v.element_size() for v in sd.values())},
+            "weight_map": {k: name for name, shard in zip(names, shards) for k in shard},
+        }
+        (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
+    for name, shard in zip(names, shards):
+        save_file(shard, str(out / name), metadata={"format": "pt"})
+    return names
