@@ -6,7 +6,7 @@ import { configDefaults, defineConfig } from "vitest/config";
 export default defineConfig({
   resolve: { alias: { "@": fileURLToPath(new URL(".", import.meta.url)) } },
   test: {
-    include: ["lib/**/*.test.ts", "worker/**/*.test.ts"],
+    include: ["lib/**/*.test.ts", "app/**/*.test.ts", "worker/**/*.test.ts"],
     exclude: [...configDefaults.exclude, "e2e/**"],
     environment: "node",
     // Integration tests start processes and train the demo model on 2 CPU cores.

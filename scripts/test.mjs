@@ -18,7 +18,7 @@ function ensureChromium() {
 }
 
 // PostgreSQL (issue 8): the queue tests also run on a throwaway PostgreSQL cluster
-// (lib/queue/pg-test.ts). As root it is installed when missing; otherwise those tests are skipped
+// (lib/test-support/pg-test.ts). As root it is installed when missing; otherwise those tests are skipped
 // unless TUNEBOARD_REQUIRE_PG=1 (.ci/run sets it, and starts the server itself).
 function ensurePostgres() {
   if (process.env.TUNEBOARD_TEST_PG_URL || findPgBin()) return;

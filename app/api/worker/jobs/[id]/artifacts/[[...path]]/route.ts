@@ -1,10 +1,10 @@
 // Run-folder files of a job, to and from the remote worker that holds it (protocol:
-// worker/remote/protocol.ts). Uploads are resumable (append at the received offset) and
+// lib/remote/protocol.ts). Uploads are resumable (append at the received offset) and
 // checksummed: a file lands in the run folder (atomic rename) only when its sha256 matches.
 import fs from "node:fs";
 import path from "node:path";
 import { db } from "@/lib/db";
-import { artifactPathSchema, completeUploadSchema, UPLOAD_CHUNK_BYTES } from "@/worker/remote/protocol";
+import { artifactPathSchema, completeUploadSchema, UPLOAD_CHUNK_BYTES } from "@/lib/remote/protocol";
 import { authorizeJob, json, serverRunDir } from "../../../../_lib/auth";
 import { fileResponse, listRunFiles, sha256File } from "../../../../_lib/files";
 

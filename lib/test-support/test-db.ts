@@ -1,12 +1,12 @@
 // Test helper: a real database, migrated with the project's own migrateDeploy (the committed
 // migrations), and a Prisma client on it. SQLite: a file in a fresh temp folder. PostgreSQL: a
-// fresh database on the test server (lib/queue/pg-test.ts).
+// fresh database on the test server (lib/test-support/pg-test.ts).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { migrateDeploy } from "../../prisma/migrate";
-import type { DatabaseProvider } from "../../prisma/database-url";
-import { createDb, type Db } from "../db";
+import { migrateDeploy } from "@/prisma/migrate";
+import type { DatabaseProvider } from "@/prisma/database-url";
+import { createDb, type Db } from "@/lib/db";
 import { createTestDatabase } from "./pg-test";
 
 export interface TempDb {
