@@ -16,6 +16,7 @@ import { heartbeatJob } from "@/lib/queue/heartbeat";
 import { finishJob, type FinishInput } from "@/lib/queue/finish";
 import { recordProgress } from "@/lib/queue/progress";
 import { releaseJob } from "@/lib/queue/release";
+import { setJobOutputDir, setJobResult } from "@/lib/queue/running";
 import { startTrainer, type TrainerRun } from "./trainer-process";
 import { failureMessage, type TrainerErrorKind } from "./failure-message";
 
@@ -168,7 +169,7 @@ async function execute(
   fs.mkdirSync(outputDir, { recursive: true });
   const configPath = path.join(outputDir, prepared.configFile);
   fs.writeFileSync(configPath, JSON.stringify(prepared.config, null, 2));
-  await db().job.updateMany({ where: { id: job.id, workerId, status: "running" }, data: { outputDir } });
+  await setJobOutputDir(job.id, workerId, outputDir);
   ctx.emitStatus(status({ status: "running" }));
   appendLog(prepared.startLog);
   if (prepared.note) ctx.log(prepared.note);
@@ -243,7 +244,7 @@ async function execute(
   write(() => recordProgress(job.id, workerId, { logTail: tail }));
   if (result !== undefined) {
     const stored = result;
-    write(() => db().job.updateMany({ where: { id: job.id, workerId, status: "running" }, data: { result: stored } }));
+    write(() => setJobResult(job.id, workerId, stored));
   }
   await writes;
   if (lostLease) return;
