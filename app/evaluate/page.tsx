@@ -2,7 +2,7 @@
 // jobs of that kind with their results, re-read from the database while any of them is active.
 import Link from "next/link";
 import { z } from "zod";
-import { db } from "@/lib/db";
+import { taskJobs } from "@/lib/data/evaluate";
 import { env } from "@/lib/env";
 import { getT } from "@/lib/i18n/server";
 import { listModels } from "@/lib/models";
@@ -50,7 +50,7 @@ export default async function EvaluatePage({ searchParams }: { searchParams: Pro
   const models = listModels(modelRoots).map((m) => ({ path: m.path, name: m.name, demo: m.demo }));
   const adapterRuns = await listAdapterRuns(runsDir);
   const adapters = adapterRuns.map((a) => ({ id: a.id, name: a.name, modelPath: a.modelPath }));
-  const jobs = await db().job.findMany({ where: { kind: tab }, orderBy: { id: "desc" }, take: 30 });
+  const jobs = await taskJobs(tab);
   const active = jobs.some((j) => j.status === "queued" || j.status === "running");
 
   return (
