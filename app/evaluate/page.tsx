@@ -12,11 +12,11 @@ import { exportsRoot } from "@/lib/jobs/exports-root";
 import { DEFAULT_EVAL_CONFIG, evalResultSchema } from "@/lib/schemas/eval-config";
 import { DEFAULT_EXPORT_CONFIG, exportResultSchema } from "@/lib/schemas/export-config";
 import { StatusBadge } from "@/components/StatusBadge";
-import { EvalForm } from "./EvalForm";
-import { ExportForm } from "./ExportForm";
-import { EvalMetrics, ExportFiles } from "./JobResults";
-import { AutoRefresh } from "./AutoRefresh";
-import { AbortButton } from "./AbortButton";
+import { EvalForm } from "@/components/evaluate/EvalForm";
+import { ExportForm } from "@/components/evaluate/ExportForm";
+import { EvalMetrics, ExportFiles } from "@/components/evaluate/JobResults";
+import { AutoRefresh } from "@/components/evaluate/AutoRefresh";
+import { AbortButton } from "@/components/evaluate/AbortButton";
 
 export const dynamic = "force-dynamic";
 
