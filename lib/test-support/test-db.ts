@@ -7,7 +7,6 @@ import path from "node:path";
 import { migrateDeploy } from "@/prisma/migrate";
 import type { DatabaseProvider } from "@/prisma/database-url";
 import { createDb, type Db } from "@/lib/db";
-import { createTestDatabase } from "./pg-test";
 
 export interface TempDb {
   dir: string;
@@ -22,7 +21,8 @@ export async function tempDb(prefix = "tuneboard-queue-", provider: DatabaseProv
   let drop = async () => {};
   let client: Db;
   try {
-    if (provider === "postgresql") ({ url, drop } = await createTestDatabase());
+    // Loaded only for PostgreSQL: SQLite tests start no process at all.
+    if (provider === "postgresql") ({ url, drop } = await (await import("./pg-test")).createTestDatabase());
     await migrateDeploy(url);
     client = createDb(url);
   } catch (e) {
