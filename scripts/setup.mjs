@@ -68,7 +68,8 @@ function demoModel() {
   ], { env: { PYTHONPATH: path.join(ROOT, "worker", "trainer") } });
 }
 
-function build() {
+/** `next build` when the app's sources changed since the last one (the server needs it). */
+export function ensureBuild() {
   const stamp = path.join(ROOT, ".next", ".tuneboard-build.sha256");
   const want = hashPaths(
     ["app", "components", "lib", "next.config.js", "postcss.config.mjs", "tsconfig.json", "package-lock.json"],
@@ -80,7 +81,11 @@ function build() {
   writeStamp(stamp, want);
 }
 
-/** @param {{ withTest?: boolean }} [opts] withTest also installs the Python test dependencies */
+/**
+ * @param {{ withTest?: boolean, build?: boolean }} [opts] withTest also installs the Python test
+ * dependencies; build: false leaves `next build` to the caller (scripts/test.mjs builds only
+ * before the suites that start the server).
+ */
 export function setup(opts = {}) {
   if (opts.withTest) withTest = true;
   nodeModules();
@@ -88,7 +93,7 @@ export function setup(opts = {}) {
   prismaClient();
   migrate();
   demoModel();
-  build();
+  if (opts.build !== false) ensureBuild();
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
