@@ -1,4 +1,4 @@
-// Issue 8's queue acceptance: 4 real worker processes on a real PostgreSQL server (Debian's
+// The multi-worker queue: 4 real worker processes on a real PostgreSQL server (Debian's
 // package, a throwaway cluster on 127.0.0.1: lib/test-support/pg-test.ts), 20 queued jobs. Every job runs
 // exactly once; a worker SIGKILLed mid-job loses nothing: its job is claimed again after the
 // lease expires and resumed from its last checkpoint. Idle workers wake on LISTEN/NOTIFY.

@@ -1,4 +1,4 @@
-// Issue 8's remote-worker acceptance: a worker with its own, empty data and runs folders (no
+// A remote worker: a worker with its own, empty data and runs folders (no
 // access to the server's) claims a job, downloads the dataset snapshot over HTTP with its worker
 // token (sha256-checked), trains the demo model for real, uploads checkpoints and the adapter
 // back (resumable, sha256-checked by the server) — and the server's copy matches byte for byte.
