@@ -23,30 +23,30 @@ export const envSchema = z
     NODE_ENV: z.enum(["development", "production", "test"]).default("development").describe("Node's mode; `npm start` runs production"),
     HOST: z.string().min(1).default("127.0.0.1").describe("address to listen on; anything but loopback requires `TUNEBOARD_TOKEN`"),
     PORT: z.coerce.number().int().min(1).max(65535).default(3000).describe("port for the web app and socket.io"),
-    TUNEBOARD_TOKEN: z
-      .string()
-      .min(16, "TUNEBOARD_TOKEN must be at least 16 characters")
-      .optional()
-      .describe("access token (16+ characters); when set, every page, API route and socket needs a login at `/login`"),
     TUNEBOARD_ROOT: z.string().optional().describe("repository root that relative paths resolve against (default: the working directory)"),
     DATABASE_URL: z
       .string()
       .default("file:./data/tuneboard.db")
       .describe("SQLite file (relative to the repository) or `postgresql://…` for several machines"),
-    TUNEBOARD_PG_POOL_MAX: z.coerce.number().int().positive().default(5).describe("PostgreSQL connections per process"),
-    TUNEBOARD_MIGRATE_DEBUG: z.enum(["0", "1"]).default("0").describe("`1`: print the schema engine's log while migrating"),
     TUNEBOARD_DATA_DIR: z.string().default("data").describe("datasets and `dataset_info.json`"),
     TUNEBOARD_MODEL_ROOTS: z.string().default("data/models").describe("where model directories may live (`:`-separated list)"),
     TUNEBOARD_RUNS_DIR: z.string().default("data/runs").describe("run outputs (adapters, logs)"),
+    TUNEBOARD_TOKEN: z
+      .string()
+      .min(16, "TUNEBOARD_TOKEN must be at least 16 characters")
+      .optional()
+      .describe("access token (16+ characters); when set, every page, API route and socket needs a login at `/login`"),
+    TUNEBOARD_WORKER_TOKEN: z.string().min(16).optional().describe("token workers present to the server (default: generated into `data/.secrets/worker-token`)"),
+    TUNEBOARD_SERVER_URL: z.string().url().optional().describe("where a worker finds the server (default: `http://127.0.0.1:$PORT`)"),
+    TUNEBOARD_PYTHON: z.string().optional().describe("Python that runs the trainer (default: `.venv/bin/python`)"),
     TUNEBOARD_EXPORTS_DIR: z
       .string()
       .trim()
       .min(1, "TUNEBOARD_EXPORTS_DIR must not be empty")
       .default("data/exports")
       .describe("where Export writes merged model folders"),
-    TUNEBOARD_WORKER_TOKEN: z.string().min(16).optional().describe("token workers present to the server (default: generated into `data/.secrets/worker-token`)"),
-    TUNEBOARD_SERVER_URL: z.string().url().optional().describe("where a worker finds the server (default: `http://127.0.0.1:$PORT`)"),
-    TUNEBOARD_PYTHON: z.string().optional().describe("Python that runs the trainer (default: `.venv/bin/python`)"),
+    TUNEBOARD_PG_POOL_MAX: z.coerce.number().int().positive().default(5).describe("PostgreSQL connections per process"),
+    TUNEBOARD_MIGRATE_DEBUG: z.enum(["0", "1"]).default("0").describe("`1`: print the schema engine's log while migrating"),
     OMP_NUM_THREADS: optionalText.describe("CPU threads per trainer process (default: 1 on hosts with 2 cores or fewer, else torch's choice)"),
     TUNEBOARD_GPUS: optionalText.describe(
       "GPUs a worker advertises and claims jobs by: `none`, `0,1`, or a fixed JSON list (default: all that `nvidia-smi` lists)",
