@@ -19,7 +19,7 @@ import { LoginThrottle } from "./lib/security/login-throttle";
 import { createSessions } from "./lib/security/sessions";
 import { createLoginGate } from "./lib/security/login";
 import { securityHeaders } from "./lib/security/headers";
-import { UPLOAD_CHUNK_BYTES } from "./worker/remote/protocol";
+import { UPLOAD_CHUNK_BYTES } from "./lib/remote/protocol";
 
 let config;
 try {

@@ -1,6 +1,6 @@
 // Home: what the app is for, the four steps of the workflow, and the latest runs.
 import Link from "next/link";
-import { db } from "@/lib/db";
+import { homeSummary } from "@/lib/data/home";
 import { getT } from "@/lib/i18n/server";
 import type { MessageKey } from "@/lib/i18n/translate";
 
@@ -15,12 +15,7 @@ const STEPS: { href: string; key: "datasets" | "train" | "runs" | "chat" }[] = [
 
 export default async function Home() {
   const t = await getT();
-  const [recent, counts] = await Promise.all([
-    db().job.findMany({ orderBy: { id: "desc" }, take: 5, select: { id: true, name: true, status: true, finalLoss: true } }),
-    db().job.groupBy({ by: ["status"], _count: { _all: true } }),
-  ]);
-  const count = (s: string) => counts.find((c) => c.status === s)?._count._all ?? 0;
-  const total = counts.reduce((n, c) => n + c._count._all, 0);
+  const { recent, count, total } = await homeSummary();
   return (
     <div className="space-y-6">
       <div>

@@ -6,11 +6,12 @@
 import { useActionState, useEffect, useRef, useState } from "react";
 import { startRun, type TrainFormState } from "@/app/train/actions";
 import { useT } from "@/lib/i18n/client";
+import type { MessageKey } from "@/lib/i18n/translate";
 import { COMPUTE_TYPES, FAST_PATHS, LORA_TARGETS, METHODS, SCHEDULERS, TEMPLATES, type RunConfig } from "@/lib/schemas/run-config";
 import { applyConfig, toFlags, toValues, type Flag, type FormState, type LoraTarget } from "@/lib/configs/form";
 import type { CommandPaths } from "@/lib/configs/command";
 import type { SavedConfigSummary } from "@/lib/configs/saved";
-import { FlagField, SelectField, TextField } from "./train/Field";
+import { FlagField, SelectField, TextField } from "@/components/form/fields";
 import { ModelPicker } from "./train/ModelPicker";
 import { DatasetPicker } from "./train/DatasetPicker";
 import { MemoryEstimate } from "./train/MemoryEstimate";
@@ -106,12 +107,19 @@ export function TrainForm({
     setSaveErrors(null);
   }
 
+  // Every run-config field's label and help live under train.field.<name> in the messages.
+  const field = (name: string) => ({
+    name,
+    label: t(`train.field.${name}.label` as MessageKey),
+    help: t(`train.field.${name}.help` as MessageKey),
+    error: errors[name],
+  });
   const text = (name: string, numeric = true) => (
-    <TextField key={name} name={name} errors={errors} value={v[name] ?? ""} onChange={set(name)} numeric={numeric} />
+    <TextField key={name} {...field(name)} value={v[name] ?? ""} onChange={set(name)} inputMode={numeric ? "decimal" : "text"} />
   );
-  const flag = (name: Flag) => <FlagField key={name} name={name} errors={errors} checked={form.flags[name] ?? false} onChange={setFlag(name)} />;
-  const select = (name: string, options: readonly string[], label?: (o: string) => string) => (
-    <SelectField name={name} errors={errors} value={v[name] ?? options[0]} onChange={set(name)} options={options} optionLabel={label} />
+  const flag = (name: Flag) => <FlagField key={name} {...field(name)} checked={form.flags[name] ?? false} onChange={setFlag(name)} />;
+  const select = (name: string, options: readonly string[], label: (o: string) => string = (o) => o) => (
+    <SelectField {...field(name)} value={v[name] ?? options[0]} onChange={set(name)} options={options.map((o) => ({ value: o, label: label(o) }))} />
   );
   const hasErrors = Object.keys(errors).length > 0 || Boolean(state.formError);
   const advancedError = ADVANCED_FIELDS.some((f) => errors[f]);
@@ -143,7 +151,7 @@ export function TrainForm({
                 errors={errors}
               />
             </div>
-            <TextField name="name" errors={errors} value={v.name ?? ""} onChange={set("name")} numeric={false} placeholder={t("train.field.name.placeholder")} />
+            <TextField {...field("name")} value={v.name ?? ""} onChange={set("name")} inputMode="text" placeholder={t("train.field.name.placeholder")} />
             <div className="grid grid-cols-2 gap-2">
               {select("template", TEMPLATES)}
               {select("finetuning_type", METHODS, (o) => (o === "lora" ? "LoRA" : o))}

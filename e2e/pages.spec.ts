@@ -14,8 +14,6 @@ const SHOT_DIR = path.join(process.cwd(), "docs", "screenshots");
 interface PageCase {
   name: string;
   path: () => string;
-  /** Built by another engineer in parallel: skipped (at run time) only while it answers 404. */
-  mayBeMissing?: boolean;
 }
 
 let runId = 0;
@@ -24,11 +22,11 @@ const PAGES: PageCase[] = [
   { name: "train", path: () => "/train" },
   { name: "runs", path: () => "/runs" },
   { name: "run", path: () => `/runs/${runId}` },
-  { name: "compare", path: () => "/compare", mayBeMissing: true },
+  { name: "compare", path: () => "/compare" },
   { name: "datasets", path: () => "/datasets" },
   { name: "chat", path: () => "/chat" },
-  { name: "evaluate", path: () => "/evaluate", mayBeMissing: true },
-  { name: "workers", path: () => "/workers", mayBeMissing: true },
+  { name: "evaluate", path: () => "/evaluate" },
+  { name: "workers", path: () => "/workers" },
 ];
 
 test.beforeAll(async ({ browser }) => {
@@ -39,7 +37,6 @@ test.beforeAll(async ({ browser }) => {
 
 async function open(page: Page, c: PageCase) {
   const res = await page.goto(c.path());
-  if (c.mayBeMissing && res?.status() === 404) test.skip(true, `${c.path()} does not exist in this branch yet (404)`);
   expect(res?.status(), `${c.path()} answers`).toBeLessThan(400);
   await page.waitForLoadState("networkidle", { timeout: 5_000 }).catch(() => {}); // pages with a live socket never go fully idle
   await expect(page.locator("main")).toBeVisible();

@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { io as connect } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer } from "@/worker/test-support/start-server";
+import { startServer } from "@/lib/test-support/start-server";
 import { seedFromTemplates } from "@/lib/test-support/temp-data";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -5,6 +5,7 @@ import net from "node:net";
 import { z } from "zod";
 import { isLoopbackAddress, isLoopbackHostName } from "./security/loopback";
 import { TOKEN_ADVICE, tokenWeakness } from "./security/token-strength";
+import { DEFAULT_LEASE_MS } from "./queue/types";
 
 /** "localhost" or a loopback address literal (a text test; server.ts also resolves HOST at start-up). */
 export function isLoopback(host: string): boolean {
@@ -20,28 +21,65 @@ const publicOrigin = z.string().refine((s) => {
   }
 }, "each entry must be an origin such as https://tuneboard.example.com (scheme, host, optional port; no path)");
 
-const envSchema = z
+// Every deploy variable any TypeScript process reads, each with the one-line description the
+// README's configuration table is generated from (npm run gen:env-docs).
+const optionalText = z.string().trim().min(1).optional();
+const positiveMs = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** Live events a worker keeps for the server while it is unreachable. */
+export const DEFAULT_MAX_BUFFERED_EVENTS = 1000;
+
+export const envSchema = z
   .object({
-    NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
-    HOST: z.string().min(1).default("127.0.0.1"),
-    PORT: z.coerce.number().int().min(1).max(65535).default(3000),
-    TUNEBOARD_ROOT: z.string().optional(),
-    DATABASE_URL: z.string().default("file:./data/tuneboard.db"),
-    TUNEBOARD_DATA_DIR: z.string().default("data"),
-    TUNEBOARD_MODEL_ROOTS: z.string().default("data/models"),
-    TUNEBOARD_RUNS_DIR: z.string().default("data/runs"),
-    TUNEBOARD_TOKEN: z.string().min(16, "TUNEBOARD_TOKEN must be at least 16 characters").optional(),
-    /** comma-separated origins the browser reaches the server at through a proxy (Host/Origin allow-list, Secure cookie) */
+    NODE_ENV: z.enum(["development", "production", "test"]).default("development").describe("Node's mode; `npm start` runs production"),
+    HOST: z.string().min(1).default("127.0.0.1").describe("address to listen on; anything that does not resolve to loopback only requires `TUNEBOARD_TOKEN`"),
+    PORT: z.coerce.number().int().min(1).max(65535).default(3000).describe("port for the web app and socket.io"),
+    TUNEBOARD_ROOT: z.string().optional().describe("repository root that relative paths resolve against (default: the working directory)"),
+    DATABASE_URL: z
+      .string()
+      .default("file:./data/tuneboard.db")
+      .describe("SQLite file (relative to the repository) or `postgresql://…` for several machines"),
+    TUNEBOARD_DATA_DIR: z.string().default("data").describe("your datasets and `dataset_info.json`, seeded from `data/templates/`"),
+    TUNEBOARD_MODEL_ROOTS: z.string().default("data/models").describe("where model directories may live (`:`-separated list)"),
+    TUNEBOARD_RUNS_DIR: z.string().default("data/runs").describe("run outputs (adapters, logs)"),
+    TUNEBOARD_TOKEN: z
+      .string()
+      .min(16, "TUNEBOARD_TOKEN must be at least 16 characters")
+      .optional()
+      .describe("access token (16+ characters, about 80 bits: see [docs/security.md](docs/security.md)); when set, every page, API route and socket needs a login at `/login`"),
     TUNEBOARD_PUBLIC_ORIGIN: z
       .string()
       .default("")
       .transform((s) => s.split(",").map((o) => o.trim().replace(/\/$/, "")).filter(Boolean))
-      .pipe(z.array(publicOrigin)),
-    /** queued jobs at most; a new run beyond it is refused until some start */
-    TUNEBOARD_MAX_QUEUED_JOBS: z.coerce.number().int().min(1).default(100),
-    TUNEBOARD_WORKER_TOKEN: z.string().min(16).optional(),
-    TUNEBOARD_SERVER_URL: z.string().url().optional(),
-    TUNEBOARD_PYTHON: z.string().optional(),
+      .pipe(z.array(publicOrigin))
+      .describe("comma-separated origins the browser reaches the server at through a proxy (Host/Origin allow-list, `Secure` cookie)"),
+    TUNEBOARD_MAX_QUEUED_JOBS: z.coerce.number().int().min(1).default(100).describe("queued jobs at most; a new job beyond it is refused until some start"),
+    TUNEBOARD_WORKER_TOKEN: z.string().min(16).optional().describe("token workers present to the server (default: generated into `data/.secrets/worker-token`)"),
+    TUNEBOARD_SERVER_URL: z.string().url().optional().describe("where a worker finds the server (default: `http://127.0.0.1:$PORT`)"),
+    TUNEBOARD_PYTHON: z.string().optional().describe("Python that runs the trainer (default: `.venv/bin/python`)"),
+    TUNEBOARD_EXPORTS_DIR: z
+      .string()
+      .trim()
+      .min(1, "TUNEBOARD_EXPORTS_DIR must not be empty")
+      .default("data/exports")
+      .describe("where Export writes merged model folders"),
+    TUNEBOARD_PG_POOL_MAX: z.coerce.number().int().positive().default(5).describe("PostgreSQL connections per process"),
+    TUNEBOARD_MIGRATE_DEBUG: z.enum(["0", "1"]).default("0").describe("`1`: print the schema engine's log while migrating"),
+    OMP_NUM_THREADS: optionalText.describe("CPU threads per trainer process (default: 1 on hosts with 2 cores or fewer, else torch's choice)"),
+    TUNEBOARD_GPUS: optionalText.describe(
+      "GPUs a worker advertises and claims jobs by: `none`, `0,1`, or a fixed JSON list (default: all that `nvidia-smi` lists)",
+    ),
+    TUNEBOARD_REMOTE: z.enum(["0", "1"]).default("0").describe("`1`: a worker without the server's disk (datasets over HTTP, adapters uploaded)"),
+    TUNEBOARD_WORKER_ID: optionalText.describe("a stable worker name for the Workers page (default: `host-pid-random`)"),
+    TUNEBOARD_LEASE_MS: positiveMs(DEFAULT_LEASE_MS).describe("a worker silent this long loses its job to another worker (which resumes it)"),
+    TUNEBOARD_POLL_MS: positiveMs(1000).describe("how often an idle worker on SQLite looks for queued jobs"),
+    TUNEBOARD_PG_IDLE_MS: positiveMs(5000).describe("PostgreSQL: idle workers wake on NOTIFY; this is how often they look for expired leases"),
+    TUNEBOARD_MAX_BUFFERED_EVENTS: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(DEFAULT_MAX_BUFFERED_EVENTS)
+      .describe("live events a worker keeps while the server is unreachable (oldest dropped first)"),
   })
   .superRefine((env, ctx) => {
     // Secure by default: beyond loopback, nobody gets in without the access token. An address literal
@@ -65,6 +103,7 @@ export type Env = z.infer<typeof envSchema> & {
   dataDir: string;
   modelRoots: string[];
   runsDir: string;
+  exportsDir: string;
   python: string;
   serverUrl: string;
 };
@@ -87,6 +126,7 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     dataDir: abs(e.TUNEBOARD_DATA_DIR),
     modelRoots: e.TUNEBOARD_MODEL_ROOTS.split(path.delimiter).filter(Boolean).map(abs),
     runsDir: abs(e.TUNEBOARD_RUNS_DIR),
+    exportsDir: abs(e.TUNEBOARD_EXPORTS_DIR),
     python: e.TUNEBOARD_PYTHON ? abs(e.TUNEBOARD_PYTHON) : abs(".venv/bin/python"),
     serverUrl: e.TUNEBOARD_SERVER_URL ?? `http://${connectHost}:${e.PORT}`,
   };

@@ -14,6 +14,7 @@ import Database from "better-sqlite3";
 import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
+import { env } from "../lib/env";
 import { databaseUrl, providerOf, sqliteFilePath } from "./database-url";
 
 export * from "./database-url";
@@ -55,7 +56,7 @@ export function createAdapterFactory(url: string = databaseUrl()): SqlMigrationA
     }
     case "postgresql":
       // A small pool per process: a worker needs a handful of connections, the server a few more.
-      return new PrismaPg({ connectionString: url, max: Number(process.env.TUNEBOARD_PG_POOL_MAX ?? 5) });
+      return new PrismaPg({ connectionString: url, max: env().TUNEBOARD_PG_POOL_MAX });
     default:
       throw new Error(`Unsupported provider ${provider satisfies never}`);
   }

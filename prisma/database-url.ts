@@ -1,9 +1,10 @@
 /**
- * Database URL helpers. No native modules here: prisma.config.ts loads this file.
+ * Database URL helpers. No native modules here: prisma.config.ts loads this file (and lib/env.ts, zod only).
  */
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { env } from "../lib/env";
 
 export const DEFAULT_DATABASE_URL = "file:./data/tuneboard.db";
 
@@ -16,7 +17,8 @@ export type DatabaseProvider = "sqlite" | "postgresql";
  * server does not run this file from its source location).
  */
 export function repoRoot(): string {
-  if (process.env.TUNEBOARD_ROOT) return path.resolve(process.env.TUNEBOARD_ROOT);
+  const configured = env().TUNEBOARD_ROOT;
+  if (configured) return path.resolve(configured);
   const isRoot = (dir: string) => fs.existsSync(path.join(dir, "prisma", "schema.prisma"));
   try {
     const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -31,7 +33,7 @@ export function repoRoot(): string {
 }
 
 /** DATABASE_URL, or the default SQLite file data/tuneboard.db under the repository root. */
-export function databaseUrl(url: string | undefined = process.env.DATABASE_URL): string {
+export function databaseUrl(url: string | undefined = env().DATABASE_URL): string {
   return url && url.trim() !== "" ? url.trim() : DEFAULT_DATABASE_URL;
 }
 

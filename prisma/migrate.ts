@@ -32,6 +32,7 @@ import type {
   SchemaEngine,
   SchemaFilter,
 } from "@prisma/schema-engine-wasm/schema_engine_bg";
+import { env } from "../lib/env";
 import { createAdapterFactory, databaseUrl, providerOf, repoRoot, sqliteFilePath, type DatabaseProvider } from "./adapter";
 
 const LOCKFILE = "migration_lock.toml";
@@ -218,7 +219,7 @@ async function withEngine<T>(url: string, opts: MigrateOptions, fn: (engine: Sch
   const { wrapped, disposeAll } = forSchemaEngine(createAdapterFactory(url), url);
   const adapterFactory = bindMigrationAwareSqlAdapterFactory(wrapped);
   const engineLog = (line: string) => {
-    if (process.env.TUNEBOARD_MIGRATE_DEBUG) console.error("[schema-engine]", line);
+    if (env().TUNEBOARD_MIGRATE_DEBUG === "1") console.error("[schema-engine]", line);
   };
   const engine = await glue.SchemaEngine.new(
     { datamodels: [[schemaPath, schema]] },

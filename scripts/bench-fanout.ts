@@ -22,7 +22,7 @@ import { io as connect, type Socket } from "socket.io-client";
 import { migrateDeploy } from "../prisma/migrate";
 import { createDb } from "../lib/db";
 import { enqueueJob } from "../lib/queue/enqueue";
-import { startServer as startRealServer } from "../worker/test-support/start-server";
+import { startServer as startRealServer } from "../lib/test-support/start-server";
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);

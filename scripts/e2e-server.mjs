@@ -6,6 +6,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { BIN, ROOT, run, spawnChild } from "./lib.mjs";
 
+if (!fs.existsSync(path.join(ROOT, ".next", "BUILD_ID"))) {
+  console.error("[e2e] the browser tests need the production build: run `npx next build` first (`npm test` does)");
+  process.exit(1);
+}
 const port = process.env.E2E_PORT ?? "3210";
 const art = path.join(ROOT, "e2e", ".artifacts");
 fs.rmSync(path.join(art, "data"), { recursive: true, force: true });

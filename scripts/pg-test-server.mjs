@@ -5,9 +5,10 @@
 //   node scripts/pg-test-server.mjs start      prints `postgresql://postgres@127.0.0.1:<port>/postgres`
 //                                              and the folder (stop it with `stop <folder>`)
 //   node scripts/pg-test-server.mjs install    apt-get install -y postgresql when missing (root only)
+//   node scripts/pg-test-server.mjs bin        prints PostgreSQL's bin folder (exit 1 when not installed)
 //
 // Used by .ci/run (which exports TUNEBOARD_TEST_PG_URL for the test run) and, when that variable
-// is unset, by the PostgreSQL tests themselves (lib/queue/pg.test.ts, worker/pg-workers.integration.test.ts).
+// is unset, by the PostgreSQL tests themselves, through lib/test-support/pg-test.ts, which runs this CLI.
 // PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` user the
 // package creates, and every command runs through `runuser -u postgres --` (argument arrays).
 import { spawnSync, spawn } from "node:child_process";
@@ -116,12 +117,17 @@ const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPat
 if (isMain) {
   const [command, arg] = process.argv.slice(2);
   if (command === "install") installPostgres();
+  else if (command === "bin") {
+    const bin = findPgBin();
+    if (bin) console.log(bin);
+    process.exit(bin ? 0 : 1);
+  }
   else if (command === "start") {
     const pg = await startPostgres();
     console.log(`${pg.url} ${pg.dir}`);
   } else if (command === "stop" && arg) stopPostgres(arg);
   else {
-    console.error("usage: node scripts/pg-test-server.mjs install | start | stop <folder>");
+    console.error("usage: node scripts/pg-test-server.mjs install | bin | start | stop <folder>");
     process.exit(2);
   }
 }

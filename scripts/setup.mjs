@@ -73,7 +73,8 @@ function demoModel() {
   ], { env: { PYTHONPATH: path.join(ROOT, "worker", "trainer") } });
 }
 
-function build() {
+/** `next build` when the app's sources changed since the last one (the server needs it). */
+export function ensureBuild() {
   const stamp = path.join(ROOT, ".next", ".tuneboard-build.sha256");
   const want = hashPaths(
     ["app", "components", "lib", "next.config.js", "postcss.config.mjs", "tsconfig.json", "package-lock.json"],
@@ -86,9 +87,11 @@ function build() {
 }
 
 /**
- * @param {{ withTest?: boolean, userData?: boolean }} [opts] withTest also installs the Python test
+ * @param {{ withTest?: boolean, userData?: boolean, build?: boolean }} [opts] withTest also installs the Python test
  *   dependencies; userData: false leaves the user's data folder and database alone (`npm test`:
- *   every test brings its own, and even a migration that applies nothing rewrites SQLite's files)
+ *   every test brings its own, and even a migration that applies nothing rewrites SQLite's files);
+ *   build: false leaves `next build` to the caller (scripts/test.mjs builds only before the suites
+ *   that start the server).
  */
 export function setup(opts = {}) {
   if (opts.withTest) withTest = true;
@@ -101,7 +104,7 @@ export function setup(opts = {}) {
   }
   // The demo model is the one shared, read-only piece the tests use; it is written only when missing.
   demoModel();
-  build();
+  if (opts.build !== false) ensureBuild();
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,13 +1,15 @@
 // `npm test`: everything. Set-up (incl. Python test dependencies and Debian's chromium for the
-// browser tests), then TypeScript unit/integration tests, the trainer's pytest suite, and the
-// Playwright end-to-end tests against the real server and worker.
+// browser tests), then the typecheck, the TypeScript unit tier, the trainer's pytest suite, the
+// TypeScript integration tier and the Playwright end-to-end tests. The last two start the real
+// server, which serves the production build: `next build` runs (when the sources changed) right
+// before the first suite that needs it. TUNEBOARD_TEST_ONLY=unit,pytest picks suites by name.
 import path from "node:path";
-import { setup } from "./setup.mjs";
+import { ensureBuild, setup } from "./setup.mjs";
 import { BIN, PYTHON, ROOT, ensureChromium, log, runStatus } from "./lib.mjs";
 import { findPgBin, installPostgres } from "./pg-test-server.mjs";
 
-// PostgreSQL (issue 8): the queue tests also run on a throwaway PostgreSQL cluster
-// (lib/queue/pg-test.ts). As root it is installed when missing; otherwise those tests are skipped
+// PostgreSQL: the queue tests also run on a throwaway PostgreSQL cluster
+// (lib/test-support/pg-test.ts). As root it is installed when missing; otherwise those tests are skipped
 // unless TUNEBOARD_REQUIRE_PG=1 (.ci/run sets it, and starts the server itself).
 function ensurePostgres() {
   if (process.env.TUNEBOARD_TEST_PG_URL || findPgBin()) return;
@@ -18,7 +20,7 @@ function ensurePostgres() {
 }
 
 try {
-  setup({ withTest: true, userData: false });
+  setup({ withTest: true, userData: false, build: false });
   ensureChromium();
   ensurePostgres();
 } catch (err) {
@@ -26,16 +28,29 @@ try {
   process.exit(1);
 }
 
+// [name, needs the production build, run]
 const suites = [
-  ["typecheck", () => runStatus(BIN("tsc"), ["--noEmit", "-p", "tsconfig.json"])],
-  ["vitest", () => runStatus(BIN("vitest"), ["run"])],
-  ["pytest", () => runStatus(PYTHON, ["-m", "pytest", "-q", "worker/trainer/tests"], { env: { PYTHONPATH: path.join(ROOT, "worker", "trainer") } })],
-  ["playwright", () => runStatus(BIN("playwright"), ["test"], { env: { NEXT_TELEMETRY_DISABLED: "1" } })],
+  ["typecheck", false, () => runStatus(BIN("tsc"), ["--noEmit", "-p", "tsconfig.json"])],
+  ["unit", false, () => runStatus(BIN("vitest"), ["run", "--project", "unit"])],
+  ["pytest", false, () => runStatus(PYTHON, ["-m", "pytest", "-q", "worker/trainer/tests"], { env: { PYTHONPATH: path.join(ROOT, "worker", "trainer") } })],
+  ["integration", true, () => runStatus(BIN("vitest"), ["run", "--project", "integration"])],
+  ["playwright", true, () => runStatus(BIN("playwright"), ["test"], { env: { NEXT_TELEMETRY_DISABLED: "1" } })],
 ];
 const only = process.env.TUNEBOARD_TEST_ONLY?.split(",");
 const failed = [];
-for (const [name, fn] of suites) {
+let built = false;
+for (const [name, needsBuild, fn] of suites) {
   if (only && !only.includes(name)) continue;
+  if (needsBuild && !built) {
+    try {
+      ensureBuild();
+      built = true;
+    } catch (err) {
+      console.error(`[tuneboard] next build failed: ${err.message}`);
+      failed.push("build");
+      break;
+    }
+  }
   log(`running ${name}…`);
   const t0 = Date.now();
   const code = fn();

@@ -70,10 +70,9 @@ export class ChatBridge {
   private async load(raw: unknown) {
     const p = chatLoadReq.safeParse(raw);
     if (!p.success) return this.setState({ state: "error", message: "invalid load request" });
-    const named = [...(p.data.adapterPath ? [p.data.adapterPath] : []), ...p.data.adapterPaths];
     let paths: { model: string; adapters: string[] };
     try {
-      paths = this.resolvePaths(p.data.modelPath, named);
+      paths = this.resolvePaths(p.data.modelPath, p.data.adapterPaths);
     } catch (err) {
       return this.setState({ state: "error", message: (err as Error).message });
     }

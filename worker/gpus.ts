@@ -43,7 +43,7 @@ function select(all: GpuInfo[], s: string | undefined): GpuInfo[] {
 }
 
 /** Once, at start-up (blocking: the worker has nothing else to do yet). */
-export function detectGpus(setting: string | undefined = process.env.TUNEBOARD_GPUS): GpuInfo[] {
+export function detectGpus(setting: string | undefined): GpuInfo[] {
   const s = setting?.trim();
   if (s === "none") return [];
   if (s?.startsWith("[")) return z.array(gpuInfoSchema).parse(JSON.parse(s));
@@ -51,7 +51,7 @@ export function detectGpus(setting: string | undefined = process.env.TUNEBOARD_G
 }
 
 /** For the periodic heartbeat (memory used changes): never blocks the event loop; null on failure. */
-export function refreshGpus(setting: string | undefined = process.env.TUNEBOARD_GPUS): Promise<GpuInfo[] | null> {
+export function refreshGpus(setting: string | undefined): Promise<GpuInfo[] | null> {
   const s = setting?.trim();
   if (s === "none" || s?.startsWith("[")) return Promise.resolve(detectGpus(s));
   return new Promise((resolve) => {

@@ -16,6 +16,7 @@ import { heartbeatJob } from "@/lib/queue/heartbeat";
 import { finishJob, type FinishInput } from "@/lib/queue/finish";
 import { recordProgress } from "@/lib/queue/progress";
 import { releaseJob } from "@/lib/queue/release";
+import { setJobOutputDir, setJobResult } from "@/lib/queue/running";
 import { startTrainer, type TrainerRun } from "./trainer-process";
 import { failureMessage, type TrainerErrorKind } from "./failure-message";
 
@@ -113,144 +114,188 @@ export function runWithLease(job: Job, ctx: JobContext, body: JobKindBody): Runn
     abandoned = true;
     trainer?.kill(3000);
   };
-  const done = execute(job, ctx, body, (t) => (trainer = t), () => cancelled, cancel, () => abandoned);
+  const done = execute(job, ctx, body, (t) => (trainer = t), { isCancelled: () => cancelled, cancel, isAbandoned: () => abandoned });
   return { jobId: job.id, cancel, abandon, done };
 }
 
-async function execute(
-  job: Job,
-  ctx: JobContext,
-  body: JobKindBody,
-  setTrainer: (t: TrainerRun) => void,
-  isCancelled: () => boolean,
-  cancel: () => void,
-  isAbandoned: () => boolean,
-): Promise<void> {
-  const { env, workerId } = ctx;
-  const progress = { step: body.initial.step, totalSteps: body.initial.totalSteps };
-  let logTail = body.initial.logTail;
-  let logDirty = false;
-  let lostLease = false;
-  let lastError: { message: string; kind: TrainerErrorKind } | null = null;
-  let writes: Promise<unknown> = Promise.resolve();
-  const write = (fn: () => Promise<unknown>) => {
-    writes = writes.then(fn).catch((err) => ctx.log(`job ${job.id}: database write failed: ${(err as Error).message}`));
+interface Flags {
+  isCancelled: () => boolean;
+  cancel: () => void;
+  isAbandoned: () => boolean;
+}
+
+/** What the phases of one job share: the log tail, the ordered database writes, the status shape. */
+class JobRecord {
+  readonly progress: { step: number; totalSteps: number | null };
+  logTail: string;
+  logDirty = false;
+  lostLease = false;
+  lastError: { message: string; kind: TrainerErrorKind } | null = null;
+  private writes: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly job: Job,
+    readonly ctx: JobContext,
+    readonly body: JobKindBody,
+  ) {
+    this.progress = { step: body.initial.step, totalSteps: body.initial.totalSteps };
+    this.logTail = body.initial.logTail;
+  }
+
+  write = (fn: () => Promise<unknown>) => {
+    this.writes = this.writes.then(fn).catch((err) => this.ctx.log(`job ${this.job.id}: database write failed: ${(err as Error).message}`));
   };
-  const status = (s: Partial<JobStatusUpdate> & Pick<JobStatusUpdate, "status">): JobStatusUpdate => ({
-    jobId: job.id,
-    step: progress.step,
-    totalSteps: progress.totalSteps,
-    startedAt: job.startedAt?.toISOString() ?? null,
+
+  /** Resolves once every queued write has run. */
+  written(): Promise<unknown> {
+    return this.writes;
+  }
+
+  status = (s: Partial<JobStatusUpdate> & Pick<JobStatusUpdate, "status">): JobStatusUpdate => ({
+    jobId: this.job.id,
+    step: this.progress.step,
+    totalSteps: this.progress.totalSteps,
+    startedAt: this.job.startedAt?.toISOString() ?? null,
     ...s,
   });
-  const appendLog = (text: string) => {
-    logTail = (logTail + text).slice(-LOG_TAIL_CHARS);
-    logDirty = true;
-    ctx.emitLog(job.id, text);
-  };
-  const io: JobIo = {
-    progress,
-    appendLog,
-    write,
-    emitRunning: () => ctx.emitStatus(status({ status: "running" })),
-    lastError: () => lastError,
-    lostLease: () => lostLease,
+
+  appendLog = (text: string) => {
+    this.logTail = (this.logTail + text).slice(-LOG_TAIL_CHARS);
+    this.logDirty = true;
+    this.ctx.emitLog(this.job.id, text);
   };
 
-  // ---- setup: the config file, inside the job's folder under the runs root ----
+  io(): JobIo {
+    return {
+      progress: this.progress,
+      appendLog: this.appendLog,
+      write: this.write,
+      emitRunning: () => this.ctx.emitStatus(this.status({ status: "running" })),
+      lastError: () => this.lastError,
+      lostLease: () => this.lostLease,
+    };
+  }
+}
+
+async function execute(job: Job, ctx: JobContext, body: JobKindBody, setTrainer: (t: TrainerRun) => void, flags: Flags): Promise<void> {
+  const r = new JobRecord(job, ctx, body);
+  const ready = await setUp(r);
+  if (!ready) return;
+  const trainer = startChild(r, ready.prepared, ready.configPath);
+  setTrainer(trainer);
+  if (flags.isCancelled()) trainer.kill(3000);
+  const stopLease = keepLease(r, trainer, flags.cancel);
+  const exit = await trainer.done;
+  stopLease();
+  await settle(r, exit, flags);
+}
+
+/** The config file, inside the job's folder under the runs root; null when the job failed already. */
+async function setUp(r: JobRecord): Promise<{ prepared: PreparedJob; configPath: string } | null> {
+  const { job, ctx, body } = r;
   const prepared = body.prepare();
   if ("error" in prepared) {
-    await finishJob(job.id, workerId, { status: "failed", error: prepared.error });
-    ctx.emitStatus(status({ status: "failed", error: prepared.error }));
-    return;
+    await finishJob(job.id, ctx.workerId, { status: "failed", error: prepared.error });
+    ctx.emitStatus(r.status({ status: "failed", error: prepared.error }));
+    return null;
   }
-  const outputDir = body.outputDir;
-  fs.mkdirSync(outputDir, { recursive: true });
-  const configPath = path.join(outputDir, prepared.configFile);
+  fs.mkdirSync(body.outputDir, { recursive: true });
+  const configPath = path.join(body.outputDir, prepared.configFile);
   fs.writeFileSync(configPath, JSON.stringify(prepared.config, null, 2));
-  await db().job.updateMany({ where: { id: job.id, workerId, status: "running" }, data: { outputDir } });
-  ctx.emitStatus(status({ status: "running" }));
-  appendLog(prepared.startLog);
+  await setJobOutputDir(job.id, ctx.workerId, body.outputDir);
+  ctx.emitStatus(r.status({ status: "running" }));
+  r.appendLog(prepared.startLog);
   if (prepared.note) ctx.log(prepared.note);
+  return { prepared, configPath };
+}
 
+/** The Python child: an argument array, its own process group, stdin held open (--exit-with-stdin). */
+function startChild(r: JobRecord, prepared: PreparedJob, configPath: string): TrainerRun {
+  const io = r.io();
   const onEvent = (e: TrainerEvent) => {
     switch (e.type) {
       case "log":
-        appendLog(`[${e.level}] ${e.message}\n`);
+        r.appendLog(`[${e.level}] ${e.message}\n`);
         break;
       case "error":
-        lastError = { message: e.message, kind: e.kind };
-        appendLog(`[error] ${e.message}\n`);
+        r.lastError = { message: e.message, kind: e.kind };
+        r.appendLog(`[error] ${e.message}\n`);
         break;
       default:
-        body.onEvent(e, io);
+        r.body.onEvent(e, io);
     }
   };
-
-  // ---- run: an argument array, its own process group, stdin held open (--exit-with-stdin) ----
-  const trainer = startTrainer({
-    python: env.python,
-    root: env.root,
+  return startTrainer({
+    python: r.ctx.env.python,
+    root: r.ctx.env.root,
     command: prepared.command,
     configPath,
     gpuIndices: prepared.gpuIndices,
     names: prepared.processNames,
-    handlers: { onEvent, onLog: appendLog },
+    handlers: { onEvent, onLog: r.appendLog },
   });
-  setTrainer(trainer);
-  if (isCancelled()) trainer.kill(3000);
+}
 
+/** Renews the lease (and hears Abort) and stores the log tail every second; returns the stop. */
+function keepLease(r: JobRecord, trainer: TrainerRun, cancel: () => void): () => void {
+  const { job, ctx } = r;
   const beat = setInterval(() => {
-    write(async () => {
-      const hb = await heartbeatJob(job.id, workerId, { leaseMs: ctx.leaseMs });
+    r.write(async () => {
+      const hb = await heartbeatJob(job.id, ctx.workerId, { leaseMs: ctx.leaseMs });
       if (!hb.ok) {
-        if (!lostLease) ctx.log(`job ${job.id}: lease lost; stopping without writing its result`);
-        lostLease = true;
+        if (!r.lostLease) ctx.log(`job ${job.id}: lease lost; stopping without writing its result`);
+        r.lostLease = true;
         trainer.kill(1000);
       } else if (hb.cancelRequested) cancel();
     });
   }, HEARTBEAT_MS);
   const flush = setInterval(() => {
-    if (!logDirty) return;
-    logDirty = false;
-    const snapshot = logTail;
-    write(() => recordProgress(job.id, workerId, { logTail: snapshot }));
+    if (!r.logDirty) return;
+    r.logDirty = false;
+    const snapshot = r.logTail;
+    r.write(() => recordProgress(job.id, ctx.workerId, { logTail: snapshot }));
   }, LOG_FLUSH_MS);
+  return () => {
+    clearInterval(beat);
+    clearInterval(flush);
+  };
+}
 
-  const exit = await trainer.done;
-  clearInterval(beat);
-  clearInterval(flush);
-
-  // ---- record the outcome (only if we still hold the job) ----
+/** Records the outcome, only while this worker still holds the job. */
+async function settle(r: JobRecord, exit: { code: number | null; signal: NodeJS.Signals | null }, flags: Flags): Promise<void> {
+  const { job, ctx, body } = r;
+  const { workerId } = ctx;
   let final: JobStatusUpdate["status"];
   let error: string | null = null;
   let result: string | undefined;
-  if (isCancelled()) {
+  if (flags.isCancelled()) {
     final = "cancelled";
-    appendLog(`[worker] ${body.names.job} aborted by the user\n`);
+    r.appendLog(`[worker] ${body.names.job} aborted by the user\n`);
   } else {
-    const outcome = await body.outcome(exit, io);
+    const outcome = await body.outcome(exit, r.io());
     if (outcome.succeeded) {
       final = "succeeded";
       result = outcome.result;
     } else {
       final = "failed";
       // A kill the worker sent itself (lease lost, shutdown) is not the OOM killer's SIGKILL.
-      error = outcome.error ?? failureMessage({ ...exit, stoppedByWorker: lostLease || isAbandoned(), error: lastError, logTail });
+      error =
+        outcome.error ??
+        failureMessage({ ...exit, stoppedByWorker: r.lostLease || flags.isAbandoned(), error: r.lastError, logTail: r.logTail });
     }
   }
-  const tail = logTail;
-  write(() => recordProgress(job.id, workerId, { logTail: tail }));
+  const tail = r.logTail;
+  r.write(() => recordProgress(job.id, workerId, { logTail: tail }));
   if (result !== undefined) {
     const stored = result;
-    write(() => db().job.updateMany({ where: { id: job.id, workerId, status: "running" }, data: { result: stored } }));
+    r.write(() => setJobResult(job.id, workerId, stored));
   }
-  await writes;
-  if (lostLease) return;
-  if (isAbandoned() && !isCancelled()) {
+  await r.written();
+  if (r.lostLease) return;
+  if (flags.isAbandoned() && !flags.isCancelled()) {
     if (await releaseJob(job.id, workerId)) {
       ctx.log(`job ${job.id}: handed back to the queue (worker shutting down)`);
-      ctx.emitStatus(status({ status: "queued" }));
+      ctx.emitStatus(r.status({ status: "queued" }));
     }
     return;
   }
@@ -262,7 +307,7 @@ async function execute(
   }
   const row = await db().job.findUnique({ where: { id: job.id } });
   ctx.emitStatus(
-    status({
+    r.status({
       status: final,
       error,
       ...extra,

@@ -4,14 +4,13 @@
 // events the oldest are dropped, and a server that stays away for hours cannot grow the
 // worker's memory without bound. Emitting never blocks and never throws.
 import type { Socket } from "socket.io-client";
+import { DEFAULT_MAX_BUFFERED_EVENTS } from "@/lib/env";
 import type { ServerToWorkerEvents, WorkerToServerEvents } from "@/lib/schemas/socket";
 
 export type WorkerSocket = Socket<ServerToWorkerEvents, WorkerToServerEvents>;
 export type LiveEmit = <E extends keyof WorkerToServerEvents>(event: E, msg: Parameters<WorkerToServerEvents[E]>[0]) => void;
 
-export const DEFAULT_MAX_BUFFERED = 1000;
-
-export function liveEmitter(socket: WorkerSocket, maxBuffered = DEFAULT_MAX_BUFFERED): LiveEmit {
+export function liveEmitter(socket: WorkerSocket, maxBuffered = DEFAULT_MAX_BUFFERED_EVENTS): LiveEmit {
   return (event, msg) => {
     if (!socket.connected && socket.sendBuffer.length >= maxBuffered) {
       socket.sendBuffer.splice(0, socket.sendBuffer.length - maxBuffered + 1);

@@ -14,11 +14,10 @@ import { createWakeup } from "@/lib/queue/wakeup";
 import { databaseUrl, providerOf } from "@/prisma/database-url";
 import { detectGpus, refreshGpus } from "./gpus";
 import { remoteHooks } from "./remote/hooks";
-import { DEFAULT_LEASE_MS } from "@/lib/queue/types";
 import type { ServerToWorkerEvents, WorkerToServerEvents } from "@/lib/schemas/socket";
 import { runJob, type RunningJob } from "./run-job";
 import { ChatBridge } from "./chat-bridge";
-import { DEFAULT_MAX_BUFFERED, liveEmitter } from "./live-emit";
+import { liveEmitter } from "./live-emit";
 
 const config = (() => {
   try {
@@ -29,15 +28,15 @@ const config = (() => {
   }
 })();
 
-const workerId = process.env.TUNEBOARD_WORKER_ID ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-const POLL_MS = Number(process.env.TUNEBOARD_POLL_MS ?? 1000);
-// PostgreSQL: idle workers wait on LISTEN/NOTIFY; this is only how often they look for expired leases.
-const PG_IDLE_MS = Number(process.env.TUNEBOARD_PG_IDLE_MS ?? 5000);
-const IDLE_MS = providerOf(databaseUrl()) === "postgresql" ? PG_IDLE_MS : POLL_MS;
+const workerId = config.TUNEBOARD_WORKER_ID ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+// PostgreSQL: idle workers wait on LISTEN/NOTIFY; TUNEBOARD_PG_IDLE_MS is only how often they look for expired leases.
+const POLL_MS = config.TUNEBOARD_POLL_MS;
+const ON_POSTGRES = providerOf(databaseUrl()) === "postgresql";
+const IDLE_MS = ON_POSTGRES ? config.TUNEBOARD_PG_IDLE_MS : POLL_MS;
 // TUNEBOARD_REMOTE=1: no shared disk with the server (worker/remote/): datasets come over HTTP,
 // checkpoints and the final adapter go back over HTTP.
-const REMOTE = process.env.TUNEBOARD_REMOTE === "1";
-const LEASE_MS = Number(process.env.TUNEBOARD_LEASE_MS ?? DEFAULT_LEASE_MS);
+const REMOTE = config.TUNEBOARD_REMOTE === "1";
+const LEASE_MS = config.TUNEBOARD_LEASE_MS;
 const log = (msg: string) => console.log(`[worker ${workerId}] ${msg}`);
 
 const socket: Socket<ServerToWorkerEvents, WorkerToServerEvents> = connect(`${config.serverUrl}/worker`, {
@@ -55,7 +54,7 @@ socket.on("connect_error", (err) => {
   if (err.message === "unauthorized") log("the server refused this worker's token");
 });
 
-const emitLive = liveEmitter(socket, Number(process.env.TUNEBOARD_MAX_BUFFERED_EVENTS ?? DEFAULT_MAX_BUFFERED));
+const emitLive = liveEmitter(socket, config.TUNEBOARD_MAX_BUFFERED_EVENTS);
 
 let current: RunningJob | null = null;
 let stopping = false;
@@ -74,7 +73,7 @@ async function checkCancel(job: RunningJob) {
 
 // The GPUs: detected once (the count decides which jobs fit); memory used is refreshed for the
 // heartbeat every 5 s without blocking the event loop (nvidia-smi runs asynchronously).
-const gpus = detectGpus();
+const gpus = detectGpus(config.TUNEBOARD_GPUS);
 let gpuStatus = gpus;
 async function heartbeatWorker() {
   await upsertWorker({ id: workerId, hostname: os.hostname(), pid: process.pid, currentJobId: current?.jobId ?? null, gpus: gpuStatus });
@@ -85,7 +84,7 @@ const wakeup = createWakeup(databaseUrl(), log);
 async function loop() {
   log(
     `started; ${gpus.length} GPU(s)${gpus.length ? ` (${gpus.map((g) => g.name).join(", ")})` : ""}; ` +
-      `${IDLE_MS === POLL_MS ? "polling" : "LISTEN/NOTIFY, checking"} every ${IDLE_MS} ms, lease ${LEASE_MS} ms` +
+      `${ON_POSTGRES ? "LISTEN/NOTIFY, checking" : "polling"} every ${IDLE_MS} ms, lease ${LEASE_MS} ms` +
       (REMOTE ? `; remote mode (files over HTTP from ${config.serverUrl})` : ""),
   );
   while (!stopping) {
@@ -123,7 +122,7 @@ async function loop() {
 }
 
 const workerBeat = setInterval(async () => {
-  if (gpus.length) gpuStatus = (await refreshGpus()) ?? gpuStatus;
+  if (gpus.length) gpuStatus = (await refreshGpus(config.TUNEBOARD_GPUS)) ?? gpuStatus;
   await heartbeatWorker().catch(() => {});
 }, 5000);
 

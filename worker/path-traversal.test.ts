@@ -149,7 +149,7 @@ describe("chat paths (worker/chat-bridge.ts: models under the model roots, adapt
     const env = { python: "/nonexistent/python", root: base, modelRoots: [modelsRoot], runsDir } as unknown as Env;
     const b = new ChatBridge(env, socket as never, () => {});
     const load = async (modelPath: string, adapterPath: string | null) => {
-      handlers.get("chat:load")!({ modelPath, adapterPath });
+      handlers.get("chat:load")!({ modelPath, adapterPaths: adapterPath ? [adapterPath] : [] });
       await new Promise((r) => setTimeout(r, 0));
       return states.at(-1)!;
     };

@@ -1,5 +1,5 @@
-// Issue 8's queue acceptance: 4 real worker processes on a real PostgreSQL server (Debian's
-// package, a throwaway cluster on 127.0.0.1: lib/queue/pg-test.ts), 20 queued jobs. Every job runs
+// The multi-worker queue: 4 real worker processes on a real PostgreSQL server (Debian's
+// package, a throwaway cluster on 127.0.0.1: lib/test-support/pg-test.ts), 20 queued jobs. Every job runs
 // exactly once; a worker SIGKILLed mid-job loses nothing: its job is claimed again after the
 // lease expires and resumed from its last checkpoint. Idle workers wake on LISTEN/NOTIFY.
 // The trainer is worker/test-support/fake-steps-trainer.mjs, a FAKE (fast, no torch) that keeps
@@ -14,7 +14,7 @@ import { migrateDeploy } from "@/prisma/migrate";
 import { createDb, type Db } from "@/lib/db";
 import { enqueueJob } from "@/lib/queue/enqueue";
 import { DEFAULT_RUN_CONFIG, type RunConfig } from "@/lib/schemas/run-config";
-import { createTestDatabase, postgresAvailable, stopTestPostgres } from "@/lib/queue/pg-test";
+import { createTestDatabase, postgresAvailable, stopTestPostgres } from "@/lib/test-support/pg-test";
 import { DEMO_MODEL, ROOT } from "./test-support/harness";
 
 const JOBS = 20;

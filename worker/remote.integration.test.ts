@@ -1,9 +1,9 @@
-// Issue 8's remote-worker acceptance: a worker with its own, empty data and runs folders (no
+// A remote worker: a worker with its own, empty data and runs folders (no
 // access to the server's) claims a job, downloads the dataset snapshot over HTTP with its worker
 // token (sha256-checked), trains the demo model for real, uploads checkpoints and the adapter
 // back (resumable, sha256-checked by the server) — and the server's copy matches byte for byte.
 // The transfer routes are the real handlers (app/api/worker/**), served without a Next build
-// (worker/remote/test-server.ts). The database is shared (as remote workers share PostgreSQL).
+// (worker/test-support/worker-api-server.ts). The database is shared (as remote workers share PostgreSQL).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -44,7 +44,7 @@ beforeAll(async () => {
   await fillIdentity(serverData, { sourceName: "identity", name: "Greatbot", author: "Allen", newName: "identity_greatbot" });
   fs.mkdirSync(workerData);
   await migrateDeploy(dbUrl);
-  const { startWorkerApiServer } = await import("./remote/test-server");
+  const { startWorkerApiServer } = await import("./test-support/worker-api-server");
   api = await startWorkerApiServer();
 }, 120_000);
 

@@ -9,7 +9,7 @@ import type { ChildProcess } from "node:child_process";
 import { io as connect, type Socket } from "socket.io-client";
 import { afterEach, expect, it } from "vitest";
 import type { JobSnapshot, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
-import { startServer as startRealServer, type StartedServer } from "./test-support/start-server";
+import { startServer as startRealServer, type StartedServer } from "@/lib/test-support/start-server";
 import { createHarness, type Harness } from "./test-support/harness";
 
 let h: Harness | undefined;

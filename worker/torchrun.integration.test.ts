@@ -1,7 +1,7 @@
 // A job that asks for 2 GPUs, on a worker that advertises 2: the worker launches the real trainer
 // under torchrun with 2 processes. This machine has no GPU, so the "GPUs" are a fixed list
 // (TUNEBOARD_GPUS) and the ranks train on the CPU with gloo: the distributed code path end to end
-// (issue 8's fallback when no 2-GPU machine can be had). Metrics come from rank 0 only; a
+// (what a 2-GPU machine runs, minus CUDA). Metrics come from rank 0 only; a
 // failure on rank 1 fails the job with rank 1's error.
 import { afterEach, expect, it } from "vitest";
 import { enqueueJob } from "@/lib/queue/enqueue";

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import readline from "node:readline";
 import os from "node:os";
 import path from "node:path";
+import { env } from "@/lib/env";
 import { parseTrainerLine, type TrainerEvent } from "@/lib/schemas/trainer-events";
 import { gpuEnv, trainerArgs } from "./trainer-argv";
 
@@ -27,7 +28,7 @@ export interface TrainerRun {
  * the user wins.
  */
 function threadEnv(): Record<string, string> {
-  if (process.env.OMP_NUM_THREADS) return {};
+  if (env().OMP_NUM_THREADS) return {};
   return os.cpus().length <= 2 ? { OMP_NUM_THREADS: "1" } : {};
 }
 

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { env } from "@/lib/env";
 import { listModels } from "@/lib/models";
-import { db } from "@/lib/db";
+import { succeededJobs } from "@/lib/data/runs";
 import { getT } from "@/lib/i18n/server";
 import { ChatPanel } from "@/components/ChatPanel";
 import { heldOutQuestions, identityOfRun } from "./identity-source";
@@ -15,7 +15,7 @@ export default async function ChatPage({ searchParams }: { searchParams: Promise
   const e = env();
   const models = listModels(e.modelRoots).map((m) => ({ path: m.path, name: m.name, demo: m.demo }));
   // Finished runs whose output folder holds a LoRA adapter (the worker re-checks the path on load).
-  const jobs = await db().job.findMany({ where: { status: "succeeded" }, orderBy: { id: "desc" }, take: 100 });
+  const jobs = await succeededJobs();
   const withAdapter = jobs.filter((j) => j.outputDir && fs.existsSync(path.join(j.outputDir, "adapter_config.json")));
   const adapters = withAdapter.map((j) => ({ runId: j.id, name: j.name, path: j.outputDir!, modelPath: j.modelPath }));
   const identities: Record<string, { name: string; author: string }> = {};

@@ -1,10 +1,9 @@
 // Compare 2–6 runs: overlaid loss curves and the settings that differ. ?ids=1,2 names them;
 // the picker on the page (or the Runs list's checkboxes) builds that URL.
-import { db } from "@/lib/db";
+import { compareChoices, compareRuns } from "@/lib/data/runs";
 import { loadJobPoints } from "@/lib/jobs/snapshot";
 import { parseCompareIds } from "@/lib/jobs/compare-ids";
 import { diffConfigs, parseStoredConfig } from "@/lib/jobs/config-diff";
-import { RUNS_LIST_LIMIT, TRAIN_KIND } from "@/lib/jobs/list";
 import { getT } from "@/lib/i18n/server";
 import { ComparePicker } from "@/components/runs/ComparePicker";
 import { CompareChart } from "@/components/runs/CompareChart";
@@ -17,7 +16,7 @@ export default async function ComparePage({ searchParams }: { searchParams: Prom
   const sp = await searchParams;
   const t = await getT();
   const parsed = parseCompareIds(sp.ids);
-  const choices = await db().job.findMany({ where: { kind: TRAIN_KIND }, orderBy: { id: "desc" }, take: RUNS_LIST_LIMIT, select: { id: true, name: true, status: true } });
+  const choices = await compareChoices();
 
   let body: React.ReactNode = null;
   if (!parsed.ok && parsed.error !== "empty") {
@@ -27,7 +26,7 @@ export default async function ComparePage({ searchParams }: { searchParams: Prom
       </p>
     );
   } else if (parsed.ok) {
-    const jobs = await db().job.findMany({ where: { id: { in: parsed.ids } }, select: { id: true, name: true, status: true, config: true, finalLoss: true } });
+    const jobs = await compareRuns(parsed.ids);
     const byId = new Map(jobs.map((j) => [j.id, j]));
     const found = parsed.ids.filter((id) => byId.has(id)).map((id) => byId.get(id)!);
     const missing = parsed.ids.filter((id) => !byId.has(id));

@@ -2,7 +2,7 @@
 // jobs of that kind with their results, re-read from the database while any of them is active.
 import Link from "next/link";
 import { z } from "zod";
-import { db } from "@/lib/db";
+import { taskJobs } from "@/lib/data/evaluate";
 import { env } from "@/lib/env";
 import { getT } from "@/lib/i18n/server";
 import { listModels } from "@/lib/models";
@@ -12,11 +12,11 @@ import { exportsRoot } from "@/lib/jobs/exports-root";
 import { DEFAULT_EVAL_CONFIG, evalResultSchema } from "@/lib/schemas/eval-config";
 import { DEFAULT_EXPORT_CONFIG, exportResultSchema } from "@/lib/schemas/export-config";
 import { StatusBadge } from "@/components/StatusBadge";
-import { EvalForm } from "./EvalForm";
-import { ExportForm } from "./ExportForm";
-import { EvalMetrics, ExportFiles } from "./JobResults";
-import { AutoRefresh } from "./AutoRefresh";
-import { AbortButton } from "./AbortButton";
+import { EvalForm } from "@/components/evaluate/EvalForm";
+import { ExportForm } from "@/components/evaluate/ExportForm";
+import { EvalMetrics, ExportFiles } from "@/components/evaluate/JobResults";
+import { AutoRefresh } from "@/components/evaluate/AutoRefresh";
+import { AbortButton } from "@/components/evaluate/AbortButton";
 
 export const dynamic = "force-dynamic";
 
@@ -50,7 +50,7 @@ export default async function EvaluatePage({ searchParams }: { searchParams: Pro
   const models = listModels(modelRoots).map((m) => ({ path: m.path, name: m.name, demo: m.demo }));
   const adapterRuns = await listAdapterRuns(runsDir);
   const adapters = adapterRuns.map((a) => ({ id: a.id, name: a.name, modelPath: a.modelPath }));
-  const jobs = await db().job.findMany({ where: { kind: tab }, orderBy: { id: "desc" }, take: 30 });
+  const jobs = await taskJobs(tab);
   const active = jobs.some((j) => j.status === "queued" || j.status === "running");
 
   return (

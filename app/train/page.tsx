@@ -1,6 +1,6 @@
 import path from "node:path";
 import { env } from "@/lib/env";
-import { db } from "@/lib/db";
+import { findCloneSource } from "@/lib/data/runs";
 import { listModels } from "@/lib/models";
 import { listDatasets } from "@/lib/datasets/registry";
 import { TrainForm, type CloneInfo } from "@/components/TrainForm";
@@ -18,7 +18,7 @@ export const dynamic = "force-dynamic";
 async function cloneSource(from: string | string[] | undefined): Promise<CloneInfo | null> {
   if (typeof from !== "string" || !/^\d{1,9}$/.test(from)) return null;
   const id = Number(from);
-  const job = await db().job.findUnique({ where: { id }, select: { id: true, name: true, config: true } });
+  const job = await findCloneSource(id);
   if (!job) return { id, name: null, config: null, dropped: [] };
   const { config, dropped } = readStoredConfig(job.config);
   // A clone is a fresh run with the same settings: it does not continue the source's checkpoint.

@@ -2,8 +2,7 @@
 // heartbeats, what it runs, when it was last seen; and whether queued jobs ask for more GPUs
 // than any online worker has. Refreshes itself every 5 s.
 import Link from "next/link";
-import { db } from "@/lib/db";
-import { listWorkersForPanel } from "@/lib/queue/workers";
+import { workersPanel } from "@/lib/data/workers";
 import { getT } from "@/lib/i18n/server";
 import { AutoRefresh } from "./AutoRefresh";
 
@@ -14,11 +13,7 @@ const gib = (mib: number) => (mib / 1024).toFixed(1);
 export default async function WorkersPage() {
   const t = await getT();
   const now = Date.now();
-  const [workers, queued, running] = await Promise.all([
-    listWorkersForPanel({ now }),
-    db().job.findMany({ where: { status: "queued" }, select: { numGpus: true } }),
-    db().job.count({ where: { status: "running" } }),
-  ]);
+  const { workers, queued, running } = await workersPanel(now);
   const maxGpus = Math.max(0, ...workers.filter((w) => w.online).map((w) => w.gpus.length));
   const tooBig = queued.filter((j) => j.numGpus > maxGpus).length;
   const ago = (ms: number) => {

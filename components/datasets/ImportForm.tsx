@@ -3,7 +3,7 @@
 // sharegpt or OpenAI messages with a live preview of the first mapped records (the same mapping
 // code the server runs), then register under a unique name.
 import { useRouter } from "next/navigation";
-import { useMemo, useState, useTransition } from "react";
+import { useMemo, useState, useTransition, type Dispatch, type ReactNode, type SetStateAction } from "react";
 import { useT } from "@/lib/i18n/client";
 import type { MessageKey } from "@/lib/i18n/translate";
 import { applyMapping, guessMapping } from "@/lib/datasets/mapping";
@@ -46,6 +46,112 @@ const slug = (file: string) =>
     .replace(/[^a-z0-9_-]+/g, "_")
     .replace(/^[_-]+|_+$/g, "")
     .slice(0, 64);
+
+/** The mapping inputs of the chosen format: a column of the file, or a key/tag typed in. */
+function MappingFields(props: {
+  staged: Staged;
+  format: ImportFormat;
+  mapping: Record<string, string>;
+  setMapping: Dispatch<SetStateAction<Record<string, string>>>;
+  errAt: (field: string) => ReactNode;
+}) {
+  const t = useT();
+  const { staged, format, mapping, setMapping, errAt } = props;
+  return (
+    <div className="grid gap-3 sm:grid-cols-3">
+      <div>
+        <label className="field-label" htmlFor="import-format">
+          {t("datasets.import.format")}
+        </label>
+        <select
+          id="import-format"
+          className="field-input"
+          value={format}
+          onChange={(e) => {
+            const next = e.target.value as ImportFormat;
+            const guess = guessMapping(staged.columns) as unknown as Record<string, string>;
+            const defaults: Record<ImportFormat, Record<string, string>> = {
+              alpaca: { instruction: staged.columns[0] ?? "", output: staged.columns[1] ?? "" },
+              sharegpt: { messages: guess.messages ?? staged.columns[0] ?? "", roleKey: "from", contentKey: "value", userTag: "human", assistantTag: "gpt", systemTag: "system" },
+              openai: { messages: guess.messages ?? staged.columns[0] ?? "" },
+            };
+            setMapping(guess.format === next ? guess : { format: next, ...defaults[next] });
+          }}
+        >
+          {IMPORT_FORMATS.map((f) => (
+            <option key={f} value={f}>
+              {t(FORMAT_LABEL[f])}
+            </option>
+          ))}
+        </select>
+        {errAt("format")}
+      </div>
+      {FIELDS[format].map((f) => (
+        <div key={f.key}>
+          <label className="field-label" htmlFor={`map-${f.key}`}>
+            {t(f.label)}
+          </label>
+          {f.kind === "column" ? (
+            <select id={`map-${f.key}`} className="field-input" value={mapping[f.key] ?? ""} onChange={(e) => setMapping((m) => ({ ...m, [f.key]: e.target.value }))}>
+              <option value="">{f.optional ? t("datasets.import.none") : t("datasets.import.pick")}</option>
+              {staged.columns.map((c) => (
+                <option key={c} value={c}>
+                  {c}
+                </option>
+              ))}
+            </select>
+          ) : (
+            <input id={`map-${f.key}`} className="field-input font-mono" value={mapping[f.key] ?? ""} onChange={(e) => setMapping((m) => ({ ...m, [f.key]: e.target.value }))} />
+          )}
+          {errAt(f.key)}
+        </div>
+      ))}
+    </div>
+  );
+}
+
+/** The first mapped records, or why the mapping does not work. */
+function MappedPreview({ sampleSize, preview }: { sampleSize: number; preview: ReturnType<typeof applyMapping> | null }) {
+  const t = useT();
+  return (
+    <div>
+      <h3 className="text-sm font-semibold">{t("datasets.import.preview", { n: sampleSize })}</h3>
+      {preview && !preview.ok ? (
+        <p className="field-error" role="alert" data-testid="import-preview-error">
+          {preview.message}
+        </p>
+      ) : (
+        <pre className="mt-1 max-h-64 overflow-auto rounded bg-slate-50 p-2 text-xs" data-testid="import-preview">
+          {preview?.ok ? JSON.stringify(preview.records.slice(0, 3), null, 2) : ""}
+        </pre>
+      )}
+    </div>
+  );
+}
+
+/** Step one: choose a file and upload it. */
+function FilePicker(props: { onPick: (file: File | null) => void; onUpload: () => void; canUpload: boolean; uploading: boolean }) {
+  const t = useT();
+  return (
+    <div className="flex flex-wrap items-end gap-3">
+      <div>
+        <label className="field-label" htmlFor="import-file">
+          {t("datasets.import.file")}
+        </label>
+        <input
+          id="import-file"
+          type="file"
+          accept=".json,.jsonl,.csv,application/json,text/csv"
+          className="field-input"
+          onChange={(e) => props.onPick(e.target.files?.[0] ?? null)}
+        />
+      </div>
+      <button type="button" className="btn btn-secondary" onClick={props.onUpload} disabled={!props.canUpload}>
+        {props.uploading ? t("datasets.import.uploading") : t("datasets.import.upload")}
+      </button>
+    </div>
+  );
+}
 
 export function ImportForm({ maxBytes }: { maxBytes: number }) {
   const t = useT();
@@ -120,27 +226,16 @@ export function ImportForm({ maxBytes }: { maxBytes: number }) {
 
   return (
     <div className="space-y-3" data-testid="import-form">
-      <div className="flex flex-wrap items-end gap-3">
-        <div>
-          <label className="field-label" htmlFor="import-file">
-            {t("datasets.import.file")}
-          </label>
-          <input
-            id="import-file"
-            type="file"
-            accept=".json,.jsonl,.csv,application/json,text/csv"
-            className="field-input"
-            onChange={(e) => {
-              setFile(e.target.files?.[0] ?? null);
-              setStaged(null);
-              setError(null);
-            }}
-          />
-        </div>
-        <button type="button" className="btn btn-secondary" onClick={upload} disabled={pending || !file}>
-          {pending && !staged ? t("datasets.import.uploading") : t("datasets.import.upload")}
-        </button>
-      </div>
+      <FilePicker
+        onPick={(picked) => {
+          setFile(picked);
+          setStaged(null);
+          setError(null);
+        }}
+        onUpload={upload}
+        canUpload={!pending && file !== null}
+        uploading={pending && !staged}
+      />
       <p className="text-xs text-slate-500">{t("datasets.import.help", { mb: (maxBytes / 1024 / 1024).toFixed(0) })}</p>
       {errAt("file")}
 
@@ -149,68 +244,9 @@ export function ImportForm({ maxBytes }: { maxBytes: number }) {
           <p className="text-sm" data-testid="import-summary">
             {t("datasets.import.summary", { file: staged.fileName, n: staged.count, columns: staged.columns.join(", ") })}
           </p>
-          <div className="grid gap-3 sm:grid-cols-3">
-            <div>
-              <label className="field-label" htmlFor="import-format">
-                {t("datasets.import.format")}
-              </label>
-              <select
-                id="import-format"
-                className="field-input"
-                value={format}
-                onChange={(e) => {
-                  const next = e.target.value as ImportFormat;
-                  const guess = guessMapping(staged.columns) as unknown as Record<string, string>;
-                  const defaults: Record<ImportFormat, Record<string, string>> = {
-                    alpaca: { instruction: staged.columns[0] ?? "", output: staged.columns[1] ?? "" },
-                    sharegpt: { messages: guess.messages ?? staged.columns[0] ?? "", roleKey: "from", contentKey: "value", userTag: "human", assistantTag: "gpt", systemTag: "system" },
-                    openai: { messages: guess.messages ?? staged.columns[0] ?? "" },
-                  };
-                  setMapping(guess.format === next ? guess : { format: next, ...defaults[next] });
-                }}
-              >
-                {IMPORT_FORMATS.map((f) => (
-                  <option key={f} value={f}>
-                    {t(FORMAT_LABEL[f])}
-                  </option>
-                ))}
-              </select>
-              {errAt("format")}
-            </div>
-            {FIELDS[format].map((f) => (
-              <div key={f.key}>
-                <label className="field-label" htmlFor={`map-${f.key}`}>
-                  {t(f.label)}
-                </label>
-                {f.kind === "column" ? (
-                  <select id={`map-${f.key}`} className="field-input" value={mapping[f.key] ?? ""} onChange={(e) => setMapping((m) => ({ ...m, [f.key]: e.target.value }))}>
-                    <option value="">{f.optional ? t("datasets.import.none") : t("datasets.import.pick")}</option>
-                    {staged.columns.map((c) => (
-                      <option key={c} value={c}>
-                        {c}
-                      </option>
-                    ))}
-                  </select>
-                ) : (
-                  <input id={`map-${f.key}`} className="field-input font-mono" value={mapping[f.key] ?? ""} onChange={(e) => setMapping((m) => ({ ...m, [f.key]: e.target.value }))} />
-                )}
-                {errAt(f.key)}
-              </div>
-            ))}
-          </div>
+          <MappingFields staged={staged} format={format} mapping={mapping} setMapping={setMapping} errAt={errAt} />
 
-          <div>
-            <h3 className="text-sm font-semibold">{t("datasets.import.preview", { n: staged.sample.length })}</h3>
-            {preview && !preview.ok ? (
-              <p className="field-error" role="alert" data-testid="import-preview-error">
-                {preview.message}
-              </p>
-            ) : (
-              <pre className="mt-1 max-h-64 overflow-auto rounded bg-slate-50 p-2 text-xs" data-testid="import-preview">
-                {preview?.ok ? JSON.stringify(preview.records.slice(0, 3), null, 2) : ""}
-              </pre>
-            )}
-          </div>
+          <MappedPreview sampleSize={staged.sample.length} preview={preview} />
 
           <div className="flex flex-wrap items-end gap-3">
             <div>

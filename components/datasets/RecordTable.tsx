@@ -24,8 +24,61 @@ type Mode = { kind: "edit"; index: number } | { kind: "add" } | { kind: "delete"
 const PREVIEW_CHARS = 240;
 const clip = (s: string) => (s.length > PREVIEW_CHARS ? `${s.slice(0, PREVIEW_CHARS)}…` : s);
 
-export function RecordTable(props: { dataset: string; rows: EditableRecord[]; blank: EditableRecord; conversation: ConversationLayout | null }) {
+function RecordsHeader() {
   const t = useT();
+  return (
+    <thead className="text-slate-500">
+      <tr>
+        <th className="w-12 p-1">#</th>
+        <th className="p-1">{t("datasets.records.record")}</th>
+        <th className="w-40 p-1">
+          <span className="sr-only">{t("datasets.records.actions")}</span>
+        </th>
+      </tr>
+    </thead>
+  );
+}
+
+/** A record's fields, each value clipped (JSON values on one line). */
+function RecordFields({ row }: { row: EditableRecord }) {
+  const t = useT();
+  return (
+    <dl className="grid grid-cols-[max-content_1fr] gap-x-3">
+      {row.fields.map((f) => (
+        <div key={f.key} className="contents">
+          <dt className="font-mono text-xs text-slate-500">{f.key}</dt>
+          <dd className={`min-h-5 whitespace-pre-wrap break-words ${f.json ? "font-mono text-xs" : ""}`}>
+            {f.value === "" ? <span className="text-slate-500 italic">{t("datasets.records.empty")}</span> : clip(f.json ? JSON.stringify(JSON.parse(f.value)) : f.value)}
+          </dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+function DeleteConfirm(props: { index: number; pending: boolean; error: EditorError | null; onConfirm: () => void; onCancel: () => void }) {
+  const t = useT();
+  const { index, pending, error } = props;
+  return (
+    <div className="mt-2 flex flex-wrap items-center gap-2 rounded bg-red-50 p-2" role="group" aria-label={t("datasets.records.confirmDelete", { n: index })}>
+      <span className="text-sm text-red-800">{t("datasets.records.confirmDelete", { n: index })}</span>
+      <button type="button" className="btn btn-danger" disabled={pending} onClick={props.onConfirm}>
+        {t("datasets.records.deleteYes")}
+      </button>
+      <button type="button" className="btn btn-secondary" onClick={props.onCancel}>
+        {t("datasets.editor.cancel")}
+      </button>
+      {error && (
+        <p className="field-error w-full" role="alert">
+          {error.message}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** Which record is being edited, added or deleted, and running a change: its error, or a notice and a refresh. */
+function useRecordEdits() {
   const router = useRouter();
   const [mode, setMode] = useState<Mode>(null);
   const [error, setError] = useState<EditorError | null>(null);
@@ -51,6 +104,12 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
       router.refresh();
     });
   }
+  return { mode, error, setError, notice, pending, open, run };
+}
+
+export function RecordTable(props: { dataset: string; rows: EditableRecord[]; blank: EditableRecord; conversation: ConversationLayout | null }) {
+  const t = useT();
+  const { mode, error, setError, notice, pending, open, run } = useRecordEdits();
 
   const save = (row: EditableRecord) => (fields: Record<string, string>, jsonKeys: string[]) =>
     run(
@@ -96,15 +155,7 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
           container they escape its clipping and widen the page on a narrow window. */}
       <div className="relative overflow-x-auto">
         <table className="w-full text-left text-sm">
-          <thead className="text-slate-500">
-            <tr>
-              <th className="w-12 p-1">#</th>
-              <th className="p-1">{t("datasets.records.record")}</th>
-              <th className="w-40 p-1">
-                <span className="sr-only">{t("datasets.records.actions")}</span>
-              </th>
-            </tr>
-          </thead>
+          <RecordsHeader />
           <tbody>
             {props.rows.map((row) => {
               const editing = mode?.kind === "edit" && mode.index === row.index;
@@ -130,42 +181,21 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
                     ) : summary?.ok && props.conversation !== null ? (
                       <TurnsSummary row={row} doc={summary.doc} layout={props.conversation} clip={clip} />
                     ) : (
-                      <dl className="grid grid-cols-[max-content_1fr] gap-x-3">
-                        {row.fields.map((f) => (
-                          <div key={f.key} className="contents">
-                            <dt className="font-mono text-xs text-slate-500">{f.key}</dt>
-                            <dd className={`min-h-5 whitespace-pre-wrap break-words ${f.json ? "font-mono text-xs" : ""}`}>
-                              {f.value === "" ? <span className="text-slate-500 italic">{t("datasets.records.empty")}</span> : clip(f.json ? JSON.stringify(JSON.parse(f.value)) : f.value)}
-                            </dd>
-                          </div>
-                        ))}
-                      </dl>
+                      <RecordFields row={row} />
                     )}
                     {deleting && (
-                      <div className="mt-2 flex flex-wrap items-center gap-2 rounded bg-red-50 p-2" role="group" aria-label={t("datasets.records.confirmDelete", { n: row.index })}>
-                        <span className="text-sm text-red-800">{t("datasets.records.confirmDelete", { n: row.index })}</span>
-                        <button
-                          type="button"
-                          className="btn btn-danger"
-                          disabled={pending}
-                          onClick={() =>
-                            run(
-                              () => deleteRecordAction({ dataset: props.dataset, index: row.index, expected: row.expected }),
-                              () => t("datasets.records.deleted", { n: row.index }),
-                            )
-                          }
-                        >
-                          {t("datasets.records.deleteYes")}
-                        </button>
-                        <button type="button" className="btn btn-secondary" onClick={() => open(null)}>
-                          {t("datasets.editor.cancel")}
-                        </button>
-                        {error && (
-                          <p className="field-error w-full" role="alert">
-                            {error.message}
-                          </p>
-                        )}
-                      </div>
+                      <DeleteConfirm
+                        index={row.index}
+                        pending={pending}
+                        error={error}
+                        onCancel={() => open(null)}
+                        onConfirm={() =>
+                          run(
+                            () => deleteRecordAction({ dataset: props.dataset, index: row.index, expected: row.expected }),
+                            () => t("datasets.records.deleted", { n: row.index }),
+                          )
+                        }
+                      />
                     )}
                   </td>
                   <td className="space-x-1 p-1 text-right">

@@ -14,6 +14,170 @@ type Row = Turn & { key: number };
 
 const PROMPTS: readonly TurnRole[] = ["user", "observation"];
 
+function TurnItem(props: {
+  row: Row;
+  i: number;
+  count: number;
+  messages: string[];
+  offered: TurnRole[];
+  layout: ConversationLayout;
+  id: (what: string) => string;
+  onUpdate: (patch: Partial<Turn>) => void;
+  onMove: (to: number) => void;
+  onDelete: () => void;
+}) {
+  const t = useT();
+  const { row, i, messages, id } = props;
+  const n = i + 1;
+  const errorId = id(`turn-${row.key}-error`);
+  const roleName = (r: TurnRole) => t(`datasets.turns.role.${r}`);
+  return (
+    <li
+      className={`rounded-md border p-2 ${messages.length > 0 ? "border-red-400 bg-red-50/40" : "border-slate-200"}`}
+      data-testid={`turn-${i}`}
+      data-role={row.role}
+    >
+      <div className="flex flex-wrap items-end gap-2">
+        <span className="text-xs font-semibold text-slate-600">{t("datasets.turns.turn", { n })}</span>
+        <div>
+          <label className="sr-only" htmlFor={id(`turn-${row.key}-role`)}>
+            {t("datasets.turns.roleLabel", { n })}
+          </label>
+          <select
+            id={id(`turn-${row.key}-role`)}
+            className="field-input py-1"
+            value={row.role}
+            aria-invalid={messages.length > 0}
+            aria-describedby={messages.length > 0 ? errorId : undefined}
+            onChange={(e) => props.onUpdate({ role: e.target.value as TurnRole })}
+          >
+            {props.offered.map((r) => (
+              <option key={r} value={r}>
+                {t("datasets.turns.roleOption", { role: roleName(r), tag: props.layout.tags[r] ?? r })}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="ml-auto flex gap-1">
+          <button type="button" className="btn btn-secondary px-2 py-1 text-xs" aria-label={t("datasets.turns.upLabel", { n })} disabled={i === 0} onClick={() => props.onMove(i - 1)}>
+            {t("datasets.turns.up")}
+          </button>
+          <button
+            type="button"
+            className="btn btn-secondary px-2 py-1 text-xs"
+            aria-label={t("datasets.turns.downLabel", { n })}
+            disabled={i === props.count - 1}
+            onClick={() => props.onMove(i + 1)}
+          >
+            {t("datasets.turns.down")}
+          </button>
+          <button type="button" className="btn btn-secondary px-2 py-1 text-xs" aria-label={t("datasets.turns.deleteLabel", { n })} onClick={props.onDelete}>
+            {t("datasets.turns.delete")}
+          </button>
+        </div>
+      </div>
+      <label className="sr-only" htmlFor={id(`turn-${row.key}-text`)}>
+        {t("datasets.turns.textLabel", { n })}
+      </label>
+      <textarea
+        id={id(`turn-${row.key}-text`)}
+        className={`field-input mt-1 ${row.role === "function" ? "font-mono text-xs" : ""}`}
+        rows={Math.min(8, Math.max(2, Math.ceil(row.content.length / 90)))}
+        value={row.content}
+        aria-invalid={messages.length > 0}
+        aria-describedby={messages.length > 0 ? errorId : undefined}
+        onChange={(e) => props.onUpdate({ content: e.target.value })}
+      />
+      {messages.length > 0 && (
+        <p className="field-error" role="alert" id={errorId} data-testid={`turn-error-${i}`}>
+          {messages.join(" ")}
+        </p>
+      )}
+    </li>
+  );
+}
+
+/** The entry's system column, edited apart from the turns. */
+function SystemField(props: { id: string; column: string; value: string; onChange: (v: string) => void; error: string | null }) {
+  const t = useT();
+  return (
+    <div>
+      <label className="field-label" htmlFor={props.id}>
+        {t("datasets.turns.system")}
+        <span className="ml-2 text-xs font-normal text-slate-500">{t("datasets.turns.systemColumn", { column: props.column })}</span>
+      </label>
+      <textarea id={props.id} className="field-input" rows={2} value={props.value} aria-invalid={props.error !== null} onChange={(e) => props.onChange(e.target.value)} />
+      {props.error !== null && (
+        <p className="field-error" role="alert">
+          {props.error}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** Add a turn (what the rule expects next), a user/assistant pair, or a system turn at the top. */
+function AddTurnButtons(props: { onAddNext: () => void; onAddPair: () => void; onAddSystem: (() => void) | null }) {
+  const t = useT();
+  return (
+    <div className="flex flex-wrap gap-2">
+      <button type="button" className="btn btn-secondary" onClick={props.onAddNext}>
+        {t("datasets.turns.addTurn")}
+      </button>
+      <button type="button" className="btn btn-secondary" onClick={props.onAddPair}>
+        {t("datasets.turns.addPair")}
+      </button>
+      {props.onAddSystem && (
+        <button type="button" className="btn btn-secondary" onClick={props.onAddSystem}>
+          {t("datasets.turns.addSystem")}
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** The record-level refusal, and the note that some turns need fixing. */
+function FormNotes({ recordError, mustFix }: { recordError: string | null; mustFix: boolean }) {
+  const t = useT();
+  return (
+    <>
+      {recordError && (
+        <p className="field-error" role="alert" data-testid="error-record">
+          {recordError}
+        </p>
+      )}
+      {mustFix && (
+        <p className="field-error" role="alert" data-testid="turns-fix">
+          {t("datasets.turns.fix")}
+        </p>
+      )}
+    </>
+  );
+}
+
+/**
+ * Where each problem is shown: the rule's issues (once the user tried to save) and the server's
+ * refusal at their turn (null: the list), anything else at the record.
+ */
+function turnMessages(t: ReturnType<typeof useT>, from: { error: EditorError | null; layout: ConversationLayout; issues: TurnIssue[] }) {
+  const { error, layout, issues } = from;
+  const serverTurn = error && /^turns\.\d+$/.test(error.field) ? Number(error.field.slice(6)) : null;
+  const listError = error?.field === "turns" ? error.message : null;
+  const recordError = error && serverTurn === null && listError === null && error.field !== layout.systemColumn ? error.message : null;
+  const roleName = (r: TurnRole) => t(`datasets.turns.role.${r}`);
+  const issueText = (i: TurnIssue) =>
+    t(`datasets.turns.issue.${i.code}`, {
+      role: i.role ? roleName(i.role) : "",
+      expected: (i.expected ?? []).map(roleName).join(t("datasets.turns.or")),
+    });
+  const messagesAt = (turn: number | null): string[] => [
+    ...issues.filter((i) => i.turn === turn).map(issueText),
+    ...(turn !== null && serverTurn === turn && error ? [error.message] : []),
+    ...(turn === null && listError ? [listError] : []),
+  ];
+  return { messagesAt, recordError };
+}
+
 export function TurnEditor(props: {
   index: number;
   layout: ConversationLayout;
@@ -49,21 +213,7 @@ export function TurnEditor(props: {
     setFocus(null);
   }, [focus]);
 
-  const serverTurn = error && /^turns\.\d+$/.test(error.field) ? Number(error.field.slice(6)) : null;
-  const listError = error?.field === "turns" ? error.message : null;
-  const recordError = error && serverTurn === null && listError === null && error.field !== layout.systemColumn ? error.message : null;
-
-  const roleName = (r: TurnRole) => t(`datasets.turns.role.${r}`);
-  const issueText = (i: TurnIssue) =>
-    t(`datasets.turns.issue.${i.code}`, {
-      role: i.role ? roleName(i.role) : "",
-      expected: (i.expected ?? []).map(roleName).join(t("datasets.turns.or")),
-    });
-  const messagesAt = (turn: number | null): string[] => [
-    ...(tried ? issues.filter((i) => i.turn === turn).map(issueText) : []),
-    ...(turn !== null && serverTurn === turn && error ? [error.message] : []),
-    ...(turn === null && listError ? [listError] : []),
-  ];
+  const { messagesAt, recordError } = turnMessages(t, { error, layout, issues: tried ? issues : [] });
 
   const fresh = (role: TurnRole): Row => ({ role, content: "", source: null, key: nextKey.current++ });
   const update = (key: number, patch: Partial<Turn>) => setRows((rs) => rs.map((r) => (r.key === key ? { ...r, ...patch } : r)));
@@ -103,137 +253,46 @@ export function TurnEditor(props: {
       <h3 className="text-sm font-semibold">{props.title}</h3>
       <p className="text-xs text-slate-600">{t("datasets.turns.rule")}</p>
       {layout.systemColumn !== null && system !== null && (
-        <div>
-          <label className="field-label" htmlFor={id("system")}>
-            {t("datasets.turns.system")}
-            <span className="ml-2 text-xs font-normal text-slate-500">{t("datasets.turns.systemColumn", { column: layout.systemColumn })}</span>
-          </label>
-          <textarea
-            id={id("system")}
-            className="field-input"
-            rows={2}
-            value={system}
-            aria-invalid={error?.field === layout.systemColumn}
-            onChange={(e) => setSystem(e.target.value)}
-          />
-          {error?.field === layout.systemColumn && (
-            <p className="field-error" role="alert">
-              {error.message}
-            </p>
-          )}
-        </div>
+        <SystemField id={id("system")} column={layout.systemColumn} value={system} onChange={setSystem} error={error?.field === layout.systemColumn ? error.message : null} />
       )}
       <ol className="space-y-2" aria-label={t("datasets.turns.list")}>
-        {rows.map((row, i) => {
-          const messages = messagesAt(i);
-          const n = i + 1;
-          const errorId = id(`turn-${row.key}-error`);
-          // System is offered only at the top (LLaMA-Factory reads it from the first message
-          // only), and kept in the list of a turn that already is one so its value shows.
-          const offered = roles.filter((r) => r !== "system" || i === 0 || row.role === "system");
-          return (
-            <li
-              key={row.key}
-              className={`rounded-md border p-2 ${messages.length > 0 ? "border-red-400 bg-red-50/40" : "border-slate-200"}`}
-              data-testid={`turn-${i}`}
-              data-role={row.role}
-            >
-              <div className="flex flex-wrap items-end gap-2">
-                <span className="text-xs font-semibold text-slate-600">{t("datasets.turns.turn", { n })}</span>
-                <div>
-                  <label className="sr-only" htmlFor={id(`turn-${row.key}-role`)}>
-                    {t("datasets.turns.roleLabel", { n })}
-                  </label>
-                  <select
-                    id={id(`turn-${row.key}-role`)}
-                    className="field-input py-1"
-                    value={row.role}
-                    aria-invalid={messages.length > 0}
-                    aria-describedby={messages.length > 0 ? errorId : undefined}
-                    onChange={(e) => update(row.key, { role: e.target.value as TurnRole })}
-                  >
-                    {offered.map((r) => (
-                      <option key={r} value={r}>
-                        {t("datasets.turns.roleOption", { role: roleName(r), tag: layout.tags[r] ?? r })}
-                      </option>
-                    ))}
-                  </select>
-                </div>
-                <div className="ml-auto flex gap-1">
-                  <button type="button" className="btn btn-secondary px-2 py-1 text-xs" aria-label={t("datasets.turns.upLabel", { n })} disabled={i === 0} onClick={() => move(i, i - 1)}>
-                    {t("datasets.turns.up")}
-                  </button>
-                  <button
-                    type="button"
-                    className="btn btn-secondary px-2 py-1 text-xs"
-                    aria-label={t("datasets.turns.downLabel", { n })}
-                    disabled={i === rows.length - 1}
-                    onClick={() => move(i, i + 1)}
-                  >
-                    {t("datasets.turns.down")}
-                  </button>
-                  <button type="button" className="btn btn-secondary px-2 py-1 text-xs" aria-label={t("datasets.turns.deleteLabel", { n })} onClick={() => setRows((rs) => rs.filter((r) => r.key !== row.key))}>
-                    {t("datasets.turns.delete")}
-                  </button>
-                </div>
-              </div>
-              <label className="sr-only" htmlFor={id(`turn-${row.key}-text`)}>
-                {t("datasets.turns.textLabel", { n })}
-              </label>
-              <textarea
-                id={id(`turn-${row.key}-text`)}
-                className={`field-input mt-1 ${row.role === "function" ? "font-mono text-xs" : ""}`}
-                rows={Math.min(8, Math.max(2, Math.ceil(row.content.length / 90)))}
-                value={row.content}
-                aria-invalid={messages.length > 0}
-                aria-describedby={messages.length > 0 ? errorId : undefined}
-                onChange={(e) => update(row.key, { content: e.target.value })}
-              />
-              {messages.length > 0 && (
-                <p className="field-error" role="alert" id={errorId} data-testid={`turn-error-${i}`}>
-                  {messages.join(" ")}
-                </p>
-              )}
-            </li>
-          );
-        })}
+        {rows.map((row, i) => (
+          <TurnItem
+            key={row.key}
+            row={row}
+            i={i}
+            count={rows.length}
+            messages={messagesAt(i)}
+            // System is offered only at the top (LLaMA-Factory reads it from the first message
+            // only), and kept in the list of a turn that already is one so its value shows.
+            offered={roles.filter((r) => r !== "system" || i === 0 || row.role === "system")}
+            layout={layout}
+            id={id}
+            onUpdate={(patch) => update(row.key, patch)}
+            onMove={(to) => move(i, to)}
+            onDelete={() => setRows((rs) => rs.filter((r) => r.key !== row.key))}
+          />
+        ))}
       </ol>
       {listMessages.length > 0 && (
         <p className="field-error" role="alert" data-testid="turn-error-list">
           {listMessages.join(" ")}
         </p>
       )}
-      <div className="flex flex-wrap gap-2">
-        <button type="button" className="btn btn-secondary" onClick={() => append(fresh(nextRole))}>
-          {t("datasets.turns.addTurn")}
-        </button>
-        <button type="button" className="btn btn-secondary" onClick={() => append(fresh("user"), fresh("assistant"))}>
-          {t("datasets.turns.addPair")}
-        </button>
-        {layout.tags.system !== null && rows[0]?.role !== "system" && (
-          <button
-            type="button"
-            className="btn btn-secondary"
-            onClick={() => {
-              const row = fresh("system");
-              setRows((rs) => [row, ...rs]);
-              setFocus(id(`turn-${row.key}-text`));
-            }}
-          >
-            {t("datasets.turns.addSystem")}
-          </button>
-        )}
-      </div>
-      {recordError && (
-        <p className="field-error" role="alert" data-testid="error-record">
-          {recordError}
-        </p>
-      )}
-      {tried && issues.length > 0 && (
-        <p className="field-error" role="alert" data-testid="turns-fix">
-          {t("datasets.turns.fix")}
-        </p>
-      )}
+      <AddTurnButtons
+        onAddNext={() => append(fresh(nextRole))}
+        onAddPair={() => append(fresh("user"), fresh("assistant"))}
+        onAddSystem={
+          layout.tags.system !== null && rows[0]?.role !== "system"
+            ? () => {
+                const row = fresh("system");
+                setRows((rs) => [row, ...rs]);
+                setFocus(id(`turn-${row.key}-text`));
+              }
+            : null
+        }
+      />
+      <FormNotes recordError={recordError} mustFix={tried && issues.length > 0} />
       <EditorActions saving={props.saving} onCancel={props.onCancel} switchLabel={t("datasets.turns.asJson")} onSwitch={props.onJson} />
     </form>
   );

@@ -4,9 +4,7 @@
 import { useEffect, useRef, useState } from "react";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { StatusBadge } from "@/components/StatusBadge";
-import { formatDuration } from "@/lib/format/time";
-import { isFinalStatus } from "@/lib/queue/types";
+import { RunRowView, RunsHeader } from "./RunRow";
 import { useT } from "@/lib/i18n/client";
 import type { MessageKey } from "@/lib/i18n/translate";
 import type { RunRow } from "@/lib/jobs/list";
@@ -20,7 +18,6 @@ export function RunsTable({ rows }: { rows: (RunRow & { started: string | null }
   const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
   const [busy, setBusy] = useState(false);
   const dialogRef = useRef<HTMLDialogElement>(null);
-  const none = t("common.none");
 
   const toggle = (id: number, on: boolean) => setSelected((s) => (on ? [...s.filter((x) => x !== id), id] : s.filter((x) => x !== id)));
   const canCompare = selected.length >= COMPARE_MIN && selected.length <= COMPARE_MAX;
@@ -85,83 +82,10 @@ export function RunsTable({ rows }: { rows: (RunRow & { started: string | null }
       {/* relative: the sr-only header texts (absolutely positioned) stay inside this scroller on a narrow window. */}
       <div className="card relative overflow-x-auto p-0">
         <table className="w-full text-left text-sm">
-          <thead className="text-slate-600">
-            <tr>
-              <th className="p-2">
-                <span className="sr-only">{t("runs.list.col.select")}</span>
-              </th>
-              <th className="p-2">#</th>
-              <th className="p-2">{t("runs.list.col.name")}</th>
-              <th className="p-2">{t("runs.list.col.status")}</th>
-              <th className="p-2">{t("runs.list.col.model")}</th>
-              <th className="p-2">{t("runs.list.col.dataset")}</th>
-              <th className="p-2">{t("runs.list.col.method")}</th>
-              <th className="p-2">{t("runs.list.col.started")}</th>
-              <th className="p-2">{t("runs.list.col.duration")}</th>
-              <th className="p-2">{t("runs.list.col.finalLoss")}</th>
-              <th className="p-2">
-                <span className="sr-only">{t("runs.list.col.actions")}</span>
-              </th>
-            </tr>
-          </thead>
+          <RunsHeader />
           <tbody>
             {rows.map((r) => (
-              <tr key={r.id} className="border-t border-slate-100" data-testid={`run-row-${r.id}`}>
-                <td className="p-2">
-                  <input
-                    type="checkbox"
-                    checked={selected.includes(r.id)}
-                    onChange={(e) => toggle(r.id, e.target.checked)}
-                    aria-label={t("runs.list.selectRun", { id: r.id, name: r.name })}
-                    data-testid={`select-${r.id}`}
-                  />
-                </td>
-                <td className="p-2 tabular-nums">{r.id}</td>
-                <td className="max-w-56 truncate p-2">
-                  <Link href={`/runs/${r.id}`} className="text-indigo-700 hover:underline" title={r.name}>
-                    {r.name}
-                  </Link>
-                </td>
-                <td className="p-2">
-                  <StatusBadge status={r.status} testId={`status-${r.id}`} />
-                </td>
-                <td className="p-2">{r.model}</td>
-                <td className="p-2">{r.datasets}</td>
-                <td className="p-2">
-                  {["lora", "freeze", "full"].includes(r.method) ? t(`runs.method.${r.method}` as MessageKey) : r.method}
-                  {r.numGpus >= 1 && (
-                    <span className="ml-1.5 whitespace-nowrap text-xs text-slate-600" data-testid={`gpus-${r.id}`}>
-                      · {r.numGpus === 1 ? t("runs.gpus.one") : t("runs.gpus.many", { n: r.numGpus })}
-                    </span>
-                  )}
-                </td>
-                <td className="p-2 whitespace-nowrap">{r.started ?? none}</td>
-                <td className="p-2 whitespace-nowrap">{formatDuration(r.durationS)}</td>
-                <td className="p-2 tabular-nums" data-testid={`final-loss-${r.id}`}>
-                  {r.finalLoss?.toFixed(4) ?? none}
-                </td>
-                <td className="p-2 whitespace-nowrap">
-                  <Link
-                    href={`/train?from=${r.id}`}
-                    className="text-indigo-700 hover:underline"
-                    aria-label={t("runs.list.cloneLabel", { id: r.id })}
-                    data-testid={`clone-${r.id}`}
-                  >
-                    {t("runs.list.clone")}
-                  </Link>
-                  {isFinalStatus(r.status) && (
-                    <button
-                      type="button"
-                      className="ml-3 text-red-700 hover:underline"
-                      onClick={() => askDelete(r)}
-                      aria-label={t("runs.list.deleteLabel", { id: r.id })}
-                      data-testid={`delete-${r.id}`}
-                    >
-                      {t("runs.list.delete")}
-                    </button>
-                  )}
-                </td>
-              </tr>
+              <RunRowView key={r.id} row={r} selected={selected.includes(r.id)} onToggle={(on) => toggle(r.id, on)} onDelete={() => askDelete(r)} />
             ))}
           </tbody>
         </table>

@@ -8,7 +8,7 @@ import { checkRequest, isAllowedHost, type GuardConfig } from "@/lib/security/re
 import { checkBodySize, type BodyLimits } from "@/lib/security/body-limits";
 import { parseCookies, SESSION_COOKIE } from "@/lib/auth";
 import { createSessions } from "@/lib/security/sessions";
-import { tempDb, type TempDb } from "@/lib/queue/test-db";
+import { tempDb, type TempDb } from "@/lib/test-support/test-db";
 
 const NUM_RUNS = 300;
 const cfg: GuardConfig = { port: 3000, publicOrigins: ["https://tb.example.com"], acceptIpHosts: false };

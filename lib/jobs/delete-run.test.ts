@@ -4,7 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDb, type TempDb } from "@/lib/queue/test-db";
+import { tempDb, type TempDb } from "@/lib/test-support/test-db";
 import { enqueueJob } from "@/lib/queue/enqueue";
 import { deleteRun, outputDirInside } from "./delete-run";
 

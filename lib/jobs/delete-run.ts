@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { db, type Db } from "@/lib/db";
-import { FINAL_STATUSES } from "@/lib/queue/types";
+import { deleteFinishedJob } from "@/lib/queue/delete";
 
 export type DeleteRunResult =
   | { ok: true; removedDir: string | null; keptDir: string | null }
@@ -30,19 +30,9 @@ export function outputDirInside(root: string, dir: string): string | null {
 }
 
 export async function deleteRun(jobId: number, opts: { runsDir: string }, client: Db = db()): Promise<DeleteRunResult> {
-  // One statement guarded on the status: a job that was resumed or claimed in the meantime stays.
-  const rows = await client.$queryRaw<{ outputDir: string | null }[]>`
-    DELETE FROM "Job" WHERE id = ${jobId} AND status IN (${FINAL_STATUSES[0]}, ${FINAL_STATUSES[1]}, ${FINAL_STATUSES[2]})
-    RETURNING "outputDir"`;
-  if (rows.length === 0) {
-    const job = await client.job.findUnique({ where: { id: jobId }, select: { status: true } });
-    return job ? { ok: false, state: "not_finished", status: job.status } : { ok: false, state: "not_found" };
-  }
-  // The foreign keys cascade; these also cover a database where SQLite's foreign keys are off.
-  await client.metric.deleteMany({ where: { jobId } });
-  await client.evalMetric.deleteMany({ where: { jobId } });
-
-  const dir = rows[0].outputDir ?? path.join(/*turbopackIgnore: true*/ opts.runsDir, `run-${jobId}`);
+  const deleted = await deleteFinishedJob(jobId, client);
+  if (!deleted.ok) return deleted;
+  const dir = deleted.outputDir ?? path.join(/*turbopackIgnore: true*/ opts.runsDir, `run-${jobId}`);
   const inside = outputDirInside(opts.runsDir, dir);
   if (inside) {
     fs.rmSync(inside, { recursive: true, force: true });

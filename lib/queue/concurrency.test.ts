@@ -1,11 +1,11 @@
 // Several real processes claim from one database at once (a SQLite file; a PostgreSQL server,
 // where claims use FOR UPDATE SKIP LOCKED): every job is claimed exactly once.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresAvailable, stopTestPostgres } from "./pg-test";
+import { postgresAvailable, stopTestPostgres } from "@/lib/test-support/pg-test";
 import type { DatabaseProvider } from "../../prisma/database-url";
 import { enqueueJob } from "./enqueue";
-import { tempDb, type TempDb } from "./test-db";
-import { startFixture, type FixtureProcess } from "./fixture-process";
+import { tempDb, type TempDb } from "@/lib/test-support/test-db";
+import { startFixture, type FixtureProcess } from "@/lib/test-support/fixture-process";
 
 const JOBS = 30;
 const WORKERS = 4;

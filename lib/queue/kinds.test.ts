@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { enqueueJob } from "./enqueue";
 import { claimJob } from "./claim";
 import { JOB_KINDS, jobKindSchema } from "./types";
-import { tempDb, type TempDb } from "./test-db";
+import { tempDb, type TempDb } from "@/lib/test-support/test-db";
 
 let t: TempDb;
 beforeEach(async () => {

@@ -7,8 +7,8 @@ import type { DatabaseProvider } from "../../prisma/database-url";
 import { enqueueJob } from "./enqueue";
 import { claimJob } from "./claim";
 import { createWakeup } from "./wakeup";
-import { postgresAvailable, stopTestPostgres } from "./pg-test";
-import { tempDb } from "./test-db";
+import { postgresAvailable, stopTestPostgres } from "@/lib/test-support/pg-test";
+import { tempDb } from "@/lib/test-support/test-db";
 import { listWorkersForPanel, upsertWorker } from "./workers";
 
 afterAll(() => stopTestPostgres());

@@ -7,11 +7,11 @@ import { cancelJob } from "./cancel";
 import { recordProgress } from "./progress";
 import { listLiveWorkers, upsertWorker } from "./workers";
 import { jobStatusSchema } from "./types";
-import { tempDb, type TempDb } from "./test-db";
-import { postgresAvailable, stopTestPostgres } from "./pg-test";
+import { tempDb, type TempDb } from "@/lib/test-support/test-db";
+import { postgresAvailable, stopTestPostgres } from "@/lib/test-support/pg-test";
 import type { DatabaseProvider } from "../../prisma/database-url";
 
-// The same tests on SQLite and on PostgreSQL (a throwaway server: lib/queue/pg-test.ts).
+// The same tests on SQLite and on PostgreSQL (a throwaway server: lib/test-support/pg-test.ts).
 const providers: DatabaseProvider[] = postgresAvailable ? ["sqlite", "postgresql"] : ["sqlite"];
 afterAll(() => stopTestPostgres());
 

@@ -3,7 +3,7 @@ import { enqueueJob } from "./enqueue";
 import { claimJob } from "./claim";
 import { recordFastPathOptions } from "./run-details";
 import { trainRunDetailsSchema } from "../schemas/fast-path-options";
-import { tempDb, type TempDb } from "./test-db";
+import { tempDb, type TempDb } from "@/lib/test-support/test-db";
 
 let t: TempDb;
 beforeEach(async () => {

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { claimJob } from "./claim";
 import { enqueueJob } from "./enqueue";
-import { tempDb, type TempDb } from "./test-db";
-import { startFixture } from "./fixture-process";
+import { tempDb, type TempDb } from "@/lib/test-support/test-db";
+import { startFixture } from "@/lib/test-support/fixture-process";
 
 const WRITERS = 4;
 const METRICS = 200;

@@ -162,8 +162,8 @@ export function attachRealtime(httpServer: HttpServer, opts: RealtimeOptions) {
         workerId: worker.data.workerId,
         state: "loading",
         modelPath: parsed.data.modelPath,
-        adapterPath: parsed.data.adapterPath ?? parsed.data.adapterPaths[0] ?? null,
-        adapterPaths: [...(parsed.data.adapterPath ? [parsed.data.adapterPath] : []), ...parsed.data.adapterPaths],
+        adapterPath: parsed.data.adapterPaths[0] ?? null,
+        adapterPaths: parsed.data.adapterPaths,
         message: null,
         loadS: null,
       });

@@ -70,8 +70,6 @@ export type GenerationParams = z.infer<typeof generationParams>;
 
 export const chatLoadReq = z.object({
   modelPath: z.string().min(1),
-  /** One adapter (older clients); merged with adapterPaths. */
-  adapterPath: z.string().min(1).nullable().optional(),
   adapterPaths: z.array(z.string().min(1)).max(8).default([]),
   template: z.enum(["llama3"]).default("llama3"),
 });

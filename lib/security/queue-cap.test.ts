@@ -1,6 +1,6 @@
 // The queue cap on a real, migrated SQLite database.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDb, type TempDb } from "@/lib/queue/test-db";
+import { tempDb, type TempDb } from "@/lib/test-support/test-db";
 import { enqueueJob } from "@/lib/queue/enqueue";
 import { queueFullReason } from "./queue-cap";
 

@@ -11,7 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { io as connect } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, type StartedServer } from "@/worker/test-support/start-server";
+import { startServer, type StartedServer } from "@/lib/test-support/start-server";
 import { createDb, type Db } from "@/lib/db";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));

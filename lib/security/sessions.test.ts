@@ -1,6 +1,6 @@
 // Sessions on a real, migrated SQLite database, with an injected clock.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDb, type TempDb } from "@/lib/queue/test-db";
+import { tempDb, type TempDb } from "@/lib/test-support/test-db";
 import { SESSION_COOKIE } from "@/lib/auth";
 import { createSessions } from "./sessions";
 

@@ -17,7 +17,7 @@ import {
   WORKER_ID_HEADER,
   type Bundle,
   type FileEntry,
-} from "./protocol";
+} from "@/lib/remote/protocol";
 
 export class RemoteError extends Error {}
 

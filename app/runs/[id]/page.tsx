@@ -5,7 +5,7 @@ import { z } from "zod";
 import { loadJobSnapshot } from "@/lib/jobs/snapshot";
 import { latestCheckpoint } from "@/lib/jobs/checkpoints";
 import { RunLive } from "@/components/RunLive";
-import { db } from "@/lib/db";
+import { findJob } from "@/lib/data/runs";
 import { env } from "@/lib/env";
 import { runConfigSchema } from "@/lib/schemas/run-config";
 import { parseTrainRunDetails } from "@/lib/schemas/fast-path-options";
@@ -17,7 +17,7 @@ export const dynamic = "force-dynamic";
 export default async function RunPage({ params }: { params: Promise<{ id: string }> }) {
   const id = z.coerce.number().int().positive().safeParse((await params).id);
   if (!id.success) notFound();
-  const [snapshot, job, t] = await Promise.all([loadJobSnapshot(id.data), db().job.findUnique({ where: { id: id.data } }), getT()]);
+  const [snapshot, job, t] = await Promise.all([loadJobSnapshot(id.data), findJob(id.data), getT()]);
   if (!snapshot || !job) notFound();
   let stored: unknown = null;
   try {

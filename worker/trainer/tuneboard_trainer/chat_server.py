@@ -112,9 +112,7 @@ class ChatServer:
     def handle(self, msg: dict) -> None:
         kind = msg["type"]
         if kind == "load":
-            adapters = msg.get("adapter_paths")
-            if adapters is None:  # older clients send one adapter_path
-                adapters = [msg["adapter_path"]] if msg.get("adapter_path") else []
+            adapters = msg.get("adapter_paths", [])
             if not isinstance(adapters, list) or not all(isinstance(a, str) for a in adapters):
                 raise ValueError("adapter_paths must be a list of strings")
             self.load(msg["model_path"], adapters, msg.get("template", "llama3"))

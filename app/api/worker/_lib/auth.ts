@@ -7,7 +7,7 @@ import { env } from "@/lib/env";
 import { isValidToken } from "@/lib/auth";
 import { readWorkerToken } from "@/lib/worker-token";
 import { db, type Job } from "@/lib/db";
-import { WORKER_ID_HEADER } from "@/worker/remote/protocol";
+import { WORKER_ID_HEADER } from "@/lib/remote/protocol";
 
 export const json = (status: number, body: unknown) => NextResponse.json(body, { status });
 

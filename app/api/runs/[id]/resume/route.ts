@@ -1,7 +1,7 @@
 // POST /api/runs/<id>/resume: put a cancelled or failed run back in the queue; the worker
-// continues it from its newest checkpoint (lib/jobs/resume.ts).
+// continues it from its newest checkpoint (lib/queue/resume.ts).
 import { NextResponse } from "next/server";
-import { resumeJob } from "@/lib/jobs/resume";
+import { resumeJob } from "@/lib/queue/resume";
 import { toStatusUpdate } from "@/lib/jobs/snapshot";
 import { parseRunId } from "@/lib/jobs/run-id";
 import { getRealtime } from "@/lib/realtime/registry";

@@ -4,7 +4,7 @@ import { env } from "@/lib/env";
 import { readRegistry } from "@/lib/datasets/registry";
 import { resolveInside } from "@/lib/datasets/roots";
 import { isDatasetError } from "@/lib/datasets/errors";
-import { bundleSchema, type Bundle } from "@/worker/remote/protocol";
+import { bundleSchema, type Bundle } from "@/lib/remote/protocol";
 import { authorizeJob, json } from "../../../_lib/auth";
 import { sha256File } from "../../../_lib/files";
 import fs from "node:fs";

@@ -1,12 +1,13 @@
 // Run-folder files of a job, to and from the remote worker that holds it (protocol:
-// worker/remote/protocol.ts). Uploads are resumable (append at the received offset) and
+// lib/remote/protocol.ts). Uploads are resumable (append at the received offset) and
 // checksummed: a file lands in the run folder (atomic rename) only when its sha256 matches.
 import fs from "node:fs";
 import path from "node:path";
 import { db } from "@/lib/db";
 import { env } from "@/lib/env";
 import { isInsideWithoutSymlinks } from "@/lib/security/no-symlinks";
-import { artifactPathSchema, completeUploadSchema, UPLOAD_CHUNK_BYTES } from "@/worker/remote/protocol";
+import { setJobOutputDir } from "@/lib/queue/running";
+import { artifactPathSchema, completeUploadSchema, UPLOAD_CHUNK_BYTES } from "@/lib/remote/protocol";
 import { authorizeJob, json, serverRunDir } from "../../../../_lib/auth";
 import { fileResponse, listRunFiles, sha256File } from "../../../../_lib/files";
 
@@ -118,9 +119,6 @@ export async function POST(req: Request, { params }: Params) {
   fs.mkdirSync(path.dirname(loc.final), { recursive: true });
   fs.renameSync(loc.part, loc.final);
   // The run's files now live on the server: point the run at them (Chat, exports).
-  await db().job.updateMany({
-    where: { id: auth.job.id, workerId: auth.workerId, status: "running" },
-    data: { outputDir: loc.runDir },
-  });
+  await setJobOutputDir(auth.job.id, auth.workerId, loc.runDir);
   return json(200, { path: loc.rel, size, sha256 });
 }

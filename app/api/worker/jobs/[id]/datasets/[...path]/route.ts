@@ -3,7 +3,7 @@
 import { env } from "@/lib/env";
 import { readRegistry } from "@/lib/datasets/registry";
 import { resolveInside } from "@/lib/datasets/roots";
-import { datasetPathSchema } from "@/worker/remote/protocol";
+import { datasetPathSchema } from "@/lib/remote/protocol";
 import { authorizeJob, json } from "../../../../_lib/auth";
 import { fileResponse } from "../../../../_lib/files";
 

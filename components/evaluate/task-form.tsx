@@ -5,7 +5,8 @@
 import { useState } from "react";
 import { useT } from "@/lib/i18n/client";
 import type { FieldErrors } from "@/lib/jobs/create-task-job";
-import { ModelField, SelectField, TextField, type AdapterOption, type ModelOption } from "./fields";
+import { SelectField, TextField } from "@/components/form/fields";
+import { ModelField, type AdapterOption, type ModelOption } from "./ModelField";
 
 /**
  * Every input is controlled: React resets uncontrolled inputs after a form action, and a refused

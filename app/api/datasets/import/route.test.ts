@@ -3,8 +3,8 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IMPORT_DIR, IMPORT_MAX_BYTES } from "./import";
-import { createTempData, type TempData } from "../test-support/temp-data";
+import { IMPORT_DIR, IMPORT_MAX_BYTES } from "@/lib/datasets/import";
+import { createTempData, type TempData } from "@/lib/test-support/temp-data";
 
 let tmp: TempData;
 let POST: (req: Request) => Promise<Response>;
@@ -12,7 +12,7 @@ const saved = process.env.TUNEBOARD_DATA_DIR;
 beforeAll(async () => {
   tmp = await createTempData();
   process.env.TUNEBOARD_DATA_DIR = tmp.dataDir; // read by env() on first use, below
-  ({ POST } = await import("@/app/api/datasets/import/route"));
+  ({ POST } = await import("./route"));
 });
 afterAll(async () => {
   if (saved === undefined) delete process.env.TUNEBOARD_DATA_DIR;

@@ -1,13 +1,12 @@
 // Test helper: a real database, migrated with the project's own migrateDeploy (the committed
 // migrations), and a Prisma client on it. SQLite: a file in a fresh temp folder. PostgreSQL: a
-// fresh database on the test server (lib/queue/pg-test.ts).
+// fresh database on the test server (lib/test-support/pg-test.ts).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { migrateDeploy } from "../../prisma/migrate";
-import type { DatabaseProvider } from "../../prisma/database-url";
-import { createDb, type Db } from "../db";
-import { createTestDatabase } from "./pg-test";
+import { migrateDeploy } from "@/prisma/migrate";
+import type { DatabaseProvider } from "@/prisma/database-url";
+import { createDb, type Db } from "@/lib/db";
 
 export interface TempDb {
   dir: string;
@@ -22,7 +21,8 @@ export async function tempDb(prefix = "tuneboard-queue-", provider: DatabaseProv
   let drop = async () => {};
   let client: Db;
   try {
-    if (provider === "postgresql") ({ url, drop } = await createTestDatabase());
+    // Loaded only for PostgreSQL: SQLite tests start no process at all.
+    if (provider === "postgresql") ({ url, drop } = await (await import("./pg-test")).createTestDatabase());
     await migrateDeploy(url);
     client = createDb(url);
   } catch (e) {

@@ -1,9 +1,10 @@
 "use client";
 import { useActionState, useState } from "react";
-import { startEval, type TaskFormState } from "./actions";
+import { startEval, type TaskFormState } from "@/app/evaluate/actions";
 import { TEMPLATES } from "@/lib/schemas/run-config";
 import { useT } from "@/lib/i18n/client";
-import { FieldError, SelectField, TextField, type AdapterOption, type ModelOption } from "./fields";
+import { FieldHelp, SelectField, TextField } from "@/components/form/fields";
+import type { AdapterOption, ModelOption } from "./ModelField";
 import { BaseModelFields, TaskFormEnd, useTaskForm } from "./task-form";
 
 interface DatasetOption {
@@ -69,7 +70,7 @@ export function EvalForm(props: {
             </label>
           ))}
         </div>
-        <FieldError name="dataset" error={errors.dataset} />
+        <FieldHelp name="dataset" error={errors.dataset} />
       </fieldset>
       {NUMBERS.map(([name, label]) => (
         <TextField key={name} name={name} label={t(label)} value={values[name] ?? ""} onChange={set(name)} error={errors[name]} />

@@ -1,9 +1,10 @@
 "use client";
 import { useActionState, useState } from "react";
-import { startExport, type TaskFormState } from "./actions";
+import { startExport, type TaskFormState } from "@/app/evaluate/actions";
 import { EXPORT_DTYPES } from "@/lib/schemas/export-config";
 import { useT } from "@/lib/i18n/client";
-import { SelectField, TextField, type AdapterOption, type ModelOption } from "./fields";
+import { SelectField, TextField } from "@/components/form/fields";
+import type { AdapterOption, ModelOption } from "./ModelField";
 import { BaseModelFields, TaskFormEnd, useTaskForm } from "./task-form";
 
 export function ExportForm(props: { models: ModelOption[]; adapters: AdapterOption[]; defaults: Record<string, string>; exportRoot: string }) {

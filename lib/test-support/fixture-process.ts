@@ -1,4 +1,4 @@
-// Test support: starts a fixture script (lib/queue/*.fixture.ts) as a real process. The child
+// Test support: starts a fixture script (lib/test-support/*.fixture.ts) as a real process. The child
 // prints "ready" once connected, waits for "go" on stdin so all children start at the same
 // moment, and prints its result as the last line of JSON.
 import { spawn } from "node:child_process";

@@ -1,12 +1,12 @@
 // Child process for concurrency.test.ts (a real, separate process on the same SQLite file):
-//   tsx lib/queue/claim-loop.fixture.ts <database url> <worker id>
+//   tsx lib/test-support/claim-loop.fixture.ts <database url> <worker id>
 // Connects, prints "ready", waits for a line on stdin (so that all children start together),
 // then claims (and finishes) jobs until the queue is empty and prints the claimed ids as JSON.
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import { createDb } from "../db";
-import { claimJob } from "./claim";
-import { finishJob } from "./finish";
+import { createDb } from "@/lib/db";
+import { claimJob } from "@/lib/queue/claim";
+import { finishJob } from "@/lib/queue/finish";
 
 const [url, workerId] = process.argv.slice(2);
 const client = createDb(url);

@@ -1,12 +1,12 @@
 // Child process for sqlite-busy.test.ts (a real, separate process on the same SQLite file):
-//   tsx lib/queue/progress-loop.fixture.ts <database url> <worker id> <job id> <count>
+//   tsx lib/test-support/progress-loop.fixture.ts <database url> <worker id> <job id> <count>
 // Connects, prints "ready", waits for a line on stdin (so that all children write at once),
 // then records <count> metrics for its job with recordProgress, one after another as the
 // worker does, and prints how many were recorded and how long the slowest write took.
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import { createDb } from "../db";
-import { recordProgress } from "./progress";
+import { createDb } from "@/lib/db";
+import { recordProgress } from "@/lib/queue/progress";
 
 const [url, workerId, jobIdText, countText] = process.argv.slice(2);
 const jobId = Number(jobIdText);

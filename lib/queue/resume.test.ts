@@ -1,7 +1,7 @@
 // resumeJob on a real SQLite database (the committed migrations): only cancelled and failed
 // jobs go back to the queue, once, and the next claim resumes them (attempts > 1).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDb, type TempDb } from "@/lib/queue/test-db";
+import { tempDb, type TempDb } from "@/lib/test-support/test-db";
 import { enqueueJob } from "@/lib/queue/enqueue";
 import { claimJob } from "@/lib/queue/claim";
 import { resumeJob } from "./resume";
