@@ -156,7 +156,7 @@ export const trainerConfigFileSchema = runConfigSchema
     ...trainerDefaults,
     // A hand-written file may say null for "not set".
     max_steps: runConfigSchema.shape.max_steps.nullable(),
-    resume_from_checkpoint: runConfigSchema.shape.resume_from_checkpoint.nullable(),
+    resume_from_checkpoint: z.string().trim().min(1, "name a checkpoint folder, or leave it out").nullable().optional(),
     dataset_dir: z.string().min(1, "the data folder is required"),
     output_dir: z.string().min(1, "the output folder is required"),
   })
