@@ -56,7 +56,7 @@ export function contractSchema(schema: z.ZodType, title: string): Json {
     target: "draft-2020-12",
     unrepresentable: "any",
     override(ctx) {
-      const messages = messagesOf(ctx.zodSchema as z.ZodType);
+      const messages = messagesOf(ctx.zodSchema as unknown as z.ZodType);
       const target = ctx.jsonSchema as Json;
       // Only the keywords this node has (the type message also covers a wrong type).
       const present = Object.entries(messages ?? {}).filter(([k]) => k === "type" || k in target || (k === "integer" && target.type === "integer"));
