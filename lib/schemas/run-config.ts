@@ -39,7 +39,7 @@ export const runConfigSchema = z.object({
   per_device_train_batch_size: int("batch size", (n) => n.min(1, "batch size must be ≥ 1").max(4096, "batch size must be ≤ 4096")),
   gradient_accumulation_steps: int("gradient accumulation", (n) => n.min(1, "gradient accumulation must be ≥ 1").max(4096, "gradient accumulation must be ≤ 4096")),
   lr_scheduler_type: z.enum(SCHEDULERS),
-  warmup_steps: int("warmup steps", (n) => n.min(0, "warmup steps must be ≥ 0")),
+  warmup_steps: int("warmup steps", (n) => n.min(0)),
   // 0 turns gradient clipping off.
   max_grad_norm: num("max grad norm", (n) => n.min(0, "max grad norm must be ≥ 0 (0: no clipping)")),
   logging_steps: int("logging steps", (n) => n.min(1, "logging steps must be ≥ 1")),

@@ -22,6 +22,8 @@ export const validation = defineMessages(
     "unitInterval": "{field} must be in [0, 1)",
     "gteBare": "must be ≥ {n}",
     "valSize": "{field} is a fraction below 1 or a whole number of samples",
+    "freezeLayersZero": "{field} must not be 0 (N > 0: the last N layers, N < 0: the first N)",
+    "freezeModules": "trainable modules: all, or module names separated by commas",
     // Choices.
     "chooseModel": "choose a model",
     "chooseDataset": "choose at least one dataset",
@@ -136,6 +138,8 @@ export const validation = defineMessages(
     "unitInterval": "{field}必须在 [0, 1) 范围内",
     "gteBare": "必须 ≥ {n}",
     "valSize": "{field}应为小于 1 的比例，或整数个样本",
+    "freezeLayersZero": "{field}不能为 0（N > 0：最后 N 层；N < 0：前 N 层）",
+    "freezeModules": "可训练模块：all，或以逗号分隔的模块名",
     "chooseModel": "请选择模型",
     "chooseDataset": "请至少选择一个数据集",
     "chooseModule": "请至少选择一个模块",
