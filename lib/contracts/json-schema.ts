@@ -7,8 +7,8 @@ type Json = Record<string, unknown>;
 type CheckDef = { check: string; inclusive?: boolean; format?: string; error?: (issue: unknown) => unknown };
 type SchemaDef = { type: string; error?: (issue: unknown) => unknown; checks?: { _zod: { def: CheckDef } }[] };
 
-function message(error: CheckDef["error"]): string | undefined {
-  const out = error?.({});
+function message(error: CheckDef["error"], code: string): string | undefined {
+  const out = error?.({ code });
   return typeof out === "string" ? out : undefined;
 }
 
@@ -37,10 +37,10 @@ function keywordsOf(check: CheckDef, kind: string): string[] {
 function messagesOf(schema: z.ZodType): Json | undefined {
   const def = (schema as unknown as { _zod: { def: SchemaDef } })._zod.def;
   const out: Json = {};
-  const typeMessage = message(def.error);
+  const typeMessage = message(def.error, "invalid_type");
   if (typeMessage) for (const k of ["type", "enum", "const"]) out[k] = typeMessage;
   for (const c of def.checks ?? []) {
-    const text = message(c._zod.def.error);
+    const text = message(c._zod.def.error, "custom");
     if (text) for (const k of keywordsOf(c._zod.def, def.type)) out[k] = text;
   }
   return Object.keys(out).length > 0 ? out : undefined;

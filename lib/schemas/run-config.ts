@@ -15,7 +15,7 @@ export const FAST_PATHS = ["auto", "on", "off"] as const;
 // (scripts/gen-contracts.ts) carries them, integer type included.
 const toNumber = (v: unknown) => (typeof v === "string" ? (v.trim() === "" ? undefined : Number(v.trim())) : v);
 const num = (label: string, checks: (n: z.ZodNumber) => z.ZodNumber = (n) => n) =>
-  z.preprocess(toNumber, checks(z.number({ error: `${label} must be a number` })));
+  z.preprocess(toNumber, checks(z.number({ error: (issue) => (issue.code === "invalid_type" ? `${label} must be a number` : undefined) })));
 const int = (label: string, checks: (n: z.ZodNumber) => z.ZodNumber = (n) => n) =>
   num(label, (n) => checks(n.int(`${label} must be a whole number`)));
 // JSON clients send booleans (or omit them: the default applies); the Train form sends "true"/"false".
