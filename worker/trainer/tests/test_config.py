@@ -60,7 +60,7 @@ def test_new_fields_accept_llama_factory_values():
     ({"use_dora": "yes"}, "use_dora: must be true or false"),
     ({"packing": 1}, "packing: must be true or false"),
     ({"gradient_checkpointing": None}, "gradient_checkpointing: must be true or false"),
-    ({"resume_from_checkpoint": ""}, "resume_from_checkpoint: must not be empty"),
+    ({"resume_from_checkpoint": ""}, "resume_from_checkpoint: name a checkpoint folder, or leave it out"),
     ({"max_steps": 0}, "max_steps: max steps must be ≥ 1"),
     ({"dataset": []}, "dataset: choose at least one dataset"),
     ({"dataset": "a, b"}, "dataset: must be a list"),
