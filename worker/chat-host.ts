@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import readline from "node:readline";
 import { chatProcessEvent, type ChatProcessCommand, type ChatProcessEvent } from "@/lib/schemas/chat-process";
-import { trainerCommand } from "./trainer-process";
+import { trainerCommand } from "@/lib/trainer/command";
 
 export class ChatHost {
   private child: ChildProcess | null = null;

@@ -78,8 +78,8 @@ export const runConfigSchema = z.object({
   fast_path: z.enum(FAST_PATHS, { error: "fast path must be auto, on or off" }).default("auto"),
   // GPUs the job asks for (Job.numGpus; lib/queue/claim.ts): 0 = any worker, on whatever it has
   // (the CPU or one GPU); N >= 1 = only a worker advertising at least N GPUs takes it, and trains on
-  // N of them (N >= 2: torchrun, worker/trainer-process.ts). A queue setting, not a trainer one:
-  // it is left out of the trainer's config file (worker/run-job.ts, lib/configs/command.ts).
+  // N of them (N >= 2: torchrun, lib/trainer/command.ts). A queue setting, not a trainer one:
+  // it is left out of the trainer's config file (lib/trainer/config-file.ts).
   num_gpus: z.preprocess(
     (v) => ((typeof v === "string" && v.trim() === "") || v === null ? undefined : v),
     int("GPUs", (n) => n.min(0, "GPUs must be ≥ 0").max(64, "GPUs must be ≤ 64")).default(0),
