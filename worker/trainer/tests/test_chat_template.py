@@ -1,14 +1,15 @@
 """Chat with a Qwen-template adapter: the chat process formats the conversation with the template the
-`load` command names (the run's), not a fixed one, and the `load` command is checked against the
-generated contract."""
+`load` command names (the run's), not a fixed one; the `load` command and every event follow the
+generated contracts."""
 
 import io
+import json
 
 import pytest
 import torch
 
 from tuneboard_trainer.chat_server import ChatServer
-from tuneboard_trainer.validation import ContractError
+from tuneboard_trainer.validation import ContractError, validate
 
 CHATML = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWho are you?<|im_end|>\n<|im_start|>assistant\n"
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Who are you?"}]
@@ -37,7 +38,8 @@ def test_a_qwen_adapter_is_chatted_with_in_chatml(tiny_model_dir, qwen_adapter, 
                    "temperature": 0, "top_p": 1, "top_k": 0, "repetition_penalty": 1, "seed": None,
                    "use_adapters": True})
     assert server.tokenizer.decode(prompts[0], skip_special_tokens=False).endswith(CHATML)
-    assert '"type": "done"' in server.stdout.getvalue()
+    events = [validate("chat_event", json.loads(line)) for line in server.stdout.getvalue().splitlines()]
+    assert [e["type"] for e in events][-1] == "done" and "loaded" in [e["type"] for e in events]
 
 
 def test_the_load_command_follows_the_contract(tiny_model_dir):
