@@ -58,6 +58,7 @@ export const validation = defineMessages(
     // Evaluate and Export (lib/schemas/eval-config.ts, export-config.ts, lib/jobs/adapter-runs.ts).
     "chooseRun": "choose a finished run",
     "exportDirName": "a folder name inside the export root: letters, digits, . _ - and /",
+    "exportDevice": "device must be auto, cpu or cuda",
     "exportDirMissing": "name the export folder",
     "exportDirTaken": "{dir} already exists in the export root and is not empty",
     "unknownDtype": "unknown dtype",
@@ -169,6 +170,7 @@ export const validation = defineMessages(
     "turnsAtMost": "最多 {n} 轮",
     "chooseRun": "请选择一个已完成的运行",
     "exportDirName": "导出根目录内的文件夹名：字母、数字、. _ - 和 /",
+    "exportDevice": "设备必须是 auto、cpu 或 cuda",
     "exportDirMissing": "请填写导出文件夹名",
     "exportDirTaken": "导出根目录中已存在 {dir}，且不为空",
     "unknownDtype": "未知的精度类型",
