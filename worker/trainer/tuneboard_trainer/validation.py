@@ -69,17 +69,17 @@ def _is_type(value: Any, t: str) -> bool:
     return t == "number" or (t == "integer" and float(value).is_integer())
 
 
-def _branch(schema: dict, options: list, value: Any):
+def _branch(options: list, value: Any, path: list):
     """For a union of objects told apart by a constant field (zod's discriminated union), that branch."""
     if not isinstance(value, dict):
         return None
-    for key in ("type",):
-        consts = [o.get("properties", {}).get(key, {}).get("const") for o in options]
-        if all(c is not None for c in consts) and key in value:
-            for option, const in zip(options, consts):
-                if value[key] == const:
-                    return option
-    return None
+    consts = [o.get("properties", {}).get("type", {}).get("const") for o in options]
+    if any(c is None for c in consts):
+        return None
+    chosen = next((option for option, const in zip(options, consts) if value.get("type") == const), None)
+    if chosen is None:  # like zod's discriminated union: the discriminator is at fault
+        raise ContractError(".".join(str(p) for p in path + ["type"]), f"must be one of {', '.join(consts)}")
+    return chosen
 
 
 def _check(schema: dict, value: Any, path: list) -> Any:
@@ -105,6 +105,8 @@ def _check(schema: dict, value: Any, path: list) -> Any:
         _fail(schema, "enum", path, f"must be one of {', '.join(map(str, schema['enum']))}")
     if _is_type(value, "number"):
         _check_number(schema, value, path)
+        if schema.get("type") == "integer" and isinstance(value, float):
+            value = int(value)  # JSON's 8.0 is JavaScript's 8: a whole number
     elif isinstance(value, str):
         _check_string(schema, value, path)
     elif isinstance(value, list):
@@ -116,7 +118,7 @@ def _check(schema: dict, value: Any, path: list) -> Any:
 
 def _check_union(schema: dict, keyword: str, value: Any, path: list) -> Any:
     options = schema[keyword]
-    chosen = _branch(schema, options, value)
+    chosen = _branch(options, value, path)
     if chosen is not None:
         return _check(chosen, value, path)
     # Like zod, a union that fails is reported at its own path; the message is the one of the
