@@ -4,10 +4,11 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { trainerEvent } from "@/lib/schemas/trainer-events";
 
-const ROOT = path.resolve(import.meta.dirname, "..", "..");
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const FIXTURE = path.join(ROOT, "lib/schemas/fixtures/trainer-events.jsonl");
 type Verdict = { ok: true } | { ok: false; field: string };
 

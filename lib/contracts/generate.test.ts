@@ -2,10 +2,11 @@
 // a schema change without `npm run gen:contracts` fails here.
 import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { CONTRACTS_DIR, generatedContracts } from "./generate";
 
-const ROOT = path.resolve(import.meta.dirname, "..", "..");
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 describe("generated contracts", () => {
   const files = generatedContracts();

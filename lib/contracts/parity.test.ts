@@ -6,10 +6,11 @@
 // stored, and only the form's schema reads them.
 import { spawnSync } from "node:child_process";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_RUN_CONFIG, runConfigSchema, trainerConfigFileSchema } from "@/lib/schemas/run-config";
 
-const ROOT = path.resolve(import.meta.dirname, "..", "..");
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const DIRS = { dataset_dir: "data", output_dir: "out" };
 // num_gpus is the queue's (the form checks it, lib/schemas/run-config.test.ts); the trainer never sees it.
 const { num_gpus: _queueOnly, ...TRAINER_DEFAULTS } = DEFAULT_RUN_CONFIG;

@@ -3,12 +3,13 @@
 // field for the same configs.
 import { spawnSync } from "node:child_process";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { evalTaskFileSchema } from "@/lib/schemas/eval-config";
 import { exportTaskFileSchema } from "@/lib/schemas/export-config";
 
-const ROOT = path.resolve(import.meta.dirname, "..", "..");
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 type Verdict = { ok: true } | { ok: false; field: string };
 
 const SCRIPT = `

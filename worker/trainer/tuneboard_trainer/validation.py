@@ -132,6 +132,9 @@ def _check_union(schema: dict, keyword: str, value: Any, path: list) -> Any:
             first = first or e
     if keyword in schema.get("x-messages", {}):
         _fail(schema, keyword, path, "")
+    if not typed and all(isinstance(o.get("type"), str) for o in options):
+        words = " or ".join(_TYPE_WORDS.get(o["type"], o["type"]) for o in options)
+        raise ContractError(".".join(str(p) for p in path), f"must be {words}")
     raise ContractError(".".join(str(p) for p in path), first.message if first else "invalid value")
 
 
@@ -169,10 +172,14 @@ def _check_array(schema: dict, value: list, path: list) -> None:
 
 def _check_object(schema: dict, value: dict, path: list) -> None:
     props = schema.get("properties", {})
-    if schema.get("additionalProperties") is False:
+    extra = schema.get("additionalProperties")
+    if extra is False:
         unknown = sorted(set(value) - set(props))
         if unknown:
             raise ContractError(".".join(str(p) for p in path + [unknown[0]]), "unknown field")
+    elif isinstance(extra, dict):  # a record (z.record): every other key's value follows one schema
+        for key in sorted(set(value) - set(props)):
+            value[key] = _check(extra, value[key], path + [key])
     for key, sub in props.items():
         if key in value:
             value[key] = _check(sub, value[key], path + [key])
