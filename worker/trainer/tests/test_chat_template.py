@@ -26,8 +26,7 @@ def qwen_adapter(tmp_path_factory, tiny_model_dir):
     return out
 
 
-def test_a_qwen_adapter_is_chatted_with_in_chatml(tiny_model_dir, qwen_adapter, monkeypatch):
-    monkeypatch.setenv("TUNEBOARD_CHAT_DECODE", "eager")
+def test_a_qwen_adapter_is_chatted_with_in_chatml(tiny_model_dir, qwen_adapter):
     server = ChatServer(stdin=io.StringIO(), stdout=io.StringIO())
     server.handle({"type": "load", "model_path": str(tiny_model_dir), "adapter_paths": [str(qwen_adapter)],
                    "template": "qwen"})
