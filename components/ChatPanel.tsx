@@ -7,6 +7,7 @@ import { getSocket } from "@/lib/realtime/client";
 import { useT } from "@/lib/i18n/client";
 import type { ChatState } from "@/lib/schemas/socket";
 import { LoadControls, type AdapterOption, type ModelOption } from "./chat/LoadControls";
+import { chatTemplateFor } from "@/lib/chat/template";
 import { SettingsFields } from "./chat/SettingsFields";
 import { Conversation } from "./chat/Conversation";
 import { IdentityCheck } from "./chat/IdentityCheck";
@@ -126,7 +127,11 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
   };
   const load = () => {
     setError(null);
-    getSocket().emit("chat:load", { modelPath, adapterPaths: selected, template: "llama3" }, (res) => {
+    const template = chatTemplateFor(
+      models.find((m) => m.path === modelPath),
+      selected.map((p) => adapters.find((a) => a.path === p) ?? { template: null }),
+    );
+    getSocket().emit("chat:load", { modelPath, adapterPaths: selected, template }, (res) => {
       if (!res.ok) setError(res.error);
       else setState(res.data);
     });

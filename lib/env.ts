@@ -70,6 +70,15 @@ export const envSchema = z
       "GPUs a worker advertises and claims jobs by: `none`, `0,1`, or a fixed JSON list (default: all that `nvidia-smi` lists)",
     ),
     TUNEBOARD_REMOTE: z.enum(["0", "1"]).default("0").describe("`1`: a worker without the server's disk (datasets over HTTP, adapters uploaded)"),
+    TUNEBOARD_DIST_STRATEGY: z
+      .enum(["auto", "ddp", "fsdp"])
+      .default("auto")
+      .describe("multi-GPU jobs: `ddp`, `fsdp`, or `auto` (FSDP2 when the weights need more than half of one GPU)"),
+    TUNEBOARD_CHAT_DECODE: z
+      .enum(["compile", "graph", "eager"])
+      .default("compile")
+      .describe("chat decoding on CUDA: `compile` (fastest after a one-time compile), `graph` (CUDA graph of eager kernels) or `eager`"),
+    TUNEBOARD_CHAT_MAX_SEQ: z.coerce.number().int().min(256).max(1_048_576).default(4096).describe("chat: tokens of KV cache (prompt and answer together)"),
     TUNEBOARD_WORKER_ID: optionalText.describe("a stable worker name for the Workers page (default: `host-pid-random`)"),
     TUNEBOARD_LEASE_MS: positiveMs(DEFAULT_LEASE_MS).describe("a worker silent this long loses its job to another worker (which resumes it)"),
     TUNEBOARD_POLL_MS: positiveMs(1000).describe("how often an idle worker on SQLite looks for queued jobs"),

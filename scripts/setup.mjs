@@ -3,7 +3,9 @@
 //   node scripts/setup.mjs [--test]   (--test also installs the Python test dependencies)
 import fs from "node:fs";
 import path from "node:path";
+import { createHash } from "node:crypto";
 import { BIN, PYTHON, ROOT, VENV, hashPaths, log, readStamp, run, writeStamp } from "./lib.mjs";
+import { pythonDependencies } from "./python-deps.mjs";
 
 let withTest = process.argv.includes("--test");
 process.env.NEXT_TELEMETRY_DISABLED = "1";
@@ -18,22 +20,23 @@ function nodeModules() {
 }
 
 function pythonVenv() {
-  const runtime = ["worker/trainer/requirements.txt"];
-  const reqs = withTest ? [...runtime, "worker/trainer/requirements-test.txt"] : runtime;
+  // worker/trainer/pyproject.toml is the one list (scripts/python-deps.mjs reads it).
+  const reqs = pythonDependencies({ test: withTest });
   // Two stamps: the runtime set, and the runtime + test set (which also serves `npm start`).
-  const stamp = (set) => path.join(VENV, `.tuneboard-${set === runtime ? "runtime" : "test"}.sha256`);
-  const want = hashPaths(reqs);
-  if (readStamp(stamp(reqs)) === want && fs.existsSync(PYTHON)) return;
+  const stamp = (set) => path.join(VENV, `.tuneboard-${set}.sha256`);
+  const hash = (list) => createHash("sha256").update(list.join("\n")).digest("hex");
+  const want = hash(reqs);
+  if (readStamp(stamp(withTest ? "test" : "runtime")) === want && fs.existsSync(PYTHON)) return;
   if (!fs.existsSync(PYTHON)) {
     log("creating the Python virtual environment (.venv)…");
     run("python3", ["-m", "venv", VENV]);
   }
-  log(`installing Python packages (${reqs.join(", ")})…`);
-  // requirements.txt pins torch to the CPU build (torch==2.13.0): a looser pin would let another
+  log(`installing Python packages (worker/trainer/pyproject.toml${withTest ? ", with the test extra" : ""})…`);
+  // The list pins torch exactly (torch==2.13.0), to the CPU build: a looser pin would let another
   // package pull a CUDA build of several GB.
-  run(PYTHON, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...reqs.flatMap((r) => ["-r", r])]);
-  writeStamp(stamp(reqs), want);
-  if (withTest) writeStamp(stamp(runtime), hashPaths(runtime));
+  run(PYTHON, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...reqs]);
+  writeStamp(stamp(withTest ? "test" : "runtime"), want);
+  if (withTest) writeStamp(stamp("runtime"), hash(pythonDependencies()));
 }
 
 function prismaClient() {

@@ -2,8 +2,9 @@
 // adapter and streams tokens. Unload ends the process, which returns all of its memory.
 import { spawn, type ChildProcess } from "node:child_process";
 import readline from "node:readline";
+import { env } from "@/lib/env";
 import { chatProcessEvent, type ChatProcessCommand, type ChatProcessEvent } from "@/lib/schemas/chat-process";
-import { trainerCommand } from "./trainer-process";
+import { trainerCommand } from "@/lib/trainer/command";
 
 export class ChatHost {
   private child: ChildProcess | null = null;
@@ -22,7 +23,7 @@ export class ChatHost {
 
   private start(): Promise<void> {
     if (this.ready) return this.ready;
-    const cmd = trainerCommand(this.python, this.root, ["chat"]);
+    const cmd = trainerCommand(this.python, this.root, ["chat", "--decode", env().TUNEBOARD_CHAT_DECODE, "--max-seq", String(env().TUNEBOARD_CHAT_MAX_SEQ)]);
     const child = spawn(cmd.command, cmd.args, { cwd: this.root, env: cmd.env, stdio: ["pipe", "pipe", "pipe"] });
     this.child = child;
     this.ready = new Promise((resolve, reject) => {

@@ -5,7 +5,8 @@
 // go to worker/run-task.ts.
 import path from "node:path";
 import type { Job } from "@/lib/db";
-import { runConfigSchema, type TrainerConfigFile } from "@/lib/schemas/run-config";
+import { runConfigSchema } from "@/lib/schemas/run-config";
+import { trainerConfigFile } from "@/lib/trainer/config-file";
 import type { TrainerEvent } from "@/lib/schemas/trainer-events";
 import type { EvalPoint, MetricPoint } from "@/lib/schemas/socket";
 import { recordProgress } from "@/lib/queue/progress";
@@ -100,15 +101,12 @@ export function runJob(job: Job, ctx: JobContext): RunningJob {
         const issue = parsed.error.issues[0];
         return { error: `Invalid configuration: ${issue ? `${issue.path.join(".") || "config"}: ${issue.message}` : "unreadable run config"}` };
       }
-      // name and num_gpus are the UI's and the queue's (the GPUs arrive as ctx.gpuIndices); the
-      // trainer refuses unknown fields.
-      const { name: _name, num_gpus: _numGpus, ...config } = parsed.data;
-      const trainerConfig: TrainerConfigFile = { ...config, dataset_dir: env.dataDir, output_dir: outputDir };
       // A job that was running before (its worker died and the lease expired, or a worker shut
       // down) continues from its last checkpoint; the steps logged after it are logged again and
-      // overwrite their rows, so the chart stays one continuous history.
+      // overwrite their rows, so the chart stays one continuous history. The GPUs arrive as
+      // ctx.gpuIndices.
       const checkpoint = job.attempts > 1 ? latestCheckpoint(outputDir, job.step) : null;
-      if (checkpoint) trainerConfig.resume_from_checkpoint = checkpoint;
+      const trainerConfig = trainerConfigFile(parsed.data, { dataDir: env.dataDir, outputDir, resumeFrom: checkpoint });
       return {
         configFile: "tuneboard_config.json",
         config: trainerConfig,

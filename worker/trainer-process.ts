@@ -2,11 +2,9 @@
 // JSON-lines events on stdout parsed with zod, everything on stderr kept as the log tail.
 import { spawn, type ChildProcess } from "node:child_process";
 import readline from "node:readline";
-import os from "node:os";
-import path from "node:path";
-import { env } from "@/lib/env";
 import { parseTrainerLine, type TrainerEvent } from "@/lib/schemas/trainer-events";
-import { gpuEnv, trainerArgs } from "./trainer-argv";
+import { env } from "@/lib/env";
+import { trainerCommand } from "@/lib/trainer/command";
 
 export interface TrainerHandlers {
   onEvent: (event: TrainerEvent) => void;
@@ -19,38 +17,6 @@ export interface TrainerRun {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM, then SIGKILL after graceMs: Abort must stop the trainer within seconds. */
   kill: (graceMs?: number) => void;
-}
-
-/**
- * On a small CPU host, one intra-op thread: measured on 2 cores, the demo run took 38.6 s for 12
- * steps with torch's default 2 threads while another process kept one core busy, and 7.1 s with
- * one thread (7.6 s vs 7.8 s when idle; see worker/trainer/DEMO_MODEL.md). OMP_NUM_THREADS set by
- * the user wins.
- */
-function threadEnv(): Record<string, string> {
-  if (env().OMP_NUM_THREADS) return {};
-  return os.cpus().length <= 2 ? { OMP_NUM_THREADS: "1" } : {};
-}
-
-/**
- * The trainer's command line. With more than one GPU it runs under torchrun
- * (`python -m torch.distributed.run --standalone --nproc-per-node N -m tuneboard_trainer …`): one
- * process per GPU on this machine, each with RANK/LOCAL_RANK/WORLD_SIZE, which the trainer's
- * distributed.py turns into DDP (LoRA) or FSDP2 (a model that does not fit one card). Only rank 0
- * prints events (metrics); any rank prints its `error`. `gpuIndices` become CUDA_VISIBLE_DEVICES.
- */
-export function trainerCommand(python: string, root: string, args: string[], gpuIndices: number[] = []) {
-  return {
-    command: python,
-    args: trainerArgs(args, gpuIndices.length),
-    env: {
-      ...process.env,
-      ...threadEnv(),
-      ...gpuEnv(gpuIndices),
-      PYTHONPATH: path.join(root, "worker", "trainer"),
-      PYTHONUNBUFFERED: "1",
-    },
-  };
 }
 
 export function startTrainer(opts: {
@@ -67,7 +33,7 @@ export function startTrainer(opts: {
 }): TrainerRun {
   const gpuIndices = opts.gpuIndices ?? [];
   const names = opts.names ?? { child: "the trainer", event: "trainer event" };
-  const cmd = trainerCommand(opts.python, opts.root, [opts.command ?? "train", "--config", opts.configPath, "--exit-with-stdin"], gpuIndices);
+  const cmd = trainerCommand(opts.python, opts.root, [opts.command ?? "train", "--config", opts.configPath, "--exit-with-stdin", ...distArgs(opts.command ?? "train", gpuIndices.length)], gpuIndices);
   // Distributed: when one rank fails, torchrun stops the others, which may report errors of their
   // own (a broken collective); the job's error is the first one, the failing rank's.
   let sawError = false;
@@ -118,4 +84,9 @@ export function startTrainer(opts: {
       setTimeout(() => killGroup("SIGKILL"), graceMs).unref();
     },
   };
+}
+
+/** The multi-GPU strategy (DDP or FSDP2) a torchrun training job uses; the trainer decides on `auto`. */
+function distArgs(command: string, nproc: number): string[] {
+  return command === "train" && nproc > 1 ? ["--dist-strategy", env().TUNEBOARD_DIST_STRATEGY] : [];
 }

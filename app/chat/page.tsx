@@ -5,19 +5,37 @@ import { listModels } from "@/lib/models";
 import { succeededJobs } from "@/lib/data/runs";
 import { getT } from "@/lib/i18n/server";
 import { ChatPanel } from "@/components/ChatPanel";
+import type { ChatTemplate } from "@/lib/chat/template";
+import { runConfigSchema } from "@/lib/schemas/run-config";
 import { heldOutQuestions, identityOfRun } from "./identity-source";
 
 export const dynamic = "force-dynamic";
+
+/** The template a run trained with, from its stored config (null when unreadable). */
+function runTemplate(config: string): ChatTemplate | null {
+  try {
+    const parsed = runConfigSchema.shape.template.safeParse((JSON.parse(config) as { template?: unknown }).template);
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
 
 export default async function ChatPage({ searchParams }: { searchParams: Promise<{ run?: string }> }) {
   const { run } = await searchParams;
   const t = await getT();
   const e = env();
-  const models = listModels(e.modelRoots).map((m) => ({ path: m.path, name: m.name, demo: m.demo }));
+  const models = listModels(e.modelRoots).map((m) => ({ path: m.path, name: m.name, demo: m.demo, template: m.templateGuess }));
   // Finished runs whose output folder holds a LoRA adapter (the worker re-checks the path on load).
   const jobs = await succeededJobs();
   const withAdapter = jobs.filter((j) => j.outputDir && fs.existsSync(path.join(j.outputDir, "adapter_config.json")));
-  const adapters = withAdapter.map((j) => ({ runId: j.id, name: j.name, path: j.outputDir!, modelPath: j.modelPath }));
+  const adapters = withAdapter.map((j) => ({
+    runId: j.id,
+    name: j.name,
+    path: j.outputDir!,
+    modelPath: j.modelPath,
+    template: runTemplate(j.config),
+  }));
   const identities: Record<string, { name: string; author: string }> = {};
   await Promise.all(
     withAdapter.slice(0, 20).map(async (j) => {

@@ -8,7 +8,7 @@ import { DEFAULT_RUN_CONFIG } from "@/lib/schemas/run-config";
 import { listSavedConfigs } from "@/lib/configs/saved";
 import { readStoredConfig } from "@/lib/configs/form";
 import type { CommandPaths } from "@/lib/configs/command";
-import { trainerCommand } from "@/worker/trainer-process";
+import { trainerCommand } from "@/lib/trainer/command";
 import { getT } from "@/lib/i18n/server";
 import { listWorkersForPanel } from "@/lib/queue/workers";
 

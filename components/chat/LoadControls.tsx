@@ -2,17 +2,22 @@
 // Base model + adapters picker, Load / Unload, and the load's progress (phases with percentages).
 import { useT } from "@/lib/i18n/client";
 import type { ChatState } from "@/lib/schemas/socket";
+import type { ChatTemplate } from "@/lib/chat/template";
 
 export interface ModelOption {
   path: string;
   name: string;
   demo: boolean;
+  /** The template the model's tokenizer suggests (lib/models.ts: guessTemplate). */
+  template: ChatTemplate;
 }
 export interface AdapterOption {
   runId: number;
   name: string;
   path: string;
   modelPath: string;
+  /** The template its run trained with (null when the stored config has none). */
+  template: ChatTemplate | null;
 }
 
 const PHASE_KEY = { weights: "chat.phase.weights", adapters: "chat.phase.adapters", warmup: "chat.phase.warmup" } as const;

@@ -34,7 +34,8 @@ export function MemoryEstimate({ model, form }: { model: ModelOption | undefined
         loraRank: positiveInt(v.lora_rank) ?? 8,
         loraTarget: form.targetAll ? "all" : (form.modules as LinearName[]),
         useDora: form.flags.use_dora,
-        freezeLayers: positiveInt(v.freeze_trainable_layers) ?? 2,
+        // -N trains the first N layers: as many layers as N.
+        freezeLayers: positiveInt(v.freeze_trainable_layers?.trim().replace(/^-/, "")) ?? 2,
         freezeModules: v.freeze_trainable_modules ?? "all",
         batchSize: batch,
         cutoffLen: cutoff,

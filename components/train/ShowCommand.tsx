@@ -6,7 +6,8 @@ import { useId, useState } from "react";
 import { useLocale, useT } from "@/lib/i18n/client";
 import { safeParseIn } from "@/lib/i18n/validation";
 import { runConfigSchema } from "@/lib/schemas/run-config";
-import { commandText, configFileText, displayPath, trainerConfigFile, type CommandPaths } from "@/lib/configs/command";
+import { commandText, displayPath, type CommandPaths } from "@/lib/configs/command";
+import { configFileText, trainerConfigFile } from "@/lib/trainer/config-file";
 import { stateToInput, type FormState } from "@/lib/configs/form";
 
 export function ShowCommand({ form, paths, modelPath }: { form: FormState; paths: CommandPaths; modelPath: string }) {

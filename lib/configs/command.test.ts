@@ -5,9 +5,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { trainerCommand } from "@/worker/trainer-process";
+import { trainerCommand } from "@/lib/trainer/command";
+import { configFileText, trainerConfigFile } from "@/lib/trainer/config-file";
 import { DEFAULT_RUN_CONFIG, runConfigSchema } from "@/lib/schemas/run-config";
-import { commandText, configFileText, shellQuote, trainerConfigFile } from "./command";
+import { commandText, shellQuote } from "./command";
 
 const root = path.resolve(".");
 

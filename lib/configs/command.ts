@@ -1,8 +1,7 @@
-// "Show command": the trainer call the worker makes for a run, written out for a terminal, and
-// the JSON config file the trainer reads (tuneboard_trainer/config.py: TrainConfig.from_file).
-// Pure: the page computes the paths on the server, the form fills in the config as it changes.
-import type { RunConfig, TrainerConfigFile } from "@/lib/schemas/run-config";
-import { gpuEnv, trainerArgs } from "@/worker/trainer-argv";
+// "Show command": the trainer call the worker makes for a run, written out for a terminal (the
+// config file it reads is lib/trainer/config-file.ts's). Pure: the page computes the paths on the
+// server, the form fills in the config as it changes.
+import { gpuEnv, trainerArgs } from "@/lib/trainer/argv";
 
 export interface CommandPaths {
   /** Repository root: the command runs from there. */
@@ -18,18 +17,6 @@ export interface CommandPaths {
   dataDir: string;
 }
 
-/** The trainer's config file for a validated run config (the worker writes the same fields). */
-export function trainerConfigFile(config: RunConfig, paths: { modelPath: string; dataDir: string; outputDir: string }): TrainerConfigFile {
-  // num_gpus is the queue's: it picks the worker and the launcher, the trainer never sees it.
-  const { name: _name, num_gpus: _numGpus, ...rest } = config;
-  return { ...rest, model_name_or_path: paths.modelPath, dataset_dir: paths.dataDir, output_dir: paths.outputDir };
-}
-
-/** JSON text as the worker writes it; undefined optional fields are left out (the trainer's default). */
-export function configFileText(file: TrainerConfigFile): string {
-  return JSON.stringify(file, null, 2) + "\n";
-}
-
 /** POSIX shell quoting for display: bare when safe, single-quoted otherwise. */
 export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -43,7 +30,7 @@ export function displayPath(root: string, p: string): string {
 
 /**
  * The terminal lines: make the output folder, then run the trainer as the worker would for a job
- * asking for `numGpus` GPUs (worker/trainer-argv.ts): with 2 or more, under torchrun. A worker
+ * asking for `numGpus` GPUs (lib/trainer/argv.ts): with 2 or more, under torchrun. A worker
  * gives the job the first N GPUs it advertises; on a machine's own GPUs those are 0..N-1.
  */
 export function commandText(paths: CommandPaths, numGpus = 0): string {

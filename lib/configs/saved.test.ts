@@ -51,7 +51,7 @@ describe("saved configurations", () => {
     if (r.ok) return;
     expect(r.fieldErrors.saved_name).toMatch(/name/);
     expect(r.fieldErrors.learning_rate).toBe("learning rate must be a number");
-    expect(r.fieldErrors.cutoff_len).toMatch(/≥ 8/);
+    expect(r.fieldErrors.cutoff_len).toMatch(/≥ 4/);
     expect(await db().savedConfig.count()).toBe(1);
   });
 

@@ -12,7 +12,8 @@ function isSchema(v: unknown): v is z.ZodType {
 function messageOf(def: Def, out: Set<string>) {
   if (typeof def.error !== "function") return;
   try {
-    const m = def.error({});
+    // A schema's own error may answer only its wrong-type issue (checks keep their own messages).
+    const m = def.error({ code: "invalid_type" });
     if (typeof m === "string") out.add(m);
     else if (m && typeof (m as { message?: unknown }).message === "string") out.add((m as { message: string }).message);
   } catch {

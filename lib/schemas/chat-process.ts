@@ -1,6 +1,7 @@
 // The worker <-> chat process protocol: JSON lines on the Python chat server's stdin/stdout
 // (worker/trainer/tuneboard_trainer/chat_server.py).
 import { z } from "zod";
+import { TEMPLATES } from "./run-config";
 
 export const chatProcessEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready") }),
@@ -32,20 +33,25 @@ export const chatProcessEvent = z.discriminatedUnion("type", [
 ]);
 export type ChatProcessEvent = z.infer<typeof chatProcessEvent>;
 
-export type ChatProcessCommand =
-  | { type: "load"; model_path: string; adapter_paths: string[]; template: string }
-  | {
-      type: "generate";
-      request_id: string;
-      messages: { role: string; content: string }[];
-      max_new_tokens: number;
-      temperature: number;
-      top_p: number;
-      top_k: number;
-      repetition_penalty: number;
-      seed: number | null;
-      use_adapters: boolean;
-    }
-  | { type: "stop"; request_id: string }
-  | { type: "unload" }
-  | { type: "shutdown" };
+const chatMessage = z.object({ role: z.enum(["system", "user", "assistant"]), content: z.string() });
+
+export const chatProcessCommand = z.discriminatedUnion("type", [
+  // template: how prompts are formatted: the run's template for its adapters, else the model's.
+  z.object({ type: z.literal("load"), model_path: z.string().min(1), adapter_paths: z.array(z.string().min(1)), template: z.enum(TEMPLATES) }),
+  z.object({
+    type: z.literal("generate"),
+    request_id: z.string().min(1),
+    messages: z.array(chatMessage).min(1),
+    max_new_tokens: z.number().int().min(1),
+    temperature: z.number().min(0),
+    top_p: z.number().gt(0).max(1),
+    top_k: z.number().int().min(0),
+    repetition_penalty: z.number().gt(0),
+    seed: z.number().int().min(0).nullable(),
+    use_adapters: z.boolean(),
+  }),
+  z.object({ type: z.literal("stop"), request_id: z.string().min(1) }),
+  z.object({ type: z.literal("unload") }),
+  z.object({ type: z.literal("shutdown") }),
+]);
+export type ChatProcessCommand = z.infer<typeof chatProcessCommand>;

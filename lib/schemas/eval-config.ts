@@ -50,6 +50,12 @@ export const evalTaskSchema = evalConfigSchema
   .extend({ adapter_path: z.string().min(1).nullable(), adapter_run: z.number().int().positive().nullable() });
 export type EvalTask = z.infer<typeof evalTaskSchema>;
 
+/** The config file `python -m tuneboard_trainer evaluate` reads: the task plus the worker's folders. */
+export const evalTaskFileSchema = evalTaskSchema
+  .omit({ adapter_run: true })
+  .extend({ adapter_path: z.string().min(1).nullable().default(null), dataset_dir: z.string().min(1), output_dir: z.string().min(1) })
+  .strict();
+
 const score = z.number().finite();
 export const predictionRow = z.object({
   prompt: z.string(),

@@ -36,6 +36,21 @@ export const exportTaskSchema = z.object({
 });
 export type ExportTask = z.infer<typeof exportTaskSchema>;
 
+/** Where the export's per-tensor merge runs; auto: CUDA when available. */
+export const EXPORT_DEVICES = ["auto", "cpu", "cuda"] as const;
+
+/** The config file `python -m tuneboard_trainer export` reads: the task plus the job's own folder. */
+export const exportTaskFileSchema = exportTaskSchema
+  .omit({ adapter_run: true })
+  .extend({
+    adapter_path: z.string().min(1).nullable().default(null),
+    max_shard_size_mb: z.number().int("max shard size must be a whole number").min(1, "max shard size must be ≥ 1").default(5120),
+    export_dtype: z.enum(EXPORT_DTYPES, { error: "unknown dtype" }).default("auto"),
+    device: z.enum(EXPORT_DEVICES, { error: "device must be auto, cpu or cuda" }).default("auto"),
+    output_dir: z.string().min(1),
+  })
+  .strict();
+
 export const exportResultSchema = z.object({
   export_dir: z.string(),
   files: z.array(z.object({ name: z.string(), bytes: z.number().int().nonnegative() })),

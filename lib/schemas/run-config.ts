@@ -10,19 +10,20 @@ export const COMPUTE_TYPES = ["auto", "bf16", "fp16", "fp32"] as const;
 export const SCHEDULERS = ["cosine", "linear", "constant"] as const;
 export const FAST_PATHS = ["auto", "on", "off"] as const;
 
-// Form inputs arrive as strings; a number field gets a message that names what is wrong.
-const num = (label: string) =>
-  z.preprocess(
-    (v) => (typeof v === "string" ? (v.trim() === "" ? undefined : Number(v.trim())) : v),
-    z.number({ error: `${label} must be a number` }).refine(Number.isFinite, `${label} must be a number`),
-  );
-const int = (label: string) => num(label).pipe(z.number().int(`${label} must be a whole number`));
+// Form inputs arrive as strings; a number field gets a message that names what is wrong. The
+// checks go on the number schema itself (not a later pipe) so that the generated JSON Schema
+// (scripts/gen-contracts.ts) carries them, integer type included.
+const toNumber = (v: unknown) => (typeof v === "string" ? (v.trim() === "" ? undefined : Number(v.trim())) : v);
+const num = (label: string, checks: (n: z.ZodNumber) => z.ZodNumber = (n) => n) =>
+  z.preprocess(toNumber, checks(z.number({ error: (issue) => (issue.code === "invalid_type" ? `${label} must be a number` : undefined) })));
+const int = (label: string, checks: (n: z.ZodNumber) => z.ZodNumber = (n) => n) =>
+  num(label, (n) => checks(n.int(`${label} must be a whole number`)));
 // JSON clients send booleans (or omit them: the default applies); the Train form sends "true"/"false".
 const flag = (fallback: boolean) =>
   z.preprocess((v) => (v === "on" || v === "true" ? true : v === "off" || v === "false" ? false : v), z.boolean().default(fallback));
 export const FLAG_FIELDS = ["use_rslora", "use_dora", "train_on_prompt", "mask_history", "packing", "gradient_checkpointing"] as const;
 const optionalInt = (label: string) =>
-  z.preprocess((v) => (v === "" || v === null ? undefined : v), int(label).pipe(z.number().min(1, `${label} must be ≥ 1`)).optional());
+  z.preprocess((v) => (v === "" || v === null ? undefined : v), int(label, (n) => n.min(1, `${label} must be ≥ 1`)).optional());
 
 export const runConfigSchema = z.object({
   name: z.string().trim().max(80).optional(),
@@ -30,52 +31,63 @@ export const runConfigSchema = z.object({
   template: z.enum(TEMPLATES, { error: "unknown template" }),
   finetuning_type: z.enum(METHODS, { error: "method must be lora, freeze or full" }),
   dataset: z.array(z.string().min(1)).min(1, "choose at least one dataset"),
-  learning_rate: num("learning rate").pipe(z.number().gt(0, "learning rate must be > 0").lt(1, "learning rate must be < 1")),
-  num_train_epochs: num("epochs").pipe(z.number().gt(0, "epochs must be > 0").max(1000)),
-  max_samples: int("max samples").pipe(z.number().min(1, "max samples must be ≥ 1")),
-  cutoff_len: int("cutoff length").pipe(z.number().min(8, "cutoff length must be ≥ 8").max(1_048_576)),
-  per_device_train_batch_size: int("batch size").pipe(z.number().min(1, "batch size must be ≥ 1").max(4096)),
-  gradient_accumulation_steps: int("gradient accumulation").pipe(z.number().min(1, "must be ≥ 1").max(4096)),
+  learning_rate: num("learning rate", (n) => n.gt(0, "learning rate must be > 0")),
+  num_train_epochs: num("epochs", (n) => n.gt(0, "epochs must be > 0").max(1000, "epochs must be ≤ 1000")),
+  max_samples: int("max samples", (n) => n.min(1, "max samples must be ≥ 1")),
+  // 4 tokens: the shortest sequence the trainer's templates can hold a prompt and a reply in.
+  cutoff_len: int("cutoff length", (n) => n.min(4, "cutoff length must be ≥ 4").max(1_048_576, "cutoff length must be ≤ 1048576")),
+  per_device_train_batch_size: int("batch size", (n) => n.min(1, "batch size must be ≥ 1").max(4096, "batch size must be ≤ 4096")),
+  gradient_accumulation_steps: int("gradient accumulation", (n) => n.min(1, "gradient accumulation must be ≥ 1").max(4096, "gradient accumulation must be ≤ 4096")),
   lr_scheduler_type: z.enum(SCHEDULERS),
-  warmup_steps: int("warmup steps").pipe(z.number().min(0)),
-  max_grad_norm: num("max grad norm").pipe(z.number().gt(0)),
-  logging_steps: int("logging steps").pipe(z.number().min(1)),
+  warmup_steps: int("warmup steps", (n) => n.min(0)),
+  // 0 turns gradient clipping off.
+  max_grad_norm: num("max grad norm", (n) => n.min(0, "max grad norm must be ≥ 0 (0: no clipping)")),
+  logging_steps: int("logging steps", (n) => n.min(1, "logging steps must be ≥ 1")),
   // 0: no intermediate checkpoints, only the final adapter.
-  save_steps: int("save steps").pipe(z.number().min(0)),
-  lora_rank: int("LoRA rank").pipe(z.number().min(1, "LoRA rank must be ≥ 1").max(1024)),
-  lora_alpha: num("LoRA alpha").pipe(z.number().gt(0, "LoRA alpha must be > 0")),
-  lora_dropout: num("LoRA dropout").pipe(z.number().min(0).lt(1, "LoRA dropout must be in [0, 1)")),
+  save_steps: int("save steps", (n) => n.min(0, "save steps must be ≥ 0")),
+  lora_rank: int("LoRA rank", (n) => n.min(1, "LoRA rank must be ≥ 1")),
+  lora_alpha: num("LoRA alpha", (n) => n.gt(0, "LoRA alpha must be > 0")),
+  lora_dropout: num("LoRA dropout", (n) => n.min(0, "LoRA dropout must be in [0, 1)").lt(1, "LoRA dropout must be in [0, 1)")),
   lora_target: z.union([z.literal("all"), z.array(z.enum(LORA_TARGETS)).min(1, "choose at least one module")]),
   use_rslora: flag(false),
   use_dora: flag(false),
-  freeze_trainable_layers: int("trainable layers").pipe(z.number().min(1, "trainable layers must be ≥ 1")).default(2),
-  freeze_trainable_modules: z.string().trim().min(1).default("all"),
+  // N > 0: train the last N layers; N < 0: the first -N layers (LLaMA-Factory's rule).
+  freeze_trainable_layers: int("trainable layers")
+    .refine((v) => v !== 0, "trainable layers must not be 0 (N > 0: the last N layers, N < 0: the first N)")
+    .meta({ not: { const: 0 } })
+    .default(2),
+  // "all" or module names inside the trained layers, comma-separated (e.g. "mlp,self_attn").
+  freeze_trainable_modules: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_.]+(\s*,\s*[A-Za-z0-9_.]+)*$/, "trainable modules: all, or module names separated by commas")
+    .default("all"),
   train_on_prompt: flag(false),
   mask_history: flag(false),
   packing: flag(false),
-  val_size: num("validation size").pipe(z.number().min(0, "validation size must be ≥ 0")).refine(
+  val_size: num("validation size", (n) => n.min(0, "validation size must be ≥ 0")).refine(
     (v) => v < 1 || Number.isInteger(v),
     "validation size is a fraction below 1 or a whole number of samples",
-  ).default(0),
-  eval_steps: int("eval steps").pipe(z.number().min(1, "eval steps must be ≥ 1")).default(100),
+  ).meta({ anyOf: [{ exclusiveMaximum: 1 }, { type: "integer" }] }).default(0),
+  eval_steps: int("eval steps", (n) => n.min(1, "eval steps must be ≥ 1")).default(100),
   max_steps: optionalInt("max steps"),
-  warmup_ratio: num("warmup ratio").pipe(z.number().min(0).lt(1, "warmup ratio must be below 1")).default(0),
-  weight_decay: num("weight decay").pipe(z.number().min(0, "weight decay must be ≥ 0")).default(0),
+  warmup_ratio: num("warmup ratio", (n) => n.min(0, "warmup ratio must be ≥ 0").lt(1, "warmup ratio must be below 1")).default(0),
+  weight_decay: num("weight decay", (n) => n.min(0, "weight decay must be ≥ 0")).default(0),
   compute_type: z.enum(COMPUTE_TYPES).default("auto"),
   // The trainer's GPU fast path for LoRA (tuneboard_trainer/fast.py); auto: on CUDA only.
   fast_path: z.enum(FAST_PATHS, { error: "fast path must be auto, on or off" }).default("auto"),
   // GPUs the job asks for (Job.numGpus; lib/queue/claim.ts): 0 = any worker, on whatever it has
   // (the CPU or one GPU); N >= 1 = only a worker advertising at least N GPUs takes it, and trains on
-  // N of them (N >= 2: torchrun, worker/trainer-process.ts). A queue setting, not a trainer one:
-  // it is left out of the trainer's config file (worker/run-job.ts, lib/configs/command.ts).
+  // N of them (N >= 2: torchrun, lib/trainer/command.ts). A queue setting, not a trainer one:
+  // it is left out of the trainer's config file (lib/trainer/config-file.ts).
   num_gpus: z.preprocess(
     (v) => ((typeof v === "string" && v.trim() === "") || v === null ? undefined : v),
-    int("GPUs").pipe(z.number().min(0, "GPUs must be ≥ 0").max(64, "GPUs must be ≤ 64")).default(0),
+    int("GPUs", (n) => n.min(0, "GPUs must be ≥ 0").max(64, "GPUs must be ≤ 64")).default(0),
   ),
   // Where the trainer runs: auto (CUDA when available), cpu, cuda or cuda:N.
   device: z.string().trim().regex(/^(auto|cpu|cuda(:\d+)?)$/, "device must be auto, cpu, cuda or cuda:N").default("auto"),
   gradient_checkpointing: flag(true),
-  seed: int("seed").pipe(z.number().min(0)),
+  seed: int("seed", (n) => n.min(0, "seed must be ≥ 0")),
   // A checkpoint folder of an earlier run (under the runs folder), e.g. run-3/checkpoint-100.
   resume_from_checkpoint: z.preprocess((v) => (v === "" || v === null ? undefined : v), z.string().trim().min(1).optional()),
 });
@@ -127,7 +139,29 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
   resume_from_checkpoint: undefined,
 };
 
-/** What the worker hands the trainer: the run config (less the UI/queue-only fields) plus the paths it owns. */
+/**
+ * What the worker hands the trainer: the run config (less the UI/queue-only fields) plus the paths
+ * it owns. Fields the file leaves out take DEFAULT_RUN_CONFIG's value, so a hand-written config for
+ * `python -m tuneboard_trainer train` needs only the model, the datasets and the two folders. Its
+ * JSON Schema (worker/trainer/tuneboard_trainer/contracts/) is what the trainer validates with.
+ */
+const trainerDefaults = Object.fromEntries(
+  Object.entries(DEFAULT_RUN_CONFIG)
+    .filter(([key, value]) => value !== undefined && key !== "num_gpus")
+    .map(([key, value]) => [key, (runConfigSchema.shape[key as keyof RunConfig] as z.ZodType).default(value as never)]),
+);
+export const trainerConfigFileSchema = runConfigSchema
+  .omit({ name: true, num_gpus: true })
+  .extend({
+    ...trainerDefaults,
+    // A hand-written file may say null for "not set".
+    max_steps: runConfigSchema.shape.max_steps.nullable(),
+    resume_from_checkpoint: z.string().trim().min(1, "name a checkpoint folder, or leave it out").nullable().optional(),
+    dataset_dir: z.string().min(1, "the data folder is required"),
+    output_dir: z.string().min(1, "the output folder is required"),
+  })
+  .strict();
+
 export type TrainerConfigFile = Omit<RunConfig, "name" | "num_gpus"> & {
   dataset_dir: string;
   output_dir: string;

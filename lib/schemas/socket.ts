@@ -2,6 +2,7 @@
 // Every payload that crosses the socket is parsed with these schemas on arrival.
 import { z } from "zod";
 import { jobStatusSchema } from "@/lib/queue/types";
+import { TEMPLATES } from "./run-config";
 
 export const jobId = z.number().int().positive();
 
@@ -71,7 +72,11 @@ export type GenerationParams = z.infer<typeof generationParams>;
 export const chatLoadReq = z.object({
   modelPath: z.string().min(1),
   adapterPaths: z.array(z.string().min(1)).max(8).default([]),
-  template: z.enum(["llama3"]).default("llama3"),
+  /**
+   * How the chat process formats prompts: the run's template for its adapters, else the model's
+   * (lib/chat/template.ts). Absent: the model's own chat template from its tokenizer.
+   */
+  template: z.enum(TEMPLATES, { error: "unknown template" }).default("tokenizer"),
 });
 export const chatSendReq = z.object({
   requestId: z.string().min(1).max(64),

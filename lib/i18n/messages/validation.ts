@@ -22,6 +22,8 @@ export const validation = defineMessages(
     "unitInterval": "{field} must be in [0, 1)",
     "gteBare": "must be ≥ {n}",
     "valSize": "{field} is a fraction below 1 or a whole number of samples",
+    "freezeLayersZero": "{field} must not be 0 (N > 0: the last N layers, N < 0: the first N)",
+    "freezeModules": "trainable modules: all, or module names separated by commas",
     // Choices.
     "chooseModel": "choose a model",
     "chooseDataset": "choose at least one dataset",
@@ -56,6 +58,7 @@ export const validation = defineMessages(
     // Evaluate and Export (lib/schemas/eval-config.ts, export-config.ts, lib/jobs/adapter-runs.ts).
     "chooseRun": "choose a finished run",
     "exportDirName": "a folder name inside the export root: letters, digits, . _ - and /",
+    "exportDevice": "device must be auto, cpu or cuda",
     "exportDirMissing": "name the export folder",
     "exportDirTaken": "{dir} already exists in the export root and is not empty",
     "unknownDtype": "unknown dtype",
@@ -136,6 +139,8 @@ export const validation = defineMessages(
     "unitInterval": "{field}必须在 [0, 1) 范围内",
     "gteBare": "必须 ≥ {n}",
     "valSize": "{field}应为小于 1 的比例，或整数个样本",
+    "freezeLayersZero": "{field}不能为 0（N > 0：最后 N 层；N < 0：前 N 层）",
+    "freezeModules": "可训练模块：all，或以逗号分隔的模块名",
     "chooseModel": "请选择模型",
     "chooseDataset": "请至少选择一个数据集",
     "chooseModule": "请至少选择一个模块",
@@ -165,6 +170,7 @@ export const validation = defineMessages(
     "turnsAtMost": "最多 {n} 轮",
     "chooseRun": "请选择一个已完成的运行",
     "exportDirName": "导出根目录内的文件夹名：字母、数字、. _ - 和 /",
+    "exportDevice": "设备必须是 auto、cpu 或 cuda",
     "exportDirMissing": "请填写导出文件夹名",
     "exportDirTaken": "导出根目录中已存在 {dir}，且不为空",
     "unknownDtype": "未知的精度类型",

@@ -124,7 +124,7 @@ def test_compare_mode_and_stopping_a_queued_request(tmp_path, tiny_model_dir):
     s = Proc()
     try:
         assert s.recv() == {"type": "ready"}
-        s.send(type="load", model_path=str(tiny_model_dir), adapter_paths=[str(tmp_path / "adapter")])
+        s.send(type="load", model_path=str(tiny_model_dir), adapter_paths=[str(tmp_path / "adapter")], template="llama3")
         loaded, seen = s.until("loaded")
         assert loaded["adapter_paths"] == [str(tmp_path / "adapter")]
         assert "adapters" in [m["phase"] for m in seen if m["type"] == "progress"]

@@ -36,33 +36,36 @@ def test_new_fields_accept_llama_factory_values():
         assert TrainConfig.from_dict({**VALID, "template": t}).template == t
 
 
+# The messages are the Train form's (lib/schemas/run-config.ts), carried by the generated schema.
 @pytest.mark.parametrize("patch, message", [
-    ({"lora_rank": 0}, "lora_rank: must be >= 1"),
-    ({"lora_rank": 2.5}, "lora_rank: must be int"),
-    ({"learning_rate": -1}, "learning_rate: must be > 0"),
-    ({"learning_rate": "fast"}, "learning_rate: must be"),
-    ({"per_device_train_batch_size": True}, "per_device_train_batch_size: must be int"),
-    ({"lora_dropout": 1.0}, "lora_dropout: must be in"),
-    ({"lr_scheduler_type": "polynomial"}, "lr_scheduler_type:"),
-    ({"lora_target": ["q_proj", "qkv"]}, "lora_target: unknown module"),
-    ({"template": "vicuna"}, "template: unsupported template 'vicuna'"),
-    ({"finetuning_type": "qlora"}, "finetuning_type: unsupported"),
-    ({"cutoff_len": 0}, "cutoff_len: must be >= 1"),
-    ({"val_size": 1.5}, "val_size: a fraction must be in [0, 1)"),
-    ({"val_size": -2}, "val_size: a count must be >= 0"),
-    ({"val_size": "10%"}, "val_size: must be a fraction"),
-    ({"warmup_ratio": 1.0}, "warmup_ratio: must be in [0, 1)"),
-    ({"eval_steps": 0}, "eval_steps: must be >= 1"),
-    ({"freeze_trainable_layers": 0}, "freeze_trainable_layers: must not be 0"),
-    ({"freeze_trainable_modules": []}, "freeze_trainable_modules: must be 'all'"),
+    ({"lora_rank": 0}, "lora_rank: LoRA rank must be ≥ 1"),
+    ({"lora_rank": 2.5}, "lora_rank: LoRA rank must be a whole number"),
+    ({"learning_rate": -1}, "learning_rate: learning rate must be > 0"),
+    ({"learning_rate": "fast"}, "learning_rate: learning rate must be a number"),
+    ({"per_device_train_batch_size": True}, "per_device_train_batch_size: batch size must be a number"),
+    ({"lora_dropout": 1.0}, "lora_dropout: LoRA dropout must be in [0, 1)"),
+    ({"lr_scheduler_type": "polynomial"}, "lr_scheduler_type: must be one of cosine, linear, constant"),
+    ({"lora_target": ["q_proj", "qkv"]}, "lora_target: must be one of q_proj"),
+    ({"template": "vicuna"}, "template: unknown template"),
+    ({"finetuning_type": "qlora"}, "finetuning_type: method must be lora, freeze or full"),
+    ({"cutoff_len": 3}, "cutoff_len: cutoff length must be ≥ 4"),
+    ({"val_size": 1.5}, "val_size: validation size is a fraction below 1 or a whole number of samples"),
+    ({"val_size": -2}, "val_size: validation size must be ≥ 0"),
+    ({"val_size": "10%"}, "val_size: validation size must be a number"),
+    ({"warmup_ratio": 1.0}, "warmup_ratio: warmup ratio must be below 1"),
+    ({"eval_steps": 0}, "eval_steps: eval steps must be ≥ 1"),
+    ({"freeze_trainable_layers": 0}, "freeze_trainable_layers: trainable layers must not be 0"),
+    ({"freeze_trainable_modules": []}, "freeze_trainable_modules: must be text"),
+    ({"freeze_trainable_modules": "mlp;attn"}, "freeze_trainable_modules: trainable modules: all, or module names"),
     ({"use_dora": "yes"}, "use_dora: must be true or false"),
     ({"packing": 1}, "packing: must be true or false"),
     ({"gradient_checkpointing": None}, "gradient_checkpointing: must be true or false"),
-    ({"resume_from_checkpoint": ""}, "resume_from_checkpoint: must be null"),
-    ({"max_steps": 0}, "max_steps: must be >= 1"),
-    ({"dataset": []}, "dataset: must be a non-empty list"),
-    ({"compute_type": "int8"}, "compute_type: must be one of auto, fp32, bf16, fp16"),
-    ({"device": "tpu"}, "device:"),
+    ({"resume_from_checkpoint": ""}, "resume_from_checkpoint: name a checkpoint folder, or leave it out"),
+    ({"max_steps": 0}, "max_steps: max steps must be ≥ 1"),
+    ({"dataset": []}, "dataset: choose at least one dataset"),
+    ({"dataset": "a, b"}, "dataset: must be a list"),
+    ({"compute_type": "int8"}, "compute_type: must be one of auto, bf16, fp16, fp32"),
+    ({"device": "tpu"}, "device: device must be auto, cpu, cuda or cuda:N"),
     ({"learning_rat": 1e-4}, "learning_rat: unknown field"),
 ])
 def test_bad_values_name_the_field(patch, message):
@@ -79,9 +82,30 @@ def test_missing_required_field():
         TrainConfig.from_dict(d)
 
 
-def test_comma_separated_values_are_accepted():
-    cfg = TrainConfig.from_dict({**VALID, "dataset": "a, b", "lora_target": "q_proj,v_proj"})
-    assert cfg.dataset == ["a", "b"] and cfg.lora_target == ["q_proj", "v_proj"]
+def test_rules_the_trainer_supports_are_reachable():
+    """max_grad_norm 0 turns clipping off, a negative freeze depth trains the first layers, any lr > 0."""
+    cfg = TrainConfig.from_dict({**VALID, "max_grad_norm": 0, "freeze_trainable_layers": -3, "learning_rate": 2,
+                                 "cutoff_len": 4, "lora_rank": 4096})
+    assert cfg.max_grad_norm == 0.0 and cfg.freeze_trainable_layers == -3 and cfg.learning_rate == 2.0
+    assert cfg.cutoff_len == 4 and cfg.lora_rank == 4096
+
+
+def test_null_means_not_set():
+    cfg = TrainConfig.from_dict({**VALID, "max_steps": None, "resume_from_checkpoint": None})
+    assert cfg.max_steps is None and cfg.resume_from_checkpoint is None
+
+
+def test_dataclass_defaults_are_the_schemas():
+    """The generated schema holds the defaults (DEFAULT_RUN_CONFIG); the dataclass must not drift from it."""
+    from dataclasses import MISSING, fields
+
+    from tuneboard_trainer.validation import load_schema
+
+    props = load_schema("trainer_config")["properties"]
+    assert {f.name for f in fields(TrainConfig)} == set(props)
+    for f in fields(TrainConfig):
+        if f.default is not MISSING and "default" in props[f.name]:
+            assert f.default == props[f.name]["default"], f.name
 
 
 def run_cli(*args):
@@ -97,4 +121,4 @@ def test_validate_config_cli(tmp_path):
     ok = run_cli("validate-config", "--config", str(good))
     assert ok.returncode == 0 and ok.stdout.strip() == "ok"
     err = run_cli("validate-config", "--config", str(bad))
-    assert err.returncode == 2 and err.stdout.strip() == "lora_rank: must be >= 1"
+    assert err.returncode == 2 and err.stdout.strip() == "lora_rank: LoRA rank must be ≥ 1"

@@ -44,7 +44,7 @@ def test_emitted_events_parse_back():
     (lambda d: d.update(loss="1.0"), "loss"),
     (lambda d: d.update(step=True), "step"),
     (lambda d: d.update(v=2), "v"),
-    (lambda d: d.update(extra=1), "unexpected"),
+    (lambda d: d.update(extra=1), "extra: unknown field"),
 ])
 def test_validator_rejects_bad_step(mutate, field):
     d = next(x for x in fixture_lines() if x["type"] == "step")
@@ -58,3 +58,15 @@ def test_enum_values_checked():
         parse_event(to_dict(Log(level="debug", message="x")))
     with pytest.raises(EventValidationError, match="kind"):
         parse_event(to_dict(Error(message="x", kind="weird")))
+
+
+def test_event_types_are_the_contracts():
+    from tuneboard_trainer.contracts.enums import TRAINER_EVENT_TYPES
+
+    assert set(EVENT_TYPES) == set(TRAINER_EVENT_TYPES)
+
+
+def test_optional_keys_are_omitted_not_null():
+    d = to_dict(Error(message="x", kind="data"))
+    with pytest.raises(EventValidationError, match="traceback"):
+        parse_event({**d, "traceback": None})

@@ -1,5 +1,5 @@
 """BLEU-4 / ROUGE-1/2/L: our pure-Python scoring against the reference libraries LLaMA-Factory uses
-(nltk's sentence_bleu with method3, rouge_chinese, jieba; requirements-test.txt), on fixed strings."""
+(nltk's sentence_bleu with method3, rouge_chinese, jieba; the test extra of pyproject.toml), on fixed strings."""
 
 import pytest
 

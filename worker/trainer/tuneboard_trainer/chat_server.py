@@ -22,6 +22,7 @@ import torch
 
 from .chat_engine import GenParams, load_engine
 from .templates import load_template
+from .validation import validate
 
 
 class StreamDecoder:
@@ -112,10 +113,9 @@ class ChatServer:
     def handle(self, msg: dict) -> None:
         kind = msg["type"]
         if kind == "load":
-            adapters = msg.get("adapter_paths", [])
-            if not isinstance(adapters, list) or not all(isinstance(a, str) for a in adapters):
-                raise ValueError("adapter_paths must be a list of strings")
-            self.load(msg["model_path"], adapters, msg.get("template", "llama3"))
+            # The template is the run's for its adapters, else the model's (lib/chat/template.ts).
+            load = validate("chat_command", msg)
+            self.load(load["model_path"], load["adapter_paths"], load["template"])
         elif kind == "generate":
             self.generate(msg)
         elif kind == "stop":

@@ -16,11 +16,12 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from .config import ConfigError
+from .validation import validate
 from .events import EventSink, Progress, Result
 
 RESULT_FILE = "eval_result.json"
@@ -50,43 +51,8 @@ class EvalConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "EvalConfig":
-        if not isinstance(d, dict):
-            raise ConfigError("config: expected a JSON object")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(f"{unknown[0]}: unknown field")
-        for key in ("model_name_or_path", "dataset_dir", "output_dir"):
-            if not isinstance(d.get(key), str) or not d[key]:
-                raise ConfigError(f"{key}: required (a path)")
-        ds = d.get("dataset")
-        if not isinstance(ds, list) or not ds or not all(isinstance(x, str) and x for x in ds):
-            raise ConfigError("dataset: a non-empty list of dataset names")
-        if d.get("adapter_path") is not None and not isinstance(d["adapter_path"], str):
-            raise ConfigError("adapter_path: must be a path or null")
-
-        def check_int(key, lo, hi):
-            v = d.get(key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi):
-                raise ConfigError(f"{key}: must be a whole number in [{lo}, {hi}]")
-
-        def check_num(key, lo, hi, lo_open=False):
-            v = d.get(key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
-                                  or v > hi or v < lo or (lo_open and v == lo)):
-                raise ConfigError(f"{key}: must be a number in {'(' if lo_open else '['}{lo}, {hi}]")
-
-        check_int("cutoff_len", 8, 1 << 20)
-        check_int("max_samples", 1, 10**9)
-        check_int("batch_size", 1, 4096)
-        check_int("max_new_tokens", 1, 1 << 16)
-        check_int("seed", 0, 2**63 - 1)
-        check_num("temperature", 0, 5)
-        check_num("top_p", 0, 1, lo_open=True)
-        for key in ("predict", "do_sample"):
-            if key in d and not isinstance(d[key], bool):
-                raise ConfigError(f"{key}: must be true or false")
-        return cls(**d)
+        """Validated against the task's contract (lib/schemas/eval-config.ts: evalTaskFileSchema)."""
+        return cls(**validate("eval_task", d))
 
     @classmethod
     def from_file(cls, path) -> "EvalConfig":

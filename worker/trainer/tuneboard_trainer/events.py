@@ -1,7 +1,8 @@
 """Trainer event protocol v1: one JSON object per line on stdout.
 
-The TypeScript worker parses exactly these shapes (see
-lib/schemas/fixtures/trainer-events.jsonl). Human-readable logs go to stderr.
+The shapes are the zod schemas of lib/schemas/trainer-events.ts, generated into
+contracts/trainer_event.schema.json; both sides check lib/schemas/fixtures/trainer-events.jsonl.
+Human-readable logs go to stderr.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Optional, TextIO, Union
+
+from .validation import ContractError, validate
 
 PROTOCOL_VERSION = 1
 Number = Union[int, float]
@@ -118,9 +121,6 @@ EVENT_TYPES = {cls.__dataclass_fields__["type"].default: cls
 # (type, key) pairs that may be absent; they are omitted from JSON when None, never written as null.
 _OPTIONAL = {("error", "traceback"), ("started", "num_eval_samples"), ("started", "fast_path_options"),
              ("done", "eval_loss"), ("step", "gpu_mem_gib")}
-_NULLABLE = {"grad_norm"}  # keys that may be null
-_ENUMS = {("log", "level"): ("info", "warning", "error"), ("error", "kind"): ("config", "data", "oom", "internal"),
-          ("progress", "task"): ("eval", "export"), ("result", "task"): ("eval", "export")}
 
 
 class EventValidationError(ValueError):
@@ -136,59 +136,18 @@ def to_dict(event, t: Optional[float] = None) -> dict:
     return d
 
 
-def _type_ok(value, annotation: str) -> bool:
-    if isinstance(value, bool):
-        return False  # never a valid number or string in this protocol
-    if annotation in ("int",):
-        return isinstance(value, int)
-    if annotation in ("Number",):
-        return isinstance(value, (int, float))
-    if annotation == "str":
-        return isinstance(value, str)
-    if annotation == "dict":  # a flat object of scalars (started.fast_path_options)
-        return isinstance(value, dict) and all(
-            isinstance(k, str) and (v is None or isinstance(v, (bool, int, float, str))) for k, v in value.items())
-    if annotation.startswith("Optional["):
-        return value is None or _type_ok(value, annotation[9:-1])
-    raise AssertionError(annotation)
-
-
 def parse_event(obj) -> object:
-    """Validate one decoded JSON line and return the event dataclass; raises EventValidationError."""
+    """Validate one decoded JSON line against the protocol's contract (lib/schemas/trainer-events.ts,
+    generated into contracts/trainer_event.schema.json) and return the event dataclass; raises
+    EventValidationError naming the field."""
     if isinstance(obj, str):
         obj = json.loads(obj)
-    if not isinstance(obj, dict):
-        raise EventValidationError("event must be an object")
-    if obj.get("v") != PROTOCOL_VERSION:
-        raise EventValidationError(f"v: expected {PROTOCOL_VERSION}")
-    if not isinstance(obj.get("time"), (int, float)) or isinstance(obj.get("time"), bool):
-        raise EventValidationError("time: expected a number")
-    cls = EVENT_TYPES.get(obj.get("type"))
-    if cls is None:
-        raise EventValidationError(f"type: unknown {obj.get('type')!r}")
-    kwargs = {}
-    for f in fields(cls):
-        if f.name == "type":
-            continue
-        optional = (obj["type"], f.name) in _OPTIONAL
-        if f.name not in obj:
-            if optional:
-                continue
-            raise EventValidationError(f"{obj['type']}.{f.name}: missing")
-        v = obj[f.name]
-        if optional and v is None:
-            raise EventValidationError(f"{obj['type']}.{f.name}: omit the key instead of null")
-        ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        if not _type_ok(v, ann):
-            raise EventValidationError(f"{obj['type']}.{f.name}: bad value {v!r}")
-        allowed = _ENUMS.get((obj["type"], f.name))
-        if allowed and v not in allowed:
-            raise EventValidationError(f"{obj['type']}.{f.name}: must be one of {allowed}")
-        kwargs[f.name] = v
-    extra = set(obj) - {"v", "type", "time"} - {f.name for f in fields(cls)}
-    if extra:
-        raise EventValidationError(f"{obj['type']}: unexpected keys {sorted(extra)}")
-    return cls(**kwargs)
+    try:
+        d = validate("trainer_event", obj)
+    except ContractError as e:
+        raise EventValidationError(str(e)) from None
+    cls = EVENT_TYPES[d["type"]]
+    return cls(**{k: v for k, v in d.items() if k not in ("v", "type", "time")})
 
 
 class EventSink:

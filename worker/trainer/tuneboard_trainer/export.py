@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .config import ConfigError
+from .validation import validate
 from .events import EventSink, Progress, Result
 
-EXPORT_DTYPES = ("auto", "float32", "bfloat16", "float16")
-EXPORT_DEVICES = ("auto", "cpu", "cuda")  # where each tensor's merge runs; auto = cuda when available
 RESULT_FILE = "export_result.json"  # written into the job's output dir, never into the model directory
 
 
@@ -44,25 +43,8 @@ class ExportConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExportConfig":
-        if not isinstance(d, dict):
-            raise ConfigError("config: expected a JSON object")
-        known = set(cls.__dataclass_fields__)
-        extra = sorted(set(d) - known)
-        if extra:
-            raise ConfigError(f"{extra[0]}: unknown field")
-        for key in ("model_name_or_path", "export_dir", "output_dir"):
-            if not isinstance(d.get(key), str) or not d[key]:
-                raise ConfigError(f"{key}: required (a path)")
-        if d.get("adapter_path") is not None and not isinstance(d["adapter_path"], str):
-            raise ConfigError("adapter_path: must be a path or null")
-        size = d.get("max_shard_size_mb", 5120)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError("max_shard_size_mb: must be a whole number ≥ 1")
-        if d.get("export_dtype", "auto") not in EXPORT_DTYPES:
-            raise ConfigError(f"export_dtype: must be one of {', '.join(EXPORT_DTYPES)}")
-        if d.get("device", "auto") not in EXPORT_DEVICES:
-            raise ConfigError(f"device: must be one of {', '.join(EXPORT_DEVICES)}")
-        return cls(**d)
+        """Validated against the task's contract (lib/schemas/export-config.ts: exportTaskFileSchema)."""
+        return cls(**validate("export_task", d))
 
     @classmethod
     def from_file(cls, path) -> "ExportConfig":

@@ -20,7 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+from .contracts.enums import LORA_TARGETS
+
+ALL_TARGETS = LORA_TARGETS
 PEFT_PREFIX = "base_model.model."
 
 

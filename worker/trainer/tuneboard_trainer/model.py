@@ -19,7 +19,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM")
+from .contracts.enums import ARCHITECTURES
+
+SUPPORTED_ARCHITECTURES = ARCHITECTURES
 
 
 class UnsupportedModelError(ValueError):

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .contracts.enums import TEMPLATES
+
 IGNORE_INDEX = -100
-SUPPORTED_TEMPLATES = ("llama3", "qwen", "mistral", "llama2", "default", "tokenizer")
+SUPPORTED_TEMPLATES = TEMPLATES
 PROMPT_ROLES = ("user", "observation")  # odd positions (1st, 3rd, ... message after the system)
 REPLY_ROLES = ("assistant", "function")  # even positions: the trained turns
 

@@ -1,5 +1,5 @@
 // The trainer's python arguments and GPU environment, as the worker launches it. Pure (no Node
-// modules): the worker (trainer-process.ts) and the Train page's "Show command" (a client
+// modules): the worker (worker/trainer-process.ts) and the Train page's "Show command" (a client
 // component) build the same command from here, so what is shown is what runs.
 
 /** The module every trainer process runs. */
