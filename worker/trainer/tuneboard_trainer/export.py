@@ -29,6 +29,8 @@ from .events import EventSink, Progress, Result
 
 EXPORT_DTYPES = ("auto", "float32", "bfloat16", "float16")
 EXPORT_DEVICES = ("auto", "cpu", "cuda")  # where each tensor's merge runs; auto = cuda when available
+EXPORT_FORMATS = ("hf", "gguf")
+GGUF_TYPES = ("f16", "bf16", "q8_0", "q4_k_m")
 RESULT_FILE = "export_result.json"  # written into the job's output dir, never into the model directory
 
 
@@ -41,6 +43,9 @@ class ExportConfig:
     max_shard_size_mb: int = 5120  # MiB; 5 GiB = transformers' default
     export_dtype: str = "auto"  # auto = the dtype config.json names
     device: str = "auto"  # per-tensor merge on: auto (cuda when available) | cpu | cuda
+    format: str = "hf"  # hf: safetensors folder | gguf: one .gguf + Modelfile (gguf/export.py)
+    gguf_type: str = "q8_0"  # gguf only: f16 | bf16 | q8_0 | q4_k_m
+    card: Optional[dict] = None  # model card facts (model_card.CARD_FIELDS); None: no README written
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExportConfig":
@@ -62,6 +67,13 @@ class ExportConfig:
             raise ConfigError(f"export_dtype: must be one of {', '.join(EXPORT_DTYPES)}")
         if d.get("device", "auto") not in EXPORT_DEVICES:
             raise ConfigError(f"device: must be one of {', '.join(EXPORT_DEVICES)}")
+        if d.get("format", "hf") not in EXPORT_FORMATS:
+            raise ConfigError(f"format: must be one of {', '.join(EXPORT_FORMATS)}")
+        if d.get("gguf_type", "q8_0") not in GGUF_TYPES:
+            raise ConfigError(f"gguf_type: must be one of {', '.join(GGUF_TYPES)}")
+        from .model_card import check_card
+
+        check_card(d.get("card"))
         return cls(**d)
 
     @classmethod
@@ -78,6 +90,10 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
 
     from .methods import _config_dtype, copy_tokenizer_files
 
+    if cfg.format == "gguf":
+        from .gguf.export import export_gguf
+
+        return export_gguf(cfg, sink)
     sink = sink or EventSink()
     t0 = time.time()
     base, out = Path(cfg.model_name_or_path), Path(cfg.export_dir)
@@ -140,6 +156,10 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
             if key in config or key == "torch_dtype":
                 config[key] = cfg.export_dtype
         (partial / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    if cfg.card is not None:
+        from .model_card import write_model_card
+
+        write_model_card(partial, cfg.card, base)
     if out.exists():
         out.rmdir()  # empty (checked above); rename needs the name free
     partial.rename(out)
@@ -228,6 +248,9 @@ class _SourceCheckpoint:
 
     def dtype(self, name: str) -> str:
         return self._where[name].get_slice(name).get_dtype()
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self._where[name].get_slice(name).get_shape())
 
     def numel(self, name: str) -> int:
         n = 1
