@@ -86,43 +86,61 @@ def _q5_0(x: np.ndarray) -> np.ndarray:
     return np.concatenate([_f16_bytes(d), qh.astype("<u4").view(np.uint8), qs], axis=1)
 
 
+_MAGIC = np.float32(12582912.0)  # 1.5 * 2^23: adding and subtracting it rounds half to even, as ggml's nearest_int
+
+
+def _round_clip(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """nearest_int then clamp, kept in float32 (in place on the temporary `v`; |v| < 2^22)."""
+    v += _MAGIC
+    v -= _MAGIC
+    return np.clip(v, lo, hi, out=v)
+
+
 def _make_qkx2(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float, nstep: int):
-    """make_qkx2_quants for many groups at once: x, w (G, n) -> scale (G,), -min (G,), L (G, n)."""
+    """make_qkx2_quants for many groups at once: x, w (G, n) -> scale (G,), -min (G,).
+
+    The weighted squared error of each candidate comes from the sums the fit already has
+    (sum w (s l + m - x)^2 expanded), so a step costs one rounding pass and three weighted sums.
+    Only the scale and minimum are returned: Q4_K requantises with the 6-bit scales anyway."""
+    f32 = np.float32
     mn = np.minimum(x.min(axis=1), 0)
     mx = x.max(axis=1)
     rng = mx - mn
     flat = rng <= 0
-    safe = np.where(flat, 1, rng)
+    safe = np.where(flat, f32(1), rng)
+    xm = x - mn[:, None]
     sum_w = w.sum(axis=1)
-    sum_x = (w * x).sum(axis=1)
-    iscale = nmax / safe
+    wx = w * x
+    sum_x = wx.sum(axis=1)
+    sum_x2 = np.einsum("ij,ij->i", wx, x)
+
+    def err(s, m, sl, sl2, sxl):
+        return s * s * sl2 + 2 * s * m * sl - 2 * s * sxl + m * m * sum_w - 2 * m * sum_x + sum_x2
+
+    def sums(L):
+        return (np.einsum("ij,ij->i", w, L), np.einsum("ij,ij->i", w * L, L), np.einsum("ij,ij->i", wx, L))
+
+    iscale = f32(nmax) / safe
     scale = 1 / iscale
-    L = np.clip(nearest_int(iscale[:, None] * (x - mn[:, None])), 0, nmax)
-    best = (w * (scale[:, None] * L + mn[:, None] - x) ** 2).sum(axis=1)
+    best = err(scale, mn, *sums(_round_clip(iscale[:, None] * xm, 0, nmax)))
     for step in range(nstep + 1):
-        isc = (rmin + rdelta * step + nmax) / safe
-        La = np.clip(nearest_int(isc[:, None] * (x - mn[:, None])), 0, nmax).astype(np.float32)
-        sum_l = (w * La).sum(axis=1)
-        sum_l2 = (w * La * La).sum(axis=1)
-        sum_xl = (w * La * x).sum(axis=1)
+        isc = f32(rmin + rdelta * step + nmax) / safe
+        sum_l, sum_l2, sum_xl = sums(_round_clip(isc[:, None] * xm, 0, nmax))
         D = sum_w * sum_l2 - sum_l * sum_l
         ok = D > 0
-        Ds = np.where(ok, D, 1)
+        Ds = np.where(ok, D, f32(1))
         this_scale = (sum_w * sum_xl - sum_x * sum_l) / Ds
         this_min = (sum_l2 * sum_x - sum_l * sum_xl) / Ds
         pos = this_min > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            this_scale = np.where(pos, np.where(sum_l2 > 0, sum_xl / np.where(sum_l2 > 0, sum_l2, 1), 0), this_scale)
-        this_min = np.where(pos, 0, this_min)
-        mad = (w * (this_scale[:, None] * La + this_min[:, None] - x) ** 2).sum(axis=1)
+        this_scale = np.where(pos, sum_xl / np.where(sum_l2 > 0, sum_l2, f32(1)), this_scale)
+        this_min = np.where(pos, f32(0), this_min)
+        mad = err(this_scale, this_min, sum_l, sum_l2, sum_xl)
         better = ok & (mad < best)
-        L = np.where(better[:, None], La, L)
         best = np.where(better, mad, best)
         scale = np.where(better, this_scale, scale)
         mn = np.where(better, this_min, mn)
-    scale = np.where(flat, 0, scale)
-    L = np.where(flat[:, None], 0, L)
-    return scale.astype(np.float32), (-mn).astype(np.float32), L
+    scale = np.where(flat, f32(0), scale)
+    return scale.astype(np.float32), (-mn).astype(np.float32)
 
 
 def _q4_k(x: np.ndarray) -> np.ndarray:
@@ -130,7 +148,7 @@ def _q4_k(x: np.ndarray) -> np.ndarray:
     sub = x.reshape(nb * 8, 32)
     av = np.sqrt((sub * sub).mean(axis=1, keepdims=True))
     w = av + np.abs(sub)
-    scales, mins, _ = _make_qkx2(sub, w, 15, -1.0, 0.1, 20)
+    scales, mins = _make_qkx2(sub, w, 15, -1.0, 0.1, 20)
     scales, mins = scales.reshape(nb, 8), mins.reshape(nb, 8)
     max_scale, max_min = scales.max(axis=1), mins.max(axis=1)
     with np.errstate(divide="ignore"):
@@ -144,9 +162,9 @@ def _q4_k(x: np.ndarray) -> np.ndarray:
     dj = d.astype(np.float32)[:, None] * ls
     dm = dmin.astype(np.float32)[:, None] * lm
     xs = x.reshape(nb, 8, 32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        L = nearest_int((xs + dm[:, :, None]) / np.where(dj == 0, 1, dj)[:, :, None])
-    L = np.where((dj == 0)[:, :, None], 0, np.clip(L, 0, 15)).astype(np.uint8)
+    inv = (1 / np.where(dj == 0, np.float32(1), dj)).astype(np.float32)
+    L = _round_clip((xs + dm[:, :, None]) * inv[:, :, None], 0, 15)
+    L = np.where((dj == 0)[:, :, None], np.float32(0), L).astype(np.uint8)
     packed = np.zeros((nb, 12), dtype=np.uint8)
     packed[:, 0:4] = ls[:, 0:4] | ((ls[:, 4:8] >> 4) << 6)
     packed[:, 4:8] = lm[:, 0:4] | ((lm[:, 4:8] >> 4) << 6)
@@ -158,28 +176,30 @@ def _q4_k(x: np.ndarray) -> np.ndarray:
 
 def _make_qx_rmse1(x: np.ndarray, nmax: int) -> np.ndarray:
     """make_qx_quants(n, nmax, x, L, rmse_type=1, qw=NULL) for many groups: the scale of each (G,)."""
+    f32 = np.float32
     idx = np.abs(x).argmax(axis=1)
     mx = x[np.arange(len(x)), idx]
     tiny = np.abs(mx) < GROUP_MAX_EPS
-    mxs = np.where(tiny, 1, mx)
+    mxs = np.where(tiny, f32(1), mx)
     w = x * x
+    wx = w * x
 
     def fit(iscale):
-        l = np.clip(nearest_int(iscale[:, None] * x), -nmax, nmax - 1).astype(np.float32)
-        return (w * x * l).sum(axis=1), (w * l * l).sum(axis=1)
+        l = _round_clip(iscale[:, None] * x, -nmax, nmax - 1)
+        return np.einsum("ij,ij->i", wx, l), np.einsum("ij,ij->i", w * l, l)
 
-    sumlx, suml2 = fit(-nmax / mxs)
-    scale = np.where(suml2 > 0, sumlx / np.where(suml2 > 0, suml2, 1), 0)
+    sumlx, suml2 = fit(f32(-nmax) / mxs)
+    scale = np.where(suml2 > 0, sumlx / np.where(suml2 > 0, suml2, f32(1)), f32(0))
     best = scale * sumlx
     for step in range(-9, 10):
         if step == 0:
             continue
-        slx, sl2 = fit(-(nmax + 0.1 * step) / mxs)
+        slx, sl2 = fit(f32(-(nmax + 0.1 * step)) / mxs)
         better = (sl2 > 0) & (slx * slx > best * sl2)
-        new = np.where(sl2 > 0, slx / np.where(sl2 > 0, sl2, 1), 0)
+        new = np.where(sl2 > 0, slx / np.where(sl2 > 0, sl2, f32(1)), f32(0))
         scale = np.where(better, new, scale)
         best = np.where(better, new * slx, best)
-    return np.where(tiny, 0, scale).astype(np.float32)
+    return np.where(tiny, f32(0), scale).astype(np.float32)
 
 
 def _q6_k(x: np.ndarray) -> np.ndarray:
@@ -193,9 +213,9 @@ def _q6_k(x: np.ndarray) -> np.ndarray:
     sc = np.minimum(127, nearest_int(iscale[:, None] * scales)).astype(np.int8)
     dj = d.astype(np.float32)[:, None] * sc
     xs = x.reshape(nb, 16, 16)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        L = nearest_int(xs / np.where(dj == 0, 1, dj)[:, :, None])
-    L = np.where((dj == 0)[:, :, None], 32, np.clip(L, -32, 31) + 32).astype(np.uint8).reshape(nb, 2, 4, 32)
+    inv = (1 / np.where(dj == 0, np.float32(1), dj)).astype(np.float32)
+    L = _round_clip(xs * inv[:, :, None], -32, 31) + 32
+    L = np.where((dj == 0)[:, :, None], np.float32(32), L).astype(np.uint8).reshape(nb, 2, 4, 32)
     ql = np.concatenate([(L[:, :, 0] & 0x0F) | ((L[:, :, 2] & 0x0F) << 4),
                          (L[:, :, 1] & 0x0F) | ((L[:, :, 3] & 0x0F) << 4)], axis=2).reshape(nb, 128)
     qh = ((L[:, :, 0] >> 4) | ((L[:, :, 1] >> 4) << 2) | ((L[:, :, 2] >> 4) << 4) | ((L[:, :, 3] >> 4) << 6))
