@@ -10,6 +10,7 @@ import { localized } from "@/lib/i18n/validation";
 import { defaultName, enqueueTaskJob, type CreateTaskResult } from "./create-task-job";
 import { checkModelAndAdapter, parseRequest } from "./request-checks";
 import { exportsRoot } from "./exports-root";
+import { exportCard } from "./export-card";
 
 /** locale: the language of the field errors (the form passes the UI's; JSON clients get English). */
 export async function createExport(input: unknown, locale: Locale = "en"): Promise<CreateTaskResult> {
@@ -39,7 +40,8 @@ async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateT
     return { ok: false, fieldErrors: { export_dir: `${config.export_dir} already exists in the export root and is not empty` } };
   }
 
-  const task: ExportTask = { ...config, model_name_or_path: modelPath, adapter_path: adapterPath, adapter_run: adapter_run ?? null, export_dir: exportDir };
+  const card = await exportCard(modelPath, adapter_run, adapterPath);
+  const task: ExportTask = { ...config, model_name_or_path: modelPath, adapter_path: adapterPath, adapter_run: adapter_run ?? null, export_dir: exportDir, card };
   const job = await enqueueTaskJob({
     kind: "export",
     name: name?.trim() || defaultName("export", config.export_dir.replaceAll("/", "-")),

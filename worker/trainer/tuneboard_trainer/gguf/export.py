@@ -171,6 +171,7 @@ def export_gguf(cfg, sink: Optional[EventSink] = None) -> dict:
         "files": [{"name": p.name, "bytes": p.stat().st_size, **({"sha256": sha256} if p.name == file_name else {})}
                   for p in sorted(out.iterdir()) if p.is_file()],
         "model_card": "README.md",
+        "model_card_text": (out / "README.md").read_text(encoding="utf-8"),
         "merged_adapter": cfg.adapter_path,
         "runtime_s": round(time.time() - t0, 3),
     }
