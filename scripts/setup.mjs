@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { BIN, PYTHON, ROOT, VENV, hashPaths, log, readStamp, run, writeStamp } from "./lib.mjs";
+import { llamaCppWheelDir } from "./llama-cpp-wheel.mjs";
 
 let withTest = process.argv.includes("--test");
 process.env.NEXT_TELEMETRY_DISABLED = "1";
@@ -31,7 +32,10 @@ function pythonVenv() {
   log(`installing Python packages (${reqs.join(", ")})…`);
   // requirements.txt pins torch to the CPU build (torch==2.13.0): a looser pin would let another
   // package pull a CUDA build of several GB.
-  run(PYTHON, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...reqs.flatMap((r) => ["-r", r])]);
+  // The test set's llama-cpp-python comes from the wheel cache (built there the first time).
+  const wheels = withTest ? llamaCppWheelDir() : null;
+  const findLinks = wheels ? ["--find-links", wheels] : [];
+  run(PYTHON, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...findLinks, ...reqs.flatMap((r) => ["-r", r])]);
   writeStamp(stamp(reqs), want);
   if (withTest) writeStamp(stamp(runtime), hashPaths(runtime));
 }
