@@ -182,6 +182,30 @@ describe("createExport", () => {
       adapter_path: fs.realpathSync(path.join(runsDir, "run-good")),
     });
   });
+
+  it("queues a GGUF export with the model card facts of the adapter's run", async () => {
+    await db().job.update({
+      where: { id: goodRun },
+      data: { config: JSON.stringify({ dataset: ["identity"], finetuning_type: "lora", template: "llama3", learning_rate: 0.01, lora_rank: 8 }), finalLoss: 0.25 },
+    });
+    expect(await createExport({ ...good("g1"), format: "gguf", gguf_type: "q2_k" })).toMatchObject({ ok: false, fieldErrors: { gguf_type: "unknown GGUF type" } });
+    expect(await createExport({ ...good("g1"), format: "onnx" }, "zh")).toMatchObject({ ok: false, fieldErrors: { format: "未知的导出格式" } });
+    const r = await createExport({ ...good("g1"), format: "gguf", gguf_type: "q4_k_m" });
+    const job = await db().job.findUniqueOrThrow({ where: { id: r.ok ? r.id : -1 } });
+    expect(JSON.parse(job.config)).toMatchObject({
+      format: "gguf",
+      gguf_type: "q4_k_m",
+      card: {
+        run_name: "run-succeeded",
+        base_model: "tiny",
+        datasets: ["identity"],
+        method: "lora",
+        template: "llama3",
+        hyperparameters: { learning_rate: 0.01, lora_rank: 8 },
+        final_train_loss: 0.25,
+      },
+    });
+  });
 });
 
 describe("tarStream", () => {
