@@ -188,6 +188,17 @@ describe("createExport", () => {
       where: { id: goodRun },
       data: { config: JSON.stringify({ dataset: ["identity"], finetuning_type: "lora", template: "llama3", learning_rate: 0.01, lora_rank: 8 }), finalLoss: 0.25 },
     });
+    // An evaluation of the run's adapter: its metrics go into the card.
+    const evalResult = {
+      metrics: { eval_loss: 1.5, perplexity: 4.48, eval_tokens: 10, num_samples: 2, num_predicted: 2, "predict_bleu-4": 50.5, runtime_s: 1 },
+      predictions: [],
+      files: { predictions: "p.jsonl", metrics: "m.json" },
+      adapter_path: null,
+      device: "cpu",
+    };
+    await db().job.create({
+      data: { kind: "eval", name: "ev", status: "succeeded", config: JSON.stringify({ adapter_run: goodRun }), modelPath: "m", datasets: "", result: JSON.stringify(evalResult) },
+    });
     expect(await createExport({ ...good("g1"), format: "gguf", gguf_type: "q2_k" })).toMatchObject({ ok: false, fieldErrors: { gguf_type: "unknown GGUF type" } });
     expect(await createExport({ ...good("g1"), format: "onnx" }, "zh")).toMatchObject({ ok: false, fieldErrors: { format: "未知的导出格式" } });
     const r = await createExport({ ...good("g1"), format: "gguf", gguf_type: "q4_k_m" });
@@ -203,6 +214,7 @@ describe("createExport", () => {
         template: "llama3",
         hyperparameters: { learning_rate: 0.01, lora_rank: 8 },
         final_train_loss: 0.25,
+        eval_metrics: { eval_loss: 1.5, perplexity: 4.48, "predict_bleu-4": 50.5 },
       },
     });
   });

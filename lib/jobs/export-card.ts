@@ -3,6 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { db } from "@/lib/db";
+import { evalResultSchema } from "@/lib/schemas/eval-config";
 import type { ExportTask } from "@/lib/schemas/export-config";
 
 type Card = NonNullable<ExportTask["card"]>;
@@ -46,5 +47,43 @@ export async function exportCard(baseModelPath: string, runId: number | undefine
   if (job.finalLoss !== null) card.final_train_loss = job.finalLoss;
   if (job.finalEvalLoss !== null) card.final_eval_loss = job.finalEvalLoss;
   if (adapterDir && fs.existsSync(path.join(adapterDir, "training_loss.png"))) card.loss_plot = path.join(adapterDir, "training_loss.png");
+  const metrics = await latestEvalMetrics(runId);
+  if (metrics) card.eval_metrics = metrics;
   return card;
+}
+
+const EVAL_METRICS = ["eval_loss", "perplexity", "predict_bleu-4", "predict_rouge-1", "predict_rouge-2", "predict_rouge-l"] as const;
+
+/** The metrics of the newest succeeded evaluation of this run's adapter, or null when it has none. */
+async function latestEvalMetrics(runId: number): Promise<Record<string, number> | null> {
+  const evals = await db().job.findMany({
+    where: { kind: "eval", status: "succeeded" },
+    orderBy: { id: "desc" },
+    select: { config: true, result: true },
+    take: 200,
+  });
+  for (const e of evals) {
+    let adapterRun: unknown;
+    try {
+      adapterRun = (JSON.parse(e.config) as { adapter_run?: unknown }).adapter_run;
+    } catch {
+      continue;
+    }
+    if (adapterRun !== runId || !e.result) continue;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(e.result);
+    } catch {
+      continue;
+    }
+    const parsed = evalResultSchema.safeParse(raw);
+    if (!parsed.success) continue;
+    const out: Record<string, number> = {};
+    for (const k of EVAL_METRICS) {
+      const v = parsed.data.metrics[k];
+      if (typeof v === "number") out[k] = v;
+    }
+    return out;
+  }
+  return null;
 }

@@ -51,6 +51,7 @@ export const exportTaskSchema = z.object({
       hyperparameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
       final_train_loss: z.number().optional(),
       final_eval_loss: z.number().optional(),
+      eval_metrics: z.record(z.string(), z.number()).optional(),
       loss_plot: z.string().optional(),
       system_prompt: z.string().optional(),
     })
