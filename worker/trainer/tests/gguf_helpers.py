@@ -57,6 +57,24 @@ def our_greedy(model_dir: Path, adapter: Path | None, ids: list[int], n: int) ->
     return toks, logits
 
 
+def our_logits_f16_weights(model_dir: Path, adapter: Path | None, ids: list[int]) -> torch.Tensor:
+    """Our engine's last-position logits with the merged matrices rounded to F16 (what an F16 GGUF holds),
+    so a comparison with llama.cpp measures its arithmetic, not the format's rounding."""
+    from tuneboard_trainer.lora import load_adapter, merge_lora
+    from tuneboard_trainer.model import load_pretrained
+
+    model = load_pretrained(model_dir)
+    if adapter is not None:
+        load_adapter(model, adapter)
+        merge_lora(model)
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.copy_(p.half().float())
+        return model.logits(torch.tensor([ids]))[0, -1].float()
+
+
 def llama_cpp_greedy(gguf_path: Path, ids: list[int], n: int):
     """llama.cpp (CPU): the first n greedy tokens after `ids` and the logits at the prompt's last position."""
     import numpy as np

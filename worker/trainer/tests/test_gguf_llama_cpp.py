@@ -11,7 +11,8 @@ import torch
 pytest.importorskip("llama_cpp")
 transformers = pytest.importorskip("transformers")
 
-from gguf_helpers import DEMO_MODEL, llama_cpp_greedy, our_greedy, prompt_ids, train_identity_adapter  # noqa: E402
+from gguf_helpers import (DEMO_MODEL, llama_cpp_greedy, our_greedy, our_logits_f16_weights, prompt_ids,  # noqa: E402
+                          train_identity_adapter)
 from hf_tiny import rand_ids, save_hf  # noqa: E402
 from tuneboard_trainer.events import EventSink  # noqa: E402
 from tuneboard_trainer.export import ExportConfig, export_model  # noqa: E402
@@ -32,25 +33,26 @@ def export(tmp: Path, base: Path, adapter, gguf_type: str, template="llama3") ->
 
 @pytest.fixture(scope="module")
 def identity(tmp_path_factory):
-    """(adapter, prompt ids, our greedy tokens, our logits, our logits with F16-rounded weights)."""
+    """(folder, adapter, prompt ids, our greedy tokens, our logits with the merged weights rounded to F16)."""
     if not (DEMO_MODEL / "model.safetensors").is_file():
         pytest.skip("demo model not built (npm run setup)")
     tmp = tmp_path_factory.mktemp("identity")
     adapter = train_identity_adapter(tmp)
     ids = prompt_ids(DEMO_MODEL)
-    toks, logits = our_greedy(DEMO_MODEL, adapter, ids, N_TOKENS)
+    toks, _ = our_greedy(DEMO_MODEL, adapter, ids, N_TOKENS)
     assert "Greatbot" in load_tokenizer(DEMO_MODEL).decode(toks)  # the adapter learned who it is
-    return tmp, adapter, ids, toks, logits
+    return tmp, adapter, ids, toks, our_logits_f16_weights(DEMO_MODEL, adapter, ids)
 
 
 @pytest.mark.parametrize("gguf_type", ["f16", "q8_0"])
 def test_demo_identity_greedy_tokens_match_our_engine(identity, gguf_type):
-    tmp, adapter, ids, ours, our_logits = identity
+    tmp, adapter, ids, ours, our_logits_f16 = identity
     toks, logits, _ = llama_cpp_greedy(export(tmp, DEMO_MODEL, adapter, gguf_type), ids, N_TOKENS)
-    assert toks == ours
+    assert toks == ours  # our engine in fp32
     if gguf_type == "f16":
-        # F16 weights (relative rounding 2^-11) on logits up to ~25 in size: 1e-2 absolute plus that rounding.
-        assert torch.allclose(logits, our_logits, atol=1e-2, rtol=1e-3), (logits - our_logits).abs().max()
+        # Against the same F16 weights: llama.cpp's arithmetic (F16 activations in its matmuls) within 1e-2.
+        # (The F16 rounding itself moves these logits, up to ~25 in size, by ~1e-2 from fp32.)
+        assert (logits - our_logits_f16).abs().max() < 1e-2
 
 
 def test_demo_identity_q4_k_m_still_names_greatbot(identity):
