@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import ConfigError
 from ..events import EventSink, Progress, Result
-from ..model_card import write_model_card
+from ..model_card import base_license, write_model_card
 from .arch import FILE_TYPE, gguf_arch, hparams, needs_permute, permute_qk, rope_freqs, tensor_name, tensor_type
 from .chat_templates import jinja_template
 from .modelfile import render_modelfile
@@ -148,8 +148,6 @@ def export_gguf(cfg, sink: Optional[EventSink] = None) -> dict:
 
     eos = tok_cfg.get("eos_token")
     eos = eos.get("content") if isinstance(eos, dict) else eos
-    from ..model_card import base_license
-
     (partial / "Modelfile").write_text(
         render_modelfile(file_name, run_template, eos, card.get("system_prompt"), base_license(base)), encoding="utf-8")
     write_model_card(partial, card, base)
