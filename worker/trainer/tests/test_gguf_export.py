@@ -209,3 +209,14 @@ def test_refusals_come_before_anything_is_written(tmp_path, base_and_adapter, mo
     with pytest.raises(ConfigError, match=r"not enough disk space \(0\.\d+ GiB needed, 0\.01 GiB free\)"):
         run(tmp_path, base, adapter, gguf_type="f16")
     assert not (tmp_path / "export").exists() and not (tmp_path / ".export.partial").exists()
+
+
+def test_a_cancelled_exports_leftover_is_replaced(tmp_path, base_and_adapter):
+    """A cancelled export (the process killed mid-file) leaves only `.export.partial`; the next one replaces it."""
+    base, adapter, _ = base_and_adapter
+    leftover = tmp_path / ".export.partial"
+    leftover.mkdir()
+    (leftover / "model-q8_0.gguf").write_bytes(b"GGUF truncated")
+    out, manifest, _ = run(tmp_path, base, adapter, gguf_type="q8_0")
+    assert not leftover.exists() and (out / manifest["gguf_file"]).stat().st_size == manifest["bytes"]
+    assert gguf.GGUFReader(out / manifest["gguf_file"]).tensors

@@ -115,10 +115,11 @@ def export_gguf(cfg, sink: Optional[EventSink] = None) -> dict:
             plan.append(TensorPlan(g, shape, tensor_type(cfg.gguf_type, g, shape, mcfg.num_hidden_layers, has_output)))
         need = sum(t.nbytes for t in plan)
         out.parent.mkdir(parents=True, exist_ok=True)
-        check_disk_space(out.parent, need)
+        # A cancelled or crashed export to this folder left a `.partial` one: replaced, so its space counts as free.
         partial = out.parent / f".{out.name}.partial"
         if partial.exists():
             shutil.rmtree(partial)
+        check_disk_space(out.parent, need)
         partial.mkdir(parents=True)
         file_name = gguf_file_name(cfg.gguf_type)
         total = len(plan)
