@@ -6,6 +6,7 @@ import path from "node:path";
 import { createHash } from "node:crypto";
 import { BIN, PYTHON, ROOT, VENV, hashPaths, log, readStamp, run, writeStamp } from "./lib.mjs";
 import { pythonDependencies } from "./python-deps.mjs";
+import { llamaCppWheelDir } from "./llama-cpp-wheel.mjs";
 
 let withTest = process.argv.includes("--test");
 process.env.NEXT_TELEMETRY_DISABLED = "1";
@@ -34,7 +35,10 @@ function pythonVenv() {
   log(`installing Python packages (worker/trainer/pyproject.toml${withTest ? ", with the test extra" : ""})…`);
   // The list pins torch exactly (torch==2.13.0), to the CPU build: a looser pin would let another
   // package pull a CUDA build of several GB.
-  run(PYTHON, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...reqs]);
+  // The test set's llama-cpp-python comes from the wheel cache (built there the first time).
+  const wheels = withTest ? llamaCppWheelDir() : null;
+  const findLinks = wheels ? ["--find-links", wheels] : [];
+  run(PYTHON, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...findLinks, ...reqs]);
   writeStamp(stamp(withTest ? "test" : "runtime"), want);
   if (withTest) writeStamp(stamp("runtime"), hash(pythonDependencies()));
 }

@@ -1,10 +1,10 @@
 "use client";
 import { useActionState, useState } from "react";
 import { startExport, type TaskFormState } from "@/app/evaluate/actions";
-import { EXPORT_DTYPES } from "@/lib/schemas/export-config";
 import { useT } from "@/lib/i18n/client";
-import { SelectField, TextField } from "@/components/form/fields";
+import { TextField } from "@/components/form/fields";
 import type { AdapterOption, ModelOption } from "./ModelField";
+import { ExportFormatFields } from "./ExportFormatFields";
 import { BaseModelFields, TaskFormEnd, useTaskForm } from "./task-form";
 
 export function ExportForm(props: { models: ModelOption[]; adapters: AdapterOption[]; defaults: Record<string, string>; exportRoot: string }) {
@@ -31,15 +31,7 @@ export function ExportForm(props: { models: ModelOption[]; adapters: AdapterOpti
         inputMode="text"
         mono
       />
-      <TextField name="max_shard_size_mb" label={t("evaluate.form.maxShard")} value={values.max_shard_size_mb ?? ""} onChange={set("max_shard_size_mb")} error={errors.max_shard_size_mb} />
-      <SelectField
-        name="export_dtype"
-        label={t("evaluate.form.dtype")}
-        value={values.export_dtype ?? "auto"}
-        onChange={set("export_dtype")}
-        options={EXPORT_DTYPES.map((d) => ({ value: d, label: d === "auto" ? t("evaluate.form.dtypeAuto") : d }))}
-        error={errors.export_dtype}
-      />
+      <ExportFormatFields values={values} set={set} errors={errors} />
       <TaskFormEnd form={form} errors={errors} formError={state.formError} pending={pending} submitLabel={t("evaluate.form.startExport")} />
     </form>
   );

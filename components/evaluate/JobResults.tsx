@@ -4,6 +4,8 @@ import path from "node:path";
 import type { TFunction } from "@/lib/i18n/translate";
 import type { EvalResult } from "@/lib/schemas/eval-config";
 import type { ExportResult } from "@/lib/schemas/export-config";
+import { formatBytes as size } from "./format-bytes";
+import { GgufExportResult } from "./GgufExportResult";
 
 const fmt = (v: number | null | undefined, digits = 4) => (v === null || v === undefined ? "—" : v.toFixed(digits));
 
@@ -83,14 +85,8 @@ export function EvalMetrics({ result, t }: { result: EvalResult; t: TFunction })
   );
 }
 
-function size(bytes: number): string {
-  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
-  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${bytes} B`;
-}
-
 export function ExportFiles({ result, t }: { result: ExportResult; t: TFunction }) {
+  if ("format" in result) return <GgufExportResult result={result} t={t} />;
   return (
     <div className="space-y-2 text-sm">
       <p>

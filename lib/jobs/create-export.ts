@@ -11,6 +11,7 @@ import { defaultName, enqueueTaskJob, type CreateTaskResult } from "./create-tas
 import { checkModelAndAdapter, parseRequest } from "./request-checks";
 import { exportsRoot } from "./exports-root";
 import { queueFullReason } from "@/lib/security/queue-cap";
+import { exportCard } from "./export-card";
 
 /** locale: the language of the field errors (the form passes the UI's; JSON clients get English). */
 export async function createExport(input: unknown, locale: Locale = "en"): Promise<CreateTaskResult> {
@@ -43,7 +44,8 @@ async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateT
   const full = await queueFullReason();
   if (full) return { ok: false, fieldErrors: {}, formError: full };
 
-  const task: ExportTask = { ...config, model_name_or_path: modelPath, adapter_path: adapterPath, adapter_run: adapter_run ?? null, export_dir: exportDir };
+  const card = await exportCard(modelPath, adapter_run, adapterPath);
+  const task: ExportTask = { ...config, model_name_or_path: modelPath, adapter_path: adapterPath, adapter_run: adapter_run ?? null, export_dir: exportDir, card };
   const job = await enqueueTaskJob({
     kind: "export",
     name: name?.trim() || defaultName("export", config.export_dir.replaceAll("/", "-")),

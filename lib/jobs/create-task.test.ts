@@ -182,6 +182,42 @@ describe("createExport", () => {
       adapter_path: fs.realpathSync(path.join(runsDir, "run-good")),
     });
   });
+
+  it("queues a GGUF export with the model card facts of the adapter's run", async () => {
+    await db().job.update({
+      where: { id: goodRun },
+      data: { config: JSON.stringify({ dataset: ["identity"], finetuning_type: "lora", template: "llama3", learning_rate: 0.01, lora_rank: 8 }), finalLoss: 0.25 },
+    });
+    // An evaluation of the run's adapter: its metrics go into the card.
+    const evalResult = {
+      metrics: { eval_loss: 1.5, perplexity: 4.48, eval_tokens: 10, num_samples: 2, num_predicted: 2, "predict_bleu-4": 50.5, runtime_s: 1 },
+      predictions: [],
+      files: { predictions: "p.jsonl", metrics: "m.json" },
+      adapter_path: null,
+      device: "cpu",
+    };
+    await db().job.create({
+      data: { kind: "eval", name: "ev", status: "succeeded", config: JSON.stringify({ adapter_run: goodRun }), modelPath: "m", datasets: "", result: JSON.stringify(evalResult) },
+    });
+    expect(await createExport({ ...good("g1"), format: "gguf", gguf_type: "q2_k" })).toMatchObject({ ok: false, fieldErrors: { gguf_type: "unknown GGUF type" } });
+    expect(await createExport({ ...good("g1"), format: "onnx" }, "zh")).toMatchObject({ ok: false, fieldErrors: { format: "未知的导出格式" } });
+    const r = await createExport({ ...good("g1"), format: "gguf", gguf_type: "q4_k_m" });
+    const job = await db().job.findUniqueOrThrow({ where: { id: r.ok ? r.id : -1 } });
+    expect(JSON.parse(job.config)).toMatchObject({
+      format: "gguf",
+      gguf_type: "q4_k_m",
+      card: {
+        run_name: "run-succeeded",
+        base_model: "tiny",
+        datasets: ["identity"],
+        method: "lora",
+        template: "llama3",
+        hyperparameters: { learning_rate: 0.01, lora_rank: 8 },
+        final_train_loss: 0.25,
+        eval_metrics: { eval_loss: 1.5, perplexity: 4.48, "predict_bleu-4": 50.5 },
+      },
+    });
+  });
 });
 
 describe("tarStream", () => {

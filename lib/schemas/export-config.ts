@@ -5,6 +5,9 @@ import { z } from "zod";
 import { adapterRunField, int } from "./eval-config";
 
 export const EXPORT_DTYPES = ["auto", "float32", "bfloat16", "float16"] as const;
+/** hf: a safetensors folder; gguf: one .gguf file for llama.cpp / Ollama with a Modelfile and model card. */
+export const EXPORT_FORMATS = ["hf", "gguf"] as const;
+export const GGUF_TYPES = ["f16", "bf16", "q8_0", "q4_k_m"] as const;
 /** One or more plain folder names: letters, digits, . _ -; never "." or ".." (resolved inside the export root too). */
 export const EXPORT_DIR_PATTERN = /^(?!\.{1,2}(?:\/|$))[A-Za-z0-9_][A-Za-z0-9._-]*(?:\/(?!\.{1,2}(?:\/|$))[A-Za-z0-9_][A-Za-z0-9._-]*)*$/;
 
@@ -21,6 +24,8 @@ export const exportConfigSchema = z.object({
   // MiB; LlamaBoard's default is 5 GB.
   max_shard_size_mb: int("max shard size", 1, 1_000_000).default(5120),
   export_dtype: z.enum(EXPORT_DTYPES, { error: "unknown dtype" }).default("auto"),
+  format: z.enum(EXPORT_FORMATS, { error: "unknown export format" }).default("hf"),
+  gguf_type: z.enum(GGUF_TYPES, { error: "unknown GGUF type" }).default("q8_0"),
 });
 export type ExportConfig = z.infer<typeof exportConfigSchema>;
 export const DEFAULT_EXPORT_CONFIG = exportConfigSchema.parse({ model_name_or_path: "x", export_dir: "x" });
@@ -33,6 +38,25 @@ export const exportTaskSchema = z.object({
   export_dir: z.string().min(1),
   max_shard_size_mb: z.number().int().min(1),
   export_dtype: z.enum(EXPORT_DTYPES),
+  format: z.enum(EXPORT_FORMATS).default("hf"),
+  gguf_type: z.enum(GGUF_TYPES).default("q8_0"),
+  /** Model card facts about the adapter's run (worker/trainer/tuneboard_trainer/model_card.py). */
+  card: z
+    .object({
+      run_name: z.string().optional(),
+      base_model: z.string().optional(),
+      datasets: z.array(z.string()).optional(),
+      method: z.string().optional(),
+      template: z.string().optional(),
+      hyperparameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+      final_train_loss: z.number().optional(),
+      final_eval_loss: z.number().optional(),
+      eval_metrics: z.record(z.string(), z.number()).optional(),
+      loss_plot: z.string().optional(),
+      system_prompt: z.string().optional(),
+    })
+    .nullable()
+    .default(null),
 });
 export type ExportTask = z.infer<typeof exportTaskSchema>;
 
@@ -51,7 +75,7 @@ export const exportTaskFileSchema = exportTaskSchema
   })
   .strict();
 
-export const exportResultSchema = z.object({
+export const hfExportResultSchema = z.object({
   export_dir: z.string(),
   files: z.array(z.object({ name: z.string(), bytes: z.number().int().nonnegative() })),
   shards: z.number().int().nonnegative(),
@@ -60,4 +84,23 @@ export const exportResultSchema = z.object({
   merged_adapter: z.string().nullable(),
   runtime_s: z.number(),
 });
+
+export const ggufExportResultSchema = z.object({
+  format: z.literal("gguf"),
+  export_dir: z.string(),
+  gguf_file: z.string(),
+  gguf_type: z.enum(GGUF_TYPES),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().nonnegative(),
+  tensor_types: z.record(z.string(), z.number().int()),
+  files: z.array(z.object({ name: z.string(), bytes: z.number().int().nonnegative(), sha256: z.string().optional() })),
+  model_card: z.string(),
+  model_card_text: z.string().max(200_000),
+  merged_adapter: z.string().nullable(),
+  runtime_s: z.number(),
+});
+
+export const exportResultSchema = z.union([ggufExportResultSchema, hfExportResultSchema]);
 export type ExportResult = z.infer<typeof exportResultSchema>;
+export type HfExportResult = z.infer<typeof hfExportResultSchema>;
+export type GgufExportResult = z.infer<typeof ggufExportResultSchema>;

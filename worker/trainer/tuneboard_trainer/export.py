@@ -40,6 +40,9 @@ class ExportConfig:
     max_shard_size_mb: int = 5120  # MiB; 5 GiB = transformers' default
     export_dtype: str = "auto"  # auto = the dtype config.json names
     device: str = "auto"  # per-tensor merge on: auto (cuda when available) | cpu | cuda
+    format: str = "hf"  # hf: safetensors folder | gguf: one .gguf + Modelfile (gguf/export.py)
+    gguf_type: str = "q8_0"  # gguf only: f16 | bf16 | q8_0 | q4_k_m
+    card: Optional[dict] = None  # model card facts (model_card.CARD_FIELDS); None: no README written
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExportConfig":
@@ -60,6 +63,10 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
 
     from .methods import _config_dtype, copy_tokenizer_files
 
+    if cfg.format == "gguf":
+        from .gguf.export import export_gguf
+
+        return export_gguf(cfg, sink)
     sink = sink or EventSink()
     t0 = time.time()
     base, out = Path(cfg.model_name_or_path), Path(cfg.export_dir)
@@ -122,6 +129,10 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
             if key in config or key == "torch_dtype":
                 config[key] = cfg.export_dtype
         (partial / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    if cfg.card is not None:
+        from .model_card import write_model_card
+
+        write_model_card(partial, cfg.card, base)
     if out.exists():
         out.rmdir()  # empty (checked above); rename needs the name free
     partial.rename(out)
@@ -211,6 +222,9 @@ class _SourceCheckpoint:
 
     def dtype(self, name: str) -> str:
         return self._where[name].get_slice(name).get_dtype()
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self._where[name].get_slice(name).get_shape())
 
     def numel(self, name: str) -> int:
         n = 1

@@ -1,0 +1,1 @@
+"""GGUF export for llama.cpp and Ollama: our own writer and encoders (no conversion scripts needed)."""
