@@ -12,6 +12,10 @@ export const INTEGRATION_TESTS = [
   "**/*.integration.test.ts", // worker, server and trainer processes
   "**/*.server.test.ts", // the real server (needs `next build`)
   "lib/configs/command.test.ts", // the trainer's argument parser in Python
+  "lib/contracts/parity.test.ts", // the Python loader on the same cases as zod
+  "lib/contracts/task-parity.test.ts",
+  "lib/contracts/event-parity.test.ts",
+  "lib/models.test.ts", // the trainer's architecture list, from Python
   "lib/datasets/render.test.ts", // render.py through the venv's Python
   "lib/datasets/turns-trainer.test.ts", // the trainer's turn checks in Python
   "lib/jobs/create-task.test.ts", // tar
