@@ -8,6 +8,7 @@ import { attachRealtime } from "./lib/realtime/server";
 import { SESSION_COOKIE, isAuthorizedCookieHeader, isValidToken, sessionValue } from "./lib/auth";
 import { setRealtime } from "./lib/realtime/registry";
 import { readWorkerToken } from "./lib/worker-token";
+import { isApiPath, serveApi } from "./lib/api/serve";
 
 let config;
 try {
@@ -71,6 +72,8 @@ const httpServer = createServer(async (req, res) => {
   try {
     // socket.io handles its own path (and checks the cookie in its middleware).
     if (req.url?.startsWith("/socket.io/")) return;
+    // /v1/*: the OpenAI-compatible API, authorised by API keys (lib/api), not the dashboard login.
+    if (isApiPath(req.url)) return await serveApi(req, res);
     // /api/worker/*: worker file transfer (remote workers); those routes check the worker token themselves.
     // (WHATWG URL parsing resolves "..", "%2e%2e" included, so "/api/worker/../x" is not let through.)
     const workerApi = new URL(req.url ?? "/", "http://localhost").pathname.startsWith("/api/worker/");

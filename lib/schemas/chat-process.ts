@@ -26,6 +26,8 @@ export const chatProcessEvent = z.discriminatedUnion("type", [
     tokens: z.number().int().nonnegative(),
     tokens_per_sec: z.number().nullable(),
     finish_reason: z.enum(["stop", "length", "aborted"]),
+    /** Tokens of the formatted conversation (the API's usage.prompt_tokens). */
+    prompt_tokens: z.number().int().nonnegative().optional(),
   }),
   z.object({ type: z.literal("unloaded") }),
   z.object({ type: z.literal("error"), request_id: z.string().nullable().optional(), message: z.string() }),
@@ -45,6 +47,10 @@ export type ChatProcessCommand =
       repetition_penalty: number;
       seed: number | null;
       use_adapters: boolean;
+      /** The loaded adapters this request uses (API requests); absent: all of them (when use_adapters). */
+      adapter_paths?: string[];
+      /** The template for this request (API requests: the run's); absent: the one given at load. */
+      template?: string;
     }
   | { type: "stop"; request_id: string }
   | { type: "unload" }
