@@ -7,6 +7,7 @@ import { chat } from "./chat";
 import { evaluate } from "./evaluate";
 import { workers } from "./workers";
 import { validation } from "./validation";
+import { settings } from "./settings";
 
-export const AREAS = { common, runs, train, datasets, chat, evaluate, workers, validation };
+export const AREAS = { common, runs, train, datasets, chat, evaluate, workers, validation, settings };
 export type Area = keyof typeof AREAS;
