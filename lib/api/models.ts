@@ -20,7 +20,7 @@ export interface ApiModel {
   runId: number | null;
 }
 
-function realOrSelf(p: string): string {
+export function realOrSelf(p: string): string {
   try {
     return fs.realpathSync(p);
   } catch {
@@ -56,9 +56,10 @@ export async function listApiModels(opts: { modelRoots: string[]; runsDir: strin
   });
   const taken = new Set(models.map((m) => m.id));
   for (const run of runs) {
-    const adapterPath = adapterDirOf(opts.runsDir, run.outputDir);
     const base = byPath.get(realOrSelf(run.modelPath));
-    if (!adapterPath || !base) continue; // its base model is no longer under the model roots
+    // The folder as the run recorded it (the worker resolves it inside its runs root again).
+    const adapterPath = adapterDirOf(opts.runsDir, run.outputDir) ? run.outputDir : null;
+    if (!adapterPath || !base) continue; // no adapter, or its base model is no longer under the model roots
     let id = `${base.name}:${run.name}`;
     if (taken.has(id)) id = `${id}#${run.id}`;
     taken.add(id);
