@@ -5,7 +5,7 @@ import { curlSnippet, pythonSnippet } from "./snippets";
 describe("API snippets", () => {
   it("curl's body survives the shell unchanged, quotes in the model id included", () => {
     const model = "tuneboard-demo:bob's run";
-    const script = curlSnippet("http://127.0.0.1:3000/v1", model).replace(/^curl /, "printf '%s\\n' ");
+    const script = curlSnippet("http://127.0.0.1:3000/v1", model).replace(/^curl -N /, "printf '%s\\n' ");
     const out = execFileSync("bash", ["-c", script], { encoding: "utf8", env: { ...process.env, TUNEBOARD_API_KEY: "tb-x" } });
     const lines = out.trim().split("\n");
     expect(lines[0]).toBe("http://127.0.0.1:3000/v1/chat/completions");

@@ -5,7 +5,7 @@ const pyString = (s: string) => JSON.stringify(s); // a JSON string is a valid P
 export function curlSnippet(apiUrl: string, model: string): string {
   const body = JSON.stringify({ model, messages: [{ role: "user", content: "Who are you?" }], stream: true });
   return [
-    `curl ${shellSingleQuoted(`${apiUrl}/chat/completions`)} \\`,
+    `curl -N ${shellSingleQuoted(`${apiUrl}/chat/completions`)} \\`, // -N: print each event as it streams
     `  -H "Authorization: Bearer $TUNEBOARD_API_KEY" \\`,
     `  -H "Content-Type: application/json" \\`,
     `  -d ${shellSingleQuoted(body)}`,
