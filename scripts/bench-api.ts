@@ -116,6 +116,7 @@ try {
   // ---- the Chat page's path: socket.io, as ChatPanel sends it
   const socket = connect(baseUrl, { transports: ["websocket"] });
   await new Promise<void>((r) => socket.on("connect", () => r()));
+  await new Promise<void>((r) => socket.emit("chat:subscribe", {}, () => r())); // tokens go to the chat room
   const ready = new Promise<ChatState>((resolve, reject) =>
     socket.on("chat:state", (s: ChatState) => (s.state === "ready" ? resolve(s) : s.state === "error" ? reject(new Error(s.message ?? "load failed")) : undefined)),
   );
