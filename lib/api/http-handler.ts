@@ -5,9 +5,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
 import type { Db } from "@/lib/db";
-import type { ChatDone } from "@/lib/schemas/socket";
+import type { ApiChatReq, ChatDone } from "@/lib/schemas/socket";
 import type { ApiStreamHandlers } from "@/lib/realtime/api-streams";
-import type { ApiChatReq } from "@/lib/schemas/socket";
 import { authorizeApiRequest } from "./authorize";
 import { chatCompletionRequest, generationFor, messagesForChat, paramName, stopStrings, type ChatCompletionRequest } from "./chat-request";
 import { chunkObject, completionObject, sse, usageChunk, usageOf, type FinishReason } from "./completion-format";
