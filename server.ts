@@ -20,6 +20,7 @@ import { createSessions } from "./lib/security/sessions";
 import { createLoginGate } from "./lib/security/login";
 import { securityHeaders } from "./lib/security/headers";
 import { UPLOAD_CHUNK_BYTES } from "./lib/remote/protocol";
+import { isApiPath, serveApi } from "./lib/api/serve";
 
 let config;
 try {
@@ -75,6 +76,8 @@ const httpServer = createServer(async (req, res) => {
     const size = checkBodySize(pathname, req.headers, bodyLimits);
     if (!size.ok) return refuse(res, size);
     // /api/worker/*: worker file transfer (remote workers); those routes check the worker token themselves.
+    // /v1/*: the OpenAI-compatible API, authorised by API keys (lib/api), not the dashboard login.
+    if (isApiPath(req.url)) return await serveApi(req, res);
     const workerApi = pathname.startsWith("/api/worker/");
     if (gate && !workerApi && !(await gate(req, res, pathname))) return;
     await handle(req, res);

@@ -22,6 +22,7 @@ const NAV: { href: string; label: MessageKey }[] = [
   { href: "/chat", label: "common.nav.chat" },
   { href: "/evaluate", label: "common.nav.evaluate" },
   { href: "/workers", label: "common.nav.workers" },
+  { href: "/settings", label: "common.nav.settings" },
 ];
 
 export default async function RootLayout({ children }: { children: React.ReactNode }) {

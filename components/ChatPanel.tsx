@@ -11,6 +11,7 @@ import { chatTemplateFor } from "@/lib/chat/template";
 import { SettingsFields } from "./chat/SettingsFields";
 import { Conversation } from "./chat/Conversation";
 import { IdentityCheck } from "./chat/IdentityCheck";
+import { ApiSnippet } from "./chat/ApiSnippet";
 import { parseSettings } from "./chat/settings";
 import {
   DEFAULT_SETTINGS,
@@ -31,12 +32,14 @@ interface Props {
   questions: string[];
   /** name/author per adapter path, recovered from the run's identity dataset when possible */
   identities: Record<string, { name: string; author: string }>;
+  /** The API's base URL and its model ids by model or adapter folder (real paths), for the snippet. */
+  api?: { url: string; ids: Record<string, string> };
 }
 
 type Done = { requestId: string; finishReason: Answer["finish"]; tokensPerSec: number | null; error?: string | null };
 const newId = () => crypto.randomUUID().replace(/-/g, "").slice(0, 24);
 
-export function ChatPanel({ models, adapters, initialModel, initialAdapter, questions, identities }: Props) {
+export function ChatPanel({ models, adapters, initialModel, initialAdapter, questions, identities, api }: Props) {
   const t = useT();
   const [modelPath, setModelPath] = useState(initialModel);
   const [selected, setSelected] = useState<string[]>(initialAdapter ? [initialAdapter] : []);
@@ -209,6 +212,12 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
           />
           <SettingsFields form={settings} onChange={setSettings} errors={errors} />
         </div>
+        {ready && api && (
+          <ApiSnippet
+            apiUrl={api.url}
+            modelIds={[...(state?.adapterPaths ?? []), state?.modelPath ?? ""].flatMap((p) => (api.ids[p] ? [api.ids[p]] : []))}
+          />
+        )}
         <IdentityCheck
           questions={questions}
           name={idName}

@@ -5,7 +5,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PYTHON, ROOT, log, run } from "./lib.mjs";
+import { PYTHON, log, run } from "./lib.mjs";
+import { pythonDependencies } from "./python-deps.mjs";
 
 // CPU only, generic x86-64 with AVX2 (no -march=native that would break on another CPU), no tools,
 // examples, tests, server or multimodal library: the Python bindings need libllama and ggml alone.
@@ -15,10 +16,10 @@ const CMAKE_ARGS = [
   "-DLLAVA_BUILD=OFF",
 ].join(" ");
 
-/** The pinned version in requirements-test.txt, or null when it names none. */
+/** The pinned version in pyproject.toml's test extra, or null when it names none. */
 function pinnedVersion() {
-  const text = fs.readFileSync(path.join(ROOT, "worker/trainer/requirements-test.txt"), "utf8");
-  return text.match(/^llama-cpp-python==([\w.]+)\s*$/m)?.[1] ?? null;
+  const pin = pythonDependencies({ test: true }).find((r) => r.startsWith("llama-cpp-python=="));
+  return pin ? pin.slice("llama-cpp-python==".length) : null;
 }
 
 /** The folder holding the built wheel of the pinned version (built now when absent), or null. */

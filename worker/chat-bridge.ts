@@ -4,6 +4,7 @@ import type { Socket } from "socket.io-client";
 import type { Env } from "@/lib/env";
 import { resolveModelPath } from "@/lib/models";
 import {
+  apiChatReq,
   chatLoadReq,
   chatSendReq,
   chatStopReq,
@@ -12,9 +13,12 @@ import {
   type WorkerToServerEvents,
 } from "@/lib/schemas/socket";
 import type { ChatProcessEvent } from "@/lib/schemas/chat-process";
+import type { TEMPLATES } from "@/lib/schemas/run-config";
 import { ChatHost } from "./chat-host";
 import fs from "node:fs";
 import path from "node:path";
+
+type Template = (typeof TEMPLATES)[number];
 
 const IDLE: ChatState = {
   workerId: null,
@@ -33,6 +37,12 @@ const IDLE: ChatState = {
 export class ChatBridge {
   private host: ChatHost;
   private state: ChatState = { ...IDLE };
+  /** What the chat process holds once the commands sent so far have run (null: nothing, or unknown after a failed load). */
+  private target: { model: string; adapters: string[] } | null = null;
+  /** The adapters the Chat page loaded: its requests use these, not ones the API added. */
+  private pageAdapters: string[] = [];
+  /** API requests sent to the chat process and not yet done: their events go to the API, not the Chat page. */
+  private apiRequests = new Set<string>();
 
   constructor(
     private readonly env: Env,
@@ -47,6 +57,7 @@ export class ChatBridge {
       if (p.success && this.host.running) void this.host.send({ type: "stop", request_id: p.data.requestId });
     });
     socket.on("chat:unload", () => this.unload());
+    socket.on("api:chat", (raw) => void this.apiChat(raw));
     // After a server restart, tell it what this worker holds.
     socket.on("connect", () => this.state.state !== "idle" && socket.emit("chat:state", this.state));
   }
@@ -76,20 +87,76 @@ export class ChatBridge {
     } catch (err) {
       return this.setState({ state: "error", message: (err as Error).message });
     }
+    this.pageAdapters = paths.adapters;
+    await this.loadResolved(paths.model, paths.adapters, p.data.template);
+  }
+
+  /** Sends `load` for resolved paths; the chat process runs it after any request already sent. */
+  private async loadResolved(model: string, adapters: string[], template: Template) {
+    this.target = { model, adapters };
     this.setState({
       ...IDLE,
       state: "loading",
-      modelPath: paths.model,
-      adapterPath: paths.adapters[0] ?? null,
-      adapterPaths: paths.adapters,
+      modelPath: model,
+      adapterPath: adapters[0] ?? null,
+      adapterPaths: adapters,
       phase: "weights",
       progress: 0,
     });
     try {
-      await this.host.send({ type: "load", model_path: paths.model, adapter_paths: paths.adapters, template: p.data.template });
+      await this.host.send({ type: "load", model_path: model, adapter_paths: adapters, template });
     } catch (err) {
+      this.target = null;
       this.setState({ state: "error", message: `could not start the chat process: ${(err as Error).message}` });
     }
+  }
+
+  /**
+   * An API request: loads the base model and the adapters it needs unless the process already holds
+   * them (keeping adapters loaded before, when the base is the same), then generates with exactly
+   * the request's adapters on. The chat process answers requests one at a time, in arrival order.
+   */
+  private async apiChat(raw: unknown) {
+    const p = apiChatReq.safeParse(raw);
+    if (!p.success) return;
+    const fail = (error: string) =>
+      this.socket.emit("api:done", { requestId: p.data.requestId, tokens: 0, tokensPerSec: null, finishReason: "error", error });
+    let paths: { model: string; adapters: string[] };
+    try {
+      paths = this.resolvePaths(p.data.modelPath, p.data.adapterPaths);
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+    this.apiRequests.add(p.data.requestId);
+    const held = this.target;
+    if (!held || held.model !== paths.model || !paths.adapters.every((a) => held.adapters.includes(a))) {
+      const sameBase = held?.model === paths.model;
+      if (!sameBase) this.pageAdapters = [];
+      const adapters = sameBase ? [...new Set([...held.adapters, ...paths.adapters])] : paths.adapters;
+      await this.loadResolved(paths.model, adapters, p.data.template);
+    }
+    try {
+      await this.host.send({
+        type: "generate",
+        request_id: p.data.requestId,
+        messages: p.data.messages,
+        ...p.data.params,
+        use_adapters: true,
+        adapter_paths: paths.adapters,
+        template: p.data.template,
+      });
+    } catch (err) {
+      this.apiRequests.delete(p.data.requestId);
+      fail(`could not start the chat process: ${(err as Error).message}`);
+    }
+  }
+
+  /** Ends every API request still waiting (the process that would answer it is gone). */
+  private failApiRequests(error: string) {
+    for (const requestId of this.apiRequests) {
+      this.socket.emit("api:done", { requestId, tokens: 0, tokensPerSec: null, finishReason: "error", error });
+    }
+    this.apiRequests.clear();
   }
 
   private async send(raw: unknown) {
@@ -105,11 +172,16 @@ export class ChatBridge {
       messages: p.data.messages,
       ...p.data.params,
       use_adapters: p.data.useAdapters,
+      // Only the page's own adapters: the API may have loaded more for its requests.
+      adapter_paths: p.data.useAdapters ? this.pageAdapters : [],
     });
   }
 
   private unload() {
     this.host.stop();
+    this.target = null;
+    this.pageAdapters = [];
+    this.failApiRequests("the model was unloaded (Unload on the Chat page) before this request was answered");
     this.setState({ ...IDLE });
   }
 
@@ -132,15 +204,27 @@ export class ChatBridge {
         break;
       }
       case "token":
-        this.socket.emit("chat:token", { requestId: e.request_id, text: e.text });
+        this.socket.emit(this.apiRequests.has(e.request_id) ? "api:token" : "chat:token", { requestId: e.request_id, text: e.text });
         break;
-      case "done":
-        this.socket.emit("chat:done", { requestId: e.request_id, tokens: e.tokens, tokensPerSec: e.tokens_per_sec, finishReason: e.finish_reason });
+      case "done": {
+        const api = this.apiRequests.delete(e.request_id);
+        this.socket.emit(api ? "api:done" : "chat:done", {
+          requestId: e.request_id,
+          tokens: e.tokens,
+          tokensPerSec: e.tokens_per_sec,
+          finishReason: e.finish_reason,
+          promptTokens: e.prompt_tokens,
+        });
         break;
+      }
       case "error":
         if (e.request_id) {
-          this.socket.emit("chat:done", { requestId: e.request_id, tokens: 0, tokensPerSec: null, finishReason: "error", error: e.message });
+          const api = this.apiRequests.delete(e.request_id);
+          this.socket.emit(api ? "api:done" : "chat:done", { requestId: e.request_id, tokens: 0, tokensPerSec: null, finishReason: "error", error: e.message });
         } else {
+          // A failed load (or the process died): what it holds is unknown, so the next API request loads again.
+          this.target = null;
+          if (!this.host.running) this.failApiRequests(e.message);
           this.setState({ state: "error", message: e.message });
         }
         break;
@@ -151,6 +235,7 @@ export class ChatBridge {
   }
 
   close() {
+    this.failApiRequests("the worker is shutting down");
     this.host.stop();
   }
 }

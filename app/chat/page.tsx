@@ -8,6 +8,8 @@ import { ChatPanel } from "@/components/ChatPanel";
 import type { ChatTemplate } from "@/lib/chat/template";
 import { runConfigSchema } from "@/lib/schemas/run-config";
 import { heldOutQuestions, identityOfRun } from "./identity-source";
+import { headers } from "next/headers";
+import { listApiModels, realOrSelf } from "@/lib/api/models";
 
 export const dynamic = "force-dynamic";
 
@@ -43,6 +45,10 @@ export default async function ChatPage({ searchParams }: { searchParams: Promise
       if (id) identities[j.outputDir!] = id;
     }),
   );
+  // Model ids as the OpenAI-compatible API names them, for the Chat page's snippet.
+  const apiIds: Record<string, string> = {};
+  for (const m of await listApiModels({ modelRoots: e.modelRoots, runsDir: e.runsDir })) apiIds[realOrSelf(m.adapterPath ?? m.modelPath)] = m.id; // the worker reports real paths
+  const host = (await headers()).get("host") ?? `127.0.0.1:${e.PORT}`;
   const preselect = run ? adapters.find((a) => a.runId === Number(run)) : adapters[0];
   return (
     <div className="space-y-4">
@@ -54,6 +60,7 @@ export default async function ChatPage({ searchParams }: { searchParams: Promise
         initialModel={preselect?.modelPath ?? models[0]?.path ?? ""}
         questions={await heldOutQuestions(e.dataDir, e.root)}
         identities={identities}
+        api={{ url: `http://${host}/v1`, ids: apiIds }}
       />
     </div>
   );

@@ -5,6 +5,7 @@ import type { Server as HttpServer } from "node:http";
 import { timingSafeEqual, createHash } from "node:crypto";
 import { Server, type Socket } from "socket.io";
 import {
+  type ApiChatReq,
   chatDone,
   chatLoadReq,
   chatSendReq,
@@ -25,6 +26,7 @@ import {
 import { loadJobSnapshot } from "@/lib/jobs/snapshot";
 import { z } from "zod";
 import type { IncomingMessage } from "node:http";
+import { ApiStreams, MAX_API_REQUESTS, type ApiStreamHandlers } from "./api-streams";
 
 export const jobRoom = (id: number) => `job:${id}`;
 const CHAT_ROOM = "chat";
@@ -77,6 +79,7 @@ export function attachRealtime(httpServer: HttpServer, opts: RealtimeOptions) {
   }
 
   const workers = new Map<string, WorkerSocket>();
+  const apiStreams = new ApiStreams();
   let chat: ChatState = { workerId: null, state: "idle", modelPath: null, adapterPath: null, message: null, loadS: null };
   const setChat = (next: ChatState) => {
     chat = next;
@@ -109,8 +112,11 @@ export function attachRealtime(httpServer: HttpServer, opts: RealtimeOptions) {
     socket.on("chat:state", relay(chatState, (m) => setChat({ ...m, workerId })));
     socket.on("chat:token", relay(chatToken, (m) => io.to(CHAT_ROOM).emit("chat:token", m)));
     socket.on("chat:done", relay(chatDone, (m) => io.to(CHAT_ROOM).emit("chat:done", m)));
+    socket.on("api:token", relay(chatToken, (m) => apiStreams.token(workerId, m.requestId, m.text)));
+    socket.on("api:done", relay(chatDone, (m) => apiStreams.done(workerId, m)));
     socket.on("disconnect", () => {
       workers.delete(workerId);
+      apiStreams.workerGone(workerId);
       log(`[realtime] worker ${workerId} disconnected`);
       if (chat.workerId === workerId) {
         setChat({ ...chat, state: "error", message: "the worker holding the model went away" });
@@ -194,6 +200,21 @@ export function attachRealtime(httpServer: HttpServer, opts: RealtimeOptions) {
   return {
     io,
     connectedWorkers: () => [...workers.keys()],
+    /**
+     * Serves one OpenAI-compatible API request on the worker that holds the chat model (else any
+     * connected worker). Answers `{ error: "no-worker" | "busy" }` when it cannot take the request.
+     */
+    apiChat: (req: Omit<ApiChatReq, "requestId">, handlers: ApiStreamHandlers) => {
+      const worker = pickWorker();
+      if (!worker) return { error: "no-worker" as const };
+      if (apiStreams.size >= MAX_API_REQUESTS) return { error: "busy" as const };
+      const id: string = worker.data.workerId;
+      return apiStreams.start(
+        { id, send: (r) => worker.emit("api:chat", r), stop: (requestId) => worker.emit("chat:stop", { requestId }) },
+        req,
+        handlers,
+      );
+    },
     cancelJob: (id: number) => {
       for (const w of workers.values()) w.emit("job:cancel", { jobId: id });
     },

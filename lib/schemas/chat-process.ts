@@ -27,6 +27,8 @@ export const chatProcessEvent = z.discriminatedUnion("type", [
     tokens: z.number().int().nonnegative(),
     tokens_per_sec: z.number().nullable(),
     finish_reason: z.enum(["stop", "length", "aborted"]),
+    /** Tokens of the formatted conversation (the API's usage.prompt_tokens). */
+    prompt_tokens: z.number().int().nonnegative().optional(),
   }),
   z.object({ type: z.literal("unloaded") }),
   z.object({ type: z.literal("error"), request_id: z.string().nullable().optional(), message: z.string() }),
@@ -49,6 +51,10 @@ export const chatProcessCommand = z.discriminatedUnion("type", [
     repetition_penalty: z.number().gt(0),
     seed: z.number().int().min(0).nullable(),
     use_adapters: z.boolean(),
+    /** The loaded adapters this request uses (API requests); absent: all of them (when use_adapters). */
+    adapter_paths: z.array(z.string().min(1)).optional(),
+    /** The template for this request (API requests: the run's); absent: the one given at load. */
+    template: z.enum(TEMPLATES).optional(),
   }),
   z.object({ type: z.literal("stop"), request_id: z.string().min(1) }),
   z.object({ type: z.literal("unload") }),

@@ -87,6 +87,18 @@ export const chatSendReq = z.object({
 });
 export const chatStopReq = z.object({ requestId: z.string().min(1).max(64) });
 
+/** An OpenAI-compatible API request (lib/api) for a worker: the base model and the adapters it needs are
+ * loaded on demand and kept; only `adapterPaths` are active for this request. */
+export const apiChatReq = z.object({
+  requestId: z.string().min(1).max(64),
+  modelPath: z.string().min(1),
+  adapterPaths: z.array(z.string().min(1)).max(8),
+  template: z.enum(TEMPLATES),
+  messages: z.array(chatMessage).min(1).max(200),
+  params: generationParams,
+});
+export type ApiChatReq = z.infer<typeof apiChatReq>;
+
 export const chatLoadPhase = z.enum(["weights", "adapters", "warmup"]);
 export const chatState = z.object({
   workerId: z.string().nullable(),
@@ -112,7 +124,9 @@ export const chatDone = z.object({
   tokensPerSec: z.number().nullable(),
   finishReason: z.enum(["stop", "length", "aborted", "error"]),
   error: z.string().nullable().optional(),
+  promptTokens: z.number().int().nonnegative().optional(),
 });
+export type ChatDone = z.infer<typeof chatDone>;
 
 type Ack<T> = (res: { ok: true; data: T } | { ok: false; error: string }) => void;
 
@@ -145,6 +159,8 @@ export interface WorkerToServerEvents {
   "chat:state": (msg: unknown) => void;
   "chat:token": (msg: unknown) => void;
   "chat:done": (msg: unknown) => void;
+  "api:token": (msg: unknown) => void;
+  "api:done": (msg: unknown) => void;
 }
 
 /** Commands the server sends down to a worker (validated there). */
@@ -154,6 +170,7 @@ export interface ServerToWorkerEvents {
   "chat:send": (msg: z.infer<typeof chatSendReq>) => void;
   "chat:stop": (msg: z.infer<typeof chatStopReq>) => void;
   "chat:unload": (msg: Record<string, never>) => void;
+  "api:chat": (msg: ApiChatReq) => void;
 }
 
 export type AckResult<T> = Parameters<Ack<T>>[0];

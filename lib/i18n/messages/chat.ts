@@ -3,6 +3,9 @@ import { defineMessages } from "../define";
 // Strings of the chat pages and components. Keys: "<component or section>.<what>".
 export const chat = defineMessages(
   {
+    "api.title": "Use this model from other programs",
+    "api.hint": "The OpenAI-compatible API serves this model on the same address. Create a key on the Settings page and put it in TUNEBOARD_API_KEY.",
+    "api.model": "Model",
     "page.title": "Chat",
     "load.model": "Base model",
     "load.demo": "(demo)",
@@ -69,6 +72,9 @@ export const chat = defineMessages(
     "error.noWorker": "No worker answered.",
   },
   {
+    "api.title": "在其他程序中使用此模型",
+    "api.hint": "兼容 OpenAI 的 API 在同一地址提供此模型。请在设置页面创建密钥，并放入 TUNEBOARD_API_KEY。",
+    "api.model": "模型",
     "page.title": "对话",
     "load.model": "基座模型",
     "load.demo": "（演示）",

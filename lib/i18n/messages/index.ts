@@ -8,6 +8,7 @@ import { evaluate } from "./evaluate";
 import { workers } from "./workers";
 import { validation } from "./validation";
 import { auth } from "./auth";
+import { settings } from "./settings";
 
-export const AREAS = { common, runs, train, datasets, chat, evaluate, workers, validation, auth };
+export const AREAS = { common, runs, train, datasets, chat, evaluate, workers, validation, auth, settings };
 export type Area = keyof typeof AREAS;

@@ -89,6 +89,29 @@ def test_unmerged_lora_equals_merged_and_gate_off_equals_base(tmp_path):
         reference_greedy(base, prompt, 20)
 
 
+def test_adapter_mask_selects_one_adapter_per_request(tmp_path):
+    """Two adapters loaded; a request with one of them answers as an engine holding only that one,
+    and the requests interleave without one changing the other's answer."""
+    save_hf("llama3.1", tmp_path / "base")
+    a1, _ = _adapter(tmp_path, tmp_path / "base", 1)
+    a2, _ = _adapter(tmp_path, tmp_path / "base", 2)
+    both = ChatEngine(tmp_path / "base", max_seq_len=64)
+    both.add_adapters([a1, a2])
+    prompt = [7, 3, 11, 2]
+    alone = {}
+    for n, a in ((0, a1), (1, a2)):
+        eng = ChatEngine(tmp_path / "base", max_seq_len=64)
+        eng.add_adapters([a])
+        alone[n] = list(eng.generate(prompt, GREEDY))
+    assert alone[0] != alone[1]
+    for n in (0, 1, 0, 1):
+        mask = (n == 0, n == 1)
+        assert list(both.generate(prompt, GenParams(max_new_tokens=20, temperature=0.0, adapter_mask=mask))) == alone[n]
+    base = ChatEngine(tmp_path / "base", max_seq_len=64)
+    assert list(both.generate(prompt, GenParams(max_new_tokens=20, temperature=0.0, adapter_mask=(False, False)))) == \
+        list(base.generate(prompt, GREEDY))
+
+
 def test_sampling_parameters():
     torch.manual_seed(0)
     logits = torch.randn(50)

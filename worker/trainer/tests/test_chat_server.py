@@ -154,3 +154,57 @@ def test_compare_mode_and_stopping_a_queued_request(tmp_path, tiny_model_dir):
     finally:
         if s.p.poll() is None:
             s.p.kill()
+
+
+def test_generate_with_adapter_paths_uses_only_those_adapters(tmp_path, tiny_model_dir):
+    """API requests name the loaded adapters they use: two adapters loaded, each request answers as
+    the process holding that adapter alone; `done` reports the prompt's token count."""
+    from tuneboard_trainer.lora import apply_lora, save_adapter
+    from tuneboard_trainer.model import load_pretrained
+
+    dirs = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        m = apply_lora(load_pretrained(tiny_model_dir), targets="all", r=4, alpha=8)
+        with torch.no_grad():
+            for n, p in m.named_parameters():
+                if "lora_B" in n:
+                    p.normal_(0, 1.0)
+        save_adapter(m, tmp_path / f"adapter{seed}")
+        dirs.append(str(tmp_path / f"adapter{seed}"))
+    q = [{"role": "user", "content": "Who are you?"}]
+
+    def answer(s, rid, **extra):
+        s.send(type="generate", request_id=rid, messages=q, max_new_tokens=8, temperature=0, **extra)
+        done, seen = s.until("done")
+        assert done["type"] == "done", done
+        return "".join(m["text"] for m in seen if m["type"] == "token"), done
+
+    alone = {}
+    for d in dirs:
+        s = Proc()
+        try:
+            assert s.recv() == {"type": "ready"}
+            s.send(type="load", model_path=str(tiny_model_dir), adapter_paths=[d])
+            assert s.until("loaded")[0]["type"] == "loaded"
+            alone[d] = answer(s, "x")[0]
+        finally:
+            s.p.kill()
+    assert alone[dirs[0]] != alone[dirs[1]]
+    s = Proc()
+    try:
+        assert s.recv() == {"type": "ready"}
+        s.send(type="load", model_path=str(tiny_model_dir), adapter_paths=dirs)
+        assert s.until("loaded")[0]["type"] == "loaded"
+        for n, d in enumerate([dirs[0], dirs[1], dirs[1], dirs[0]]):
+            text, done = answer(s, f"r{n}", adapter_paths=[d], template="llama3")
+            assert text == alone[d]
+            assert done["prompt_tokens"] > 0
+        s.send(type="generate", request_id="bad", messages=q, adapter_paths=["/not/loaded"])
+        err, _ = s.until("done")
+        assert err["type"] == "error" and err["request_id"] == "bad" and "not loaded" in err["message"]
+        s.send(type="shutdown")
+        assert s.p.wait(timeout=30) == 0
+    finally:
+        if s.p.poll() is None:
+            s.p.kill()

@@ -10,8 +10,9 @@ whose shapes grow with the position. Here:
 - the KV cache is allocated once for `max_seq_len`; a decode step writes its position with
   `index_copy_` and attends over the whole buffer with a mask computed from the position tensor;
 - LoRA adapters stay unmerged: per fused matrix, A (R, in) and B (out, R) (scaling folded into B)
-  of every loaded adapter, added as `gate * B(A x)`. `gate` is a 0-d tensor, so answering with the
-  base model flips it to 0: no second copy of the weights, no new graph;
+  of every loaded adapter, added as `B((A x) * gate)`. `gate` is a per-rank vector of 1s and 0s (each
+  adapter owns its rank columns), so one request can use any subset of the loaded adapters and another
+  the base model alone: the gates are filled before the request, no second copy of the weights, no new graph;
 - on CUDA the per-layer math is optionally `torch.compile`d (one small graph reused by every layer,
   so compiling takes seconds, not minutes) and the whole step is captured as one CUDA graph.
 
@@ -58,6 +59,9 @@ class GenParams:
     repetition_penalty: float = 1.0  # 1 = off; HF semantics (divides positive logits, multiplies negative)
     seed: Optional[int] = None  # None = random
     use_adapters: bool = True  # False: answer with the base model (compare mode)
+    # Which loaded adapters this request uses (by load order); None = all of them. Set by the chat
+    # server from a request's adapter_paths, never parsed from the message directly.
+    adapter_mask: Optional[tuple] = None
 
     @classmethod
     def parse(cls, msg: dict) -> "GenParams":
@@ -121,7 +125,7 @@ def _rms(x, w, eps: float):
 def _lin(x, w, b, la, lb, gate):
     y = F.linear(x, w, b)
     if la is not None:
-        y = y + gate * F.linear(F.linear(x, la), lb)
+        y = y + F.linear(F.linear(x, la) * gate, lb)  # gate (R,): 1 for the ranks of adapters in use
     return y
 
 
@@ -146,11 +150,12 @@ def attend_decode(q, ck, cv, bias, n_kv: int, scale: float):
     return y.reshape(1, H * hd)
 
 
-def layer_post(x, y, wo, bo, lao, lbo, ln2, wgu, bgu, lagu, lbgu, wd, bd, lad, lbd, gate, inter: int, eps: float):
+def layer_post(x, y, wo, bo, lao, lbo, go, ln2, wgu, bgu, lagu, lbgu, ggu, wd, bd, lad, lbd, gd,
+               inter: int, eps: float):
     """o_proj + residual, then norm -> fused gate/up -> SwiGLU -> down + residual (each with LoRA)."""
-    x = x + _lin(y, wo, bo, lao, lbo, gate)
-    g, u = _lin(_rms(x, ln2, eps), wgu, bgu, lagu, lbgu, gate).split([inter, inter], dim=-1)
-    return x + _lin(F.silu(g) * u, wd, bd, lad, lbd, gate)
+    x = x + _lin(y, wo, bo, lao, lbo, go)
+    g, u = _lin(_rms(x, ln2, eps), wgu, bgu, lagu, lbgu, ggu).split([inter, inter], dim=-1)
+    return x + _lin(F.silu(g) * u, wd, bd, lad, lbd, gd)
 
 
 def head(x, ln, w, eps: float):
@@ -175,11 +180,12 @@ class _Layer:
     wd: torch.Tensor
     bd: Optional[torch.Tensor]
     window: Optional[int]
-    # LoRA per fused matrix: (A (R, in), B (out, R)) or None
+    # LoRA per fused matrix: (A (R, in), B (out, R), gate (R,)) or None; owner (R,) = adapter index per rank
     lqkv: Optional[tuple] = None
     lo: Optional[tuple] = None
     lgu: Optional[tuple] = None
     ld: Optional[tuple] = None
+    owners: Optional[dict] = None
 
 
 # fused matrix -> its HF sub-modules, in row order
@@ -254,7 +260,7 @@ class ChatEngine:
         emb = torch.cat((freqs, freqs), dim=-1)
         self.cos, self.sin = emb.cos().to(self.dtype), emb.sin().to(self.dtype)
         self.kpos = torch.arange(S, device=dev)
-        self.gate = torch.ones((), device=dev, dtype=self.dtype)  # 1 = adapters on, 0 = base model
+        self.gate = torch.ones((), device=dev, dtype=self.dtype)  # stands in for the gate of a matrix without LoRA
         self.tok_buf = torch.zeros(1, dtype=torch.long, device=dev)  # decode-step inputs (fixed addresses)
         self.pos_buf = torch.zeros(1, dtype=torch.long, device=dev)
         self.windows = sorted({L.window for L in self.layers} - {None})
@@ -265,7 +271,7 @@ class ChatEngine:
         from safetensors.torch import load_file
 
         cfg = self.cfg
-        pieces: dict[tuple[int, str], list] = {}  # (layer, group) -> [(A, B_block)]
+        pieces: dict[tuple[int, str], list] = {}  # (layer, group) -> [(A, B_block, adapter index)]
         progress("adapters", 0.0)
         for n, d in enumerate(adapter_dirs):
             d = Path(d)
@@ -300,7 +306,7 @@ class ChatEngine:
                                 raise ValueError(f"{d}: {path} shape does not match the base model")
                             block = torch.zeros(w.shape[0], A.shape[0], device=self.device, dtype=self.dtype)
                             block[row:row + out_dim] = B.to(self.dtype)
-                            pieces.setdefault((i, g), []).append((A, block))
+                            pieces.setdefault((i, g), []).append((A, block, n))
                             used |= {ka, kb}
                         row += out_dim
             extra = set(sd) - used
@@ -308,9 +314,15 @@ class ChatEngine:
                 raise ValueError(f"{d}: adapter keys do not match the model (e.g. {sorted(extra)[:3]})")
             progress("adapters", (n + 1) / len(adapter_dirs))
         for i, L in enumerate(self.layers):
+            L.owners = {}
             for g in GROUPS:
                 ps = pieces.get((i, g))
-                val = None if not ps else (torch.cat([a for a, _ in ps], 0), torch.cat([b for _, b in ps], 1))
+                val = None
+                if ps:
+                    owner = torch.cat([torch.full((a.shape[0],), k, dtype=torch.long) for a, _, k in ps]).to(self.device)
+                    gate = torch.ones(owner.shape[0], device=self.device, dtype=self.dtype)
+                    val = (torch.cat([a for a, _, _ in ps], 0), torch.cat([b for _, b, _ in ps], 1), gate)
+                    L.owners[g] = owner
                 setattr(L, {"qkv": "lqkv", "o": "lo", "gu": "lgu", "d": "ld"}[g], val)
         self.adapters = [str(d) for d in adapter_dirs]
         self.graph = None
@@ -323,9 +335,20 @@ class ChatEngine:
 
     # -- forward passes
 
+    def select_adapters(self, mask) -> None:
+        """Turns each loaded adapter on (True) or off (False) for the next request, in place (graph-safe)."""
+        if len(mask) != len(self.adapters):
+            raise ValueError(f"adapter mask has {len(mask)} entries for {len(self.adapters)} loaded adapters")
+        on = torch.tensor([1.0 if m else 0.0 for m in mask] or [0.0], device=self.device, dtype=self.dtype)
+        for L in self.layers:
+            for g, key in (("qkv", "lqkv"), ("o", "lo"), ("gu", "lgu"), ("d", "ld")):
+                lora = getattr(L, key)
+                if lora is not None:
+                    lora[2].copy_(on.index_select(0, L.owners[g]))
+
     def _layer_args(self, L: _Layer):
         c = self.cfg
-        nolora = (None, None)
+        nolora = (None, None, self.gate)
         return L, (L.lqkv or nolora), (L.lo or nolora), (L.lgu or nolora), (L.ld or nolora), c
 
     def prefill(self, ids: list[int]) -> torch.Tensor:
@@ -339,7 +362,7 @@ class ChatEngine:
         qi = torch.arange(T, device=self.device)
         for i, L in enumerate(self.layers):
             _, lq, lo, lgu, ld, _ = self._layer_args(L)
-            q, k, v = layer_pre(x, L.ln1, L.wqkv, L.bqkv, *lq, self.gate, L.qn, L.kn, cos, sin,
+            q, k, v = layer_pre(x, L.ln1, L.wqkv, L.bqkv, *lq, L.qn, L.kn, cos, sin,
                                 c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.rms_norm_eps)
             self.ck[i][:, :T] = k.transpose(0, 1)
             self.cv[i][:, :T] = v.transpose(0, 1)
@@ -352,7 +375,7 @@ class ChatEngine:
             else:
                 y = F.scaled_dot_product_attention(qh, kh, vh, is_causal=T > 1)
             y = y[0].transpose(0, 1).reshape(T, -1)
-            x = layer_post(x, y, L.wo, L.bo, *lo, L.ln2, L.wgu, L.bgu, *lgu, L.wd, L.bd, *ld, self.gate,
+            x = layer_post(x, y, L.wo, L.bo, *lo, L.ln2, L.wgu, L.bgu, *lgu, L.wd, L.bd, *ld,
                            c.intermediate_size, c.rms_norm_eps)
         return head(x[-1:], self.norm, self.lm_head, c.rms_norm_eps)
 
@@ -369,12 +392,12 @@ class ChatEngine:
         scale = 1.0 / math.sqrt(c.head_dim)
         for i, L in enumerate(self.layers):
             _, lq, lo, lgu, ld, _ = self._layer_args(L)
-            q, k, v = self.f_pre(x, L.ln1, L.wqkv, L.bqkv, *lq, self.gate, L.qn, L.kn, cos, sin,
+            q, k, v = self.f_pre(x, L.ln1, L.wqkv, L.bqkv, *lq, L.qn, L.kn, cos, sin,
                                  c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.rms_norm_eps)
             self.ck[i].index_copy_(1, pos, k.transpose(0, 1))
             self.cv[i].index_copy_(1, pos, v.transpose(0, 1))
             y = self.f_att(q, self.ck[i], self.cv[i], biases[L.window], c.num_key_value_heads, scale)
-            x = self.f_post(x, y, L.wo, L.bo, *lo, L.ln2, L.wgu, L.bgu, *lgu, L.wd, L.bd, *ld, self.gate,
+            x = self.f_post(x, y, L.wo, L.bo, *lo, L.ln2, L.wgu, L.bgu, *lgu, L.wd, L.bd, *ld,
                             c.intermediate_size, c.rms_norm_eps)
         return self.f_head(x, self.norm, self.lm_head, c.rms_norm_eps)
 
@@ -421,7 +444,8 @@ class ChatEngine:
         n_max = min(p.max_new_tokens, self.max_seq_len - len(prompt))
         if n_max <= 0:
             raise ValueError(f"the conversation is {len(prompt)} tokens; this chat holds at most {self.max_seq_len}")
-        self.gate.fill_(1.0 if p.use_adapters else 0.0)
+        mask = p.adapter_mask if p.adapter_mask is not None else (True,) * len(self.adapters)
+        self.select_adapters([bool(m) and p.use_adapters for m in mask])
         gen = None
         if p.temperature > 0:
             gen = torch.Generator(device=self.device)

@@ -10,6 +10,7 @@ on CUDA, a CUDA-graph decode step. Load progress goes out as `progress` events.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import queue
 import sys
@@ -71,6 +72,8 @@ class ChatServer:
         self.pending: collections.deque = collections.deque()  # requests that arrived mid-generation
         self.write_lock = threading.Lock()
         self.model = self.template = self.tokenizer = None
+        self.model_path: Optional[str] = None
+        self.templates: dict = {}  # per-request templates (API requests name their run's), by name
         self.loaded_info: dict = {}
         self.shutting_down = False
 
@@ -144,6 +147,7 @@ class ChatServer:
         tmpl = load_template(template, model_path)  # any of templates.SUPPORTED_TEMPLATES
         engine = load_engine(model_path, adapter_paths, mode=self.decode, max_seq_len=self.max_seq, progress=progress)
         self.model, self.template, self.tokenizer = engine, tmpl, tmpl.tokenizer
+        self.model_path, self.templates = model_path, {template: tmpl}
         self.send(type="loaded", model_path=model_path, adapter_paths=list(adapter_paths),
                   load_s=round(time.time() - t0, 3), device=str(engine.device), mode=engine.mode)
 
@@ -185,10 +189,26 @@ class ChatServer:
         ):
             raise ValueError("messages must be a list of {role, content} strings")
         params = GenParams.parse(msg)
-        prompt = self.template.encode_prompt(messages)
+        selected = msg.get("adapter_paths")  # optional: the loaded adapters this request uses
+        if selected is not None:
+            if not isinstance(selected, list) or not all(isinstance(a, str) for a in selected):
+                raise ValueError("adapter_paths: must be a list of strings")
+            missing = [a for a in selected if a not in self.model.adapters]
+            if missing:
+                raise ValueError(f"adapter_paths: not loaded: {', '.join(missing)}")
+            params = dataclasses.replace(params, adapter_mask=tuple(a in selected for a in self.model.adapters))
+        template = self.template
+        name = msg.get("template")
+        if name is not None:
+            if not isinstance(name, str):
+                raise ValueError("template: must be a string")
+            if name not in self.templates:
+                self.templates[name] = load_template(name, self.model_path)
+            template = self.templates[name]
+        prompt = template.encode_prompt(messages)
         decoder = StreamDecoder(self.tokenizer)
         n, finish, t0 = 0, "stop", time.time()
-        for token_id in self.model.generate(prompt, params, frozenset(self.template.stop_ids)):
+        for token_id in self.model.generate(prompt, params, frozenset(template.stop_ids)):
             n += 1
             text = decoder.push(token_id)
             if text:
@@ -204,7 +224,7 @@ class ChatServer:
             self.send(type="token", request_id=rid, text=tail)
         dt = time.time() - t0
         self.send(type="done", request_id=rid, tokens=n, tokens_per_sec=round(n / dt, 2) if dt > 0 else 0.0,
-                  finish_reason=finish)
+                  finish_reason=finish, prompt_tokens=len(prompt))
 
 
 def serve(decode: str = "compile", max_seq: int = 4096) -> int:
