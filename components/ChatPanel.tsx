@@ -2,27 +2,20 @@
 // The Chat page's client side: load a base model + adapters on a worker, stream answers over
 // socket.io (Stop ends them), compare with the base model, run the identity check. The conversation
 // and settings are kept in localStorage (components/chat/store.ts says why).
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useState } from "react";
 import { getSocket } from "@/lib/realtime/client";
 import { useT } from "@/lib/i18n/client";
-import type { ChatState } from "@/lib/schemas/socket";
 import { LoadControls, type AdapterOption, type ModelOption } from "./chat/LoadControls";
 import { chatTemplateFor } from "@/lib/chat/template";
 import { SettingsFields } from "./chat/SettingsFields";
 import { Conversation } from "./chat/Conversation";
 import { IdentityCheck } from "./chat/IdentityCheck";
 import { ApiSnippet } from "./chat/ApiSnippet";
+import { Composer } from "./chat/Composer";
 import { parseSettings } from "./chat/settings";
-import {
-  DEFAULT_SETTINGS,
-  historyFor,
-  interrupted,
-  loadSaved,
-  save,
-  type Answer,
-  type SettingsForm,
-  type Turn,
-} from "./chat/store";
+import { historyFor, type Answer, type SettingsForm } from "./chat/store";
+import { newRequestId as newId, useChatStream } from "./chat/use-chat-stream";
+import { useSavedChat } from "./chat/use-saved-chat";
 
 interface Props {
   models: ModelOption[];
@@ -36,86 +29,27 @@ interface Props {
   api?: { url: string; ids: Record<string, string> };
 }
 
-type Done = { requestId: string; finishReason: Answer["finish"]; tokensPerSec: number | null; error?: string | null };
-const newId = () => crypto.randomUUID().replace(/-/g, "").slice(0, 24);
+
+const emitSend = (requestId: string, messages: ReturnType<typeof historyFor>, params: unknown, useAdapters: boolean) =>
+  new Promise<void>((resolve, reject) =>
+    getSocket().emit("chat:send", { requestId, messages, params, useAdapters }, (res) =>
+      res.ok ? resolve() : reject(new Error(res.error)),
+    ),
+  );
 
 export function ChatPanel({ models, adapters, initialModel, initialAdapter, questions, identities, api }: Props) {
   const t = useT();
   const [modelPath, setModelPath] = useState(initialModel);
   const [selected, setSelected] = useState<string[]>(initialAdapter ? [initialAdapter] : []);
-  const [state, setState] = useState<ChatState | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [turns, setTurns] = useState<Turn[]>([]);
-  const [settings, setSettings] = useState<SettingsForm>(DEFAULT_SETTINGS);
+  const { turns, setTurns, settings, setSettings, compare, setCompare } = useSavedChat();
   const [errors, setErrors] = useState<Partial<Record<keyof SettingsForm, string>>>({});
-  const [compare, setCompare] = useState(false);
   const [input, setInput] = useState("");
   const [pending, setPending] = useState<string[]>([]);
-  const [restored, setRestored] = useState(false);
   const known = initialAdapter ? identities[initialAdapter] : undefined;
   const [idName, setIdName] = useState(known?.name ?? "");
   const [idAuthor, setIdAuthor] = useState(known?.author ?? "");
-  // Identity-check requests: resolved on their chat:done, not shown in the conversation.
-  const waiters = useRef(new Map<string, { text: string; resolve: (s: string) => void; reject: (e: Error) => void }>());
-
-  // Restore after mount (localStorage does not exist during server rendering).
-  useEffect(() => {
-    const s = loadSaved(window.localStorage);
-    if (s) {
-      const fixed = interrupted(s.turns);
-      setTurns(fixed.turns);
-      setSettings(s.settings);
-      setCompare(s.compare);
-      for (const requestId of fixed.requestIds) getSocket().emit("chat:stop", { requestId });
-    }
-    setRestored(true);
-  }, []);
-  useEffect(() => {
-    if (restored) save(window.localStorage, { turns, settings, compare });
-  }, [restored, turns, settings, compare]);
-
-  useEffect(() => {
-    const socket = getSocket();
-    const subscribe = () => socket.emit("chat:subscribe", {}, (res) => res.ok && setState(res.data));
-    const patch = (requestId: string, f: (a: Answer) => Answer) =>
-      setTurns((ts) =>
-        ts.map((x) =>
-          x.tuned.requestId === requestId
-            ? { ...x, tuned: f(x.tuned) }
-            : x.base?.requestId === requestId
-              ? { ...x, base: f(x.base) }
-              : x,
-        ),
-      );
-    const onToken = (m: { requestId: string; text: string }) => {
-      const w = waiters.current.get(m.requestId);
-      if (w) w.text += m.text;
-      else patch(m.requestId, (a) => ({ ...a, content: a.content + m.text }));
-    };
-    const onDone = (d: Done) => {
-      const w = waiters.current.get(d.requestId);
-      if (w) {
-        waiters.current.delete(d.requestId);
-        if (d.finishReason === "error") w.reject(new Error(d.error ?? "error"));
-        else w.resolve(w.text);
-        return;
-      }
-      patch(d.requestId, (a) => ({ ...a, finish: d.finishReason, tokensPerSec: d.tokensPerSec, error: d.error ?? null }));
-      setPending((p) => p.filter((id) => id !== d.requestId));
-      if (d.error) setError(d.error);
-    };
-    socket.on("connect", subscribe);
-    socket.on("chat:state", setState);
-    socket.on("chat:token", onToken);
-    socket.on("chat:done", onDone);
-    if (socket.connected) subscribe();
-    return () => {
-      socket.off("connect", subscribe);
-      socket.off("chat:state", setState);
-      socket.off("chat:token", onToken);
-      socket.off("chat:done", onDone);
-    };
-  }, []);
+  const { state, setState, askIdentity } = useChatStream(setTurns, setPending, setError);
 
   const ready = state?.state === "ready";
   const adaptersLoaded = ready && (state?.adapterPaths?.length ?? (state?.adapterPath ? 1 : 0)) > 0;
@@ -140,13 +74,6 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
     });
   };
   const unload = () => getSocket().emit("chat:unload", {}, (res) => res.ok && setState(res.data));
-
-  const emitSend = (requestId: string, messages: ReturnType<typeof historyFor>, params: unknown, useAdapters: boolean) =>
-    new Promise<void>((resolve, reject) =>
-      getSocket().emit("chat:send", { requestId, messages, params, useAdapters }, (res) =>
-        res.ok ? resolve() : reject(new Error(res.error)),
-      ),
-    );
 
   const send = () => {
     const text = input.trim();
@@ -174,26 +101,6 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
       .catch(fail);
   };
   const stop = () => pending.forEach((requestId) => getSocket().emit("chat:stop", { requestId }));
-
-  const askIdentity = useCallback(
-    (question: string) =>
-      new Promise<string>((resolve, reject) => {
-        const requestId = newId();
-        waiters.current.set(requestId, { text: "", resolve, reject });
-        const params = { max_new_tokens: 64, temperature: 0, top_p: 1, top_k: 0, repetition_penalty: 1, seed: null };
-        getSocket().emit(
-          "chat:send",
-          { requestId, messages: [{ role: "user", content: question }], params, useAdapters: true },
-          (res) => {
-            if (!res.ok) {
-              waiters.current.delete(requestId);
-              reject(new Error(res.error));
-            }
-          },
-        );
-      }),
-    [],
-  );
 
   return (
     <div className="grid gap-4 lg:grid-cols-[21rem_1fr]">
@@ -229,40 +136,33 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
         />
       </aside>
       <section className="card flex min-h-[30rem] flex-col">
-        <label className="mb-2 flex items-center gap-2 text-sm" title={t("chat.compare.hint")}>
-          <input type="checkbox" checked={compare} onChange={(e) => setCompare(e.target.checked)} />
-          {t("chat.compare.toggle")}
-        </label>
+        <CompareToggle checked={compare} onChange={setCompare} />
         <div className="flex-1 space-y-3 overflow-auto" data-testid="chat-log">
           <Conversation turns={turns} />
         </div>
         {error && <p className="field-error" role="alert">{error}</p>}
-        <form
-          className="mt-3 flex gap-2"
-          onSubmit={(e) => {
-            e.preventDefault();
-            send();
-          }}
-        >
-          <input
-            className="field-input mt-0"
-            aria-label={t("chat.input.label")}
-            placeholder={ready ? t("chat.input.placeholder") : t("chat.input.placeholderIdle")}
-            value={input}
-            onChange={(e) => setInput(e.target.value)}
-            disabled={!ready}
-          />
-          {pending.length ? (
-            <button type="button" className="btn btn-secondary" onClick={stop}>{t("chat.input.stop")}</button>
-          ) : (
-            <button type="submit" className="btn btn-primary" disabled={!ready || !input.trim()}>{t("chat.input.send")}</button>
-          )}
-          <button type="button" className="btn btn-secondary" onClick={() => setTurns([])} disabled={pending.length > 0}>
-            {t("chat.input.clear")}
-          </button>
-        </form>
+        <Composer
+          ready={ready}
+          input={input}
+          onInput={setInput}
+          onSend={send}
+          onStop={stop}
+          onClear={() => setTurns([])}
+          streaming={pending.length > 0}
+        />
         <p className="mt-1 text-xs text-slate-500">{t("chat.input.saved")}</p>
       </section>
     </div>
+  );
+}
+
+/** Compare: each question also goes to the base model (the adapters switched off for that request). */
+function CompareToggle({ checked, onChange }: { checked: boolean; onChange: (on: boolean) => void }) {
+  const t = useT();
+  return (
+    <label className="mb-2 flex items-center gap-2 text-sm" title={t("chat.compare.hint")}>
+      <input type="checkbox" checked={checked} onChange={(e) => onChange(e.target.checked)} />
+      {t("chat.compare.toggle")}
+    </label>
   );
 }
