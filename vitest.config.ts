@@ -16,6 +16,8 @@ export const INTEGRATION_TESTS = [
   "lib/contracts/task-parity.test.ts",
   "lib/contracts/event-parity.test.ts",
   "lib/models.test.ts", // the trainer's architecture list, from Python
+  "lib/api/http-handler.test.ts", // an HTTP server
+  "lib/api/snippets.test.ts", // runs the curl snippet in bash
   "lib/datasets/render.test.ts", // render.py through the venv's Python
   "lib/datasets/turns-trainer.test.ts", // the trainer's turn checks in Python
   "lib/jobs/create-task.test.ts", // tar

@@ -6,7 +6,7 @@
 // entry and the trainer runs on the CPU (CUDA_VISIBLE_DEVICES=0 names a device that is not there).
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { createHarness, DEMO_MODEL, type Harness } from "./test-support/harness";
 
 let h: Harness;
@@ -16,6 +16,8 @@ beforeAll(async () => {
   h = await createHarness();
   // createRun reads env() and db() lazily: point them at the harness's database and folders.
   for (const k of ["DATABASE_URL", "TUNEBOARD_ROOT", "TUNEBOARD_DATA_DIR", "TUNEBOARD_RUNS_DIR", "TUNEBOARD_MODEL_ROOTS"]) process.env[k] = h.env[k];
+  // Fresh modules: the harness's own imports may already have read (and cached) the settings.
+  vi.resetModules();
   ({ createRun } = await import("@/lib/jobs/create-run"));
 });
 afterAll(async () => {

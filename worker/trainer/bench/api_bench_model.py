@@ -41,7 +41,7 @@ def main() -> None:
             write_adapter(runs / name)
     else:
         from tuneboard_trainer.lora import apply_lora, save_adapter
-        from tuneboard_trainer.model import load_pretrained
+        from tuneboard_trainer.hf_weights import load_pretrained
 
         model = out / "models" / "tuneboard-demo"
         if not model.exists():

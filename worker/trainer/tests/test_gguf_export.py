@@ -22,7 +22,7 @@ from tuneboard_trainer.gguf.arch import permute_qk  # noqa: E402
 from tuneboard_trainer.gguf.modelfile import render_modelfile  # noqa: E402
 from tuneboard_trainer.lora import merge_lora, save_adapter  # noqa: E402
 from tuneboard_trainer.methods import LoraSettings, prepare_model  # noqa: E402
-from tuneboard_trainer.model import load_pretrained  # noqa: E402
+from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 
 SHAPE = dict(vocab_size=128256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2)

@@ -16,7 +16,7 @@ from gguf_helpers import (DEMO_MODEL, llama_cpp_greedy, our_greedy, our_logits_f
 from hf_tiny import rand_ids, save_hf  # noqa: E402
 from tuneboard_trainer.events import EventSink  # noqa: E402
 from tuneboard_trainer.export import ExportConfig, export_model  # noqa: E402
-from tuneboard_trainer.model import load_pretrained  # noqa: E402
+from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 from tuneboard_trainer.templates import load_tokenizer  # noqa: E402
 
 N_TOKENS = 32

@@ -68,7 +68,7 @@ def export_gguf(cfg, sink: Optional[EventSink] = None) -> dict:
     import torch
 
     from ..export import RESULT_FILE, _merge_device, _SourceCheckpoint, _StreamedAdapter
-    from ..model import load_config
+    from ..hf_weights import load_config
 
     sink = sink or EventSink()
     t0 = time.time()
