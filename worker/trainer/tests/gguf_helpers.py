@@ -45,7 +45,7 @@ def our_greedy(model_dir: Path, adapter: Path | None, ids: list[int], n: int) ->
     """Our engine (fp32): the first n greedy tokens (no stop) and the logits at the prompt's last position."""
     from tuneboard_trainer.generate import generate_ids
     from tuneboard_trainer.lora import load_adapter
-    from tuneboard_trainer.model import load_pretrained
+    from tuneboard_trainer.hf_weights import load_pretrained
 
     model = load_pretrained(model_dir)
     if adapter is not None:
@@ -61,7 +61,7 @@ def our_logits_f16_weights(model_dir: Path, adapter: Path | None, ids: list[int]
     """Our engine's last-position logits with the merged matrices rounded to F16 (what an F16 GGUF holds),
     so a comparison with llama.cpp measures its arithmetic, not the format's rounding."""
     from tuneboard_trainer.lora import load_adapter, merge_lora
-    from tuneboard_trainer.model import load_pretrained
+    from tuneboard_trainer.hf_weights import load_pretrained
 
     model = load_pretrained(model_dir)
     if adapter is not None:

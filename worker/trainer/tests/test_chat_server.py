@@ -160,7 +160,7 @@ def test_generate_with_adapter_paths_uses_only_those_adapters(tmp_path, tiny_mod
     """API requests name the loaded adapters they use: two adapters loaded, each request answers as
     the process holding that adapter alone; `done` reports the prompt's token count."""
     from tuneboard_trainer.lora import apply_lora, save_adapter
-    from tuneboard_trainer.model import load_pretrained
+    from tuneboard_trainer.hf_weights import load_pretrained
 
     dirs = []
     for seed in (0, 1):
@@ -185,7 +185,7 @@ def test_generate_with_adapter_paths_uses_only_those_adapters(tmp_path, tiny_mod
         s = Proc()
         try:
             assert s.recv() == {"type": "ready"}
-            s.send(type="load", model_path=str(tiny_model_dir), adapter_paths=[d])
+            s.send(type="load", model_path=str(tiny_model_dir), adapter_paths=[d], template="llama3")
             assert s.until("loaded")[0]["type"] == "loaded"
             alone[d] = answer(s, "x")[0]
         finally:
@@ -194,7 +194,7 @@ def test_generate_with_adapter_paths_uses_only_those_adapters(tmp_path, tiny_mod
     s = Proc()
     try:
         assert s.recv() == {"type": "ready"}
-        s.send(type="load", model_path=str(tiny_model_dir), adapter_paths=dirs)
+        s.send(type="load", model_path=str(tiny_model_dir), adapter_paths=dirs, template="llama3")
         assert s.until("loaded")[0]["type"] == "loaded"
         for n, d in enumerate([dirs[0], dirs[1], dirs[1], dirs[0]]):
             text, done = answer(s, f"r{n}", adapter_paths=[d], template="llama3")

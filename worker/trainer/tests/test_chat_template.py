@@ -18,7 +18,7 @@ MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "conten
 @pytest.fixture(scope="module")
 def qwen_adapter(tmp_path_factory, tiny_model_dir):
     from tuneboard_trainer.lora import apply_lora, save_adapter
-    from tuneboard_trainer.model import load_pretrained
+    from tuneboard_trainer.hf_weights import load_pretrained
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("qwen_run") / "adapter"

@@ -12,8 +12,9 @@ from conftest import TRAINER_DIR
 tomllib = pytest.importorskip("tomllib")
 
 # Import name -> distribution name, where they differ.
-DIST_OF = {"rouge_chinese": "rouge-chinese", "yaml": "pyyaml"}
-LOCAL = {"tuneboard_trainer", "bench", "conftest", "fast_helpers", "hf_tiny", "test_train"}
+DIST_OF = {"rouge_chinese": "rouge-chinese", "yaml": "pyyaml", "llama_cpp": "llama-cpp-python"}
+# Our own packages, and the tests' helper modules (every module file beside them).
+LOCAL = {"tuneboard_trainer", "bench"} | {p.stem for p in (TRAINER_DIR / "tests").rglob("*.py")}
 
 
 def _imports(folder):
