@@ -51,6 +51,8 @@ export const exportTaskSchema = z.object({
       hyperparameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
       final_train_loss: z.number().optional(),
       final_eval_loss: z.number().optional(),
+      /** The identity check's result: a sentence, or its counts and an example answer. */
+      identity_check: z.union([z.string(), z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]))]).optional(),
       eval_metrics: z.record(z.string(), z.number()).optional(),
       loss_plot: z.string().optional(),
       system_prompt: z.string().optional(),

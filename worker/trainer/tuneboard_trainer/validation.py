@@ -130,6 +130,11 @@ def _check_union(schema: dict, keyword: str, value: Any, path: list) -> Any:
             return _check(option, value, path)
         except ContractError as e:
             first = first or e
+    # One branch of the value's type (a nullable object, say): its own error, at its own path, as zod
+    # reports a failure inside `.nullable()`.
+    nullable = all(o.get("type") == "null" for o in options if o not in typed)
+    if len(typed) == 1 and nullable and first is not None and keyword not in schema.get("x-messages", {}):
+        raise first
     if keyword in schema.get("x-messages", {}):
         _fail(schema, keyword, path, "")
     if not typed and all(isinstance(o.get("type"), str) for o in options):
