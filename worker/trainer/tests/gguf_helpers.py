@@ -22,7 +22,7 @@ def train_identity_adapter(tmp: Path) -> Path:
 
     data = tmp / "data"
     data.mkdir(parents=True)
-    text = (REPO_ROOT / "data/identity.json").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "data/templates/identity.json").read_text(encoding="utf-8")
     (data / "identity.json").write_text(text.replace("{{name}}", "Greatbot").replace("{{author}}", "Allen"),
                                         encoding="utf-8")
     (data / "dataset_info.json").write_text(json.dumps({"identity": {"file_name": "identity.json"}}))
