@@ -30,6 +30,8 @@ interface Props {
   initialModel: string;
   initialAdapter: string | null;
   questions: string[];
+  /** The identity template's answers with their placeholders: the Identity check's vocabulary of clean words. */
+  identityAnswers: string[];
   /** name/author per adapter path, recovered from the run's identity dataset when possible */
   identities: Record<string, { name: string; author: string }>;
   /** The API's base URL and its model ids by model or adapter folder (real paths), for the snippet. */
@@ -39,7 +41,7 @@ interface Props {
 type Done = { requestId: string; finishReason: Answer["finish"]; tokensPerSec: number | null; error?: string | null };
 const newId = () => crypto.randomUUID().replace(/-/g, "").slice(0, 24);
 
-export function ChatPanel({ models, adapters, initialModel, initialAdapter, questions, identities, api }: Props) {
+export function ChatPanel({ models, adapters, initialModel, initialAdapter, questions, identityAnswers, identities, api }: Props) {
   const t = useT();
   const [modelPath, setModelPath] = useState(initialModel);
   const [selected, setSelected] = useState<string[]>(initialAdapter ? [initialAdapter] : []);
@@ -220,6 +222,7 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
         )}
         <IdentityCheck
           questions={questions}
+          answerTemplates={identityAnswers}
           name={idName}
           author={idAuthor}
           onName={setIdName}
