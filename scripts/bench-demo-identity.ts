@@ -2,20 +2,23 @@
 // held-out identity questions answered greedily and with the default sampling, scored with the Identity
 // check's own rules (components/chat/identity.ts, lib/chat/clean-answer.ts).
 //
-//   npx tsx scripts/bench-demo-identity.ts [--json out.json] [--work DIR]
+//   npx tsx scripts/bench-demo-identity.ts [--json out.json] [--work DIR] [-- --preset '{"num_train_epochs": 15}' --identity FILE]
 //
-// worker/trainer/bench/demo_identity.py builds the demo model, trains and writes the answers; this script
-// scores them. Targets (issue: the demo that answers in clean sentences): greedy ≥ 95 % name both Greatbot and
+// worker/trainer/bench/demo_identity.py builds the demo model, trains and writes the answers (with the
+// worker's thread setting, lib/trainer/command.ts); this script scores them. Targets (issue: the demo that answers in clean sentences): greedy ≥ 95 % name both Greatbot and
 // Allen and ≥ 90 % clean; sampling ≥ 85 % both and ≥ 75 % clean; training ≤ 180 s on 2 cores.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { scoreIdentity } from "../components/chat/identity";
 import { vocabularyOf } from "../lib/chat/clean-answer";
-import { PYTHON, ROOT } from "./lib.mjs";
+import { threadEnv } from "../lib/trainer/command";
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const PYTHON = path.join(ROOT, ".venv", "bin", "python");
 const opt = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
@@ -35,9 +38,11 @@ const output = z.object({
 const work = opt("work") ?? fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-demo-identity-"));
 const answersFile = path.join(work, "answers.json");
 const trainer = path.join(ROOT, "worker", "trainer");
-execFileSync(PYTHON, ["-m", "bench.demo_identity", "--repo", ROOT, "--work", work, "--out", answersFile], {
+const passOn = process.argv.includes("--") ? process.argv.slice(process.argv.indexOf("--") + 1) : [];
+execFileSync(PYTHON, ["-m", "bench.demo_identity", "--repo", ROOT, "--work", work, "--out", answersFile, ...passOn], {
   cwd: trainer,
-  env: { ...process.env, PYTHONPATH: trainer },
+  // The worker's thread setting for trainer processes (one thread on a 2-core host), so the run is timed as the app runs it.
+  env: { ...process.env, ...threadEnv(), PYTHONPATH: trainer },
   stdio: "inherit",
 });
 const raw = JSON.parse(fs.readFileSync(answersFile, "utf8")) as Record<string, unknown>;

@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     p.add_argument("--repo", type=Path, required=True, help="the repository root (templates, tokenizer)")
     p.add_argument("--work", type=Path, required=True, help="an empty or scratch folder for model, data and run")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--preset", type=json.loads, default={}, help="JSON object merged into DEMO_PRESET (to compare presets)")
+    p.add_argument("--identity", type=Path, help="another identity template (default: data/templates/identity.json)")
     a = p.parse_args(argv)
 
     from tuneboard_trainer.chat_engine import GenParams, load_engine
@@ -62,14 +64,17 @@ def main(argv=None) -> int:
     templates = repo / "data" / "templates"
     model = make_demo_model(work / "model", repo / "node_modules" / "@lenml" / "tokenizer-llama3_1" / "models",
                             force=True)
-    records = [fill(r, NAME, AUTHOR) for r in json.loads((templates / "identity.json").read_text(encoding="utf-8"))]
+    preset = {**DEMO_PRESET, **a.preset}
+    source = a.identity or templates / "identity.json"
+    records = [fill(r, NAME, AUTHOR) for r in json.loads(source.read_text(encoding="utf-8"))]
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
     (data / "identity_greatbot.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
     (data / "dataset_info.json").write_text(json.dumps({"identity_greatbot": {"file_name": "identity_greatbot.json"}}))
     run_dir = work / "run"
-    cfg = dict(DEMO_PRESET, model_name_or_path=str(model), dataset_dir=str(data), dataset=["identity_greatbot"],
-               output_dir=str(run_dir), template="llama3", finetuning_type="lora", max_samples=100000, seed=42)
+    # seed 42 and max_samples 100000: the run form's defaults (DEFAULT_RUN_CONFIG); --preset may set another seed.
+    cfg = {"seed": 42, "max_samples": 100000, **preset, "model_name_or_path": str(model), "dataset_dir": str(data),
+           "dataset": ["identity_greatbot"], "output_dir": str(run_dir), "template": "llama3", "finetuning_type": "lora"}
     (work / "config.json").write_text(json.dumps(cfg, indent=2))
 
     trainer_root = Path(__file__).resolve().parents[1]
@@ -101,7 +106,8 @@ def main(argv=None) -> int:
     a.out.write_text(json.dumps({
         "name": NAME,
         "author": AUTHOR,
-        "preset": DEMO_PRESET,
+        "preset": preset,
+        "identity": str(source),
         "records": len(records),
         "train_wall_s": round(train_s, 1),
         "train": results,
