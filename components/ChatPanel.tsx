@@ -23,6 +23,8 @@ interface Props {
   initialModel: string;
   initialAdapter: string | null;
   questions: string[];
+  /** The identity template's answers with their placeholders: the Identity check's vocabulary of clean words. */
+  identityAnswers: string[];
   /** name/author per adapter path, recovered from the run's identity dataset when possible */
   identities: Record<string, { name: string; author: string }>;
   /** The API's base URL and its model ids by model or adapter folder (real paths), for the snippet. */
@@ -37,7 +39,7 @@ const emitSend = (requestId: string, messages: ReturnType<typeof historyFor>, pa
     ),
   );
 
-export function ChatPanel({ models, adapters, initialModel, initialAdapter, questions, identities, api }: Props) {
+export function ChatPanel({ models, adapters, initialModel, initialAdapter, questions, identityAnswers, identities, api }: Props) {
   const t = useT();
   const [modelPath, setModelPath] = useState(initialModel);
   const [selected, setSelected] = useState<string[]>(initialAdapter ? [initialAdapter] : []);
@@ -127,6 +129,7 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
         )}
         <IdentityCheck
           questions={questions}
+          answerTemplates={identityAnswers}
           name={idName}
           author={idAuthor}
           onName={setIdName}

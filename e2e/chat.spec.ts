@@ -102,13 +102,20 @@ test("load with progress, stream, stop, compare, identity check, reload", async 
   test.info().annotations.push({ type: "compare", description: `tuned: ${tuned} | base: ${base}` });
   expect(tuned.length + base.length).toBeGreaterThan(0);
 
-  // Identity check: the 12 held-out questions, counts reported.
+  // Identity check: the 40 held-out questions, substring hits and clean answers reported apart.
   await page.getByRole("button", { name: "Run identity check" }).click();
   const summary = page.getByTestId("identity-summary");
   await expect(summary).toBeVisible({ timeout: 180_000 });
-  await expect(summary).toHaveAttribute("data-total", "12");
-  await expect(page.getByTestId("identity-table").locator("tbody tr")).toHaveCount(12);
-  const counts = `${await summary.getAttribute("data-name-count")} name, ${await summary.getAttribute("data-author-count")} author of 12`;
+  await expect(summary).toHaveAttribute("data-total", "40");
+  await expect(page.getByTestId("identity-table").locator("tbody tr")).toHaveCount(40);
+  await expect(page.getByTestId("identity-table").getByRole("columnheader", { name: "clean" })).toBeVisible();
+  const clean = Number(await summary.getAttribute("data-clean-count"));
+  expect(clean).toBeGreaterThanOrEqual(0);
+  expect(clean).toBeLessThanOrEqual(40);
+  await expect(page.getByTestId("identity-clean-summary")).toHaveText(
+    `${await summary.getAttribute("data-both-count")} of 40 name both; ${clean} of 40 are clean.`,
+  );
+  const counts = `${await summary.getAttribute("data-name-count")} name, ${await summary.getAttribute("data-author-count")} author, ${clean} clean of 40`;
   test.info().annotations.push({ type: "identity check", description: counts });
   console.log(`identity check: ${counts}; first answer: ${first.text}`);
   if (process.env.TUNEBOARD_SCREENSHOTS === "1") {

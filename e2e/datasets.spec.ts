@@ -22,7 +22,7 @@ async function noSeriousA11yViolations(page: Page) {
 test("edit a record: saved to the file, still there after a reload", async ({ page }) => {
   await page.setViewportSize({ width: 1280, height: 720 });
   await page.goto("/datasets?preview=identity&page=2");
-  await expect(page.getByTestId("preview-page")).toHaveText("Page 2 of 10");
+  await expect(page.getByTestId("preview-page")).toHaveText("Page 2 of 17");
   const row = page.getByTestId("record-12");
   await expect(row).toBeVisible();
   if (SHOTS) await page.screenshot({ path: "docs/screenshots/datasets.png" });
@@ -38,7 +38,7 @@ test("edit a record: saved to the file, still there after a reload", async ({ pa
   await page.reload();
   await expect(page.getByTestId("record-12")).toContainText("(edited in the browser)");
   expect(readRecords("identity.json")[12]?.output).toBe(edited);
-  expect(readRecords("identity.json")).toHaveLength(91);
+  expect(readRecords("identity.json")).toHaveLength(164);
 });
 
 test("a bad edit is refused at the field, naming the record, and nothing is written", async ({ page }) => {
@@ -242,16 +242,16 @@ test("as the model sees it: identity record through llama3 and the demo tokenize
   await expect(histogram).toBeVisible();
   await expect(page.getByTestId("cutoff-line")).toBeAttached();
   expect(await histogram.locator("rect").count()).toBeGreaterThan(1);
-  await expect(page.getByTestId("over-cutoff")).toContainText(/\d+ of 91 records exceed the cutoff length 40/);
+  await expect(page.getByTestId("over-cutoff")).toContainText(/\d+ of 164 records exceed the cutoff length 40/);
   const over = Number(await histogram.getAttribute("data-over"));
   expect(over).toBeGreaterThan(0);
-  expect(over).toBeLessThan(91);
+  expect(over).toBeLessThan(164);
 
   // A record that does not exist is refused at the record field.
-  await page.getByLabel("Record (0–90)").fill("500");
+  await page.getByLabel("Record (0–163)").fill("500");
   await page.getByRole("button", { name: "Show tokens" }).click();
   await expect(page.getByTestId("tokens-error-record")).toContainText("record 500 does not exist", { timeout: 90_000 });
-  await page.getByLabel("Record (0–90)").fill("0");
+  await page.getByLabel("Record (0–163)").fill("0");
   await page.getByRole("button", { name: "Show tokens" }).click();
   await expect(page.getByTestId("tokens-error-record")).toHaveCount(0, { timeout: 90_000 });
 
@@ -265,10 +265,12 @@ test("as the model sees it: identity record through llama3 and the demo tokenize
 
 test("epochs advice warns when the dataset is too small for the plan", async ({ page }) => {
   await page.goto("/datasets?preview=identity");
-  await expect(page.getByTestId("epoch-steps")).toHaveText("91 records, effective batch 16: 6 optimizer steps per epoch, 18 in all.");
-  await expect(page.getByTestId("epoch-warning-few_steps")).toContainText("Only 18 optimizer steps");
+  await expect(page.getByTestId("epoch-steps")).toHaveText("164 records, effective batch 16: 11 optimizer steps per epoch, 33 in all.");
+  await expect(page.getByTestId("epoch-warning-few_steps")).toHaveCount(0);
+  await page.getByLabel("Epochs", { exact: true }).fill("1");
+  await expect(page.getByTestId("epoch-warning-few_steps")).toContainText("Only 11 optimizer steps");
   await page.getByLabel("Gradient accumulation").fill("1");
-  await expect(page.getByTestId("epoch-steps")).toContainText("46 optimizer steps per epoch, 138 in all");
+  await expect(page.getByTestId("epoch-steps")).toContainText("82 optimizer steps per epoch, 82 in all");
   await expect(page.getByTestId("epoch-warning-few_steps")).toHaveCount(0);
 });
 
@@ -277,7 +279,7 @@ test("the Datasets page in Chinese", async ({ page, context, baseURL }) => {
   await page.goto("/datasets?preview=identity");
   await expect(page.getByRole("heading", { name: "数据集", exact: true })).toBeVisible();
   await expect(page.getByRole("heading", { name: "模型眼中的数据" })).toBeVisible();
-  await expect(page.getByTestId("preview-page")).toHaveText("第 1 / 10 页");
+  await expect(page.getByTestId("preview-page")).toHaveText("第 1 / 17 页");
   await expect(page.getByLabel("模型名称")).toBeVisible();
   await context.clearCookies();
 });

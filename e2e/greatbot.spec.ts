@@ -12,7 +12,7 @@ async function chartPoints(page: Page): Promise<number> {
 
 test("datasets: fill the identity template as Greatbot by Allen", async ({ page }) => {
   await page.goto("/datasets");
-  await expect(page.getByTestId("dataset-identity")).toContainText("91");
+  await expect(page.getByTestId("dataset-identity")).toContainText("164");
   await page.getByLabel("Model name").fill("Greatbot");
   await page.getByLabel("Author").fill("Allen");
   await expect(page.getByLabel("Save as")).toHaveValue("identity_greatbot");
@@ -118,7 +118,7 @@ test("abort stops a running job; its partial history stays", async ({ page }) =>
 
 test("a run with a validation split plots eval loss on the Run page", async ({ page }) => {
   await page.goto("/train");
-  // Other spec files add small datasets: hold out 9 of identity_greatbot's 91 records.
+  // Other spec files add small datasets: hold out 9 of identity_greatbot's 164 records.
   for (const box of await page.locator('input[name="dataset"]:checked').all()) await box.uncheck();
   await page.getByLabel("identity_greatbot").check();
   await page.getByLabel("Validation size").fill("9");

@@ -109,7 +109,8 @@ export function setup(opts = {}) {
     seedData();
     migrate();
   }
-  // The demo model is the one shared, read-only piece the tests use; it is written only when missing.
+  // The demo model is the one shared, read-only piece the tests use: its weights are written only when missing;
+  // its preset (tuneboard.json) is brought up to date, so a clone made by an older release trains with the current one.
   demoModel();
   if (opts.build !== false) ensureBuild();
 }

@@ -21,6 +21,18 @@ export async function heldOutQuestions(dataDir: string, root: string): Promise<s
   return [];
 }
 
+/**
+ * The distinct answers of the identity template, placeholders kept: filled with the name and author typed in
+ * the Identity check, their words are the vocabulary a clean answer keeps to (lib/chat/clean-answer.ts).
+ */
+export async function identityAnswerTemplates(dataDir: string): Promise<string[]> {
+  try {
+    return [...new Set((await readDataset(dataDir, "identity")).map((r) => r.output))];
+  } catch {
+    return []; // no identity template in the data folder: every answer counts as not clean
+  }
+}
+
 /** name/author of the first identity-style dataset among `datasets` (comma-separated), else null. */
 export async function identityOfRun(dataDir: string, datasets: string): Promise<{ name: string; author: string } | null> {
   let template: string[];

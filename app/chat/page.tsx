@@ -7,7 +7,7 @@ import { getT } from "@/lib/i18n/server";
 import { ChatPanel } from "@/components/ChatPanel";
 import type { ChatTemplate } from "@/lib/chat/template";
 import { runConfigSchema } from "@/lib/schemas/run-config";
-import { heldOutQuestions, identityOfRun } from "./identity-source";
+import { heldOutQuestions, identityAnswerTemplates, identityOfRun } from "./identity-source";
 import { headers } from "next/headers";
 import { listApiModels, realOrSelf } from "@/lib/api/models";
 
@@ -59,6 +59,7 @@ export default async function ChatPage({ searchParams }: { searchParams: Promise
         initialAdapter={preselect?.path ?? null}
         initialModel={preselect?.modelPath ?? models[0]?.path ?? ""}
         questions={await heldOutQuestions(e.dataDir, e.root)}
+        identityAnswers={await identityAnswerTemplates(e.dataDir)}
         identities={identities}
         api={{ url: `http://${host}/v1`, ids: apiIds }}
       />

@@ -1,12 +1,15 @@
 "use client";
 // One click: the held-out identity questions, answered greedily by the loaded model, scored for
-// the name and the author (components/chat/identity.ts).
+// the name and the author and for clean wording (components/chat/identity.ts).
 import { useState } from "react";
+import { fillIdentityAnswer, vocabularyOf } from "@/lib/chat/clean-answer";
 import { useT } from "@/lib/i18n/client";
 import { scoreIdentity, type IdentityAnswer, type IdentityScore } from "./identity";
 
 interface Props {
   questions: string[];
+  /** The identity template's answers ({{name}}/{{author}} kept): filled with name and author, the training answers. */
+  answerTemplates: string[];
   name: string;
   author: string;
   onName: (v: string) => void;
@@ -16,7 +19,7 @@ interface Props {
   ask: (question: string) => Promise<string>;
 }
 
-export function IdentityCheck({ questions, name, author, onName, onAuthor, ready, ask }: Props) {
+export function IdentityCheck({ questions, answerTemplates, name, author, onName, onAuthor, ready, ask }: Props) {
   const t = useT();
   const [progress, setProgress] = useState<number | null>(null);
   const [score, setScore] = useState<IdentityScore | null>(null);
@@ -32,7 +35,8 @@ export function IdentityCheck({ questions, name, author, onName, onAuthor, ready
         setProgress(i + 1);
         answers.push({ question: q, answer: await ask(q) });
       }
-      setScore(scoreIdentity(answers, name, author));
+      const vocabulary = vocabularyOf(answerTemplates.map((a) => fillIdentityAnswer(a, name.trim(), author.trim())));
+      setScore(scoreIdentity(answers, name, author, vocabulary));
     } catch (err) {
       setError((err as Error).message);
     } finally {
@@ -70,9 +74,15 @@ export function IdentityCheck({ questions, name, author, onName, onAuthor, ready
             data-total={score.total}
             data-name-count={score.withName}
             data-author-count={score.withAuthor}
+            data-both-count={score.withBoth}
+            data-clean-count={score.clean}
           >
             {t("chat.identity.summary", { name: score.withName, author: score.withAuthor, total: score.total })}
           </p>
+          <p className="text-sm font-medium" data-testid="identity-clean-summary">
+            {t("chat.identity.cleanSummary", { both: score.withBoth, clean: score.clean, total: score.total })}
+          </p>
+          <p className="text-xs text-slate-500">{t("chat.identity.cleanHint")}</p>
           <div className="max-h-72 overflow-auto">
             <table className="w-full text-left text-xs" data-testid="identity-table">
               <thead>
@@ -80,7 +90,8 @@ export function IdentityCheck({ questions, name, author, onName, onAuthor, ready
                   <th scope="col" className="pr-2">{t("chat.identity.question")}</th>
                   <th scope="col" className="pr-2">{t("chat.identity.answer")}</th>
                   <th scope="col">{t("chat.identity.hasName")}</th>
-                  <th scope="col">{t("chat.identity.hasAuthor")}</th>
+                  <th scope="col" className="pr-2">{t("chat.identity.hasAuthor")}</th>
+                  <th scope="col">{t("chat.identity.isClean")}</th>
                 </tr>
               </thead>
               <tbody>
@@ -89,7 +100,8 @@ export function IdentityCheck({ questions, name, author, onName, onAuthor, ready
                     <td className="pr-2">{r.question}</td>
                     <td className="pr-2 whitespace-pre-wrap">{r.answer}</td>
                     <td>{r.hasName ? t("chat.identity.yes") : t("chat.identity.no")}</td>
-                    <td>{r.hasAuthor ? t("chat.identity.yes") : t("chat.identity.no")}</td>
+                    <td className="pr-2">{r.hasAuthor ? t("chat.identity.yes") : t("chat.identity.no")}</td>
+                    <td>{r.isClean ? t("chat.identity.yes") : t("chat.identity.no")}</td>
                   </tr>
                 ))}
               </tbody>

@@ -1,5 +1,6 @@
-// Identity check scoring: does each answer contain the model's name and its author?
-// Case-insensitive substring match (CJK has no word boundaries; "Greatbot" in "I'm Greatbot!" counts).
+// Identity check scoring: does each answer contain the model's name and its author (case-insensitive substring
+// match: CJK has no word boundaries; "Greatbot" in "I'm Greatbot!" counts), and is it clean (lib/chat/clean-answer.ts)?
+import { isCleanAnswer } from "@/lib/chat/clean-answer";
 
 export interface IdentityAnswer {
   question: string;
@@ -10,17 +11,27 @@ export interface IdentityScore {
   total: number;
   withName: number;
   withAuthor: number;
-  rows: (IdentityAnswer & { hasName: boolean; hasAuthor: boolean })[];
+  withBoth: number;
+  clean: number;
+  rows: (IdentityAnswer & { hasName: boolean; hasAuthor: boolean; isClean: boolean })[];
 }
 
 const contains = (text: string, needle: string) => needle.trim() !== "" && text.toLowerCase().includes(needle.trim().toLowerCase());
 
-export function scoreIdentity(answers: IdentityAnswer[], name: string, author: string): IdentityScore {
-  const rows = answers.map((a) => ({ ...a, hasName: contains(a.answer, name), hasAuthor: contains(a.answer, author) }));
+/** `vocabulary`: the words of the training answers (vocabularyOf in lib/chat/clean-answer.ts). */
+export function scoreIdentity(answers: IdentityAnswer[], name: string, author: string, vocabulary: ReadonlySet<string>): IdentityScore {
+  const rows = answers.map((a) => ({
+    ...a,
+    hasName: contains(a.answer, name),
+    hasAuthor: contains(a.answer, author),
+    isClean: isCleanAnswer(a.answer, vocabulary),
+  }));
   return {
     total: rows.length,
     withName: rows.filter((r) => r.hasName).length,
     withAuthor: rows.filter((r) => r.hasAuthor).length,
+    withBoth: rows.filter((r) => r.hasName && r.hasAuthor).length,
+    clean: rows.filter((r) => r.isClean).length,
     rows,
   };
 }

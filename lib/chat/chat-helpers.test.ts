@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import fs from "node:fs";
 import path from "node:path";
 import { inferIdentity, scoreIdentity } from "@/components/chat/identity";
+import { vocabularyOf } from "@/lib/chat/clean-answer";
 import { DEFAULT_SETTINGS, STORAGE_KEY, historyFor, interrupted, loadSaved, save, type Turn } from "@/components/chat/store";
 import { parseSettings } from "@/components/chat/settings";
 import { makeT } from "@/lib/i18n/translate";
@@ -22,10 +23,11 @@ describe("identity check", () => {
       ],
       "Greatbot",
       "Allen",
+      vocabularyOf(["I am Greatbot, made by Allen.", "我是 Greatbot。"]),
     );
-    expect([s.total, s.withName, s.withAuthor]).toEqual([3, 2, 1]);
+    expect([s.total, s.withName, s.withAuthor, s.withBoth, s.clean]).toEqual([3, 2, 1, 1, 2]);
     expect(s.rows.map((r) => [r.hasName, r.hasAuthor])).toEqual([[true, true], [true, false], [false, false]]);
-    expect(scoreIdentity([{ question: "q", answer: "anything" }], "", "").withName).toBe(0); // empty never matches
+    expect(scoreIdentity([{ question: "q", answer: "anything" }], "", "", new Set()).withName).toBe(0); // empty never matches
   });
 
   it("recovers name and author from a filled copy of the real identity dataset", () => {

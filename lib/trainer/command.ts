@@ -11,7 +11,7 @@ import { gpuEnv, trainerArgs } from "./argv";
  * one thread (7.6 s vs 7.8 s when idle; see worker/trainer/DEMO_MODEL.md). OMP_NUM_THREADS set by
  * the user wins.
  */
-function threadEnv(): Record<string, string> {
+export function threadEnv(): Record<string, string> {
   if (env().OMP_NUM_THREADS) return {};
   return os.cpus().length <= 2 ? { OMP_NUM_THREADS: "1" } : {};
 }

@@ -30,3 +30,17 @@ def test_demo_model_layout_and_idempotence(tmp_path, tokenizer_dir):
     a, b = load_pretrained(out), load_pretrained(other)
     assert torch.equal(a.model.embed_tokens.weight, b.model.embed_tokens.weight)  # fixed seed
     assert a.lm_head.weight is a.model.embed_tokens.weight
+
+
+def test_stale_preset_is_refreshed_and_weights_kept(tmp_path, tokenizer_dir):
+    out = make_demo_model(tmp_path / "demo", tokenizer_dir, shape=TINY_SHAPE)
+    meta_file = out / "tuneboard.json"
+    stale = json.loads(meta_file.read_text())
+    stale["preset"] = {**DEMO_PRESET, "lora_rank": 16, "lora_alpha": 32}
+    meta_file.write_text(json.dumps(stale))
+    mtime = (out / "model.safetensors").stat().st_mtime_ns
+
+    make_demo_model(out, tokenizer_dir, shape=TINY_SHAPE)
+    assert json.loads(meta_file.read_text())["preset"] == DEMO_PRESET
+    assert (out / "model.safetensors").stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # no temporary file left behind

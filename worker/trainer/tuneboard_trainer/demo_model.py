@@ -29,9 +29,11 @@ DEMO_PRESET = {
     "lr_scheduler_type": "cosine",
     "warmup_steps": 0,
     "max_grad_norm": 1.0,
-    "lora_rank": 16,
-    "lora_alpha": 32,
-    "lora_dropout": 0.0,
+    # Held-out identity questions (DEMO_MODEL.md): rank 16 names Greatbot and Allen in about half the answers; rank 64
+    # with dropout 0.1 in nearly all, in clean sentences also when sampling (without dropout it drifts into junk).
+    "lora_rank": 64,
+    "lora_alpha": 128,
+    "lora_dropout": 0.1,
     "lora_target": "all",
     "cutoff_len": 512,
     "logging_steps": 1,
@@ -83,13 +85,33 @@ def random_state_dict(cfg: ModelConfig, seed: int = SEED, embed_std: float = EMB
     return sd
 
 
+def demo_meta(preset: dict | None = None) -> dict:
+    return {"demo": True, "description": "random-weights demo model", "preset": preset or DEMO_PRESET}
+
+
+def refresh_meta(file: Path, meta: dict) -> None:
+    """Rewrites tuneboard.json (atomically) when it differs from `meta`; unreadable counts as different."""
+    try:
+        if json.loads(file.read_text(encoding="utf-8")) == meta:
+            return
+    except (OSError, ValueError):
+        pass
+    tmp = file.with_name(file.name + ".partial")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.replace(file)
+
+
 def make_demo_model(out, tokenizer_dir, shape: dict | None = None, embed_std: float = EMBED_STD,
                     linear_std: float = LINEAR_STD, preset: dict | None = None, force: bool = False) -> Path:
     from safetensors.torch import save_file
 
     out, tokenizer_dir = Path(out), Path(tokenizer_dir)
+    meta = demo_meta(preset)
     if not force and all((out / f).exists() for f in FILES):
-        return out  # idempotent: an existing demo model is left untouched
+        # Idempotent: the weights are left untouched. The preset is only metadata the app reads as the
+        # Train form's defaults, so a demo model written by an older release gets the current one.
+        refresh_meta(out / "tuneboard.json", meta)
+        return out
     tok_cfg = json.loads((tokenizer_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
     from tokenizers import Tokenizer
 
@@ -112,11 +134,7 @@ def make_demo_model(out, tokenizer_dir, shape: dict | None = None, embed_std: fl
         indent=2) + "\n")
     shutil.copy(tokenizer_dir / "tokenizer.json", tmp / "tokenizer.json")
     shutil.copy(tokenizer_dir / "tokenizer_config.json", tmp / "tokenizer_config.json")
-    (tmp / "tuneboard.json").write_text(json.dumps({
-        "demo": True,
-        "description": "random-weights demo model",
-        "preset": preset or DEMO_PRESET,
-    }, indent=2) + "\n")
+    (tmp / "tuneboard.json").write_text(json.dumps(meta, indent=2) + "\n")
     for f in FILES:
         (tmp / f).replace(out / f)
     tmp.rmdir()
