@@ -16,7 +16,7 @@ describe("record edits", () => {
   it("pages the records and saves an edit to disk, keeping the others", async () => {
     const before = JSON.parse(await readText("identity.json")) as Record<string, string>[];
     const page = await readPage(tmp.dataDir, "identity", 2, 10);
-    expect(page).toMatchObject({ total: 91, page: 2, pages: 10, format: "alpaca" });
+    expect(page).toMatchObject({ total: 164, page: 2, pages: 17, format: "alpaca" });
     const row = page.rows[0]!;
     expect(row.index).toBe(10);
     const fields = Object.fromEntries(row.fields.map((f) => [f.key, f.value]));
@@ -69,14 +69,14 @@ describe("record edits", () => {
     expect(page.blank.fields.map((f) => f.key)).toEqual(["instruction", "input", "output"]);
     await addRecord(tmp.dataDir, { dataset: "identity", fields: { instruction: "New?", input: "", output: "Yes." }, jsonKeys: [] });
     let loaded = await loadDataset(tmp.dataDir, "identity");
-    expect(loaded.raw).toHaveLength(92);
-    expect(loaded.raw[91]).toEqual({ instruction: "New?", input: "", output: "Yes." });
+    expect(loaded.raw).toHaveLength(165);
+    expect(loaded.raw[164]).toEqual({ instruction: "New?", input: "", output: "Yes." });
     const bad = await caught(addRecord(tmp.dataDir, { dataset: "identity", fields: { instruction: "x", input: "", output: "" }, jsonKeys: [] }));
-    expect(bad).toMatchObject({ field: "output", recordIndex: 92 });
+    expect(bad).toMatchObject({ field: "output", recordIndex: 165 });
     const first = (await readPage(tmp.dataDir, "identity", 1, 10)).rows[0]!;
     await deleteRecord(tmp.dataDir, { dataset: "identity", index: 0, expected: first.expected });
     loaded = await loadDataset(tmp.dataDir, "identity");
-    expect(loaded.raw).toHaveLength(91);
+    expect(loaded.raw).toHaveLength(164);
     expect(JSON.stringify(loaded.raw[0])).not.toBe(first.expected);
   });
 

@@ -256,7 +256,7 @@ describe("listDatasets", () => {
     await writeJson("broken.json", [chat(["human", "a"], ["gpt", "b"]), chat(["human", "a"])]);
     const list = await listDatasets(tmp.dataDir);
     const byName = Object.fromEntries(list.map((d) => [d.name, d]));
-    expect(byName.identity).toMatchObject({ formatting: "alpaca", records: 91, hasPlaceholders: true });
+    expect(byName.identity).toMatchObject({ formatting: "alpaca", records: 164, hasPlaceholders: true });
     expect(byName.identity?.error).toBeUndefined();
     expect(byName.chat).toMatchObject({ formatting: "sharegpt", records: 3, hasPlaceholders: false });
     expect(byName.chat?.error).toBeUndefined();

@@ -44,7 +44,7 @@ describe("fillIdentity", () => {
     const list = await listDatasets(tmp.dataDir);
     expect(list.find((d) => d.name === "identity_greatbot")).toMatchObject({
       fileName: "identity_greatbot.json",
-      records: 91,
+      records: 164,
       hasPlaceholders: false,
     });
     expect(list.find((d) => d.name === "identity")?.hasPlaceholders).toBe(true);

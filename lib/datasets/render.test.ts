@@ -21,8 +21,8 @@ const caught = (p: Promise<unknown>) => p.then(() => { throw new Error("expected
 describe("renderRecord", () => {
   it("renders a record with trained tokens and every record's length, then answers from the cache", async () => {
     const out = await renderRecord(paths, req);
-    expect(out).toMatchObject({ ok: true, record: 0, num_records: 91, cutoff_len: 40, template: "llama3" });
-    expect(out.lengths).toHaveLength(91);
+    expect(out).toMatchObject({ ok: true, record: 0, num_records: 164, cutoff_len: 40, template: "llama3" });
+    expect(out.lengths).toHaveLength(164);
     expect(out.num_trained).toBeGreaterThan(0);
     expect(out.tokens.filter((t) => t.trained).at(-1)?.text).toBe("<|eot_id|>");
     expect(out.over_cutoff).toBe(out.lengths.filter((n) => n > 40).length);
@@ -33,7 +33,7 @@ describe("renderRecord", () => {
 
   it("refuses, at the field, models outside the roots, missing records and bad input", async () => {
     expect(await caught(renderRecord(paths, { ...req, model: "../../etc" }))).toMatchObject({ field: "model" });
-    expect(await caught(renderRecord(paths, { ...req, record: 91 }))).toMatchObject({ field: "record", message: "record 91 does not exist (dataset 'identity' has records 0 to 90)" });
+    expect(await caught(renderRecord(paths, { ...req, record: 164 }))).toMatchObject({ field: "record", message: "record 164 does not exist (dataset 'identity' has records 0 to 163)" });
     expect(await caught(renderRecord(paths, { ...req, template: "chatml" }))).toMatchObject({ field: "template" });
     expect(await caught(renderRecord(paths, { ...req, cutoffLen: 0 }))).toMatchObject({ field: "cutoffLen" });
     expect(await caught(renderRecord(paths, { ...req, dataset: "nope" }))).toMatchObject({ field: "dataset" });
