@@ -179,9 +179,13 @@ test("compare two runs: both curves drawn and the differing settings listed", as
 
 test("filter by status with the keyboard, then delete a finished run after confirming", async ({ page, request }) => {
   await page.goto("/runs");
-  await page.getByTestId("filter-succeeded").focus();
-  await page.keyboard.press("Enter");
-  await page.waitForURL(/\/runs\?status=succeeded$/);
+  await page.waitForLoadState("networkidle");
+  // A key press that lands while the page hydrates can be dropped: press again until the link is followed.
+  await expect(async () => {
+    await page.getByTestId("filter-succeeded").focus();
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/runs\?status=succeeded$/, { timeout: 5_000 });
+  }).toPass({ timeout: 60_000 });
   await expect(page.getByTestId("filter-succeeded")).toHaveAttribute("aria-current", "page");
   const statuses = await page.locator('[data-testid^="status-"]').evaluateAll((els) => els.map((e) => e.getAttribute("data-status")));
   expect(statuses.length).toBeGreaterThanOrEqual(2);
