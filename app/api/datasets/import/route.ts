@@ -1,6 +1,7 @@
 // Step one of an import: the browser posts the file (multipart, field "file"); the server keeps
 // it in the staging folder and answers its columns and first records for the mapping step.
 // The size limit is enforced here while the body streams in, not after it has all been read.
+import { readBodyCapped } from "@/lib/http/read-capped";
 import { NextResponse } from "next/server";
 import { env } from "@/lib/env";
 import { isDatasetError } from "@/lib/datasets/errors";
@@ -17,34 +18,10 @@ const ENVELOPE = 64 * 1024;
 const refuse = (req: Request, status: number, field: string, message: string) =>
   NextResponse.json({ ok: false, field, message: translateMessage(message, localeOfRequest(req)) }, { status });
 
-async function readCapped(req: Request, cap: number): Promise<Uint8Array | null> {
-  if (!req.body) return new Uint8Array();
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > cap) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
-
 export async function POST(req: Request) {
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > IMPORT_MAX_BYTES + ENVELOPE) return refuse(req, 413, "file", tooLarge(declared).message);
-  const body = await readCapped(req, IMPORT_MAX_BYTES + ENVELOPE);
+  const body = await readBodyCapped(req, IMPORT_MAX_BYTES + ENVELOPE);
   if (body === null) return refuse(req, 413, "file", tooLarge(IMPORT_MAX_BYTES + ENVELOPE).message);
 
   let form: FormData;

@@ -1,6 +1,7 @@
 // Run-folder files of a job, to and from the remote worker that holds it (protocol:
 // lib/remote/protocol.ts). Uploads are resumable (append at the received offset) and
 // checksummed: a file lands in the run folder (atomic rename) only when its sha256 matches.
+import { readBodyCapped } from "@/lib/http/read-capped";
 import fs from "node:fs";
 import path from "node:path";
 import { db } from "@/lib/db";
@@ -28,25 +29,6 @@ function locate(jobId: number, segments: string[] | undefined) {
   const runsDir = env().runsDir;
   if (!isInsideWithoutSymlinks(runsDir, final) || !isInsideWithoutSymlinks(runsDir, part)) return null;
   return { rel: rel.data, runDir, final, part };
-}
-
-/** The request body, or null as soon as it passes `cap` bytes (the rest is never read). */
-async function readChunk(req: Request, cap: number): Promise<Buffer | null> {
-  if (!req.body) return Buffer.alloc(0);
-  const reader = req.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > cap) {
-      await reader.cancel();
-      return null;
-    }
-    parts.push(value);
-  }
-  return Buffer.concat(parts);
 }
 
 const received = (file: string) => (fs.existsSync(file) ? fs.statSync(file).size : 0);
@@ -84,7 +66,7 @@ export async function PUT(req: Request, { params }: Params) {
   if (!Number.isInteger(offset) || offset < 0) return json(400, { error: "offset must be a non-negative integer" });
   const have = received(loc.part);
   if (offset !== have) return json(409, { error: `expected offset ${have}`, path: loc.rel, received: have });
-  const body = await readChunk(req, UPLOAD_CHUNK_BYTES);
+  const body = await readBodyCapped(req, UPLOAD_CHUNK_BYTES);
   if (!body) return json(413, { error: `chunks are at most ${UPLOAD_CHUNK_BYTES} bytes` });
   fs.mkdirSync(path.dirname(loc.part), { recursive: true });
   fs.appendFileSync(loc.part, body);
