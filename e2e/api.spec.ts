@@ -3,7 +3,7 @@
 // checked against /v1 itself), the "local API without key" switch, and the Chat page's snippet,
 // whose curl command is run as shown and streams an answer.
 import { execFileSync } from "node:child_process";
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./helpers/test";
 import { createTinyRun } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });

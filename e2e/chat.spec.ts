@@ -1,7 +1,7 @@
 // Chat in a real Chromium against the real server, worker and chat process (CPU, demo model):
 // a short LoRA run on a fresh identity dataset, then load (progress shown), stream, stop mid-answer,
 // compare with the base model, the identity check, and the conversation surviving a reload.
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./helpers/test";
 import { ask } from "./helpers/chat";
 
 test.describe.configure({ mode: "serial" });

@@ -1,7 +1,7 @@
 // The seed tutorial's whole workflow in a real Chromium against the real server and worker:
 // identity data for "Greatbot" by "Allen", a LoRA run on the demo model with a live loss
 // chart, then chat with the checkpoint.
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test, type Page } from "./helpers/test";
 import { ask } from "./helpers/chat";
 
 test.describe.configure({ mode: "serial" });

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import AxeBuilder from "@axe-core/playwright";
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test, type Page } from "./helpers/test";
 import { createTinyRun } from "./helpers/fixtures";
 
 // Not serial: one page failing must not hide the results of the others.

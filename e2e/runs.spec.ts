@@ -4,7 +4,7 @@
 // finished run is deleted after a confirmation. Two short demo-model runs are created through
 // POST /api/runs (the same validation as the Train form) and reused by every test here.
 import fs from "node:fs";
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Page } from "./helpers/test";
 import AxeBuilder from "@axe-core/playwright";
 
 test.describe.configure({ mode: "serial" });

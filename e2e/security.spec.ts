@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test, type Page } from "./helpers/test";
 import { DEFAULT_RUN_CONFIG } from "../lib/schemas/run-config";
 
 test.describe.configure({ mode: "serial" });

@@ -1,6 +1,6 @@
 // The Workers panel against the real server and the e2e worker (scripts/e2e-server.mjs): the
 // worker appears with its heartbeat, its GPUs (none on the CPU test machine) and its state.
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./helpers/test";
 
 test("workers: the running worker is listed as online, with its GPUs and last-seen time", async ({ page }) => {
   await page.goto("/workers");

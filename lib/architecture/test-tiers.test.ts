@@ -27,3 +27,10 @@ it("unit tests start no process and no server", () => {
   const offending = unit.filter((f) => STARTS_SOMETHING.test(fs.readFileSync(path.join(ROOT, f), "utf8")));
   expect(offending, "list these in INTEGRATION_TESTS (vitest.config.ts)").toEqual([]);
 });
+
+it("browser specs take `test` from e2e/helpers/test.ts, which waits for hydration after each navigation", () => {
+  const specs = fs.readdirSync(path.join(ROOT, "e2e")).filter((f) => f.endsWith(".spec.ts"));
+  expect(specs.length).toBeGreaterThan(5);
+  const direct = specs.filter((f) => /import\s*{[^}]*\btest\b[^}]*}\s*from\s*"@playwright\/test"/.test(fs.readFileSync(path.join(ROOT, "e2e", f), "utf8")));
+  expect(direct, 'import { test, expect } from "./helpers/test"').toEqual([]);
+});

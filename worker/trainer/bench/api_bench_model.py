@@ -31,6 +31,8 @@ def main() -> None:
         from bench.chat_bench import write_adapter, write_model
 
         model = out / "models" / "llama-8b-shape"
+        if not (DEMO / "tokenizer.json").exists():
+            raise SystemExit(f"{DEMO}: no tokenizer.json; `npm start` builds the demo model and its tokenizer first")
         if not (model / "config.json").exists():
             write_model(model)
             for f in TOKENIZER_FILES:

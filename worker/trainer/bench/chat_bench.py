@@ -31,6 +31,8 @@ import torch
 
 from tuneboard_trainer.chat_engine import ChatEngine, GenParams
 
+from .host import host_facts
+
 CONFIG = {  # Llama-3.1-8B-Instruct's shape
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 128256, "hidden_size": 4096,
     "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
@@ -179,7 +181,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     res: dict = {"card": torch.cuda.get_device_name(0), "torch": torch.__version__,
                  "date": time.strftime("%Y-%m-%d", time.gmtime()), "prompt_tokens": PROMPT_LEN,
-                 "new_tokens": NEW_TOKENS, "max_seq_len": MAX_SEQ}
+                 "new_tokens": NEW_TOKENS, "max_seq_len": MAX_SEQ, **host_facts()}
 
     def save():
         out.write_text(json.dumps(res, indent=2))

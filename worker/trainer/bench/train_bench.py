@@ -56,8 +56,9 @@ from typing import Optional
 import torch
 
 from . import models, workloads
+from .host import host_facts
 
-DATE = "2026-11-28"
+DATE = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
 GIB = 1024**3
 
 
@@ -547,7 +548,7 @@ def bench_meta(args, device, cfg: dict, dtype, quick: bool) -> dict:
         "card": card_name(device), "device": str(device), "torch": torch.__version__,
         "python": platform.python_version(), "shape": "tiny (--quick)" if quick else "Llama-3.1-8B",
         "config": cfg, "dtype": str(dtype), "matmul_params": models.matmul_params(cfg),
-        "lora_params": models.lora_params(cfg),
+        "lora_params": models.lora_params(cfg), **host_facts(),
     }
     for mod in ("transformers", "peft", "triton"):
         try:
