@@ -46,7 +46,7 @@ export const envSchema = z
       .string()
       .min(16, "TUNEBOARD_TOKEN must be at least 16 characters")
       .optional()
-      .describe("access token (16+ characters, about 80 bits: see [docs/security.md](docs/security.md)); when set, every page, API route and socket needs a login at `/login`"),
+      .describe("access token (16+ characters, about 80 bits: see `docs/security.md`); when set, every page, API route and socket needs a login at `/login`"),
     TUNEBOARD_PUBLIC_ORIGIN: z
       .string()
       .default("")
