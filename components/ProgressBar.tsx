@@ -1,5 +1,6 @@
 "use client";
-// Step / total, epoch, elapsed and remaining time (from the pace so far), and the bar itself.
+// Step / total, epoch, elapsed and remaining time (from the pace so far, and only while the run
+// is active: a finished, failed or cancelled run has nothing remaining), and the bar itself.
 import { estimateRemaining, formatDuration } from "@/lib/format/time";
 import { useT } from "@/lib/i18n/client";
 
@@ -8,11 +9,14 @@ export function ProgressBar({
   total,
   elapsedS,
   epoch = null,
+  active = true,
 }: {
   step: number;
   total: number | null;
   elapsedS: number | null;
   epoch?: number | null;
+  /** Queued or running: show the time remaining. */
+  active?: boolean;
 }) {
   const t = useT();
   const pct = total ? Math.min(100, (step / total) * 100) : 0;
@@ -25,8 +29,13 @@ export function ProgressBar({
           {epoch != null && <span data-testid="progress-epoch"> · {t("runs.progress.epoch", { epoch: epoch.toFixed(2) })}</span>}
         </span>
         <span>
-          <span data-testid="progress-elapsed">{t("runs.progress.elapsed", { elapsed: formatDuration(elapsedS) })}</span> ·{" "}
-          <span data-testid="progress-eta">{t("runs.progress.remaining", { eta: formatDuration(eta) })}</span>
+          <span data-testid="progress-elapsed">{t("runs.progress.elapsed", { elapsed: formatDuration(elapsedS) })}</span>
+          {active && (
+            <>
+              {" · "}
+              <span data-testid="progress-eta">{t("runs.progress.remaining", { eta: formatDuration(eta) })}</span>
+            </>
+          )}
         </span>
       </div>
       <div

@@ -14,13 +14,15 @@ import { LogViewer } from "./runs/LogViewer";
 import { RunActions } from "./runs/RunActions";
 import { useRunLive } from "./runs/use-run-live";
 
-export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpoint: string | null }) {
+export function RunLive({ initial, name, checkpoint }: { initial: JobSnapshot; name: string; checkpoint: string | null }) {
   const t = useT();
   const jobId = initial.job.jobId;
   const { job, setJob, points, evalPoints, log, connected } = useRunLive(initial);
   const last = points.at(-1);
   const step = Math.max(job.step, last?.step ?? 0);
   const finished = isFinalStatus(job.status);
+  // The connection state and the time left mean something only while the run can still change.
+  const active = job.status === "queued" || job.status === "running";
   const gpuMem = last?.gpuMemGib;
   const none = t("common.none");
   // The UI's locale, not the machine's: server and browser render the same digits.
@@ -33,13 +35,15 @@ export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpo
           <div className="flex items-center gap-3">
             <StatusBadge status={job.status} />
             {job.cancelRequested && job.status === "running" && <span className="text-sm text-amber-800">{t("runs.run.stopping")}</span>}
-            <span className={`text-xs ${connected ? "text-emerald-700" : "text-slate-500"}`} data-testid="socket-state" data-connected={connected}>
-              {connected ? t("runs.run.live") : t("runs.run.offline")}
-            </span>
+            {active && (
+              <span className={`text-xs ${connected ? "text-emerald-700" : "text-slate-500"}`} data-testid="socket-state" data-connected={connected}>
+                {connected ? t("runs.run.live") : t("runs.run.offline")}
+              </span>
+            )}
           </div>
-          <RunActions jobId={jobId} job={job} checkpoint={checkpoint} onStatus={setJob} />
+          <RunActions jobId={jobId} name={name} job={job} checkpoint={checkpoint} onStatus={setJob} />
         </div>
-        <ProgressBar step={step} total={job.totalSteps} elapsedS={last?.elapsedS ?? null} epoch={last?.epoch ?? null} />
+        <ProgressBar step={step} total={job.totalSteps} elapsedS={last?.elapsedS ?? null} epoch={last?.epoch ?? null} active={active} />
         <dl className="grid grid-cols-2 gap-2 text-sm sm:grid-cols-6">
           <div><dt className="text-slate-500">{t("runs.run.stat.loss")}</dt><dd data-testid="last-loss">{last?.loss?.toFixed(4) ?? none}</dd></div>
           <div><dt className="text-slate-500">{t("runs.run.stat.epoch")}</dt><dd>{last ? last.epoch.toFixed(2) : none}</dd></div>

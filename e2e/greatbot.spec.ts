@@ -110,6 +110,7 @@ test("abort stops a running job; its partial history stays", async ({ page }) =>
   await expect.poll(() => chartPoints(page), { timeout: 240_000 }).toBeGreaterThanOrEqual(1);
   const before = await chartPoints(page);
   await page.getByRole("button", { name: "Abort" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Abort run" }).click();
   await expect(page.getByTestId("run-status")).toHaveText("cancelled", { timeout: 10_000 });
   await page.reload();
   await expect(page.getByTestId("run-status")).toHaveText("cancelled");

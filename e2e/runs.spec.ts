@@ -113,6 +113,7 @@ test("abort, then resume from the last checkpoint: the run continues and finishe
   // Abort once a checkpoint exists (save_steps = 3).
   await expect(page.getByTestId("run-log")).toContainText("checkpoint at step 3", { timeout: 60_000 });
   await page.getByRole("button", { name: "Abort" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Abort run" }).click();
   await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "cancelled", { timeout: 20_000 });
   const before = await chartSteps(page);
   expect(before.length).toBeLessThan(LONG_STEPS);

@@ -212,14 +212,15 @@ async function setUp(r: JobRecord): Promise<{ prepared: PreparedJob; configPath:
 /** The Python child: an argument array, its own process group, stdin held open (--exit-with-stdin). */
 function startChild(r: JobRecord, prepared: PreparedJob, configPath: string): TrainerRun {
   const io = r.io();
+  // The log text is the child's stderr alone: the trainer prints every `log` and `error` event
+  // there as well (events.py EventSink.log, cli.py), in order with its warnings and tracebacks,
+  // so appending the events' text too would show each of those lines twice.
   const onEvent = (e: TrainerEvent) => {
     switch (e.type) {
       case "log":
-        r.appendLog(`[${e.level}] ${e.message}\n`);
         break;
       case "error":
         r.lastError = { message: e.message, kind: e.kind };
-        r.appendLog(`[error] ${e.message}\n`);
         break;
       default:
         r.body.onEvent(e, io);

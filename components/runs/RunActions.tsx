@@ -1,11 +1,12 @@
 "use client";
-// Abort a running run; Resume a cancelled or failed one from its last checkpoint; download the
+// Abort a running run (after a confirmation that names it); Resume a cancelled or failed one from its last checkpoint; download the
 // adapter of a finished one. Errors from the server are shown next to the buttons.
 import { useState } from "react";
 import type { JobStatusUpdate } from "@/lib/schemas/socket";
 import { jobStatusUpdate } from "@/lib/schemas/socket";
 import { useT } from "@/lib/i18n/client";
 import type { MessageKey } from "@/lib/i18n/translate";
+import { ConfirmDialog } from "@/components/ConfirmDialog";
 
 async function errorOf(res: Response): Promise<{ error: string; state?: string; status?: string }> {
   const body = (await res.json().catch(() => ({}))) as { error?: string; state?: string; status?: string };
@@ -14,11 +15,14 @@ async function errorOf(res: Response): Promise<{ error: string; state?: string; 
 
 export function RunActions({
   jobId,
+  name,
   job,
   checkpoint,
   onStatus,
 }: {
   jobId: number;
+  /** The run's name, shown in the Abort confirmation. */
+  name: string;
   job: JobStatusUpdate;
   /** Name of the newest complete checkpoint folder (e.g. checkpoint-6), or null. */
   checkpoint: string | null;
@@ -27,13 +31,20 @@ export function RunActions({
   const t = useT();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [confirmAbort, setConfirmAbort] = useState(false);
   const active = job.status === "running" || job.status === "queued";
   const resumable = job.status === "cancelled" || job.status === "failed";
 
   async function abort() {
     setError(null);
-    const res = await fetch(`/api/jobs/${jobId}/cancel`, { method: "POST" });
-    if (!res.ok) setError((await errorOf(res)).error);
+    setBusy(true);
+    try {
+      const res = await fetch(`/api/jobs/${jobId}/cancel`, { method: "POST" });
+      if (!res.ok) setError((await errorOf(res)).error);
+    } finally {
+      setBusy(false);
+      setConfirmAbort(false);
+    }
   }
 
   async function resume() {
@@ -62,7 +73,7 @@ export function RunActions({
     <div className="flex flex-col items-end gap-1">
       <div className="flex flex-wrap items-center gap-2">
         {active && (
-          <button className="btn btn-danger" onClick={abort} disabled={job.cancelRequested}>
+          <button className="btn btn-danger" onClick={() => setConfirmAbort(true)} disabled={job.cancelRequested} data-testid="abort">
             {t("runs.run.abort")}
           </button>
         )}
@@ -82,6 +93,17 @@ export function RunActions({
           {checkpoint ? t("runs.run.resumeFrom", { checkpoint }) : t("runs.run.resumeNoCheckpoint")}
         </p>
       )}
+      <ConfirmDialog
+        open={confirmAbort && active}
+        title={t("runs.run.abortTitle", { id: jobId })}
+        body={t("runs.run.abortBody", { name })}
+        confirmLabel={t("runs.run.abortConfirm")}
+        cancelLabel={t("runs.run.abortCancel")}
+        busy={busy}
+        onConfirm={abort}
+        onClose={() => setConfirmAbort(false)}
+        testId="abort-dialog"
+      />
       {error && (
         <p role="alert" className="field-error">
           {error}

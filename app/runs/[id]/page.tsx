@@ -1,3 +1,8 @@
+// The Run page. The run is looked up before anything streams and outside every loading
+// boundary (this route has no loading.tsx above it), so an unknown run answers HTTP 404 with
+// not-found.tsx: once a Suspense fallback has been sent, the status is committed to 200. The
+// rest of the page (history, checkpoint) streams in under its own Suspense boundary.
+import { Suspense } from "react";
 import { notFound } from "next/navigation";
 import Link from "next/link";
 import path from "node:path";
@@ -11,14 +16,27 @@ import { runConfigSchema } from "@/lib/schemas/run-config";
 import { parseTrainRunDetails } from "@/lib/schemas/fast-path-options";
 import { FastPathOptionsPanel } from "@/components/runs/FastPathOptionsPanel";
 import { getT } from "@/lib/i18n/server";
+import { Loading } from "@/components/Loading";
 
 export const dynamic = "force-dynamic";
 
 export default async function RunPage({ params }: { params: Promise<{ id: string }> }) {
   const id = z.coerce.number().int().positive().safeParse((await params).id);
   if (!id.success) notFound();
-  const [snapshot, job, t] = await Promise.all([loadJobSnapshot(id.data), findJob(id.data), getT()]);
-  if (!snapshot || !job) notFound();
+  const job = await findJob(id.data);
+  if (!job) notFound();
+  return (
+    <Suspense fallback={<Loading what="run" />}>
+      <RunView job={job} />
+    </Suspense>
+  );
+}
+
+type Job = NonNullable<Awaited<ReturnType<typeof findJob>>>;
+
+async function RunView({ job }: { job: Job }) {
+  const [snapshot, t] = await Promise.all([loadJobSnapshot(job.id), getT()]);
+  if (!snapshot) notFound(); // deleted between the two reads
   let stored: unknown = null;
   try {
     stored = JSON.parse(job.config);
@@ -69,7 +87,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
           </Link>
         </p>
       )}
-      <RunLive initial={snapshot} checkpoint={checkpoint ? path.basename(checkpoint) : null} />
+      <RunLive initial={snapshot} name={job.name} checkpoint={checkpoint ? path.basename(checkpoint) : null} />
       {details && <FastPathOptionsPanel options={details.fastPathOptions} t={t} />}
     </div>
   );

@@ -51,6 +51,10 @@ export const common = defineMessages(
     "home.run.name": "Run",
     "home.run.status": "Status",
     "home.run.loss": "Final loss",
+    // unknown address (app/not-found.tsx)
+    "notFound.title": "Page not found",
+    "notFound.body": "Nothing lives at this address.",
+    "notFound.home": "← Back to the overview",
   },
   {
     "nav.main": "主导航",
@@ -101,5 +105,8 @@ export const common = defineMessages(
     "home.run.name": "运行",
     "home.run.status": "状态",
     "home.run.loss": "最终损失",
+    "notFound.title": "找不到页面",
+    "notFound.body": "这个地址没有内容。",
+    "notFound.home": "← 返回概览",
   },
 );

@@ -168,6 +168,16 @@ export const runs = defineMessages(
     "compare.unset": "(not set)",
     "compare.finalLoss": "final loss {loss}",
     "compare.noRuns": "No runs yet. Start one from the Train page.",
+
+    // loss charts: log scale; run page: Abort confirmation, unknown run
+    "chart.logScale": "Log scale",
+    "run.abortTitle": "Abort run #{id}?",
+    "run.abortBody": "“{name}” stops at its current step. Its history stays, and Resume continues it from its last checkpoint.",
+    "run.abortConfirm": "Abort run",
+    "run.abortCancel": "Keep running",
+    "run.notFound": "Run #{id} not found",
+    "run.notFoundBody": "There is no run with this number; it may have been deleted.",
+    "run.notFoundBack": "← Back to the runs",
   },
   {
     "status.queued": "排队中",
@@ -323,5 +333,14 @@ export const runs = defineMessages(
     "compare.unset": "（未设置）",
     "compare.finalLoss": "最终损失 {loss}",
     "compare.noRuns": "还没有运行记录。请在训练页面开始一次训练。",
+
+    "chart.logScale": "对数坐标",
+    "run.abortTitle": "中止运行 #{id}？",
+    "run.abortBody": "“{name}”将在当前步骤停止。它的历史记录会保留，“继续”会从最后一个检查点接着训练。",
+    "run.abortConfirm": "中止运行",
+    "run.abortCancel": "继续运行",
+    "run.notFound": "找不到运行 #{id}",
+    "run.notFoundBody": "没有这个编号的运行；它可能已被删除。",
+    "run.notFoundBack": "← 返回运行记录",
   },
 );

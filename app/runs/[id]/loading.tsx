@@ -1,5 +1,0 @@
-import { Loading } from "@/components/Loading";
-
-export default function SegmentLoading() {
-  return <Loading what="run" />;
-}
