@@ -2,7 +2,7 @@
 // favicon (no console error or failed request on Home), a real HTTP 404 for an unknown run,
 // no "live" badge or time remaining on a finished or cancelled run, Abort behind a confirmation
 // that names the run, each log line once, and the "Log scale" choice kept per browser.
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Page } from "./helpers/test";
 import { DEFAULT_RUN_CONFIG } from "../lib/schemas/run-config";
 import { createTinyRun, ensureDataset } from "./helpers/fixtures";
 
