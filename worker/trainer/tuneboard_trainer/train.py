@@ -108,6 +108,8 @@ class TrainingRun:
         self.sink = self.dist.quiet(sink)
         device, self.dtype, self.warnings = resolve_device(cfg)
         self.device = self.dist.device(device)
+        if cfg.stage != "sft":
+            raise ConfigError(f"stage: {cfg.stage} is not supported by this trainer yet (sft only)")
         self.options = FastPathOptions.from_config(cfg)
         self.model_dir = Path(cfg.model_name_or_path)
         if not self.model_dir.is_dir():
