@@ -398,11 +398,12 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
-def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: int, pad_id: int):
-    """Shuffled (seed + epoch) batches; the last one may be smaller."""
+def epoch_batches(examples: list, batch_size: int, seed: int, epoch: int, pad_id: int, collate_fn=collate):
+    """Shuffled (seed + epoch) batches; the last one may be smaller. collate_fn: the stage's batch builder
+    (stage_data.pair_batch / kto_batch for the preference stages)."""
     order = epoch_order(len(examples), seed, epoch)
     for s in range(0, len(order), batch_size):
-        yield collate([examples[j] for j in order[s : s + batch_size]], pad_id)
+        yield collate_fn([examples[j] for j in order[s : s + batch_size]], pad_id)
 
 
 def ordered_batches(examples: list[Example], batch_size: int, pad_id: int):
