@@ -139,7 +139,7 @@ def test_pretraining_run_packs_documents_and_learns(tmp_path, tiny_model_dir, st
 
 
 @pytest.mark.parametrize("overrides, field", [
-    (dict(stage="rm"), "stage"),
+    (dict(stage="rm", packing=True), "packing"),
     (dict(stage="dpo", finetuning_type="freeze"), "finetuning_type"),
     (dict(stage="kto", finetuning_type="full"), "finetuning_type"),
     (dict(stage="dpo", packing=True), "packing"),
@@ -150,6 +150,28 @@ def test_what_the_trainer_cannot_run_is_refused_naming_the_field(tmp_path, tiny_
     config = cfg(tmp_path, tiny_model_dir, stage_data, "x", dataset=["identity_pref"], max_steps=1, **overrides)
     with pytest.raises(ConfigError, match=f"^{field}: "):
         run(config)
+
+
+@pytest.mark.parametrize("method", ["lora", "freeze"])
+def test_reward_model_run_learns_to_rank_and_saves_its_value_head(tmp_path, tiny_model_dir, stage_data, method):
+    from safetensors.torch import load_file
+
+    # One batch of the same 8 pairs per step, so the losses of successive steps are comparable.
+    result, events = run(cfg(tmp_path, tiny_model_dir, stage_data, method, stage="rm", dataset=["identity_pref"],
+                             finetuning_type=method, freeze_trainable_layers=1, max_samples=8,
+                             per_device_train_batch_size=8, max_steps=5, learning_rate=1e-2))
+    assert events[-1].type == "done"
+    assert any(e.type == "log" and e.message.startswith("stage rm: a value head") for e in events)
+    steps = log_lines(tmp_path / method)
+    assert all("rewards/accuracies" in s and "rewards/margins" in s for s in steps)
+    assert result["losses"][-1] < result["losses"][0]
+    assert steps[-1]["rewards/margins"] > steps[0]["rewards/margins"]
+
+    out = tmp_path / method
+    head = load_file(str(out / "value_head.safetensors"))
+    assert head["v_head.summary.weight"].shape == (1, 32) and head["v_head.summary.bias"].tolist() == [0.0]
+    weights = out / ("adapter_model.safetensors" if method == "lora" else "model.safetensors")
+    assert not any("v_head" in k for k in load_file(str(weights)))  # peft / transformers read it as usual
 
 
 def test_reference_free_losses_run_with_freeze(tmp_path, tiny_model_dir, stage_data):

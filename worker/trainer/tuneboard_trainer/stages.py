@@ -6,11 +6,12 @@
 - dpo: preference pairs (stage_data.load_pairs) with pref_loss sigmoid / hinge / ipo (DPO, against the
   reference: the model with its LoRA adapter switched off), orpo or simpo (no reference); preference.py.
 - kto: desirable / undesirable answers (stage_data.load_kto), the same reference; preference.py.
-- rm: its loss is in preference.py (reward_pair_loss); the run itself is refused until the value head is saved
-  and served.
+- rm: a reward model: preference pairs, a value head (one linear layer, `v_head`) on the last token's hidden
+  state, the pairwise loss of preference.py; the head is saved beside the adapter or model as
+  value_head.safetensors (LLaMA-Factory's file and key names).
 
-The preference stages run on the reference path only (one process, LoRA for the reference-based losses); a
-config asking for anything else is refused before the model loads.
+The preference and reward stages run on the reference path only (one process; LoRA for the reference-based
+losses); a config asking for anything else is refused before the model loads.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import torch
 
 from .config import ConfigError, TrainConfig
 from .lora import adapters_disabled
-from .preference import REFERENCE_LOSSES, kto_loss, pair_loss, sequence_logps
+from .preference import (REFERENCE_LOSSES, kto_loss, last_token_hidden, pair_loss, reward_pair_loss,
+                         sequence_logps)
 from .stage_data import kto_batch, load_documents, load_kto, load_pairs, pair_batch
 
-PREFERENCE_STAGES = ("dpo", "kto")
+PREFERENCE_STAGES = ("rm", "dpo", "kto")  # served by PreferenceStep
+VALUE_HEAD_FILE = "value_head.safetensors"
 
 
 def needs_reference(cfg: TrainConfig) -> bool:
@@ -34,8 +37,6 @@ def needs_reference(cfg: TrainConfig) -> bool:
 
 def check_stage(cfg: TrainConfig, distributed: bool) -> None:
     """Refuse what this trainer cannot run for cfg.stage, naming the field (ConfigError)."""
-    if cfg.stage == "rm":
-        raise ConfigError("stage: rm (reward model) is not supported by the trainer yet; use sft, pt, dpo or kto")
     if cfg.stage not in PREFERENCE_STAGES:
         return
     if cfg.fast_path == "on":
@@ -61,6 +62,9 @@ def describe(cfg: TrainConfig) -> Optional[str]:
         ftx = f", SFT weight {cfg.pref_ftx}" if cfg.pref_ftx > 0 and cfg.pref_loss != "orpo" else ""
         return (f"stage dpo: pref_loss {cfg.pref_loss}, beta {cfg.pref_beta}{extra}{ftx}; {ref}; "
                 "runs on the reference path (the GPU fast path serves sft and pt)")
+    if cfg.stage == "rm":
+        return ("stage rm: a value head on the last token, pairwise loss; runs on the reference path "
+                "(the GPU fast path serves sft and pt)")
     if cfg.stage == "kto":
         return (f"stage kto: beta {cfg.pref_beta}, desirable weight {cfg.kto_chosen_weight}, undesirable weight "
                 f"{cfg.kto_rejected_weight}; reference: the base model with the LoRA adapter switched off; "
@@ -73,7 +77,7 @@ def load_stage_data(cfg: TrainConfig, template):
     args = (cfg.dataset_dir, cfg.dataset, template, cfg.cutoff_len, cfg.max_samples)
     if cfg.stage == "pt":
         return load_documents(*args)
-    if cfg.stage == "dpo":
+    if cfg.stage in ("rm", "dpo"):
         return load_pairs(*args)
     if cfg.stage == "kto":
         return load_kto(*args)
@@ -86,7 +90,7 @@ class PreferenceStep:
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        self.collate = pair_batch if cfg.stage == "dpo" else kto_batch
+        self.collate = kto_batch if cfg.stage == "kto" else pair_batch
         self.reference = needs_reference(cfg)
 
     @staticmethod
@@ -103,6 +107,11 @@ class PreferenceStep:
     def __call__(self, model, batch: dict, device) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
         ids, labels = batch["input_ids"].to(device), batch["labels"].to(device)
+        if cfg.stage == "rm":
+            last = last_token_hidden(model(ids), batch["attention_mask"].to(device))
+            scores = model.v_head(last.to(model.v_head.weight.dtype)).squeeze(-1)
+            losses, metrics = reward_pair_loss(*scores.chunk(2))
+            return losses.sum(), metrics
         if cfg.stage == "kto":
             kl_ids, kl_labels = batch["kl_input_ids"].to(device), batch["kl_labels"].to(device)
             ref_logps, _ = self._logps(model, ids, labels, reference=True)
@@ -121,6 +130,33 @@ class PreferenceStep:
         losses, metrics = pair_loss(cfg.pref_loss, cfg.pref_beta, c, r, nc, nr, ref_c, ref_r, ftx=cfg.pref_ftx,
                                     simpo_gamma=cfg.simpo_gamma)
         return losses.sum(), metrics
+
+
+def attach_value_head(model, device) -> int:
+    """Give `model` a trainable fp32 value head `v_head` (hidden -> 1, no bias); returns its parameter count."""
+    hidden = model.config.hidden_size
+    model.v_head = torch.nn.Linear(hidden, 1, bias=False).to(device=device, dtype=torch.float32)
+    torch.nn.init.normal_(model.v_head.weight, std=1 / math.sqrt(hidden + 1))
+    return hidden
+
+
+def save_without_value_head(model, save, out_dir):
+    """Run `save(out_dir)` with the value head detached (the adapter or model directory stays what peft and
+    transformers read), then write the head as value_head.safetensors: `v_head.summary.weight` and a zero
+    `v_head.summary.bias`, the names LLaMA-Factory's reward models use."""
+    from safetensors.torch import save_file
+
+    head = model._modules.pop("v_head", None)
+    try:
+        out = save(out_dir)
+    finally:
+        if head is not None:
+            model.v_head = head
+    if head is not None:
+        weight = head.weight.detach().float().cpu().contiguous()
+        save_file({"v_head.summary.weight": weight, "v_head.summary.bias": torch.zeros(1)},
+                  str(out_dir / VALUE_HEAD_FILE), metadata={"format": "pt"})
+    return out
 
 
 def mean_metrics(parts: list[dict]) -> dict:
@@ -151,5 +187,6 @@ def evaluate_preference(step: PreferenceStep, model, samples: list, batch_size: 
     return total / max(n, 1), mean_metrics(parts)
 
 
-__all__ = ["PREFERENCE_STAGES", "PreferenceStep", "check_stage", "describe", "evaluate_preference",
+__all__ = ["PREFERENCE_STAGES", "PreferenceStep", "attach_value_head", "check_stage", "describe",
+           "save_without_value_head", "evaluate_preference",
            "load_stage_data", "mean_metrics", "needs_reference"]

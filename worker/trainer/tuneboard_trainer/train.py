@@ -36,8 +36,8 @@ from .loss import lm_loss
 from .loss_plot import plot_loss
 from .methods import LoraSettings, prepare_model, save_trained
 from .optim import build_optimizer, lr_lambda, warmup_steps
-from .stages import (PREFERENCE_STAGES, PreferenceStep, check_stage, describe, evaluate_preference, load_stage_data,
-                     mean_metrics)
+from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, describe, evaluate_preference,
+                     load_stage_data, mean_metrics, save_without_value_head)
 from .run_state import RESUME_KEYS, STATE_FILE, load_resume_state, rng_state, set_rng_state
 from .templates import IGNORE_INDEX, TemplateError, load_template
 
@@ -173,6 +173,9 @@ class TrainingRun:
             field = next((f for f in ("freeze_trainable_layers", "freeze_trainable_modules", "lora_target")
                           if msg.startswith(f)), "finetuning_type")
             raise ConfigError(msg if msg.startswith(field + ":") else f"{field}: {msg}") from None
+        if cfg.stage == "rm":  # the reward model's head, trained with the adapter (or the unfrozen weights)
+            n_head = attach_value_head(model, device)
+            self.trainable, self.total = self.trainable + n_head, self.total + n_head
         self.phases["adapters"], t_phase = time.time() - t_phase, time.time()
         # GPU fast path (fast/): packed varlen micro-batches, same loss; None = the reference path.
         if self.pref_step is None:
@@ -272,7 +275,8 @@ class TrainingRun:
                  + f"); {self.total_steps} steps, {self.steps_per_epoch} per epoch")
 
     def _save_checkpoint(self, path: Path, windows_in_epoch: int) -> Path:
-        save_trained(self.model, path, self.cfg.finetuning_type, self.model_dir)
+        save_without_value_head(self.model, lambda out: save_trained(self.model, out, self.cfg.finetuning_type,
+                                                                     self.model_dir), Path(path))
         done_epoch = windows_in_epoch and self.step_in_epoch >= windows_in_epoch
         e, s = (self.epoch + 1, 0) if done_epoch else (self.epoch, self.step_in_epoch)
         # trainer_state.pt is written last and atomically (temp file + rename): a checkpoint
