@@ -138,6 +138,15 @@ def test_pretraining_run_packs_documents_and_learns(tmp_path, tiny_model_dir, st
     assert result["losses"][-1] < result["losses"][0]
 
 
+def test_pretraining_trains_the_same_on_the_fast_path(tmp_path, tiny_model_dir, stage_data):
+    """pt rows are packed sft rows with every token labelled: the fast path (here forced on the CPU) serves them."""
+    kw = dict(stage="pt", dataset=["corpus"], max_steps=3, per_device_train_batch_size=2, cutoff_len=64)
+    reference, _ = run(cfg(tmp_path, tiny_model_dir, stage_data, "ref", fast_path="off", **kw))
+    fast, events = run(cfg(tmp_path, tiny_model_dir, stage_data, "fast", fast_path="on", **kw))
+    assert any(e.type == "log" and e.message.startswith("fast path:") for e in events)
+    assert fast["losses"] == pytest.approx(reference["losses"], rel=1e-4)
+
+
 @pytest.mark.parametrize("overrides, field", [
     (dict(stage="rm", packing=True), "packing"),
     (dict(stage="dpo", finetuning_type="freeze"), "finetuning_type"),
