@@ -279,3 +279,15 @@ def test_reward_model_loss_matches_trl(tmp_path, model_dir):
     trl_head = next(p for n, p in trainer.model.named_parameters() if "score" in n and p.requires_grad)
     torch.testing.assert_close(value_head.weight.grad, trl_head.grad, **TOL)
     assert 0.0 <= metrics["rewards/accuracies"].mean().item() <= 1.0
+
+
+def test_pref_ftx_adds_the_chosen_answers_per_token_nll():
+    g = torch.Generator().manual_seed(2)
+    c, r, rc, rr = (-torch.rand(3, generator=g) * 20 for _ in range(4))
+    nc, nr = torch.tensor([4, 6, 3]), torch.tensor([7, 2, 3])
+    for loss_type in ("sigmoid", "hinge", "ipo", "simpo"):
+        plain, _ = pair_loss(loss_type, 0.1, c, r, nc, nr, rc, rr)
+        with_sft, _ = pair_loss(loss_type, 0.1, c, r, nc, nr, rc, rr, ftx=0.5)
+        torch.testing.assert_close(with_sft, plain + 0.5 * (-c / nc))
+    # ORPO's SFT term is part of the loss itself; pref_ftx does not add a second one (LLaMA-Factory's rule).
+    torch.testing.assert_close(pair_loss("orpo", 0.1, c, r, nc, nr, ftx=0.5)[0], pair_loss("orpo", 0.1, c, r, nc, nr)[0])

@@ -108,6 +108,23 @@ def test_dpo_run_from_the_cli_learns_the_preference_and_its_adapter_loads_in_pef
     assert any(torch.count_nonzero(param) for n, param in model.named_parameters() if "lora_B" in n)
 
 
+def test_preference_loss_is_the_mean_over_the_optimizer_steps_pairs(tmp_path, tiny_model_dir, stage_data):
+    """Four pairs in one micro-batch or in two micro-batches of two: the same step (the same shuffled pairs)."""
+    kw = dict(stage="dpo", dataset=["identity_pref"], max_samples=8, max_steps=2)
+    whole, _ = run(cfg(tmp_path, tiny_model_dir, stage_data, "whole", per_device_train_batch_size=4, **kw))
+    split, _ = run(cfg(tmp_path, tiny_model_dir, stage_data, "split", per_device_train_batch_size=2,
+                       gradient_accumulation_steps=2, **kw))
+    assert split["losses"] == pytest.approx(whole["losses"], rel=1e-5)
+
+
+def test_preference_eval_reports_loss_and_rewards_on_held_out_pairs(tmp_path, tiny_model_dir, stage_data):
+    result, events = run(cfg(tmp_path, tiny_model_dir, stage_data, "eval", stage="dpo", dataset=["identity_pref"],
+                             max_samples=12, val_size=4, eval_steps=2, max_steps=2))
+    evals = [e for e in events if e.type == "eval"]
+    assert [e.step for e in evals] == [2] and evals[0].eval_loss > 0
+    assert any(e.type == "log" and e.message.startswith("eval: rewards/chosen") for e in events)
+
+
 @pytest.mark.parametrize("pref_loss", ["hinge", "ipo", "orpo", "simpo"])
 def test_every_pref_loss_trains(tmp_path, tiny_model_dir, stage_data, pref_loss):
     result, events = run(cfg(tmp_path, tiny_model_dir, stage_data, pref_loss, stage="dpo", pref_loss=pref_loss,
