@@ -206,3 +206,13 @@ def test_reference_free_losses_run_with_freeze(tmp_path, tiny_model_dir, stage_d
                              max_samples=8, max_steps=2))
     assert events[-1].type == "done"
     assert any(e.type == "log" and "no reference model" in e.message for e in events)
+
+
+def test_validate_config_applies_the_stage_rules(tmp_path):
+    config = {"model_name_or_path": "m", "dataset_dir": "d", "dataset": ["p"], "output_dir": "o", "stage": "dpo",
+              "finetuning_type": "full"}
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR)}
+    p = subprocess.run([sys.executable, "-m", "tuneboard_trainer", "validate-config", "--config",
+                        str(tmp_path / "c.json")], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 2 and p.stdout.startswith("finetuning_type: pref_loss sigmoid compares against")
