@@ -55,8 +55,8 @@ def _answer_text(value, tags: dict, key: str, where: str) -> str:
 def _prompt_messages(entry: DatasetEntry, rec: dict, answer: str, where: str) -> list[dict]:
     """The record's conversation up to the answer (ends with a user turn); refuses an empty prompt."""
     cols = entry.columns
-    if entry.formatting == "alpaca":
-        messages = alpaca_to_messages({**rec, "\0answer": answer}, {**cols, "response": "\0answer"}, where)
+    if entry.formatting == "alpaca":  # the chosen column stands in for alpaca's response column
+        messages = alpaca_to_messages(rec, {**cols, "response": cols["chosen"]}, where)
     else:
         key = cols["messages"]
         turns = rec.get(key)
