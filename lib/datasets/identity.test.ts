@@ -132,7 +132,13 @@ describe("fillIdentity", () => {
     await writeFile(path.join(tmp.dataDir, "identity.json"), JSON.stringify(records));
     const err = await caught(fillIdentity(tmp.dataDir, form));
     expect(err).toMatchObject({ code: "invalid_record", recordIndex: 5, field: "sourceName" });
-    expect((await readdir(tmp.dataDir)).sort()).toEqual([SEED_RECORD, "dataset_info.json", "identity.json", "identity_heldout.json"]);
+    expect((await readdir(tmp.dataDir)).sort()).toEqual([
+      SEED_RECORD,
+      "dataset_info.json",
+      "identity.json",
+      "identity_heldout.json",
+      "identity_pref.json",
+    ]);
   });
 });
 

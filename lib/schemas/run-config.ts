@@ -9,6 +9,11 @@ export const METHODS = ["lora", "freeze", "full"] as const;
 export const COMPUTE_TYPES = ["auto", "bf16", "fp16", "fp32"] as const;
 export const SCHEDULERS = ["cosine", "linear", "constant"] as const;
 export const FAST_PATHS = ["auto", "on", "off"] as const;
+// Training stages and preference losses, with LLaMA-Factory's names (hparams/finetuning_args.py):
+// pt = continued pre-training on raw text, sft = supervised fine-tuning, rm = reward model,
+// dpo = preference optimisation (pref_loss picks DPO sigmoid/hinge/ipo, ORPO or SimPO), kto = KTO.
+export const STAGES = ["pt", "sft", "rm", "dpo", "kto"] as const;
+export const PREF_LOSSES = ["sigmoid", "hinge", "ipo", "orpo", "simpo"] as const;
 
 // Form inputs arrive as strings; a number field gets a message that names what is wrong. The
 // checks go on the number schema itself (not a later pipe) so that the generated JSON Schema
@@ -27,6 +32,7 @@ const optionalInt = (label: string) =>
 
 export const runConfigSchema = z.object({
   name: z.string().trim().max(80).optional(),
+  stage: z.enum(STAGES, { error: "stage must be pt, sft, rm, dpo or kto" }).default("sft"),
   model_name_or_path: z.string().trim().min(1, "choose a model"),
   template: z.enum(TEMPLATES, { error: "unknown template" }),
   finetuning_type: z.enum(METHODS, { error: "method must be lora, freeze or full" }),
@@ -65,6 +71,16 @@ export const runConfigSchema = z.object({
   train_on_prompt: flag(false),
   mask_history: flag(false),
   packing: flag(false),
+  // Preference stages (dpo, kto); LLaMA-Factory's names and defaults.
+  pref_loss: z.enum(PREF_LOSSES, { error: "preference loss must be sigmoid, hinge, ipo, orpo or simpo" }).default("sigmoid"),
+  // DPO/KTO beta (ORPO: the odds-ratio weight; SimPO: the reward scale).
+  pref_beta: num("preference beta", (n) => n.gt(0, "preference beta must be > 0")).default(0.1),
+  // Weight of the SFT loss on the chosen answers added to the preference loss (0: none).
+  pref_ftx: num("SFT loss weight", (n) => n.min(0, "SFT loss weight must be ≥ 0")).default(0),
+  // SimPO's target reward margin.
+  simpo_gamma: num("SimPO gamma", (n) => n.min(0, "SimPO gamma must be ≥ 0")).default(0.5),
+  kto_chosen_weight: num("KTO desirable weight", (n) => n.gt(0, "KTO desirable weight must be > 0")).default(1),
+  kto_rejected_weight: num("KTO undesirable weight", (n) => n.gt(0, "KTO undesirable weight must be > 0")).default(1),
   val_size: num("validation size", (n) => n.min(0, "validation size must be ≥ 0")).refine(
     (v) => v < 1 || Number.isInteger(v),
     "validation size is a fraction below 1 or a whole number of samples",
@@ -101,6 +117,7 @@ export function globalBatchSize(batch: number, accumulation: number, numGpus: nu
 
 /** LLaMA-Factory web-UI defaults (see docs/architecture.md). */
 export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset"> = {
+  stage: "sft",
   template: "llama3",
   finetuning_type: "lora",
   learning_rate: 5e-5,
@@ -125,6 +142,12 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
   train_on_prompt: false,
   mask_history: false,
   packing: false,
+  pref_loss: "sigmoid",
+  pref_beta: 0.1,
+  pref_ftx: 0,
+  simpo_gamma: 0.5,
+  kto_chosen_weight: 1,
+  kto_rejected_weight: 1,
   val_size: 0,
   eval_steps: 100,
   max_steps: undefined,

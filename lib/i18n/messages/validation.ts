@@ -32,6 +32,8 @@ export const validation = defineMessages(
     "method": "{field} must be lora, freeze or full",
     "fastPath": "fast path must be auto, on or off",
     "device": "{field} must be auto, cpu, cuda or cuda:N",
+    "stage": "{field} must be pt, sft, rm, dpo or kto",
+    "prefLoss": "{field} must be sigmoid, hinge, ipo, orpo or simpo",
     // Saved configurations (lib/configs/saved.ts).
     "configName": "give the configuration a name",
     "maxChars": "{n} characters at most",
@@ -150,6 +152,8 @@ export const validation = defineMessages(
     "method": "{field}必须是 lora、freeze 或 full",
     "fastPath": "GPU 快速路径必须是 auto、on 或 off",
     "device": "{field}必须是 auto、cpu、cuda 或 cuda:N",
+    "stage": "{field}必须是 pt、sft、rm、dpo 或 kto",
+    "prefLoss": "{field}必须是 sigmoid、hinge、ipo、orpo 或 simpo",
     "configName": "请为配置命名",
     "maxChars": "最多 {n} 个字符",
     "modelMissing": "模型路径不存在：{path}",

@@ -102,9 +102,11 @@ def _is_oom(e: BaseException) -> bool:
 
 def cmd_validate(args) -> int:
     from .config import ConfigError, TrainConfig
+    from .stages import check_stage
 
     try:
-        TrainConfig.from_file(args.config)
+        # The stage rules too (what a stage refuses), as `train` checks them in one process.
+        check_stage(TrainConfig.from_file(args.config), distributed=False)
     except ConfigError as e:
         print(str(e))
         return EXIT_CONFIG

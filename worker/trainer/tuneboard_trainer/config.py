@@ -19,7 +19,7 @@ from .validation import ConfigError, validate
 __all__ = ["ConfigError", "TrainConfig"]
 
 _FLOAT_FIELDS = ("learning_rate", "num_train_epochs", "max_grad_norm", "weight_decay", "lora_alpha", "lora_dropout",
-                 "warmup_ratio")
+                 "warmup_ratio", "pref_beta", "pref_ftx", "simpo_gamma", "kto_chosen_weight", "kto_rejected_weight")
 
 
 @dataclass
@@ -28,6 +28,7 @@ class TrainConfig:
     dataset_dir: str  # directory holding dataset_info.json
     dataset: list  # dataset names registered in dataset_info.json (mixed in one run)
     output_dir: str  # adapter/model, checkpoints, trainer_log.jsonl, all_results.json, training_loss.png
+    stage: str = "sft"  # pt | sft | rm | dpo | kto (stages.py says which the trainer runs)
     template: str = "llama3"  # llama3 | qwen | mistral | llama2 | default | tokenizer (tokenizer_config's Jinja)
     finetuning_type: str = "lora"  # lora | freeze | full
     use_rslora: bool = False  # LoRA scaling alpha / sqrt(r) instead of alpha / r
@@ -37,6 +38,12 @@ class TrainConfig:
     train_on_prompt: bool = False  # also put labels on prompt tokens
     mask_history: bool = False  # train only on the last assistant turn of each conversation
     packing: bool = False  # several samples per row (block-diagonal attention, positions restart)
+    pref_loss: str = "sigmoid"  # dpo stage: sigmoid | hinge | ipo (DPO variants) | orpo | simpo
+    pref_beta: float = 0.1  # DPO/KTO beta; ORPO's odds-ratio weight; SimPO's reward scale
+    pref_ftx: float = 0.0  # weight of the SFT loss on the chosen answers added to the preference loss
+    simpo_gamma: float = 0.5  # SimPO target reward margin
+    kto_chosen_weight: float = 1.0  # KTO weight of desirable answers
+    kto_rejected_weight: float = 1.0  # KTO weight of undesirable answers
     val_size: Union[int, float] = 0.0  # held-out split: fraction in [0, 1) or a sample count >= 1
     eval_steps: int = 100  # eval loss on the held-out split every N optimizer steps (and at the end)
     learning_rate: float = 5e-5  # peak AdamW learning rate

@@ -36,6 +36,10 @@ DEFAULT_COLUMNS = {
                "history": "history"},
     "sharegpt": {"messages": "conversations", "system": "system"},
 }
+# Column roles of the other stages (stage_data.py): preference pairs (`ranking: true`), KTO's
+# desirable/undesirable tag, and pre-training's raw text.
+STAGE_ROLES = {"chosen", "rejected", "kto_tag", "text"}
+RANKING_COLUMNS = {"chosen": "chosen", "rejected": "rejected"}
 DEFAULT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
                 "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
 
@@ -65,6 +69,7 @@ class DatasetEntry:
     columns: dict  # effective role -> field name
     explicit_columns: dict  # only what dataset_info.json set (checked against the file)
     tags: dict
+    ranking: bool = False  # preference pairs: `chosen` / `rejected` columns (stage_data.py)
 
 
 # ---------------------------------------------------------------- dataset_info.json and files
@@ -93,14 +98,18 @@ def resolve_dataset(dataset_dir, name: str) -> DatasetEntry:
     tags = entry.get("tags") or {}
     if not isinstance(explicit, dict) or not all(isinstance(v, str) for v in explicit.values()):
         raise DataError(f"dataset {name!r}: columns must map roles to column names")
-    unknown_roles = sorted(set(explicit) - set(DEFAULT_COLUMNS[fmt]) - {"tools", "images", "videos"})
+    unknown_roles = sorted(set(explicit) - set(DEFAULT_COLUMNS[fmt]) - {"tools", "images", "videos"} - STAGE_ROLES)
     if unknown_roles:
         raise DataError(f"dataset {name!r}: columns.{unknown_roles[0]} is not a {fmt} column role "
                         f"(known: {', '.join(DEFAULT_COLUMNS[fmt])})")
     if not isinstance(tags, dict) or set(tags) - set(DEFAULT_TAGS):
         raise DataError(f"dataset {name!r}: tags may only set {', '.join(DEFAULT_TAGS)}")
-    return DatasetEntry(name, dataset_dir / entry["file_name"], fmt, {**DEFAULT_COLUMNS[fmt], **explicit},
-                        dict(explicit), {**DEFAULT_TAGS, **tags})
+    ranking = entry.get("ranking", False)
+    if not isinstance(ranking, bool):
+        raise DataError(f"dataset {name!r}: ranking must be true or false")
+    defaults = {**DEFAULT_COLUMNS[fmt], **(RANKING_COLUMNS if ranking else {})}
+    return DatasetEntry(name, dataset_dir / entry["file_name"], fmt, {**defaults, **explicit},
+                        dict(explicit), {**DEFAULT_TAGS, **tags}, ranking)
 
 
 def read_records(path: Path) -> list:
@@ -389,11 +398,12 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
-def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: int, pad_id: int):
-    """Shuffled (seed + epoch) batches; the last one may be smaller."""
+def epoch_batches(examples: list, batch_size: int, seed: int, epoch: int, pad_id: int, collate_fn=collate):
+    """Shuffled (seed + epoch) batches; the last one may be smaller. collate_fn: the stage's batch builder
+    (stage_data.pair_batch / kto_batch for the preference stages)."""
     order = epoch_order(len(examples), seed, epoch)
     for s in range(0, len(order), batch_size):
-        yield collate([examples[j] for j in order[s : s + batch_size]], pad_id)
+        yield collate_fn([examples[j] for j in order[s : s + batch_size]], pad_id)
 
 
 def ordered_batches(examples: list[Example], batch_size: int, pad_id: int):

@@ -10,6 +10,7 @@ so prefixing `base_model.model.` yields exactly PEFT's saved key names.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -87,8 +88,13 @@ class LoRALinear(nn.Module):
             m.init_dora_magnitude()
         return m
 
+    # False inside adapters_disabled(): the layer is its frozen base (the reference model of dpo / kto).
+    adapter_enabled = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.linear(x, self.weight, self.bias)
+        if not self.adapter_enabled:
+            return out
         xd = self.dropout(x)
         lora = self.lora_B(self.lora_A(xd.to(self.lora_A.weight.dtype)))
         if not self.use_dora:
@@ -169,6 +175,19 @@ def _peft_target_matcher(targets):
         return lambda path, name: re.fullmatch(targets, path) is not None
     targets = list(targets)
     return lambda path, name: any(path == t or path.endswith("." + t) for t in targets)
+
+
+@contextlib.contextmanager
+def adapters_disabled(model: nn.Module):
+    """Every LoRALinear of `model` computes its base layer only while inside (peft's disable_adapter)."""
+    layers = [m for m in model.modules() if isinstance(m, LoRALinear)]
+    for m in layers:
+        m.adapter_enabled = False
+    try:
+        yield model
+    finally:
+        for m in layers:
+            m.adapter_enabled = True
 
 
 def is_lora_param(name: str) -> bool:

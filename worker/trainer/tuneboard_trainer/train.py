@@ -20,13 +20,14 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
 from . import distributed
 from .config import ConfigError, TrainConfig
-from .data import epoch_batches, load_examples, ordered_batches, pack_examples, split_examples
+from .data import collate, epoch_batches, load_examples, ordered_batches, pack_examples, split_examples
 from .events import Checkpoint, Done, Eval, EventSink, Started, Step
 from .fast import FastPathOptions, for_training, resolved_options
 from .fast.graph import graphs_for_training
@@ -35,6 +36,8 @@ from .loss import lm_loss
 from .loss_plot import plot_loss
 from .methods import LoraSettings, prepare_model, save_trained
 from .optim import build_optimizer, lr_lambda, warmup_steps
+from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, describe, evaluate_preference,
+                     load_stage_data, mean_metrics, save_without_value_head)
 from .run_state import RESUME_KEYS, STATE_FILE, load_resume_state, rng_state, set_rng_state
 from .templates import IGNORE_INDEX, TemplateError, load_template
 
@@ -108,6 +111,9 @@ class TrainingRun:
         self.sink = self.dist.quiet(sink)
         device, self.dtype, self.warnings = resolve_device(cfg)
         self.device = self.dist.device(device)
+        check_stage(cfg, distributed=self.dist.enabled)
+        # The preference stages' loss per micro-batch (stages.py); None = next-token loss (sft, pt).
+        self.pref_step = PreferenceStep(cfg) if cfg.stage in PREFERENCE_STAGES else None
         self.options = FastPathOptions.from_config(cfg)
         self.model_dir = Path(cfg.model_name_or_path)
         if not self.model_dir.is_dir():
@@ -127,6 +133,7 @@ class TrainingRun:
         self.log_file = self._open_log()
         self.save_checkpoint = self.dist.saving(self._save_checkpoint, self.model)  # rank 0 writes (fsdp: all gather)
         self.window_losses: list[float] = []
+        self.window_metrics: list[dict] = []  # preference stages: per-sample metrics since the last log line
         self.windows: list = []
         self.pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (step, loss, grad norm) not yet read
 
@@ -138,11 +145,15 @@ class TrainingRun:
             self.template = load_template(cfg.template, self.model_dir)
         except (TemplateError, ValueError) as e:
             raise ConfigError(f"template: {e}") from None
-        self.examples, self.stats = load_examples(cfg.dataset_dir, cfg.dataset, self.template, cfg.cutoff_len,
-                                                  cfg.max_samples, cfg.train_on_prompt, cfg.mask_history)
+        if cfg.stage == "sft":
+            self.examples, self.stats = load_examples(cfg.dataset_dir, cfg.dataset, self.template, cfg.cutoff_len,
+                                                      cfg.max_samples, cfg.train_on_prompt, cfg.mask_history)
+        else:
+            self.examples, self.stats = load_stage_data(cfg, self.template)
         self.train_set, self.val_set = split_examples(self.examples, cfg.val_size, cfg.seed)
         self.stats.num_samples, self.stats.num_eval_samples = len(self.train_set), len(self.val_set)
-        self.rows = pack_examples(self.train_set, cfg.cutoff_len) if cfg.packing else self.train_set
+        packed = cfg.packing or cfg.stage == "pt"  # pre-training always packs (documents never cross)
+        self.rows = pack_examples(self.train_set, cfg.cutoff_len) if packed else self.train_set
         self.stats.num_rows = len(self.rows)
 
     def _load_model(self) -> None:
@@ -162,10 +173,16 @@ class TrainingRun:
             field = next((f for f in ("freeze_trainable_layers", "freeze_trainable_modules", "lora_target")
                           if msg.startswith(f)), "finetuning_type")
             raise ConfigError(msg if msg.startswith(field + ":") else f"{field}: {msg}") from None
+        if cfg.stage == "rm":  # the reward model's head, trained with the adapter (or the unfrozen weights)
+            n_head = attach_value_head(model, device)
+            self.trainable, self.total = self.trainable + n_head, self.total + n_head
         self.phases["adapters"], t_phase = time.time() - t_phase, time.time()
         # GPU fast path (fast/): packed varlen micro-batches, same loss; None = the reference path.
-        run_tokens = sum(len(r.input_ids) for r in self.rows) * cfg.num_train_epochs
-        self.fast, self.fast_msg = for_training(self.options, cfg, model, device, run_tokens, self.dist)
+        if self.pref_step is None:
+            run_tokens = sum(len(r.input_ids) for r in self.rows) * cfg.num_train_epochs
+            self.fast, self.fast_msg = for_training(self.options, cfg, model, device, run_tokens, self.dist)
+        else:  # the reference path; describe() says so in the log
+            self.fast, self.fast_msg = None, None
         if cfg.gradient_checkpointing and self.fast is None:
             enable_gradient_checkpointing(model)
         model.train()
@@ -217,10 +234,11 @@ class TrainingRun:
         log_file.writelines(line + "\n" for line in kept)
         return log_file
 
-    def record(self, event) -> dict:
-        """Emit an event and append it to trainer_log.jsonl."""
+    def record(self, event, extra: Optional[dict] = None) -> dict:
+        """Emit an event and append it to trainer_log.jsonl, with `extra` keys in the file only (the preference
+        stages' metrics under TRL's names, as LLaMA-Factory's trainer_log.jsonl has them)."""
         d = self.sink.emit(event)
-        self.log_file.write(json.dumps(d) + "\n")
+        self.log_file.write(json.dumps({**d, **(extra or {})}) + "\n")
         self.log_file.flush()
         return d
 
@@ -239,9 +257,11 @@ class TrainingRun:
                  level="warning" if stats.truncated or stats.dropped else "info")
         for w in self.warnings:
             sink.log(w, level="warning")
+        if describe(cfg):
+            sink.log(describe(cfg))
         if self.val_set:
             sink.log(f"held out {len(self.val_set)} samples for eval loss every {cfg.eval_steps} steps")
-        if cfg.packing:
+        if cfg.packing or cfg.stage == "pt":
             sink.log(f"packed {len(self.train_set)} samples into {len(self.rows)} rows of at most "
                      f"{cfg.cutoff_len} tokens")
         for msg in (self.fast_msg, self.graphs_msg):
@@ -255,7 +275,8 @@ class TrainingRun:
                  + f"); {self.total_steps} steps, {self.steps_per_epoch} per epoch")
 
     def _save_checkpoint(self, path: Path, windows_in_epoch: int) -> Path:
-        save_trained(self.model, path, self.cfg.finetuning_type, self.model_dir)
+        save_without_value_head(self.model, lambda out: save_trained(self.model, out, self.cfg.finetuning_type,
+                                                                     self.model_dir), Path(path))
         done_epoch = windows_in_epoch and self.step_in_epoch >= windows_in_epoch
         e, s = (self.epoch + 1, 0) if done_epoch else (self.epoch, self.step_in_epoch)
         # trainer_state.pt is written last and atomically (temp file + rename): a checkpoint
@@ -292,7 +313,8 @@ class TrainingRun:
         dist, device, scaler, fast = self.dist, self.device, self.scaler, self.fast
         # Normalise by the labelled tokens of the whole window, so every token weighs
         # the same regardless of how it was split into micro-batches.
-        n_window = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window)
+        n_window = (sum(self.pref_step.samples(b) for b in window) if self.pref_step is not None
+                    else sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window))
         # The loss stays on the device: reading it here would make the host wait for every step, and
         # the GPU then idles while the host prepares the next one (settle() reads a batch of them).
         loss_sum, tokens_before = torch.zeros((), device=device), self.tokens
@@ -306,7 +328,10 @@ class TrainingRun:
                 loss = self.graphs.run(b, scale)
             else:
                 with self.autocast, dist.accumulating(self.fwd_model, last=i == len(mine) - 1):
-                    if fast is not None:
+                    if self.pref_step is not None:  # summed over the micro-batch's samples
+                        loss, metrics = self.pref_step(self.model, b, device)
+                        self.window_metrics.append(metrics)
+                    elif fast is not None:
                         loss, _ = fast.loss(b, device)
                     else:
                         loss, _ = lm_loss(self.model, forward_batch(self.fwd_model, b, device),
@@ -359,8 +384,15 @@ class TrainingRun:
         if log_now:
             self._log_step(lr, grad_norm, epoch_now, t0, tokens_at_start)
         if eval_now:
-            eval_loss = evaluate(self.model, self.val_set, cfg.per_device_train_batch_size, self.template.pad,
-                                 self.device, self.autocast)
+            if self.pref_step is not None:
+                with self.autocast:
+                    eval_loss, eval_metrics = evaluate_preference(self.pref_step, self.model, self.val_set,
+                                                                  cfg.per_device_train_batch_size,
+                                                                  self.template.pad, self.device)
+                self.sink.log("eval: " + ", ".join(f"{k} {v}" for k, v in eval_metrics.items()))
+            else:
+                eval_loss = evaluate(self.model, self.val_set, cfg.per_device_train_batch_size, self.template.pad,
+                                     self.device, self.autocast)
             self.evals.append((step, eval_loss))
             self.record(Eval(step=step, epoch=epoch_now, eval_loss=round(eval_loss, 4)))
         if save_now:
@@ -373,16 +405,18 @@ class TrainingRun:
         if self.device.type == "cuda":  # peak allocated since the previous step event
             gpu_mem = round(torch.cuda.max_memory_allocated(self.device) / 1024**3, 2)
             torch.cuda.reset_peak_memory_stats(self.device)
+        metrics = mean_metrics(self.window_metrics)  # preference stages only; {} otherwise
         event = self.record(Step(
             step=self.step, total_steps=self.total_steps, epoch=epoch_now,
             loss=round(sum(self.window_losses) / len(self.window_losses), 4), lr=lr,
             grad_norm=round(grad_norm, 4) if math.isfinite(grad_norm) else None,
             tokens=self.tokens, tokens_per_sec=round((self.tokens - tokens_at_start) / max(elapsed, 1e-9), 1),
             elapsed_s=round(elapsed, 2), gpu_mem_gib=gpu_mem,
-        ))
-        self.window_losses = []
+        ), extra=metrics)
+        self.window_losses, self.window_metrics = [], []
         print(f"step {self.step}/{self.total_steps} loss {event['loss']:.4f} lr {lr:.2e} "
-              f"grad_norm {grad_norm:.3f} {event['tokens_per_sec']:.0f} tok/s", file=sys.stderr, flush=True)
+              f"grad_norm {grad_norm:.3f} {event['tokens_per_sec']:.0f} tok/s"
+              + "".join(f" {k} {v}" for k, v in metrics.items()), file=sys.stderr, flush=True)
 
     # ---------------------------------------------------------------- the loop and the finish
 
@@ -394,7 +428,8 @@ class TrainingRun:
         tokens_at_start = self.tokens
         while self.step < self.total_steps:
             batches = list(epoch_batches(self.rows, self.cfg.per_device_train_batch_size, self.cfg.seed,
-                                         self.epoch, self.template.pad))
+                                         self.epoch, self.template.pad,
+                                         self.pref_step.collate if self.pref_step is not None else collate))
             self.windows = [batches[w : w + self.accum] for w in range(0, len(batches), self.accum)]
             for window in self.windows[self.step_in_epoch:]:
                 lr, _ = self.run_window(window)

@@ -1,0 +1,192 @@
+"""The training stages a run can take (cfg.stage) and what differs between them in train.py.
+
+- sft: supervised fine-tuning (data.py, loss.lm_loss); the GPU fast path serves it.
+- pt: continued pre-training: raw documents (stage_data.load_documents), every token labelled, always packed
+  without crossing documents; the same next-token loss as sft, fast path included.
+- dpo: preference pairs (stage_data.load_pairs) with pref_loss sigmoid / hinge / ipo (DPO, against the
+  reference: the model with its LoRA adapter switched off), orpo or simpo (no reference); preference.py.
+- kto: desirable / undesirable answers (stage_data.load_kto), the same reference; preference.py.
+- rm: a reward model: preference pairs, a value head (one linear layer, `v_head`) on the last token's hidden
+  state, the pairwise loss of preference.py; the head is saved beside the adapter or model as
+  value_head.safetensors (LLaMA-Factory's file and key names).
+
+The preference and reward stages run on the reference path only (one process; LoRA for the reference-based
+losses); a config asking for anything else is refused before the model loads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+
+from .config import ConfigError, TrainConfig
+from .lora import adapters_disabled
+from .preference import (REFERENCE_LOSSES, kto_loss, last_token_hidden, pair_loss, reward_pair_loss,
+                         sequence_logps)
+from .stage_data import kto_batch, load_documents, load_kto, load_pairs, pair_batch
+
+PREFERENCE_STAGES = ("rm", "dpo", "kto")  # served by PreferenceStep
+VALUE_HEAD_FILE = "value_head.safetensors"
+
+
+def needs_reference(cfg: TrainConfig) -> bool:
+    return cfg.stage == "kto" or (cfg.stage == "dpo" and cfg.pref_loss in REFERENCE_LOSSES)
+
+
+def check_stage(cfg: TrainConfig, distributed: bool) -> None:
+    """Refuse what this trainer cannot run for cfg.stage, naming the field (ConfigError)."""
+    if cfg.stage not in PREFERENCE_STAGES:
+        return
+    if cfg.fast_path == "on":
+        raise ConfigError(f"fast_path: the GPU fast path serves sft and pt; stage {cfg.stage} needs auto or off")
+    if cfg.packing:
+        raise ConfigError(f"packing: stage {cfg.stage} trains on whole pairs; turn packing off")
+    if distributed:
+        raise ConfigError(f"num_gpus: stage {cfg.stage} trains in one process (one GPU or the CPU)")
+    if needs_reference(cfg) and cfg.finetuning_type != "lora":
+        what = f"pref_loss {cfg.pref_loss}" if cfg.stage == "dpo" else "kto"
+        raise ConfigError(f"finetuning_type: {what} compares against a reference model, which is the base model "
+                          "with the LoRA adapter switched off: use lora (or pref_loss orpo / simpo)")
+
+
+def describe(cfg: TrainConfig) -> Optional[str]:
+    """The log line that says what a non-sft stage trains and against which reference."""
+    if cfg.stage == "pt":
+        return "stage pt: pre-training on raw text, every token labelled, documents packed without crossing"
+    if cfg.stage == "dpo":
+        ref = ("reference: the base model with the LoRA adapter switched off" if needs_reference(cfg)
+               else "no reference model")
+        extra = f", gamma {cfg.simpo_gamma}" if cfg.pref_loss == "simpo" else ""
+        ftx = f", SFT weight {cfg.pref_ftx}" if cfg.pref_ftx > 0 and cfg.pref_loss != "orpo" else ""
+        return (f"stage dpo: pref_loss {cfg.pref_loss}, beta {cfg.pref_beta}{extra}{ftx}; {ref}; "
+                "runs on the reference path (the GPU fast path serves sft and pt)")
+    if cfg.stage == "rm":
+        return ("stage rm: a value head on the last token, pairwise loss; runs on the reference path "
+                "(the GPU fast path serves sft and pt)")
+    if cfg.stage == "kto":
+        return (f"stage kto: beta {cfg.pref_beta}, desirable weight {cfg.kto_chosen_weight}, undesirable weight "
+                f"{cfg.kto_rejected_weight}; reference: the base model with the LoRA adapter switched off; "
+                "runs on the reference path (the GPU fast path serves sft and pt)")
+    return None
+
+
+def load_stage_data(cfg: TrainConfig, template):
+    """(samples, stats) of a pt, dpo or kto run."""
+    args = (cfg.dataset_dir, cfg.dataset, template, cfg.cutoff_len, cfg.max_samples)
+    if cfg.stage == "pt":
+        return load_documents(*args)
+    if cfg.stage in ("rm", "dpo"):
+        return load_pairs(*args)
+    if cfg.stage == "kto":
+        return load_kto(*args)
+    raise ValueError(f"no stage data loader for {cfg.stage!r}")
+
+
+class PreferenceStep:
+    """Loss of one micro-batch of a preference stage: the sum of its per-sample losses (the run divides by the
+    samples of the whole optimizer step) and TRL's metrics, per sample."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.collate = kto_batch if cfg.stage == "kto" else pair_batch
+        self.reference = needs_reference(cfg)
+
+    @staticmethod
+    def samples(batch: dict) -> int:
+        n = batch["input_ids"].shape[0]
+        return n // 2 if "desirable" not in batch else n
+
+    def _logps(self, model, ids, labels, reference: bool):
+        if not reference:
+            return sequence_logps(model, model(ids), labels)
+        with torch.no_grad(), adapters_disabled(model):
+            return sequence_logps(model, model(ids), labels)
+
+    def __call__(self, model, batch: dict, device) -> tuple[torch.Tensor, dict]:
+        cfg = self.cfg
+        ids, labels = batch["input_ids"].to(device), batch["labels"].to(device)
+        if cfg.stage == "rm":
+            last = last_token_hidden(model(ids), batch["attention_mask"].to(device))
+            scores = model.v_head(last.to(model.v_head.weight.dtype)).squeeze(-1)
+            losses, metrics = reward_pair_loss(*scores.chunk(2))
+            return losses.sum(), metrics
+        if cfg.stage == "kto":
+            kl_ids, kl_labels = batch["kl_input_ids"].to(device), batch["kl_labels"].to(device)
+            ref_logps, _ = self._logps(model, ids, labels, reference=True)
+            ref_kl, _ = self._logps(model, kl_ids, kl_labels, reference=True)
+            with torch.no_grad():
+                kl_logps, _ = sequence_logps(model, model(kl_ids), kl_labels)
+            logps, _ = self._logps(model, ids, labels, reference=False)
+            losses, metrics = kto_loss(cfg.pref_beta, logps, ref_logps, batch["desirable"].to(device), kl_logps,
+                                       ref_kl, cfg.kto_chosen_weight, cfg.kto_rejected_weight)
+            return losses.sum(), metrics
+        ref_c = ref_r = None
+        if self.reference:
+            ref_c, ref_r = self._logps(model, ids, labels, reference=True)[0].chunk(2)
+        logps, n = self._logps(model, ids, labels, reference=False)
+        (c, r), (nc, nr) = logps.chunk(2), n.chunk(2)
+        losses, metrics = pair_loss(cfg.pref_loss, cfg.pref_beta, c, r, nc, nr, ref_c, ref_r, ftx=cfg.pref_ftx,
+                                    simpo_gamma=cfg.simpo_gamma)
+        return losses.sum(), metrics
+
+
+def attach_value_head(model, device) -> int:
+    """Give `model` a trainable fp32 value head `v_head` (hidden -> 1, no bias); returns its parameter count."""
+    hidden = model.config.hidden_size
+    model.v_head = torch.nn.Linear(hidden, 1, bias=False).to(device=device, dtype=torch.float32)
+    torch.nn.init.normal_(model.v_head.weight, std=1 / math.sqrt(hidden + 1))
+    return hidden
+
+
+def save_without_value_head(model, save, out_dir):
+    """Run `save(out_dir)` with the value head detached (the adapter or model directory stays what peft and
+    transformers read), then write the head as value_head.safetensors: `v_head.summary.weight` and a zero
+    `v_head.summary.bias`, the names LLaMA-Factory's reward models use."""
+    from safetensors.torch import save_file
+
+    head = model._modules.pop("v_head", None)
+    try:
+        out = save(out_dir)
+    finally:
+        if head is not None:
+            model.v_head = head
+    if head is not None:
+        weight = head.weight.detach().float().cpu().contiguous()
+        save_file({"v_head.summary.weight": weight, "v_head.summary.bias": torch.zeros(1)},
+                  str(out_dir / VALUE_HEAD_FILE), metadata={"format": "pt"})
+    return out
+
+
+def mean_metrics(parts: list[dict]) -> dict:
+    """Each metric averaged over all samples of `parts` (lists of per-sample tensors, or scalars)."""
+    out = {}
+    for key in dict.fromkeys(k for p in parts for k in p):
+        values = torch.cat([p[key].detach().float().reshape(-1).cpu() for p in parts if key in p])
+        if values.numel():
+            v = float(values.mean())
+            if math.isfinite(v):
+                out[key] = round(v, 4)
+    return out
+
+
+@torch.no_grad()
+def evaluate_preference(step: PreferenceStep, model, samples: list, batch_size: int, pad_id: int, device):
+    """(mean per-sample loss, metrics) over held-out samples, dropout off."""
+    was_training = model.training
+    model.eval()
+    total, n, parts = 0.0, 0, []
+    for s in range(0, len(samples), batch_size):
+        batch = step.collate(samples[s:s + batch_size], pad_id)
+        loss, metrics = step(model, batch, device)
+        total += float(loss)
+        n += step.samples(batch)
+        parts.append(metrics)
+    model.train(was_training)
+    return total / max(n, 1), mean_metrics(parts)
+
+
+__all__ = ["PREFERENCE_STAGES", "PreferenceStep", "attach_value_head", "check_stage", "describe",
+           "save_without_value_head", "evaluate_preference",
+           "load_stage_data", "mean_metrics", "needs_reference"]
