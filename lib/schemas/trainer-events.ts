@@ -70,6 +70,15 @@ export const doneEvent = z.object({
   tokens_seen: z.number().int().nonnegative(),
   adapter_path: z.string(),
   eval_loss: z.number().nullable().optional(),
+  // Set when early stopping ended the run: the rule that fired and the best evaluation seen.
+  stopped_early: z
+    .object({
+      patience: z.number().int().positive(),
+      min_delta: z.number().nonnegative(),
+      best_eval_loss: z.number(),
+      best_step: z.number().int().nonnegative(),
+    })
+    .optional(),
 });
 
 export const errorEvent = z.object({
