@@ -13,8 +13,10 @@ import { LossHealthPanel } from "./runs/LossHealthPanel";
 import { LogViewer } from "./runs/LogViewer";
 import { RunActions } from "./runs/RunActions";
 import { useRunLive } from "./runs/use-run-live";
+import { joinCurves, type Curve } from "@/lib/metrics/join-curves";
 
-export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpoint: string | null }) {
+/** earlier: the curve of the runs this one continues; the loss chart draws it before this run's points. */
+export function RunLive({ initial, checkpoint, earlier = null }: { initial: JobSnapshot; checkpoint: string | null; earlier?: Curve | null }) {
   const t = useT();
   const jobId = initial.job.jobId;
   const { job, setJob, points, evalPoints, log, connected } = useRunLive(initial);
@@ -58,7 +60,7 @@ export function RunLive({ initial, checkpoint }: { initial: JobSnapshot; checkpo
       <div className="grid grid-cols-1 gap-4 lg:grid-cols-3">
         <div className="card min-w-0 lg:col-span-2">
           <h2 className="mb-2 font-semibold">{t("runs.run.lossTitle")}</h2>
-          <LossChart points={points} evalPoints={evalPoints} />
+          <LossChart {...joinCurves(earlier, { points, evalPoints })} />
         </div>
         <div className="card">
           <LossHealthPanel points={points} evalPoints={evalPoints} finished={finished} />

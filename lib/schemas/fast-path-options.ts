@@ -2,12 +2,13 @@
 // (tuneboard_trainer/fast/options.py, resolved_options) and stored with the run (Job.result of a
 // train job). A flat object of scalars; the Run page shows the fields it knows and any others as they are.
 import { z } from "zod";
+import { stoppedEarlySchema } from "./stopped-early";
 
 export const fastPathOptionsSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]));
 export type FastPathOptions = z.infer<typeof fastPathOptionsSchema>;
 
-/** Job.result of a train job. */
-export const trainRunDetailsSchema = z.object({ fastPathOptions: fastPathOptionsSchema });
+/** Job.result of a train job: the fast-path options it resolved, and why it stopped early (if it did). */
+export const trainRunDetailsSchema = z.object({ fastPathOptions: fastPathOptionsSchema.optional(), stoppedEarly: stoppedEarlySchema.optional() });
 export type TrainRunDetails = z.infer<typeof trainRunDetailsSchema>;
 
 /** The fields the Run page labels, in display order (the trainer's names). */

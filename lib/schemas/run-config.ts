@@ -95,7 +95,7 @@ export const runConfigSchema = z.object({
   // Early stopping on the held-out split's loss: stop after this many evaluations in a row that did
   // not improve on the best by more than early_stopping_min_delta (0: off). Needs val_size > 0
   // (runConfigRules below; the trainer also refuses when the split holds no samples).
-  early_stopping_patience: int("early stopping patience", (n) => n.min(0, "early stopping patience must be ≥ 0 (0: off)")).default(0),
+  early_stopping_patience: int("early stopping patience", (n) => n.min(0, "early stopping patience must be ≥ 0")).default(0),
   early_stopping_min_delta: num("early stopping min delta", (n) => n.min(0, "early stopping min delta must be ≥ 0")).default(0),
   // The succeeded run this one continues (Continue training on the Run page): the trainer starts
   // from that run's final state (weights, optimizer, scheduler, RNG, step counter) and trains

@@ -3,6 +3,7 @@
 // against the same fixture (lib/schemas/fixtures/trainer-events.jsonl).
 import { z } from "zod";
 import { fastPathOptionsSchema } from "./fast-path-options";
+import { stoppedEarlySchema } from "./stopped-early";
 
 const base = { v: z.literal(1), time: z.number() };
 const finite = z.number().finite();
@@ -71,14 +72,7 @@ export const doneEvent = z.object({
   adapter_path: z.string(),
   eval_loss: z.number().nullable().optional(),
   // Set when early stopping ended the run: the rule that fired and the best evaluation seen.
-  stopped_early: z
-    .object({
-      patience: z.number().int().positive(),
-      min_delta: z.number().nonnegative(),
-      best_eval_loss: z.number(),
-      best_step: z.number().int().nonnegative(),
-    })
-    .optional(),
+  stopped_early: stoppedEarlySchema.optional(),
 });
 
 export const errorEvent = z.object({

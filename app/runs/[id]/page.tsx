@@ -11,6 +11,9 @@ import { runConfigSchema } from "@/lib/schemas/run-config";
 import { parseTrainRunDetails } from "@/lib/schemas/fast-path-options";
 import { FastPathOptionsPanel } from "@/components/runs/FastPathOptionsPanel";
 import { getT } from "@/lib/i18n/server";
+import { findContinuations, loadEarlierRuns } from "@/lib/jobs/continued-run";
+import { ContinueTraining } from "@/components/runs/ContinueTraining";
+import { RunLineage } from "@/components/runs/RunLineage";
 
 export const dynamic = "force-dynamic";
 
@@ -29,6 +32,9 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
   const details = job.kind === "train" ? parseTrainRunDetails(job.result) : null;
   // Where Resume would continue: the worker picks the same folder (worker/run-job.ts).
   const checkpoint = latestCheckpoint(job.outputDir ?? path.join(env().runsDir, `run-${job.id}`));
+  const train = job.kind === "train";
+  const [earlier, continuations] = train ? await Promise.all([loadEarlierRuns(job.config), findContinuations(job.id)]) : [null, []];
+  const earlierSteps = earlier?.curve.points.map((p) => p.step) ?? [];
   return (
     <div className="space-y-4">
       <div className="flex flex-wrap items-baseline justify-between gap-2">
@@ -69,8 +75,15 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
           </Link>
         </p>
       )}
-      <RunLive initial={snapshot} checkpoint={checkpoint ? path.basename(checkpoint) : null} />
-      {details && <FastPathOptionsPanel options={details.fastPathOptions} t={t} />}
+      {train && job.status === "succeeded" && <ContinueTraining runId={job.id} />}
+      <RunLineage
+        t={t}
+        earlier={earlier && { id: earlier.id, name: earlier.name, fromStep: earlierSteps[0] ?? null, toStep: earlierSteps.at(-1) ?? null }}
+        continuations={continuations}
+        stoppedEarly={details?.stoppedEarly ?? null}
+      />
+      <RunLive initial={snapshot} checkpoint={checkpoint ? path.basename(checkpoint) : null} earlier={earlier?.curve ?? null} />
+      {details?.fastPathOptions && <FastPathOptionsPanel options={details.fastPathOptions} t={t} />}
     </div>
   );
 }
