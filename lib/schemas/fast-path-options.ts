@@ -34,7 +34,8 @@ export function parseTrainRunDetails(result: string | null): TrainRunDetails | n
   if (!result) return null;
   try {
     const parsed = trainRunDetailsSchema.safeParse(JSON.parse(result));
-    return parsed.success ? parsed.data : null;
+    // A result with neither field is some other job's (an eval's metrics), not a train job's.
+    return parsed.success && (parsed.data.fastPathOptions || parsed.data.stoppedEarly) ? parsed.data : null;
   } catch {
     return null;
   }
