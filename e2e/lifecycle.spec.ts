@@ -71,7 +71,7 @@ test("continue training: the new run starts where the first ended, on one joined
   await expect(page.getByTestId("error-num_train_epochs")).toHaveText("epochs must be > 0");
   await epochs.fill("1");
   await page.getByTestId("continue-submit").click();
-  await page.waitForURL(/\/runs\/\d+$/);
+  await page.waitForURL((url) => /^\/runs\/\d+$/.test(url.pathname) && url.pathname !== `/runs/${firstId}`);
   const childId = Number(new URL(page.url()).pathname.split("/").at(-1));
   expect(childId).toBeGreaterThan(firstId);
   await expect(page.getByTestId("continued-from")).toHaveAttribute("data-run", String(firstId));
