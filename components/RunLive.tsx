@@ -27,6 +27,8 @@ export function RunLive({ initial, checkpoint, earlier = null }: { initial: JobS
   const none = t("common.none");
   // The UI's locale, not the machine's: server and browser render the same digits.
   const lang = HTML_LANG[useLocale()];
+  // The loss curve and its verdict span the runs this one continues, then this run.
+  const curve = joinCurves(earlier, { points, evalPoints });
 
   return (
     <div className="space-y-4">
@@ -60,10 +62,10 @@ export function RunLive({ initial, checkpoint, earlier = null }: { initial: JobS
       <div className="grid grid-cols-1 gap-4 lg:grid-cols-3">
         <div className="card min-w-0 lg:col-span-2">
           <h2 className="mb-2 font-semibold">{t("runs.run.lossTitle")}</h2>
-          <LossChart {...joinCurves(earlier, { points, evalPoints })} />
+          <LossChart {...curve} />
         </div>
         <div className="card">
-          <LossHealthPanel points={points} evalPoints={evalPoints} finished={finished} />
+          <LossHealthPanel points={curve.points} evalPoints={curve.evalPoints} finished={finished} />
         </div>
       </div>
       <div className="card">

@@ -85,9 +85,9 @@ export function runJob(job: Job, ctx: JobContext): RunningJob {
         break;
       case "done":
         sawDone = true;
+        // The trainer's log already says it in words; the Run page reads it from the job.
         if (e.stopped_early) {
           const stop = e.stopped_early;
-          appendLog(`[trainer] stopped early at step ${e.step}: eval loss did not improve by ${stop.min_delta} for ${stop.patience} evaluations (best ${stop.best_eval_loss.toFixed(4)} at step ${stop.best_step})\n`);
           write(() => recordStoppedEarly(job.id, workerId, stop));
         }
         finalLoss = lastStepLoss ?? e.train_loss;
