@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tuneboard_trainer.config import ConfigError
-from tuneboard_trainer.early_stopping import describe, early_stop
+from tuneboard_trainer.early_stopping import early_stop, stop_message
 from test_train import make_cfg, run_events
 
 # 6 samples, batch 2, grad-acc 1: 3 optimizer steps per epoch. Dropout > 0, so the RNG state matters too.
@@ -78,7 +78,7 @@ def test_early_stop_rule():
     assert early_stop(evals, 3, 0.01) is None
     assert early_stop(evals, 2, 0.0) is None  # 1.495 improves on 1.5 when any drop counts
     assert early_stop(evals, 0, 0.01) is None  # patience 0: off
-    assert describe(stop) == ("stopped early: eval loss did not improve by 0.01 for 2 evaluations "
+    assert stop_message(stop) == ("stopped early: eval loss did not improve by 0.01 for 2 evaluations "
                               "(best 1.5000 at step 4)")
 
 

@@ -25,7 +25,7 @@ def early_stop(evals: list[tuple[int, float]], patience: int, min_delta: float) 
     return {"patience": patience, "min_delta": min_delta, "best_eval_loss": round(best_loss, 4), "best_step": best_step}
 
 
-def describe(stop: dict) -> str:
+def stop_message(stop: dict) -> str:
     """The stop report in words, as the dashboard shows it."""
     return (f"stopped early: eval loss did not improve by {stop['min_delta']:g} for {stop['patience']} evaluations "
             f"(best {stop['best_eval_loss']:.4f} at step {stop['best_step']})")

@@ -40,7 +40,7 @@ from .loss import lm_loss
 from .loss_plot import plot_loss
 from .methods import LoraSettings, prepare_model, save_trained
 from .optim import build_optimizer, lr_lambda, warmup_steps
-from .early_stopping import describe, early_stop
+from .early_stopping import early_stop, stop_message
 from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, load_continue_state, load_resume_state, rng_state,
                         set_rng_state)
 from .templates import IGNORE_INDEX, TemplateError, load_template
@@ -436,7 +436,7 @@ class TrainingRun:
                 self.epoch, self.step_in_epoch = self.epoch + 1, 0
             if self.stopped_early:
                 self.settle()
-                self.sink.log(describe(self.stopped_early))
+                self.sink.log(stop_message(self.stopped_early))
                 break
         runtime = time.time() - t0
         graphs = self.graphs
