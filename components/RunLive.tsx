@@ -13,8 +13,20 @@ import { LossHealthPanel } from "./runs/LossHealthPanel";
 import { LogViewer } from "./runs/LogViewer";
 import { RunActions } from "./runs/RunActions";
 import { useRunLive } from "./runs/use-run-live";
+import { joinCurves, type Curve } from "@/lib/metrics/join-curves";
 
-export function RunLive({ initial, name, checkpoint }: { initial: JobSnapshot; name: string; checkpoint: string | null }) {
+/** earlier: the curve of the runs this one continues; the loss chart draws it before this run's points. */
+export function RunLive({
+  initial,
+  name,
+  checkpoint,
+  earlier = null,
+}: {
+  initial: JobSnapshot;
+  name: string;
+  checkpoint: string | null;
+  earlier?: Curve | null;
+}) {
   const t = useT();
   const jobId = initial.job.jobId;
   const { job, setJob, points, evalPoints, log, connected } = useRunLive(initial);
@@ -27,6 +39,8 @@ export function RunLive({ initial, name, checkpoint }: { initial: JobSnapshot; n
   const none = t("common.none");
   // The UI's locale, not the machine's: server and browser render the same digits.
   const lang = HTML_LANG[useLocale()];
+  // The loss curve and its verdict span the runs this one continues, then this run.
+  const curve = joinCurves(earlier, { points, evalPoints });
 
   return (
     <div className="space-y-4">
@@ -62,10 +76,10 @@ export function RunLive({ initial, name, checkpoint }: { initial: JobSnapshot; n
       <div className="grid grid-cols-1 gap-4 lg:grid-cols-3">
         <div className="card min-w-0 lg:col-span-2">
           <h2 className="mb-2 font-semibold">{t("runs.run.lossTitle")}</h2>
-          <LossChart points={points} evalPoints={evalPoints} />
+          <LossChart {...curve} />
         </div>
         <div className="card">
-          <LossHealthPanel points={points} evalPoints={evalPoints} finished={finished} />
+          <LossHealthPanel points={curve.points} evalPoints={curve.evalPoints} finished={finished} />
         </div>
       </div>
       <div className="card">

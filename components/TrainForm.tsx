@@ -23,7 +23,8 @@ import type { CloneInfo, DatasetOption, ModelOption } from "./train/types";
 export type { CloneInfo } from "./train/types";
 
 const BASIC = ["learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps"] as const;
-const DATA = ["max_samples", "cutoff_len", "val_size", "eval_steps"] as const;
+// Early stopping watches the eval loss: its settings sit beside the eval split's.
+const DATA = ["max_samples", "cutoff_len", "val_size", "eval_steps", "early_stopping_patience", "early_stopping_min_delta"] as const;
 const DATA_FLAGS: Flag[] = ["packing", "train_on_prompt", "mask_history"];
 const ADVANCED = ["max_steps", "warmup_steps", "warmup_ratio", "weight_decay", "max_grad_norm", "logging_steps", "save_steps", "seed"] as const;
 const ADVANCED_FIELDS: string[] = [...ADVANCED, "gradient_checkpointing", "resume_from_checkpoint", "fast_path", "device"];

@@ -11,8 +11,9 @@ import type { TrainerEvent } from "@/lib/schemas/trainer-events";
 import type { EvalPoint, MetricPoint } from "@/lib/schemas/socket";
 import { recordProgress } from "@/lib/queue/progress";
 import { recordEval } from "@/lib/queue/eval";
-import { recordFastPathOptions } from "@/lib/queue/run-details";
+import { recordFastPathOptions, recordStoppedEarly } from "@/lib/queue/run-details";
 import { latestCheckpoint } from "@/lib/jobs/checkpoints";
+import { runFolder } from "@/lib/jobs/continued-run";
 import { runWithLease, type JobContext, type JobIo, type RunningJob } from "./job-runner";
 import { isTaskKind, runTask } from "./run-task";
 
@@ -84,6 +85,11 @@ export function runJob(job: Job, ctx: JobContext): RunningJob {
         break;
       case "done":
         sawDone = true;
+        // The trainer's log already says it in words; the Run page reads it from the job.
+        if (e.stopped_early) {
+          const stop = e.stopped_early;
+          write(() => recordStoppedEarly(job.id, workerId, stop));
+        }
         finalLoss = lastStepLoss ?? e.train_loss;
         finalEvalLoss = e.eval_loss ?? null;
         appendLog(`[trainer] done: ${e.step} steps in ${e.runtime_s.toFixed(1)} s, mean train loss ${e.train_loss?.toFixed(4) ?? "n/a"}, last ${lastStepLoss?.toFixed(4) ?? "n/a"}\n`);
@@ -106,7 +112,10 @@ export function runJob(job: Job, ctx: JobContext): RunningJob {
       // overwrite their rows, so the chart stays one continuous history. The GPUs arrive as
       // ctx.gpuIndices.
       const checkpoint = job.attempts > 1 ? latestCheckpoint(outputDir, job.step) : null;
-      const trainerConfig = trainerConfigFile(parsed.data, { dataDir: env.dataDir, outputDir, resumeFrom: checkpoint });
+      // A continued run starts from the final state in the earlier run's folder (run-N).
+      const parent = parsed.data.continue_from_run;
+      const continueFrom = parent === undefined ? null : runFolder(env.runsDir, parent);
+      const trainerConfig = trainerConfigFile(parsed.data, { dataDir: env.dataDir, outputDir, resumeFrom: checkpoint, continueFrom });
       return {
         configFile: "tuneboard_config.json",
         config: trainerConfig,

@@ -23,6 +23,7 @@ async function cloneSource(from: string | string[] | undefined): Promise<CloneIn
   const { config, dropped } = readStoredConfig(job.config);
   // A clone is a fresh run with the same settings: it does not continue the source's checkpoint.
   delete config.resume_from_checkpoint;
+  delete config.continue_from_run;
   config.name = `${job.name} (copy)`.slice(0, 80);
   return { id, name: job.name, config, dropped };
 }

@@ -12,8 +12,9 @@ import { DEFAULT_RUN_CONFIG, runConfigSchema, trainerConfigFileSchema } from "@/
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const DIRS = { dataset_dir: "data", output_dir: "out" };
-// num_gpus is the queue's (the form checks it, lib/schemas/run-config.test.ts); the trainer never sees it.
-const { num_gpus: _queueOnly, ...TRAINER_DEFAULTS } = DEFAULT_RUN_CONFIG;
+// num_gpus is the queue's (the form checks it, lib/schemas/run-config.test.ts); the trainer never sees it,
+// nor continue_from_run (the worker turns it into continue_from, a folder).
+const { num_gpus: _queueOnly, continue_from_run: _runLink, ...TRAINER_DEFAULTS } = DEFAULT_RUN_CONFIG;
 const BASE = { ...TRAINER_DEFAULTS, model_name_or_path: "/models/x", dataset: ["identity"] };
 
 type Verdict = { ok: true } | { ok: false; field: string };
@@ -124,5 +125,15 @@ describe("run config: the Train form, the config file and the trainer agree", ()
     expect(zodVerdict(trainerConfigFileSchema, config)).toEqual({ ok: false, field: "resume_from_checkpoint" });
     expect(pythonVerdicts([config])).toEqual([{ ok: false, field: "resume_from_checkpoint" }]);
     expect(zodVerdict(runConfigSchema, { ...BASE, resume_from_checkpoint: "" })).toEqual({ ok: true });
+  });
+
+  it("agrees on the continued run's folder in the config file, and the form's run link stays out of it", () => {
+    const configs = ["runs/run-3", "", 3, null].map((v) => ({ ...BASE, ...DIRS, continue_from: v }));
+    const expected: Verdict[] = [{ ok: true }, { ok: false, field: "continue_from" }, { ok: false, field: "continue_from" }, { ok: true }];
+    expect(configs.map((c) => zodVerdict(trainerConfigFileSchema, c))).toEqual(expected);
+    expect(pythonVerdicts(configs)).toEqual(expected);
+    const linked = { ...BASE, ...DIRS, continue_from_run: 3 };
+    expect(zodVerdict(trainerConfigFileSchema, linked)).toEqual({ ok: false, field: "continue_from_run" });
+    expect(pythonVerdicts([linked])).toEqual([{ ok: false, field: "continue_from_run" }]);
   });
 });

@@ -5,12 +5,13 @@ import path from "node:path";
 import { z } from "zod";
 import { env } from "@/lib/env";
 import { resolveModelPath } from "@/lib/models";
-import { runConfigSchema, type RunConfig } from "@/lib/schemas/run-config";
+import { runRequestSchema, type RunConfig } from "@/lib/schemas/run-config";
 import { enqueueJob } from "@/lib/queue/enqueue";
 import { queueFullReason } from "@/lib/security/queue-cap";
 import type { Locale } from "@/lib/i18n/locales";
 import { localized } from "@/lib/i18n/validation";
 import { checkDatasets, checkModel, parseRequest } from "./request-checks";
+import { checkContinuedRun } from "./continued-run";
 
 export type FieldErrors = Partial<Record<string, string>>;
 export type CreateRunResult = { ok: true; id: number } | { ok: false; fieldErrors: FieldErrors; formError?: string };
@@ -22,7 +23,7 @@ export async function createRun(input: unknown, locale: Locale = "en"): Promise<
 }
 
 async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateRunResult> {
-  const parsed = parseRequest(runConfigSchema, input, locale);
+  const parsed = parseRequest(runRequestSchema, input, locale);
   if (!parsed.ok) return parsed;
   const config: RunConfig = parsed.value;
   const { modelRoots, dataDir } = env();
@@ -43,6 +44,12 @@ async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateR
     if (!fs.existsSync(path.join(resumeFrom, "trainer_state.pt"))) {
       return { ok: false, fieldErrors: { resume_from_checkpoint: "this folder has no trainer_state.pt: not a checkpoint" } };
     }
+  }
+
+  if (config.continue_from_run !== undefined) {
+    if (resumeFrom) return { ok: false, fieldErrors: { resume_from_checkpoint: "a continued run starts from the earlier run's final state: leave this empty" } };
+    const parent = await checkContinuedRun(env().runsDir, config.continue_from_run);
+    if (!parent.ok) return parent;
   }
 
   const full = await queueFullReason();

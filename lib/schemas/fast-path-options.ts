@@ -2,12 +2,13 @@
 // (tuneboard_trainer/fast/options.py, resolved_options) and stored with the run (Job.result of a
 // train job). A flat object of scalars; the Run page shows the fields it knows and any others as they are.
 import { z } from "zod";
+import { stoppedEarlySchema } from "./stopped-early";
 
 export const fastPathOptionsSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]));
 export type FastPathOptions = z.infer<typeof fastPathOptionsSchema>;
 
-/** Job.result of a train job. */
-export const trainRunDetailsSchema = z.object({ fastPathOptions: fastPathOptionsSchema });
+/** Job.result of a train job: the fast-path options it resolved, and why it stopped early (if it did). */
+export const trainRunDetailsSchema = z.object({ fastPathOptions: fastPathOptionsSchema.optional(), stoppedEarly: stoppedEarlySchema.optional() });
 export type TrainRunDetails = z.infer<typeof trainRunDetailsSchema>;
 
 /** The fields the Run page labels, in display order (the trainer's names). */
@@ -33,7 +34,8 @@ export function parseTrainRunDetails(result: string | null): TrainRunDetails | n
   if (!result) return null;
   try {
     const parsed = trainRunDetailsSchema.safeParse(JSON.parse(result));
-    return parsed.success ? parsed.data : null;
+    // A result with neither field is some other job's (an eval's metrics), not a train job's.
+    return parsed.success && (parsed.data.fastPathOptions || parsed.data.stoppedEarly) ? parsed.data : null;
   } catch {
     return null;
   }

@@ -30,6 +30,8 @@ export const FLAG_FIELDS = ["use_rslora", "use_dora", "train_on_prompt", "mask_h
 const optionalInt = (label: string) =>
   z.preprocess((v) => (v === "" || v === null ? undefined : v), int(label, (n) => n.min(1, `${label} must be ≥ 1`)).optional());
 
+export type RunConfig = z.infer<typeof runConfigSchema>;
+
 export const runConfigSchema = z.object({
   name: z.string().trim().max(80).optional(),
   stage: z.enum(STAGES, { error: "stage must be pt, sft, rm, dpo or kto" }).default("sft"),
@@ -106,9 +108,33 @@ export const runConfigSchema = z.object({
   seed: int("seed", (n) => n.min(0, "seed must be ≥ 0")),
   // A checkpoint folder of an earlier run (under the runs folder), e.g. run-3/checkpoint-100.
   resume_from_checkpoint: z.preprocess((v) => (v === "" || v === null ? undefined : v), z.string().trim().min(1).optional()),
+  // Early stopping on the held-out split's loss: stop after this many evaluations in a row that did
+  // not improve on the best by more than early_stopping_min_delta (0: off). Needs val_size > 0
+  // (runConfigRules below; the trainer also refuses when the split holds no samples).
+  early_stopping_patience: int("early stopping patience", (n) => n.min(0, "early stopping patience must be ≥ 0")).default(0),
+  early_stopping_min_delta: num("early stopping min delta", (n) => n.min(0, "early stopping min delta must be ≥ 0")).default(0),
+  // The succeeded run this one continues (Continue training on the Run page): the trainer starts
+  // from that run's final state (weights, optimizer, scheduler, RNG, step counter) and trains
+  // num_train_epochs more epochs. A queue/UI field: the config file names the run's folder instead
+  // (continue_from, lib/trainer/config-file.ts).
+  continue_from_run: optionalInt("continued run"),
 });
 
-export type RunConfig = z.infer<typeof runConfigSchema>;
+export const EARLY_STOPPING_NEEDS_EVAL = "early stopping needs a validation split: set validation size above 0";
+
+/**
+ * Rules between fields, for every request that queues a run (createRun, Show command). They sit
+ * beside the object so that runConfigSchema.shape/.omit stay available; the trainer checks the
+ * same rule on the split it actually built (train.py).
+ */
+export function runConfigRules(config: RunConfig, ctx: z.RefinementCtx): void {
+  if (config.early_stopping_patience > 0 && config.val_size === 0) {
+    ctx.addIssue({ code: "custom", path: ["early_stopping_patience"], message: EARLY_STOPPING_NEEDS_EVAL });
+  }
+}
+
+/** runConfigSchema with the rules between fields: what a request to queue a run must pass. */
+export const runRequestSchema = runConfigSchema.superRefine(runConfigRules);
 
 /** Samples per optimizer step: LLaMA-Factory's rule, batch × accumulation × data-parallel ranks (distributed.py). */
 export function globalBatchSize(batch: number, accumulation: number, numGpus: number): number {
@@ -160,6 +186,9 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
   gradient_checkpointing: true,
   seed: 42,
   resume_from_checkpoint: undefined,
+  early_stopping_patience: 0,
+  early_stopping_min_delta: 0,
+  continue_from_run: undefined,
 };
 
 /**
@@ -170,22 +199,26 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
  */
 const trainerDefaults = Object.fromEntries(
   Object.entries(DEFAULT_RUN_CONFIG)
-    .filter(([key, value]) => value !== undefined && key !== "num_gpus")
+    .filter(([key, value]) => value !== undefined && key !== "num_gpus" && key !== "continue_from_run")
     .map(([key, value]) => [key, (runConfigSchema.shape[key as keyof RunConfig] as z.ZodType).default(value as never)]),
 );
 export const trainerConfigFileSchema = runConfigSchema
-  .omit({ name: true, num_gpus: true })
+  .omit({ name: true, num_gpus: true, continue_from_run: true })
   .extend({
     ...trainerDefaults,
     // A hand-written file may say null for "not set".
     max_steps: runConfigSchema.shape.max_steps.nullable(),
     resume_from_checkpoint: z.string().trim().min(1, "name a checkpoint folder, or leave it out").nullable().optional(),
+    // The folder of the run this one continues (its final trainer_state.pt); the worker fills it in
+    // from continue_from_run.
+    continue_from: z.string().trim().min(1, "name the earlier run's folder, or leave it out").nullable().optional(),
     dataset_dir: z.string().min(1, "the data folder is required"),
     output_dir: z.string().min(1, "the output folder is required"),
   })
   .strict();
 
-export type TrainerConfigFile = Omit<RunConfig, "name" | "num_gpus"> & {
+export type TrainerConfigFile = Omit<RunConfig, "name" | "num_gpus" | "continue_from_run"> & {
+  continue_from?: string | null;
   dataset_dir: string;
   output_dir: string;
 };

@@ -3,6 +3,7 @@
 // against the same fixture (lib/schemas/fixtures/trainer-events.jsonl).
 import { z } from "zod";
 import { fastPathOptionsSchema } from "./fast-path-options";
+import { stoppedEarlySchema } from "./stopped-early";
 
 const base = { v: z.literal(1), time: z.number() };
 const finite = z.number().finite();
@@ -70,6 +71,8 @@ export const doneEvent = z.object({
   tokens_seen: z.number().int().nonnegative(),
   adapter_path: z.string(),
   eval_loss: z.number().nullable().optional(),
+  // Set when early stopping ended the run: the rule that fired and the best evaluation seen.
+  stopped_early: stoppedEarlySchema.optional(),
 });
 
 export const errorEvent = z.object({

@@ -21,4 +21,12 @@ describe("trainerConfigFile", () => {
     expect(file.model_name_or_path).toBe("/models/x");
     expect(file.resume_from_checkpoint).toBe("/o/checkpoint-4");
   });
+
+  it("names the continued run's folder instead of its number", () => {
+    const linked = runConfigSchema.parse({ ...DEFAULT_RUN_CONFIG, continue_from_run: 3, model_name_or_path: "/m", dataset: ["identity"] });
+    const file = trainerConfigFile(linked, { dataDir: "/d", outputDir: "/runs/run-4", continueFrom: "/runs/run-3" });
+    expect(file).not.toHaveProperty("continue_from_run");
+    expect(file.continue_from).toBe("/runs/run-3");
+    expect(trainerConfigFileSchema.safeParse(JSON.parse(configFileText(file))).success).toBe(true);
+  });
 });

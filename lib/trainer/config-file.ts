@@ -10,13 +10,15 @@ export interface TrainerPaths {
   outputDir: string;
   /** A checkpoint the run continues from (a retried run's latest). */
   resumeFrom?: string | null;
+  /** The folder of the run this one continues (continue_from_run's run-N). */
+  continueFrom?: string | null;
 }
 
 /** The trainer's config file for a validated run config: the queue's and the UI's fields left out. */
 export function trainerConfigFile(config: RunConfig, paths: TrainerPaths): TrainerConfigFile {
-  // name is the UI's, num_gpus the queue's (it picks the worker and the launcher); the trainer
-  // refuses unknown fields.
-  const { name: _name, num_gpus: _numGpus, ...rest } = config;
+  // name is the UI's, num_gpus the queue's (it picks the worker and the launcher), continue_from_run
+  // becomes the run's folder (continue_from); the trainer refuses unknown fields.
+  const { name: _name, num_gpus: _numGpus, continue_from_run: _parentRun, ...rest } = config;
   const file: TrainerConfigFile = {
     ...rest,
     model_name_or_path: paths.modelPath ?? config.model_name_or_path,
@@ -24,6 +26,7 @@ export function trainerConfigFile(config: RunConfig, paths: TrainerPaths): Train
     output_dir: paths.outputDir,
   };
   if (paths.resumeFrom) file.resume_from_checkpoint = paths.resumeFrom;
+  if (paths.continueFrom) file.continue_from = paths.continueFrom;
   return file;
 }
 

@@ -17,6 +17,9 @@ import { parseTrainRunDetails } from "@/lib/schemas/fast-path-options";
 import { FastPathOptionsPanel } from "@/components/runs/FastPathOptionsPanel";
 import { getT } from "@/lib/i18n/server";
 import { Loading } from "@/components/Loading";
+import { findContinuations, loadEarlierRuns } from "@/lib/jobs/continued-run";
+import { ContinueTraining } from "@/components/runs/ContinueTraining";
+import { RunLineage } from "@/components/runs/RunLineage";
 
 export const dynamic = "force-dynamic";
 
@@ -47,6 +50,9 @@ async function RunView({ job }: { job: Job }) {
   const details = job.kind === "train" ? parseTrainRunDetails(job.result) : null;
   // Where Resume would continue: the worker picks the same folder (worker/run-job.ts).
   const checkpoint = latestCheckpoint(job.outputDir ?? path.join(env().runsDir, `run-${job.id}`));
+  const train = job.kind === "train";
+  const [earlier, continuations] = train ? await Promise.all([loadEarlierRuns(job.config), findContinuations(job.id)]) : [null, []];
+  const earlierSteps = earlier?.curve.points.map((p) => p.step) ?? [];
   return (
     <div className="space-y-4">
       <div className="flex flex-wrap items-baseline justify-between gap-2">
@@ -87,8 +93,15 @@ async function RunView({ job }: { job: Job }) {
           </Link>
         </p>
       )}
-      <RunLive initial={snapshot} name={job.name} checkpoint={checkpoint ? path.basename(checkpoint) : null} />
-      {details && <FastPathOptionsPanel options={details.fastPathOptions} t={t} />}
+      {train && job.status === "succeeded" && <ContinueTraining runId={job.id} />}
+      <RunLineage
+        t={t}
+        earlier={earlier && { id: earlier.id, name: earlier.name, fromStep: earlierSteps[0] ?? null, toStep: earlierSteps.at(-1) ?? null }}
+        continuations={continuations}
+        stoppedEarly={details?.stoppedEarly ?? null}
+      />
+      <RunLive initial={snapshot} name={job.name} checkpoint={checkpoint ? path.basename(checkpoint) : null} earlier={earlier?.curve ?? null} />
+      {details?.fastPathOptions && <FastPathOptionsPanel options={details.fastPathOptions} t={t} />}
     </div>
   );
 }

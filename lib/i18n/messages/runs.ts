@@ -150,6 +150,18 @@ export const runs = defineMessages(
     "health.overfitting": "Overfitting: the eval loss is rising after step {step} ({evalMin} → {evalLast}) while the training loss keeps falling ({trainFrom} → {trainTo}).",
     "health.overfitting.hint": "Use fewer epochs (the checkpoint near step {step}), more data, or a higher LoRA dropout.",
 
+    // continue training, early stopping
+    "lifecycle.continue": "Continue training",
+    "lifecycle.continueEpochs": "More epochs",
+    "lifecycle.continueHelp": "Queues a new run that starts from this run's final state (adapter weights, optimizer, scheduler, step counter) with the same settings.",
+    "lifecycle.continueSubmit": "Queue the continued run",
+    "lifecycle.continueCancel": "Cancel",
+    "lifecycle.continuedFrom": "Continued from Run #{id}: {name}.",
+    "lifecycle.continuedFromNote": "The loss chart joins its curve (steps {from}–{to}) with this run's.",
+    "lifecycle.continuedAs": "Continued as Run #{id}: {name} ({status}).",
+    "lifecycle.stoppedEarly": "Stopped early: eval loss did not improve by {delta} for {patience} evaluations (best {best} at step {step}).",
+    "lifecycle.curvePoints": "{n} points, steps {from}–{to}",
+
     // compare
     "compare.title": "Compare runs",
     "compare.pick": "Runs to compare",
@@ -315,6 +327,18 @@ export const runs = defineMessages(
     "health.diverged.hint": "学习率过高：降低学习率（例如降低 10 倍）、增加预热，或减小最大梯度范数。",
     "health.overfitting": "过拟合：第 {step} 步之后验证损失上升（{evalMin} → {evalLast}），而训练损失仍在下降（{trainFrom} → {trainTo}）。",
     "health.overfitting.hint": "减少训练轮次（使用第 {step} 步附近的检查点）、增加数据，或提高 LoRA dropout。",
+
+    // continue training, early stopping
+    "lifecycle.continue": "追加训练",
+    "lifecycle.continueEpochs": "追加轮数",
+    "lifecycle.continueHelp": "排队一个新运行：以相同设置，从此运行的最终状态（适配器权重、优化器、学习率调度、步数）开始。",
+    "lifecycle.continueSubmit": "排队追加训练",
+    "lifecycle.continueCancel": "取消",
+    "lifecycle.continuedFrom": "接续运行 #{id}：{name}。",
+    "lifecycle.continuedFromNote": "损失图把它的曲线（第 {from}–{to} 步）与本运行的曲线连在一起。",
+    "lifecycle.continuedAs": "已由运行 #{id} 接续：{name}（{status}）。",
+    "lifecycle.stoppedEarly": "提前停止：验证损失连续 {patience} 次验证没有改善超过 {delta}（最佳 {best}，第 {step} 步）。",
+    "lifecycle.curvePoints": "{n} 个点，第 {from}–{to} 步",
 
     "compare.title": "对比运行",
     "compare.pick": "要对比的运行",

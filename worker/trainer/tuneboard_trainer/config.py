@@ -19,7 +19,8 @@ from .validation import ConfigError, validate
 __all__ = ["ConfigError", "TrainConfig"]
 
 _FLOAT_FIELDS = ("learning_rate", "num_train_epochs", "max_grad_norm", "weight_decay", "lora_alpha", "lora_dropout",
-                 "warmup_ratio", "pref_beta", "pref_ftx", "simpo_gamma", "kto_chosen_weight", "kto_rejected_weight")
+                 "warmup_ratio", "pref_beta", "pref_ftx", "simpo_gamma", "kto_chosen_weight", "kto_rejected_weight",
+                 "early_stopping_min_delta")
 
 
 @dataclass
@@ -68,6 +69,11 @@ class TrainConfig:
     compute_type: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16 (CPU: fp32 + warning)
     gradient_checkpointing: bool = True  # recompute each block in backward (less memory, ~30% slower)
     resume_from_checkpoint: Optional[str] = None  # a checkpoint-N directory of an earlier run with this config
+    # The folder of a finished run this one continues (its final trainer_state.pt): weights, optimizer, scheduler,
+    # RNG and step counter carry on, and num_train_epochs / max_steps count from where that run ended.
+    continue_from: Optional[str] = None
+    early_stopping_patience: int = 0  # stop after N evaluations without improvement (0: off; needs a held-out split)
+    early_stopping_min_delta: float = 0.0  # an eval loss improves when it is below the best by more than this
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     fast_path: str = "auto"  # LoRA fast path (fast.py): auto (on CUDA) | on (also on CPU) | off (reference path)
 

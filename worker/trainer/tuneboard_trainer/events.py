@@ -84,6 +84,8 @@ class Done:
     tokens_seen: int
     adapter_path: str
     eval_loss: Optional[Number] = None  # final eval loss; omitted without a held-out split
+    # {patience, min_delta, best_eval_loss, best_step} when early stopping ended the run; omitted otherwise
+    stopped_early: Optional[dict] = None
     type: str = field(default="done", init=False)
 
 
@@ -120,7 +122,7 @@ EVENT_TYPES = {cls.__dataclass_fields__["type"].default: cls
                for cls in (Started, Log, Step, Eval, Checkpoint, Done, Error, Progress, Result)}
 # (type, key) pairs that may be absent; they are omitted from JSON when None, never written as null.
 _OPTIONAL = {("error", "traceback"), ("started", "num_eval_samples"), ("started", "fast_path_options"),
-             ("done", "eval_loss"), ("step", "gpu_mem_gib")}
+             ("done", "eval_loss"), ("done", "stopped_early"), ("step", "gpu_mem_gib")}
 
 
 class EventValidationError(ValueError):

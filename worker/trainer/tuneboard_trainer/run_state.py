@@ -18,6 +18,13 @@ STATE_FILE = "trainer_state.pt"
 # Config fields a resumed run must share with its checkpoint (they decide the batch order and the step count).
 RESUME_KEYS = ("finetuning_type", "per_device_train_batch_size", "gradient_accumulation_steps", "seed",
                "packing", "val_size")
+# Config fields that decide what the trained weights are: a run continues another only when they match
+# (checked when the state holds them), in words for the error.
+MODEL_KEYS = {"model_name_or_path": "base model", "finetuning_type": "method", "lora_rank": "LoRA rank",
+              "lora_alpha": "LoRA alpha", "lora_target": "LoRA target modules", "use_dora": "DoRA",
+              "use_rslora": "rsLoRA", "freeze_trainable_layers": "trainable layers",
+              "freeze_trainable_modules": "trainable modules", "stage": "stage"}
+SAVED_KEYS = tuple(dict.fromkeys(RESUME_KEYS + tuple(MODEL_KEYS)))
 
 
 def rng_state() -> dict:
@@ -47,3 +54,34 @@ def load_resume_state(cfg: TrainConfig) -> dict:
             raise ConfigError(f"resume_from_checkpoint: the checkpoint was trained with {key}="
                               f"{state['config'].get(key)!r}, this config has {getattr(cfg, key)!r}")
     return state
+
+
+def load_continue_state(cfg: TrainConfig) -> dict:
+    """The final trainer_state.pt of the run `continue_from` names, checked against this config."""
+    folder = Path(cfg.continue_from)
+    if not (folder / STATE_FILE).is_file():
+        raise ConfigError(f"continue_from: {folder} has no {STATE_FILE}: the earlier run did not save its final "
+                          "state, so it cannot be continued")
+    state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=False)
+    saved = state["config"]
+    for key, words in MODEL_KEYS.items():
+        if key in saved and saved[key] != getattr(cfg, key):
+            raise ConfigError(f"continue_from: the earlier run was trained with {words} {saved[key]!r}, this run has "
+                              f"{getattr(cfg, key)!r}; a run continues only with the same base model, method and "
+                              "adapter shape")
+    for key in RESUME_KEYS:
+        if saved.get(key) != getattr(cfg, key):
+            raise ConfigError(f"continue_from: the earlier run was trained with {key}={saved.get(key)!r}, this run "
+                              f"has {getattr(cfg, key)!r}")
+    return state
+
+
+def check_trainable(state: dict, named: dict, field: str) -> None:
+    """The saved trainable tensors have the names and shapes of this model's trainable parameters."""
+    mine = {n: p for n, p in named.items() if p.requires_grad}
+    if set(state["trainable"]) != set(mine):
+        raise ConfigError(f"{field}: its trainable parameters do not match this model/config")
+    for n, t in state["trainable"].items():
+        if tuple(t.shape) != tuple(mine[n].shape):
+            raise ConfigError(f"{field}: {n} has shape {tuple(t.shape)} there and {tuple(mine[n].shape)} in this "
+                              "model (a different base model or LoRA rank)")

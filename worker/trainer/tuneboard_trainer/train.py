@@ -9,6 +9,11 @@ with a `log` warning (a config written for a GPU still runs). Trainable paramete
 Checkpoints (every save_steps, and the final save): checkpoint-N/ holds what `save_trained` writes (PEFT adapter
 for lora, HF model for freeze/full) plus `trainer_state.pt` (run_state.py). Resuming from it continues
 bit-identically on the same device and config.
+
+Continuing a finished run (`continue_from`, its folder): the new run starts from that run's final state (weights,
+optimizer, scheduler, RNG, epoch position, step counter) and trains num_train_epochs (or max_steps) more; the
+learning-rate schedule is the one of a single run over both lengths. Early stopping (`early_stopping_patience`)
+ends the loop after that many evaluations without improvement; the run then saves and reports as at the end.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ from .methods import LoraSettings, prepare_model, save_trained
 from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, describe, evaluate_preference,
                      load_stage_data, mean_metrics, save_without_value_head)
-from .run_state import RESUME_KEYS, STATE_FILE, load_resume_state, rng_state, set_rng_state
+from .early_stopping import early_stop, stop_message
+from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, load_continue_state, load_resume_state, rng_state,
+                        set_rng_state)
 from .templates import IGNORE_INDEX, TemplateError, load_template
 
 
@@ -120,14 +127,20 @@ class TrainingRun:
             raise ConfigError(f"model_name_or_path: directory {self.model_dir} not found")
         load_config(self.model_dir)  # unsupported architectures fail here, before tokenizing or loading weights
         self.resume = load_resume_state(cfg) if cfg.resume_from_checkpoint else None
+        self.parent = load_continue_state(cfg) if cfg.continue_from else None
+        self.start_step = self.parent["global_step"] if self.parent is not None else 0
         torch.manual_seed(cfg.seed)
         self._load_data()
         self.phases = {"data": time.time() - self.t_setup}  # seconds per setup phase, for the log
         self._load_model()
         self._build_optimizer()
         self.step, self.epoch, self.step_in_epoch, self.tokens, self.losses, self.evals = 0, 0, 0, 0, [], []
+        self.stopped_early: dict | None = None
         if self.resume is not None:
-            self._restore(self.resume)
+            self._restore(self.resume, "resume_from_checkpoint")
+        elif self.parent is not None:
+            self._restore(self.parent, "continue_from")
+            self._rescale_lr()
         self.out_dir = Path(cfg.output_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = self._open_log()
@@ -155,6 +168,9 @@ class TrainingRun:
         packed = cfg.packing or cfg.stage == "pt"  # pre-training always packs (documents never cross)
         self.rows = pack_examples(self.train_set, cfg.cutoff_len) if packed else self.train_set
         self.stats.num_rows = len(self.rows)
+        if cfg.early_stopping_patience > 0 and not self.val_set:
+            raise ConfigError("early_stopping_patience: early stopping needs a validation split: set validation size "
+                              "above 0 (this split holds no samples)")
 
     def _load_model(self) -> None:
         cfg, device, t_phase = self.cfg, self.device, time.time()
@@ -201,17 +217,17 @@ class TrainingRun:
         micro_per_epoch = math.ceil(len(self.rows) / cfg.per_device_train_batch_size)
         self.accum = cfg.gradient_accumulation_steps * self.dist.world  # micro-batches per optimizer step, all ranks
         self.steps_per_epoch = math.ceil(micro_per_epoch / self.accum)
-        self.total_steps = cfg.max_steps or math.ceil(cfg.num_train_epochs * self.steps_per_epoch)
+        # A continued run trains this many steps more than the run it continues.
+        self.total_steps = self.start_step + (cfg.max_steps or math.ceil(cfg.num_train_epochs * self.steps_per_epoch))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(cfg.lr_scheduler_type, warmup_steps(cfg, self.total_steps), self.total_steps))
         self.autocast = (torch.autocast(device.type, dtype=dtype) if dtype != torch.float32
                          else contextlib.nullcontext())
         self.scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
 
-    def _restore(self, resume: dict) -> None:
+    def _restore(self, resume: dict, field: str) -> None:
         named = dict(self.model.named_parameters())
-        if set(resume["trainable"]) != {n for n, p in named.items() if p.requires_grad}:
-            raise ConfigError("resume_from_checkpoint: its trainable parameters do not match this model/config")
+        check_trainable(resume, named, field)
         with torch.no_grad():
             for n, t in resume["trainable"].items():
                 named[n].copy_(t)
@@ -223,6 +239,14 @@ class TrainingRun:
         self.tokens, self.losses = resume["tokens"], list(resume["losses"])
         self.evals = [tuple(e) for e in resume["evals"]]
         set_rng_state(resume["rng"])  # last: everything above may have drawn random numbers
+
+    def _rescale_lr(self) -> None:
+        """The learning rate of the next step under this run's schedule (the state holds the earlier run's, which
+        ended with its own, shorter schedule)."""
+        lam = self.scheduler.lr_lambdas[0]
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * lam(self.scheduler.last_epoch)
+        self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def _open_log(self):
         log_path = self.out_dir / "trainer_log.jsonl" if self.dist.is_main else Path(os.devnull)
@@ -267,6 +291,10 @@ class TrainingRun:
         for msg in (self.fast_msg, self.graphs_msg):
             if msg:
                 sink.log(msg)
+        if self.parent is not None and self.resume is None:
+            sink.log(f"continuing {cfg.continue_from} from step {self.step} (epoch {self.epoch}, step "
+                     f"{self.step_in_epoch} of that epoch): weights, optimizer, scheduler and RNG restored; "
+                     f"{self.total_steps - self.start_step} more steps")
         if self.resume is not None:
             sink.log(f"resumed from {cfg.resume_from_checkpoint} at step {self.step} (epoch {self.epoch}, "
                      f"step {self.step_in_epoch} of that epoch)")
@@ -288,7 +316,7 @@ class TrainingRun:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None, "rng": rng_state(),
             "trainable": {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad},
-            "config": {k: getattr(self.cfg, k) for k in RESUME_KEYS},
+            "config": {k: getattr(self.cfg, k) for k in SAVED_KEYS},
         }, tmp_state)
         os.replace(tmp_state, path / STATE_FILE)
         return path
@@ -395,6 +423,9 @@ class TrainingRun:
                                      self.device, self.autocast)
             self.evals.append((step, eval_loss))
             self.record(Eval(step=step, epoch=epoch_now, eval_loss=round(eval_loss, 4)))
+            # This run's evaluations only: a continued run starts its patience afresh.
+            self.stopped_early = early_stop([e for e in self.evals if e[0] > self.start_step],
+                                            cfg.early_stopping_patience, cfg.early_stopping_min_delta)
         if save_now:
             ckpt = self.save_checkpoint(self.out_dir / f"checkpoint-{step}", len(self.windows))
             self.sink.emit(Checkpoint(step=step, path=str(ckpt)))
@@ -434,10 +465,14 @@ class TrainingRun:
             for window in self.windows[self.step_in_epoch:]:
                 lr, _ = self.run_window(window)
                 self.after_step(lr, t0, tokens_at_start)
-                if self.step >= self.total_steps:
+                if self.step >= self.total_steps or self.stopped_early:
                     break
             else:
                 self.epoch, self.step_in_epoch = self.epoch + 1, 0
+            if self.stopped_early:
+                self.settle()
+                self.sink.log(stop_message(self.stopped_early))
+                break
         runtime = time.time() - t0
         graphs = self.graphs
         if graphs is not None:
@@ -455,12 +490,12 @@ class TrainingRun:
                    "runtime_s": round(runtime, 2), "num_samples": len(self.train_set),
                    "num_eval_samples": len(self.val_set), "truncated": self.stats.truncated,
                    "dropped": self.stats.dropped, "global_step": self.step,
-                   "epoch": round(self.step / self.steps_per_epoch, 4)}
+                   "epoch": round(self.step / self.steps_per_epoch, 4), "stopped_early": self.stopped_early}
         if dist.is_main:
             (self.out_dir / "all_results.json").write_text(json.dumps(results, indent=2) + "\n")
         done = self.sink.emit(Done(
             step=self.step, train_loss=train_loss, runtime_s=round(runtime, 2), tokens_seen=self.tokens,
-            adapter_path=str(self.out_dir), eval_loss=eval_loss,
+            adapter_path=str(self.out_dir), eval_loss=eval_loss, stopped_early=self.stopped_early,
         ))
         # The PNG is a keepsake (the dashboard draws its own charts), so "done" does not wait for matplotlib's
         # import and rendering (about a second); the process still exits only after it is written.

@@ -1,0 +1,13 @@
+// Why early stopping ended a run: the trainer's `done` event carries it (stopped_early) and the
+// worker stores it with the run (Job.result of a train job, stoppedEarly); the Run page says it in words.
+import { z } from "zod";
+
+export const stoppedEarlySchema = z.object({
+  /** Evaluations in a row without improvement that ended the run. */
+  patience: z.number().int().positive(),
+  /** How much an eval loss had to drop to count as an improvement. */
+  min_delta: z.number().nonnegative(),
+  best_eval_loss: z.number(),
+  best_step: z.number().int().nonnegative(),
+});
+export type StoppedEarly = z.infer<typeof stoppedEarlySchema>;

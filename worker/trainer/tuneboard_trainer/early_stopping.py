@@ -1,0 +1,31 @@
+"""Early stopping on the held-out split's loss (HF's EarlyStoppingCallback rule).
+
+An evaluation improves when its loss is below the best so far by more than `min_delta`; the run stops once
+`patience` evaluations in a row did not improve.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+def early_stop(evals: list[tuple[int, float]], patience: int, min_delta: float) -> Optional[dict]:
+    """The stop report for this eval history [(step, loss), ...] in order, or None to keep training."""
+    if patience <= 0 or not evals:
+        return None
+    best_step, best_loss = evals[0]
+    waited = 0
+    for step, loss in evals[1:]:
+        if loss < best_loss - min_delta:
+            best_step, best_loss, waited = step, loss, 0
+        else:
+            waited += 1
+    if waited < patience:
+        return None
+    return {"patience": patience, "min_delta": min_delta, "best_eval_loss": round(best_loss, 4), "best_step": best_step}
+
+
+def stop_message(stop: dict) -> str:
+    """The stop report in words, as the dashboard shows it."""
+    return (f"stopped early: eval loss did not improve by {stop['min_delta']:g} for {stop['patience']} evaluations "
+            f"(best {stop['best_eval_loss']:.4f} at step {stop['best_step']})")
