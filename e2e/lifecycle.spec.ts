@@ -2,7 +2,7 @@
 // finished run queues a linked run that starts where the first ended (one joined loss curve), and
 // early stopping ends a run on its eval loss with the reason shown. Tiny demo-model runs: the
 // first 8 records of the identity dataset, a step takes a fraction of a second on the CPU.
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Page } from "./helpers/test";
 import { ensureDataset } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });
