@@ -102,7 +102,7 @@ test("a finished run: not live, no time remaining, each log line once", async ({
 });
 
 test("Abort asks first and names the run; cancelling keeps it running; a cancelled run is not live", async ({ page, request }) => {
-  test.setTimeout(240_000);
+  test.setTimeout(480_000); // waits for a queued run to start and log three steps: minutes on a loaded 2-core machine
   const name = `run-page-aborted-${stamp}`;
   cancelledId = await createLongRun(page, name);
   await page.goto(`/runs/${cancelledId}`);
