@@ -7,7 +7,17 @@ import { countParams, shapeFromConfig, type ModelShape } from "@/lib/estimate/sh
 import { TEMPLATES } from "@/lib/schemas/run-config";
 
 // The same list as the trainer's (worker/trainer/tuneboard_trainer/model.py), checked at submit time.
-export const SUPPORTED_ARCHITECTURES = ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"] as const;
+export const SUPPORTED_ARCHITECTURES = [
+  "LlamaForCausalLM",
+  "Qwen2ForCausalLM",
+  "Qwen3ForCausalLM",
+  "MistralForCausalLM",
+  "Gemma2ForCausalLM",
+  "Gemma3ForCausalLM",
+  "Phi3ForCausalLM",
+  "GlmForCausalLM",
+  "Glm4ForCausalLM",
+] as const;
 
 const hfConfig = z
   .object({

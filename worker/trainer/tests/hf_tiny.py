@@ -24,6 +24,27 @@ ARCHS = {
     "mistral_sliding": ("MistralConfig", "MistralForCausalLM", dict(sliding_window=5)),
     "qwen2_sliding": ("Qwen2Config", "Qwen2ForCausalLM",
                       dict(use_sliding_window=True, sliding_window=5, max_window_layers=1)),
+    # Caps small enough that the random scores and logits reach tanh's bend (weights 10x transformers' init, so
+    # attention scores are not all ~0); query_pre_attn_scalar != head_dim. transformers' SDPA attention drops the
+    # score cap silently, its eager attention (the one it recommends for Gemma 2) applies it: compare with that.
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM",
+               dict(head_dim=8, query_pre_attn_scalar=12, sliding_window=5, attn_logit_softcapping=0.5, initializer_range=0.2,
+                    final_logit_softcapping=1.0, num_hidden_layers=3, attn_implementation="eager")),
+    # Global layers: linear-scaled RoPE on a 1k base; sliding layers: their own 50 base (both far from defaults).
+    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM",
+               dict(head_dim=16, query_pre_attn_scalar=12, sliding_window=5, num_hidden_layers=3, initializer_range=0.2,
+                    layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                    rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1000.0},
+                                     "sliding_attention": {"rope_type": "default", "rope_theta": 50.0}})),
+    # Phi-4-mini's partial rotary (3/4 of each head rotates) and a sliding window on every layer.
+    "phi3": ("Phi3Config", "Phi3ForCausalLM",
+             dict(sliding_window=5, pad_token_id=0, eos_token_id=1, initializer_range=0.2,
+                  rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.75})),
+    # GLM-4 0414: sandwich norms, q/k/v bias, half of each head rotated in interleaved pairs.
+    "glm4": ("Glm4Config", "Glm4ForCausalLM",
+             dict(head_dim=16, pad_token_id=0, eos_token_id=1, initializer_range=0.2)),
+    # glm-4-9b-chat-hf: the same without the sandwich norms.
+    "glm": ("GlmConfig", "GlmForCausalLM", dict(head_dim=16, pad_token_id=0, eos_token_id=1, initializer_range=0.2)),
 }
 
 

@@ -22,6 +22,8 @@ from typing import Optional
 import torch
 
 from .chat_engine import GenParams, load_engine
+from .hf_weights import load_config
+from .model import LLAMA_FAMILY, UnsupportedModelError
 from .templates import load_template
 from .validation import validate
 
@@ -134,6 +136,9 @@ class ChatServer:
     def load(self, model_path: str, adapter_paths: list, template: str) -> None:
         t0 = time.time()
         self.unload()
+        arch = load_config(model_path).architecture
+        if arch not in LLAMA_FAMILY:  # the layouts chat_engine's fused layer math computes
+            raise UnsupportedModelError(f"chat does not run {arch} models yet (it runs {', '.join(LLAMA_FAMILY)})")
         last = {"phase": None, "pct": -1.0}
 
         def progress(phase: str, pct: Optional[float]) -> None:
