@@ -43,6 +43,17 @@ ARCHS = {
     # GLM-4 0414: sandwich norms, q/k/v bias, half of each head rotated in interleaved pairs.
     "glm4": ("Glm4Config", "Glm4ForCausalLM",
              dict(head_dim=16, pad_token_id=0, eos_token_id=1, initializer_range=0.2)),
+    # RoPE variants, each with a short original context so a 24-token test sequence reaches the scaled range.
+    "llama_linear": ("LlamaConfig", "LlamaForCausalLM",
+                     dict(rope_parameters={"rope_type": "linear", "factor": 4.0, "rope_theta": 10000.0})),
+    "llama_dynamic": ("LlamaConfig", "LlamaForCausalLM", dict(
+        max_position_embeddings=16, rope_parameters={"rope_type": "dynamic", "factor": 3.0, "rope_theta": 10000.0})),
+    "qwen2_yarn": ("Qwen2Config", "Qwen2ForCausalLM", dict(rope_parameters={
+        "rope_type": "yarn", "factor": 16.0, "original_max_position_embeddings": 16, "rope_theta": 10000.0})),
+    "phi3_longrope": ("Phi3Config", "Phi3ForCausalLM", dict(
+        pad_token_id=0, eos_token_id=1, original_max_position_embeddings=16, rope_parameters={
+            "rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 0.75,
+            "short_factor": [1.0, 1.5, 2.0], "long_factor": [2.0, 5.0, 11.0]})),
     # glm-4-9b-chat-hf: the same without the sandwich norms.
     "glm": ("GlmConfig", "GlmForCausalLM", dict(head_dim=16, pad_token_id=0, eos_token_id=1, initializer_range=0.2)),
 }

@@ -24,7 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .model import MLP, KVCache, ModelConfig, apply_rope, attention_masks, rope_inv_freq
+from .model import MLP, KVCache, ModelConfig, apply_rope, attention_masks
+from .rope import rope_cos_sin, rope_inv_freq
 
 
 class GemmaRMSNorm(nn.Module):
@@ -155,12 +156,13 @@ class GemmaTransformer(nn.Module):
             position_ids = torch.arange(start_pos, start_pos + T, device=device).expand(B, T)
         x = self.model.embed_tokens(input_ids)  # (B, T, D)
         x = x * torch.tensor(math.sqrt(self.config.hidden_size), dtype=x.dtype)  # the normaliser in x's dtype
-        rope = {}  # layer window -> (cos, sin), each (B, 1, T, hd)
-        for inv_freq, windows in ((self.inv_freq, {None}), (self.inv_freq_local, {self.config.sliding_window})):
-            freqs = position_ids[..., None].float() * inv_freq.to(device)  # (B, T, hd/2)
+        rope = {None: rope_cos_sin(self.config, self.inv_freq, position_ids, x.dtype)}  # window -> (cos, sin)
+        if self.config.local_rope_theta is None:  # Gemma 2: one RoPE for every layer
+            rope[self.config.sliding_window] = rope[None]
+        else:  # Gemma 3's sliding layers: their own base, never scaled
+            freqs = position_ids[..., None].float() * self.inv_freq_local.to(device)  # (B, T, hd/2)
             emb = torch.cat((freqs, freqs), dim=-1)  # (B, T, hd)
-            for w in windows:
-                rope[w] = (emb.cos().to(x.dtype)[:, None], emb.sin().to(x.dtype)[:, None])
+            rope[self.config.sliding_window] = (emb.cos().to(x.dtype)[:, None], emb.sin().to(x.dtype)[:, None])
         masks = attention_masks({layer.window for layer in self.model.layers}, attention_mask, T, start_pos, device)
         for layer in self.model.layers:
             cos, sin = rope[layer.window]

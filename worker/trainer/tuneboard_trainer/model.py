@@ -12,7 +12,6 @@ without any renaming, and LoRA adapters we save use PEFT's key names.
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
@@ -23,29 +22,7 @@ from .model_config import (  # noqa: F401 -- re-exported: model.ModelConfig is w
     GEMMA_ARCHITECTURES, GLM_ARCHITECTURES, LLAMA_FAMILY, SUPPORTED_ARCHITECTURES, ModelConfig,
     UnsupportedModelError,
 )
-
-def rope_inv_freq(cfg: ModelConfig, theta: Optional[float] = None, scaled: bool = True, device=None) -> torch.Tensor:
-    """Inverse frequencies (head_dim/2,) in float32, with HF's llama3 / linear scaling.
-    theta: another base (Gemma 3's sliding layers); scaled=False: without cfg.rope_scaling."""
-    d = int(cfg.head_dim * cfg.partial_rotary_factor)  # rotated dims per head
-    base = cfg.rope_theta if theta is None else theta
-    inv_freq = 1.0 / (base ** (torch.arange(0, d, 2, dtype=torch.int64, device=device).float() / d))
-    s = cfg.rope_scaling if scaled else None
-    if not s:
-        return inv_freq
-    if s["rope_type"] == "linear":
-        return inv_freq / s["factor"]
-    # llama3: long wavelengths are slowed down by `factor`, short ones kept,
-    # and the band in between is interpolated smoothly.
-    factor, lo, hi = s["factor"], s["low_freq_factor"], s["high_freq_factor"]
-    old_ctx = s["original_max_position_embeddings"]
-    low_freq_wavelen, high_freq_wavelen = old_ctx / lo, old_ctx / hi
-    wavelen = 2 * math.pi / inv_freq
-    scaled = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
-    smooth = (old_ctx / wavelen - lo) / (hi - lo)
-    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
-    is_medium = (wavelen >= high_freq_wavelen) & (wavelen <= low_freq_wavelen)
-    return torch.where(is_medium, smoothed, scaled)
+from .rope import rope_cos_sin, rope_inv_freq  # noqa: F401 -- rope_inv_freq re-exported for the chat engine
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -261,10 +238,7 @@ class Transformer(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(start_pos, start_pos + T, device=device).expand(B, T)
         x = self.model.embed_tokens(input_ids)  # (B, T, D)
-        freqs = position_ids[..., None].float() * self.inv_freq.to(device)  # (B, T, hd/2)
-        emb = torch.cat((freqs, freqs), dim=-1)  # (B, T, hd)
-        cos = emb.cos().to(x.dtype)[:, None]  # (B, 1, T, hd)
-        sin = emb.sin().to(x.dtype)[:, None]  # (B, 1, T, hd)
+        cos, sin = rope_cos_sin(self.config, self.inv_freq, position_ids, x.dtype)  # each (B, 1, T, rotated dims)
         masks = attention_masks({layer.window for layer in self.model.layers}, attention_mask, T, start_pos, device)
         for layer in self.model.layers:
             x = layer(x, cos, sin, masks[layer.window], cache, start_pos)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .contracts.enums import ARCHITECTURES
+from .rope import ROPE_TYPES
 
 SUPPORTED_ARCHITECTURES = ARCHITECTURES
 
@@ -29,7 +30,7 @@ class ModelConfig:
     head_dim: Optional[int] = None  # per-head width; None -> hidden_size // num_attention_heads
     rms_norm_eps: float = 1e-5  # epsilon inside RMSNorm
     rope_theta: float = 500000.0  # RoPE base frequency
-    rope_scaling: Optional[dict] = None  # HF rope scaling dict (rope_type "llama3" / "linear"), None = plain RoPE
+    rope_scaling: Optional[dict] = None  # HF rope scaling dict (rope.ROPE_TYPES' rope_type), None = plain RoPE
     max_position_embeddings: int = 131072  # longest context the checkpoint was trained for
     tie_word_embeddings: bool = False  # lm_head shares the embedding matrix
     qkv_bias: bool = False  # bias on q/k/v projections (Llama attention_bias, Qwen2)
@@ -80,9 +81,12 @@ class ModelConfig:
         act = fields.get("hidden_act", "silu")
         if act not in ("silu", "gelu_pytorch_tanh"):
             raise UnsupportedModelError(f"unsupported hidden activation {act!r} (silu or gelu_pytorch_tanh)")
-        rope_type = (fields.get("rope_scaling") or {}).get("rope_type", "default")
-        if rope_type not in ("default", "llama3", "linear"):
-            raise UnsupportedModelError(f"unsupported rope_type {rope_type!r}")
+        scaling = fields.get("rope_scaling")
+        rope_type = (scaling or {}).get("rope_type", "default")
+        if rope_type not in ROPE_TYPES:
+            raise UnsupportedModelError(f"unsupported rope_type {rope_type!r}; supported: {', '.join(ROPE_TYPES)}")
+        if scaling is not None and "original_max_position_embeddings" in cfg:  # Phi-3 keeps it beside the dict
+            scaling.setdefault("original_max_position_embeddings", cfg["original_max_position_embeddings"])
         window, layer_types = fields.pop("sliding_window"), fields.pop("layer_types")
         if window is None:
             layer_types = None
@@ -95,7 +99,7 @@ class ModelConfig:
             "bos_token_id", "eos_token_id", "sliding_window", "use_sliding_window", "layer_types",
             "max_window_layers", "architectures", "hidden_act", "hidden_activation", "query_pre_attn_scalar",
             "attn_logit_softcapping", "final_logit_softcapping", "rope_local_base_freq", "sliding_window_pattern",
-            "partial_rotary_factor",
+            "partial_rotary_factor", "original_max_position_embeddings",
         }
         return cls(
             vocab_size=cfg["vocab_size"],

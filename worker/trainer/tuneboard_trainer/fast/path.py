@@ -11,6 +11,7 @@ from torch.utils.checkpoint import checkpoint
 from ..loss import _LinearCrossEntropy
 from ..lora import LoRALinear
 from ..model import LLAMA_FAMILY, Transformer
+from ..rope import STATIC_ROPE_TYPES
 from ..templates import IGNORE_INDEX
 from .attention import attention
 from .blocks import _post_attn, _pre_attn
@@ -83,6 +84,9 @@ class FastPath:
             return False, f"{arch} has no fast path yet; training on the reference path"
         if not isinstance(model, Transformer):
             return False, "not a tuneboard Transformer"
+        rope = (model.config.rope_scaling or {}).get("rope_type", "default")
+        if rope not in STATIC_ROPE_TYPES:  # the packed path rotates with the fixed model.inv_freq, unscaled
+            return False, f"{rope} RoPE has no fast path yet; training on the reference path"
         if any(layer.window is not None for layer in model.model.layers):
             return False, "sliding-window attention"
         loras = [m for m in model.modules() if isinstance(m, LoRALinear)]
