@@ -15,7 +15,20 @@ export const LORA_TARGETS = [
   "qkv_proj",
   "gate_up_proj",
 ] as const;
-export const TEMPLATES = ["llama3", "qwen", "mistral", "llama2", "default", "tokenizer"] as const;
+/** Chat templates with LLaMA-Factory's names (the trainer's templates.py renders them); "tokenizer" = the model's own. */
+export const TEMPLATES = [
+  "llama3",
+  "qwen",
+  "mistral",
+  "llama2",
+  "default",
+  "tokenizer",
+  "gemma",
+  "gemma3",
+  "phi",
+  "phi4",
+  "glm4",
+] as const;
 export const METHODS = ["lora", "freeze", "full"] as const;
 export const COMPUTE_TYPES = ["auto", "bf16", "fp16", "fp32"] as const;
 export const SCHEDULERS = ["cosine", "linear", "constant"] as const;
