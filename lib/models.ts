@@ -17,6 +17,8 @@ export const SUPPORTED_ARCHITECTURES = [
   "Phi3ForCausalLM",
   "GlmForCausalLM",
   "Glm4ForCausalLM",
+  "Qwen3MoeForCausalLM",
+  "MixtralForCausalLM",
 ] as const;
 
 const hfConfig = z
@@ -231,7 +233,9 @@ export function guessTemplate(architecture: string, chatTemplate: string | null)
   const byArchitecture: Record<string, (typeof TEMPLATES)[number]> = {
     Qwen2ForCausalLM: "qwen",
     Qwen3ForCausalLM: "qwen",
+    Qwen3MoeForCausalLM: "qwen",
     MistralForCausalLM: "mistral",
+    MixtralForCausalLM: "mistral",
     Gemma2ForCausalLM: "gemma",
     Gemma3ForCausalLM: "gemma3",
     Phi3ForCausalLM: "phi",

@@ -43,6 +43,12 @@ ARCHS = {
     # GLM-4 0414: sandwich norms, q/k/v bias, half of each head rotated in interleaved pairs.
     "glm4": ("Glm4Config", "Glm4ForCausalLM",
              dict(head_dim=16, pad_token_id=0, eos_token_id=1, initializer_range=0.2)),
+    # Mixture of experts: 4 experts, 2 per token; Qwen3-MoE with a dense MLP on layer 1 and the top-k renormalised.
+    "qwen3_moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM",
+                  dict(head_dim=16, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24,
+                       mlp_only_layers=[1], norm_topk_prob=True, initializer_range=0.2)),
+    "mixtral": ("MixtralConfig", "MixtralForCausalLM",
+                dict(num_local_experts=4, num_experts_per_tok=2, sliding_window=5, initializer_range=0.2)),
     # RoPE variants, each with a short original context so a 24-token test sequence reaches the scaled range.
     "llama_linear": ("LlamaConfig", "LlamaForCausalLM",
                      dict(rope_parameters={"rope_type": "linear", "factor": 4.0, "rope_theta": 10000.0})),

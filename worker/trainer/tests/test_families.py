@@ -1,4 +1,4 @@
-"""Families beyond the Llama layout (Gemma 2/3, Phi-3, GLM): the features that set each apart really change the logits
+"""Families beyond the Llama layout (Gemma 2/3, Phi-3, GLM, Qwen3-MoE, Mixtral): the features that set each apart really change the logits
 (so the parity tests in test_model_parity.py test something), the soft-capped loss and its gradient are
 transformers' / autograd's, masks and the KV cache behave as in the Llama family, and a short training run
 through the trainer lowers the loss and resumes exactly."""
@@ -18,7 +18,10 @@ from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 from tuneboard_trainer.loss import lm_loss  # noqa: E402
 from tuneboard_trainer.model import KVCache, ModelConfig  # noqa: E402
 
-FAMILIES = ["gemma2", "gemma3", "phi3", "glm4", "glm"]
+FAMILIES = ["gemma2", "gemma3", "phi3", "glm4", "glm", "qwen3_moe", "mixtral"]
+ARCH = {"gemma2": "Gemma2ForCausalLM", "gemma3": "Gemma3ForCausalLM", "phi3": "Phi3ForCausalLM",
+        "glm4": "Glm4ForCausalLM", "glm": "GlmForCausalLM", "qwen3_moe": "Qwen3MoeForCausalLM",
+        "mixtral": "MixtralForCausalLM"}
 
 
 def logits_with(tmp_path, arch, **config_changes):
@@ -176,7 +179,7 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, arch, tokenizer_
               fast_path="on")  # "on" asks for the fast path on the CPU too: the log must say why not
     straight, events = run_events(make_cfg(tmp_path, model_dir, dataset_dir, "a", **kw))
     assert straight["losses"][-1] < straight["losses"][0] - 0.1
-    assert any(e.type == "log" and f"{arch.capitalize()}ForCausalLM" in e.message and "reference path" in e.message
+    assert any(e.type == "log" and ARCH[arch] in e.message and "reference path" in e.message
                for e in events)
     resumed, _ = run_events(make_cfg(tmp_path, model_dir, dataset_dir, "b", **kw,
                                      resume_from_checkpoint=str(tmp_path / "a" / "checkpoint-2")))

@@ -202,4 +202,5 @@ def test_unsupported_architecture_is_named(tmp_path, arch):
         load_pretrained(tmp_path)
     assert SUPPORTED_ARCHITECTURES == ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
                                        "MistralForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
-                                       "Phi3ForCausalLM", "GlmForCausalLM", "Glm4ForCausalLM")
+                                       "Phi3ForCausalLM", "GlmForCausalLM", "Glm4ForCausalLM",
+                                       "Qwen3MoeForCausalLM", "MixtralForCausalLM")

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .model_config import (  # noqa: F401 -- re-exported: model.ModelConfig is what callers import
-    GEMMA_ARCHITECTURES, GLM_ARCHITECTURES, LLAMA_FAMILY, SUPPORTED_ARCHITECTURES, ModelConfig,
+    GEMMA_ARCHITECTURES, GLM_ARCHITECTURES, LLAMA_FAMILY, MOE_ARCHITECTURES, SUPPORTED_ARCHITECTURES, ModelConfig,
     UnsupportedModelError,
 )
 from .rope import rope_cos_sin, rope_inv_freq  # noqa: F401 -- rope_inv_freq re-exported for the chat engine
@@ -250,7 +250,7 @@ class Transformer(nn.Module):
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
-    """The module that runs `cfg.architecture`: gemma.py, phi3.py, glm.py, or the Llama family here."""
+    """The module that runs `cfg.architecture`: gemma.py, phi3.py, glm.py, moe.py, or the Llama family here."""
     if cfg.architecture in GEMMA_ARCHITECTURES:
         from .gemma import GemmaTransformer
 
@@ -263,4 +263,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         from .glm import GlmTransformer
 
         return GlmTransformer(cfg)
+    if cfg.architecture in MOE_ARCHITECTURES:
+        from .moe import MoETransformer
+
+        return MoETransformer(cfg)
     return Transformer(cfg)

@@ -45,6 +45,12 @@ class ModelConfig:
     final_logit_softcapping: Optional[float] = None  # Gemma 2: logits -> cap * tanh(logits / cap)
     local_rope_theta: Optional[float] = None  # Gemma 3: RoPE base of sliding-window layers (None = rope_theta)
     partial_rotary_factor: float = 1.0  # share of each head that RoPE rotates (Phi-4-mini 0.75, GLM 0.5)
+    num_experts: int = 0  # MoE: experts per sparse layer (0 = dense model)
+    num_experts_per_tok: int = 0  # MoE: experts each token is routed to (top k)
+    moe_intermediate_size: Optional[int] = None  # MoE: an expert's SwiGLU width (None = intermediate_size)
+    norm_topk_prob: bool = True  # MoE: renormalise the top-k router probabilities to sum to 1
+    router_aux_loss_coef: float = 0.0  # MoE: the checkpoint's load-balancing loss weight (informational)
+    dense_layers: Optional[list] = None  # MoE: layers with a dense MLP instead of experts (Qwen3-MoE)
     architecture: str = "LlamaForCausalLM"  # HF class name (written back when exporting)
     bos_token_id: Optional[int] = None  # informational; the template adds BOS itself
     eos_token_id: Optional[object] = None  # int or list of ints (generation stop ids)
@@ -99,7 +105,9 @@ class ModelConfig:
             "bos_token_id", "eos_token_id", "sliding_window", "use_sliding_window", "layer_types",
             "max_window_layers", "architectures", "hidden_act", "hidden_activation", "query_pre_attn_scalar",
             "attn_logit_softcapping", "final_logit_softcapping", "rope_local_base_freq", "sliding_window_pattern",
-            "partial_rotary_factor", "original_max_position_embeddings",
+            "partial_rotary_factor", "original_max_position_embeddings", "num_local_experts", "num_experts",
+            "num_experts_per_tok", "moe_intermediate_size", "norm_topk_prob", "router_aux_loss_coef",
+            "decoder_sparse_step", "mlp_only_layers",
         }
         return cls(
             vocab_size=cfg["vocab_size"],
@@ -139,13 +147,13 @@ def _llama_fields(cfg: dict, arch: str) -> dict:
         qkv_bias, o_bias, mlp_bias = True, False, False
     elif arch == "MistralForCausalLM":
         qkv_bias = o_bias = mlp_bias = False
-    elif arch == "Qwen3ForCausalLM":
+    elif arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM"):
         mlp_bias = False
     # Sliding window: Mistral applies `sliding_window` to every layer when set; Qwen2/3 only when
     # `use_sliding_window`, and then on the layers that `layer_types` (or `max_window_layers`) marks.
     window, layer_types = cfg.get("sliding_window"), cfg.get("layer_types")
     n_layers = cfg["num_hidden_layers"]
-    if arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM"):
+    if arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM"):
         if not cfg.get("use_sliding_window", False):
             window = None
         if window is not None and layer_types is None:
@@ -153,16 +161,32 @@ def _llama_fields(cfg: dict, arch: str) -> dict:
             layer_types = ["sliding_attention" if i >= mwl else "full_attention" for i in range(n_layers)]
     elif arch in ("LlamaForCausalLM", *GLM_ARCHITECTURES):
         window, layer_types = None, None
-    if arch == "Phi3ForCausalLM":  # no biases; sliding_window (when set) on every layer, as Mistral
+    if arch in ("Phi3ForCausalLM", "MixtralForCausalLM"):  # no biases; sliding_window on every layer
         qkv_bias = o_bias = mlp_bias = False
     elif arch in GLM_ARCHITECTURES:  # q/k/v bias (attention_bias, on by default), never on o_proj or the MLP
         qkv_bias, o_bias, mlp_bias = bool(cfg.get("attention_bias", True)), False, False
     partial = ((cfg.get("rope_parameters") or {}).get("partial_rotary_factor") or cfg.get("partial_rotary_factor")
                or (0.5 if arch in GLM_ARCHITECTURES else 1.0))
     return dict(rope, tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)), qkv_bias=qkv_bias,
-                o_bias=o_bias, mlp_bias=mlp_bias, qk_norm=arch == "Qwen3ForCausalLM", sliding_window=window,
+                o_bias=o_bias, mlp_bias=mlp_bias, qk_norm=arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM"), sliding_window=window,
                 layer_types=layer_types, hidden_act=cfg.get("hidden_act", "silu"),
-                partial_rotary_factor=float(partial))
+                partial_rotary_factor=float(partial), **(_moe_fields(cfg, arch) if arch in MOE_ARCHITECTURES else {}))
+
+
+def _moe_fields(cfg: dict, arch: str) -> dict:
+    """Experts and routing: Mixtral routes every layer and always renormalises the top k; Qwen3-MoE keeps dense
+    MLPs on `mlp_only_layers` and on layers off its `decoder_sparse_step`."""
+    n_layers = cfg["num_hidden_layers"]
+    experts = cfg.get("num_experts") or cfg.get("num_local_experts")  # Hub configs / transformers 5's writer
+    if arch == "MixtralForCausalLM":
+        return dict(num_experts=experts or 8, num_experts_per_tok=cfg.get("num_experts_per_tok", 2),
+                    norm_topk_prob=True, router_aux_loss_coef=float(cfg.get("router_aux_loss_coef", 0.02)))
+    step, only = cfg.get("decoder_sparse_step", 1), set(cfg.get("mlp_only_layers") or [])
+    dense = [i for i in range(n_layers) if i in only or (i + 1) % step]
+    return dict(num_experts=experts or 128, num_experts_per_tok=cfg.get("num_experts_per_tok", 8),
+                moe_intermediate_size=cfg.get("moe_intermediate_size", 768),
+                norm_topk_prob=bool(cfg.get("norm_topk_prob", False)),
+                router_aux_loss_coef=float(cfg.get("router_aux_loss_coef", 0.001)), dense_layers=dense or None)
 
 
 def _gemma_fields(cfg: dict, arch: str) -> dict:
@@ -199,6 +223,7 @@ def _gemma_fields(cfg: dict, arch: str) -> dict:
 
 GEMMA_ARCHITECTURES = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 GLM_ARCHITECTURES = ("GlmForCausalLM", "Glm4ForCausalLM")
+MOE_ARCHITECTURES = ("Qwen3MoeForCausalLM", "MixtralForCausalLM")
 # The families this file's Transformer runs with its own block (the layout the fast path and the chat engine
 # compute).
 LLAMA_FAMILY = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM")
@@ -206,4 +231,5 @@ LLAMA_FAMILY = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Mis
 
 _ARCH_BY_MODEL_TYPE = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
                        "mistral": "MistralForCausalLM", "gemma2": "Gemma2ForCausalLM", "gemma3_text": "Gemma3ForCausalLM",
-                       "phi3": "Phi3ForCausalLM", "glm": "GlmForCausalLM", "glm4": "Glm4ForCausalLM"}
+                       "phi3": "Phi3ForCausalLM", "glm": "GlmForCausalLM", "glm4": "Glm4ForCausalLM",
+                       "qwen3_moe": "Qwen3MoeForCausalLM", "mixtral": "MixtralForCausalLM"}
