@@ -193,3 +193,29 @@ def test_chat_refuses_a_family_it_cannot_run_in_words(tmp_path):
     save_hf("gemma2", tmp_path)
     with pytest.raises(UnsupportedModelError, match="chat does not run Gemma2ForCausalLM models yet"):
         ChatServer(stdout=io.StringIO()).load(str(tmp_path), [], "llama3")
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "phi3", "glm4"])
+def test_merged_export_loads_in_transformers_with_our_adapters_logits(tmp_path, arch):
+    """Export merges our adapter into the family's own layout: transformers loads the folder and agrees."""
+    from tuneboard_trainer.export import ExportConfig, export_model
+    from tuneboard_trainer.lora import apply_lora, save_adapter
+
+    save_hf(arch, tmp_path / "base")
+    (tmp_path / "base" / "tokenizer.json").write_text('{"fake": true}')  # copied, not parsed
+    ours = apply_lora(load_pretrained(tmp_path / "base"), "all", r=4, alpha=8)
+    with torch.no_grad():
+        for n, p in ours.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
+    save_adapter(ours, tmp_path / "adapter", str(tmp_path / "base"))
+    cfg = ExportConfig.from_dict({"model_name_or_path": str(tmp_path / "base"),
+                                  "adapter_path": str(tmp_path / "adapter"),
+                                  "export_dir": str(tmp_path / "export"), "output_dir": str(tmp_path / "job")})
+    export_model(cfg)
+    exported = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "export", dtype=torch.float32).eval()
+    ids = rand_ids((2, 16), seed=12)
+    with torch.no_grad():
+        want = ours.eval().logits(ids)
+        torch.testing.assert_close(exported(ids).logits, want, atol=1e-4, rtol=0)
+        assert (want - load_pretrained(tmp_path / "base").logits(ids)).abs().max() > 1e-3
