@@ -111,6 +111,18 @@ describe("guessTemplate", () => {
     expect(guessTemplate("Qwen3ForCausalLM", null)).toBe("qwen");
     expect(guessTemplate("LlamaForCausalLM", null)).toBe("default");
   });
+
+  it("knows the Gemma, Phi and GLM-4 templates by their markers and by architecture", () => {
+    const gemma = "{{ bos_token }}<start_of_turn>{{ role }}\n{{ content }}<end_of_turn>";
+    expect(guessTemplate("Gemma2ForCausalLM", gemma)).toBe("gemma");
+    expect(guessTemplate("Gemma3ForCausalLM", gemma)).toBe("gemma3");
+    expect(guessTemplate("Phi3ForCausalLM", "<|im_start|>{{ role }}<|im_sep|>{{ content }}<|im_end|>")).toBe("phi4");
+    expect(guessTemplate("Phi3ForCausalLM", "<|user|>\n{{ content }}<|end|>\n<|assistant|>\n")).toBe("phi");
+    expect(guessTemplate("Glm4ForCausalLM", "[gMASK]<sop>{% for m in messages %}<|{{ m.role }}|>")).toBe("glm4");
+    expect(guessTemplate("Gemma3ForCausalLM", null)).toBe("gemma3");
+    expect(guessTemplate("Phi3ForCausalLM", null)).toBe("phi");
+    expect(guessTemplate("GlmForCausalLM", null)).toBe("glm4");
+  });
 });
 
 describe("formatParams", () => {

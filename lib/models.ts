@@ -7,7 +7,19 @@ import { countParams, shapeFromConfig, type ModelShape } from "@/lib/estimate/sh
 import { TEMPLATES } from "@/lib/schemas/run-config";
 
 // The same list as the trainer's (worker/trainer/tuneboard_trainer/model.py), checked at submit time.
-export const SUPPORTED_ARCHITECTURES = ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"] as const;
+export const SUPPORTED_ARCHITECTURES = [
+  "LlamaForCausalLM",
+  "Qwen2ForCausalLM",
+  "Qwen3ForCausalLM",
+  "MistralForCausalLM",
+  "Gemma2ForCausalLM",
+  "Gemma3ForCausalLM",
+  "Phi3ForCausalLM",
+  "GlmForCausalLM",
+  "Glm4ForCausalLM",
+  "Qwen3MoeForCausalLM",
+  "MixtralForCausalLM",
+] as const;
 
 const hfConfig = z
   .object({
@@ -210,13 +222,27 @@ function readChatTemplate(dir: string): string | null {
 export function guessTemplate(architecture: string, chatTemplate: string | null): (typeof TEMPLATES)[number] {
   if (chatTemplate) {
     if (chatTemplate.includes("<|start_header_id|>")) return "llama3";
+    if (chatTemplate.includes("<start_of_turn>")) return architecture === "Gemma3ForCausalLM" ? "gemma3" : "gemma";
+    if (chatTemplate.includes("<|im_sep|>")) return "phi4"; // before qwen: Phi-4 also opens turns with <|im_start|>
     if (chatTemplate.includes("<|im_start|>")) return "qwen";
+    if (chatTemplate.includes("[gMASK]")) return "glm4";
+    if (chatTemplate.includes("<|end|>") && chatTemplate.includes("<|assistant|>")) return "phi";
     if (chatTemplate.includes("[INST]")) return architecture === "MistralForCausalLM" ? "mistral" : "llama2";
     return "tokenizer";
   }
-  if (architecture === "Qwen2ForCausalLM" || architecture === "Qwen3ForCausalLM") return "qwen";
-  if (architecture === "MistralForCausalLM") return "mistral";
-  return "default";
+  const byArchitecture: Record<string, (typeof TEMPLATES)[number]> = {
+    Qwen2ForCausalLM: "qwen",
+    Qwen3ForCausalLM: "qwen",
+    Qwen3MoeForCausalLM: "qwen",
+    MistralForCausalLM: "mistral",
+    MixtralForCausalLM: "mistral",
+    Gemma2ForCausalLM: "gemma",
+    Gemma3ForCausalLM: "gemma3",
+    Phi3ForCausalLM: "phi",
+    GlmForCausalLM: "glm4",
+    Glm4ForCausalLM: "glm4",
+  };
+  return byArchitecture[architecture] ?? "default";
 }
 
 /** Every model directory directly under each root (unreadable ones are skipped). */

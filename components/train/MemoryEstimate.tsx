@@ -3,8 +3,8 @@
 // that it is an estimate and what it assumes (lib/estimate/memory.ts).
 import { useT } from "@/lib/i18n/client";
 import type { MessageKey } from "@/lib/i18n/translate";
-import { estimateMemory, formatGiB, type ComputeType, type MemoryPart, type Method } from "@/lib/estimate/memory";
-import { formatParams, type LinearName } from "@/lib/estimate/shape";
+import { estimateMemory, formatGiB, type ComputeType, type LoraTargetName, type MemoryPart, type Method } from "@/lib/estimate/memory";
+import { formatParams } from "@/lib/estimate/shape";
 import type { FormState } from "@/lib/configs/form";
 import type { ModelOption } from "./types";
 
@@ -32,7 +32,7 @@ export function MemoryEstimate({ model, form }: { model: ModelOption | undefined
         method: (v.finetuning_type ?? "lora") as Method,
         computeType: (v.compute_type ?? "auto") as ComputeType,
         loraRank: positiveInt(v.lora_rank) ?? 8,
-        loraTarget: form.targetAll ? "all" : (form.modules as LinearName[]),
+        loraTarget: form.targetAll ? "all" : (form.modules as LoraTargetName[]),
         useDora: form.flags.use_dora,
         // -N trains the first N layers: as many layers as N.
         freezeLayers: positiveInt(v.freeze_trainable_layers?.trim().replace(/^-/, "")) ?? 2,

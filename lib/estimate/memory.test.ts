@@ -38,6 +38,9 @@ describe("parameter counts", () => {
     expect(loraParams(llama8b, 8, ["q_proj", "v_proj"], false)).toBe(3_407_872);
     // DoRA adds one magnitude per output feature of each wrapped layer.
     expect(loraParams(llama8b, 8, ["q_proj"], true) - loraParams(llama8b, 8, ["q_proj"], false)).toBe(32 * 4096);
+    // Fused layers (Phi-3, GLM) are one adapter each: qkv_proj 4096 -> 4096 + 2·1024, gate_up_proj 4096 -> 2·14336.
+    expect(loraParams(llama8b, 8, ["qkv_proj"], false)).toBe(32 * 8 * (4096 + 6144));
+    expect(loraParams(llama8b, 8, ["gate_up_proj"], false)).toBe(32 * 8 * (4096 + 28672));
   });
   it("freeze trains the last N blocks, whole or by module group", () => {
     const all = freezeParams(llama8b, 2, "all");

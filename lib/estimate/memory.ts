@@ -8,12 +8,15 @@ import { blockParams, linearShapes, type LinearName, type ModelShape } from "./s
 export type Method = "lora" | "freeze" | "full";
 export type ComputeType = "auto" | "bf16" | "fp16" | "fp32";
 
+/** A LoRA target as the run config names it: a linear layer, or the fused q/k/v and gate/up of Phi-3 and GLM. */
+export type LoraTargetName = LinearName | "qkv_proj" | "gate_up_proj";
+
 export interface MemoryInput {
   shape: ModelShape;
   method: Method;
   computeType: ComputeType;
   loraRank: number;
-  loraTarget: "all" | LinearName[];
+  loraTarget: "all" | LoraTargetName[];
   useDora: boolean;
   freezeLayers: number;
   /** "all" or comma-separated module names, as the form's field. */
@@ -45,12 +48,16 @@ export function dtypeBytes(ct: ComputeType): number {
 }
 
 /** LoRA adds A (in×r) and B (r×out) per wrapped linear; DoRA adds a magnitude per output. */
-export function loraParams(shape: ModelShape, rank: number, target: "all" | LinearName[], dora: boolean): number {
+export function loraParams(shape: ModelShape, rank: number, target: "all" | LoraTargetName[], dora: boolean): number {
   const lin = linearShapes(shape);
+  const fused: Record<"qkv_proj" | "gate_up_proj", [number, number]> = {
+    qkv_proj: [lin.q_proj[0], lin.q_proj[1] + lin.k_proj[1] + lin.v_proj[1]],
+    gate_up_proj: [lin.gate_proj[0], lin.gate_proj[1] + lin.up_proj[1]],
+  };
   const names = target === "all" ? ALL_LINEARS : target;
   let perLayer = 0;
   for (const n of names) {
-    const [i, o] = lin[n];
+    const [i, o] = n === "qkv_proj" || n === "gate_up_proj" ? fused[n] : lin[n];
     perLayer += rank * (i + o) + (dora ? o : 0);
   }
   return perLayer * shape.layers;

@@ -2,6 +2,7 @@
 // The schemas follow LLaMA-Factory's field names so that a data/ folder edited in Tuneboard can
 // be handed to `llamafactory-cli train` unchanged, and vice versa.
 import { z } from "zod";
+import { TEMPLATES } from "@/lib/schemas/run-config";
 
 export const FORMATTINGS = ["alpaca", "sharegpt"] as const;
 export type Formatting = (typeof FORMATTINGS)[number];
@@ -244,7 +245,8 @@ export const importCommitSchema = z.object({
   mapping: importMappingSchema,
 });
 
-export const RENDER_TEMPLATES = ["llama3", "qwen", "mistral", "llama2", "default", "tokenizer"] as const;
+/** The records render with the trainer's templates: the run config's list. */
+export const RENDER_TEMPLATES = TEMPLATES;
 
 export const renderRequestSchema = z.object({
   dataset: z.string().min(1, "choose a dataset"),

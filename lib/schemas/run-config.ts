@@ -3,8 +3,32 @@
 // Field names are LLaMA-Factory's so that a config reads the same in both tools.
 import { z } from "zod";
 
-export const LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
-export const TEMPLATES = ["llama3", "qwen", "mistral", "llama2", "default", "tokenizer"] as const;
+/** Linear layers LoRA can wrap, as peft names them; qkv_proj and gate_up_proj are the fused ones (Phi-3, GLM). */
+export const LORA_TARGETS = [
+  "q_proj",
+  "k_proj",
+  "v_proj",
+  "o_proj",
+  "gate_proj",
+  "up_proj",
+  "down_proj",
+  "qkv_proj",
+  "gate_up_proj",
+] as const;
+/** Chat templates with LLaMA-Factory's names (the trainer's templates.py renders them); "tokenizer" = the model's own. */
+export const TEMPLATES = [
+  "llama3",
+  "qwen",
+  "mistral",
+  "llama2",
+  "default",
+  "tokenizer",
+  "gemma",
+  "gemma3",
+  "phi",
+  "phi4",
+  "glm4",
+] as const;
 export const METHODS = ["lora", "freeze", "full"] as const;
 export const COMPUTE_TYPES = ["auto", "bf16", "fp16", "fp32"] as const;
 export const SCHEDULERS = ["cosine", "linear", "constant"] as const;

@@ -24,6 +24,44 @@ ARCHS = {
     "mistral_sliding": ("MistralConfig", "MistralForCausalLM", dict(sliding_window=5)),
     "qwen2_sliding": ("Qwen2Config", "Qwen2ForCausalLM",
                       dict(use_sliding_window=True, sliding_window=5, max_window_layers=1)),
+    # Caps small enough that the random scores and logits reach tanh's bend (weights 10x transformers' init, so
+    # attention scores are not all ~0); query_pre_attn_scalar != head_dim. transformers' SDPA attention drops the
+    # score cap silently, its eager attention (the one it recommends for Gemma 2) applies it: compare with that.
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM",
+               dict(head_dim=8, query_pre_attn_scalar=12, sliding_window=5, attn_logit_softcapping=0.5, initializer_range=0.2,
+                    final_logit_softcapping=1.0, num_hidden_layers=3, attn_implementation="eager")),
+    # Global layers: linear-scaled RoPE on a 1k base; sliding layers: their own 50 base (both far from defaults).
+    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM",
+               dict(head_dim=16, query_pre_attn_scalar=12, sliding_window=5, num_hidden_layers=3, initializer_range=0.2,
+                    layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                    rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1000.0},
+                                     "sliding_attention": {"rope_type": "default", "rope_theta": 50.0}})),
+    # Phi-4-mini's partial rotary (3/4 of each head rotates) and a sliding window on every layer.
+    "phi3": ("Phi3Config", "Phi3ForCausalLM",
+             dict(sliding_window=5, pad_token_id=0, eos_token_id=1, initializer_range=0.2,
+                  rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.75})),
+    # GLM-4 0414: sandwich norms, q/k/v bias, half of each head rotated in interleaved pairs.
+    "glm4": ("Glm4Config", "Glm4ForCausalLM",
+             dict(head_dim=16, pad_token_id=0, eos_token_id=1, initializer_range=0.2)),
+    # Mixture of experts: 4 experts, 2 per token; Qwen3-MoE with a dense MLP on layer 1 and the top-k renormalised.
+    "qwen3_moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM",
+                  dict(head_dim=16, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24,
+                       mlp_only_layers=[1], norm_topk_prob=True, initializer_range=0.2)),
+    "mixtral": ("MixtralConfig", "MixtralForCausalLM",
+                dict(num_local_experts=4, num_experts_per_tok=2, sliding_window=5, initializer_range=0.2)),
+    # RoPE variants, each with a short original context so a 24-token test sequence reaches the scaled range.
+    "llama_linear": ("LlamaConfig", "LlamaForCausalLM",
+                     dict(rope_parameters={"rope_type": "linear", "factor": 4.0, "rope_theta": 10000.0})),
+    "llama_dynamic": ("LlamaConfig", "LlamaForCausalLM", dict(
+        max_position_embeddings=16, rope_parameters={"rope_type": "dynamic", "factor": 3.0, "rope_theta": 10000.0})),
+    "qwen2_yarn": ("Qwen2Config", "Qwen2ForCausalLM", dict(rope_parameters={
+        "rope_type": "yarn", "factor": 16.0, "original_max_position_embeddings": 16, "rope_theta": 10000.0})),
+    "phi3_longrope": ("Phi3Config", "Phi3ForCausalLM", dict(
+        pad_token_id=0, eos_token_id=1, original_max_position_embeddings=16, rope_parameters={
+            "rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 0.75,
+            "short_factor": [1.0, 1.5, 2.0], "long_factor": [2.0, 5.0, 11.0]})),
+    # glm-4-9b-chat-hf: the same without the sandwich norms.
+    "glm": ("GlmConfig", "GlmForCausalLM", dict(head_dim=16, pad_token_id=0, eos_token_id=1, initializer_range=0.2)),
 }
 
 

@@ -17,8 +17,8 @@ def test_defaults_match_llama_factory_names():
     cfg = TrainConfig.from_dict(VALID)
     assert cfg.learning_rate == 5e-5 and cfg.num_train_epochs == 3.0 and cfg.max_steps is None
     assert cfg.per_device_train_batch_size == 2 and cfg.gradient_accumulation_steps == 8
-    assert cfg.lora_rank == 8 and cfg.lora_alpha == 16 and cfg.lora_target == [
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert cfg.lora_rank == 8 and cfg.lora_alpha == 16 and cfg.lora_target == [  # "all": each family's own
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "qkv_proj", "gate_up_proj"]
     assert cfg.template == "llama3" and cfg.compute_type == "auto" and cfg.seed == 42
     assert cfg.finetuning_type == "lora" and not cfg.use_rslora and not cfg.use_dora
     assert cfg.freeze_trainable_layers == 2 and cfg.freeze_trainable_modules == ["all"]

@@ -21,7 +21,19 @@ CASES = [
     ("qwen2.5_tied", {"use_dora": True, "use_rslora": True}),
     ("qwen3", {"use_dora": True}),
     ("mistral_sliding", {"use_rslora": True, "use_dora": True}),
+    ("gemma2", {}),
+    ("gemma3", {"use_rslora": True}),
+    ("phi3", {}),
+    ("glm4", {"use_dora": True}),
+    ("glm", {"use_rslora": True}),
+    ("qwen3_moe", {}),
+    ("mixtral", {"use_rslora": True}),
 ]
+# Our adapters' targets per family: the fused families name their layers as peft does (qkv_proj, gate_up_proj).
+OUR_TARGETS = {"phi3": ["qkv_proj", "o_proj", "gate_up_proj"], "glm4": ["q_proj", "k_proj", "o_proj", "gate_up_proj"],
+               "glm": ["q_proj", "v_proj", "down_proj"],
+               # MoE: attention (transformers stores the experts as 3-D tensors, not layers peft can wrap).
+               "qwen3_moe": ["q_proj", "k_proj", "o_proj"], "mixtral": ["q_proj", "v_proj", "o_proj"]}
 IDS = rand_ids((2, 14), seed=11)
 
 
@@ -47,8 +59,8 @@ def test_transformers_checkpoint_loads_in_ours(tmp_path, arch):
 @pytest.mark.parametrize("arch,variant", CASES, ids=[a for a, _ in CASES])
 def test_our_adapter_loads_in_peft(tmp_path, arch, variant):
     hf = save_hf(arch, tmp_path / "base")
-    ours = apply_lora(load_pretrained(tmp_path / "base"), ["q_proj", "k_proj", "o_proj", "up_proj"], r=4, alpha=8,
-                      **variant)
+    targets = OUR_TARGETS.get(arch, ["q_proj", "k_proj", "o_proj", "up_proj"])
+    ours = apply_lora(load_pretrained(tmp_path / "base"), targets, r=4, alpha=8, **variant)
     randomise(ours.named_parameters(), seed=2)
     save_adapter(ours, tmp_path / "adapter", str(tmp_path / "base"))
     pm = peft.PeftModel.from_pretrained(hf, str(tmp_path / "adapter")).eval()
@@ -61,7 +73,9 @@ def test_our_adapter_loads_in_peft(tmp_path, arch, variant):
 @pytest.mark.parametrize("arch,variant", CASES, ids=[a for a, _ in CASES])
 def test_peft_adapter_loads_in_ours(tmp_path, arch, variant):
     hf = save_hf(arch, tmp_path / "base")
-    cfg = peft.LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear", task_type="CAUSAL_LM",
+    # MoE: peft's "all-linear" also wraps transformers' 3-D expert tensors (ParamWrapper), which have no layer here.
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj"] if arch in ("qwen3_moe", "mixtral") else "all-linear"
+    cfg = peft.LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules=targets, task_type="CAUSAL_LM",
                           **variant)
     pm = peft.get_peft_model(hf, cfg)
     randomise(pm.named_parameters(), seed=3)

@@ -147,7 +147,7 @@ def test_llama3_rope_scaling_changes_logits(tmp_path):
     assert LLAMA3_ROPE["original_max_position_embeddings"] < 48
 
 
-@pytest.mark.parametrize("arch", ["llama2", "qwen3"])
+@pytest.mark.parametrize("arch", ["llama2", "qwen3", "gemma3", "phi3", "glm4"])
 def test_sharded_checkpoint_loads(tmp_path, arch):
     hf = make_hf(arch)
     hf.save_pretrained(tmp_path, max_shard_size="20KB")
@@ -201,4 +201,6 @@ def test_unsupported_architecture_is_named(tmp_path, arch):
     with pytest.raises(UnsupportedModelError, match=arch):
         load_pretrained(tmp_path)
     assert SUPPORTED_ARCHITECTURES == ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                                       "MistralForCausalLM")
+                                       "MistralForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
+                                       "Phi3ForCausalLM", "GlmForCausalLM", "Glm4ForCausalLM",
+                                       "Qwen3MoeForCausalLM", "MixtralForCausalLM")

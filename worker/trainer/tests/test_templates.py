@@ -55,8 +55,32 @@ GOLDEN = {
         "<|begin_of_text|><system>Be brief.</system>\n<user>Hi</user>\n<assistant>Hello!<|eot_id|>\n"
         "<user>Again</user>\n<assistant>Yes.<|eot_id|>\n",
         ["Hello!<|eot_id|>\n", "Yes.<|eot_id|>\n"],
+    ),    # Written from LLaMA-Factory's register_template(...) slots for each name.
+    "gemma": (
+        "<|begin_of_text|><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n"
+        "Hello!<end_of_turn>\n<start_of_turn>user\nAgain<end_of_turn>\n<start_of_turn>model\nYes.<end_of_turn>\n",
+        ["Hello!<end_of_turn>\n", "Yes.<end_of_turn>\n"],
+    ),
+    "phi": (
+        "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
+        "<|user|>\nAgain<|end|>\n<|assistant|>\nYes.<|end|>\n",
+        ["Hello!<|end|>\n", "Yes.<|end|>\n"],
+    ),
+    "phi4": (
+        "<|im_start|>system<|im_sep|>Be brief.<|im_end|><|im_start|>user<|im_sep|>Hi<|im_end|>"
+        "<|im_start|>assistant<|im_sep|>Hello!<|im_end|><|im_start|>user<|im_sep|>Again<|im_end|>"
+        "<|im_start|>assistant<|im_sep|>Yes.<|im_end|>",
+        ["Hello!<|im_end|>", "Yes.<|im_end|>"],
+    ),
+    # efficient_eos: no end-of-turn token after replies; one eos (here Llama's <|eot_id|>) ends the whole
+    # conversation and is trained.
+    "glm4": (
+        "[gMASK]<sop><|system|>\nBe brief.<|user|>\nHi<|assistant|>\nHello!<|user|>\nAgain<|assistant|>\n"
+        "Yes.<|eot_id|>",
+        ["\nHello!", "\nYes.<|eot_id|>"],
     ),
 }
+GOLDEN["gemma3"] = GOLDEN["gemma"]
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +265,12 @@ def test_jinja_template_errors(tokenizer):
     with pytest.raises(TemplateError, match="not prefix-stable"):
         t.encode_multiturn([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
                             {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}])
+
+
+def test_efficient_eos_keeps_its_place_under_truncation(templates):
+    t = templates["glm4"]
+    msgs = [{"role": "user", "content": "word " * 50}, {"role": "assistant", "content": "reply " * 50}]
+    ids, labels, truncated = encode_example(t, msgs, 20)
+    eos = t.tokenizer.token_to_id("<|eot_id|>")
+    assert truncated and len(ids) == 20 and ids[-1] == labels[-1] == eos
+    assert eos in t.stop_ids and t.tokenizer.token_to_id("<|user|>") is None  # stop words that are tokens only

@@ -22,6 +22,9 @@ from typing import Optional
 import torch
 
 from .chat_engine import GenParams, load_engine
+from .hf_weights import load_config
+from .model import LLAMA_FAMILY, UnsupportedModelError
+from .rope import STATIC_ROPE_TYPES
 from .templates import load_template
 from .validation import validate
 
@@ -134,6 +137,14 @@ class ChatServer:
     def load(self, model_path: str, adapter_paths: list, template: str) -> None:
         t0 = time.time()
         self.unload()
+        cfg = load_config(model_path)
+        if cfg.architecture not in LLAMA_FAMILY:  # the layouts chat_engine's fused layer math computes
+            raise UnsupportedModelError(f"chat does not run {cfg.architecture} models yet "
+                                        f"(it runs {', '.join(LLAMA_FAMILY)})")
+        rope = (cfg.rope_scaling or {}).get("rope_type", "default")
+        if rope not in STATIC_ROPE_TYPES:  # chat_engine rotates with fixed, unscaled frequencies
+            raise UnsupportedModelError(f"chat does not run models with {rope} RoPE yet "
+                                        f"(it runs {', '.join(STATIC_ROPE_TYPES)})")
         last = {"phase": None, "pct": -1.0}
 
         def progress(phase: str, pct: Optional[float]) -> None:

@@ -262,7 +262,8 @@ def encode_example(template, messages: list[dict], cutoff_len: int, train_on_pro
     full_len = sum(len(s) + len(t) for s, t in pairs)
     if mask_history:
         pairs = pairs[::-1]  # the last turn gets the budget first
-    ids, labels, total = [], [], 0
+    eos = template.eos_ids()  # efficient_eos templates (glm4): one labelled eos at the end, its place reserved
+    ids, labels, total = [], [], len(eos)
     for turn_idx, (src, tgt) in enumerate(pairs):
         if total >= cutoff_len:
             break
@@ -275,7 +276,7 @@ def encode_example(template, messages: list[dict], cutoff_len: int, train_on_pro
             ids, labels = src + tgt + ids, src_labels + tgt_labels + labels
         else:
             ids, labels = ids + src + tgt, labels + src_labels + tgt_labels
-    return ids, labels, len(ids) < full_len
+    return ids + eos, labels + eos, len(ids) < full_len
 
 
 def load_examples(dataset_dir, names: list[str], template, cutoff_len: int, max_samples: int,

@@ -198,13 +198,13 @@ class _SourceCheckpoint:
         import torch
         from safetensors import safe_open
 
-        from .model import Transformer
+        from .model import build_model
         from .hf_weights import load_config
         from .safetensors_io import weight_files
 
         cfg = load_config(base)  # UnsupportedModelError for architectures we cannot run either
         with torch.device("meta"):  # names and shapes only, no memory
-            self.skeleton = Transformer(cfg)
+            self.skeleton = build_model(cfg)
         handles = {f: stack.enter_context(safe_open(str(f), framework="pt", device="cpu")) for f in weight_files(base)}
         self._where = {k: h for h in handles.values() for k in h.keys()}
         # The same checks as load_pretrained: a tied lm_head is not written, exporters' rotary buffers are

@@ -8,7 +8,7 @@ from typing import Optional
 
 import torch
 
-from .model import ModelConfig, Transformer, rope_inv_freq
+from .model import ModelConfig, Transformer, build_model
 
 
 def _read_safetensors(path: Path, device="cpu", dtype: Optional[torch.dtype] = None,
@@ -51,7 +51,7 @@ def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weig
     path = Path(path)
     cfg = load_config(path)
     with torch.device("meta"):  # no memory for random init that is overwritten anyway
-        model = Transformer(cfg)
+        model = build_model(cfg)
     sd = _read_safetensors(path, device if torch.device(device).type == "cuda" else "cpu", dtype, weight_reader)
     expected = set(model.state_dict().keys())
     if cfg.tie_word_embeddings:
@@ -69,7 +69,7 @@ def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weig
     model.load_state_dict(sd, strict=False, assign=True)
     if cfg.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
-    model.inv_freq = rope_inv_freq(cfg).to(device)
+    model.init_rope(device)
     return model.eval()
 
 

@@ -143,8 +143,20 @@ def apply_lora(model: nn.Module, targets="all", r: int = 8, alpha: float = 16, d
     Leaves only the adapter parameters (A, B, DoRA magnitude) trainable.
     """
     targets = resolve_targets(targets)
-    _wrap_linears(model, lambda path, name: name in targets, r, alpha, dropout, use_rslora, use_dora)
-    model.lora_config = {"r": r, "lora_alpha": alpha, "lora_dropout": dropout, "target_modules": targets,
+    every = set(targets) == set(ALL_TARGETS)  # "all" (the run config spells it out): whatever this family has
+    wrapped = {p.rsplit(".", 1)[-1] for p in
+               _wrap_linears(model, lambda path, name: name in targets, r, alpha, dropout, use_rslora, use_dora)}
+    # Families name their layers differently (Phi-3 fuses q/k/v into qkv_proj): a chosen name that is not there
+    # would silently train nothing, so it is an error that lists the names this model has.
+    missing = [] if every and wrapped else [t for t in targets if t not in wrapped]
+    if missing:
+        arch = getattr(getattr(model, "config", None), "architecture", "this model")
+        have = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                       if isinstance(m, (nn.Linear, LoRALinear)) and n.rsplit(".", 1)[-1] in ALL_TARGETS})
+        raise ValueError(f"lora_target: {arch} has no {', '.join(missing)} layers; its LoRA targets are "
+                         f"{', '.join(have)}")
+    model.lora_config = {"r": r, "lora_alpha": alpha, "lora_dropout": dropout,
+                         "target_modules": [t for t in targets if t in wrapped],  # what adapter_config.json lists
                          "use_rslora": bool(use_rslora), "use_dora": bool(use_dora)}
     mark_only_lora_trainable(model)
     return model

@@ -111,9 +111,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, h, W, y, chunk: int, row_weight=None):
+    def forward(ctx, h, W, y, chunk: int, row_weight=None, softcap=None):
         # h: (N, D) hidden states at labelled positions; W: (V, D); y: (N,)
         # row_weight: optional (N,) fp32 per-row weights (0 = a padding row of a fixed-shape CUDA graph).
+        # softcap: logits = cap * tanh(h W^T / cap) (Gemma 2's final_logit_softcapping); None = plain logits.
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         total = torch.zeros((), dtype=torch.float32, device=h.device)
         grad_h = torch.empty_like(h) if need_h else None
@@ -121,7 +122,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
         for s in range(0, h.shape[0], chunk):
             hc, yc = h[s : s + chunk], y[s : s + chunk]
             wc = None if row_weight is None else row_weight[s : s + chunk, None]  # (n, 1)
-            ce, g = _ce_run(hc @ W.T, yc, wc, need_h or need_w)  # (n,), (n, V) in the logits' dtype or None
+            z = hc @ W.T  # (n, V)
+            if softcap is None:
+                ce, g = _ce_run(z, yc, wc, need_h or need_w)  # (n,), (n, V) in the logits' dtype or None
+            else:
+                t = torch.tanh(z.float() / softcap)  # (n, V) fp32
+                ce, g = _ce_run((t * softcap).to(z.dtype), yc, wc, need_h or need_w)
+                if g is not None:  # d(cap * tanh(z / cap)) / dz = 1 - tanh^2
+                    g = (g.float() * (1 - t * t)).to(z.dtype)
+                del t
             total += ce.sum()
             if need_h:
                 grad_h[s : s + chunk] = g @ W
@@ -137,7 +146,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_h, grad_w = ctx.saved_tensors
         gh = grad_h * grad_out.to(grad_h.dtype) if grad_h is not None else None
         gw = (grad_w * grad_out).to(ctx.w_dtype) if grad_w is not None else None
-        return gh, gw, None, None, None
+        return gh, gw, None, None, None, None
 
 
 def lm_loss(
@@ -160,5 +169,5 @@ def lm_loss(
         return hidden.sum() * 0.0, 0
     hs = h[keep]  # (N, D)
     W = model.lm_head.weight
-    loss = _LinearCrossEntropy.apply(hs, W, y[keep], chunk)
+    loss = _LinearCrossEntropy.apply(hs, W, y[keep], chunk, None, getattr(model.config, "final_logit_softcapping", None))
     return loss, n

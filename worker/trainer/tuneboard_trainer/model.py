@@ -2,7 +2,8 @@
 
 One module covers Llama 2/3/3.1/3.2, Qwen2/2.5, Qwen3 and Mistral: they differ
 only in q/k/v/o biases, Qwen3's per-head q/k RMSNorm, head_dim, RoPE scaling,
-tied embeddings and Mistral/Qwen sliding-window attention.
+tied embeddings and Mistral/Qwen sliding-window attention. Families with another
+block reuse its pieces in their own file: gemma.py, phi3.py, glm.py (`build_model`).
 
 Parameter names mirror Hugging Face's `*ForCausalLM` one-to-one
 (`model.layers.0.self_attn.q_proj.weight`, ...) so real HF checkpoints load
@@ -11,164 +12,17 @@ without any renaming, and LoRA adapters we save use PEFT's key names.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .contracts.enums import ARCHITECTURES
-
-SUPPORTED_ARCHITECTURES = ARCHITECTURES
-
-
-class UnsupportedModelError(ValueError):
-    """The checkpoint's architecture (or a feature of it) is not implemented here."""
-
-
-@dataclass
-class ModelConfig:
-    vocab_size: int = 128256  # number of token embeddings / output classes
-    hidden_size: int = 4096  # residual stream width (d_model)
-    intermediate_size: int = 14336  # SwiGLU hidden width
-    num_hidden_layers: int = 32  # number of transformer blocks
-    num_attention_heads: int = 32  # query heads
-    num_key_value_heads: int = 8  # key/value heads (GQA: query heads share them)
-    head_dim: Optional[int] = None  # per-head width; None -> hidden_size // num_attention_heads
-    rms_norm_eps: float = 1e-5  # epsilon inside RMSNorm
-    rope_theta: float = 500000.0  # RoPE base frequency
-    rope_scaling: Optional[dict] = None  # HF rope scaling dict (rope_type "llama3" / "linear"), None = plain RoPE
-    max_position_embeddings: int = 131072  # longest context the checkpoint was trained for
-    tie_word_embeddings: bool = False  # lm_head shares the embedding matrix
-    qkv_bias: bool = False  # bias on q/k/v projections (Llama attention_bias, Qwen2)
-    o_bias: bool = False  # bias on the attention output projection (Llama attention_bias only)
-    mlp_bias: bool = False  # bias on gate/up/down projections
-    qk_norm: bool = False  # Qwen3: RMSNorm over head_dim on q and k (q_norm / k_norm) before RoPE
-    sliding_window: Optional[int] = None  # keys further back than this many positions are masked (None = off)
-    layer_types: Optional[list] = None  # per layer "full_attention" | "sliding_attention"; None = all sliding if window
-    architecture: str = "LlamaForCausalLM"  # HF class name (written back when exporting)
-    bos_token_id: Optional[int] = None  # informational; the template adds BOS itself
-    eos_token_id: Optional[object] = None  # int or list of ints (generation stop ids)
-    extra: dict = field(default_factory=dict)  # untouched remainder of config.json
-
-    def __post_init__(self):
-        if self.head_dim is None:
-            self.head_dim = self.hidden_size // self.num_attention_heads
-        if self.num_attention_heads % self.num_key_value_heads:
-            raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
-        if self.layer_types is not None and len(self.layer_types) != self.num_hidden_layers:
-            raise ValueError("layer_types must have one entry per layer")
-
-    def layer_window(self, i: int) -> Optional[int]:
-        """The sliding window of layer i, or None for full causal attention."""
-        if self.sliding_window is None:
-            return None
-        if self.layer_types is not None and self.layer_types[i] != "sliding_attention":
-            return None
-        return int(self.sliding_window)
-
-    @classmethod
-    def from_hf(cls, cfg: dict) -> "ModelConfig":
-        """Build from a Hugging Face `config.json` dict (transformers 4 or 5 layout)."""
-        model_type = cfg.get("model_type", "llama")
-        archs = cfg.get("architectures") or [_ARCH_BY_MODEL_TYPE.get(model_type, f"model_type={model_type}")]
-        for arch in archs:
-            if arch not in SUPPORTED_ARCHITECTURES:
-                raise UnsupportedModelError(
-                    f"unsupported model architecture {arch!r}; supported: {', '.join(SUPPORTED_ARCHITECTURES)}"
-                )
-        arch = archs[0]
-        if cfg.get("hidden_act", "silu") != "silu":
-            raise UnsupportedModelError(f"unsupported hidden_act {cfg['hidden_act']!r} (only silu)")
-        # transformers 5 folds rope_theta + rope_scaling into `rope_parameters`.
-        rope = dict(cfg.get("rope_parameters") or cfg.get("rope_scaling") or {})
-        theta = rope.pop("rope_theta", None) or cfg.get("rope_theta", 10000.0)
-        rope_type = rope.get("rope_type", rope.get("type", "default"))
-        if rope_type not in ("default", "llama3", "linear"):
-            raise UnsupportedModelError(f"unsupported rope_type {rope_type!r}")
-        attention_bias = bool(cfg.get("attention_bias", False))
-        qkv_bias, o_bias, mlp_bias = attention_bias, attention_bias, bool(cfg.get("mlp_bias", False))
-        if arch == "Qwen2ForCausalLM":  # always q/k/v bias, never o bias
-            qkv_bias, o_bias, mlp_bias = True, False, False
-        elif arch == "MistralForCausalLM":
-            qkv_bias = o_bias = mlp_bias = False
-        elif arch == "Qwen3ForCausalLM":
-            mlp_bias = False
-        # Sliding window: Mistral applies `sliding_window` to every layer when set; Qwen2/3 only when
-        # `use_sliding_window`, and then on the layers that `layer_types` (or `max_window_layers`) marks.
-        window, layer_types = cfg.get("sliding_window"), cfg.get("layer_types")
-        n_layers = cfg["num_hidden_layers"]
-        if arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM"):
-            if not cfg.get("use_sliding_window", False):
-                window = None
-            if window is not None and layer_types is None:
-                mwl = cfg.get("max_window_layers", 28)
-                layer_types = ["sliding_attention" if i >= mwl else "full_attention" for i in range(n_layers)]
-        elif arch == "LlamaForCausalLM":
-            window, layer_types = None, None
-        if window is None:
-            layer_types = None
-        elif layer_types is not None and any(t not in ("full_attention", "sliding_attention") for t in layer_types):
-            raise UnsupportedModelError(f"unsupported layer_types {sorted(set(layer_types))}")
-        known = {
-            "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-            "num_key_value_heads", "head_dim", "rms_norm_eps", "rope_theta", "rope_scaling", "rope_parameters",
-            "max_position_embeddings", "tie_word_embeddings", "attention_bias", "mlp_bias",
-            "bos_token_id", "eos_token_id", "sliding_window", "use_sliding_window", "layer_types",
-            "max_window_layers", "architectures",
-        }
-        return cls(
-            vocab_size=cfg["vocab_size"],
-            hidden_size=cfg["hidden_size"],
-            intermediate_size=cfg["intermediate_size"],
-            num_hidden_layers=cfg["num_hidden_layers"],
-            num_attention_heads=cfg["num_attention_heads"],
-            num_key_value_heads=cfg.get("num_key_value_heads") or cfg["num_attention_heads"],
-            head_dim=cfg.get("head_dim"),
-            rms_norm_eps=cfg.get("rms_norm_eps", 1e-6),
-            rope_theta=float(theta),
-            rope_scaling=None if rope_type == "default" else {**rope, "rope_type": rope_type},
-            max_position_embeddings=cfg.get("max_position_embeddings", 2048),
-            tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-            qkv_bias=qkv_bias,
-            o_bias=o_bias,
-            mlp_bias=mlp_bias,
-            qk_norm=arch == "Qwen3ForCausalLM",
-            sliding_window=None if window is None else int(window),
-            layer_types=None if layer_types is None else list(layer_types),
-            architecture=arch,
-            bos_token_id=cfg.get("bos_token_id"),
-            eos_token_id=cfg.get("eos_token_id"),
-            extra={k: v for k, v in cfg.items() if k not in known},
-        )
-
-
-_ARCH_BY_MODEL_TYPE = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
-                       "mistral": "MistralForCausalLM"}
-
-
-def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
-    """Inverse frequencies (head_dim/2,) in float32, with HF's llama3 / linear scaling."""
-    d = cfg.head_dim
-    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
-    s = cfg.rope_scaling
-    if not s:
-        return inv_freq
-    if s["rope_type"] == "linear":
-        return inv_freq / s["factor"]
-    # llama3: long wavelengths are slowed down by `factor`, short ones kept,
-    # and the band in between is interpolated smoothly.
-    factor, lo, hi = s["factor"], s["low_freq_factor"], s["high_freq_factor"]
-    old_ctx = s["original_max_position_embeddings"]
-    low_freq_wavelen, high_freq_wavelen = old_ctx / lo, old_ctx / hi
-    wavelen = 2 * math.pi / inv_freq
-    scaled = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
-    smooth = (old_ctx / wavelen - lo) / (hi - lo)
-    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
-    is_medium = (wavelen >= high_freq_wavelen) & (wavelen <= low_freq_wavelen)
-    return torch.where(is_medium, smoothed, scaled)
+from .model_config import (  # noqa: F401 -- re-exported: model.ModelConfig is what callers import
+    GEMMA_ARCHITECTURES, GLM_ARCHITECTURES, LLAMA_FAMILY, MOE_ARCHITECTURES, SUPPORTED_ARCHITECTURES, ModelConfig,
+    UnsupportedModelError,
+)
+from .rope import rope_cos_sin, rope_inv_freq  # noqa: F401 -- rope_inv_freq re-exported for the chat engine
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -178,8 +32,13 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """HF's "rotate half" (non-interleaved) RoPE over the last dimension; cos/sin broadcast against x: (B, H, T, hd)
-    with (B, 1, T, hd) here, (N, heads, hd) with (N, 1, hd) in the fast path and the chat engine."""
-    return x * cos + rotate_half(x) * sin
+    with (B, 1, T, rd) here, (N, heads, hd) with (N, 1, rd) in the fast path and the chat engine. rd < hd (partial
+    rotary, Phi-4-mini): only the first rd dims rotate, the rest pass through."""
+    rd = cos.shape[-1]
+    if rd == x.shape[-1]:
+        return x * cos + rotate_half(x) * sin
+    xr = x[..., :rd]
+    return torch.cat((xr * cos + rotate_half(xr) * sin, x[..., rd:]), dim=-1)
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -235,23 +94,30 @@ class Attention(nn.Module):
         k = self.k_proj(x).view(B, T, self.n_kv, self.hd)
         if self.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
-        q = q.transpose(1, 2)  # (B, H, T, hd)
-        k = k.transpose(1, 2)  # (B, KV, T, hd)
-        v = self.v_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, KV, T, hd)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        if cache is not None:
-            k, v = cache.update(self.layer_idx, start_pos, k, v)  # (B, KV, S, hd), S = start_pos + T
-        # GQA: each group of n_heads // n_kv query heads reads the same k/v head.
-        rep = self.n_heads // self.n_kv
-        k = k.repeat_interleave(rep, dim=1)  # (B, H, S, hd)
-        v = v.repeat_interleave(rep, dim=1)  # (B, H, S, hd)
-        if mask is None:
-            # Plain causal attention; with a cache and T == 1 every cached key is visible.
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=(T > 1 and start_pos == 0))
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.hd)  # (B, T, H*hd)
-        return self.o_proj(y)
+        v = self.v_proj(x).view(B, T, self.n_kv, self.hd)
+        return self.o_proj(attend(q, k, v, cos, sin, mask, cache, self.layer_idx, start_pos))
+
+
+def attend(q, k, v, cos, sin, mask, cache: Optional[KVCache], layer_idx: int, start_pos: int,
+           rope=apply_rope) -> torch.Tensor:
+    """RoPE, KV cache and grouped-query attention from per-head projections: q (B, T, H, hd), k and v
+    (B, T, KV, hd). Returns (B, T, H*hd), ready for o_proj. `rope`: how positions rotate q and k."""
+    B, T, H, hd = q.shape
+    q = rope(q.transpose(1, 2), cos, sin)  # (B, H, T, hd)
+    k = rope(k.transpose(1, 2), cos, sin)  # (B, KV, T, hd)
+    v = v.transpose(1, 2)  # (B, KV, T, hd)
+    if cache is not None:
+        k, v = cache.update(layer_idx, start_pos, k, v)  # (B, KV, S, hd), S = start_pos + T
+    # GQA: each group of H // KV query heads reads the same k/v head.
+    rep = H // k.shape[1]
+    k = k.repeat_interleave(rep, dim=1)  # (B, H, S, hd)
+    v = v.repeat_interleave(rep, dim=1)  # (B, H, S, hd)
+    if mask is None:
+        # Plain causal attention; with a cache and T == 1 every cached key is visible.
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=(T > 1 and start_pos == 0))
+    else:
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return y.transpose(1, 2).reshape(B, T, H * hd)  # (B, T, H*hd)
 
 
 class MLP(nn.Module):
@@ -261,8 +127,12 @@ class MLP(nn.Module):
         self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=cfg.mlp_bias)
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=cfg.mlp_bias)
 
+        self.gelu = cfg.hidden_act == "gelu_pytorch_tanh"
+
     def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))  # SwiGLU
+        gate = self.gate_proj(x)
+        gate = F.gelu(gate, approximate="tanh") if self.gelu else F.silu(gate)
+        return self.down_proj(gate * self.up_proj(x))  # SwiGLU, or GeGLU (Gemma)
 
 
 class Block(nn.Module):
@@ -282,10 +152,10 @@ class Block(nn.Module):
 class Backbone(nn.Module):
     """HF's `LlamaModel` (the `model.` prefix in checkpoint names)."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, block_class=Block):
         super().__init__()
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
+        self.layers = nn.ModuleList(block_class(cfg, i) for i in range(cfg.num_hidden_layers))
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
 
@@ -299,16 +169,54 @@ def _fix_empty_rows(mask: Optional[torch.Tensor], q_pos, k_pos) -> Optional[torc
     return mask | (empty & (q_pos == k_pos))
 
 
+def attention_masks(windows: set, attention_mask: Optional[torch.Tensor], T: int, start_pos: int,
+                    device) -> dict:
+    """The attention mask of each sliding-window size in `windows` (None = full causal attention), built once
+    per forward: None = plain causal (SDPA's is_causal), else (B|1, 1, T, S) bool, True = may attend.
+    `attention_mask` is a (B, S) padding mask or a complete (B, 1, T, S) boolean mask (Transformer.forward)."""
+    S = start_pos + T
+    q_pos = torch.arange(start_pos, S, device=device)[:, None]  # (T, 1)
+    k_pos = torch.arange(S, device=device)[None, :]  # (1, S)
+    mask = None  # None = plain causal (SDPA's is_causal); else (B|1, 1, T, S) bool, True = attend
+    if attention_mask is not None and attention_mask.dim() == 4:
+        if attention_mask.is_floating_point():
+            raise TypeError("a 4-D attention_mask must be boolean (True = may attend), not additive floats")
+        if attention_mask.shape[-2:] != (T, S) or attention_mask.shape[1] != 1:
+            raise ValueError(f"4-D attention_mask must be (B, 1, {T}, {S}), got {tuple(attention_mask.shape)}")
+        mask = attention_mask.bool()
+    elif attention_mask is not None:
+        if attention_mask.dim() != 2:
+            raise ValueError(f"attention_mask must be (B, S) or (B, 1, T, S), got {tuple(attention_mask.shape)}")
+        if not bool(attention_mask.all()):
+            mask = ((q_pos >= k_pos)[None] & attention_mask[:, None, :S].bool())[:, None]  # (B, 1, T, S)
+    masks = {None: mask}
+    for w in set(windows) - {None}:
+        if S <= w:  # every key is within the window of every query: nothing to hide
+            masks[w] = mask
+            continue
+        near = (q_pos - k_pos) < w  # (T, S)
+        base = mask if mask is not None else (q_pos >= k_pos)[None, None]
+        masks[w] = base & near
+    masks = {w: _fix_empty_rows(m, q_pos, k_pos) for w, m in masks.items()}
+    return masks
+
+
 class Transformer(nn.Module):
+    block_class = Block  # the decoder block; phi3.py and glm.py swap in their own
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
-        self.model = Backbone(cfg)
+        self.model = Backbone(cfg, self.block_class)
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
-        # Plain attribute, not a buffer: `.to(bfloat16)` must never round the frequencies.
-        self.inv_freq = rope_inv_freq(cfg)
+        self.init_rope()
+
+    def init_rope(self, device=None) -> None:
+        """RoPE frequencies: a plain attribute, not a buffer, so `.to(bfloat16)` never rounds them.
+        device None: where tensors are created by default (meta while a skeleton is built)."""
+        self.inv_freq = rope_inv_freq(self.config, device=device)
 
     def forward(
         self,
@@ -330,34 +238,8 @@ class Transformer(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(start_pos, start_pos + T, device=device).expand(B, T)
         x = self.model.embed_tokens(input_ids)  # (B, T, D)
-        freqs = position_ids[..., None].float() * self.inv_freq.to(device)  # (B, T, hd/2)
-        emb = torch.cat((freqs, freqs), dim=-1)  # (B, T, hd)
-        cos = emb.cos().to(x.dtype)[:, None]  # (B, 1, T, hd)
-        sin = emb.sin().to(x.dtype)[:, None]  # (B, 1, T, hd)
-        S = start_pos + T
-        q_pos = torch.arange(start_pos, S, device=device)[:, None]  # (T, 1)
-        k_pos = torch.arange(S, device=device)[None, :]  # (1, S)
-        mask = None  # None = plain causal (SDPA's is_causal); else (B|1, 1, T, S) bool, True = attend
-        if attention_mask is not None and attention_mask.dim() == 4:
-            if attention_mask.is_floating_point():
-                raise TypeError("a 4-D attention_mask must be boolean (True = may attend), not additive floats")
-            if attention_mask.shape[-2:] != (T, S) or attention_mask.shape[1] != 1:
-                raise ValueError(f"4-D attention_mask must be (B, 1, {T}, {S}), got {tuple(attention_mask.shape)}")
-            mask = attention_mask.bool()
-        elif attention_mask is not None:
-            if attention_mask.dim() != 2:
-                raise ValueError(f"attention_mask must be (B, S) or (B, 1, T, S), got {tuple(attention_mask.shape)}")
-            if not bool(attention_mask.all()):
-                mask = ((q_pos >= k_pos)[None] & attention_mask[:, None, :S].bool())[:, None]  # (B, 1, T, S)
-        masks = {None: mask}  # per sliding-window size, built once per forward
-        for w in {layer.window for layer in self.model.layers} - {None}:
-            if S <= w:  # every key is within the window of every query: nothing to hide
-                masks[w] = mask
-                continue
-            near = (q_pos - k_pos) < w  # (T, S)
-            base = mask if mask is not None else (q_pos >= k_pos)[None, None]
-            masks[w] = base & near
-        masks = {w: _fix_empty_rows(m, q_pos, k_pos) for w, m in masks.items()}
+        cos, sin = rope_cos_sin(self.config, self.inv_freq, position_ids, x.dtype)  # each (B, 1, T, rotated dims)
+        masks = attention_masks({layer.window for layer in self.model.layers}, attention_mask, T, start_pos, device)
         for layer in self.model.layers:
             x = layer(x, cos, sin, masks[layer.window], cache, start_pos)
         return self.model.norm(x)
@@ -365,3 +247,24 @@ class Transformer(nn.Module):
     def logits(self, input_ids, **kw) -> torch.Tensor:
         """Full (B, T, V) logits in fp32 -- for tests and generation, not for training."""
         return self.lm_head(self(input_ids, **kw)).float()
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """The module that runs `cfg.architecture`: gemma.py, phi3.py, glm.py, moe.py, or the Llama family here."""
+    if cfg.architecture in GEMMA_ARCHITECTURES:
+        from .gemma import GemmaTransformer
+
+        return GemmaTransformer(cfg)
+    if cfg.architecture == "Phi3ForCausalLM":
+        from .phi3 import Phi3Transformer
+
+        return Phi3Transformer(cfg)
+    if cfg.architecture in GLM_ARCHITECTURES:
+        from .glm import GlmTransformer
+
+        return GlmTransformer(cfg)
+    if cfg.architecture in MOE_ARCHITECTURES:
+        from .moe import MoETransformer
+
+        return MoETransformer(cfg)
+    return Transformer(cfg)

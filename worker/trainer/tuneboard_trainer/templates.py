@@ -5,8 +5,8 @@ user -> assistant exchange, exactly as LLaMA-Factory's `encode_multiturn`:
 every message is rendered from its "slots" and tokenized on its own, so we know
 which ids belong to assistant replies. Targets are the labelled part.
 
-Templates: llama3, qwen, mistral, llama2, default (slot-based, copied from
-LLaMA-Factory), and "tokenizer": the Jinja `chat_template` in the model's
+Templates: llama3, qwen, mistral, llama2, default, gemma, gemma3, phi, phi4, glm4
+(slot-based, copied from LLaMA-Factory), and "tokenizer": the Jinja `chat_template` in the model's
 tokenizer_config.json, rendered with jinja2. Its labels come from rendering
 prefixes: the text up to each assistant turn with `add_generation_prompt`, and
 the text including that turn; the difference is the target.
@@ -89,6 +89,7 @@ class Spec:
     stop_words: tuple = ()
     replace_eos: bool = False  # eos becomes stop_words[0] (LLaMA-Factory's replace_eos)
     fuse_system: bool = False  # Llama2Template: the system text goes inside the first user slot
+    efficient_eos: bool = False  # one eos after the whole conversation, labelled (LLaMA-Factory's efficient_eos)
 
 
 SPECS = {
@@ -137,13 +138,49 @@ SPECS = {
         assistant=("{{content}}", EOS, "\n"),
         system=("System: {{content}}", EOS, "\n"),
     ),
+    # Gemma (1, 2) and Gemma 3 (text): Llama2Template, so the system text opens the first user turn.
+    "gemma": Spec(
+        user=("<start_of_turn>user\n{{content}}<end_of_turn>\n<start_of_turn>model\n",),
+        assistant=("{{content}}<end_of_turn>\n",),
+        system=("{{content}}\n\n",),
+        observation=("<start_of_turn>tool\n{{content}}<end_of_turn>\n<start_of_turn>model\n",),
+        prefix=(BOS,),
+        stop_words=("<end_of_turn>",),
+        replace_eos=True,
+        fuse_system=True,
+    ),
+    "phi": Spec(
+        user=("<|user|>\n{{content}}<|end|>\n<|assistant|>\n",),
+        assistant=("{{content}}<|end|>\n",),
+        system=("<|system|>\n{{content}}<|end|>\n",),
+        stop_words=("<|end|>",),
+        replace_eos=True,
+    ),
+    "phi4": Spec(
+        user=("<|im_start|>user<|im_sep|>{{content}}<|im_end|><|im_start|>assistant<|im_sep|>",),
+        assistant=("{{content}}<|im_end|>",),
+        system=("<|im_start|>system<|im_sep|>{{content}}<|im_end|>",),
+        stop_words=("<|im_end|>",),
+        replace_eos=True,
+    ),
+    "glm4": Spec(
+        user=("<|user|>\n{{content}}<|assistant|>",),
+        assistant=("\n{{content}}",),
+        system=("<|system|>\n{{content}}",),
+        observation=("<|observation|>\n{{content}}<|assistant|>",),
+        prefix=("[gMASK]<sop>",),
+        stop_words=("<|user|>", "<|observation|>"),
+        efficient_eos=True,
+    ),
 }
+SPECS["gemma3"] = SPECS["gemma"]  # the same text template (LLaMA-Factory's differs in its image plugin only)
 
 
 class _Base:
     """Shared: special ids, generation stop ids, padding id, and label building."""
 
     name = "?"
+    efficient_eos = False  # True: data.encode_example appends one labelled eos after the conversation
 
     def __init__(self, tokenizer, tokenizer_config: Optional[dict] = None):
         self.tokenizer = tokenizer
@@ -167,6 +204,11 @@ class _Base:
 
     # -- what data.py and chat_server.py use --------------------------------------------------
 
+    def eos_ids(self) -> list[int]:
+        """The one eos an efficient_eos template appends after a trained conversation ([] otherwise)."""
+        i = self.tokenizer.token_to_id(self.eos_token) if self.efficient_eos and self.eos_token else None
+        return [] if i is None else [i]
+
     def encode_multiturn(self, messages: list[dict]) -> list[tuple[list[int], list[int]]]:
         raise NotImplementedError
 
@@ -179,7 +221,8 @@ class _Base:
             ids += src + tgt
             labels += (src if train_on_prompt else [IGNORE_INDEX] * len(src))
             labels += [IGNORE_INDEX] * len(tgt) if mask_history and i != len(pairs) - 1 else tgt
-        return ids, labels
+        eos = self.eos_ids()
+        return ids + eos, labels + eos
 
     def encode_prompt(self, messages: list[dict]) -> list[int]:
         """Prompt for generation: the conversation so far (ending with a user turn) + the reply opener."""
@@ -196,6 +239,7 @@ class SlotTemplate(_Base):
     def __init__(self, name: str, tokenizer, tokenizer_config: Optional[dict] = None):
         super().__init__(tokenizer, tokenizer_config)
         self.name, self.spec = name, SPECS[name]
+        self.efficient_eos = self.spec.efficient_eos
         if self.spec.replace_eos:
             self.eos_token = self.spec.stop_words[0]
         self._finish_init(self.spec.stop_words)

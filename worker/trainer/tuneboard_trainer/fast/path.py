@@ -10,7 +10,8 @@ from torch.utils.checkpoint import checkpoint
 
 from ..loss import _LinearCrossEntropy
 from ..lora import LoRALinear
-from ..model import Transformer
+from ..model import LLAMA_FAMILY, Transformer
+from ..rope import STATIC_ROPE_TYPES
 from ..templates import IGNORE_INDEX
 from .attention import attention
 from .blocks import _post_attn, _pre_attn
@@ -19,6 +20,11 @@ from .memory import _OffloadedCheckpoint
 from .options import FastPathOptions
 from .packing import pack_window
 from .weights import HostEmbedding, fuse_weights, refresh_augmented
+
+
+# Families whose blocks are model.py's Llama layout (what blocks.py and functions.py compute); the others
+# (Gemma's sandwich norms, GeGLU and soft-capping, ...) train on the reference path.
+FAST_PATH_ARCHITECTURES = LLAMA_FAMILY
 
 
 class FastPath:
@@ -73,8 +79,14 @@ class FastPath:
 
     @staticmethod
     def supported(model) -> tuple[bool, str]:
+        arch = getattr(getattr(model, "config", None), "architecture", None)
+        if arch not in FAST_PATH_ARCHITECTURES:
+            return False, f"{arch} has no fast path yet; training on the reference path"
         if not isinstance(model, Transformer):
             return False, "not a tuneboard Transformer"
+        rope = (model.config.rope_scaling or {}).get("rope_type", "default")
+        if rope not in STATIC_ROPE_TYPES:  # the packed path rotates with the fixed model.inv_freq, unscaled
+            return False, f"{rope} RoPE has no fast path yet; training on the reference path"
         if any(layer.window is not None for layer in model.model.layers):
             return False, "sliding-window attention"
         loras = [m for m in model.modules() if isinstance(m, LoRALinear)]
