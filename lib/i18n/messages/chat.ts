@@ -37,7 +37,7 @@ export const chat = defineMessages(
     "settings.invalidInt": "Must be a whole number from {min} to {max}.",
     "settings.invalidSeed": "Leave empty, or a whole number from 0.",
     "compare.toggle": "Compare with the base model",
-    "compare.hint": "Each question is answered twice: with the adapters, and with them switched off (same weights in memory).",
+    "compare.hint": "Each question is answered twice: with the adapters, and with them switched off (same weights in memory). Each answer stops at {n} new tokens at most.",
     "compare.tuned": "Fine-tuned",
     "compare.base": "Base model",
     "log.empty": "Ask something once a model is loaded.",
@@ -73,6 +73,7 @@ export const chat = defineMessages(
     "identity.needModel": "Load a model first.",
     "identity.needName": "Enter the name (and author) the model was trained on.",
     "error.noWorker": "No worker answered.",
+    "identity.busy": "Waiting for the answer in the conversation to finish (or press Stop).",
   },
   {
     "api.title": "在其他程序中使用此模型",
@@ -109,7 +110,7 @@ export const chat = defineMessages(
     "settings.invalidInt": "须为 {min} 到 {max} 之间的整数。",
     "settings.invalidSeed": "留空，或填写不小于 0 的整数。",
     "compare.toggle": "与基座模型对比",
-    "compare.hint": "每个问题回答两次：启用适配器一次，关闭适配器一次（内存中是同一份权重）。",
+    "compare.hint": "每个问题回答两次：启用适配器一次，关闭适配器一次（内存中是同一份权重）。每个回答最多生成 {n} 个新 token。",
     "compare.tuned": "微调后",
     "compare.base": "基座模型",
     "log.empty": "加载模型后即可提问。",
@@ -145,5 +146,6 @@ export const chat = defineMessages(
     "identity.needModel": "请先加载模型。",
     "identity.needName": "请输入训练时使用的名字（和作者）。",
     "error.noWorker": "没有工作节点响应。",
+    "identity.busy": "正在等待对话中的回答结束（或点击停止）。",
   },
 );
