@@ -17,6 +17,7 @@ import { ExportForm } from "@/components/evaluate/ExportForm";
 import { EvalMetrics, ExportFiles } from "@/components/evaluate/JobResults";
 import { AutoRefresh } from "@/components/evaluate/AutoRefresh";
 import { AbortButton } from "@/components/evaluate/AbortButton";
+import { jobNumber } from "@/lib/jobs/job-number";
 
 export const dynamic = "force-dynamic";
 
@@ -120,7 +121,7 @@ export default async function EvaluatePage({ searchParams }: { searchParams: Pro
           return (
             <article key={j.id} id={`job-${j.id}`} className="card space-y-3" data-testid={`task-job-${j.id}`}>
               <header className="flex flex-wrap items-center gap-3">
-                <span className="font-medium">#{j.id} {j.name}</span>
+                <span className="font-medium">{t(j.kind === "eval" ? "evaluate.jobs.evalLabel" : "evaluate.jobs.exportLabel", { n: jobNumber(j), name: j.name })}</span>
                 <StatusBadge status={j.status} />
                 {j.totalSteps ? <span className="text-xs text-slate-500">{t("evaluate.jobs.progress", { step: j.step, total: j.totalSteps })}</span> : null}
                 <span className="text-xs text-slate-500">

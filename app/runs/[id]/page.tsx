@@ -11,6 +11,7 @@ import { runConfigSchema } from "@/lib/schemas/run-config";
 import { parseTrainRunDetails } from "@/lib/schemas/fast-path-options";
 import { FastPathOptionsPanel } from "@/components/runs/FastPathOptionsPanel";
 import { getT } from "@/lib/i18n/server";
+import { jobNumber } from "@/lib/jobs/job-number";
 
 export const dynamic = "force-dynamic";
 
@@ -32,7 +33,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
   return (
     <div className="space-y-4">
       <div className="flex flex-wrap items-baseline justify-between gap-2">
-        <h1 className="text-xl font-semibold break-words">{t("runs.run.title", { id: job.id, name: job.name })}</h1>
+        <h1 className="text-xl font-semibold break-words">{t("runs.run.title", { id: jobNumber(job), name: job.name })}</h1>
         <div className="flex gap-4 text-sm">
           <Link href={`/train?from=${job.id}`} className="text-indigo-700 hover:underline" data-testid={`clone-${job.id}`}>
             {t("runs.run.clone")}

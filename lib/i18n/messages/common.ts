@@ -51,6 +51,7 @@ export const common = defineMessages(
     "home.run.name": "Run",
     "home.run.status": "Status",
     "home.run.loss": "Final loss",
+    "home.runLabel": "Run #{n} {name}",
   },
   {
     "nav.main": "主导航",
@@ -101,5 +102,6 @@ export const common = defineMessages(
     "home.run.name": "运行",
     "home.run.status": "状态",
     "home.run.loss": "最终损失",
+    "home.runLabel": "运行 #{n} {name}",
   },
 );

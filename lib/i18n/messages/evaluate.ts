@@ -86,6 +86,8 @@ export const evaluate = defineMessages(
     "preds.shown": "{shown} of {total} shown",
     "preds.more": "Show {n} more",
     "preds.all": "Show all",
+    "jobs.evalLabel": "Evaluation #{n} {name}",
+    "jobs.exportLabel": "Export #{n} {name}",
   },
   {
     "title": "评估与导出",
@@ -171,5 +173,7 @@ export const evaluate = defineMessages(
     "preds.shown": "已显示 {shown} / {total} 条",
     "preds.more": "再显示 {n} 条",
     "preds.all": "全部显示",
+    "jobs.evalLabel": "评估 #{n} {name}",
+    "jobs.exportLabel": "导出 #{n} {name}",
   },
 );
