@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import { ensureDataset } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });
 
@@ -75,6 +76,8 @@ test("a tiny LoRA run provides the adapter", async ({ request }) => {
 
 test("evaluate: bad input is refused at the field; the run's adapter is scored", async ({ page }) => {
   test.setTimeout(6 * 60_000);
+  // Scored on a filled copy: the identity template itself holds placeholders and is not selectable.
+  const dataset = await ensureDataset(page);
   await page.goto("/evaluate");
   await expect(page.getByRole("link", { name: "Evaluate & Predict" })).toHaveAttribute("aria-current", "page");
 
@@ -91,7 +94,8 @@ test("evaluate: bad input is refused at the field; the run's adapter is scored",
   await form.getByLabel("Top-p").fill("0.7");
   await form.getByLabel("Max samples").fill("4");
   await form.getByLabel("Max new tokens").fill("12");
-  await expect(page.getByTestId("eval-dataset-identity").getByRole("checkbox")).toBeChecked();
+  await expect(page.getByTestId(`eval-dataset-${dataset}`).getByRole("checkbox")).toBeChecked();
+  await expect(page.getByTestId("eval-dataset-identity").getByRole("checkbox")).not.toBeChecked();
   await form.getByRole("button", { name: "Start evaluation" }).click();
   await page.waitForURL(/\/evaluate\?tab=eval&job=\d+$/);
   const jobId = Number(new URL(page.url()).searchParams.get("job"));

@@ -121,9 +121,9 @@ export default async function EvaluatePage({ searchParams }: { searchParams: Pro
           return (
             <article key={j.id} id={`job-${j.id}`} className="card space-y-3" data-testid={`task-job-${j.id}`}>
               <header className="flex flex-wrap items-center gap-3">
-                <span className="font-medium">{t(j.kind === "eval" ? "evaluate.jobs.evalLabel" : "evaluate.jobs.exportLabel", { n: jobNumber(j), name: j.name })}</span>
+                <span className="font-medium" data-testid="task-job-label">{t(j.kind === "eval" ? "evaluate.jobs.evalLabel" : "evaluate.jobs.exportLabel", { n: jobNumber(j), name: j.name })}</span>
                 <StatusBadge status={j.status} />
-                {j.totalSteps ? <span className="text-xs text-slate-500">{t("evaluate.jobs.progress", { step: j.step, total: j.totalSteps })}</span> : null}
+                {j.totalSteps ? <span className="text-xs text-slate-500" data-testid="task-progress">{t("evaluate.jobs.progress", { step: j.step, total: j.totalSteps })}</span> : null}
                 <span className="text-xs text-slate-500">
                   {j.modelPath.split("/").at(-1)} · {t("evaluate.jobs.adapter")}: {adapterRun ? `#${adapterRun}` : t("evaluate.jobs.base")}
                   {j.datasets ? ` · ${j.datasets}` : ""}

@@ -9,7 +9,7 @@ function AnswerBubble({ a, testId, onStop }: { a: Answer; testId: string; onStop
   return (
     <div>
       {onStop && !a.finish && (
-        <button type="button" className="float-right text-xs text-slate-600 underline" onClick={onStop} data-testid={`${testId}-stop`}>
+        <button type="button" className="float-right text-xs text-slate-600 underline" onClick={onStop} aria-label={t("chat.compare.stopSide")} data-testid={`${testId}-stop`}>
           {t("chat.input.stop")}
         </button>
       )}

@@ -74,6 +74,7 @@ export const chat = defineMessages(
     "identity.needName": "Enter the name (and author) the model was trained on.",
     "error.noWorker": "No worker answered.",
     "identity.busy": "Waiting for the answer in the conversation to finish (or press Stop).",
+    "compare.stopSide": "Stop this answer",
   },
   {
     "api.title": "在其他程序中使用此模型",
@@ -147,5 +148,6 @@ export const chat = defineMessages(
     "identity.needName": "请输入训练时使用的名字（和作者）。",
     "error.noWorker": "没有工作节点响应。",
     "identity.busy": "正在等待对话中的回答结束（或点击停止）。",
+    "compare.stopSide": "停止此回答",
   },
 );
