@@ -96,7 +96,7 @@ test("an evaluation's total is known from the start and its predictions come 20 
   expect(steps).toEqual([...steps].sort((a, b) => a - b));
 
   // The card names the job by its number among evaluations.
-  const evaluations = await page.locator('[data-testid^="task-job-"]').count();
+  const evaluations = await page.locator('article[data-testid^="task-job-"]').count();
   await expect(card.getByTestId("task-job-label")).toHaveText(new RegExp(`^Evaluation #${evaluations} `));
 
   const rows = card.getByTestId("eval-predictions").locator("tbody tr");
