@@ -84,6 +84,8 @@ test("evaluate: bad input is refused at the field; the run's adapter is scored",
   const form = page.getByRole("form", { name: "Evaluate & Predict" });
   await form.getByLabel("Adapter (finished run)").selectOption(String(runId));
   await expect(form.locator("#model_name_or_path")).toHaveValue(/tuneboard-demo$/);
+  // The option names the run by its number among runs ("#2 name"); the value is its id.
+  const runNumber = /^#(\d+) /.exec((await form.getByLabel("Adapter (finished run)").locator("option:checked").textContent()) ?? "")![1];
   await form.getByLabel("Batch size").fill("0");
   await form.getByLabel("Top-p").fill("abc");
   await form.getByRole("button", { name: "Start evaluation" }).click();
@@ -114,7 +116,7 @@ test("evaluate: bad input is refused at the field; the run's adapter is scored",
   const preds = card.getByTestId("eval-predictions");
   await expect(preds.locator("tbody tr")).toHaveCount(4);
   await expect(preds.locator("thead")).toContainText("Reference");
-  await expect(card).toContainText(`Adapter: #${runId}`);
+  await expect(card).toContainText(`Adapter: #${runNumber}`);
 
   // The predictions and metrics are on disk, in the job's folder under the runs root.
   const dir = path.join(ART, "runs", `eval-${jobId}`);

@@ -10,6 +10,8 @@ import { DEFAULT_SMOOTHING } from "@/components/LossChart";
 
 export interface CompareSeries {
   id: number;
+  /** The run's number among runs (lib/jobs/job-number.ts), what the legend shows. */
+  number: number;
   name: string;
   status: string;
   finalLoss: number | null;
@@ -47,7 +49,7 @@ export function CompareChart({ series }: { series: CompareSeries[] }) {
           <li key={s.id} className="flex items-center gap-2" data-testid={`compare-series-${s.id}`} data-points={s.points.length}>
             <span className="inline-block h-1 w-5 rounded" style={{ background: s.color }} aria-hidden />
             <span>
-              #{s.id} {s.name}
+              #{s.number} {s.name}
             </span>
             <span className="text-xs text-slate-600">
               {t("runs.compare.points", { n: s.points.length })}
@@ -64,7 +66,7 @@ export function CompareChart({ series }: { series: CompareSeries[] }) {
             <YAxis label={{ value: t("runs.chart.loss"), angle: -90, position: "insideLeft", fill: "#475569" }} domain={[0, "auto"]} />
             <Tooltip formatter={(v) => (typeof v === "number" ? v.toFixed(4) : String(v))} />
             {series.map((s) => (
-              <Line key={s.id} type="monotone" dataKey={`r${s.id}`} name={`#${s.id} ${s.name}`} stroke={s.color} strokeWidth={2} dot={false} connectNulls isAnimationActive={false} />
+              <Line key={s.id} type="monotone" dataKey={`r${s.id}`} name={`#${s.number} ${s.name}`} stroke={s.color} strokeWidth={2} dot={false} connectNulls isAnimationActive={false} />
             ))}
           </LineChart>
         </ResponsiveContainer>
