@@ -4,9 +4,9 @@
 // folder on disk) and the adapter as a .tar.
 import fs from "node:fs";
 import path from "node:path";
+import { ensureDataset } from "./helpers/fixtures";
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
-import { ensureDataset } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });
 

@@ -3,6 +3,7 @@ import Link from "next/link";
 import path from "node:path";
 import { z } from "zod";
 import { loadJobSnapshot } from "@/lib/jobs/snapshot";
+import { jobNumber } from "@/lib/jobs/job-number";
 import { latestCheckpoint } from "@/lib/jobs/checkpoints";
 import { RunLive } from "@/components/RunLive";
 import { findJob } from "@/lib/data/runs";
@@ -11,7 +12,6 @@ import { runConfigSchema } from "@/lib/schemas/run-config";
 import { parseTrainRunDetails } from "@/lib/schemas/fast-path-options";
 import { FastPathOptionsPanel } from "@/components/runs/FastPathOptionsPanel";
 import { getT } from "@/lib/i18n/server";
-import { jobNumber } from "@/lib/jobs/job-number";
 
 export const dynamic = "force-dynamic";
 
