@@ -13,8 +13,10 @@ import { IdentityCheck } from "./chat/IdentityCheck";
 import { ApiSnippet } from "./chat/ApiSnippet";
 import { Composer } from "./chat/Composer";
 import { parseSettings } from "./chat/settings";
-import { historyFor, type Answer, type SettingsForm } from "./chat/store";
-import { newRequestId as newId, useChatStream } from "./chat/use-chat-stream";
+import type { SettingsForm } from "./chat/store";
+import { useChatStream } from "./chat/use-chat-stream";
+import { useSend } from "./chat/use-send";
+import { COMPARE_MAX_NEW_TOKENS } from "@/lib/chat/compare";
 import { useSavedChat } from "./chat/use-saved-chat";
 
 interface Props {
@@ -31,13 +33,6 @@ interface Props {
   api?: { url: string; ids: Record<string, string> };
 }
 
-
-const emitSend = (requestId: string, messages: ReturnType<typeof historyFor>, params: unknown, useAdapters: boolean) =>
-  new Promise<void>((resolve, reject) =>
-    getSocket().emit("chat:send", { requestId, messages, params, useAdapters }, (res) =>
-      res.ok ? resolve() : reject(new Error(res.error)),
-    ),
-  );
 
 export function ChatPanel({ models, adapters, initialModel, initialAdapter, questions, identityAnswers, identities, api }: Props) {
   const t = useT();
@@ -77,6 +72,7 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
   };
   const unload = () => getSocket().emit("chat:unload", {}, (res) => res.ok && setState(res.data));
 
+  const { send: sendQuestion, stop, stopOne } = useSend({ turns, setTurns, pending, setPending, setError });
   const send = () => {
     const text = input.trim();
     if (!text || pending.length) return;
@@ -84,25 +80,9 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
     if (!parsed.ok) return setErrors(parsed.errors);
     setErrors({});
     setError(null);
-    const both = compare && adaptersLoaded;
-    const tuned: Answer = { requestId: newId(), content: "" };
-    const base: Answer | undefined = both ? { requestId: newId(), content: "" } : undefined;
-    const ids = [tuned.requestId, ...(base ? [base.requestId] : [])];
-    const history = turns;
-    setTurns((ts) => [...ts, { user: text, tuned, ...(base ? { base } : {}) }]);
-    setPending(ids);
     setInput("");
-    const fail = (err: Error) => {
-      setError(err.message);
-      setPending([]);
-      setTurns((ts) => ts.filter((x) => x.tuned.requestId !== tuned.requestId));
-    };
-    // The chat process answers in order: the fine-tuned answer first, then the base one.
-    emitSend(tuned.requestId, historyFor(history, "tuned", settings.system, text), parsed.params, true)
-      .then(() => base && emitSend(base.requestId, historyFor(history, "base", settings.system, text), parsed.params, false))
-      .catch(fail);
+    sendQuestion(text, settings.system, parsed.params, compare && adaptersLoaded);
   };
-  const stop = () => pending.forEach((requestId) => getSocket().emit("chat:stop", { requestId }));
 
   return (
     <div className="grid gap-4 lg:grid-cols-[21rem_1fr]">
@@ -134,14 +114,15 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
           author={idAuthor}
           onName={setIdName}
           onAuthor={setIdAuthor}
-          ready={ready && pending.length === 0}
+          loaded={ready}
+          busy={pending.length > 0}
           ask={askIdentity}
         />
       </aside>
       <section className="card flex min-h-[30rem] flex-col">
         <CompareToggle checked={compare} onChange={setCompare} />
         <div className="flex-1 space-y-3 overflow-auto" data-testid="chat-log">
-          <Conversation turns={turns} />
+          <Conversation turns={turns} pending={pending} onStop={stopOne} />
         </div>
         {error && <p className="field-error" role="alert">{error}</p>}
         <Composer
@@ -163,7 +144,7 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
 function CompareToggle({ checked, onChange }: { checked: boolean; onChange: (on: boolean) => void }) {
   const t = useT();
   return (
-    <label className="mb-2 flex items-center gap-2 text-sm" title={t("chat.compare.hint")}>
+    <label className="mb-2 flex items-center gap-2 text-sm" title={t("chat.compare.hint", { n: COMPARE_MAX_NEW_TOKENS })}>
       <input type="checkbox" checked={checked} onChange={(e) => onChange(e.target.checked)} />
       {t("chat.compare.toggle")}
     </label>

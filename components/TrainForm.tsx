@@ -19,6 +19,7 @@ import { MethodSections } from "./train/MethodSections";
 import { trainFields } from "./train/field-kit";
 import { useTrainForm } from "./train/use-train-form";
 import type { CloneInfo, DatasetOption, ModelOption } from "./train/types";
+import { submitWithoutReset } from "@/components/form/submit-without-reset";
 
 export type { CloneInfo } from "./train/types";
 
@@ -53,7 +54,7 @@ export function TrainForm({ models, datasets, defaults, modelRoots, saved, clone
   const advancedError = ADVANCED_FIELDS.some((f) => errors[f]);
 
   return (
-    <form ref={formRef} action={action} onSubmit={() => setSaveErrors(null)} className="space-y-4" noValidate>
+    <form ref={formRef} action={action} onSubmit={submitWithoutReset(action, () => setSaveErrors(null))} className="space-y-4" noValidate>
       {clone && <CloneNote clone={clone} />}
       <div className="grid gap-4 lg:grid-cols-[minmax(0,1fr)_22rem]">
         <div className="min-w-0 space-y-4">

@@ -4,6 +4,7 @@
 // folder on disk) and the adapter as a .tar.
 import fs from "node:fs";
 import path from "node:path";
+import { ensureDataset } from "./helpers/fixtures";
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type APIRequestContext, type Page } from "./helpers/test";
 
@@ -75,12 +76,16 @@ test("a tiny LoRA run provides the adapter", async ({ request }) => {
 
 test("evaluate: bad input is refused at the field; the run's adapter is scored", async ({ page }) => {
   test.setTimeout(6 * 60_000);
+  // Scored on a filled copy: the identity template itself holds placeholders and is not selectable.
+  const dataset = await ensureDataset(page);
   await page.goto("/evaluate");
   await expect(page.getByRole("link", { name: "Evaluate & Predict" })).toHaveAttribute("aria-current", "page");
 
   const form = page.getByRole("form", { name: "Evaluate & Predict" });
   await form.getByLabel("Adapter (finished run)").selectOption(String(runId));
   await expect(form.locator("#model_name_or_path")).toHaveValue(/tuneboard-demo$/);
+  // The option names the run by its number among runs ("#2 name"); the value is its id.
+  const runNumber = /^#(\d+) /.exec((await form.getByLabel("Adapter (finished run)").locator("option:checked").textContent()) ?? "")![1];
   await form.getByLabel("Batch size").fill("0");
   await form.getByLabel("Top-p").fill("abc");
   await form.getByRole("button", { name: "Start evaluation" }).click();
@@ -91,7 +96,8 @@ test("evaluate: bad input is refused at the field; the run's adapter is scored",
   await form.getByLabel("Top-p").fill("0.7");
   await form.getByLabel("Max samples").fill("4");
   await form.getByLabel("Max new tokens").fill("12");
-  await expect(page.getByTestId("eval-dataset-identity").getByRole("checkbox")).toBeChecked();
+  await expect(page.getByTestId(`eval-dataset-${dataset}`).getByRole("checkbox")).toBeChecked();
+  await expect(page.getByTestId("eval-dataset-identity").getByRole("checkbox")).not.toBeChecked();
   await form.getByRole("button", { name: "Start evaluation" }).click();
   await page.waitForURL(/\/evaluate\?tab=eval&job=\d+$/);
   const jobId = Number(new URL(page.url()).searchParams.get("job"));
@@ -110,7 +116,7 @@ test("evaluate: bad input is refused at the field; the run's adapter is scored",
   const preds = card.getByTestId("eval-predictions");
   await expect(preds.locator("tbody tr")).toHaveCount(4);
   await expect(preds.locator("thead")).toContainText("Reference");
-  await expect(card).toContainText(`Adapter: #${runId}`);
+  await expect(card).toContainText(`Adapter: #${runNumber}`);
 
   // The predictions and metrics are on disk, in the job's folder under the runs root.
   const dir = path.join(ART, "runs", `eval-${jobId}`);

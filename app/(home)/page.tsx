@@ -3,6 +3,8 @@ import Link from "next/link";
 import { homeSummary } from "@/lib/data/home";
 import { getT } from "@/lib/i18n/server";
 import type { MessageKey } from "@/lib/i18n/translate";
+import { jobNumber } from "@/lib/jobs/job-number";
+import { StatusBadge } from "@/components/StatusBadge";
 
 export const dynamic = "force-dynamic";
 
@@ -67,10 +69,12 @@ export default async function Home() {
                   <tr key={j.id} className="border-t border-slate-100">
                     <td className="p-2">
                       <Link href={`/runs/${j.id}`} className="text-indigo-700 hover:underline">
-                        #{j.id} {j.name}
+                        {t("common.home.runLabel", { n: jobNumber(j), name: j.name })}
                       </Link>
                     </td>
-                    <td className="p-2">{j.status}</td>
+                    <td className="p-2">
+                      <StatusBadge status={j.status} />
+                    </td>
                     <td className="p-2 tabular-nums">{j.finalLoss?.toFixed(4) ?? t("common.none")}</td>
                   </tr>
                 ))}

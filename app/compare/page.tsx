@@ -9,6 +9,7 @@ import { ComparePicker } from "@/components/runs/ComparePicker";
 import { CompareChart } from "@/components/runs/CompareChart";
 import { SERIES_COLORS } from "@/lib/metrics/series-colors";
 import { ConfigDiffTable } from "@/components/runs/ConfigDiffTable";
+import { jobNumber } from "@/lib/jobs/job-number";
 
 export const dynamic = "force-dynamic";
 
@@ -33,6 +34,7 @@ export default async function ComparePage({ searchParams }: { searchParams: Prom
     const points = await Promise.all(found.map((j) => loadJobPoints(j.id)));
     const series = found.map((j, i) => ({
       id: j.id,
+      number: jobNumber(j),
       name: j.name,
       status: j.status,
       finalLoss: j.finalLoss,
@@ -59,7 +61,7 @@ export default async function ComparePage({ searchParams }: { searchParams: Prom
               <h2 id="compare-params-title" className="mb-2 font-semibold">
                 {t("runs.compare.paramsTitle")}
               </h2>
-              <ConfigDiffTable runs={series.map((s) => ({ id: s.id, name: s.name, color: s.color }))} diff={diff} />
+              <ConfigDiffTable runs={series.map((s) => ({ id: s.id, number: s.number, name: s.name, color: s.color }))} diff={diff} />
             </section>
           </>
         )}

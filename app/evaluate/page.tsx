@@ -17,6 +17,7 @@ import { ExportForm } from "@/components/evaluate/ExportForm";
 import { EvalMetrics, ExportFiles } from "@/components/evaluate/JobResults";
 import { AutoRefresh } from "@/components/evaluate/AutoRefresh";
 import { AbortButton } from "@/components/evaluate/AbortButton";
+import { jobNumber } from "@/lib/jobs/job-number";
 
 export const dynamic = "force-dynamic";
 
@@ -49,7 +50,7 @@ export default async function EvaluatePage({ searchParams }: { searchParams: Pro
   const { modelRoots, dataDir, runsDir } = env();
   const models = listModels(modelRoots).map((m) => ({ path: m.path, name: m.name, demo: m.demo }));
   const adapterRuns = await listAdapterRuns(runsDir);
-  const adapters = adapterRuns.map((a) => ({ id: a.id, name: a.name, modelPath: a.modelPath }));
+  const adapters = adapterRuns.map((a) => ({ id: a.id, number: a.number, name: a.name, modelPath: a.modelPath }));
   const jobs = await taskJobs(tab);
   const active = jobs.some((j) => j.status === "queued" || j.status === "running");
 
@@ -75,7 +76,7 @@ export default async function EvaluatePage({ searchParams }: { searchParams: Pro
         <EvalForm
           models={models}
           adapters={adapters}
-          datasets={(await listDatasets(dataDir)).map((d) => ({ name: d.name, records: d.records, usable: !d.error }))}
+          datasets={(await listDatasets(dataDir)).map((d) => ({ name: d.name, records: d.records, hasPlaceholders: d.hasPlaceholders, error: d.error ?? null }))}
           defaults={strings(DEFAULT_EVAL_CONFIG)}
         />
       ) : (
@@ -91,7 +92,7 @@ export default async function EvaluatePage({ searchParams }: { searchParams: Pro
                 {adapters.slice(0, 10).map((a) => (
                   <li key={a.id}>
                     <a className="text-indigo-700 underline" href={`/api/runs/${a.id}/adapter`} download data-testid={`adapter-download-${a.id}`}>
-                      {t("evaluate.download.link", { id: a.id })}
+                      {t("evaluate.download.link", { id: a.number })}
                     </a>{" "}
                     <span className="text-slate-500">{a.name}</span>
                   </li>
@@ -120,11 +121,11 @@ export default async function EvaluatePage({ searchParams }: { searchParams: Pro
           return (
             <article key={j.id} id={`job-${j.id}`} className="card space-y-3" data-testid={`task-job-${j.id}`}>
               <header className="flex flex-wrap items-center gap-3">
-                <span className="font-medium">#{j.id} {j.name}</span>
+                <span className="font-medium" data-testid="task-job-label">{t(j.kind === "eval" ? "evaluate.jobs.evalLabel" : "evaluate.jobs.exportLabel", { n: jobNumber(j), name: j.name })}</span>
                 <StatusBadge status={j.status} />
-                {j.totalSteps ? <span className="text-xs text-slate-500">{t("evaluate.jobs.progress", { step: j.step, total: j.totalSteps })}</span> : null}
+                {j.totalSteps ? <span className="text-xs text-slate-500" data-testid="task-progress">{t("evaluate.jobs.progress", { step: j.step, total: j.totalSteps })}</span> : null}
                 <span className="text-xs text-slate-500">
-                  {j.modelPath.split("/").at(-1)} · {t("evaluate.jobs.adapter")}: {adapterRun ? `#${adapterRun}` : t("evaluate.jobs.base")}
+                  {j.modelPath.split("/").at(-1)} · {t("evaluate.jobs.adapter")}: {adapterRun ? `#${adapters.find((a) => a.id === adapterRun)?.number ?? adapterRun}` : t("evaluate.jobs.base")}
                   {j.datasets ? ` · ${j.datasets}` : ""}
                 </span>
                 {(j.status === "queued" || j.status === "running") && <AbortButton jobId={j.id} />}

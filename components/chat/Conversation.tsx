@@ -4,10 +4,15 @@
 import { useT } from "@/lib/i18n/client";
 import type { Answer, Turn } from "./store";
 
-function AnswerBubble({ a, testId }: { a: Answer; testId: string }) {
+function AnswerBubble({ a, testId, onStop }: { a: Answer; testId: string; onStop?: () => void }) {
   const t = useT();
   return (
     <div>
+      {onStop && !a.finish && (
+        <button type="button" className="float-right text-xs text-slate-600 underline" onClick={onStop} aria-label={t("chat.compare.stopSide")} data-testid={`${testId}-stop`}>
+          {t("chat.input.stop")}
+        </button>
+      )}
       <div
         className="inline-block max-w-full whitespace-pre-wrap rounded-lg bg-slate-100 px-3 py-2 text-left text-sm"
         data-testid={testId}
@@ -26,8 +31,10 @@ function AnswerBubble({ a, testId }: { a: Answer; testId: string }) {
   );
 }
 
-export function Conversation({ turns }: { turns: Turn[] }) {
+/** pending: the answers still streaming; in compare mode each side has its own Stop. */
+export function Conversation({ turns, pending = [], onStop }: { turns: Turn[]; pending?: string[]; onStop?: (requestId: string) => void }) {
   const t = useT();
+  const stopFor = (a: Answer) => (onStop && pending.includes(a.requestId) ? () => onStop(a.requestId) : undefined);
   if (turns.length === 0) return <p className="text-sm text-slate-500">{t("chat.log.empty")}</p>;
   return (
     <>
@@ -45,11 +52,11 @@ export function Conversation({ turns }: { turns: Turn[] }) {
             <div className="grid grid-cols-2 gap-3" data-testid="compare-row">
               <div>
                 <div className="mb-1 text-xs font-medium text-indigo-700">{t("chat.compare.tuned")}</div>
-                <AnswerBubble a={turn.tuned} testId="assistant-message" />
+                <AnswerBubble a={turn.tuned} testId="assistant-message" onStop={stopFor(turn.tuned)} />
               </div>
               <div>
                 <div className="mb-1 text-xs font-medium text-slate-600">{t("chat.compare.base")}</div>
-                <AnswerBubble a={turn.base} testId="base-message" />
+                <AnswerBubble a={turn.base} testId="base-message" onStop={stopFor(turn.base)} />
               </div>
             </div>
           ) : (

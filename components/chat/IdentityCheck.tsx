@@ -14,12 +14,15 @@ interface Props {
   author: string;
   onName: (v: string) => void;
   onAuthor: (v: string) => void;
-  ready: boolean;
+  /** A model is loaded. */
+  loaded: boolean;
+  /** An answer in the conversation is still streaming: the chat process answers one at a time. */
+  busy: boolean;
   /** Sends one question (greedy, no history) and resolves with the whole answer. */
   ask: (question: string) => Promise<string>;
 }
 
-export function IdentityCheck({ questions, answerTemplates, name, author, onName, onAuthor, ready, ask }: Props) {
+export function IdentityCheck({ questions, answerTemplates, name, author, onName, onAuthor, loaded, busy, ask }: Props) {
   const t = useT();
   const [progress, setProgress] = useState<number | null>(null);
   const [score, setScore] = useState<IdentityScore | null>(null);
@@ -58,10 +61,14 @@ export function IdentityCheck({ questions, answerTemplates, name, author, onName
           <input id="idcheck-author" className="field-input" value={author} onChange={(e) => onAuthor(e.target.value)} />
         </div>
       </div>
-      <button type="button" className="btn btn-secondary" onClick={run} disabled={!ready || progress !== null}>
+      <button type="button" className="btn btn-secondary" onClick={run} disabled={!loaded || busy || progress !== null}>
         {t("chat.identity.run")}
       </button>
-      {!ready && <p className="text-xs text-slate-500">{t("chat.identity.needModel")}</p>}
+      {!loaded ? (
+        <p className="text-xs text-slate-500" data-testid="identity-wait">{t("chat.identity.needModel")}</p>
+      ) : (
+        busy && progress === null && <p className="text-xs text-slate-500" data-testid="identity-wait">{t("chat.identity.busy")}</p>
+      )}
       {progress !== null && (
         <p className="text-xs" role="status">{t("chat.identity.running", { i: progress, n: questions.length })}</p>
       )}

@@ -2,16 +2,14 @@
 import { useActionState, useState } from "react";
 import { startEval, type TaskFormState } from "@/app/evaluate/actions";
 import { TEMPLATES } from "@/lib/schemas/run-config";
+import { datasetNote, defaultDatasetSelection, isSelectableDataset, type DatasetChoiceInput } from "@/lib/datasets/choice";
 import { useT } from "@/lib/i18n/client";
 import { FieldHelp, SelectField, TextField } from "@/components/form/fields";
 import type { AdapterOption, ModelOption } from "./ModelField";
 import { BaseModelFields, TaskFormEnd, useTaskForm } from "./task-form";
+import { submitWithoutReset } from "@/components/form/submit-without-reset";
 
-interface DatasetOption {
-  name: string;
-  records: number | null;
-  usable: boolean;
-}
+type DatasetOption = DatasetChoiceInput;
 
 const NUMBERS = [
   ["cutoff_len", "evaluate.form.cutoff"],
@@ -38,11 +36,10 @@ export function EvalForm(props: {
   const { values, set } = form;
   const [predict, setPredict] = useState(true);
   const [doSample, setDoSample] = useState(false);
-  const usable = datasets.filter((d) => d.usable);
-  const [selected, setSelected] = useState<string[]>(usable[0] ? [usable[0].name] : []);
+  const [selected, setSelected] = useState<string[]>(() => defaultDatasetSelection(datasets));
 
   return (
-    <form action={action} className="card grid gap-4 sm:grid-cols-2" noValidate aria-label={t("evaluate.tab.eval")}>
+    <form action={action} onSubmit={submitWithoutReset(action)} className="card grid gap-4 sm:grid-cols-2" noValidate aria-label={t("evaluate.tab.eval")}>
       <BaseModelFields models={models} adapters={adapters} form={form} errors={errors} />
       <SelectField
         name="template"
@@ -61,12 +58,12 @@ export function EvalForm(props: {
                 type="checkbox"
                 name="dataset"
                 value={d.name}
-                disabled={!d.usable}
+                disabled={!isSelectableDataset(d)}
                 checked={selected.includes(d.name)}
                 onChange={(e) => setSelected((s) => (e.target.checked ? [...s, d.name] : s.filter((x) => x !== d.name)))}
               />
               {d.name}
-              {d.records !== null && <span className="text-xs text-slate-500">({t("evaluate.form.records", { n: d.records })})</span>}
+              <span className="text-xs text-slate-500">({datasetNote(d, t)})</span>
             </label>
           ))}
         </div>

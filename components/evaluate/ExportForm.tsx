@@ -6,6 +6,7 @@ import { TextField } from "@/components/form/fields";
 import type { AdapterOption, ModelOption } from "./ModelField";
 import { ExportFormatFields } from "./ExportFormatFields";
 import { BaseModelFields, TaskFormEnd, useTaskForm } from "./task-form";
+import { submitWithoutReset } from "@/components/form/submit-without-reset";
 
 export function ExportForm(props: { models: ModelOption[]; adapters: AdapterOption[]; defaults: Record<string, string>; exportRoot: string }) {
   const { models, adapters, defaults, exportRoot } = props;
@@ -19,7 +20,7 @@ export function ExportForm(props: { models: ModelOption[]; adapters: AdapterOpti
   const { values, set } = form;
 
   return (
-    <form action={action} className="card grid gap-4 sm:grid-cols-2" noValidate aria-label={t("evaluate.tab.export")}>
+    <form action={action} onSubmit={submitWithoutReset(action)} className="card grid gap-4 sm:grid-cols-2" noValidate aria-label={t("evaluate.tab.export")}>
       <BaseModelFields models={models} adapters={adapters} form={form} errors={errors} />
       <TextField
         name="export_dir"

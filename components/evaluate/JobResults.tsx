@@ -1,11 +1,12 @@
 // The result of one finished eval/export job (Job.result, parsed with zod): the metrics table and
-// the prediction-vs-reference table, or the export folder and its files.
+// the prediction-vs-reference table (a page at a time), or the export folder and its files.
 import path from "node:path";
 import type { TFunction } from "@/lib/i18n/translate";
 import type { EvalResult } from "@/lib/schemas/eval-config";
 import type { ExportResult } from "@/lib/schemas/export-config";
 import { formatBytes as size } from "./format-bytes";
 import { GgufExportResult } from "./GgufExportResult";
+import { PredictionsTable } from "./PredictionsTable";
 
 const fmt = (v: number | null | undefined, digits = 4) => (v === null || v === undefined ? "—" : v.toFixed(digits));
 
@@ -52,35 +53,7 @@ export function EvalMetrics({ result, t }: { result: EvalResult; t: TFunction })
           <dd className="inline font-mono">{result.files.metrics}</dd>
         </div>
       </dl>
-      {result.predictions.length > 0 && (
-        <div className="relative overflow-x-auto">
-          <table className="w-full text-left text-sm" data-testid="eval-predictions">
-            <caption className="text-left font-medium">{t("evaluate.preds.title", { n: result.predictions.length })}</caption>
-            <thead className="text-slate-500">
-              <tr>
-                <th className="p-1.5" scope="col">#</th>
-                <th className="p-1.5" scope="col">{t("evaluate.preds.prompt")}</th>
-                <th className="p-1.5" scope="col">{t("evaluate.preds.predict")}</th>
-                <th className="p-1.5" scope="col">{t("evaluate.preds.label")}</th>
-                <th className="p-1.5" scope="col">{t("evaluate.metrics.bleu4")}</th>
-                <th className="p-1.5" scope="col">{t("evaluate.metrics.rougeL")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {result.predictions.map((p, i) => (
-                <tr key={i} className="border-t border-slate-100 align-top">
-                  <td className="p-1.5 text-slate-500">{i + 1}</td>
-                  <td className="max-w-xs whitespace-pre-wrap break-words p-1.5">{p.prompt}</td>
-                  <td className="max-w-xs whitespace-pre-wrap break-words p-1.5">{p.predict}</td>
-                  <td className="max-w-xs whitespace-pre-wrap break-words p-1.5">{p.label}</td>
-                  <td className="p-1.5 font-mono">{p["bleu-4"].toFixed(2)}</td>
-                  <td className="p-1.5 font-mono">{p["rouge-l"].toFixed(2)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      {result.predictions.length > 0 && <PredictionsTable predictions={result.predictions} />}
     </div>
   );
 }

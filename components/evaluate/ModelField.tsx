@@ -10,6 +10,8 @@ export interface ModelOption {
 }
 export interface AdapterOption {
   id: number;
+  /** The run's number among runs, shown instead of its id. */
+  number: number;
   name: string;
   modelPath: string;
 }

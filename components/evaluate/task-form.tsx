@@ -53,7 +53,7 @@ export function BaseModelFields(props: {
         label={t("evaluate.form.adapter")}
         value={form.adapter}
         onChange={form.chooseAdapter}
-        options={[{ value: "", label: t("evaluate.form.adapterNone") }, ...adapters.map((a) => ({ value: String(a.id), label: `#${a.id} ${a.name}` }))]}
+        options={[{ value: "", label: t("evaluate.form.adapterNone") }, ...adapters.map((a) => ({ value: String(a.id), label: `#${a.number} ${a.name}` }))]}
         error={errors.adapter_run}
         help={t("evaluate.form.adapterHelp")}
       />

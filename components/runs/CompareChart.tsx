@@ -14,6 +14,8 @@ import { useLogScale } from "./use-log-scale";
 
 export interface CompareSeries {
   id: number;
+  /** The run's number among runs (lib/jobs/job-number.ts), what the legend shows. */
+  number: number;
   name: string;
   status: string;
   finalLoss: number | null;
@@ -57,7 +59,7 @@ export function CompareChart({ series }: { series: CompareSeries[] }) {
           <li key={s.id} className="flex items-center gap-2" data-testid={`compare-series-${s.id}`} data-points={s.points.length}>
             <span className="inline-block h-1 w-5 rounded" style={{ background: s.color }} aria-hidden />
             <span>
-              #{s.id} {s.name}
+              #{s.number} {s.name}
             </span>
             <span className="text-xs text-slate-600">
               {t("runs.compare.points", { n: s.points.length })}
@@ -77,7 +79,7 @@ export function CompareChart({ series }: { series: CompareSeries[] }) {
             />
             <Tooltip formatter={(v) => (typeof v === "number" ? v.toFixed(4) : String(v))} />
             {series.map((s) => (
-              <Line key={s.id} type="monotone" dataKey={`r${s.id}`} name={`#${s.id} ${s.name}`} stroke={s.color} strokeWidth={2} dot={false} connectNulls isAnimationActive={false} />
+              <Line key={s.id} type="monotone" dataKey={`r${s.id}`} name={`#${s.number} ${s.name}`} stroke={s.color} strokeWidth={2} dot={false} connectNulls isAnimationActive={false} />
             ))}
           </LineChart>
         </ResponsiveContainer>

@@ -5,8 +5,9 @@ import { useRouter } from "next/navigation";
 import { StatusBadge } from "@/components/StatusBadge";
 import { useT } from "@/lib/i18n/client";
 import { COMPARE_MAX, COMPARE_MIN } from "@/lib/jobs/compare-ids";
+import { jobNumber } from "@/lib/jobs/job-number";
 
-export function ComparePicker({ runs, initial }: { runs: { id: number; name: string; status: string }[]; initial: number[] }) {
+export function ComparePicker({ runs, initial }: { runs: { id: number; seq: number | null; name: string; status: string }[]; initial: number[] }) {
   const t = useT();
   const router = useRouter();
   const [selected, setSelected] = useState<number[]>(initial);
@@ -35,7 +36,7 @@ export function ComparePicker({ runs, initial }: { runs: { id: number; name: str
                   data-testid={`pick-${r.id}`}
                 />
                 <span className="truncate">
-                  #{r.id} {r.name}
+                  #{jobNumber(r)} {r.name}
                 </span>
                 <StatusBadge status={r.status} testId={`pick-status-${r.id}`} />
               </label>

@@ -3,7 +3,7 @@
 import { useT } from "@/lib/i18n/client";
 import type { ConfigDiff } from "@/lib/jobs/config-diff";
 
-export function ConfigDiffTable({ runs, diff }: { runs: { id: number; name: string; color: string }[]; diff: ConfigDiff }) {
+export function ConfigDiffTable({ runs, diff }: { runs: { id: number; number: number; name: string; color: string }[]; diff: ConfigDiff }) {
   const t = useT();
   if (diff.rows.length === 0) return <p className="text-sm text-slate-600" data-testid="config-diff-none">{t("runs.compare.paramsNone")}</p>;
   return (
@@ -15,7 +15,7 @@ export function ConfigDiffTable({ runs, diff }: { runs: { id: number; name: stri
               <th className="p-2">{t("runs.compare.param")}</th>
               {runs.map((r) => (
                 <th key={r.id} className="p-2">
-                  <span className="mr-1 inline-block h-2.5 w-2.5 rounded-full" style={{ background: r.color }} aria-hidden />#{r.id} {r.name}
+                  <span className="mr-1 inline-block h-2.5 w-2.5 rounded-full" style={{ background: r.color }} aria-hidden />#{r.number} {r.name}
                 </th>
               ))}
             </tr>

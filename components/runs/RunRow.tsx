@@ -54,7 +54,7 @@ export function RunRowView(props: {
           data-testid={`select-${r.id}`}
         />
       </td>
-      <td className="p-2 tabular-nums">{r.id}</td>
+      <td className="p-2 tabular-nums">{r.number}</td>
       <td className="max-w-56 truncate p-2">
         <Link href={`/runs/${r.id}`} className="text-indigo-700 hover:underline" title={r.name}>
           {r.name}

@@ -2,6 +2,7 @@
 // Datasets: several can be mixed in one run; each shows its record count, and templates that
 // still hold {{placeholders}} or files that cannot be read are shown but not selectable.
 import { useT } from "@/lib/i18n/client";
+import { datasetNote, isSelectableDataset } from "@/lib/datasets/choice";
 import type { DatasetOption, FieldErrors } from "./types";
 
 export function DatasetPicker({
@@ -28,15 +29,9 @@ export function DatasetPicker({
       {all.length === 0 && <p className="mt-1 text-sm text-slate-600">{t("train.dataset.none")}</p>}
       <ul className="mt-1 grid gap-1 sm:grid-cols-2">
         {all.map((d) => {
-          const unusable = d.hasPlaceholders || d.error !== null;
+          const unusable = !isSelectableDataset(d);
           const id = `dataset-${d.name.replace(/\s/g, "_")}`;
-          const note = d.hasPlaceholders
-            ? t("train.dataset.placeholders")
-            : d.error
-              ? t("train.dataset.broken", { error: d.error })
-              : d.records === null
-                ? t("train.dataset.unknown")
-                : t("train.dataset.records", { n: d.records.toLocaleString("en") });
+          const note = datasetNote(d, t);
           return (
             <li key={d.name} className="flex min-w-0 items-center gap-2 text-sm">
               <input

@@ -6,11 +6,11 @@ import { useActionState, useEffect, useRef, useState } from "react";
 import { startRun, type TrainFormState } from "@/app/train/actions";
 import type { RunConfig } from "@/lib/schemas/run-config";
 import { applyConfig, toFlags, toValues, type Flag, type FormState } from "@/lib/configs/form";
+import { defaultDatasetSelection } from "@/lib/datasets/choice";
 import type { CloneInfo, DatasetOption, FieldErrors, ModelOption } from "./types";
 
 function initialState(models: ModelOption[], datasets: DatasetOption[], defaults: Record<string, unknown>, clone: CloneInfo | null): FormState {
   const first = models[0];
-  const usable = datasets.filter((d) => !d.hasPlaceholders && !d.error);
   const base: FormState = {
     values: {
       ...toValues(defaults),
@@ -22,7 +22,7 @@ function initialState(models: ModelOption[], datasets: DatasetOption[], defaults
     flags: { ...(toFlags(defaults) as Record<Flag, boolean>), ...toFlags(first?.preset ?? {}) },
     targetAll: (first?.preset?.lora_target ?? defaults.lora_target ?? "all") === "all",
     modules: ["q_proj", "v_proj"],
-    datasets: usable.length > 0 ? [usable.at(-1)!.name] : [],
+    datasets: defaultDatasetSelection(datasets),
   };
   return clone?.config ? applyConfig(base, clone.config) : base;
 }

@@ -5,6 +5,7 @@ import { db } from "@/lib/db";
 import { runConfigSchema, type RunConfig } from "@/lib/schemas/run-config";
 import type { Locale } from "@/lib/i18n/locales";
 import { safeParseIn } from "@/lib/i18n/validation";
+import { fieldErrorsFromZod } from "@/lib/forms/field-errors";
 import { readStoredConfig } from "./form";
 
 export const configName = z.string().trim().min(1, "give the configuration a name").max(80, "80 characters at most");
@@ -28,7 +29,7 @@ export async function saveConfig(nameInput: unknown, input: unknown, locale: Loc
   const parsed = safeParseIn(runConfigSchema, input, locale);
   const fieldErrors: Partial<Record<string, string>> = {};
   if (!name.success) fieldErrors.saved_name = name.error.issues[0]?.message;
-  if (!parsed.success) for (const i of parsed.error.issues) fieldErrors[String(i.path[0] ?? "form")] ??= i.message;
+  if (!parsed.success) Object.assign(fieldErrors, fieldErrorsFromZod(parsed.error));
   if (!name.success || !parsed.success) return { ok: false, fieldErrors };
   const config = JSON.stringify(parsed.data satisfies RunConfig);
   const existing = await db().savedConfig.findUnique({ where: { name: name.data }, select: { id: true } });

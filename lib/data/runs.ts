@@ -18,13 +18,13 @@ export function compareChoices() {
     where: { kind: TRAIN_KIND },
     orderBy: { id: "desc" },
     take: RUNS_LIST_LIMIT,
-    select: { id: true, name: true, status: true },
+    select: { id: true, seq: true, name: true, status: true },
   });
 }
 
 /** The compared runs (in any order; missing ids are absent). */
 export function compareRuns(ids: number[]) {
-  return db().job.findMany({ where: { id: { in: ids } }, select: { id: true, name: true, status: true, config: true, finalLoss: true } });
+  return db().job.findMany({ where: { id: { in: ids } }, select: { id: true, seq: true, name: true, status: true, config: true, finalLoss: true } });
 }
 
 /** The newest succeeded jobs (Chat picks those with an adapter). */

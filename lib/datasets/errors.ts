@@ -2,6 +2,7 @@
 // form message without parsing strings: `field` says which form input to mark red, `code` says
 // which HTTP status fits, and `recordIndex` points at the bad record in a dataset file.
 import type { z } from "zod";
+import { firstFieldError } from "@/lib/forms/field-errors";
 
 export type DatasetErrorCode =
   | "invalid_input" // a form value failed validation (422)
@@ -49,11 +50,8 @@ export function isDatasetError(err: unknown): err is DatasetError {
  * filled in first.
  */
 export function formErrorFromZod(error: z.ZodError, fallbackField: string): DatasetError {
-  const issue = error.issues[0];
-  const field = issue && issue.path.length > 0 ? String(issue.path[0]) : fallbackField;
-  return new DatasetError("invalid_input", field, issue ? `${field}: ${issue.message}` : `${field}: invalid`, {
-    cause: error,
-  });
+  const { field, message } = firstFieldError(error, fallbackField);
+  return new DatasetError("invalid_input", field, message, { cause: error });
 }
 
 /** Node's "no such file" error, without widening every catch to `any`. */

@@ -95,6 +95,8 @@ describe("fillIdentity", () => {
       expect(err, JSON.stringify(override)).toBeInstanceOf(DatasetError);
       expect((err as DatasetError).field, JSON.stringify(override)).toBe(field);
       expect((err as DatasetError).code).toBe("invalid_input");
+      // The message is shown beside the field: it never starts with the field's internal name.
+      expect((err as DatasetError).message, JSON.stringify(override)).not.toMatch(new RegExp(`^${field}:`));
     }
   });
 

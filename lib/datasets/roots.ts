@@ -5,7 +5,7 @@ import path from "node:path";
 import { DatasetError, isNotFound } from "./errors";
 
 function refuse(relative: string, why: string, field: string): DatasetError {
-  return new DatasetError("outside_root", field, `${field}: "${relative}" ${why}`);
+  return new DatasetError("outside_root", field, `"${relative}" ${why}`);
 }
 
 /**

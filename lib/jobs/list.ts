@@ -3,12 +3,15 @@
 // queue but have their own page (/evaluate).
 import { db } from "@/lib/db";
 import { JOB_STATUSES, type JobStatus } from "@/lib/queue/types";
+import { jobNumber } from "./job-number";
 
 export const RUNS_LIST_LIMIT = 200;
 export const TRAIN_KIND = "train";
 
 export interface RunRow {
   id: number;
+  /** The run's number among runs (lib/jobs/job-number.ts). */
+  number: number;
   name: string;
   status: string;
   model: string;
@@ -35,10 +38,11 @@ export async function listRuns(status: JobStatus | null, now = Date.now()): Prom
     where: { kind: TRAIN_KIND, ...(status ? { status } : {}) },
     orderBy: { id: "desc" },
     take: RUNS_LIST_LIMIT,
-    select: { id: true, name: true, status: true, modelPath: true, datasets: true, config: true, numGpus: true, startedAt: true, finishedAt: true, finalLoss: true },
+    select: { id: true, seq: true, name: true, status: true, modelPath: true, datasets: true, config: true, numGpus: true, startedAt: true, finishedAt: true, finalLoss: true },
   });
   return jobs.map((j) => ({
     id: j.id,
+    number: jobNumber(j),
     name: j.name,
     status: j.status,
     model: j.modelPath.split(/[\\/]/).at(-1) ?? j.modelPath,

@@ -30,6 +30,17 @@ describe("job kinds", () => {
     expect((await claimJob("w1", { leaseMs: 10_000 }, t.client))?.kind).toBe("eval");
   });
 
+  it("numbers jobs within their kind (Run #2, Evaluation #1); deleting the newest frees its number", async () => {
+    const kinds = ["train", "eval", "train", "export", "eval", "train"] as const;
+    const jobs = [];
+    for (const kind of kinds) jobs.push(await enqueueJob({ ...input, kind }, t.client));
+    expect(jobs.map((j) => [j.kind, j.seq])).toEqual([["train", 1], ["eval", 1], ["train", 2], ["export", 1], ["eval", 2], ["train", 3]]);
+    expect((await t.client.job.findUniqueOrThrow({ where: { id: jobs[5]!.id } })).seq).toBe(3);
+    await t.client.job.delete({ where: { id: jobs[5]!.id } });
+    await t.client.job.delete({ where: { id: jobs[0]!.id } });
+    expect((await enqueueJob(input, t.client)).seq).toBe(3);
+  });
+
   it("refuses an unknown kind and inserts nothing", async () => {
     await expect(enqueueJob({ ...input, kind: "chat" as never }, t.client)).rejects.toThrow(/kind/);
     expect(await t.client.job.count()).toBe(0);

@@ -37,6 +37,20 @@ describe.each((postgresAvailable ? ["sqlite", "postgresql"] : ["sqlite"]) as Dat
       await t.cleanup();
     }
   });
+
+  it("jobs enqueued at the same time still get distinct numbers within their kind", async () => {
+    const t = await tempDb("tuneboard-seq-", provider);
+    try {
+      const kinds = Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? "eval" : "train") as "eval" | "train");
+      const jobs = await Promise.all(kinds.map((kind, i) => enqueueJob({ ...job(`j${i}`), kind }, t.client)));
+      for (const kind of ["train", "eval"]) {
+        const seqs = jobs.filter((j) => j.kind === kind).map((j) => j.seq).sort((a, b) => a! - b!);
+        expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+      }
+    } finally {
+      await t.cleanup();
+    }
+  });
 });
 
 it("Workers page data: GPUs from the heartbeat, online/offline, current job; bad GPU JSON shows none", async () => {

@@ -8,6 +8,7 @@ import Link from "next/link";
 import path from "node:path";
 import { z } from "zod";
 import { loadJobSnapshot } from "@/lib/jobs/snapshot";
+import { jobNumber } from "@/lib/jobs/job-number";
 import { latestCheckpoint } from "@/lib/jobs/checkpoints";
 import { RunLive } from "@/components/RunLive";
 import { findJob } from "@/lib/data/runs";
@@ -56,7 +57,7 @@ async function RunView({ job }: { job: Job }) {
   return (
     <div className="space-y-4">
       <div className="flex flex-wrap items-baseline justify-between gap-2">
-        <h1 className="text-xl font-semibold break-words">{t("runs.run.title", { id: job.id, name: job.name })}</h1>
+        <h1 className="text-xl font-semibold break-words">{t("runs.run.title", { id: jobNumber(job), name: job.name })}</h1>
         <div className="flex gap-4 text-sm">
           <Link href={`/train?from=${job.id}`} className="text-indigo-700 hover:underline" data-testid={`clone-${job.id}`}>
             {t("runs.run.clone")}

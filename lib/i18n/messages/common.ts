@@ -49,6 +49,7 @@ export const common = defineMessages(
     "home.allRuns": "All runs",
     "home.counts": "{running} running, {queued} queued, {total} in total",
     "home.run.name": "Run",
+    "home.runLabel": "Run #{n} {name}",
     "home.run.status": "Status",
     "home.run.loss": "Final loss",
     // unknown address (app/not-found.tsx)
@@ -103,6 +104,7 @@ export const common = defineMessages(
     "home.allRuns": "全部运行",
     "home.counts": "运行中 {running}，排队 {queued}，共 {total}",
     "home.run.name": "运行",
+    "home.runLabel": "运行 #{n} {name}",
     "home.run.status": "状态",
     "home.run.loss": "最终损失",
     "notFound.title": "找不到页面",

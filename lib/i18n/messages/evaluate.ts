@@ -83,6 +83,11 @@ export const evaluate = defineMessages(
     "download.help": "adapter_config.json + adapter_model.safetensors of a finished run, as a .tar (loads in peft as is).",
     "download.link": "Download run #{id} adapter (.tar)",
     "download.none": "No finished run with a LoRA adapter yet.",
+    "preds.shown": "{shown} of {total} shown",
+    "preds.more": "Show {n} more",
+    "preds.all": "Show all",
+    "jobs.evalLabel": "Evaluation #{n} {name}",
+    "jobs.exportLabel": "Export #{n} {name}",
   },
   {
     "title": "评估与导出",
@@ -165,5 +170,10 @@ export const evaluate = defineMessages(
     "download.help": "已完成运行的 adapter_config.json 与 adapter_model.safetensors，打包为 .tar（可直接被 peft 加载）。",
     "download.link": "下载运行 #{id} 的适配器（.tar）",
     "download.none": "还没有带 LoRA 适配器的已完成运行。",
+    "preds.shown": "已显示 {shown} / {total} 条",
+    "preds.more": "再显示 {n} 条",
+    "preds.all": "全部显示",
+    "jobs.evalLabel": "评估 #{n} {name}",
+    "jobs.exportLabel": "导出 #{n} {name}",
   },
 );

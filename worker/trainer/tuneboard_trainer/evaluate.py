@@ -27,6 +27,7 @@ from .events import EventSink, Progress, Result
 RESULT_FILE = "eval_result.json"
 PREDICTIONS_FILE = "generated_predictions.jsonl"
 METRICS_FILE = "metrics.json"
+PROGRESS_STAGE = "evaluate"
 PREVIEW_ROWS = 100  # predictions kept in the result for the page; the JSONL file has them all
 PREVIEW_CHARS = 2000
 
@@ -204,8 +205,16 @@ def evaluate(cfg: EvalConfig, sink: Optional[EventSink] = None) -> dict:
     sink.log(f"{len(examples)} samples for the loss ({stats.truncated} truncated to {cfg.cutoff_len} tokens, "
              f"{stats.dropped} without a reply dropped), {len(samples)} to predict")
 
+    # One stage for the whole job, its total known before any work: loading the model counts 1,
+    # each loss batch 1, each predicted sample 1. Stage-by-stage totals made the page's
+    # "step of total" jump (1, then 1 + loss batches, then + samples) as each stage began.
+    total = 1 + loss_batches + len(samples)
+
+    def progress(done: int) -> None:
+        sink.emit(Progress(task="eval", stage=PROGRESS_STAGE, current=done, total=total))
+
     device, dtype = _device()
-    sink.emit(Progress(task="eval", stage="load", current=0, total=1))
+    progress(0)
     model = load_pretrained(model_dir, dtype=dtype, device=device)
     if cfg.adapter_path:
         load_adapter(model, cfg.adapter_path)
@@ -213,10 +222,11 @@ def evaluate(cfg: EvalConfig, sink: Optional[EventSink] = None) -> dict:
     model.eval()
     sink.log(f"model loaded on {device} ({str(dtype).replace('torch.', '')})"
              + (f" with adapter {cfg.adapter_path}" if cfg.adapter_path else " (base model, no adapter)"))
+    progress(1)
 
+    sink.log(f"loss over {loss_batches} batches")
     loss, n_tokens = eval_loss(model, examples, cfg.batch_size, template.pad, device,
-                               on_batch=lambda i: sink.emit(Progress(task="eval", stage="loss", current=i,
-                                                                     total=loss_batches)))
+                               on_batch=lambda i: progress(1 + i))
     ppl = math.exp(loss) if math.isfinite(loss) and loss < 700 else None
     sink.log(f"eval loss {loss:.4f} over {n_tokens} reply tokens, perplexity {ppl if ppl is None else round(ppl, 4)}")
 
@@ -237,8 +247,7 @@ def evaluate(cfg: EvalConfig, sink: Optional[EventSink] = None) -> dict:
             predict = template.tokenizer.decode(ids, skip_special_tokens=True)
             rows.append({"prompt": s["prompt"], "predict": predict, "label": s["label"],
                          **sample_scores(predict, s["label"])})
-        sink.emit(Progress(task="eval", stage="predict", current=min(b + per_batch, len(samples)),
-                           total=len(samples)))
+        progress(1 + loss_batches + min(b + per_batch, len(samples)))
     pred_s = time.time() - t_pred
 
     metrics = {
