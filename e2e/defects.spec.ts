@@ -1,7 +1,7 @@
 // Defects found after the tutorial, each checked where the user saw it: the identity template
 // on Evaluate and Train, the Train form after a refused Start, form messages without internal
 // names, the Evaluate page's progress and height, Home's runs and numbering, and Chat's compare.
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test, type Page } from "./helpers/test";
 import { createTinyRun, ensureDataset } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });

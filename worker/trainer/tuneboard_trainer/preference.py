@@ -34,6 +34,9 @@ def sequence_logps(model, hidden: torch.Tensor, labels: torch.Tensor) -> tuple[t
     keep = y != IGNORE_INDEX
     rows = torch.arange(y.shape[0], device=y.device)[:, None].expand_as(y)[keep]
     logits = model.lm_head(h[keep]).float()  # (N, V)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:  # Gemma 2: the model's logits are soft-capped, and so are the log-probs it is trained on
+        logits = cap * torch.tanh(logits / cap)
     token_logps = torch.log_softmax(logits, dim=-1).gather(1, y[keep][:, None]).squeeze(1)
     sums = torch.zeros(y.shape[0], dtype=torch.float32, device=y.device).index_add(0, rows, token_logps)
     return sums, keep.sum(1)
