@@ -40,7 +40,17 @@ export default defineConfig({
     projects: [
       {
         resolve: { alias },
-        test: { name: "unit", include: ALL_TESTS, exclude: [...exclude, ...INTEGRATION_TESTS], environment: "node", globalSetup },
+        test: {
+          name: "unit",
+          include: ALL_TESTS,
+          exclude: [...exclude, ...INTEGRATION_TESTS],
+          environment: "node",
+          globalSetup,
+          // In-process, but some open a SQLite database and apply the migrations: a second on an idle
+          // machine, several on a loaded 2-core one. The limits catch hangs, not slowness.
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
       },
       {
         resolve: { alias },
