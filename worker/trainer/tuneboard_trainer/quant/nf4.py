@@ -15,6 +15,7 @@ Format (bitsandbytes `quantize_4bit(quant_type="nf4", blocksize=64, compress_sta
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Optional
 
 import torch
 
@@ -92,8 +93,9 @@ class NF4Weight:
 
     packed: torch.Tensor  # uint8 (ceil(n / 2), 1): two 4-bit indices per byte, high nibble first
     absmax: torch.Tensor  # uint8 (nblocks,): per-64 block absmax, 8-bit quantized after subtracting `offset`
-    nested_absmax: torch.Tensor  # fp32 (ceil(nblocks / 256),): scale of each block of 256 absmax values
-    nested_code: torch.Tensor  # fp32 (256,): the dynamic map the absmax indices point into
+    # (fp32 when nested_absmax is None: a checkpoint saved without double quantization)
+    nested_absmax: Optional[torch.Tensor]  # fp32 (ceil(nblocks / 256),): scale of each block of 256 absmax values
+    nested_code: Optional[torch.Tensor]  # fp32 (256,): the dynamic map the absmax indices point into
     offset: float  # mean of the fp32 absmax values
     code: torch.Tensor  # fp32 (16,): the NF4 values
     shape: tuple  # the weight's shape, e.g. (out, in)
@@ -102,12 +104,15 @@ class NF4Weight:
     nested_blocksize: int = NESTED_BLOCK
 
     def to(self, device) -> "NF4Weight":
+        nested = {} if self.nested_absmax is None else {"nested_absmax": self.nested_absmax.to(device),
+                                                          "nested_code": self.nested_code.to(device)}
         return replace(self, packed=self.packed.to(device), absmax=self.absmax.to(device),
-                       nested_absmax=self.nested_absmax.to(device), nested_code=self.nested_code.to(device),
-                       code=self.code.to(device))
+                       code=self.code.to(device), **nested)
 
     def block_absmax(self) -> torch.Tensor:
         """The dequantized per-block absmax, fp32 (nblocks,)."""
+        if self.nested_absmax is None:
+            return self.absmax.float()
         centered = _scale_blocks(self.nested_code[self.absmax.long()], self.nested_absmax, self.nested_blocksize)
         return centered + self.offset
 
@@ -118,12 +123,14 @@ class NF4Weight:
         return pairs[: _numel(self.shape)].long()
 
     def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """The weight, shape `self.shape`, in `dtype` (default: the checkpoint dtype)."""
+        """The weight, shape `self.shape`, in `dtype` (default: the checkpoint dtype). Rounded to the checkpoint
+        dtype first, as bitsandbytes dequantizes, then cast."""
         values = _scale_blocks(self.code[self.indices()], self.block_absmax(), self.blocksize)  # fp32 (n,)
-        return values.view(self.shape).to(dtype or self.dtype)
+        return values.view(self.shape).to(self.dtype).to(dtype or self.dtype)
 
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.packed, self.absmax, self.nested_absmax))
+        parts = (self.packed, self.absmax) + (() if self.nested_absmax is None else (self.nested_absmax,))
+        return sum(t.numel() * t.element_size() for t in parts)
 
 
 def _numel(shape) -> int:
