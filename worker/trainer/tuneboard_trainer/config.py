@@ -63,6 +63,8 @@ class TrainConfig:
     resume_from_checkpoint: Optional[str] = None  # a checkpoint-N directory of an earlier run with this config
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     fast_path: str = "auto"  # LoRA fast path (fast.py): auto (on CUDA) | on (also on CPU) | off (reference path)
+    quantization_bit: str = "none"  # frozen base weights: none | 8 | 4 (LoRA only; quant/)
+    quantization_method: str = "auto"  # auto | nf4 (4 bits) | int8 | fp8 (8 bits); auto: quant/run.py
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

@@ -35,6 +35,7 @@ from .loss import lm_loss
 from .loss_plot import plot_loss
 from .methods import LoraSettings, prepare_model, save_trained
 from .optim import build_optimizer, lr_lambda, warmup_steps
+from .quant.run import load_run_model, needs_quant_loader, reference_path_note, resolve_method
 from .run_state import RESUME_KEYS, STATE_FILE, load_resume_state, rng_state, set_rng_state
 from .templates import IGNORE_INDEX, TemplateError, load_template
 
@@ -113,6 +114,7 @@ class TrainingRun:
         if not self.model_dir.is_dir():
             raise ConfigError(f"model_name_or_path: directory {self.model_dir} not found")
         load_config(self.model_dir)  # unsupported architectures fail here, before tokenizing or loading weights
+        self.quant_method = resolve_method(cfg, self.device)  # None: full-precision base weights
         self.resume = load_resume_state(cfg) if cfg.resume_from_checkpoint else None
         torch.manual_seed(cfg.seed)
         self._load_data()
@@ -147,8 +149,11 @@ class TrainingRun:
 
     def _load_model(self) -> None:
         cfg, device, t_phase = self.cfg, self.device, time.time()
-        model = load_pretrained(self.model_dir, dtype=self.dtype, device=device,
-                                weight_reader=self.options.weight_reader)
+        if needs_quant_loader(self.model_dir, self.quant_method):  # quantized, layer by layer (quant/)
+            model = load_run_model(self.model_dir, self.quant_method, self.dtype, device)
+        else:
+            model = load_pretrained(self.model_dir, dtype=self.dtype, device=device,
+                                    weight_reader=self.options.weight_reader)
         self.phases["weights"], t_phase = time.time() - t_phase, time.time()
         torch.manual_seed(cfg.seed)  # LoRA init depends only on the seed, not on what ran before
         lora = LoraSettings(targets=cfg.lora_target, r=cfg.lora_rank, alpha=cfg.lora_alpha,
@@ -165,7 +170,10 @@ class TrainingRun:
         self.phases["adapters"], t_phase = time.time() - t_phase, time.time()
         # GPU fast path (fast/): packed varlen micro-batches, same loss; None = the reference path.
         run_tokens = sum(len(r.input_ids) for r in self.rows) * cfg.num_train_epochs
-        self.fast, self.fast_msg = for_training(self.options, cfg, model, device, run_tokens, self.dist)
+        if self.quant_method is None:
+            self.fast, self.fast_msg = for_training(self.options, cfg, model, device, run_tokens, self.dist)
+        else:
+            self.fast, self.fast_msg = None, reference_path_note(self.quant_method, cfg.quantization_bit)
         if cfg.gradient_checkpointing and self.fast is None:
             enable_gradient_checkpointing(model)
         model.train()
