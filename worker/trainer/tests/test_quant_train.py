@@ -56,9 +56,12 @@ def test_lora_on_a_4bit_base_trains_resumes_and_saves_a_peft_adapter(tmp_path, t
 @pytest.mark.parametrize("bits,method", [("8", "int8"), ("8", "fp8"), ("4", "nf4")])
 def test_quantized_runs_follow_the_full_precision_loss(tmp_path, tiny_model_dir, dataset_dir, bits, method):
     kw = dict(max_steps=6, gradient_checkpointing=True)
-    base, _ = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "bf", **kw))
-    quant, _ = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, method, quantization_bit=bits,
-                                   quantization_method=method, **kw))
+    base, base_events = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, "bf", **kw))
+    quant, events = run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir, method, quantization_bit=bits,
+                                        quantization_method=method, **kw))
+    started = [next(e for e in ev if e.type == "started") for ev in (base_events, events)]
+    assert started[1].total_params == started[0].total_params  # quantized weights still count
+    assert started[1].trainable_params == started[0].trainable_params
     assert len(quant["losses"]) == 6 and quant["losses"][-1] < quant["losses"][0]
     # Same data, seed and adapter init: the curves differ only by the base weights' quantization error.
     tol = {"int8": 0.02, "fp8": 0.03, "nf4": 0.1}[method]  # measured: 1.0%, 0.8%, 7% at step 6
