@@ -106,3 +106,13 @@ def test_fp8_per_channel_matches_its_definition():
     # e4m3 keeps 3 mantissa bits: relative error at most 2**-4 per value above the subnormal range.
     rel = ((w.float() - q.dequantize().float()).abs() / w.float().abs().clamp(min=1e-3)).max()
     assert rel < 0.07
+
+
+def test_chunked_quantization_gives_the_same_bytes(monkeypatch):
+    from tuneboard_trainer.quant import nf4
+
+    w = torch.randn(50, 130, generator=torch.Generator().manual_seed(8))
+    whole = quantize_nf4(w)
+    monkeypatch.setattr(nf4, "CHUNK", 100)  # not a multiple of the block size: chunks cut through blocks
+    chunked = quantize_nf4(w)
+    assert torch.equal(chunked.packed, whole.packed) and torch.equal(chunked.absmax, whole.absmax)

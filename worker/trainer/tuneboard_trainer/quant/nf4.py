@@ -52,12 +52,21 @@ def dynamic_map(device=None) -> torch.Tensor:
     return torch.tensor(sorted(values), dtype=torch.float32, device=device)
 
 
-def nearest_index(x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest value of the sorted `code` for every element of `x` (ties: the lower index), int64.
+CHUNK = 1 << 22  # elements per step of nearest_index: bounds its int64 / fp32 temporaries to about 100 MB
 
-    bucketize against the midpoints finds the candidate; the neighbours are compared by distance so that the
-    result is exactly argmin |x - code| even where a midpoint rounds differently from the distances.
-    """
+
+def nearest_index(x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest value of the sorted `code` for every element of `x` (n,) (ties: the lower index),
+    uint8 (n,). Computed in chunks, so that quantizing a large layer on a small GPU needs little extra memory."""
+    out = torch.empty(x.numel(), dtype=torch.uint8, device=x.device)
+    for start in range(0, x.numel(), CHUNK):
+        out[start:start + CHUNK] = _nearest_chunk(x[start:start + CHUNK], code)
+    return out
+
+
+def _nearest_chunk(x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """bucketize against the midpoints finds the candidate; the neighbours are compared by distance so that the
+    result is exactly argmin |x - code| even where a midpoint rounds differently from the distances."""
     mids = (code[:-1] + code[1:]) / 2
     idx = torch.bucketize(x, mids)
     best = idx
@@ -143,7 +152,7 @@ def _numel(shape) -> int:
 def quantize_blockwise_8bit(x: torch.Tensor, code: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
     """x (n,) fp32 -> (uint8 indices into `code` (n,), fp32 absmax per block (ceil(n / block),))."""
     absmax, scaled = _blockwise(x.float().reshape(-1), block)
-    return nearest_index(scaled, code).to(torch.uint8), absmax
+    return nearest_index(scaled, code), absmax
 
 
 @torch.no_grad()
@@ -152,7 +161,7 @@ def quantize_nf4(weight: torch.Tensor, blocksize: int = BLOCK) -> NF4Weight:
     code = nf4_code(weight.device)
     flat = weight.detach().float().reshape(-1)  # (n,)
     absmax, scaled = _blockwise(flat, blocksize)  # (nblocks,), (n,)
-    idx = nearest_index(scaled, code).to(torch.uint8)  # (n,)
+    idx = nearest_index(scaled, code)  # uint8 (n,)
     if idx.numel() % 2:
         idx = torch.nn.functional.pad(idx, (0, 1))
     packed = ((idx[0::2] << 4) | idx[1::2]).unsqueeze(1)  # (ceil(n / 2), 1)
