@@ -92,8 +92,9 @@ def _blockwise(flat: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tens
 
 def _scale_blocks(values: torch.Tensor, scales: torch.Tensor, block: int) -> torch.Tensor:
     """values (n,) fp32 times the scale of their block, (n,) fp32."""
-    idx = torch.arange(values.numel(), device=values.device) // block
-    return values * scales[idx]
+    n = values.numel()
+    padded = torch.nn.functional.pad(values, (0, scales.numel() * block - n))  # (nblocks * block,)
+    return (padded.view(-1, block) * scales[:, None]).reshape(-1)[:n]
 
 
 @dataclass
