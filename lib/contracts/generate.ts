@@ -2,7 +2,7 @@
 // JSON Schema files it validates configs and protocol messages with (tuneboard_trainer/validation.py)
 // and a Python module of the enums it would otherwise copy. `npm run gen:contracts` writes them under
 // worker/trainer/tuneboard_trainer/contracts/; lib/contracts/generate.test.ts fails when they are stale.
-import { trainerConfigFileSchema, LORA_TARGETS, TEMPLATES, METHODS, COMPUTE_TYPES, SCHEDULERS, FAST_PATHS, STAGES, PREF_LOSSES } from "@/lib/schemas/run-config";
+import { trainerConfigFileSchema, LORA_TARGETS, TEMPLATES, METHODS, COMPUTE_TYPES, SCHEDULERS, FAST_PATHS, STAGES, PREF_LOSSES, QUANTIZATION_BITS, QUANTIZATION_METHODS } from "@/lib/schemas/run-config";
 import { evalTaskFileSchema } from "@/lib/schemas/eval-config";
 import { EXPORT_DEVICES, EXPORT_DTYPES, exportTaskFileSchema } from "@/lib/schemas/export-config";
 import { trainerEvent, errorEvent, logEvent } from "@/lib/schemas/trainer-events";
@@ -33,6 +33,8 @@ const ENUMS: Record<string, readonly string[]> = {
   FAST_PATHS,
   STAGES,
   PREF_LOSSES,
+  QUANTIZATION_BITS,
+  QUANTIZATION_METHODS,
   EXPORT_DTYPES,
   EXPORT_DEVICES,
   ARCHITECTURES: SUPPORTED_ARCHITECTURES,

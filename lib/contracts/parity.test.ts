@@ -75,6 +75,8 @@ function cases(): [string, Record<string, unknown>][] {
   for (const v of ["auto", "on", "off", "fast"]) put("fast_path", v);
   for (const v of ["pt", "sft", "rm", "dpo", "kto", "ppo", 1]) put("stage", v);
   for (const v of ["sigmoid", "hinge", "ipo", "orpo", "simpo", "kto_pair"]) put("pref_loss", v);
+  for (const v of ["none", "8", "4", "2", 4, null]) put("quantization_bit", v);
+  for (const v of ["auto", "nf4", "int8", "fp8", "bnb"]) put("quantization_method", v);
   for (const v of ["auto", "cpu", "cuda", "cuda:1", "cuda:", "tpu"]) put("device", v);
   for (const v of [["a", "b"], [], [""], "a, b", [1]]) put("dataset", v);
   for (const v of ["m", "", 3]) put("model_name_or_path", v);

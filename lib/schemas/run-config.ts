@@ -38,6 +38,10 @@ export const FAST_PATHS = ["auto", "on", "off"] as const;
 // dpo = preference optimisation (pref_loss picks DPO sigmoid/hinge/ipo, ORPO or SimPO), kto = KTO.
 export const STAGES = ["pt", "sft", "rm", "dpo", "kto"] as const;
 export const PREF_LOSSES = ["sigmoid", "hinge", "ipo", "orpo", "simpo"] as const;
+// LlamaBoard's "Quantization bit" for the frozen base weights (strings, as its select sends them).
+export const QUANTIZATION_BITS = ["none", "8", "4"] as const;
+// auto: nf4 for 4 bits; fp8 for 8 bits on a GPU of compute capability >= 8.9, int8 elsewhere.
+export const QUANTIZATION_METHODS = ["auto", "nf4", "int8", "fp8"] as const;
 
 // Form inputs arrive as strings; a number field gets a message that names what is wrong. The
 // checks go on the number schema itself (not a later pipe) so that the generated JSON Schema
@@ -118,6 +122,12 @@ export const runConfigSchema = z.object({
   compute_type: z.enum(COMPUTE_TYPES).default("auto"),
   // The trainer's GPU fast path for LoRA (tuneboard_trainer/fast.py); auto: on CUDA only.
   fast_path: z.enum(FAST_PATHS, { error: "fast path must be auto, on or off" }).default("auto"),
+  // Quantized frozen base weights (LoRA only; tuneboard_trainer/quant/). The method must fit the bit width
+  // (nf4: 4; int8, fp8: 8); the trainer checks that pair when it loads the model.
+  quantization_bit: z.enum(QUANTIZATION_BITS, { error: "quantization bit must be none, 8 or 4" }).default("none"),
+  quantization_method: z
+    .enum(QUANTIZATION_METHODS, { error: "quantization method must be auto, nf4, int8 or fp8" })
+    .default("auto"),
   // GPUs the job asks for (Job.numGpus; lib/queue/claim.ts): 0 = any worker, on whatever it has
   // (the CPU or one GPU); N >= 1 = only a worker advertising at least N GPUs takes it, and trains on
   // N of them (N >= 2: torchrun, lib/trainer/command.ts). A queue setting, not a trainer one:
@@ -205,6 +215,8 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
   weight_decay: 0,
   compute_type: "auto",
   fast_path: "auto",
+  quantization_bit: "none",
+  quantization_method: "auto",
   num_gpus: 0,
   device: "auto",
   gradient_checkpointing: true,

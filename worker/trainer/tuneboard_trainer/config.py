@@ -76,6 +76,8 @@ class TrainConfig:
     early_stopping_min_delta: float = 0.0  # an eval loss improves when it is below the best by more than this
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     fast_path: str = "auto"  # LoRA fast path (fast.py): auto (on CUDA) | on (also on CPU) | off (reference path)
+    quantization_bit: str = "none"  # frozen base weights: none | 8 | 4 (LoRA only; quant/)
+    quantization_method: str = "auto"  # auto | nf4 (4 bits) | int8 | fp8 (8 bits); auto: quant/run.py
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

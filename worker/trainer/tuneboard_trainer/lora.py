@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .contracts.enums import LORA_TARGETS
+from .quant.linear import QuantizedLinear
 
 ALL_TARGETS = LORA_TARGETS
 PEFT_PREFIX = "base_model.model."
@@ -35,6 +36,9 @@ class LoRALinear(nn.Module):
                      x' = dropout(x), m = `lora_magnitude_vector` (out,), n = ||W + s B A|| per output row
                      (norm over the input dim), detached from the graph as in peft / the DoRA paper.
                      Without dropout (or in eval) this is (m / n) * (W + s B A) x + b.
+
+    A quantized base (QuantizedLinear, `from_linear` on one) is kept as the `quantized` submodule and `weight`
+    is None: x W^T goes through its dequantizing matmul, and W (norms, merges) is its dequantized weight.
     """
 
     def __init__(self, in_dim: int, out_dim: int, rank: int, alpha: float, dropout: float = 0.0, bias: bool = False,
@@ -51,7 +55,18 @@ class LoRALinear(nn.Module):
         self.lora_B = nn.Linear(rank, out_dim, bias=False)  # (out, r)
         # DoRA magnitude; the attribute name makes the state-dict key `<layer>.lora_magnitude_vector`, as peft saves it.
         self.lora_magnitude_vector = nn.Parameter(torch.ones(out_dim)) if use_dora else None
+        self.quantized: Optional[QuantizedLinear] = None
         self.reset_lora_parameters()
+
+    def base_weight(self) -> torch.Tensor:
+        """W (out, in): the frozen weight, or the quantized base's dequantized weight."""
+        return self.weight if self.quantized is None else self.quantized.dequantized_weight()
+
+    def base_matmul(self, x: torch.Tensor) -> torch.Tensor:
+        """x W^T (no bias)."""
+        if self.quantized is None:
+            return F.linear(x, self.weight)
+        return self.quantized(x) if self.quantized.bias is None else self.quantized(x) - self.quantized.bias
 
     def reset_lora_parameters(self):
         # Same as peft: A ~ kaiming-uniform(a=sqrt(5)), B = 0, so the adapter starts as a no-op.
@@ -65,7 +80,7 @@ class LoRALinear(nn.Module):
     def weight_norm(self) -> torch.Tensor:
         """||W + s B A|| over the input dim, (out,) fp32, detached (peft's `get_weight_norm`)."""
         with torch.no_grad():
-            return torch.linalg.norm(self.weight.float() + self.delta_weight(), dim=1)
+            return torch.linalg.norm(self.base_weight().float() + self.delta_weight(), dim=1)
 
     @torch.no_grad()
     def init_dora_magnitude(self) -> None:
@@ -73,8 +88,10 @@ class LoRALinear(nn.Module):
         self.lora_magnitude_vector.copy_(self.weight_norm().to(self.lora_magnitude_vector.dtype))
 
     @classmethod
-    def from_linear(cls, base: nn.Linear, rank: int, alpha: float, dropout: float,
+    def from_linear(cls, base: Union[nn.Linear, QuantizedLinear], rank: int, alpha: float, dropout: float,
                     use_rslora: bool = False, use_dora: bool = False) -> "LoRALinear":
+        if isinstance(base, QuantizedLinear):
+            return cls._from_quantized(base, rank, alpha, dropout, use_rslora, use_dora)
         m = cls(base.in_features, base.out_features, rank, alpha, dropout, bias=base.bias is not None,
                 use_rslora=use_rslora, use_dora=use_dora)
         # Adapter params live in fp32 on the base weight's device; autocast handles bf16 matmuls.
@@ -88,11 +105,24 @@ class LoRALinear(nn.Module):
             m.init_dora_magnitude()
         return m
 
+    @classmethod
+    def _from_quantized(cls, base: QuantizedLinear, rank, alpha, dropout, use_rslora, use_dora) -> "LoRALinear":
+        # Built like a plain layer (same random draws, so a seed gives the same adapter init as on a bf16 base),
+        # then the host-side fp32 placeholder for W is dropped before anything moves to the base's device.
+        m = cls(base.in_features, base.out_features, rank, alpha, dropout, bias=False,
+                use_rslora=use_rslora, use_dora=use_dora)
+        m.weight = None
+        m.to(base.device)
+        m.quantized = base  # its bias (if any) is added by its own forward
+        if use_dora:
+            m.init_dora_magnitude()
+        return m
+
     # False inside adapters_disabled(): the layer is its frozen base (the reference model of dpo / kto).
     adapter_enabled = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.linear(x, self.weight, self.bias)
+        out = F.linear(x, self.weight, self.bias) if self.quantized is None else self.quantized(x)
         if not self.adapter_enabled:
             return out
         xd = self.dropout(x)
@@ -100,16 +130,17 @@ class LoRALinear(nn.Module):
         if not self.use_dora:
             return out + (lora * self.scaling).to(out.dtype)
         mag = (self.lora_magnitude_vector / self.weight_norm()).to(out.dtype)  # (out,), grad flows to m only
+        bias = self.bias if self.quantized is None else self.quantized.bias
         if isinstance(self.dropout, nn.Identity) or not self.training:
-            base = out if self.bias is None else out - self.bias  # x W^T
+            base = out if bias is None else out - bias  # x W^T
         else:
-            base = F.linear(xd, self.weight)  # peft recomputes the base product on the dropped-out input
+            base = self.base_matmul(xd)  # peft recomputes the base product on the dropped-out input
         return out + (mag - 1) * base + mag * (lora * self.scaling).to(out.dtype)
 
     @torch.no_grad()
     def merged_weight(self) -> torch.Tensor:
         """The equivalent dense weight (in fp32): W + s B A, times m / ||W + s B A|| for DoRA."""
-        return merged_weight(self.weight, self.lora_A.weight, self.lora_B.weight, self.scaling,
+        return merged_weight(self.base_weight(), self.lora_A.weight, self.lora_B.weight, self.scaling,
                              self.lora_magnitude_vector if self.use_dora else None)
 
 
@@ -170,7 +201,7 @@ def _wrap_linears(model: nn.Module, match, r, alpha, dropout, use_rslora, use_do
     for parent_path, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
             path = f"{parent_path}.{name}" if parent_path else name
-            if isinstance(child, nn.Linear) and match(path, name):
+            if isinstance(child, (nn.Linear, QuantizedLinear)) and match(path, name):
                 if name not in ALL_TARGETS:
                     raise ValueError(f"LoRA on {path!r} is not supported; only {list(ALL_TARGETS)}")
                 setattr(parent, name, LoRALinear.from_linear(child, r, alpha, dropout, use_rslora, use_dora))
@@ -327,11 +358,13 @@ def merge_lora(model: nn.Module) -> nn.Module:
         for name, child in list(parent.named_children()):
             if isinstance(child, LoRALinear):
                 w = child.merged_weight()
-                lin = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None,
-                                device=w.device, dtype=child.weight.dtype)
-                lin.weight.copy_(w.to(child.weight.dtype))
-                if child.bias is not None:
-                    lin.bias.copy_(child.bias)
+                q = child.quantized
+                dtype, bias = (child.weight.dtype, child.bias) if q is None else (q.weight_dtype, q.bias)
+                lin = nn.Linear(child.in_features, child.out_features, bias=bias is not None,
+                                device=w.device, dtype=dtype)
+                lin.weight.copy_(w.to(dtype))
+                if bias is not None:
+                    lin.bias.copy_(bias)
                 lin.requires_grad_(False)
                 setattr(parent, name, lin)
     if hasattr(model, "lora_config"):

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from .lora import LoRALinear, apply_lora, save_adapter
+from .quant.linear import QuantizedLinear
 from .model import Transformer
 from .hf_weights import save_hf_model
 
@@ -45,9 +46,10 @@ class LoraSettings:
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts; tied embeddings count once."""
+    """(trainable, total) parameter counts; tied embeddings count once; a quantized weight counts its elements."""
     params = list(model.parameters())
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+    quantized = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, QuantizedLinear))
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params) + quantized
 
 
 def freeze_trainable_names(

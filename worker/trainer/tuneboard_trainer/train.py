@@ -46,6 +46,7 @@ from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check
 from .early_stopping import early_stop, stop_message
 from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, load_continue_state, load_resume_state, rng_state,
                         set_rng_state)
+from .quant.run import load_run_model, needs_quant_loader, reference_path_note, resolve_method
 from .templates import IGNORE_INDEX, TemplateError, load_template
 
 
@@ -72,6 +73,7 @@ class TrainingRun:
         if not self.model_dir.is_dir():
             raise ConfigError(f"model_name_or_path: directory {self.model_dir} not found")
         load_config(self.model_dir)  # unsupported architectures fail here, before tokenizing or loading weights
+        self.quant_method = resolve_method(cfg, self.device)  # None: full-precision base weights
         self.resume = load_resume_state(cfg) if cfg.resume_from_checkpoint else None
         self.parent = load_continue_state(cfg) if cfg.continue_from else None
         self.start_step = self.parent["global_step"] if self.parent is not None else 0
@@ -120,8 +122,11 @@ class TrainingRun:
 
     def _load_model(self) -> None:
         cfg, device, t_phase = self.cfg, self.device, time.time()
-        model = load_pretrained(self.model_dir, dtype=self.dtype, device=device,
-                                weight_reader=self.options.weight_reader)
+        if needs_quant_loader(self.model_dir, self.quant_method):  # quantized, layer by layer (quant/)
+            model = load_run_model(self.model_dir, self.quant_method, self.dtype, device)
+        else:
+            model = load_pretrained(self.model_dir, dtype=self.dtype, device=device,
+                                    weight_reader=self.options.weight_reader)
         self.phases["weights"], t_phase = time.time() - t_phase, time.time()
         torch.manual_seed(cfg.seed)  # LoRA init depends only on the seed, not on what ran before
         lora = LoraSettings(targets=cfg.lora_target, r=cfg.lora_rank, alpha=cfg.lora_alpha,
@@ -140,11 +145,13 @@ class TrainingRun:
             self.trainable, self.total = self.trainable + n_head, self.total + n_head
         self.phases["adapters"], t_phase = time.time() - t_phase, time.time()
         # GPU fast path (fast/): packed varlen micro-batches, same loss; None = the reference path.
-        if self.pref_step is None:
+        if self.pref_step is not None:  # the reference path; describe() says so in the log
+            self.fast, self.fast_msg = None, None
+        elif self.quant_method is not None:
+            self.fast, self.fast_msg = None, reference_path_note(self.quant_method, cfg.quantization_bit)
+        else:
             run_tokens = sum(len(r.input_ids) for r in self.rows) * cfg.num_train_epochs
             self.fast, self.fast_msg = for_training(self.options, cfg, model, device, run_tokens, self.dist)
-        else:  # the reference path; describe() says so in the log
-            self.fast, self.fast_msg = None, None
         if cfg.gradient_checkpointing and self.fast is None:
             enable_gradient_checkpointing(model)
         model.train()
