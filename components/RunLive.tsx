@@ -18,11 +18,14 @@ import { joinCurves, type Curve } from "@/lib/metrics/join-curves";
 /** earlier: the curve of the runs this one continues; the loss chart draws it before this run's points. */
 export function RunLive({
   initial,
+  number,
   name,
   checkpoint,
   earlier = null,
 }: {
   initial: JobSnapshot;
+  /** What the page calls the run (jobNumber). */
+  number: number;
   name: string;
   checkpoint: string | null;
   earlier?: Curve | null;
@@ -55,7 +58,7 @@ export function RunLive({
               </span>
             )}
           </div>
-          <RunActions jobId={jobId} name={name} job={job} checkpoint={checkpoint} onStatus={setJob} />
+          <RunActions jobId={jobId} number={number} name={name} job={job} checkpoint={checkpoint} onStatus={setJob} />
         </div>
         <ProgressBar step={step} total={job.totalSteps} elapsedS={last?.elapsedS ?? null} epoch={last?.epoch ?? null} active={active} />
         <dl className="grid grid-cols-2 gap-2 text-sm sm:grid-cols-6">

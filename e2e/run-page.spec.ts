@@ -4,7 +4,7 @@
 // that names the run, each log line once, and the "Log scale" choice kept per browser.
 import { expect, test, type APIRequestContext, type Page } from "./helpers/test";
 import { DEFAULT_RUN_CONFIG } from "../lib/schemas/run-config";
-import { createTinyRun, ensureDataset } from "./helpers/fixtures";
+import { createTinyRun, ensureDataset, shownRunNumber } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });
 
@@ -106,6 +106,7 @@ test("Abort asks first and names the run; cancelling keeps it running; a cancell
   const name = `run-page-aborted-${stamp}`;
   cancelledId = await createLongRun(page, name);
   await page.goto(`/runs/${cancelledId}`);
+  const number = await shownRunNumber(page);
   await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "running", { timeout: 200_000 });
   // While it runs, the page is live (the badge this spec expects gone later).
   await expect(page.getByTestId("socket-state")).toHaveAttribute("data-connected", "true");
@@ -115,7 +116,7 @@ test("Abort asks first and names the run; cancelling keeps it running; a cancell
 
   await page.getByRole("button", { name: "Abort" }).click();
   const dialog = page.getByRole("dialog");
-  await expect(dialog).toContainText(`Abort run #${cancelledId}?`);
+  await expect(dialog).toContainText(`Abort run #${number}?`);
   await expect(dialog).toContainText(name);
   await dialog.getByRole("button", { name: "Keep running" }).click();
   await expect(dialog).toBeHidden();

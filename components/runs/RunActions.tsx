@@ -15,13 +15,15 @@ async function errorOf(res: Response): Promise<{ error: string; state?: string; 
 
 export function RunActions({
   jobId,
+  number,
   name,
   job,
   checkpoint,
   onStatus,
 }: {
   jobId: number;
-  /** The run's name, shown in the Abort confirmation. */
+  /** What the page calls the run (jobNumber) and its name, shown in the Abort confirmation. */
+  number: number;
   name: string;
   job: JobStatusUpdate;
   /** Name of the newest complete checkpoint folder (e.g. checkpoint-6), or null. */
@@ -95,7 +97,7 @@ export function RunActions({
       )}
       <ConfirmDialog
         open={confirmAbort && active}
-        title={t("runs.run.abortTitle", { id: jobId })}
+        title={t("runs.run.abortTitle", { id: number })}
         body={t("runs.run.abortBody", { name })}
         confirmLabel={t("runs.run.abortConfirm")}
         cancelLabel={t("runs.run.abortCancel")}

@@ -7,8 +7,9 @@ import type { MessageKey, TFunction } from "@/lib/i18n/translate";
 
 export interface LineageProps {
   t: TFunction;
-  earlier: { id: number; name: string; fromStep: number | null; toStep: number | null } | null;
-  continuations: { id: number; name: string; status: string }[];
+  /** id: for links; number: what the page calls the run (jobNumber). */
+  earlier: { id: number; number: number; name: string; fromStep: number | null; toStep: number | null } | null;
+  continuations: { id: number; number: number; name: string; status: string }[];
   stoppedEarly: StoppedEarly | null;
 }
 
@@ -29,7 +30,7 @@ export function RunLineage({ t, earlier, continuations, stoppedEarly }: LineageP
       {earlier && (
         <p data-testid="continued-from" data-run={earlier.id}>
           <Link href={`/runs/${earlier.id}`} className="text-indigo-700 hover:underline">
-            {t("runs.lifecycle.continuedFrom", { id: earlier.id, name: earlier.name })}
+            {t("runs.lifecycle.continuedFrom", { id: earlier.number, name: earlier.name })}
           </Link>{" "}
           {earlier.fromStep !== null && earlier.toStep !== null && t("runs.lifecycle.continuedFromNote", { from: earlier.fromStep, to: earlier.toStep })}
         </p>
@@ -37,7 +38,7 @@ export function RunLineage({ t, earlier, continuations, stoppedEarly }: LineageP
       {continuations.map((c) => (
         <p key={c.id} data-testid="continued-as" data-run={c.id}>
           <Link href={`/runs/${c.id}`} className="text-indigo-700 hover:underline">
-            {t("runs.lifecycle.continuedAs", { id: c.id, name: c.name, status: t(`runs.status.${c.status}` as MessageKey) })}
+            {t("runs.lifecycle.continuedAs", { id: c.number, name: c.name, status: t(`runs.status.${c.status}` as MessageKey) })}
           </Link>
         </p>
       ))}

@@ -38,3 +38,11 @@ export async function createTinyRun(page: Page, name: string): Promise<number> {
   expect(res.status(), await res.text()).toBe(201);
   return ((await res.json()) as { id: number }).id;
 }
+
+/** The number the open Run page calls its run (its title "Run #N: name"): runs are numbered among runs, URLs use the database id. */
+export async function shownRunNumber(page: Page): Promise<number> {
+  const title = (await page.getByRole("heading", { level: 1 }).textContent()) ?? "";
+  const m = /#(\d+)/.exec(title);
+  if (!m) throw new Error(`no run number in the title ${JSON.stringify(title)}`);
+  return Number(m[1]);
+}

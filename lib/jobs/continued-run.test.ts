@@ -92,7 +92,7 @@ describe("continue training", () => {
     expect(stored.resume_from_checkpoint).toBeUndefined();
     expect(child.name).toBe("first (continued)");
     expect(child.status).toBe("queued");
-    expect(await mod.findContinuations(parent)).toEqual([{ id: r.id, name: "first (continued)", status: "queued" }]);
+    expect(await mod.findContinuations(parent)).toEqual([{ id: r.id, number: expect.any(Number), name: "first (continued)", status: "queued" }]);
   });
 
   it("refuses epochs that are not a number at the epochs field, and queues nothing", async () => {

@@ -9,6 +9,7 @@ import type { Locale } from "@/lib/i18n/locales";
 import { translateMessage } from "@/lib/i18n/validation";
 import { readStoredConfig } from "@/lib/configs/form";
 import { TRAIN_KIND } from "@/lib/jobs/list";
+import { jobNumber } from "@/lib/jobs/job-number";
 import type { RunConfig } from "@/lib/schemas/run-config";
 import { joinCurves, type Curve } from "@/lib/metrics/join-curves";
 import type { FieldErrors } from "./create-task-job";
@@ -53,15 +54,16 @@ export function continuationConfig(parent: { id: number; name: string; config: s
   };
 }
 
-/** The runs that continue run `id` (their config's continue_from_run), oldest first. */
-export async function findContinuations(id: number): Promise<{ id: number; name: string; status: string }[]> {
+/** The runs that continue run `id` (their config's continue_from_run), oldest first; `number` is what pages
+ * call them (jobNumber), `id` what links use. */
+export async function findContinuations(id: number): Promise<{ id: number; number: number; name: string; status: string }[]> {
   // The link lives in the config JSON: a text match narrows the rows, the parsed field decides.
   const rows = await db().job.findMany({
     where: { kind: TRAIN_KIND, config: { contains: `"continue_from_run":${id}` } },
     orderBy: { id: "asc" },
-    select: { id: true, name: true, status: true, config: true },
+    select: { id: true, seq: true, name: true, status: true, config: true },
   });
-  return rows.filter((r) => readStoredConfig(r.config).config.continue_from_run === id).map(({ config: _c, ...r }) => r);
+  return rows.filter((r) => readStoredConfig(r.config).config.continue_from_run === id).map(({ config: _c, seq, ...r }) => ({ ...r, number: jobNumber({ id: r.id, seq }) }));
 }
 
 // Continuations of continuations: the curve goes back this many runs at most.
@@ -69,6 +71,8 @@ const MAX_CHAIN = 50;
 
 export interface EarlierRun {
   id: number;
+  /** What pages call it (jobNumber). */
+  number: number;
   name: string;
   /** The whole joined curve of the runs before this one (oldest first). */
   curve: Curve;
@@ -78,7 +82,7 @@ export interface EarlierRun {
 export async function loadEarlierRuns(config: string): Promise<EarlierRun | null> {
   const parentId = readStoredConfig(config).config.continue_from_run;
   if (parentId === undefined) return null;
-  const parent = await db().job.findUnique({ where: { id: parentId }, select: { id: true, name: true } });
+  const parent = await db().job.findUnique({ where: { id: parentId }, select: { id: true, seq: true, name: true } });
   if (!parent) return null;
   let curve: Curve = { points: [], evalPoints: [] };
   const seen = new Set<number>();
@@ -90,7 +94,7 @@ export async function loadEarlierRuns(config: string): Promise<EarlierRun | null
     curve = joinCurves({ points, evalPoints }, curve);
     id = readStoredConfig(job.config).config.continue_from_run;
   }
-  return { id: parent.id, name: parent.name, curve };
+  return { id: parent.id, number: jobNumber(parent), name: parent.name, curve };
 }
 
 export type ContinueResult = { ok: true; id: number } | { ok: false; epochsError?: string; formError?: string };

@@ -97,11 +97,11 @@ async function RunView({ job }: { job: Job }) {
       {train && job.status === "succeeded" && <ContinueTraining runId={job.id} />}
       <RunLineage
         t={t}
-        earlier={earlier && { id: earlier.id, name: earlier.name, fromStep: earlierSteps[0] ?? null, toStep: earlierSteps.at(-1) ?? null }}
+        earlier={earlier && { id: earlier.id, number: earlier.number, name: earlier.name, fromStep: earlierSteps[0] ?? null, toStep: earlierSteps.at(-1) ?? null }}
         continuations={continuations}
         stoppedEarly={details?.stoppedEarly ?? null}
       />
-      <RunLive initial={snapshot} name={job.name} checkpoint={checkpoint ? path.basename(checkpoint) : null} earlier={earlier?.curve ?? null} />
+      <RunLive initial={snapshot} number={jobNumber(job)} name={job.name} checkpoint={checkpoint ? path.basename(checkpoint) : null} earlier={earlier?.curve ?? null} />
       {details?.fastPathOptions && <FastPathOptionsPanel options={details.fastPathOptions} t={t} />}
     </div>
   );
