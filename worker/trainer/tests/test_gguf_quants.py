@@ -123,3 +123,31 @@ def test_writer_refuses_out_of_order_or_short_tensors():
         w.write("a", quantize(np.zeros((2, 32), np.float32), "Q8_0"))
     with pytest.raises(ValueError, match="never written"):
         GGUFWriter(io.BytesIO(), {}, plan).close()
+
+
+def test_parallel_encoder_returns_the_serial_bytes_in_order():
+    from tuneboard_trainer.gguf.parallel import MIN_PARALLEL_VALUES, ChunkEncoder
+
+    rows = MIN_PARALLEL_VALUES // 512
+    chunks = [_data(rows, 512, seed) for seed in range(3)] + [_data(8, 512, 9)]  # the last one small
+    with ChunkEncoder(workers=2) as enc:
+        for qtype in ("Q4_K", "Q6_K", "F16"):
+            got = list(enc.encode(iter(chunks), qtype))
+            assert len(got) == len(chunks)
+            for g, c in zip(got, chunks):
+                np.testing.assert_array_equal(g, quantize(c, qtype))
+        assert enc._pool is not None  # the K-quant chunks did go to worker processes
+
+
+def test_cache_sized_pieces_do_not_change_the_bytes():
+    from tuneboard_trainer.gguf import quants
+
+    x = _data(64, 4096)
+    whole = {q: quantize(x, q) for q in ("Q4_K", "Q6_K", "Q8_0", "BF16")}
+    saved = quants.CACHE_VALUES
+    quants.CACHE_VALUES = 1 << 30
+    try:
+        for q, got in whole.items():
+            np.testing.assert_array_equal(got, quantize(x, q))
+    finally:
+        quants.CACHE_VALUES = saved

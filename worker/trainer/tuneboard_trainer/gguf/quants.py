@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 QK_K = 256  # values in a K-quant super-block
+# The block encoders run over at most this many values at a time: their float32 temporaries then stay
+# in the CPU cache (measured: Q4_K twice as fast on 64-256 K-value pieces as on 4 M-value ones).
+CACHE_VALUES = 1 << 17
 QK8_0 = 32
 QK5_0 = 32
 GROUP_MAX_EPS = 1e-15
@@ -49,8 +52,14 @@ def quantize(x: np.ndarray, qtype: str) -> np.ndarray:
     x = x.astype(np.float32, copy=False)
     lead = x.shape[:-1]
     blocks = x.reshape(-1, block)
-    enc = {"BF16": _bf16, "Q8_0": _q8_0, "Q5_0": _q5_0, "Q4_K": _q4_k, "Q6_K": _q6_k}[qtype](blocks)
-    return enc.reshape(*lead, -1)
+    fn = {"BF16": _bf16, "Q8_0": _q8_0, "Q5_0": _q5_0, "Q4_K": _q4_k, "Q6_K": _q6_k}[qtype]
+    step = max(1, CACHE_VALUES // block)
+    if len(blocks) <= step:
+        return fn(blocks).reshape(*lead, -1)
+    out = np.empty((len(blocks), BLOCKS[qtype][1]), dtype=np.uint8)
+    for i in range(0, len(blocks), step):  # cache-sized pieces of whole blocks; each piece is vectorised
+        out[i:i + step] = fn(blocks[i:i + step])
+    return out.reshape(*lead, -1)
 
 
 def _bf16(x: np.ndarray) -> np.ndarray:
