@@ -16,6 +16,8 @@ import { parseSettings } from "./chat/settings";
 import { historyFor, type Answer, type SettingsForm } from "./chat/store";
 import { newRequestId as newId, useChatStream } from "./chat/use-chat-stream";
 import { useSavedChat } from "./chat/use-saved-chat";
+import type { IdentityScore } from "./chat/identity";
+import { recordIdentityCheck } from "@/app/chat/actions";
 
 interface Props {
   models: ModelOption[];
@@ -55,6 +57,21 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
 
   const ready = state?.state === "ready";
   const adaptersLoaded = ready && (state?.adapterPaths?.length ?? (state?.adapterPath ? 1 : 0)) > 0;
+
+  // A check of exactly one loaded adapter is that run's result; its model card shows it.
+  const keepScore = (score: IdentityScore) => {
+    const loaded = state?.adapterPaths ?? (state?.adapterPath ? [state.adapterPath] : []);
+    if (loaded.length !== 1 || score.total === 0 || !idName.trim()) return;
+    const example = score.rows.find((r) => r.hasName && r.hasAuthor) ?? score.rows[0];
+    recordIdentityCheck({
+      adapterPath: loaded[0],
+      check: {
+        name: idName.trim(), author: idAuthor.trim(), total: score.total, with_name: score.withName,
+        with_author: score.withAuthor, with_both: score.withBoth, clean: score.clean,
+        example_answer: example.answer.slice(0, 2_000), system_prompt: settings.system.trim(),
+      },
+    }).catch(() => {}); // the check's table is shown either way; only the card misses it
+  };
 
   const toggle = (p: string) => {
     setSelected((s) => (s.includes(p) ? s.filter((x) => x !== p) : [...s, p]));
@@ -136,6 +153,7 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
           onAuthor={setIdAuthor}
           ready={ready && pending.length === 0}
           ask={askIdentity}
+          onScored={keepScore}
         />
       </aside>
       <section className="card flex min-h-[30rem] flex-col">
