@@ -26,7 +26,7 @@ from .arch import FILE_TYPE, gguf_arch, hparams, needs_permute, permute_qk, rope
 from .chat_templates import jinja_template
 from .modelfile import render_modelfile
 from .parallel import ChunkEncoder
-from .tokenizer import tokenizer_metadata
+from .tokenizer import has_tokenizer, tokenizer_metadata
 from .writer import UINT32, GGUFWriter, TensorPlan, Typed
 
 CHUNK_VALUES = 1 << 22  # values per encoding task (16 MB in fp32): a few are in flight at a time
@@ -76,8 +76,9 @@ def export_gguf(cfg, sink: Optional[EventSink] = None) -> dict:
     base, out = Path(cfg.model_name_or_path), Path(cfg.export_dir)
     if not (base / "config.json").is_file():
         raise ConfigError(f"model_name_or_path: {base} has no config.json")
-    if not (base / "tokenizer.json").is_file():
-        raise ConfigError(f"model_name_or_path: {base} has no tokenizer.json (GGUF carries the tokenizer)")
+    if not has_tokenizer(base):
+        raise ConfigError(f"model_name_or_path: {base} has neither tokenizer.json nor tokenizer.model "
+                          "(GGUF carries the tokenizer)")
     if cfg.adapter_path and not (Path(cfg.adapter_path) / "adapter_config.json").is_file():
         raise ConfigError(f"adapter_path: {cfg.adapter_path} has no adapter_config.json")
     if out.exists() and any(out.iterdir()):
