@@ -36,6 +36,8 @@ def child(base: str, adapter: str, out: str, gguf_type: str) -> None:
     from tuneboard_trainer.events import EventSink
     from tuneboard_trainer.export import ExportConfig, export_model
 
+    import resource
+
     buf = io.StringIO()
     t0 = time.time()
     with PeakRss() as rss:
@@ -43,12 +45,16 @@ def child(base: str, adapter: str, out: str, gguf_type: str) -> None:
             "model_name_or_path": base, "adapter_path": adapter or None, "export_dir": out,
             "output_dir": out + ".job", "format": "gguf", "gguf_type": gguf_type, "device": "cpu"}), EventSink(buf))
     seconds = time.time() - t0
+    # CPU seconds of this process and of its (reaped) encoder processes: the load-independent cost.
+    cpu = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
     events = [json.loads(line) for line in buf.getvalue().splitlines()]
     stamps = [e["time"] for e in events if e.get("type") == "progress" and e.get("stage") == "gguf"]
     gaps = [round(b - a, 3) for a, b in zip(stamps, stamps[1:])]
-    print(json.dumps({"seconds": round(seconds, 1), "peak_anon_mib": round(rss.peak_kib / 1024),
+    print(json.dumps({"seconds": round(seconds, 1), "cpu_s": round(cpu, 1), "peak_anon_mib": round(rss.peak_kib / 1024),
                       "start_anon_mib": round(rss.start_kib / 1024), "bytes": manifest["bytes"],
-                      "tensor_types": manifest["tensor_types"], "slowest_tensor_s": max(gaps, default=0)}))
+                      "tensor_types": manifest["tensor_types"], "slowest_tensor_s": max(gaps, default=0),
+                      "load_average": os.getloadavg()}))
 
 
 def _cpu_model() -> str:

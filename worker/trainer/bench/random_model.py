@@ -14,9 +14,16 @@ import time
 from pathlib import Path
 
 
+POOL_VALUES = 1 << 26  # random values drawn once and tiled over every tensor
+
+
 def write_base(path: Path, layers: int, shape: dict, shard_bytes: int = 5 * 1024**3) -> dict:
     """Random bf16 weights (std 0.02, seed 0) of `shape` with `layers` decoder blocks, in safetensors
-    shards of at most `shard_bytes` plus the index. Only one shard is in memory at a time."""
+    shards of at most `shard_bytes` plus the index. Only one shard is in memory at a time.
+
+    The values come from one pool of POOL_VALUES normal draws, each tensor starting at its own offset:
+    drawing 8 B normals costs CPU minutes, and an export's time and memory do not depend on the weights
+    being independent beyond that."""
     import torch
     from safetensors.torch import save_file
 
@@ -27,8 +34,8 @@ def write_base(path: Path, layers: int, shape: dict, shard_bytes: int = 5 * 1024
     (path / "config.json").write_text(json.dumps(cfg, indent=2))
     with torch.device("meta"):
         shapes = {k: tuple(v.shape) for k, v in Transformer(ModelConfig.from_hf(cfg)).state_dict().items()}
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
-    gen = torch.Generator(dev).manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    pool = (torch.randn(POOL_VALUES, generator=gen) * 0.02).to(torch.bfloat16)
     shards, cur, size = [], {}, 0
     weight_map = {}
 
@@ -40,8 +47,11 @@ def write_base(path: Path, layers: int, shape: dict, shard_bytes: int = 5 * 1024
         shards.append(name)
         cur, size = {}, 0
 
-    for k, shp in shapes.items():
-        t = (torch.randn(shp, generator=gen, device=dev) * 0.02).to(torch.bfloat16).cpu()
+    for i, (k, shp) in enumerate(shapes.items()):
+        n = torch.Size(shp).numel()
+        start = (i * 7919 * 64) % POOL_VALUES
+        reps = (start + n + POOL_VALUES - 1) // POOL_VALUES
+        t = (pool.repeat(reps) if reps > 1 else pool)[start:start + n].reshape(shp).clone()
         if cur and size + t.numel() * 2 > shard_bytes:
             flush()
         cur[k] = t
