@@ -1,6 +1,7 @@
 // Reads of training runs for the Runs, Compare, Train (clone), Chat and Export pages, and the Identity
 // check result kept per run (a Setting row: the Job table stays as the queue writes it).
 import { z } from "zod";
+import { realOrSelf } from "@/lib/api/models";
 import { db } from "@/lib/db";
 import { RUNS_LIST_LIMIT, TRAIN_KIND } from "@/lib/jobs/list";
 
@@ -34,9 +35,19 @@ export function succeededJobs(take = 100) {
   return db().job.findMany({ where: { status: "succeeded" }, orderBy: { id: "desc" }, take });
 }
 
-/** The run whose adapter folder is `adapterDir` (a succeeded training job's output), or null. */
-export function findRunByAdapterDir(adapterDir: string) {
-  return db().job.findFirst({ where: { kind: TRAIN_KIND, outputDir: adapterDir }, orderBy: { id: "desc" }, select: { id: true } });
+/** The run whose adapter folder is `adapterDir` (a training job's output, compared as real paths), or null. */
+export async function findRunByAdapterDir(adapterDir: string): Promise<{ id: number } | null> {
+  const exact = await db().job.findFirst({ where: { kind: TRAIN_KIND, outputDir: adapterDir }, orderBy: { id: "desc" }, select: { id: true } });
+  if (exact) return exact;
+  const real = realOrSelf(adapterDir);
+  const runs = await db().job.findMany({
+    where: { kind: TRAIN_KIND, outputDir: { not: null } },
+    orderBy: { id: "desc" },
+    take: RUNS_LIST_LIMIT,
+    select: { id: true, outputDir: true },
+  });
+  const found = runs.find((r) => realOrSelf(r.outputDir!) === real);
+  return found ? { id: found.id } : null;
 }
 
 /** The facts a model card states about run `id`, or null. */

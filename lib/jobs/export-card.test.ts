@@ -60,6 +60,15 @@ describe("export model card", () => {
     expect(again.system_prompt).toBeUndefined();
   });
 
+  it("finds the run through a symbolic link to its adapter folder", async () => {
+    const target = path.join(dir, "runs", "linked");
+    fs.mkdirSync(target, { recursive: true });
+    const job = await makeRun(target);
+    fs.symlinkSync(target, path.join(dir, "link"));
+    expect(await recordIdentityCheck({ adapterPath: path.join(dir, "link"), check })).toBe(true);
+    expect((await exportCard("/m/tuneboard-demo", job.id, null)).identity_check).toMatchObject({ name: "Greatbot" });
+  });
+
   it("stores nothing for a folder that is no run's adapter, and refuses a malformed result", async () => {
     expect(await recordIdentityCheck({ adapterPath: path.join(dir, "elsewhere"), check })).toBe(false);
     await expect(recordIdentityCheck({ adapterPath: "x", check: { ...check, total: -1 } })).rejects.toThrow(/total/);
