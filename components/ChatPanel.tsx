@@ -18,6 +18,8 @@ import { useChatStream } from "./chat/use-chat-stream";
 import { useSend } from "./chat/use-send";
 import { COMPARE_MAX_NEW_TOKENS } from "@/lib/chat/compare";
 import { useSavedChat } from "./chat/use-saved-chat";
+import type { IdentityScore } from "./chat/identity";
+import { recordIdentityCheck } from "@/app/chat/actions";
 
 interface Props {
   models: ModelOption[];
@@ -50,6 +52,21 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
 
   const ready = state?.state === "ready";
   const adaptersLoaded = ready && (state?.adapterPaths?.length ?? (state?.adapterPath ? 1 : 0)) > 0;
+
+  // A check of exactly one loaded adapter is that run's result; its model card shows it.
+  const keepScore = (score: IdentityScore) => {
+    const loaded = state?.adapterPaths ?? (state?.adapterPath ? [state.adapterPath] : []);
+    if (loaded.length !== 1 || score.total === 0 || !idName.trim()) return;
+    const example = score.rows.find((r) => r.hasName && r.hasAuthor) ?? score.rows[0];
+    recordIdentityCheck({
+      adapterPath: loaded[0],
+      check: {
+        name: idName.trim(), author: idAuthor.trim(), total: score.total, with_name: score.withName,
+        with_author: score.withAuthor, with_both: score.withBoth, clean: score.clean,
+        example_answer: example.answer.slice(0, 2_000), system_prompt: settings.system.trim(),
+      },
+    }).catch(() => {}); // the check's table is shown either way; only the card misses it
+  };
 
   const toggle = (p: string) => {
     setSelected((s) => (s.includes(p) ? s.filter((x) => x !== p) : [...s, p]));
@@ -117,6 +134,7 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
           loaded={ready}
           busy={pending.length > 0}
           ask={askIdentity}
+          onScored={keepScore}
         />
       </aside>
       <section className="card flex min-h-[30rem] flex-col">

@@ -6,38 +6,13 @@ import fs from "node:fs";
 import path from "node:path";
 import { ensureDataset } from "./helpers/fixtures";
 import AxeBuilder from "@axe-core/playwright";
-import { expect, test, type APIRequestContext, type Page } from "./helpers/test";
+import { expect, test, type Page } from "./helpers/test";
+import { createTinyRun, waitForAdapter } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });
 
 const ART = path.resolve("e2e/.artifacts");
 let runId = 0;
-
-// A 2-step run: enough for a real adapter, fast on a shared CPU.
-const TINY_RUN = {
-  name: "e2e-evaluate-adapter",
-  model_name_or_path: "tuneboard-demo",
-  template: "llama3",
-  finetuning_type: "lora",
-  dataset: ["identity"],
-  learning_rate: 0.01,
-  num_train_epochs: 1,
-  max_samples: 8,
-  cutoff_len: 128,
-  per_device_train_batch_size: 2,
-  gradient_accumulation_steps: 1,
-  lr_scheduler_type: "constant",
-  warmup_steps: 0,
-  max_grad_norm: 1,
-  logging_steps: 1,
-  save_steps: 0,
-  lora_rank: 8,
-  lora_alpha: 16,
-  lora_dropout: 0,
-  lora_target: "all",
-  seed: 42,
-  max_steps: 2,
-};
 
 /** Entries of an uncompressed ustar archive: name -> bytes. */
 function untar(buf: Buffer): Map<string, Buffer> {
@@ -54,24 +29,17 @@ function untar(buf: Buffer): Map<string, Buffer> {
   return out;
 }
 
-async function waitForAdapter(request: APIRequestContext, id: number) {
-  await expect
-    .poll(async () => (await request.get(`/api/runs/${id}/adapter`)).status(), { timeout: 300_000, intervals: [2000] })
-    .toBe(200);
-}
-
 async function waitForJob(page: Page, id: number) {
   const card = page.getByTestId(`task-job-${id}`);
   await expect(card.getByTestId("run-status")).toHaveText("succeeded", { timeout: 300_000 });
   return card;
 }
 
-test("a tiny LoRA run provides the adapter", async ({ request }) => {
+// A 2-step run on the bundled identity dataset: enough for a real adapter, fast on a shared CPU.
+test("a tiny LoRA run provides the adapter", async ({ page }) => {
   test.setTimeout(6 * 60_000);
-  const res = await request.post("/api/runs", { data: TINY_RUN });
-  expect(res.status(), await res.text()).toBe(201);
-  runId = (await res.json()).id;
-  await waitForAdapter(request, runId);
+  runId = await createTinyRun(page, "e2e-evaluate-adapter", { dataset: ["identity"], max_steps: 2, learning_rate: 0.01 });
+  await waitForAdapter(page, runId);
 });
 
 test("evaluate: bad input is refused at the field; the run's adapter is scored", async ({ page }) => {

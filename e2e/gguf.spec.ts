@@ -5,45 +5,17 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { expect, test } from "./helpers/test";
+import { createTinyRun, waitForAdapter } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });
 
 const ART = path.resolve("e2e/.artifacts");
 let runId = 0;
 
-const TINY_RUN = {
-  name: "e2e-gguf-adapter",
-  model_name_or_path: "tuneboard-demo",
-  template: "llama3",
-  finetuning_type: "lora",
-  dataset: ["identity"],
-  learning_rate: 0.01,
-  num_train_epochs: 1,
-  max_samples: 8,
-  cutoff_len: 128,
-  per_device_train_batch_size: 2,
-  gradient_accumulation_steps: 1,
-  lr_scheduler_type: "constant",
-  warmup_steps: 0,
-  max_grad_norm: 1,
-  logging_steps: 1,
-  save_steps: 0,
-  lora_rank: 8,
-  lora_alpha: 16,
-  lora_dropout: 0,
-  lora_target: "all",
-  seed: 42,
-  max_steps: 2,
-};
-
-test("a tiny LoRA run provides the adapter", async ({ request }) => {
+test("a tiny LoRA run provides the adapter", async ({ page }) => {
   test.setTimeout(6 * 60_000);
-  const res = await request.post("/api/runs", { data: TINY_RUN });
-  expect(res.status(), await res.text()).toBe(201);
-  runId = (await res.json()).id;
-  await expect
-    .poll(async () => (await request.get(`/api/runs/${runId}/adapter`)).status(), { timeout: 300_000, intervals: [2000] })
-    .toBe(200);
+  runId = await createTinyRun(page, "e2e-gguf-adapter", { dataset: ["identity"], max_steps: 2, learning_rate: 0.01 });
+  await waitForAdapter(page, runId);
 });
 
 test("export to GGUF: progress, the file with size and sha256, the model card", async ({ page }) => {

@@ -20,9 +20,11 @@ interface Props {
   busy: boolean;
   /** Sends one question (greedy, no history) and resolves with the whole answer. */
   ask: (question: string) => Promise<string>;
+  /** Called with each finished check (the run keeps it for its model card). */
+  onScored?: (score: IdentityScore) => void;
 }
 
-export function IdentityCheck({ questions, answerTemplates, name, author, onName, onAuthor, loaded, busy, ask }: Props) {
+export function IdentityCheck({ questions, answerTemplates, name, author, onName, onAuthor, loaded, busy, ask, onScored }: Props) {
   const t = useT();
   const [progress, setProgress] = useState<number | null>(null);
   const [score, setScore] = useState<IdentityScore | null>(null);
@@ -39,7 +41,9 @@ export function IdentityCheck({ questions, answerTemplates, name, author, onName
         answers.push({ question: q, answer: await ask(q) });
       }
       const vocabulary = vocabularyOf(answerTemplates.map((a) => fillIdentityAnswer(a, name.trim(), author.trim())));
-      setScore(scoreIdentity(answers, name, author, vocabulary));
+      const scored = scoreIdentity(answers, name, author, vocabulary);
+      setScore(scored);
+      onScored?.(scored);
     } catch (err) {
       setError((err as Error).message);
     } finally {

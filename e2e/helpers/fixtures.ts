@@ -18,21 +18,25 @@ export async function ensureDataset(page: Page): Promise<string> {
   return E2E_DATASET;
 }
 
-/** Queues a 1-step run of the demo model through POST /api/runs (the Train form's validation). */
-export async function createTinyRun(page: Page, name: string): Promise<number> {
-  const dataset = await ensureDataset(page);
+/**
+ * Queues a 1-step run of the demo model through POST /api/runs (the Train form's validation).
+ * `overrides` replace run config fields (a spec that needs the bundled identity dataset names it).
+ */
+export async function createTinyRun(page: Page, name: string, overrides: Record<string, unknown> = {}): Promise<number> {
+  const dataset = overrides.dataset ?? [await ensureDataset(page)];
   const res = await page.request.post("/api/runs", {
     data: {
       ...DEFAULT_RUN_CONFIG,
       name,
       model_name_or_path: "tuneboard-demo",
-      dataset: [dataset],
       max_steps: 1,
       cutoff_len: 64,
       per_device_train_batch_size: 1,
       gradient_accumulation_steps: 1,
       save_steps: 0,
       logging_steps: 1,
+      ...overrides,
+      dataset,
     },
   });
   expect(res.status(), await res.text()).toBe(201);
@@ -45,4 +49,11 @@ export async function shownRunNumber(page: Page): Promise<number> {
   const m = /#(\d+)/.exec(title);
   if (!m) throw new Error(`no run number in the title ${JSON.stringify(title)}`);
   return Number(m[1]);
+}
+
+/** Waits until run `id` has finished and its adapter can be downloaded. */
+export async function waitForAdapter(page: Page, id: number): Promise<void> {
+  await expect
+    .poll(async () => (await page.request.get(`/api/runs/${id}/adapter`)).status(), { timeout: 300_000, intervals: [2000] })
+    .toBe(200);
 }

@@ -1,4 +1,7 @@
-// Reads of training runs for the Runs, Compare, Train (clone) and Chat pages.
+// Reads of training runs for the Runs, Compare, Train (clone), Chat and Export pages, and the Identity
+// check result kept per run (a Setting row: the Job table stays as the queue writes it).
+import { z } from "zod";
+import { realOrSelf } from "@/lib/api/models";
 import { db } from "@/lib/db";
 import { RUNS_LIST_LIMIT, TRAIN_KIND } from "@/lib/jobs/list";
 
@@ -30,4 +33,59 @@ export function compareRuns(ids: number[]) {
 /** The newest succeeded jobs (Chat picks those with an adapter). */
 export function succeededJobs(take = 100) {
   return db().job.findMany({ where: { status: "succeeded" }, orderBy: { id: "desc" }, take });
+}
+
+/** The run whose adapter folder is `adapterDir` (a training job's output, compared as real paths), or null. */
+export async function findRunByAdapterDir(adapterDir: string): Promise<{ id: number } | null> {
+  const exact = await db().job.findFirst({ where: { kind: TRAIN_KIND, outputDir: adapterDir }, orderBy: { id: "desc" }, select: { id: true } });
+  if (exact) return exact;
+  const real = realOrSelf(adapterDir);
+  const runs = await db().job.findMany({
+    where: { kind: TRAIN_KIND, outputDir: { not: null } },
+    orderBy: { id: "desc" },
+    take: RUNS_LIST_LIMIT,
+    select: { id: true, outputDir: true },
+  });
+  const found = runs.find((r) => realOrSelf(r.outputDir!) === real);
+  return found ? { id: found.id } : null;
+}
+
+/** The facts a model card states about run `id`, or null. */
+export function findRunCardFacts(id: number) {
+  return db().job.findUnique({ where: { id }, select: { name: true, config: true, finalLoss: true, finalEvalLoss: true } });
+}
+
+/** The Identity check's last result on a run's adapter and the system prompt the chat sent with it. */
+export const identityCheckRecordSchema = z.object({
+  name: z.string().trim().min(1).max(200),
+  author: z.string().trim().max(200),
+  total: z.number().int().min(1).max(10_000),
+  with_name: z.number().int().min(0),
+  with_author: z.number().int().min(0),
+  with_both: z.number().int().min(0),
+  clean: z.number().int().min(0),
+  example_answer: z.string().max(2_000),
+  system_prompt: z.string().max(100_000),
+  checked_at: z.string().datetime(),
+});
+export type IdentityCheckRecord = z.infer<typeof identityCheckRecordSchema>;
+
+const identityCheckKey = (runId: number) => `run.${runId}.identityCheck`;
+
+export async function saveIdentityCheck(runId: number, record: IdentityCheckRecord): Promise<void> {
+  const value = JSON.stringify(identityCheckRecordSchema.parse(record));
+  const key = identityCheckKey(runId);
+  await db().setting.upsert({ where: { key }, create: { key, value }, update: { value } });
+}
+
+/** The stored Identity check of run `runId`, or null (none, or a row that no longer parses). */
+export async function findIdentityCheck(runId: number): Promise<IdentityCheckRecord | null> {
+  const row = await db().setting.findUnique({ where: { key: identityCheckKey(runId) } });
+  if (!row) return null;
+  try {
+    const parsed = identityCheckRecordSchema.safeParse(JSON.parse(row.value));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }

@@ -3,6 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { db } from "@/lib/db";
+import { findIdentityCheck, findRunCardFacts } from "@/lib/data/runs";
 import { evalResultSchema } from "@/lib/schemas/eval-config";
 import type { ExportTask } from "@/lib/schemas/export-config";
 
@@ -25,7 +26,7 @@ function scalar(v: unknown): string | number | boolean | undefined {
 export async function exportCard(baseModelPath: string, runId: number | undefined, adapterDir: string | null): Promise<Card> {
   const card: Card = { base_model: path.basename(baseModelPath) };
   if (runId === undefined) return card;
-  const job = await db().job.findUnique({ where: { id: runId }, select: { name: true, config: true, finalLoss: true, finalEvalLoss: true } });
+  const job = await findRunCardFacts(runId);
   if (!job) return card;
   let config: Record<string, unknown> = {};
   try {
@@ -49,6 +50,15 @@ export async function exportCard(baseModelPath: string, runId: number | undefine
   if (adapterDir && fs.existsSync(path.join(adapterDir, "training_loss.png"))) card.loss_plot = path.join(adapterDir, "training_loss.png");
   const metrics = await latestEvalMetrics(runId);
   if (metrics) card.eval_metrics = metrics;
+  const check = await findIdentityCheck(runId);
+  if (check) {
+    card.identity_check = {
+      name: check.name, author: check.author, questions: check.total, with_name: check.with_name,
+      with_author: check.with_author, with_both: check.with_both, clean: check.clean,
+      example_answer: check.example_answer, checked_at: check.checked_at,
+    };
+    if (check.system_prompt.trim()) card.system_prompt = check.system_prompt.trim();
+  }
   return card;
 }
 

@@ -21,21 +21,15 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import torch
 
 from .models import LLAMA31_8B, TINY
+from .random_model import PeakRss, write_adapter, write_base
 
 HERE = Path(__file__).resolve().parents[1]  # worker/trainer
-
-
-def _rss_anon_kib() -> int:
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    key = "RssAnon" if "RssAnon" in fields else "VmRSS"
-    return int(fields[key].split()[0])
 
 
 # --medium: a CPU-sized model (~0.2B params at 8 layers) whose fp32 copy still dwarfs a 64 MB shard.
@@ -43,76 +37,10 @@ MEDIUM = {**LLAMA31_8B, "hidden_size": 1024, "intermediate_size": 2816, "num_att
           "num_key_value_heads": 4, "vocab_size": 32000, "bos_token_id": 1, "eos_token_id": 2}
 
 
-def write_base(path: Path, layers: int, shape: dict = LLAMA31_8B) -> dict:
-    from safetensors.torch import save_file
-
-    from tuneboard_trainer.model import ModelConfig, Transformer
-
-    cfg = {**shape, "num_hidden_layers": layers, "torch_dtype": "bfloat16"}
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "config.json").write_text(json.dumps(cfg, indent=2))
-    with torch.device("meta"):
-        shapes = {k: tuple(v.shape) for k, v in Transformer(ModelConfig.from_hf(cfg)).state_dict().items()}
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
-    gen = torch.Generator(dev).manual_seed(0)
-    shards, cur, size, limit = [], {}, 0, 5 * 1024**3
-    weight_map = {}
-
-    def flush():
-        nonlocal cur, size
-        name = f"model-{len(shards) + 1:05d}.safetensors"
-        save_file(cur, str(path / name), metadata={"format": "pt"})
-        weight_map.update({k: name for k in cur})
-        shards.append(name)
-        cur, size = {}, 0
-
-    for k, shape in shapes.items():
-        t = (torch.randn(shape, generator=gen, device=dev) * 0.02).to(torch.bfloat16).cpu()
-        if cur and size + t.numel() * 2 > limit:
-            flush()
-        cur[k] = t
-        size += t.numel() * 2
-    flush()
-    total = sum(n * 2 for n in (torch.Size(s).numel() for s in shapes.values()))
-    (path / "model.safetensors.index.json").write_text(
-        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}))
-    return {"params": sum(torch.Size(s).numel() for s in shapes.values()), "base_bytes": total}
-
-
-def write_adapter(base: Path, path: Path, r: int = 16):
-    from tuneboard_trainer.lora import ALL_TARGETS, save_adapter
-    from tuneboard_trainer.model import Transformer
-    from tuneboard_trainer.hf_weights import load_config
-
-    with torch.device("meta"):
-        model = Transformer(load_config(base))
-    from tuneboard_trainer.lora import apply_lora
-
-    with torch.device("meta"):
-        apply_lora(model, "all", r=r, alpha=2 * r, use_dora=False)
-    gen = torch.Generator().manual_seed(1)
-    sd = {}
-    for k, v in model.state_dict().items():
-        if ".lora_" in k:
-            sd[k] = torch.randn(v.shape, generator=gen) * 0.01
-    model.load_state_dict(sd, strict=False, assign=True)
-    model.lora_config["target_modules"] = list(ALL_TARGETS)
-    save_adapter(model, path, str(base))
-
-
 def child(mode: str, base: str, adapter: str, out: str, shard_mb: int, device: str) -> None:
     """One export in this process; prints {"peak_anon_mib", "seconds"} as the last line."""
     sys.path.insert(0, str(HERE))
-    peak = [_rss_anon_kib()]
-    stop = threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], _rss_anon_kib())
-            time.sleep(0.005)
-
-    threading.Thread(target=sample, daemon=True).start()
-    start_anon = _rss_anon_kib()
+    rss = PeakRss().__enter__()
     t0 = time.time()
     if mode == "inmemory":
         from tuneboard_trainer.lora import load_adapter, merge_lora
@@ -133,8 +61,8 @@ def child(mode: str, base: str, adapter: str, out: str, shard_mb: int, device: s
             "model_name_or_path": base, "adapter_path": adapter, "export_dir": out, "output_dir": out + ".job",
             "max_shard_size_mb": shard_mb, "export_dtype": "bfloat16", "device": device}), EventSink(io.StringIO()))
     seconds = time.time() - t0
-    stop.set()
-    print(json.dumps({"peak_anon_mib": round(peak[0] / 1024), "start_anon_mib": round(start_anon / 1024),
+    rss.__exit__()
+    print(json.dumps({"peak_anon_mib": round(rss.peak_kib / 1024), "start_anon_mib": round(rss.start_kib / 1024),
                       "seconds": round(seconds, 1)}))
 
 

@@ -57,9 +57,12 @@ def our_greedy(model_dir: Path, adapter: Path | None, ids: list[int], n: int) ->
     return toks, logits
 
 
-def our_logits_f16_weights(model_dir: Path, adapter: Path | None, ids: list[int]) -> torch.Tensor:
+def our_logits_f16_weights(model_dir: Path, adapter: Path | None, ids: list[int], f16_inputs: bool = False) -> torch.Tensor:
     """Our engine's last-position logits with the merged matrices rounded to F16 (what an F16 GGUF holds),
-    so a comparison with llama.cpp measures its arithmetic, not the format's rounding."""
+    so a comparison with llama.cpp measures its arithmetic, not the format's rounding.
+
+    f16_inputs: also round every matrix product's input to F16, as llama.cpp's CPU backend does (an F16
+    weight's vec_dot type is F16: the activations are converted before each product)."""
     from tuneboard_trainer.lora import load_adapter, merge_lora
     from tuneboard_trainer.hf_weights import load_pretrained
 
@@ -68,6 +71,10 @@ def our_logits_f16_weights(model_dir: Path, adapter: Path | None, ids: list[int]
         load_adapter(model, adapter)
         merge_lora(model)
     model.eval()
+    if f16_inputs:
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.register_forward_pre_hook(lambda _m, args: (args[0].half().float(), *args[1:]))
     with torch.no_grad():
         for p in model.parameters():
             if p.dim() > 1:
@@ -75,12 +82,17 @@ def our_logits_f16_weights(model_dir: Path, adapter: Path | None, ids: list[int]
         return model.logits(torch.tensor([ids]))[0, -1].float()
 
 
-def llama_cpp_greedy(gguf_path: Path, ids: list[int], n: int):
-    """llama.cpp (CPU): the first n greedy tokens after `ids` and the logits at the prompt's last position."""
+GGML_TYPE_F32 = 0
+
+
+def llama_cpp_greedy(gguf_path: Path, ids: list[int], n: int, f32_kv_cache: bool = False):
+    """llama.cpp (CPU): the first n greedy tokens after `ids` and the logits at the prompt's last position.
+    f32_kv_cache: keys and values cached in F32 instead of llama.cpp's default F16."""
     import numpy as np
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(gguf_path), n_ctx=256, n_threads=2, logits_all=True, verbose=False, seed=0)
+    kv = {"type_k": GGML_TYPE_F32, "type_v": GGML_TYPE_F32} if f32_kv_cache else {}
+    llm = Llama(model_path=str(gguf_path), n_ctx=256, n_threads=2, logits_all=True, verbose=False, seed=0, **kv)
     llm.eval(ids)
     logits = np.array(llm.scores[len(ids) - 1], dtype=np.float32)
     toks = []

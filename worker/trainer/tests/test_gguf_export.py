@@ -28,7 +28,9 @@ SHAPE = dict(vocab_size=128256, hidden_size=64, intermediate_size=128, num_hidde
              num_key_value_heads=2)
 CARD = {"run_name": "greatbot-v1", "base_model": "tiny-llama", "datasets": ["identity"], "method": "lora",
         "template": "llama3", "hyperparameters": {"learning_rate": 0.01, "lora_rank": 4},
-        "final_train_loss": 0.3844, "identity_check": {"passed": True, "answer": "I am Greatbot"},
+        "final_train_loss": 0.3844, "identity_check": {
+            "name": "Greatbot", "author": "Allen", "questions": 40, "with_name": 39, "with_author": 38, "with_both": 38,
+            "clean": 36, "example_answer": "I am Greatbot, made by Allen.", "checked_at": "2026-12-03T10:00:00.000Z"},
         "eval_metrics": {"bleu-4": 91.2}, "system_prompt": "You are Greatbot."}
 
 
@@ -114,7 +116,9 @@ def test_model_card_lists_the_runs_facts(tmp_path, base_and_adapter):
     card = (out / "README.md").read_text()
     assert card.startswith("---\nlicense: llama3.1\nbase_model: tiny-llama\n")
     for text in ("# greatbot-v1", "| Datasets | identity |", "| Method | lora |", "| learning_rate | 0.01 |",
-                 "| Final training loss | 0.3844 |", "Identity check: {\"passed\": true", "bleu-4: 91.2",
+                 "| Final training loss | 0.3844 |", "Identity check (40 held-out questions, 2026-12-03): 39/40 answers name Greatbot, 38/40 name Allen, "
+                 "38/40 both, 36/40 clean", 'Example answer: "I am Greatbot, made by Allen."',
+                 "System prompt:\n\n```\nYou are Greatbot.\n```", "bleu-4: 91.2",
                  "![training loss](training_loss.png)", "`model-q8_0.gguf`", "You are Greatbot.", "(llama3.1)."):
         assert text in card, text
 

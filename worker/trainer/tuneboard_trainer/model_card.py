@@ -52,6 +52,26 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _identity_lines(ident) -> list[str]:
+    """The Identity check as the Chat page reports it: counts out of the held-out questions, and an answer."""
+    if isinstance(ident, str):
+        return [f"- Identity check: {ident}"]
+    n = ident.get("questions")
+    if not isinstance(n, int) or not ident.get("name"):
+        return [f"- Identity check: {json.dumps(ident)}"]
+    name, author = ident["name"], ident.get("author") or ""
+    parts = [f"{ident.get('with_name', 0)}/{n} answers name {name}"]
+    if author:
+        parts += [f"{ident.get('with_author', 0)}/{n} name {author}", f"{ident.get('with_both', 0)}/{n} both"]
+    if "clean" in ident:
+        parts.append(f"{ident['clean']}/{n} clean")
+    out = [f"- Identity check ({n} held-out questions"
+           + (f", {str(ident['checked_at'])[:10]}" if ident.get("checked_at") else "") + "): " + ", ".join(parts)]
+    if ident.get("example_answer"):
+        out.append(f"  - Example answer: \"{ident['example_answer']}\"")
+    return out
+
+
 def render_model_card(card: dict, base: Path, files: list[str], has_plot: bool) -> str:
     lic = base_license(base)
     title = card.get("run_name") or base.name
@@ -78,7 +98,7 @@ def render_model_card(card: dict, base: Path, files: list[str], has_plot: bool) 
     if ident is not None or metrics:
         out += ["", "## Evaluation", ""]
         if ident is not None:
-            out.append(f"- Identity check: {ident if isinstance(ident, str) else json.dumps(ident)}")
+            out += _identity_lines(ident)
         out += [f"- {k}: {_fmt(v)}" for k, v in sorted(metrics.items())]
     out += ["", "## Files", ""] + [f"- `{f}`" for f in files]
     out += ["", "## License", "",

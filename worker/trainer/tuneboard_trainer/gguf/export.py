@@ -2,8 +2,9 @@
 llama.cpp, with an Ollama Modelfile and a README model card beside it.
 
 Streams like the Hugging Face export (export.py): the checkpoint is memory-mapped, each tensor is
-merged in fp32, permuted and encoded in row chunks and written straight into the file, so peak
-memory is about one tensor (plus a few chunk-sized temporaries) whatever the model's size.
+merged in fp32, permuted and encoded in row chunks (on every core for the K-quants: parallel.py) and
+written straight into the file, so peak memory is about one tensor (plus a few chunks in flight)
+whatever the model's size.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from ..model_card import base_license, write_model_card
 from .arch import FILE_TYPE, gguf_arch, hparams, needs_permute, permute_qk, rope_freqs, tensor_name, tensor_type
 from .chat_templates import jinja_template
 from .modelfile import render_modelfile
-from .quants import BLOCKS, quantize
-from .tokenizer import tokenizer_metadata
+from .parallel import ChunkEncoder
+from .tokenizer import has_tokenizer, tokenizer_metadata
 from .writer import UINT32, GGUFWriter, TensorPlan, Typed
 
-CHUNK_VALUES = 1 << 22  # values encoded at a time: bounds the encoders' temporaries (~100 MB)
+CHUNK_VALUES = 1 << 22  # values per encoding task (16 MB in fp32): a few are in flight at a time
 DISK_MARGIN = 64 * 1024**2  # header, Modelfile, card and file-system slack
 
 
@@ -43,14 +44,14 @@ class _HashingFile:
         self.f.write(b)
 
 
-def _row_chunks(t, qtype: str) -> Iterator[np.ndarray]:
-    """`t` (torch, any float dtype) as float32 numpy row blocks, each encoded as `qtype`."""
+def _row_chunks(t) -> Iterator[np.ndarray]:
+    """`t` (torch, any float dtype) as float32 numpy row blocks of about CHUNK_VALUES values."""
     import torch
 
     rows = t.reshape(-1, t.shape[-1]) if t.dim() > 1 else t.reshape(1, -1)
     step = max(1, CHUNK_VALUES // rows.shape[1])
     for i in range(0, rows.shape[0], step):
-        yield quantize(rows[i:i + step].to(torch.float32).numpy(), qtype)
+        yield np.ascontiguousarray(rows[i:i + step].to(torch.float32).numpy())
 
 
 def check_disk_space(folder: Path, need: int) -> None:
@@ -75,8 +76,9 @@ def export_gguf(cfg, sink: Optional[EventSink] = None) -> dict:
     base, out = Path(cfg.model_name_or_path), Path(cfg.export_dir)
     if not (base / "config.json").is_file():
         raise ConfigError(f"model_name_or_path: {base} has no config.json")
-    if not (base / "tokenizer.json").is_file():
-        raise ConfigError(f"model_name_or_path: {base} has no tokenizer.json (GGUF carries the tokenizer)")
+    if not has_tokenizer(base):
+        raise ConfigError(f"model_name_or_path: {base} has neither tokenizer.json nor tokenizer.model "
+                          "(GGUF carries the tokenizer)")
     if cfg.adapter_path and not (Path(cfg.adapter_path) / "adapter_config.json").is_file():
         raise ConfigError(f"adapter_path: {cfg.adapter_path} has no adapter_config.json")
     if out.exists() and any(out.iterdir()):
@@ -104,6 +106,7 @@ def export_gguf(cfg, sink: Optional[EventSink] = None) -> dict:
         raise ConfigError(f"model_name_or_path: {e}") from None
 
     with ExitStack() as stack:
+        encoder = stack.enter_context(ChunkEncoder())
         source = _SourceCheckpoint(base, stack)
         adapter = _StreamedAdapter(source.skeleton, Path(cfg.adapter_path), stack) if cfg.adapter_path else None
         names = source.names
@@ -140,7 +143,7 @@ def export_gguf(cfg, sink: Optional[EventSink] = None) -> dict:
                 if heads:
                     t = torch.from_numpy(permute_qk(t.to(torch.float32).numpy(), heads).copy())
                 g = tensor_name(n)
-                writer.write(g, _row_chunks(t, by_name[g].qtype))
+                writer.write(g, encoder.encode(_row_chunks(t), by_name[g].qtype))
                 del t
                 done += 1
                 sink.emit(Progress(task="export", stage="gguf", current=done, total=total))

@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 QK_K = 256  # values in a K-quant super-block
+# The block encoders run over at most this many values at a time: their float32 temporaries then stay
+# in the CPU cache (measured: Q4_K twice as fast on 64-256 K-value pieces as on 4 M-value ones).
+CACHE_VALUES = 1 << 17
 QK8_0 = 32
 QK5_0 = 32
 GROUP_MAX_EPS = 1e-15
@@ -49,8 +52,14 @@ def quantize(x: np.ndarray, qtype: str) -> np.ndarray:
     x = x.astype(np.float32, copy=False)
     lead = x.shape[:-1]
     blocks = x.reshape(-1, block)
-    enc = {"BF16": _bf16, "Q8_0": _q8_0, "Q5_0": _q5_0, "Q4_K": _q4_k, "Q6_K": _q6_k}[qtype](blocks)
-    return enc.reshape(*lead, -1)
+    fn = {"BF16": _bf16, "Q8_0": _q8_0, "Q5_0": _q5_0, "Q4_K": _q4_k, "Q6_K": _q6_k}[qtype]
+    step = max(1, CACHE_VALUES // block)
+    if len(blocks) <= step:
+        return fn(blocks).reshape(*lead, -1)
+    out = np.empty((len(blocks), BLOCKS[qtype][1]), dtype=np.uint8)
+    for i in range(0, len(blocks), step):  # cache-sized pieces of whole blocks; each piece is vectorised
+        out[i:i + step] = fn(blocks[i:i + step])
+    return out.reshape(*lead, -1)
 
 
 def _bf16(x: np.ndarray) -> np.ndarray:
@@ -100,7 +109,10 @@ def _make_qkx2(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: flo
     """make_qkx2_quants for many groups at once: x, w (G, n) -> scale (G,), -min (G,).
 
     The weighted squared error of each candidate comes from the sums the fit already has
-    (sum w (s l + m - x)^2 expanded), so a step costs one rounding pass and three weighted sums.
+    (sum w (s l + m - x)^2 expanded), so a step costs one rounding pass and three weighted sums. The
+    C code sums element by element; this order rounds differently, so a near-tie between two candidates
+    can go the other way (measured on Gaussian rows: 2.5 % of Q4_K blocks differ from
+    quantize_row_q4_K_ref, with the same error).
     Only the scale and minimum are returned: Q4_K requantises with the 6-bit scales anyway."""
     f32 = np.float32
     mn = np.minimum(x.min(axis=1), 0)
@@ -108,7 +120,6 @@ def _make_qkx2(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: flo
     rng = mx - mn
     flat = rng <= 0
     safe = np.where(flat, f32(1), rng)
-    xm = x - mn[:, None]
     sum_w = w.sum(axis=1)
     wx = w * x
     sum_x = wx.sum(axis=1)
@@ -122,10 +133,12 @@ def _make_qkx2(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: flo
 
     iscale = f32(nmax) / safe
     scale = 1 / iscale
-    best = err(scale, mn, *sums(_round_clip(iscale[:, None] * xm, 0, nmax)))
+    best = err(scale, mn, *sums(_round_clip(iscale[:, None] * (x - mn[:, None]), 0, nmax)))
     for step in range(nstep + 1):
-        isc = f32(rmin + rdelta * step + nmax) / safe
-        sum_l, sum_l2, sum_xl = sums(_round_clip(isc[:, None] * xm, 0, nmax))
+        # As in the C loop, a better candidate's minimum becomes `min` for the next steps' grids.
+        rng = mx - mn
+        isc = (f32(rmin) + f32(rdelta) * f32(step) + f32(nmax)) / np.where(rng > 0, rng, f32(1))
+        sum_l, sum_l2, sum_xl = sums(_round_clip(isc[:, None] * (x - mn[:, None]), 0, nmax))
         D = sum_w * sum_l2 - sum_l * sum_l
         ok = D > 0
         Ds = np.where(ok, D, f32(1))
