@@ -53,20 +53,8 @@ export function ChatPanel({ models, adapters, initialModel, initialAdapter, ques
   const ready = state?.state === "ready";
   const adaptersLoaded = ready && (state?.adapterPaths?.length ?? (state?.adapterPath ? 1 : 0)) > 0;
 
-  // A check of exactly one loaded adapter is that run's result; its model card shows it.
-  const keepScore = (score: IdentityScore) => {
-    const loaded = state?.adapterPaths ?? (state?.adapterPath ? [state.adapterPath] : []);
-    if (loaded.length !== 1 || score.total === 0 || !idName.trim()) return;
-    const example = score.rows.find((r) => r.hasName && r.hasAuthor) ?? score.rows[0];
-    recordIdentityCheck({
-      adapterPath: loaded[0],
-      check: {
-        name: idName.trim(), author: idAuthor.trim(), total: score.total, with_name: score.withName,
-        with_author: score.withAuthor, with_both: score.withBoth, clean: score.clean,
-        example_answer: example.answer.slice(0, 2_000), system_prompt: settings.system.trim(),
-      },
-    }).catch(() => {}); // the check's table is shown either way; only the card misses it
-  };
+  const keepScore = (score: IdentityScore) =>
+    keepIdentityScore(state?.adapterPaths ?? (state?.adapterPath ? [state.adapterPath] : []), idName, idAuthor, settings.system, score);
 
   const toggle = (p: string) => {
     setSelected((s) => (s.includes(p) ? s.filter((x) => x !== p) : [...s, p]));
@@ -167,4 +155,18 @@ function CompareToggle({ checked, onChange }: { checked: boolean; onChange: (on:
       {t("chat.compare.toggle")}
     </label>
   );
+}
+
+/** A check of exactly one loaded adapter is that run's result: stored with the run, its model card shows it. */
+function keepIdentityScore(loaded: string[], name: string, author: string, system: string, score: IdentityScore) {
+  if (loaded.length !== 1 || score.total === 0 || !name.trim()) return;
+  const example = score.rows.find((r) => r.hasName && r.hasAuthor) ?? score.rows[0];
+  recordIdentityCheck({
+    adapterPath: loaded[0],
+    check: {
+      name: name.trim(), author: author.trim(), total: score.total, with_name: score.withName,
+      with_author: score.withAuthor, with_both: score.withBoth, clean: score.clean,
+      example_answer: example.answer.slice(0, 2_000), system_prompt: system.trim(),
+    },
+  }).catch(() => {}); // the check's table is shown either way; only the card misses it
 }

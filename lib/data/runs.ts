@@ -89,3 +89,17 @@ export async function findIdentityCheck(runId: number): Promise<IdentityCheckRec
     return null;
   }
 }
+
+const identityCheckInput = z.object({
+  adapterPath: z.string().min(1).max(4_096),
+  check: identityCheckRecordSchema.omit({ checked_at: true }),
+});
+
+/** Stores a Chat page Identity check for the run whose adapter answered; false when the adapter is no run's output (nothing stored). */
+export async function recordIdentityCheckForAdapter(input: unknown): Promise<boolean> {
+  const parsed = identityCheckInput.parse(input);
+  const run = await findRunByAdapterDir(parsed.adapterPath);
+  if (!run) return false;
+  await saveIdentityCheck(run.id, { ...parsed.check, checked_at: new Date().toISOString() });
+  return true;
+}

@@ -11,14 +11,14 @@ Object.assign(process.env, { DATABASE_URL: url, TUNEBOARD_RUNS_DIR: path.join(di
 
 let exportCard: typeof import("./export-card").exportCard;
 let runs: typeof import("@/lib/data/runs");
-let recordIdentityCheck: typeof import("@/app/chat/actions").recordIdentityCheck;
+let recordIdentityCheck: typeof import("@/lib/data/runs").recordIdentityCheckForAdapter;
 let db: typeof import("@/lib/db").db;
 
 beforeAll(async () => {
   const { migrateDeploy } = await import("@/prisma/migrate");
   await migrateDeploy(url, { log: () => {} });
   ({ exportCard } = await import("./export-card"));
-  ({ recordIdentityCheck } = await import("@/app/chat/actions"));
+  ({ recordIdentityCheckForAdapter: recordIdentityCheck } = await import("@/lib/data/runs"));
   runs = await import("@/lib/data/runs");
   ({ db } = await import("@/lib/db"));
 });

@@ -34,6 +34,8 @@ export const validation = defineMessages(
     "device": "{field} must be auto, cpu, cuda or cuda:N",
     "stage": "{field} must be pt, sft, rm, dpo or kto",
     "prefLoss": "{field} must be sigmoid, hinge, ipo, orpo or simpo",
+    "quantBit": "quantization bit must be none, 8 or 4",
+    "quantMethod": "quantization method must be auto, nf4, int8 or fp8",
     // Saved configurations (lib/configs/saved.ts).
     "configName": "give the configuration a name",
     "maxChars": "{n} characters at most",
@@ -159,6 +161,8 @@ export const validation = defineMessages(
     "device": "{field}必须是 auto、cpu、cuda 或 cuda:N",
     "stage": "{field}必须是 pt、sft、rm、dpo 或 kto",
     "prefLoss": "{field}必须是 sigmoid、hinge、ipo、orpo 或 simpo",
+    "quantBit": "量化位数必须是 none、8 或 4",
+    "quantMethod": "量化方法必须是 auto、nf4、int8 或 fp8",
     "configName": "请为配置命名",
     "maxChars": "最多 {n} 个字符",
     "modelMissing": "模型路径不存在：{path}",
