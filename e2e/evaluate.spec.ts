@@ -64,7 +64,9 @@ test("evaluate: bad input is refused at the field; the run's adapter is scored",
   await form.getByLabel("Top-p").fill("0.7");
   await form.getByLabel("Max samples").fill("4");
   await form.getByLabel("Max new tokens").fill("12");
-  await expect(page.getByTestId(`eval-dataset-${dataset}`).getByRole("checkbox")).toBeChecked();
+  // Score the filled copy alone: the form pre-ticks the newest filled dataset, which another spec may have added.
+  for (const box of await page.locator('[data-testid^="eval-dataset-"] input[type="checkbox"]:checked').all()) await box.uncheck();
+  await page.getByTestId(`eval-dataset-${dataset}`).getByRole("checkbox").check();
   await expect(page.getByTestId("eval-dataset-identity").getByRole("checkbox")).not.toBeChecked();
   await form.getByRole("button", { name: "Start evaluation" }).click();
   await page.waitForURL(/\/evaluate\?tab=eval&job=\d+$/);
