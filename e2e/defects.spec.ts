@@ -2,7 +2,7 @@
 // on Evaluate and Train, the Train form after a refused Start, form messages without internal
 // names, the Evaluate page's progress and height, Home's runs and numbering, and Chat's compare.
 import { expect, test, type Page } from "./helpers/test";
-import { createTinyRun, ensureDataset } from "./helpers/fixtures";
+import { createTinyRun, ensureDataset, tickOnlyEvalDataset } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });
 
@@ -80,7 +80,7 @@ test("an evaluation's total is known from the start and its predictions come 20 
   await page.goto("/evaluate");
   const form = page.getByRole("form", { name: "Evaluate & Predict" });
   await form.getByLabel("Adapter (finished run)").selectOption("");
-  await expect(form.getByTestId(`eval-dataset-${dataset}`).getByRole("checkbox")).toBeChecked();
+  await tickOnlyEvalDataset(page, dataset);
   await form.getByLabel("Max samples").fill("25");
   await form.getByLabel("Max new tokens").fill("2");
   await form.getByRole("button", { name: "Start evaluation" }).click();

@@ -4,7 +4,7 @@
 // folder on disk) and the adapter as a .tar.
 import fs from "node:fs";
 import path from "node:path";
-import { ensureDataset } from "./helpers/fixtures";
+import { ensureDataset, tickOnlyEvalDataset } from "./helpers/fixtures";
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "./helpers/test";
 import { createTinyRun, waitForAdapter } from "./helpers/fixtures";
@@ -64,9 +64,7 @@ test("evaluate: bad input is refused at the field; the run's adapter is scored",
   await form.getByLabel("Top-p").fill("0.7");
   await form.getByLabel("Max samples").fill("4");
   await form.getByLabel("Max new tokens").fill("12");
-  // Score the filled copy alone: the form pre-ticks the newest filled dataset, which another spec may have added.
-  for (const box of await page.locator('[data-testid^="eval-dataset-"] input[type="checkbox"]:checked').all()) await box.uncheck();
-  await page.getByTestId(`eval-dataset-${dataset}`).getByRole("checkbox").check();
+  await tickOnlyEvalDataset(page, dataset);
   await expect(page.getByTestId("eval-dataset-identity").getByRole("checkbox")).not.toBeChecked();
   await form.getByRole("button", { name: "Start evaluation" }).click();
   await page.waitForURL(/\/evaluate\?tab=eval&job=\d+$/);

@@ -19,6 +19,16 @@ export async function ensureDataset(page: Page): Promise<string> {
 }
 
 /**
+ * Leaves exactly `dataset` ticked on the Evaluate form. The form pre-ticks the newest filled dataset,
+ * which another spec may have added after ours.
+ */
+export async function tickOnlyEvalDataset(page: Page, dataset: string): Promise<void> {
+  for (const box of await page.locator('[data-testid^="eval-dataset-"] input[type="checkbox"]:checked').all()) await box.uncheck();
+  await page.getByTestId(`eval-dataset-${dataset}`).getByRole("checkbox").check();
+  await expect(page.locator('[data-testid^="eval-dataset-"] input[type="checkbox"]:checked')).toHaveCount(1);
+}
+
+/**
  * Queues a 1-step run of the demo model through POST /api/runs (the Train form's validation).
  * `overrides` replace run config fields (a spec that needs the bundled identity dataset names it).
  */
