@@ -3,7 +3,7 @@
 // early stopping ends a run on its eval loss with the reason shown. Tiny demo-model runs: the
 // first 8 records of the identity dataset, a step takes a fraction of a second on the CPU.
 import { expect, test, type APIRequestContext, type Page } from "./helpers/test";
-import { ensureDataset, shownRunNumber } from "./helpers/fixtures";
+import { ensureDataset, queueRun, shownRunNumber } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });
 
@@ -30,12 +30,6 @@ const BASE = {
   seed: 42,
 };
 
-async function createRun(request: APIRequestContext, config: Record<string, unknown>): Promise<number> {
-  const res = await request.post("/api/runs", { data: config });
-  expect(res.status(), await res.text()).toBe(201);
-  return ((await res.json()) as { id: number }).id;
-}
-
 async function dbRun(request: APIRequestContext, id: number) {
   const res = await request.get(`/api/runs/${id}`);
   expect(res.ok()).toBe(true);
@@ -57,7 +51,7 @@ test.beforeAll(async ({ browser }) => {
 test("continue training: the new run starts where the first ended, on one joined curve", async ({ page, request }) => {
   test.setTimeout(4 * 60_000);
   // 8 records, batch 2 × accumulation 2: 2 steps per epoch; 2 epochs end at step 4.
-  const firstId = await createRun(request, { ...BASE, dataset: [dataset], name: `lifecycle-first-${stamp}`, num_train_epochs: 2 });
+  const firstId = await queueRun(request, { ...BASE, dataset: [dataset], name: `lifecycle-first-${stamp}`, num_train_epochs: 2 });
   await expect.poll(async () => (await dbRun(request, firstId)).job.status, { timeout: 150_000 }).toBe("succeeded");
   const firstSteps = (await dbRun(request, firstId)).points.map((p) => p.step);
   expect(firstSteps).toEqual([1, 2, 3, 4]);
@@ -98,7 +92,7 @@ test("early stopping: a run stops when the eval loss stops improving, and says w
   test.setTimeout(4 * 60_000);
   // 2 of 8 records held out, batch 2 × accumulation 1: 3 steps per epoch, an evaluation after each.
   // No evaluation improves on the first by 10, so with patience 2 the run stops at step 3 of 30.
-  const id = await createRun(request, {
+  const id = await queueRun(request, {
     ...BASE,
     dataset: [dataset],
     name: `lifecycle-early-${stamp}`,

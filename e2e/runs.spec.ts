@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import { expect, test, type APIRequestContext, type Page } from "./helpers/test";
 import AxeBuilder from "@axe-core/playwright";
+import { queueRun } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });
 
@@ -42,12 +43,6 @@ const SHORT_STEPS = 6;
 let longId = 0; // aborted, resumed, finished
 let shortId = 0; // finished, compared, deleted
 
-async function createRun(request: APIRequestContext, config: Record<string, unknown>): Promise<number> {
-  const res = await request.post("/api/runs", { data: config });
-  expect(res.status(), await res.text()).toBe(201);
-  return ((await res.json()) as { id: number }).id;
-}
-
 /** Steps logged in the database for a run (GET /api/runs/<id>). */
 async function dbSteps(request: APIRequestContext, id: number): Promise<number[]> {
   const res = await request.get(`/api/runs/${id}`);
@@ -67,8 +62,8 @@ async function dbStatus(request: APIRequestContext, id: number): Promise<string>
 
 test("reconnect: a socket dropped and restored mid-run leaves no gap in the chart", async ({ page, request }) => {
   test.setTimeout(150_000);
-  longId = await createRun(request, { ...BASE, name: `runs-e2e-long-${stamp}`, max_steps: LONG_STEPS, save_steps: 3 });
-  shortId = await createRun(request, { ...BASE, name: `runs-e2e-short-${stamp}`, max_steps: SHORT_STEPS, learning_rate: 0.005 });
+  longId = await queueRun(request, { ...BASE, name: `runs-e2e-long-${stamp}`, max_steps: LONG_STEPS, save_steps: 3 });
+  shortId = await queueRun(request, { ...BASE, name: `runs-e2e-short-${stamp}`, max_steps: SHORT_STEPS, learning_rate: 0.005 });
 
   await page.goto(`/runs/${longId}`);
   await expect(page.getByTestId("socket-state")).toHaveAttribute("data-connected", "true");

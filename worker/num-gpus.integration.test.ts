@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
+import { trainForm } from "@/lib/test-support/train-form";
 import { createHarness, DEMO_MODEL, type Harness } from "./test-support/harness";
 
 let h: Harness;
@@ -26,31 +27,19 @@ afterAll(async () => {
 });
 
 it("a 1-GPU run waits for a worker with a GPU, and its trainer config has no num_gpus", async () => {
-  // As the Train form posts it: strings, the GPUs field included.
-  const res = await createRun({
-    model_name_or_path: path.basename(DEMO_MODEL),
-    template: "llama3",
-    finetuning_type: "lora",
-    dataset: ["identity_greatbot"],
-    learning_rate: "1e-2",
-    num_train_epochs: "1",
-    max_samples: "4",
-    max_steps: "1",
-    cutoff_len: "128",
-    per_device_train_batch_size: "2",
-    gradient_accumulation_steps: "1",
-    lr_scheduler_type: "cosine",
-    warmup_steps: "0",
-    max_grad_norm: "1.0",
-    logging_steps: "1",
-    save_steps: "0",
-    lora_rank: "8",
-    lora_alpha: "16",
-    lora_dropout: "0",
-    lora_target: "all",
-    seed: "42",
-    num_gpus: "1",
-  });
+  // As the Train form posts it (strings), the GPUs field included.
+  const res = await createRun(
+    trainForm({
+      model_name_or_path: path.basename(DEMO_MODEL),
+      dataset: ["identity_greatbot"],
+      learning_rate: "1e-2",
+      num_train_epochs: "1",
+      max_samples: "4",
+      max_steps: "1",
+      cutoff_len: "128",
+      num_gpus: "1",
+    }),
+  );
   expect(res).toMatchObject({ ok: true });
   if (!res.ok) return;
   expect((await h.db.job.findUniqueOrThrow({ where: { id: res.id } })).numGpus).toBe(1);

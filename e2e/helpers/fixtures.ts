@@ -1,6 +1,6 @@
 // Shared set-up for the Train/pages specs: a usable dataset and a small demo-model run, created
 // through the real app (the e2e server starts with only the identity template registered).
-import { expect, type Page } from "@playwright/test";
+import { expect, type APIRequestContext, type Page } from "@playwright/test";
 import { DEFAULT_RUN_CONFIG } from "../../lib/schemas/run-config";
 
 export const E2E_DATASET = "identity_e2ebot";
@@ -66,4 +66,11 @@ export async function waitForAdapter(page: Page, id: number): Promise<void> {
   await expect
     .poll(async () => (await page.request.get(`/api/runs/${id}/adapter`)).status(), { timeout: 300_000, intervals: [2000] })
     .toBe(200);
+}
+
+/** Queues a run with exactly `config` through POST /api/runs (the Train form's validation); returns its id. */
+export async function queueRun(request: APIRequestContext, config: Record<string, unknown>): Promise<number> {
+  const res = await request.post("/api/runs", { data: config });
+  expect(res.status(), await res.text()).toBe(201);
+  return ((await res.json()) as { id: number }).id;
 }

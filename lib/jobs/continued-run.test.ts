@@ -1,53 +1,19 @@
 // Continue training, on the server: which runs can be continued, the continued run's config, the
 // links both ways and the joined curve. Real files and a real SQLite database in a temp dir.
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seedFromTemplates } from "@/lib/test-support/temp-data";
+import { serverTestEnv } from "@/lib/test-support/server-test-env";
+import { trainForm } from "@/lib/test-support/train-form";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-continued-run-"));
-const modelsDir = path.join(dir, "models");
-const dataDir = path.join(dir, "data");
-const runsDir = path.join(dir, "runs");
-const url = `file:${path.join(dir, "test.db")}`;
-Object.assign(process.env, {
-  DATABASE_URL: url,
-  TUNEBOARD_ROOT: ROOT,
-  TUNEBOARD_DATA_DIR: dataDir,
-  TUNEBOARD_MODEL_ROOTS: modelsDir,
-  TUNEBOARD_RUNS_DIR: runsDir,
-});
+const env = serverTestEnv("tuneboard-continued-run-");
+const runsDir = env.runsDir;
 
 let mod: typeof import("./continued-run");
 let createRun: typeof import("./create-run").createRun;
 let db: typeof import("@/lib/db").db;
 
-const config = (extra: Record<string, unknown> = {}) => ({
-  model_name_or_path: "tiny",
-  template: "llama3",
-  finetuning_type: "lora",
-  dataset: ["identity"],
-  learning_rate: "2e-4",
-  num_train_epochs: "2",
-  max_samples: "1000",
-  cutoff_len: "512",
-  per_device_train_batch_size: "2",
-  gradient_accumulation_steps: "1",
-  lr_scheduler_type: "cosine",
-  warmup_steps: "0",
-  max_grad_norm: "1.0",
-  logging_steps: "1",
-  save_steps: "0",
-  lora_rank: "8",
-  lora_alpha: "16",
-  lora_dropout: "0",
-  lora_target: "all",
-  seed: "42",
-  ...extra,
-});
+const config = trainForm;
 
 /** A finished run as the worker leaves it: status, metrics, and its folder's final trainer state. */
 async function finishedRun(extra: Record<string, unknown> = {}, steps = [1, 2, 3], state = true): Promise<number> {
@@ -62,22 +28,13 @@ async function finishedRun(extra: Record<string, unknown> = {}, steps = [1, 2, 3
 }
 
 beforeAll(async () => {
-  await seedFromTemplates(dataDir);
-  const d = path.join(modelsDir, "tiny");
-  fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(path.join(d, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], hidden_size: 64 }));
-  fs.writeFileSync(path.join(d, "model.safetensors"), "");
-  fs.writeFileSync(path.join(d, "tokenizer.json"), "{}");
-  const { migrateDeploy } = await import("@/prisma/migrate");
-  await migrateDeploy(url, { log: () => {} });
+  await env.prepare();
+  env.makeModel("tiny");
   mod = await import("./continued-run");
   ({ createRun } = await import("./create-run"));
   ({ db } = await import("@/lib/db"));
 });
-afterAll(async () => {
-  await db?.().$disconnect();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => env.cleanup());
 
 describe("continue training", () => {
   it("queues a run linked to the parent, with its settings and the epochs asked for", async () => {

@@ -1,40 +1,21 @@
 // Submit-time validation of a run: every bad input is refused with a message at its field, and
 // nothing is queued. Real files and a real SQLite database in a temp dir.
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seedFromTemplates, TEMPLATES_DIR } from "@/lib/test-support/temp-data";
+import { TEMPLATES_DIR } from "@/lib/test-support/temp-data";
+import { serverTestEnv } from "@/lib/test-support/server-test-env";
+import { trainForm } from "@/lib/test-support/train-form";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-create-run-"));
-const modelsDir = path.join(dir, "models");
-const dataDir = path.join(dir, "data");
-const url = `file:${path.join(dir, "test.db")}`;
-Object.assign(process.env, {
-  DATABASE_URL: url,
-  TUNEBOARD_ROOT: ROOT,
-  TUNEBOARD_DATA_DIR: dataDir,
-  TUNEBOARD_MODEL_ROOTS: modelsDir,
-  TUNEBOARD_RUNS_DIR: path.join(dir, "runs"),
-});
-
-// A minimal model directory: what inspectModel checks (config, weights file, tokenizer).
-function makeModel(name: string, architecture = "LlamaForCausalLM") {
-  const d = path.join(modelsDir, name);
-  fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(path.join(d, "config.json"), JSON.stringify({ architectures: [architecture], hidden_size: 64 }));
-  fs.writeFileSync(path.join(d, "model.safetensors"), "");
-  fs.writeFileSync(path.join(d, "tokenizer.json"), "{}");
-  return d;
-}
+const env = serverTestEnv("tuneboard-create-run-");
+const { dir, modelsDir, dataDir } = env;
+const makeModel = env.makeModel;
 
 let createRun: typeof import("./create-run").createRun;
 let db: typeof import("@/lib/db").db;
 
 beforeAll(async () => {
-  await seedFromTemplates(dataDir);
+  await env.prepare();
   const bad = JSON.parse(fs.readFileSync(path.join(TEMPLATES_DIR, "identity.json"), "utf8"));
   bad[5] = { instruction: "hello", output: "" };
   fs.writeFileSync(path.join(dataDir, "broken.json"), JSON.stringify(bad));
@@ -44,38 +25,13 @@ beforeAll(async () => {
   makeModel("tiny");
   makeModel("gpt2", "GPT2LMHeadModel");
   fs.mkdirSync(path.join(modelsDir, "not-a-model"));
-  const { migrateDeploy } = await import("@/prisma/migrate");
-  await migrateDeploy(url, { log: () => {} });
   ({ createRun } = await import("./create-run"));
   ({ db } = await import("@/lib/db"));
 });
-afterAll(async () => {
-  await db?.().$disconnect();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => env.cleanup());
 
-const good = () => ({
-  model_name_or_path: "tiny",
-  template: "llama3",
-  finetuning_type: "lora",
-  dataset: ["identity"],
-  learning_rate: "2e-4",
-  num_train_epochs: "10",
-  max_samples: "1000",
-  cutoff_len: "2048",
-  per_device_train_batch_size: "2",
-  gradient_accumulation_steps: "8",
-  lr_scheduler_type: "cosine",
-  warmup_steps: "0",
-  max_grad_norm: "1.0",
-  logging_steps: "5",
-  save_steps: "100",
-  lora_rank: "8",
-  lora_alpha: "16",
-  lora_dropout: "0",
-  lora_target: "all",
-  seed: "42",
-});
+const good = () =>
+  trainForm({ num_train_epochs: "10", cutoff_len: "2048", gradient_accumulation_steps: "8", logging_steps: "5", save_steps: "100" });
 
 async function refused(input: Record<string, unknown>, field: string, message: RegExp) {
   const before = await db().job.count();

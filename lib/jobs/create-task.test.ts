@@ -3,27 +3,12 @@
 // .tar is read back by the system's own tar. Real files, a real SQLite database, in a temp dir.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seedFromTemplates } from "@/lib/test-support/temp-data";
+import { serverTestEnv } from "@/lib/test-support/server-test-env";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-create-task-"));
-const modelsDir = path.join(dir, "models");
-const dataDir = path.join(dir, "data");
-const runsDir = path.join(dir, "runs");
-const exportsDir = path.join(dir, "exports");
-const url = `file:${path.join(dir, "test.db")}`;
-Object.assign(process.env, {
-  DATABASE_URL: url,
-  TUNEBOARD_ROOT: ROOT,
-  TUNEBOARD_DATA_DIR: dataDir,
-  TUNEBOARD_MODEL_ROOTS: modelsDir,
-  TUNEBOARD_RUNS_DIR: runsDir,
-  TUNEBOARD_EXPORTS_DIR: exportsDir,
-});
+const env = serverTestEnv("tuneboard-create-task-");
+const { dir, modelsDir, runsDir, exportsDir } = env;
 
 let createEval: typeof import("./create-eval").createEval;
 let createExport: typeof import("./create-export").createExport;
@@ -50,14 +35,8 @@ let outsideRun = 0;
 let noFilesRun = 0;
 
 beforeAll(async () => {
-  await seedFromTemplates(dataDir);
-  const m = path.join(modelsDir, "tiny");
-  fs.mkdirSync(m, { recursive: true });
-  fs.writeFileSync(path.join(m, "config.json"), JSON.stringify({ architectures: ["LlamaForCausalLM"], hidden_size: 64 }));
-  fs.writeFileSync(path.join(m, "model.safetensors"), "");
-  fs.writeFileSync(path.join(m, "tokenizer.json"), "{}");
-  const { migrateDeploy } = await import("@/prisma/migrate");
-  await migrateDeploy(url, { log: () => {} });
+  await env.prepare();
+  env.makeModel("tiny");
   ({ createEval } = await import("./create-eval"));
   ({ createExport } = await import("./create-export"));
   adapterRuns = await import("./adapter-runs");
@@ -73,10 +52,7 @@ beforeAll(async () => {
   fs.mkdirSync(path.join(runsDir, "run-empty"), { recursive: true });
   noFilesRun = await addRun("succeeded", path.join(runsDir, "run-empty"));
 });
-afterAll(async () => {
-  await db?.().$disconnect();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => env.cleanup());
 
 const queued = async () => db().job.count({ where: { kind: { in: ["eval", "export"] } } });
 
