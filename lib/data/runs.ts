@@ -1,8 +1,9 @@
 // Reads of training runs for the Runs, Compare, Train (clone), Chat and Export pages, and the Identity
-// check result kept per run (a Setting row: the Job table stays as the queue writes it).
+// check result kept on each run (Job.identityCheck, written through lib/queue/identity-check.ts).
 import { z } from "zod";
 import { realOrSelf } from "@/lib/api/models";
 import { db } from "@/lib/db";
+import { setIdentityCheck } from "@/lib/queue/identity-check";
 import { RUNS_LIST_LIMIT, TRAIN_KIND } from "@/lib/jobs/list";
 
 /** One job with every column (the run page), or null. */
@@ -70,20 +71,17 @@ export const identityCheckRecordSchema = z.object({
 });
 export type IdentityCheckRecord = z.infer<typeof identityCheckRecordSchema>;
 
-const identityCheckKey = (runId: number) => `run.${runId}.identityCheck`;
-
+/** Stores `record` on run `runId` (a column of the run, so deleting the run deletes it); nothing when the run is gone. */
 export async function saveIdentityCheck(runId: number, record: IdentityCheckRecord): Promise<void> {
-  const value = JSON.stringify(identityCheckRecordSchema.parse(record));
-  const key = identityCheckKey(runId);
-  await db().setting.upsert({ where: { key }, create: { key, value }, update: { value } });
+  await setIdentityCheck(runId, JSON.stringify(identityCheckRecordSchema.parse(record)));
 }
 
 /** The stored Identity check of run `runId`, or null (none, or a row that no longer parses). */
 export async function findIdentityCheck(runId: number): Promise<IdentityCheckRecord | null> {
-  const row = await db().setting.findUnique({ where: { key: identityCheckKey(runId) } });
-  if (!row) return null;
+  const row = await db().job.findUnique({ where: { id: runId }, select: { identityCheck: true } });
+  if (!row?.identityCheck) return null;
   try {
-    const parsed = identityCheckRecordSchema.safeParse(JSON.parse(row.value));
+    const parsed = identityCheckRecordSchema.safeParse(JSON.parse(row.identityCheck));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;

@@ -76,7 +76,7 @@ describe("export model card", () => {
 
   it("ignores a stored row that no longer parses", async () => {
     const job = await makeRun(path.join(dir, "runs", "other"));
-    await db().setting.create({ data: { key: `run.${job.id}.identityCheck`, value: "{not json" } });
+    await db().job.update({ where: { id: job.id }, data: { identityCheck: "{not json" } });
     expect(await runs.findIdentityCheck(job.id)).toBeNull();
     expect((await exportCard("/m/tuneboard-demo", job.id, null)).identity_check).toBeUndefined();
   });
