@@ -88,7 +88,7 @@ test("continue training: the new run starts where the first ended, on one joined
   await expect.poll(() => chartSteps(page)).toEqual([1, 2, 3, 4]);
 });
 
-test("early stopping: a run stops when the eval loss stops improving, and says why", async ({ page, request }) => {
+test("early stopping: a run stops when the eval loss stops improving, says why, and keeps the best adapter", async ({ page, request }) => {
   test.setTimeout(4 * 60_000);
   // 2 of 8 records held out, batch 2 × accumulation 1: 3 steps per epoch, an evaluation after each.
   // No evaluation improves on the first by 10, so with patience 2 the run stops at step 3 of 30.
@@ -107,7 +107,7 @@ test("early stopping: a run stops when the eval loss stops improving, and says w
   await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "succeeded", { timeout: 150_000 });
   await page.reload();
   await expect(page.getByTestId("stopped-early")).toHaveText(
-    /^Stopped early: eval loss did not improve by 10 for 2 evaluations \(best \d+\.\d{3} at step 1\)\.$/,
+    /^Stopped early: eval loss did not improve by 10 for 2 evaluations \(best \d+\.\d{3} at step 1\)\. The saved adapter holds the weights of step 1, the best evaluation\.$/,
   );
   expect((await dbRun(request, id)).points.map((p) => p.step)).toEqual([1, 2, 3]);
 });

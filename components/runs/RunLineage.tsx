@@ -25,6 +25,14 @@ export function RunLineage({ t, earlier, continuations, stoppedEarly }: LineageP
             best: stoppedEarly.best_eval_loss.toFixed(3),
             step: stoppedEarly.best_step,
           })}
+          {stoppedEarly.saved_step !== undefined && (
+            <>
+              {" "}
+              {t(stoppedEarly.saved_step === stoppedEarly.best_step ? "runs.lifecycle.savedBest" : "runs.lifecycle.savedLast", {
+                step: stoppedEarly.saved_step,
+              })}
+            </>
+          )}
         </p>
       )}
       {earlier && (

@@ -9,5 +9,7 @@ export const stoppedEarlySchema = z.object({
   min_delta: z.number().nonnegative(),
   best_eval_loss: z.number(),
   best_step: z.number().int().nonnegative(),
+  /** The step whose weights the run saved: best_step for LoRA (the best evaluation's adapter), else the last step. */
+  saved_step: z.number().int().nonnegative().optional(),
 });
 export type StoppedEarly = z.infer<typeof stoppedEarlySchema>;

@@ -161,6 +161,8 @@ export const runs = defineMessages(
     "lifecycle.continuedAs": "Continued as Run #{id}: {name} ({status}).",
     "lifecycle.stoppedEarly": "Stopped early: eval loss did not improve by {delta} for {patience} evaluations (best {best} at step {step}).",
     "lifecycle.curvePoints": "{n} points, steps {from}–{to}",
+    "lifecycle.savedBest": "The saved adapter holds the weights of step {step}, the best evaluation.",
+    "lifecycle.savedLast": "The saved weights are those of the last step ({step}): only LoRA adapters are kept at their best evaluation.",
 
     // compare
     "compare.title": "Compare runs",
@@ -339,6 +341,8 @@ export const runs = defineMessages(
     "lifecycle.continuedAs": "已由运行 #{id} 接续：{name}（{status}）。",
     "lifecycle.stoppedEarly": "提前停止：验证损失连续 {patience} 次验证没有改善超过 {delta}（最佳 {best}，第 {step} 步）。",
     "lifecycle.curvePoints": "{n} 个点，第 {from}–{to} 步",
+    "lifecycle.savedBest": "保存的适配器是第 {step} 步（最佳验证）的权重。",
+    "lifecycle.savedLast": "保存的是最后一步（第 {step} 步）的权重：只有 LoRA 适配器会保留最佳验证时的权重。",
 
     "compare.title": "对比运行",
     "compare.pick": "要对比的运行",

@@ -3,6 +3,10 @@
 import json
 
 import pytest
+import torch
+from safetensors.torch import load_file
+
+import tuneboard_trainer.train as train_module
 
 from tuneboard_trainer.config import ConfigError
 from tuneboard_trainer.early_stopping import early_stop, stop_message
@@ -94,12 +98,52 @@ def test_early_stopping_ends_the_run_at_the_right_evaluation(tmp_path, tiny_mode
     done = events[-1]
     assert done.type == "done" and done.step == 3
     assert done.stopped_early == {"patience": 2, "min_delta": 0.01, "best_eval_loss": round(evals[0].eval_loss, 4),
-                                  "best_step": 1}
+                                  "best_step": 1, "saved_step": 1}
     assert any(e.type == "log" and e.message.startswith("stopped early: eval loss did not improve by 0.01 for 2")
                for e in events)
     out = tmp_path / "run"
     assert (out / "trainer_state.pt").exists() and (out / "adapter_model.safetensors").exists()
     assert json.loads((out / "all_results.json").read_text())["stopped_early"]["best_step"] == 1
+    assert done.stopped_early["saved_step"] == 1
+    assert any(e.type == "log" and e.message == "saved the weights of step 1, the best evaluation, not those of the "
+               "last step 3" for e in events)
+
+
+def _trainable(path):
+    return {n: t for n, t in torch.load(path / "trainer_state.pt", weights_only=False)["trainable"].items()}
+
+
+@pytest.mark.parametrize("finetuning", [{}, {"finetuning_type": "freeze", "freeze_trainable_layers": 1}])
+def test_early_stopping_saves_the_best_evaluation(tmp_path, tiny_model_dir, dataset_dir, monkeypatch, finetuning):
+    # Scripted eval losses (the weights still train for real): step 2 is the best, steps 3 and 4 do not improve on
+    # it, so patience 2 stops the run at step 4. A checkpoint after every step holds each step's weights.
+    scripted = iter([2.0, 1.0, 1.5, 1.6])
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: next(scripted))
+    cfg = make_cfg(tmp_path, tiny_model_dir, dataset_dir, max_steps=10, save_steps=1, val_size=2, eval_steps=1,
+                   early_stopping_patience=2, **finetuning)
+    _, events = run_events(cfg)
+    done = events[-1]
+    assert done.type == "done" and done.step == 4
+    out = tmp_path / "run"
+    saved, best, last = _trainable(out), _trainable(out / "checkpoint-2"), _trainable(out / "checkpoint-4")
+    assert saved.keys() == best.keys() and saved
+    if not finetuning:  # LoRA: the adapter of step 2, in the adapter file and the final state alike
+        assert done.stopped_early["saved_step"] == 2
+        assert all(torch.equal(saved[n], best[n]) for n in saved)
+        assert not all(torch.equal(saved[n], last[n]) for n in saved)
+        adapter = load_file(out / "adapter_model.safetensors")
+        assert adapter.keys() == load_file(out / "checkpoint-2" / "adapter_model.safetensors").keys()
+        assert all(torch.equal(adapter[k], load_file(out / "checkpoint-2" / "adapter_model.safetensors")[k])
+                   for k in adapter)
+        words = "saved the weights of step 2, the best evaluation, not those of the last step 4"
+    else:  # freeze/full: the last step's weights, said so
+        assert done.stopped_early["saved_step"] == 4
+        assert all(torch.equal(saved[n], last[n]) for n in saved)
+        words = ("saved the weights of the last step 4: only LoRA adapters are kept in memory at their best "
+                 "evaluation (step 2)")
+    assert any(e.type == "log" and e.message == words for e in events)
+    assert json.loads((out / "all_results.json").read_text())["stopped_early"]["saved_step"] == done.stopped_early[
+        "saved_step"]
 
 
 def test_early_stopping_keeps_going_while_eval_loss_improves(tmp_path, tiny_model_dir, dataset_dir):

@@ -84,7 +84,7 @@ class Done:
     tokens_seen: int
     adapter_path: str
     eval_loss: Optional[Number] = None  # final eval loss; omitted without a held-out split
-    # {patience, min_delta, best_eval_loss, best_step} when early stopping ended the run; omitted otherwise
+    # {patience, min_delta, best_eval_loss, best_step, saved_step} when early stopping ended the run; omitted otherwise
     stopped_early: Optional[dict] = None
     type: str = field(default="done", init=False)
 

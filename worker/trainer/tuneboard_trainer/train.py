@@ -13,7 +13,10 @@ bit-identically on the same device and config.
 Continuing a finished run (`continue_from`, its folder): the new run starts from that run's final state (weights,
 optimizer, scheduler, RNG, epoch position, step counter) and trains num_train_epochs (or max_steps) more; the
 learning-rate schedule is the one of a single run over both lengths. Early stopping (`early_stopping_patience`)
-ends the loop after that many evaluations without improvement; the run then saves and reports as at the end.
+ends the loop after that many evaluations without improvement; the run then saves and reports as at the end, with the
+LoRA weights of its best evaluation (kept in memory at each improvement: adapters are small) in place of the last
+step's, as transformers' load_best_model_at_end does; the saved trainer_state.pt holds those weights with the last
+step's optimizer state and counters. Freeze/full runs save the last step's weights and say so.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from .methods import LoraSettings, prepare_model, save_trained
 from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, describe, evaluate_preference,
                      load_stage_data, mean_metrics, save_without_value_head)
-from .early_stopping import early_stop, stop_message
+from .early_stopping import best_eval, early_stop, saved_message, stop_message
 from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, load_continue_state, load_resume_state, rng_state,
                         set_rng_state)
 from .quant.run import load_run_model, needs_quant_loader, reference_path_note, resolve_method
@@ -84,6 +87,8 @@ class TrainingRun:
         self._build_optimizer()
         self.step, self.epoch, self.step_in_epoch, self.tokens, self.losses, self.evals = 0, 0, 0, 0, [], []
         self.stopped_early: dict | None = None
+        # Early stopping with LoRA: (step, trainable weights) of this run's best evaluation so far.
+        self.best_weights: tuple[int, dict[str, torch.Tensor]] | None = None
         if self.resume is not None:
             self._restore(self.resume, "resume_from_checkpoint")
         elif self.parent is not None:
@@ -377,11 +382,38 @@ class TrainingRun:
             self.evals.append((step, eval_loss))
             self.record(Eval(step=step, epoch=epoch_now, eval_loss=round(eval_loss, 4)))
             # This run's evaluations only: a continued run starts its patience afresh.
-            self.stopped_early = early_stop([e for e in self.evals if e[0] > self.start_step],
-                                            cfg.early_stopping_patience, cfg.early_stopping_min_delta)
+            this_run = [e for e in self.evals if e[0] > self.start_step]
+            self._keep_if_best(this_run)
+            self.stopped_early = early_stop(this_run, cfg.early_stopping_patience, cfg.early_stopping_min_delta)
         if save_now:
             ckpt = self.save_checkpoint(self.out_dir / f"checkpoint-{step}", len(self.windows))
             self.sink.emit(Checkpoint(step=step, path=str(ckpt)))
+
+    def _keep_if_best(self, this_run: list[tuple[int, float]]) -> None:
+        """With early stopping on a LoRA run: a copy of the trainable weights when the newest evaluation is the best."""
+        cfg = self.cfg
+        if cfg.early_stopping_patience <= 0 or cfg.finetuning_type != "lora":
+            return
+        if best_eval(this_run, cfg.early_stopping_min_delta)[0] == self.step:
+            self.best_weights = (self.step, {n: p.detach().clone() for n, p in self.model.named_parameters()
+                                             if p.requires_grad})
+
+    def restore_best(self) -> None:
+        """After an early stop: puts the best evaluation's weights back (when kept) and records which step's
+        weights the run saves (stopped_early["saved_step"])."""
+        stop = self.stopped_early
+        if stop is None:
+            return
+        saved_step = self.step
+        if self.best_weights is not None and self.best_weights[0] == stop["best_step"]:
+            saved_step, weights = self.best_weights
+            with torch.no_grad():
+                for n, p in self.model.named_parameters():
+                    if n in weights:
+                        p.copy_(weights[n])
+            self.best_weights = None
+        stop["saved_step"] = saved_step
+        self.sink.log(saved_message(stop, self.step))
 
     def _log_step(self, lr: float, grad_norm: float, epoch_now: float, t0: float, tokens_at_start: int) -> None:
         elapsed = time.time() - t0
@@ -425,6 +457,7 @@ class TrainingRun:
             if self.stopped_early:
                 self.settle()
                 self.sink.log(stop_message(self.stopped_early))
+                self.restore_best()
                 break
         runtime = time.time() - t0
         graphs = self.graphs
