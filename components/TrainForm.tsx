@@ -149,8 +149,8 @@ function CloneNote({ clone }: { clone: CloneInfo }) {
     <p className="card border-indigo-200 bg-indigo-50 text-sm text-indigo-900" role="status" data-testid="clone-note">
       {clone.config
         ? clone.dropped.length === 0
-          ? t("train.cloned", { id: clone.id, name: clone.name ?? "" })
-          : t("train.clone.invalid", { id: clone.id })
+          ? t("train.cloned", { number: clone.number ?? clone.id, name: clone.name ?? "" })
+          : t("train.clone.invalid", { number: clone.number ?? clone.id })
         : t("train.clone.missing", { id: clone.id })}
     </p>
   );

@@ -55,6 +55,11 @@ async function chartSteps(page: Page): Promise<number[]> {
   return attr ? attr.split(",").map(Number) : [];
 }
 
+/** The number the Runs list shows for run `id` (its # column). */
+async function listedRunNumber(page: Page, id: number): Promise<number> {
+  return Number(await page.getByTestId(`run-row-${id}`).getByRole("cell").nth(1).textContent());
+}
+
 async function dbStatus(request: APIRequestContext, id: number): Promise<string> {
   const res = await request.get(`/api/runs/${id}`);
   return ((await res.json()) as { job: { status: string } }).job.status;
@@ -187,16 +192,21 @@ test("filter by status with the keyboard, then delete a finished run after confi
   expect(statuses.length).toBeGreaterThanOrEqual(2);
   expect(new Set(statuses)).toEqual(new Set(["succeeded"]));
 
+  // Labels call runs by their number (the Runs list's # column), URLs keep the database id.
+  const shortNumber = await listedRunNumber(page, shortId);
+  const longNumber = await listedRunNumber(page, longId);
+  await expect(page.getByRole("link", { name: `Clone run #${longNumber} into a new Train form` })).toHaveAttribute("href", `/train?from=${longId}`);
+  await expect(page.getByRole("checkbox", { name: `Select run #${longNumber} (runs-e2e-long-${stamp}) to compare` })).toBeVisible();
   // Cancel first: nothing happens.
-  await page.getByTestId(`delete-${shortId}`).click();
-  await expect(page.getByRole("dialog")).toContainText(`Delete run #${shortId}?`);
+  await page.getByRole("button", { name: `Delete run #${shortNumber}`, exact: true }).click();
+  await expect(page.getByRole("dialog")).toContainText(`Delete run #${shortNumber}?`);
   await page.keyboard.press("Escape");
   await expect(page.getByRole("dialog")).toBeHidden();
   await expect(page.getByTestId(`run-row-${shortId}`)).toBeVisible();
 
   await page.getByTestId(`delete-${shortId}`).click();
   await page.getByTestId("confirm-delete").click();
-  await expect(page.getByTestId("runs-message")).toContainText(`Run #${shortId} deleted.`);
+  await expect(page.getByTestId("runs-message")).toContainText(`Run #${shortNumber} deleted.`);
   await expect(page.getByTestId(`run-row-${shortId}`)).toHaveCount(0);
   expect((await request.get(`/api/runs/${shortId}`)).status()).toBe(404);
   const runsDir = process.env.E2E_RUNS_DIR ?? "e2e/.artifacts/runs";

@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "./helpers/test";
-import { ensureDataset } from "./helpers/fixtures";
+import { ensureDataset, shownRunNumber } from "./helpers/fixtures";
 
 test.describe.configure({ mode: "serial" });
 
@@ -168,9 +168,10 @@ test("clone a run: /train?from=<id> prefills its values; Start queues a new run"
   await page.getByRole("button", { name: "Start" }).click();
   await page.waitForURL(/\/runs\/\d+$/);
   const sourceId = Number(new URL(page.url()).pathname.split("/").at(-1));
+  const sourceNumber = await shownRunNumber(page);
 
   await openTrain(page, `?from=${sourceId}`);
-  await expect(page.getByTestId("clone-note")).toContainText(`#${sourceId}`);
+  await expect(page.getByTestId("clone-note")).toContainText(`Prefilled from run #${sourceNumber} (${source}).`);
   await expect(page.getByLabel("Run name (optional)")).toHaveValue(`${source} (copy)`);
   await expect(page.getByLabel("Learning rate")).toHaveValue("0.004");
   await expect(page.getByLabel("Cutoff length")).toHaveValue("64");

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { env } from "@/lib/env";
 import { findCloneSource } from "@/lib/data/runs";
+import { jobNumber } from "@/lib/jobs/job-number";
 import { listModels } from "@/lib/models";
 import { listDatasets } from "@/lib/datasets/registry";
 import { TrainForm, type CloneInfo } from "@/components/TrainForm";
@@ -19,13 +20,13 @@ async function cloneSource(from: string | string[] | undefined): Promise<CloneIn
   if (typeof from !== "string" || !/^\d{1,9}$/.test(from)) return null;
   const id = Number(from);
   const job = await findCloneSource(id);
-  if (!job) return { id, name: null, config: null, dropped: [] };
+  if (!job) return { id, number: null, name: null, config: null, dropped: [] };
   const { config, dropped } = readStoredConfig(job.config);
   // A clone is a fresh run with the same settings: it does not continue the source's checkpoint.
   delete config.resume_from_checkpoint;
   delete config.continue_from_run;
   config.name = `${job.name} (copy)`.slice(0, 80);
-  return { id, name: job.name, config, dropped };
+  return { id, number: jobNumber(job), name: job.name, config, dropped };
 }
 
 export default async function TrainPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {

@@ -50,7 +50,7 @@ export function RunRowView(props: {
           type="checkbox"
           checked={selected}
           onChange={(e) => onToggle(e.target.checked)}
-          aria-label={t("runs.list.selectRun", { id: r.id, name: r.name })}
+          aria-label={t("runs.list.selectRun", { number: r.number, name: r.name })}
           data-testid={`select-${r.id}`}
         />
       </td>
@@ -79,7 +79,7 @@ export function RunRowView(props: {
         {r.finalLoss?.toFixed(4) ?? none}
       </td>
       <td className="p-2 whitespace-nowrap">
-        <Link href={`/train?from=${r.id}`} className="text-indigo-700 hover:underline" aria-label={t("runs.list.cloneLabel", { id: r.id })} data-testid={`clone-${r.id}`}>
+        <Link href={`/train?from=${r.id}`} className="text-indigo-700 hover:underline" aria-label={t("runs.list.cloneLabel", { number: r.number })} data-testid={`clone-${r.id}`}>
           {t("runs.list.clone")}
         </Link>
         {isFinalStatus(r.status) && (
@@ -87,7 +87,7 @@ export function RunRowView(props: {
             type="button"
             className="ml-3 text-red-700 hover:underline"
             onClick={onDelete}
-            aria-label={t("runs.list.deleteLabel", { id: r.id })}
+            aria-label={t("runs.list.deleteLabel", { number: r.number })}
             data-testid={`delete-${r.id}`}
           >
             {t("runs.list.delete")}

@@ -42,15 +42,15 @@ export function RunsTable({ rows }: { rows: (RunRow & { started: string | null }
       const body = (await res.json().catch(() => ({}))) as { error?: string; state?: string; status?: string; keptDir?: string | null; removedOutputs?: boolean };
       if (res.ok) {
         setMessage({
-          text: body.keptDir ? t("runs.list.deletedKept", { id: row.id, dir: body.keptDir }) : t("runs.list.deleted", { id: row.id }),
+          text: body.keptDir ? t("runs.list.deletedKept", { number: row.number, dir: body.keptDir }) : t("runs.list.deleted", { number: row.number }),
           error: false,
         });
         setSelected((s) => s.filter((x) => x !== row.id));
         router.refresh();
       } else if (body.state === "not_finished" && body.status) {
-        setMessage({ text: t("runs.list.deleteNotFinished", { id: row.id, status: t(`runs.status.${body.status}` as MessageKey) }), error: true });
+        setMessage({ text: t("runs.list.deleteNotFinished", { number: row.number, status: t(`runs.status.${body.status}` as MessageKey) }), error: true });
       } else {
-        setMessage({ text: t("runs.list.deleteFailed", { id: row.id, error: body.error ?? `HTTP ${res.status}` }), error: true });
+        setMessage({ text: t("runs.list.deleteFailed", { number: row.number, error: body.error ?? `HTTP ${res.status}` }), error: true });
       }
     } finally {
       setBusy(false);
@@ -100,7 +100,7 @@ export function RunsTable({ rows }: { rows: (RunRow & { started: string | null }
         {pendingDelete && (
           <div className="space-y-3">
             <h2 id="delete-title" className="font-semibold">
-              {t("runs.list.deleteTitle", { id: pendingDelete.id })}
+              {t("runs.list.deleteTitle", { number: pendingDelete.number })}
             </h2>
             <p className="text-sm text-slate-700">{t("runs.list.deleteBody", { name: pendingDelete.name })}</p>
             <div className="flex justify-end gap-2">

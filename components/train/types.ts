@@ -29,7 +29,10 @@ export interface DatasetOption {
 
 /** The run a /train?from=<id> form was prefilled from (config null: not found). */
 export interface CloneInfo {
+  /** The database id from the URL. */
   id: number;
+  /** The run's number among runs (what pages call it); null when not found. */
+  number: number | null;
   name: string | null;
   config: Partial<RunConfig> | null;
   dropped: string[];

@@ -13,7 +13,7 @@ export function findJob(id: number) {
 
 /** The stored config of a run to clone, or null. */
 export function findCloneSource(id: number) {
-  return db().job.findUnique({ where: { id }, select: { id: true, name: true, config: true } });
+  return db().job.findUnique({ where: { id }, select: { id: true, seq: true, name: true, config: true } });
 }
 
 /** The runs the Compare picker offers, newest first. */
