@@ -1,7 +1,8 @@
 // A remote worker: a worker with its own, empty data and runs folders (no
 // access to the server's) claims a job, downloads the dataset snapshot over HTTP with its worker
 // token (sha256-checked), trains the demo model for real, uploads checkpoints and the adapter
-// back (resumable, sha256-checked by the server) — and the server's copy matches byte for byte.
+// back (resumable, sha256-checked by the server) — and the server's copy matches byte for byte;
+// continuing that run, it downloads the earlier run's final state from the server first.
 // The transfer routes are the real handlers (app/api/worker/**), served without a Next build
 // (worker/test-support/worker-api-server.ts). The database is shared (as remote workers share PostgreSQL).
 import fs from "node:fs";
@@ -186,3 +187,75 @@ it("a remote worker with no access to the server's data folder downloads the dat
   expect(workerOut).toMatch(/dataset file\(s\) downloaded and verified/);
   expect(workerOut).toMatch(/uploaded the adapter/);
 }, 300_000);
+
+it("a remote worker continues a run whose files are only on the server: it downloads the earlier run's final state", async () => {
+  const { db } = await import("@/lib/db");
+  const { enqueueJob } = await import("@/lib/queue/enqueue");
+  // The run the previous test trained remotely: its files are on the server; the worker's own copy goes.
+  const parent = (await db().job.findFirstOrThrow({ where: { name: "remote", status: "succeeded" } })).id;
+  fs.rmSync(path.join(workerRuns, `run-${parent}`), { recursive: true, force: true });
+  const config: RunConfig = {
+    ...(JSON.parse((await db().job.findUniqueOrThrow({ where: { id: parent } })).config) as RunConfig),
+    continue_from_run: parent,
+    num_train_epochs: 1,
+    save_steps: 0,
+  };
+  const job = await enqueueJob({ name: "remote-continued", config: JSON.stringify(config), modelPath: DEMO_MODEL, datasets: "identity_greatbot" }, db());
+  const done = await waitFor(
+    async () => {
+      const j = await db().job.findUnique({ where: { id: job.id } });
+      return j && ["succeeded", "failed", "cancelled"].includes(j.status) ? j : null;
+    },
+    240_000,
+    "the continued remote job to finish",
+  );
+  expect(done.status, `${done.error}\n${workerOut}`).toBe("succeeded");
+  const localParent = path.join(workerRuns, `run-${parent}`);
+  for (const f of ["trainer_state.pt", "adapter_model.safetensors"]) expect(sha(path.join(localParent, f)), f).toBe(sha(path.join(serverRuns, `run-${parent}`, f)));
+  expect(fs.existsSync(path.join(localParent, "checkpoint-2"))).toBe(false); // the final state only
+  const trainerConfig = JSON.parse(fs.readFileSync(path.join(workerRuns, `run-${job.id}`, "tuneboard_config.json"), "utf8"));
+  expect(trainerConfig.continue_from).toBe(localParent);
+  expect(workerOut).toMatch(new RegExp(`downloaded run ${parent}'s final state`));
+  // The continued run's steps follow the earlier run's (4 steps: 8 samples, batch 2).
+  const steps = (await db().metric.findMany({ where: { jobId: job.id }, orderBy: { step: "asc" } })).map((m) => m.step);
+  expect(steps).toEqual([5, 6, 7, 8]);
+}, 300_000);
+
+it("a job that continues no run, or a run whose state the server lacks, gets a refusal in words", async () => {
+  const { db } = await import("@/lib/db");
+  const { enqueueJob } = await import("@/lib/queue/enqueue");
+  const { claimJob } = await import("@/lib/queue/claim");
+  const { finishJob } = await import("@/lib/queue/finish");
+  const { RemoteClient } = await import("./remote/client");
+  const { remoteHooks } = await import("./remote/hooks");
+  // Stop the worker of the tests above, so that this test's jobs are claimed here.
+  if (worker && worker.exitCode === null && worker.signalCode === null) {
+    worker.kill("SIGTERM");
+    await new Promise((r) => worker!.once("exit", r));
+  }
+  const base = { ...DEFAULT_RUN_CONFIG, model_name_or_path: DEMO_MODEL, dataset: ["identity_greatbot"] };
+  const plain = await enqueueJob({ name: "plain", config: JSON.stringify(base), modelPath: DEMO_MODEL, datasets: "identity_greatbot" }, db());
+  expect((await claimJob("w-parent", {}, db()))!.id).toBe(plain.id);
+  const client = new RemoteClient(api.url, TOKEN, "w-parent");
+  await expect(client.listParentFiles(plain.id)).rejects.toThrow(`continues no earlier run`);
+  await finishJob(plain.id, "w-parent", { status: "cancelled" }, db());
+
+  // An earlier run whose folder on the server has no trainer_state.pt.
+  const empty = await enqueueJob({ name: "no-state", config: JSON.stringify(base), modelPath: DEMO_MODEL, datasets: "identity_greatbot" }, db());
+  await db().job.update({ where: { id: empty.id }, data: { status: "succeeded" } });
+  fs.mkdirSync(path.join(serverRuns, `run-${empty.id}`, "checkpoint-1"), { recursive: true });
+  fs.writeFileSync(path.join(serverRuns, `run-${empty.id}`, "adapter_config.json"), "{}");
+  const child = await enqueueJob({ name: "child", config: JSON.stringify({ ...base, continue_from_run: empty.id }), modelPath: DEMO_MODEL, datasets: "identity_greatbot" }, db());
+  const claimed = (await claimJob("w-parent", {}, db()))!;
+  expect(claimed.id).toBe(child.id);
+  expect((await client.listParentFiles(child.id)).map((f) => f.path)).toEqual(["adapter_config.json"]);
+  const headers = { authorization: `Bearer ${TOKEN}`, "x-tuneboard-worker": "w-parent" };
+  expect((await fetch(`${api.url}/api/worker/jobs/${child.id}/parent/checkpoint-1`, { headers })).status).toBe(404);
+  expect((await fetch(`${api.url}/api/worker/jobs/${child.id}/parent/..%2F..%2Fetc%2Fpasswd`, { headers })).status).toBe(404);
+  const lines: string[] = [];
+  const hooks = remoteHooks({ ...(await import("@/lib/env")).env(), dataDir: workerData, runsDir: workerRuns, serverUrl: api.url }, TOKEN, "w-parent", (l) => lines.push(l));
+  expect(await hooks.prepare(claimed)).toBeNull();
+  const failed = await db().job.findUniqueOrThrow({ where: { id: child.id } });
+  expect(failed.status).toBe("failed");
+  expect(failed.error).toBe(`Remote worker could not get the job's files: run ${empty.id} has no saved final state (trainer_state.pt) on the server: it cannot be continued`);
+}, 60_000);

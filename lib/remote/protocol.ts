@@ -8,6 +8,8 @@
 //   GET  /api/worker/jobs/:id/artifacts/<path>?status   bytes of it received so far (upload resume point)
 //   PUT  /api/worker/jobs/:id/artifacts/<path>?offset=N append a chunk at N (409 + status when N is not the end)
 //   POST /api/worker/jobs/:id/artifacts/<path>          {size, sha256}: verify and move into the run folder
+//   GET  /api/worker/jobs/:id/parent                    final files of the run the job continues (continue_from_run)
+//   GET  /api/worker/jobs/:id/parent/<file>             download one (Range: resumable)
 //
 // Every request carries `Authorization: Bearer <worker token>` and `X-Tuneboard-Worker: <id>`;
 // a job's files are served and accepted only for the worker that holds the job's lease.

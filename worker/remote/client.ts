@@ -1,5 +1,5 @@
 // HTTP client of a remote worker (no shared disk with the server): downloads a job's dataset
-// snapshot and checkpoints, uploads checkpoints and the final adapter. Every body is parsed with
+// snapshot, checkpoints and the final state of the run it continues, uploads checkpoints and the final adapter. Every body is parsed with
 // zod; downloads resume with Range from a .part file, uploads resume from the server's received
 // offset; both are checked against sha256 before a file is used or accepted.
 import fs from "node:fs";
@@ -72,6 +72,16 @@ export class RemoteClient {
   async listArtifacts(jobId: number): Promise<FileEntry[]> {
     const res = await this.request(`/api/worker/jobs/${jobId}/artifacts`);
     return (await this.json(res, artifactListSchema, "run files")).files;
+  }
+
+  /** The final files of the run job `jobId` continues (its folder's top level on the server). */
+  async listParentFiles(jobId: number): Promise<FileEntry[]> {
+    const res = await this.request(`/api/worker/jobs/${jobId}/parent`);
+    return (await this.json(res, artifactListSchema, "the continued run's files")).files;
+  }
+
+  async downloadParentFile(jobId: number, entry: FileEntry, parentDir: string): Promise<void> {
+    await this.download(`/api/worker/jobs/${jobId}/parent/${encodePath(entry.path)}`, inside(parentDir, entry.path), entry);
   }
 
   /** Download to `dest` (resuming a previous .part), verify size + sha256, then rename into place. */

@@ -1,7 +1,9 @@
 // What a remote worker (TUNEBOARD_REMOTE=1, no shared disk with the server) does around a job:
 //  - prepare: fetch the bundle (run config + dataset snapshot manifest) with its worker token,
 //    download the dataset files into its own data folder (sha256-checked), and, for a retried
-//    job, the newest complete checkpoint the server has; point the config at the local model
+//    job, the newest complete checkpoint the server has, for a continued run the earlier run's
+//    final state (into run-<earlier id> of its own runs folder, where run-job.ts looks for it);
+//    point the config at the local model
 //    (same path, or the same folder name under TUNEBOARD_MODEL_ROOTS);
 //  - onCheckpoint: upload each checkpoint (trainer_state.pt last, so the server's copy is only
 //    "complete" once everything else is there: the rule latestCheckpoint relies on);
@@ -59,6 +61,18 @@ export function remoteHooks(env: Env, token: string, workerId: string, log: (msg
     }
   };
 
+  /** The earlier run's final files into this worker's run-<parent>, trainer_state.pt last. */
+  const fetchParentState = async (jobId: number, parent: number) => {
+    const files = await client.listParentFiles(jobId);
+    if (!files.some((f) => f.path === STATE_FILE)) {
+      throw new Error(`run ${parent} has no saved final state (${STATE_FILE}) on the server: it cannot be continued`);
+    }
+    files.sort((a, b) => Number(a.path === STATE_FILE) - Number(b.path === STATE_FILE));
+    const parentDir = path.join(env.runsDir, `run-${parent}`);
+    for (const f of files) await client.downloadParentFile(jobId, f, parentDir);
+    log(`job ${jobId}: downloaded run ${parent}'s final state (${files.length} file(s), sha256-checked) to continue it`);
+  };
+
   return {
     async prepare(job) {
       try {
@@ -100,6 +114,7 @@ export function remoteHooks(env: Env, token: string, workerId: string, log: (msg
             log(`job ${job.id}: downloaded ${prefix.slice(0, -1)} from the server to resume`);
           }
         }
+        if (typeof config.continue_from_run === "number") await fetchParentState(job.id, config.continue_from_run);
         return { ...job, config: JSON.stringify(config) };
       } catch (err) {
         const error = `Remote worker could not get the job's files: ${(err as Error).message}`;

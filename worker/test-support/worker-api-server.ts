@@ -7,15 +7,17 @@ import type { AddressInfo } from "node:net";
 import * as bundle from "@/app/api/worker/jobs/[id]/bundle/route";
 import * as datasets from "@/app/api/worker/jobs/[id]/datasets/[...path]/route";
 import * as artifacts from "@/app/api/worker/jobs/[id]/artifacts/[[...path]]/route";
+import * as parent from "@/app/api/worker/jobs/[id]/parent/[[...path]]/route";
 
 type Handler = (req: Request, ctx: { params: Promise<Record<string, unknown>> }) => Promise<Response>;
 
 function route(method: string, pathname: string): { handler: Handler; params: Record<string, unknown> } | null {
-  const m = /^\/api\/worker\/jobs\/([^/]+)\/(bundle|datasets|artifacts)(?:\/(.*))?$/.exec(pathname);
+  const m = /^\/api\/worker\/jobs\/([^/]+)\/(bundle|datasets|artifacts|parent)(?:\/(.*))?$/.exec(pathname);
   if (!m) return null;
   const [, id, kind, rest] = m;
   const segs = rest ? rest.split("/") : undefined;
-  const mod = (kind === "bundle" ? bundle : kind === "datasets" ? datasets : artifacts) as unknown as Record<string, Handler>;
+  const mods = { bundle, datasets, artifacts, parent } as unknown as Record<string, Record<string, Handler>>;
+  const mod = mods[kind];
   const handler = mod[method];
   if (!handler || (kind === "bundle" && rest) || (kind === "datasets" && !segs)) return null;
   return { handler, params: { id, ...(segs ? { path: segs } : {}) } };
