@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 import tuneboard_trainer.train as train_module
 
 from tuneboard_trainer.config import ConfigError
-from tuneboard_trainer.early_stopping import early_stop, stop_message
+from tuneboard_trainer.early_stopping import early_stop, saved_message, stop_message
 from test_train import make_cfg, run_events
 
 # 6 samples, batch 2, grad-acc 1: 3 optimizer steps per epoch. Dropout > 0, so the RNG state matters too.
@@ -84,6 +84,11 @@ def test_early_stop_rule():
     assert early_stop(evals, 0, 0.01) is None  # patience 0: off
     assert stop_message(stop) == ("stopped early: eval loss did not improve by 0.01 for 2 evaluations "
                               "(best 1.5000 at step 4)")
+    assert saved_message({**stop, "saved_step": 4}, 8, lora=True) == (
+        "saved the weights of step 4, the best evaluation, not those of the last step 8")
+    assert saved_message({**stop, "saved_step": 8}, 8, lora=True) == (
+        "saved the weights of the last step 8: the best evaluation (step 4) came before the run resumed, and its "
+        "weights were not kept")
 
 
 def test_early_stopping_ends_the_run_at_the_right_evaluation(tmp_path, tiny_model_dir, dataset_dir):

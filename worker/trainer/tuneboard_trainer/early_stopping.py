@@ -39,12 +39,15 @@ def stop_message(stop: dict) -> str:
             f"(best {stop['best_eval_loss']:.4f} at step {stop['best_step']})")
 
 
-def saved_message(stop: dict, last_step: int) -> str:
+def saved_message(stop: dict, last_step: int, lora: bool) -> str:
     """Which step's weights a stopped run saved, in words (stop["saved_step"] set by train.py)."""
     if stop["saved_step"] == stop["best_step"]:
         if stop["best_step"] == last_step:
             return f"saved the weights of step {last_step}, the best evaluation"
         return (f"saved the weights of step {stop['best_step']}, the best evaluation, "
                 f"not those of the last step {last_step}")
+    if lora:  # the best evaluation came before the run was resumed from a checkpoint
+        return (f"saved the weights of the last step {last_step}: the best evaluation (step {stop['best_step']}) "
+                "came before the run resumed, and its weights were not kept")
     return (f"saved the weights of the last step {last_step}: only LoRA adapters are kept in memory at their best "
             f"evaluation (step {stop['best_step']})")

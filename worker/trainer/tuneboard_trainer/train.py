@@ -413,7 +413,7 @@ class TrainingRun:
                         p.copy_(weights[n])
             self.best_weights = None
         stop["saved_step"] = saved_step
-        self.sink.log(saved_message(stop, self.step))
+        self.sink.log(saved_message(stop, self.step, lora=self.cfg.finetuning_type == "lora"))
 
     def _log_step(self, lr: float, grad_norm: float, epoch_now: float, t0: float, tokens_at_start: int) -> None:
         elapsed = time.time() - t0
