@@ -12,11 +12,11 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from hf_tiny import make_hf, rand_ids, save_hf  # noqa: E402
+from hf_tiny import assert_kv_cache_decoding_matches_full_forward, make_hf, rand_ids, save_hf  # noqa: E402
 from test_train import make_cfg, run_events  # noqa: E402
 from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 from tuneboard_trainer.loss import lm_loss  # noqa: E402
-from tuneboard_trainer.model import KVCache, ModelConfig  # noqa: E402
+from tuneboard_trainer.model import ModelConfig  # noqa: E402
 
 FAMILIES = ["gemma2", "gemma3", "phi3", "glm4", "glm", "qwen3_moe", "mixtral"]
 ARCH = {"gemma2": "Gemma2ForCausalLM", "gemma3": "Gemma3ForCausalLM", "phi3": "Phi3ForCausalLM",
@@ -136,14 +136,7 @@ def test_left_padding_matches_transformers(tmp_path, arch):
 @pytest.mark.parametrize("arch", FAMILIES)
 def test_kv_cache_decoding_matches_full_forward(tmp_path, arch):
     save_hf(arch, tmp_path)
-    ours = load_pretrained(tmp_path)
-    ids = rand_ids((1, 12), seed=6)
-    cache = KVCache(ours.config, 1, 12, "cpu", torch.float32)
-    with torch.no_grad():
-        full = ours.logits(ids)
-        steps = [ours.logits(ids[:, :4], cache=cache, start_pos=0)]
-        steps += [ours.logits(ids[:, t:t + 1], cache=cache, start_pos=t) for t in range(4, 12)]
-    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
+    assert_kv_cache_decoding_matches_full_forward(load_pretrained(tmp_path))
 
 
 @pytest.mark.parametrize("arch", FAMILIES)
