@@ -78,12 +78,16 @@ class TrainConfig:
     fast_path: str = "auto"  # LoRA fast path (fast.py): auto (on CUDA) | on (also on CPU) | off (reference path)
     quantization_bit: str = "none"  # frozen base weights: none | 8 | 4 (LoRA only; quant/)
     quantization_method: str = "auto"  # auto | nf4 (4 bits) | int8 | fp8 (8 bits); auto: quant/run.py
+    # MoE models: weight of the router's load-balancing loss added to the training loss (None: not added)
+    moe_aux_loss_coef: Optional[float] = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         values = validate("trainer_config", d)
         for name in _FLOAT_FIELDS:
             values[name] = float(values[name])
+        if values.get("moe_aux_loss_coef") is not None:
+            values["moe_aux_loss_coef"] = float(values["moe_aux_loss_coef"])
         if isinstance(values["val_size"], float) and values["val_size"].is_integer() and values["val_size"] >= 1:
             values["val_size"] = int(values["val_size"])  # a sample count written as 10.0
         mods = values["freeze_trainable_modules"].strip()

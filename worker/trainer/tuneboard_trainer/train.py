@@ -40,6 +40,7 @@ from .hf_weights import load_config, load_pretrained
 from .loss import lm_loss
 from .loss_plot import plot_loss
 from .methods import LoraSettings, prepare_model, save_trained
+from .moe import aux_loss_coef
 from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, describe, evaluate_preference,
                      load_stage_data, mean_metrics, save_without_value_head)
@@ -152,6 +153,7 @@ class TrainingRun:
         else:
             run_tokens = sum(len(r.input_ids) for r in self.rows) * cfg.num_train_epochs
             self.fast, self.fast_msg = for_training(self.options, cfg, model, device, run_tokens, self.dist)
+        self.aux_coef, self.aux_msg = aux_loss_coef(cfg.moe_aux_loss_coef, model, self.pref_step is None)
         if cfg.gradient_checkpointing and self.fast is None:
             enable_gradient_checkpointing(model)
         model.train()
@@ -241,7 +243,7 @@ class TrainingRun:
         if cfg.packing or cfg.stage == "pt":
             sink.log(f"packed {len(self.train_set)} samples into {len(self.rows)} rows of at most "
                      f"{cfg.cutoff_len} tokens")
-        for msg in (self.fast_msg, self.graphs_msg):
+        for msg in (self.fast_msg, self.graphs_msg, self.aux_msg):
             if msg:
                 sink.log(msg)
         if self.parent is not None and self.resume is None:
@@ -315,8 +317,12 @@ class TrainingRun:
                     elif fast is not None:
                         loss, _ = fast.loss(b, device)
                     else:
-                        loss, _ = lm_loss(self.model, forward_batch(self.fwd_model, b, device),
-                                          b["labels"].to(device))
+                        loss, n_labels = lm_loss(self.model, forward_batch(self.fwd_model, b, device),
+                                                 b["labels"].to(device))
+                        if self.aux_coef:  # MoE: the router's load-balancing loss, over real tokens
+                            aux = self.model.aux_loss(b["attention_mask"].to(device))
+                            loss = loss + self.aux_coef * n_labels * aux
+                            self.window_metrics.append({"aux_loss": aux.detach()})
                 scaled = loss * scale
                 (scaler.scale(scaled) if scaler is not None else scaled).backward()
             loss_sum += loss.detach().float() * weight
