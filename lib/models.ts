@@ -224,7 +224,9 @@ export function guessTemplate(architecture: string, chatTemplate: string | null)
     if (chatTemplate.includes("<|start_header_id|>")) return "llama3";
     if (chatTemplate.includes("<start_of_turn>")) return architecture === "Gemma3ForCausalLM" ? "gemma3" : "gemma";
     if (chatTemplate.includes("<|im_sep|>")) return "phi4"; // before qwen: Phi-4 also opens turns with <|im_start|>
-    if (chatTemplate.includes("<|im_start|>")) return "qwen";
+    // DeepSeek-R1 distills keep their base's architecture (Qwen2, Llama) with DeepSeek's turn markers.
+    if (chatTemplate.includes("<｜Assistant｜>")) return "deepseekr1";
+    if (chatTemplate.includes("<|im_start|>")) return chatTemplate.includes("<think>") ? "qwen3" : "qwen";
     if (chatTemplate.includes("[gMASK]")) return "glm4";
     if (chatTemplate.includes("<|end|>") && chatTemplate.includes("<|assistant|>")) return "phi";
     if (chatTemplate.includes("[INST]")) return architecture === "MistralForCausalLM" ? "mistral" : "llama2";
@@ -232,8 +234,8 @@ export function guessTemplate(architecture: string, chatTemplate: string | null)
   }
   const byArchitecture: Record<string, (typeof TEMPLATES)[number]> = {
     Qwen2ForCausalLM: "qwen",
-    Qwen3ForCausalLM: "qwen",
-    Qwen3MoeForCausalLM: "qwen",
+    Qwen3ForCausalLM: "qwen3",
+    Qwen3MoeForCausalLM: "qwen3",
     MistralForCausalLM: "mistral",
     MixtralForCausalLM: "mistral",
     Gemma2ForCausalLM: "gemma",

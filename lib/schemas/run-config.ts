@@ -28,6 +28,9 @@ export const TEMPLATES = [
   "phi",
   "phi4",
   "glm4",
+  "qwen3",
+  "qwen3_nothink",
+  "deepseekr1",
 ] as const;
 export const METHODS = ["lora", "freeze", "full"] as const;
 export const COMPUTE_TYPES = ["auto", "bf16", "fp16", "fp32"] as const;
@@ -132,6 +135,9 @@ export const runConfigSchema = z.object({
     .default("auto"),
   // Mixture-of-experts models: weight of the router's load-balancing loss added to the training loss
   // (LLaMA-Factory's moe_aux_loss_coef; not set: no auxiliary loss, as in LLaMA-Factory).
+  // Reasoning templates (qwen3, deepseekr1): keep the <think> blocks of replies and train them (LLaMA-Factory's
+  // enable_thinking, on by default), or drop them. The Train form leaves it to this default.
+  enable_thinking: flag(true),
   moe_aux_loss_coef: optionalNum("MoE aux loss coefficient", (n) => n.min(0, "MoE aux loss coefficient must be ≥ 0")),
   // GPUs the job asks for (Job.numGpus; lib/queue/claim.ts): 0 = any worker, on whatever it has
   // (the CPU or one GPU); N >= 1 = only a worker advertising at least N GPUs takes it, and trains on
@@ -223,6 +229,7 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
   quantization_bit: "none",
   quantization_method: "auto",
   moe_aux_loss_coef: undefined,
+  enable_thinking: true,
   num_gpus: 0,
   device: "auto",
   gradient_checkpointing: true,

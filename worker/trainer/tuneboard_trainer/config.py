@@ -30,7 +30,7 @@ class TrainConfig:
     dataset: list  # dataset names registered in dataset_info.json (mixed in one run)
     output_dir: str  # adapter/model, checkpoints, trainer_log.jsonl, all_results.json, training_loss.png
     stage: str = "sft"  # pt | sft | rm | dpo | kto (stages.py says which the trainer runs)
-    template: str = "llama3"  # llama3 | qwen | mistral | llama2 | default | tokenizer (tokenizer_config's Jinja)
+    template: str = "llama3"  # a templates.SPECS name, or tokenizer (tokenizer_config's Jinja)
     finetuning_type: str = "lora"  # lora | freeze | full
     use_rslora: bool = False  # LoRA scaling alpha / sqrt(r) instead of alpha / r
     use_dora: bool = False  # weight-decomposed LoRA (DoRA)
@@ -80,6 +80,7 @@ class TrainConfig:
     quantization_method: str = "auto"  # auto | nf4 (4 bits) | int8 | fp8 (8 bits); auto: quant/run.py
     # MoE models: weight of the router's load-balancing loss added to the training loss (None: not added)
     moe_aux_loss_coef: Optional[float] = None
+    enable_thinking: bool = True  # qwen3 / deepseekr1 templates: keep and train <think> blocks (False: drop them)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

@@ -104,7 +104,7 @@ class TrainingRun:
     def _load_data(self) -> None:
         cfg = self.cfg
         try:
-            self.template = load_template(cfg.template, self.model_dir)
+            self.template = load_template(cfg.template, self.model_dir, cfg.enable_thinking)
         except (TemplateError, ValueError) as e:
             raise ConfigError(f"template: {e}") from None
         if cfg.stage == "sft":
