@@ -179,13 +179,32 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, arch, tokenizer_
     assert resumed["losses"] == straight["losses"]
 
 
-def test_chat_refuses_a_family_it_cannot_run_in_words(tmp_path):
-    from tuneboard_trainer.chat_server import ChatServer
-    from tuneboard_trainer.model import UnsupportedModelError
+@pytest.mark.parametrize("arch", ["gemma2", "gemma3", "phi3", "glm", "glm4", "qwen3_moe", "mixtral"])
+def test_chat_greedy_tokens_are_transformers_generate(tmp_path, arch):
+    """The chat server's reference engine (KV cache, sliding windows past the window, soft-caps, experts) picks
+    the tokens transformers' greedy generate picks."""
+    from tuneboard_trainer.chat_engine import GenParams
+    from tuneboard_trainer.chat_reference import load_reference_engine
 
-    save_hf("gemma2", tmp_path)
-    with pytest.raises(UnsupportedModelError, match="chat does not run Gemma2ForCausalLM models yet"):
-        ChatServer(stdout=io.StringIO()).load(str(tmp_path), [], "llama3")
+    hf = save_hf(arch, tmp_path)
+    prompt = rand_ids((1, 9), seed=11)  # longer than the tiny configs' 5-token sliding window
+    with torch.no_grad():
+        expected = hf.generate(prompt, max_new_tokens=12, min_new_tokens=12, do_sample=False,
+                               pad_token_id=0)[0, 9:].tolist()
+    engine = load_reference_engine(tmp_path, device="cpu")
+    got = list(engine.generate(prompt[0].tolist(), GenParams(max_new_tokens=12, temperature=0.0)))
+    assert got == expected
+    assert engine.mode == "reference"
+
+
+def test_chat_server_loads_a_new_family_on_the_reference_engine(tmp_path, tokenizer_dir):
+    from tuneboard_trainer.chat_server import ChatServer
+
+    model_dir = family_model_dir(tmp_path, "gemma2", tokenizer_dir)
+    out = io.StringIO()
+    ChatServer(stdout=out).load(str(model_dir), [], "gemma")
+    loaded = [json.loads(line) for line in out.getvalue().splitlines() if '"loaded"' in line]
+    assert loaded and loaded[-1]["mode"] == "reference"
 
 
 @pytest.mark.parametrize("arch", ["gemma3", "phi3", "glm4"])
