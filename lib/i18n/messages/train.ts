@@ -40,6 +40,7 @@ export const train = defineMessages(
     "model.template": "Template guess",
     "model.useTemplate": "Use {template}",
     "model.unknown": "unknown",
+    "model.activeParams": "Active per token (mixture of experts)",
     "preset": "Applied the preset that ships with {name} (it learns in a few CPU minutes); LLaMA-Factory defaults otherwise.",
 
     "dataset.legend": "Datasets",
@@ -237,6 +238,7 @@ export const train = defineMessages(
     "model.template": "推测的模板",
     "model.useTemplate": "使用 {template}",
     "model.unknown": "未知",
+    "model.activeParams": "每个 token 激活的参数（混合专家）",
     "preset": "已应用 {name} 自带的预设（在 CPU 上几分钟即可学会）；其余为 LLaMA-Factory 默认值。",
 
     "dataset.legend": "数据集",
