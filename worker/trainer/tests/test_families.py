@@ -231,3 +231,26 @@ def test_merged_export_loads_in_transformers_with_our_adapters_logits(tmp_path, 
         want = ours.eval().logits(ids)
         torch.testing.assert_close(exported(ids).logits, want, atol=1e-4, rtol=0)
         assert (want - load_pretrained(tmp_path / "base").logits(ids)).abs().max() > 1e-3
+
+
+def test_training_refuses_a_tokenizer_of_another_model_or_none_in_words(tmp_path, tokenizer_dir, dataset_dir):
+    from tuneboard_trainer.config import ConfigError
+
+    d = tmp_path / "m"
+    save_hf("glm4", d)  # vocabulary 97; the Llama 3.1 tokenizer's ids go past 128000
+    with pytest.raises(ConfigError, match="model_name_or_path: .*has no tokenizer files: tokenizer.json"):
+        run_events(make_cfg(tmp_path, d, dataset_dir, "a", template="glm4"))
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tokenizer_dir / f, d / f)
+    with pytest.raises(ConfigError, match=r"token ids up to 128255, but the model's vocabulary .* has 97 entries"):
+        run_events(make_cfg(tmp_path, d, dataset_dir, "b", template="glm4"))
+
+
+def test_training_on_an_unsupported_architecture_names_it_and_the_supported_ones(tmp_path, dataset_dir):
+    from tuneboard_trainer.model import UnsupportedModelError
+
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"architectures": ["FalconForCausalLM"], "vocab_size": 97}))
+    with pytest.raises(UnsupportedModelError, match="'FalconForCausalLM'; supported: LlamaForCausalLM, .*Glm4ForCausalLM"):
+        run_events(make_cfg(tmp_path, d, dataset_dir, "a"))

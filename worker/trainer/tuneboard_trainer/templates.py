@@ -48,8 +48,17 @@ def load_tokenizer(model_dir):
 
     path = Path(model_dir) / "tokenizer.json"
     if not path.exists():
-        raise FileNotFoundError(f"{model_dir}: tokenizer.json not found")
+        raise FileNotFoundError(f"{model_dir} has no tokenizer files: tokenizer.json (and tokenizer_config.json) "
+                                "are needed; copy them from the base model")
     return Tokenizer.from_file(str(path))
+
+
+def check_tokenizer_fits(tokenizer, vocab_size: int) -> None:
+    """A tokenizer whose ids pass the model's vocabulary belongs to another model: say so before training."""
+    top = max(tokenizer.get_vocab(with_added_tokens=True).values(), default=-1)
+    if top >= vocab_size:
+        raise TemplateError(f"the tokenizer has token ids up to {top}, but the model's vocabulary (config.json "
+                            f"vocab_size) has {vocab_size} entries: the tokenizer belongs to another model")
 
 
 def load_tokenizer_config(model_dir) -> dict:

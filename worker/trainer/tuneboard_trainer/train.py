@@ -48,7 +48,7 @@ from .early_stopping import early_stop, stop_message
 from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, load_continue_state, load_resume_state, rng_state,
                         set_rng_state)
 from .quant.run import load_run_model, needs_quant_loader, reference_path_note, resolve_method
-from .templates import IGNORE_INDEX, TemplateError, load_template
+from .templates import IGNORE_INDEX, TemplateError, check_tokenizer_fits, load_template
 
 
 # Steps between reads of the losses when nothing else (a log line, eval, a checkpoint) reads them sooner: a
@@ -73,7 +73,8 @@ class TrainingRun:
         self.model_dir = Path(cfg.model_name_or_path)
         if not self.model_dir.is_dir():
             raise ConfigError(f"model_name_or_path: directory {self.model_dir} not found")
-        load_config(self.model_dir)  # unsupported architectures fail here, before tokenizing or loading weights
+        self.vocab_size = load_config(self.model_dir).vocab_size  # unsupported architectures fail here, before
+        # tokenizing or loading weights
         self.quant_method = resolve_method(cfg, self.device)  # None: full-precision base weights
         self.resume = load_resume_state(cfg) if cfg.resume_from_checkpoint else None
         self.parent = load_continue_state(cfg) if cfg.continue_from else None
@@ -107,6 +108,12 @@ class TrainingRun:
             self.template = load_template(cfg.template, self.model_dir, cfg.enable_thinking)
         except (TemplateError, ValueError) as e:
             raise ConfigError(f"template: {e}") from None
+        except FileNotFoundError as e:
+            raise ConfigError(f"model_name_or_path: {e}") from None
+        try:
+            check_tokenizer_fits(self.template.tokenizer, self.vocab_size)
+        except TemplateError as e:
+            raise ConfigError(f"model_name_or_path: {e}") from None
         if cfg.stage == "sft":
             self.examples, self.stats = load_examples(cfg.dataset_dir, cfg.dataset, self.template, cfg.cutoff_len,
                                                       cfg.max_samples, cfg.train_on_prompt, cfg.mask_history)
