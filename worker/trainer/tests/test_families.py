@@ -179,7 +179,7 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, arch, tokenizer_
     assert resumed["losses"] == straight["losses"]
 
 
-@pytest.mark.parametrize("arch", ["gemma2", "gemma3", "phi3", "glm", "glm4", "qwen3_moe", "mixtral"])
+@pytest.mark.parametrize("arch", ["gemma2", "gemma3", "phi3", "glm", "glm4", "qwen3_moe", "mixtral", "qwen2_yarn"])
 def test_chat_greedy_tokens_are_transformers_generate(tmp_path, arch):
     """The chat server's reference engine (KV cache, sliding windows past the window, soft-caps, experts) picks
     the tokens transformers' greedy generate picks."""
