@@ -148,6 +148,8 @@ export const train = defineMessages(
     "field.early_stopping_min_delta.help": "An eval loss counts as improved only when it drops by more than this.",
     "field.continue_from_run.label": "Continued run",
     "field.continue_from_run.help": "The finished run this one continues (Continue training on its Run page).",
+    "field.moe_aux_loss_coef.label": "MoE aux loss coefficient",
+    "field.moe_aux_loss_coef.help": "Mixture-of-experts models: weight of the router's load-balancing loss added to the loss (empty: none).",
 
     "gpus.globalBatch": "Global batch: {batch} × {accum} = {total} samples per optimizer step.",
     "gpus.globalBatch.multi": "Global batch: {batch} × {accum} × {gpus} GPUs = {total} samples per optimizer step.",
@@ -346,6 +348,8 @@ export const train = defineMessages(
     "field.early_stopping_min_delta.help": "验证损失下降超过该值才算改善。",
     "field.continue_from_run.label": "继续的运行",
     "field.continue_from_run.help": "本运行接续的已完成运行（在其运行页面点击“追加训练”）。",
+    "field.moe_aux_loss_coef.label": "MoE 辅助损失系数",
+    "field.moe_aux_loss_coef.help": "混合专家模型：以此权重把路由器的负载均衡损失加到损失上（留空：不加）。",
 
     "gpus.globalBatch": "全局批大小：{batch} × {accum} = 每个优化步 {total} 个样本。",
     "gpus.globalBatch.multi": "全局批大小：{batch} × {accum} × {gpus} 块 GPU = 每个优化步 {total} 个样本。",
