@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { guessTemplate, inspectModel, readSafetensorsHeader } from "./models";
-import { countParams, formatParams, shapeFromConfig } from "./estimate/shape";
+import { activeParams, countParams, formatParams, shapeFromConfig } from "./estimate/shape";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tb-models-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -108,7 +108,7 @@ describe("guessTemplate", () => {
     expect(guessTemplate("MistralForCausalLM", "[INST] {{ x }} [/INST]")).toBe("mistral");
     expect(guessTemplate("LlamaForCausalLM", "[INST] {{ x }} [/INST]")).toBe("llama2");
     expect(guessTemplate("LlamaForCausalLM", "{{ something new }}")).toBe("tokenizer");
-    expect(guessTemplate("Qwen3ForCausalLM", null)).toBe("qwen");
+    expect(guessTemplate("Qwen3ForCausalLM", null)).toBe("qwen3");
     expect(guessTemplate("LlamaForCausalLM", null)).toBe("default");
   });
 
@@ -130,5 +130,58 @@ describe("formatParams", () => {
     expect(formatParams(17_208_448)).toBe("17.2M");
     expect(formatParams(8_030_261_248)).toBe("8.03B");
     expect(formatParams(70_553_706_496)).toBe("70.6B");
+  });
+});
+
+describe("families of issue 20 in the picker", () => {
+  it("guesses the reasoning templates: Qwen3's <think> and the DeepSeek-R1 distills' markers", () => {
+    expect(guessTemplate("Qwen3ForCausalLM", "<|im_start|>{{ role }}\n{{ content }}<think>\n\n</think>")).toBe("qwen3");
+    expect(guessTemplate("Qwen3MoeForCausalLM", null)).toBe("qwen3");
+    expect(guessTemplate("Qwen2ForCausalLM", "<|im_start|>{{ role }}\n{{ content }}<|im_end|>")).toBe("qwen");
+    expect(guessTemplate("Qwen2ForCausalLM", "{{ bos_token }}<｜User｜>{{ c }}<｜Assistant｜>")).toBe("deepseekr1");
+    expect(guessTemplate("LlamaForCausalLM", "{{ bos_token }}<｜User｜>{{ c }}<｜Assistant｜>")).toBe("deepseekr1");
+  });
+
+  it("counts a mixture of experts' total and active parameters as their model cards do", () => {
+    const qwen3moe = shapeFromConfig("Qwen3MoeForCausalLM", {
+      vocab_size: 151936, hidden_size: 2048, intermediate_size: 6144, num_hidden_layers: 48, num_attention_heads: 32,
+      num_key_value_heads: 4, head_dim: 128, num_experts: 128, num_experts_per_tok: 8, moe_intermediate_size: 768,
+    })!;
+    expect(countParams(qwen3moe) / 1e9).toBeCloseTo(30.53, 1); // Qwen3-30B-A3B: 30.5B total
+    expect(activeParams(qwen3moe) / 1e9).toBeCloseTo(3.35, 1); // 3.3B activated
+    const mixtral = shapeFromConfig("MixtralForCausalLM", {
+      vocab_size: 32000, hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32,
+      num_key_value_heads: 8, num_local_experts: 8, num_experts_per_tok: 2,
+    })!;
+    expect(countParams(mixtral) / 1e9).toBeCloseTo(46.7, 1); // Mixtral-8x7B: 46.7B total
+    expect(activeParams(mixtral) / 1e9).toBeCloseTo(12.9, 1); // 12.9B per token
+  });
+
+  it("reports the active parameters of an MoE checkpoint and none for a dense one", () => {
+    const dir = modelDir("moe", {
+      architectures: ["MixtralForCausalLM"], vocab_size: 100, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2,
+      num_attention_heads: 4, num_key_value_heads: 2, num_local_experts: 4, num_experts_per_tok: 2,
+    });
+    writeSafetensors(path.join(dir, "model.safetensors"), { "model.embed_tokens.weight": { dtype: "F32", shape: [100, 16] } });
+    const info = inspectModel(dir);
+    expect(info.activeParameterCount).toBe(activeParams(info.shape!));
+    expect(info.activeParameterCount!).toBeLessThan(countParams(info.shape!));
+  });
+
+  it("refuses a checkpoint without tokenizer files, or whose tokenizer ids pass the vocabulary, in words", () => {
+    const cfg = { ...qwenConfig };
+    const none = modelDir("no-tokenizer", cfg);
+    writeSafetensors(path.join(none, "model.safetensors"), { "model.embed_tokens.weight": { dtype: "F32", shape: [100, 16] } });
+    fs.rmSync(path.join(none, "tokenizer.json"));
+    expect(() => inspectModel(none)).toThrow(/no tokenizer files in .*tokenizer\.json/);
+    const tokenizer = JSON.stringify({ model: { type: "BPE", vocab: { a: 0, b: 1 } }, added_tokens: [{ id: 150, content: "<x>" }] });
+    const big = modelDir("big-tokenizer", cfg, { "tokenizer.json": tokenizer });
+    writeSafetensors(path.join(big, "model.safetensors"), { "model.embed_tokens.weight": { dtype: "F32", shape: [100, 16] } });
+    expect(() => inspectModel(big)).toThrow(/token ids up to 150, but the model's vocabulary .* has 100 entries/);
+  });
+
+  it("names an unsupported architecture and lists the supported ones", () => {
+    const dir = modelDir("falcon", { ...qwenConfig, architectures: ["FalconForCausalLM"] });
+    expect(() => inspectModel(dir)).toThrow(/unsupported architecture FalconForCausalLM \(supported: LlamaForCausalLM, .*Glm4ForCausalLM/);
   });
 });

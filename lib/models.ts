@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { countParams, shapeFromConfig, type ModelShape } from "@/lib/estimate/shape";
+import { activeParams, countParams, shapeFromConfig, type ModelShape } from "@/lib/estimate/shape";
 import { TEMPLATES } from "@/lib/schemas/run-config";
 
 // The same list as the trainer's (worker/trainer/tuneboard_trainer/model.py), checked at submit time.
@@ -53,6 +53,8 @@ export interface ModelInfo {
   /** Parameters counted from the safetensors headers (exact) or, failing that, from config.json. */
   parameterCount: number | null;
   parameterSource: "safetensors" | "config" | null;
+  /** Mixture of experts: the parameters one token computes with (its routed experts); null for a dense model. */
+  activeParameterCount: number | null;
   /** dtype of the stored weights (from the safetensors headers), e.g. BF16. */
   weightDtype: string | null;
   /** The chat template the model most likely uses (see guessTemplate). */
@@ -108,7 +110,10 @@ export function inspectModel(dir: string): ModelInfo {
   if (!files.some((f) => f.endsWith(".safetensors") || f === "model.safetensors.index.json")) {
     throw new ModelPathError(`no safetensors weights in ${dir}`);
   }
-  if (!files.includes("tokenizer.json")) throw new ModelPathError(`no tokenizer.json in ${dir}`);
+  if (!files.includes("tokenizer.json")) {
+    throw new ModelPathError(`no tokenizer files in ${dir}: tokenizer.json (and tokenizer_config.json) are needed; copy them from the base model`);
+  }
+  checkTokenizerFits(dir, cfg.vocab_size);
   let meta: z.infer<typeof tuneboardMeta> = {};
   const metaFile = path.join(dir, "tuneboard.json");
   if (fs.existsSync(metaFile)) {
@@ -128,12 +133,47 @@ export function inspectModel(dir: string): ModelInfo {
     shape,
     parameterCount: stored?.count ?? (shape ? countParams(shape) : null),
     parameterSource: stored ? "safetensors" : shape ? "config" : null,
+    activeParameterCount: shape?.moe ? activeParams(shape) : null,
     weightDtype: stored?.dtype ?? null,
     templateGuess: guessTemplate(arch, readChatTemplate(dir)),
     demo: meta.demo === true,
     description: meta.description ?? null,
     preset: meta.preset ?? null,
   };
+}
+
+const tokenizerFile = z
+  .object({
+    model: z.object({ vocab: z.union([z.record(z.string(), z.number()), z.array(z.unknown())]).optional() }).passthrough().optional(),
+    added_tokens: z.array(z.object({ id: z.number() }).passthrough()).optional(),
+  })
+  .passthrough();
+
+/** The highest token id tokenizer.json can produce: its vocabulary (BPE/WordPiece map, Unigram list) and added tokens. */
+export function maxTokenizerId(file: string): number | null {
+  let tok: z.infer<typeof tokenizerFile>;
+  try {
+    tok = tokenizerFile.parse(JSON.parse(fs.readFileSync(file, "utf8")));
+  } catch {
+    return null;
+  }
+  const vocab = tok.model?.vocab;
+  let max = -1;
+  if (Array.isArray(vocab)) max = vocab.length - 1;
+  else if (vocab) for (const id of Object.values(vocab)) max = Math.max(max, id);
+  for (const t of tok.added_tokens ?? []) max = Math.max(max, t.id);
+  return max >= 0 ? max : null;
+}
+
+/** A tokenizer that yields ids the model has no embedding for belongs to another model: say so before a run. */
+function checkTokenizerFits(dir: string, vocabSize: number | undefined): void {
+  if (!vocabSize) return;
+  const max = maxTokenizerId(path.join(dir, "tokenizer.json"));
+  if (max !== null && max >= vocabSize) {
+    throw new ModelPathError(
+      `the tokenizer in ${dir} has token ids up to ${max}, but the model's vocabulary (config.json vocab_size) has ${vocabSize} entries: the tokenizer belongs to another model`,
+    );
+  }
 }
 
 const tensorEntry = z.object({ dtype: z.string(), shape: z.array(z.number().int().min(0)) });
@@ -224,7 +264,9 @@ export function guessTemplate(architecture: string, chatTemplate: string | null)
     if (chatTemplate.includes("<|start_header_id|>")) return "llama3";
     if (chatTemplate.includes("<start_of_turn>")) return architecture === "Gemma3ForCausalLM" ? "gemma3" : "gemma";
     if (chatTemplate.includes("<|im_sep|>")) return "phi4"; // before qwen: Phi-4 also opens turns with <|im_start|>
-    if (chatTemplate.includes("<|im_start|>")) return "qwen";
+    // DeepSeek-R1 distills keep their base's architecture (Qwen2, Llama) with DeepSeek's turn markers.
+    if (chatTemplate.includes("<｜Assistant｜>")) return "deepseekr1";
+    if (chatTemplate.includes("<|im_start|>")) return chatTemplate.includes("<think>") ? "qwen3" : "qwen";
     if (chatTemplate.includes("[gMASK]")) return "glm4";
     if (chatTemplate.includes("<|end|>") && chatTemplate.includes("<|assistant|>")) return "phi";
     if (chatTemplate.includes("[INST]")) return architecture === "MistralForCausalLM" ? "mistral" : "llama2";
@@ -232,8 +274,8 @@ export function guessTemplate(architecture: string, chatTemplate: string | null)
   }
   const byArchitecture: Record<string, (typeof TEMPLATES)[number]> = {
     Qwen2ForCausalLM: "qwen",
-    Qwen3ForCausalLM: "qwen",
-    Qwen3MoeForCausalLM: "qwen",
+    Qwen3ForCausalLM: "qwen3",
+    Qwen3MoeForCausalLM: "qwen3",
     MistralForCausalLM: "mistral",
     MixtralForCausalLM: "mistral",
     Gemma2ForCausalLM: "gemma",

@@ -15,6 +15,9 @@ const art = path.join(ROOT, "e2e", ".artifacts");
 fs.rmSync(path.join(art, "data"), { recursive: true, force: true });
 fs.rmSync(path.join(art, "runs"), { recursive: true, force: true });
 fs.rmSync(path.join(art, "exports"), { recursive: true, force: true });
+// Tiny checkpoints the specs write (e2e/helpers/fixtures.ts writeTinyCheckpoint): a model root of their own.
+fs.rmSync(path.join(art, "models"), { recursive: true, force: true });
+fs.mkdirSync(path.join(art, "models"), { recursive: true });
 fs.rmSync(path.join(art, "e2e.db"), { force: true });
 const env = {
   NODE_ENV: "production",
@@ -25,7 +28,7 @@ const env = {
   TUNEBOARD_DATA_DIR: path.join(art, "data"),
   TUNEBOARD_RUNS_DIR: path.join(art, "runs"),
   TUNEBOARD_EXPORTS_DIR: path.join(art, "exports"),
-  TUNEBOARD_MODEL_ROOTS: path.join(ROOT, "data", "models"),
+  TUNEBOARD_MODEL_ROOTS: [path.join(ROOT, "data", "models"), path.join(art, "models")].join(path.delimiter),
   TUNEBOARD_WORKER_TOKEN: "e2e-worker-token-0123456789abcdef",
 };
 // The data folder is seeded from data/templates/ as set-up seeds a user's; the user's own is never read.

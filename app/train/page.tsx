@@ -45,6 +45,7 @@ export default async function TrainPage({ searchParams }: { searchParams: Promis
     shape: m.shape,
     parameterCount: m.parameterCount,
     parameterSource: m.parameterSource,
+    activeParameterCount: m.activeParameterCount,
     weightDtype: m.weightDtype,
     templateGuess: m.templateGuess,
     preset: m.preset,

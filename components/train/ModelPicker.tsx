@@ -106,6 +106,9 @@ function ModelDetails({ model, template, onUseTemplate }: { model: ModelOption; 
       ),
       "params",
     ],
+    ...(model.activeParameterCount === null
+      ? []
+      : [[t("train.model.activeParams"), formatParams(model.activeParameterCount), "active-params"] as [string, React.ReactNode, string]]),
     [t("train.model.layers"), num(model.layers), "layers"],
     [t("train.model.hidden"), num(model.hiddenSize), "hidden"],
     [t("train.model.context"), num(model.contextLength), "context"],

@@ -15,6 +15,7 @@ export interface ModelOption {
   shape: ModelShape | null;
   parameterCount: number | null;
   parameterSource: "safetensors" | "config" | null;
+  activeParameterCount: number | null;
   weightDtype: string | null;
   templateGuess: (typeof TEMPLATES)[number];
   preset: Record<string, unknown> | null;

@@ -1,5 +1,7 @@
 // Shared set-up for the Train/pages specs: a usable dataset and a small demo-model run, created
 // through the real app (the e2e server starts with only the identity template registered).
+import { execFileSync } from "node:child_process";
+import path from "node:path";
 import { expect, type APIRequestContext, type Page } from "@playwright/test";
 import { DEFAULT_RUN_CONFIG } from "../../lib/schemas/run-config";
 
@@ -73,4 +75,21 @@ export async function queueRun(request: APIRequestContext, config: Record<string
   const res = await request.post("/api/runs", { data: config });
   expect(res.status(), await res.text()).toBe(201);
   return ((await res.json()) as { id: number }).id;
+}
+
+/** The model root the e2e server adds for checkpoints the specs write (scripts/e2e-server.mjs). */
+export const E2E_MODEL_ROOT = path.join(process.cwd(), "e2e", ".artifacts", "models");
+
+/**
+ * Writes a tiny random checkpoint of `family` with transformers into the e2e model root (the demo model's
+ * tokenizer, no chat template) and returns its folder name. The Train page lists it on its next load.
+ */
+export function writeTinyCheckpoint(family: "glm4" | "gemma3"): string {
+  const name = `tiny-${family}`;
+  execFileSync(
+    path.join(process.cwd(), ".venv", "bin", "python"),
+    ["e2e/helpers/tiny_checkpoint.py", family, path.join(E2E_MODEL_ROOT, name), path.join("data", "models", "tuneboard-demo")],
+    { stdio: "inherit" },
+  );
+  return name;
 }

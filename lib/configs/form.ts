@@ -58,7 +58,7 @@ export function applyConfig(base: FormState, cfg: Partial<RunConfig>): FormState
   const { dataset, lora_target, ...rest } = cfg;
   const values = { ...base.values, ...toValues(rest) };
   // Optional fields absent from the stored config mean "empty", not "keep what was typed".
-  for (const k of ["max_steps", "resume_from_checkpoint", "name"] as const) if (cfg[k] === undefined) values[k] = "";
+  for (const k of ["max_steps", "moe_aux_loss_coef", "resume_from_checkpoint", "name"] as const) if (cfg[k] === undefined) values[k] = "";
   return {
     values,
     flags: { ...base.flags, ...toFlags(rest) },

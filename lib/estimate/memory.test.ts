@@ -98,3 +98,30 @@ describe("estimateMemory", () => {
     expect(estimateMemory({ ...base, computeType: "auto" }, 1).dtypeBytes).toBe(2);
   });
 });
+
+describe("mixture of experts", () => {
+  // Qwen3-30B-A3B's config.json sizes.
+  const qwen3moe = shapeFromConfig("Qwen3MoeForCausalLM", {
+    vocab_size: 151936, hidden_size: 2048, intermediate_size: 6144, num_hidden_layers: 48, num_attention_heads: 32,
+    num_key_value_heads: 4, head_dim: 128, num_experts: 128, num_experts_per_tok: 8, moe_intermediate_size: 768,
+  })!;
+
+  it("keeps every expert resident and computes activations for the routed ones only", () => {
+    const e = estimateMemory({ ...base, shape: qwen3moe }, countParams(qwen3moe));
+    expect(e.parts.weights).toBe(countParams(qwen3moe) * 2); // all 128 experts of every layer, bf16
+    const dense = { ...qwen3moe, moe: undefined };
+    // Per token: 8 routed experts of width 768 (+ 128 router scores), not one MLP of width 6144.
+    expect(activationValuesPerTokenPerLayer(qwen3moe) - activationValuesPerTokenPerLayer(dense)).toBe(4 * 8 * 768 + 128 - 4 * 6144);
+  });
+
+  it("puts LoRA on every expert where Qwen3-MoE's names match, on attention only for Mixtral", () => {
+    const attention = loraParams(qwen3moe, 8, ["q_proj", "k_proj", "v_proj", "o_proj"], false);
+    const all = loraParams(qwen3moe, 8, "all", false);
+    expect(all - attention).toBe(48 * 128 * 8 * (3 * (2048 + 768)));
+    const mixtral = shapeFromConfig("MixtralForCausalLM", {
+      vocab_size: 32000, hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32,
+      num_key_value_heads: 8, num_local_experts: 8, num_experts_per_tok: 2,
+    })!;
+    expect(loraParams(mixtral, 8, "all", false)).toBe(loraParams(mixtral, 8, ["q_proj", "k_proj", "v_proj", "o_proj"], false));
+  });
+});

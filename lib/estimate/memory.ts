@@ -56,12 +56,25 @@ export function loraParams(shape: ModelShape, rank: number, target: "all" | Lora
   };
   const names = target === "all" ? ALL_LINEARS : target;
   let perLayer = 0;
+  let mlpPerLayer = 0;
   for (const n of names) {
     const [i, o] = n === "qkv_proj" || n === "gate_up_proj" ? fused[n] : lin[n];
-    perLayer += rank * (i + o) + (dora ? o : 0);
+    const params = rank * (i + o) + (dora ? o : 0);
+    if (MLP_NAMES.includes(n)) mlpPerLayer += params;
+    else perLayer += params;
   }
-  return perLayer * shape.layers;
+  const moe = shape.moe;
+  if (!moe) return (perLayer + mlpPerLayer) * shape.layers;
+  // MoE: dense layers as above; sparse layers wrap each expert (of the expert's width) where the names match.
+  const expertShape = { ...shape, intermediateSize: moe.expertSize, moe: undefined };
+  const expertMlp = moe.expertsTakeMlpTargets
+    ? moe.experts * (loraParams(expertShape, rank, names.filter((n) => MLP_NAMES.includes(n)), dora))
+    : 0;
+  const sparse = shape.layers - moe.denseLayers;
+  return perLayer * shape.layers + mlpPerLayer * moe.denseLayers + (expertMlp / shape.layers) * sparse;
 }
+
+const MLP_NAMES: LoraTargetName[] = ["gate_proj", "up_proj", "down_proj", "gate_up_proj"];
 
 const MODULE_GROUPS: Record<string, LinearName[]> = {
   mlp: ["gate_proj", "up_proj", "down_proj"],
@@ -86,11 +99,13 @@ export function freezeParams(shape: ModelShape, layers: number, modules: string)
   return n * perLayer;
 }
 
-/** Values kept for backward per token in one block (norm inputs/outputs, q/k/v, attention output, MLP). */
+/** Values kept for backward per token in one block (norm inputs/outputs, q/k/v, attention output, MLP). MoE: the
+ * MLP part is each token's routed experts (top k of them) and the router's scores. */
 export function activationValuesPerTokenPerLayer(s: ModelShape): number {
   const q = s.heads * s.headDim;
   const kv = s.kvHeads * s.headDim;
-  return 4 * s.hiddenSize + 2 * q + 2 * kv + 4 * s.intermediateSize;
+  const mlp = s.moe ? 4 * s.moe.perToken * s.moe.expertSize + s.moe.experts : 4 * s.intermediateSize;
+  return 4 * s.hiddenSize + 2 * q + 2 * kv + mlp;
 }
 
 export function estimateMemory(input: MemoryInput, totalParams: number): MemoryEstimate {

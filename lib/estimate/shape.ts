@@ -16,6 +16,43 @@ export interface ModelShape {
   mlpBias: boolean;
   /** Qwen3: RMSNorm over head_dim on q and k. */
   qkNorm: boolean;
+  /** Mixture of experts (Qwen3-MoE, Mixtral); absent for a dense model. */
+  moe?: MoeShape;
+}
+
+/** The experts of a mixture-of-experts model: every sparse layer holds `experts` SwiGLU experts and a router. */
+export interface MoeShape {
+  experts: number;
+  /** Experts each token is routed to (top k). */
+  perToken: number;
+  /** An expert's SwiGLU width. */
+  expertSize: number;
+  /** Layers that keep a dense MLP (Qwen3-MoE's mlp_only_layers and decoder_sparse_step). */
+  denseLayers: number;
+  /** Qwen3-MoE's experts name their layers gate/up/down_proj, so those LoRA targets wrap every expert;
+   * Mixtral's are w1/w3/w2, which no LoRA target names. */
+  expertsTakeMlpTargets: boolean;
+}
+
+/** Experts and routing as the trainer reads them (model_config.py's _moe_fields). */
+function moeFromConfig(architecture: string, cfg: Record<string, unknown>, layers: number, intermediate: number): MoeShape | undefined {
+  const experts = posInt(cfg.num_experts) ?? posInt(cfg.num_local_experts);
+  if (architecture === "MixtralForCausalLM") {
+    const perToken = posInt(cfg.num_experts_per_tok) ?? 2;
+    return { experts: experts ?? 8, perToken, expertSize: intermediate, denseLayers: 0, expertsTakeMlpTargets: false };
+  }
+  if (architecture !== "Qwen3MoeForCausalLM") return undefined;
+  const step = posInt(cfg.decoder_sparse_step) ?? 1;
+  const only = new Set(Array.isArray(cfg.mlp_only_layers) ? cfg.mlp_only_layers : []);
+  let denseLayers = 0;
+  for (let i = 0; i < layers; i++) if (only.has(i) || (i + 1) % step) denseLayers++;
+  return {
+    experts: experts ?? 128,
+    perToken: posInt(cfg.num_experts_per_tok) ?? 8,
+    expertSize: posInt(cfg.moe_intermediate_size) ?? 768,
+    denseLayers,
+    expertsTakeMlpTargets: true,
+  };
 }
 
 const posInt = (v: unknown): number | null => (typeof v === "number" && Number.isInteger(v) && v > 0 ? v : null);
@@ -40,6 +77,7 @@ export function shapeFromConfig(architecture: string, cfg: Record<string, unknow
   if (architecture === "Qwen2ForCausalLM") [qkvBias, oBias, mlpBias] = [true, false, false];
   else if (architecture === "MistralForCausalLM") [qkvBias, oBias, mlpBias] = [false, false, false];
   else if (architecture === "Qwen3ForCausalLM") mlpBias = false;
+  else if (architecture === "Qwen3MoeForCausalLM" || architecture === "MixtralForCausalLM") mlpBias = false;
   return {
     vocabSize,
     hiddenSize,
@@ -52,7 +90,8 @@ export function shapeFromConfig(architecture: string, cfg: Record<string, unknow
     qkvBias,
     oBias,
     mlpBias,
-    qkNorm: architecture === "Qwen3ForCausalLM",
+    qkNorm: architecture === "Qwen3ForCausalLM" || architecture === "Qwen3MoeForCausalLM",
+    moe: moeFromConfig(architecture, cfg, layers, intermediateSize),
   };
 }
 
@@ -80,10 +119,30 @@ export function blockParams(s: ModelShape): number {
   return n;
 }
 
-/** All parameters: embeddings, blocks, final norm, and lm_head unless tied to the embeddings. */
+/** Parameters of one sparse (MoE) block: attention and norms as a dense block, `experts` of its experts and
+ * the router in place of the MLP. */
+function sparseBlockParams(s: ModelShape, moe: MoeShape, experts: number): number {
+  const lin = linearShapes(s);
+  const mlp = [lin.gate_proj, lin.up_proj, lin.down_proj].reduce((n, [i, o, bias]) => n + i * o + (bias ? o : 0), 0);
+  return blockParams(s) - mlp + experts * 3 * s.hiddenSize * moe.expertSize + s.hiddenSize * moe.experts;
+}
+
+/** All parameters: embeddings, blocks, final norm, and lm_head unless tied to the embeddings. MoE: every expert. */
 export function countParams(s: ModelShape): number {
+  return countWith(s, s.moe?.experts ?? 0);
+}
+
+/** Parameters one token computes with: MoE models count only the experts it is routed to; dense: all. */
+export function activeParams(s: ModelShape): number {
+  return countWith(s, s.moe?.perToken ?? 0);
+}
+
+function countWith(s: ModelShape, experts: number): number {
   const embed = s.vocabSize * s.hiddenSize;
-  return embed + s.layers * blockParams(s) + s.hiddenSize + (s.tieEmbeddings ? 0 : embed);
+  const blocks = s.moe
+    ? s.moe.denseLayers * blockParams(s) + (s.layers - s.moe.denseLayers) * sparseBlockParams(s, s.moe, experts)
+    : s.layers * blockParams(s);
+  return embed + blocks + s.hiddenSize + (s.tieEmbeddings ? 0 : embed);
 }
 
 /** "17.2M", "8.03B": parameter counts the way model cards write them. */

@@ -28,6 +28,9 @@ export const TEMPLATES = [
   "phi",
   "phi4",
   "glm4",
+  "qwen3",
+  "qwen3_nothink",
+  "deepseekr1",
 ] as const;
 export const METHODS = ["lora", "freeze", "full"] as const;
 export const COMPUTE_TYPES = ["auto", "bf16", "fp16", "fp32"] as const;
@@ -57,6 +60,8 @@ const flag = (fallback: boolean) =>
 export const FLAG_FIELDS = ["use_rslora", "use_dora", "train_on_prompt", "mask_history", "packing", "gradient_checkpointing"] as const;
 const optionalInt = (label: string) =>
   z.preprocess((v) => (v === "" || v === null ? undefined : v), int(label, (n) => n.min(1, `${label} must be ≥ 1`)).optional());
+const optionalNum = (label: string, checks: (n: z.ZodNumber) => z.ZodNumber) =>
+  z.preprocess((v) => (v === "" || v === null ? undefined : v), num(label, checks).optional());
 
 export type RunConfig = z.infer<typeof runConfigSchema>;
 
@@ -128,6 +133,12 @@ export const runConfigSchema = z.object({
   quantization_method: z
     .enum(QUANTIZATION_METHODS, { error: "quantization method must be auto, nf4, int8 or fp8" })
     .default("auto"),
+  // Mixture-of-experts models: weight of the router's load-balancing loss added to the training loss
+  // (LLaMA-Factory's moe_aux_loss_coef; not set: no auxiliary loss, as in LLaMA-Factory).
+  // Reasoning templates (qwen3, deepseekr1): keep the <think> blocks of replies and train them (LLaMA-Factory's
+  // enable_thinking, on by default), or drop them. The Train form leaves it to this default.
+  enable_thinking: flag(true),
+  moe_aux_loss_coef: optionalNum("MoE aux loss coefficient", (n) => n.min(0, "MoE aux loss coefficient must be ≥ 0")),
   // GPUs the job asks for (Job.numGpus; lib/queue/claim.ts): 0 = any worker, on whatever it has
   // (the CPU or one GPU); N >= 1 = only a worker advertising at least N GPUs takes it, and trains on
   // N of them (N >= 2: torchrun, lib/trainer/command.ts). A queue setting, not a trainer one:
@@ -217,6 +228,8 @@ export const DEFAULT_RUN_CONFIG: Omit<RunConfig, "model_name_or_path" | "dataset
   fast_path: "auto",
   quantization_bit: "none",
   quantization_method: "auto",
+  moe_aux_loss_coef: undefined,
+  enable_thinking: true,
   num_gpus: 0,
   device: "auto",
   gradient_checkpointing: true,
@@ -244,6 +257,7 @@ export const trainerConfigFileSchema = runConfigSchema
     ...trainerDefaults,
     // A hand-written file may say null for "not set".
     max_steps: runConfigSchema.shape.max_steps.nullable(),
+    moe_aux_loss_coef: runConfigSchema.shape.moe_aux_loss_coef.nullable(),
     resume_from_checkpoint: z.string().trim().min(1, "name a checkpoint folder, or leave it out").nullable().optional(),
     // The folder of the run this one continues (its final trainer_state.pt); the worker fills it in
     // from continue_from_run.

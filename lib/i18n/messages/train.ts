@@ -40,6 +40,7 @@ export const train = defineMessages(
     "model.template": "Template guess",
     "model.useTemplate": "Use {template}",
     "model.unknown": "unknown",
+    "model.activeParams": "Active per token (mixture of experts)",
     "preset": "Applied the preset that ships with {name} (it learns in a few CPU minutes); LLaMA-Factory defaults otherwise.",
 
     "dataset.legend": "Datasets",
@@ -147,6 +148,8 @@ export const train = defineMessages(
     "field.early_stopping_min_delta.help": "An eval loss counts as improved only when it drops by more than this.",
     "field.continue_from_run.label": "Continued run",
     "field.continue_from_run.help": "The finished run this one continues (Continue training on its Run page).",
+    "field.moe_aux_loss_coef.label": "MoE aux loss coefficient",
+    "field.moe_aux_loss_coef.help": "Mixture-of-experts models: weight of the router's load-balancing loss added to the loss (empty: none).",
 
     "gpus.globalBatch": "Global batch: {batch} × {accum} = {total} samples per optimizer step.",
     "gpus.globalBatch.multi": "Global batch: {batch} × {accum} × {gpus} GPUs = {total} samples per optimizer step.",
@@ -237,6 +240,7 @@ export const train = defineMessages(
     "model.template": "推测的模板",
     "model.useTemplate": "使用 {template}",
     "model.unknown": "未知",
+    "model.activeParams": "每个 token 激活的参数（混合专家）",
     "preset": "已应用 {name} 自带的预设（在 CPU 上几分钟即可学会）；其余为 LLaMA-Factory 默认值。",
 
     "dataset.legend": "数据集",
@@ -344,6 +348,8 @@ export const train = defineMessages(
     "field.early_stopping_min_delta.help": "验证损失下降超过该值才算改善。",
     "field.continue_from_run.label": "继续的运行",
     "field.continue_from_run.help": "本运行接续的已完成运行（在其运行页面点击“追加训练”）。",
+    "field.moe_aux_loss_coef.label": "MoE 辅助损失系数",
+    "field.moe_aux_loss_coef.help": "混合专家模型：以此权重把路由器的负载均衡损失加到损失上（留空：不加）。",
 
     "gpus.globalBatch": "全局批大小：{batch} × {accum} = 每个优化步 {total} 个样本。",
     "gpus.globalBatch.multi": "全局批大小：{batch} × {accum} × {gpus} 块 GPU = 每个优化步 {total} 个样本。",

@@ -88,3 +88,16 @@ def save_hf(arch: str, path, seed: int = 0, **overrides):
 
 def rand_ids(shape, seed=1, vocab=BASE["vocab_size"]):
     return torch.randint(0, vocab, shape, generator=torch.Generator().manual_seed(seed))
+
+
+def assert_kv_cache_decoding_matches_full_forward(model, seq_len: int = 12, prompt_len: int = 4):
+    """A prompt then one token at a time through the KV cache gives the logits of one full forward."""
+    from tuneboard_trainer.model import KVCache
+
+    ids = rand_ids((1, seq_len), seed=6)
+    cache = KVCache(model.config, 1, seq_len, "cpu", torch.float32)
+    with torch.no_grad():
+        full = model.logits(ids)
+        steps = [model.logits(ids[:, :prompt_len], cache=cache, start_pos=0)]
+        steps += [model.logits(ids[:, t:t + 1], cache=cache, start_pos=t) for t in range(prompt_len, seq_len)]
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)

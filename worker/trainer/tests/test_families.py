@@ -12,11 +12,11 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from hf_tiny import make_hf, rand_ids, save_hf  # noqa: E402
+from hf_tiny import assert_kv_cache_decoding_matches_full_forward, make_hf, rand_ids, save_hf  # noqa: E402
 from test_train import make_cfg, run_events  # noqa: E402
 from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 from tuneboard_trainer.loss import lm_loss  # noqa: E402
-from tuneboard_trainer.model import KVCache, ModelConfig  # noqa: E402
+from tuneboard_trainer.model import ModelConfig  # noqa: E402
 
 FAMILIES = ["gemma2", "gemma3", "phi3", "glm4", "glm", "qwen3_moe", "mixtral"]
 ARCH = {"gemma2": "Gemma2ForCausalLM", "gemma3": "Gemma3ForCausalLM", "phi3": "Phi3ForCausalLM",
@@ -136,14 +136,7 @@ def test_left_padding_matches_transformers(tmp_path, arch):
 @pytest.mark.parametrize("arch", FAMILIES)
 def test_kv_cache_decoding_matches_full_forward(tmp_path, arch):
     save_hf(arch, tmp_path)
-    ours = load_pretrained(tmp_path)
-    ids = rand_ids((1, 12), seed=6)
-    cache = KVCache(ours.config, 1, 12, "cpu", torch.float32)
-    with torch.no_grad():
-        full = ours.logits(ids)
-        steps = [ours.logits(ids[:, :4], cache=cache, start_pos=0)]
-        steps += [ours.logits(ids[:, t:t + 1], cache=cache, start_pos=t) for t in range(4, 12)]
-    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
+    assert_kv_cache_decoding_matches_full_forward(load_pretrained(tmp_path))
 
 
 @pytest.mark.parametrize("arch", FAMILIES)
@@ -186,13 +179,32 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, arch, tokenizer_
     assert resumed["losses"] == straight["losses"]
 
 
-def test_chat_refuses_a_family_it_cannot_run_in_words(tmp_path):
-    from tuneboard_trainer.chat_server import ChatServer
-    from tuneboard_trainer.model import UnsupportedModelError
+@pytest.mark.parametrize("arch", ["gemma2", "gemma3", "phi3", "glm", "glm4", "qwen3_moe", "mixtral", "qwen2_yarn"])
+def test_chat_greedy_tokens_are_transformers_generate(tmp_path, arch):
+    """The chat server's reference engine (KV cache, sliding windows past the window, soft-caps, experts) picks
+    the tokens transformers' greedy generate picks."""
+    from tuneboard_trainer.chat_engine import GenParams
+    from tuneboard_trainer.chat_reference import load_reference_engine
 
-    save_hf("gemma2", tmp_path)
-    with pytest.raises(UnsupportedModelError, match="chat does not run Gemma2ForCausalLM models yet"):
-        ChatServer(stdout=io.StringIO()).load(str(tmp_path), [], "llama3")
+    hf = save_hf(arch, tmp_path)
+    prompt = rand_ids((1, 9), seed=11)  # longer than the tiny configs' 5-token sliding window
+    with torch.no_grad():
+        expected = hf.generate(prompt, max_new_tokens=12, min_new_tokens=12, do_sample=False,
+                               pad_token_id=0)[0, 9:].tolist()
+    engine = load_reference_engine(tmp_path, device="cpu")
+    got = list(engine.generate(prompt[0].tolist(), GenParams(max_new_tokens=12, temperature=0.0)))
+    assert got == expected
+    assert engine.mode == "reference"
+
+
+def test_chat_server_loads_a_new_family_on_the_reference_engine(tmp_path, tokenizer_dir):
+    from tuneboard_trainer.chat_server import ChatServer
+
+    model_dir = family_model_dir(tmp_path, "gemma2", tokenizer_dir)
+    out = io.StringIO()
+    ChatServer(stdout=out).load(str(model_dir), [], "gemma")
+    loaded = [json.loads(line) for line in out.getvalue().splitlines() if '"loaded"' in line]
+    assert loaded and loaded[-1]["mode"] == "reference"
 
 
 @pytest.mark.parametrize("arch", ["gemma3", "phi3", "glm4"])
@@ -219,3 +231,26 @@ def test_merged_export_loads_in_transformers_with_our_adapters_logits(tmp_path, 
         want = ours.eval().logits(ids)
         torch.testing.assert_close(exported(ids).logits, want, atol=1e-4, rtol=0)
         assert (want - load_pretrained(tmp_path / "base").logits(ids)).abs().max() > 1e-3
+
+
+def test_training_refuses_a_tokenizer_of_another_model_or_none_in_words(tmp_path, tokenizer_dir, dataset_dir):
+    from tuneboard_trainer.config import ConfigError
+
+    d = tmp_path / "m"
+    save_hf("glm4", d)  # vocabulary 97; the Llama 3.1 tokenizer's ids go past 128000
+    with pytest.raises(ConfigError, match="model_name_or_path: .*has no tokenizer files: tokenizer.json"):
+        run_events(make_cfg(tmp_path, d, dataset_dir, "a", template="glm4"))
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tokenizer_dir / f, d / f)
+    with pytest.raises(ConfigError, match=r"token ids up to 128255, but the model's vocabulary .* has 97 entries"):
+        run_events(make_cfg(tmp_path, d, dataset_dir, "b", template="glm4"))
+
+
+def test_training_on_an_unsupported_architecture_names_it_and_the_supported_ones(tmp_path, dataset_dir):
+    from tuneboard_trainer.model import UnsupportedModelError
+
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"architectures": ["FalconForCausalLM"], "vocab_size": 97}))
+    with pytest.raises(UnsupportedModelError, match="'FalconForCausalLM'; supported: LlamaForCausalLM, .*Glm4ForCausalLM"):
+        run_events(make_cfg(tmp_path, d, dataset_dir, "a"))

@@ -8,8 +8,10 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from hf_tiny import ARCHS, BASE, LLAMA3_ROPE, make_hf, rand_ids, save_hf  # noqa: E402
-from tuneboard_trainer.model import SUPPORTED_ARCHITECTURES, KVCache, UnsupportedModelError  # noqa: E402
+from hf_tiny import (  # noqa: E402
+    ARCHS, BASE, LLAMA3_ROPE, assert_kv_cache_decoding_matches_full_forward, make_hf, rand_ids, save_hf,
+)
+from tuneboard_trainer.model import SUPPORTED_ARCHITECTURES, UnsupportedModelError  # noqa: E402
 from tuneboard_trainer.loss import lm_loss  # noqa: E402
 from tuneboard_trainer.hf_weights import load_pretrained  # noqa: E402
 
@@ -126,14 +128,7 @@ def test_sliding_window_changes_logits(tmp_path):
 @pytest.mark.parametrize("arch", ["mistral_sliding", "qwen3"])
 def test_kv_cache_decoding_matches_full_forward(tmp_path, arch):
     save_hf(arch, tmp_path)
-    ours = load_pretrained(tmp_path)
-    ids = rand_ids((1, 12), seed=6)
-    cache = KVCache(ours.config, 1, 12, "cpu", torch.float32)
-    with torch.no_grad():
-        full = ours.logits(ids)
-        steps = [ours.logits(ids[:, :4], cache=cache, start_pos=0)]
-        steps += [ours.logits(ids[:, t:t + 1], cache=cache, start_pos=t) for t in range(4, 12)]
-    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
+    assert_kv_cache_decoding_matches_full_forward(load_pretrained(tmp_path))
 
 
 def test_llama3_rope_scaling_changes_logits(tmp_path):

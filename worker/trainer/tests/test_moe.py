@@ -71,3 +71,47 @@ def test_qwen3_moe_keeps_dense_layers_and_its_top_k_setting(tmp_path):
     ids = rand_ids((1, 12), seed=2)
     with torch.no_grad():
         assert (load_pretrained(tmp_path / "b").logits(ids) - ours.logits(ids)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("arch", MOE)
+def test_loss_with_aux_is_transformers_loss_with_router_logits(tmp_path, arch):
+    """lm loss + coef * aux_loss over real tokens: transformers' loss with output_router_logits (LLaMA-Factory's
+    moe_aux_loss_coef sets router_aux_loss_coef), padding included."""
+    from tuneboard_trainer.loss import lm_loss
+
+    coef = 0.37
+    hf = save_hf(arch, tmp_path, router_aux_loss_coef=coef)
+    ours = load_pretrained(tmp_path)
+    ids = rand_ids((2, 16), seed=9)
+    mask = torch.ones(2, 16, dtype=torch.long)
+    mask[1, 11:] = 0  # right padding, as the trainer's batches
+    labels = ids.masked_fill(mask == 0, -100)
+    with torch.no_grad():
+        expected = hf(ids, attention_mask=mask, labels=labels, output_router_logits=True).loss
+        ce_sum, n = lm_loss(ours, ours(ids, attention_mask=mask), labels)
+        got = ce_sum / n + coef * ours.aux_loss(mask)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_training_with_the_aux_loss_trains_resumes_and_logs_it(tmp_path, tokenizer_dir, dataset_dir):
+    import json
+
+    from test_families import family_model_dir
+    from test_train import make_cfg, run_events
+
+    model_dir = family_model_dir(tmp_path, "qwen3_moe", tokenizer_dir)
+    kw = dict(max_steps=4, save_steps=2, template="llama3", moe_aux_loss_coef=0.5, fast_path="on")
+    with_aux, events = run_events(make_cfg(tmp_path, model_dir, dataset_dir, "a", **kw))
+    assert with_aux["losses"][-1] < with_aux["losses"][0] - 0.1
+    assert any(e.type == "log" and "load-balancing loss x 0.5" in e.message for e in events)
+    assert any(e.type == "log" and "Qwen3MoeForCausalLM has no fast path" in e.message for e in events)
+    logged = [json.loads(line) for line in (tmp_path / "a" / "trainer_log.jsonl").read_text().splitlines()]
+    aux = [r["aux_loss"] for r in logged if "aux_loss" in r]
+    assert len(aux) == 4 and all(a >= 1.0 for a in aux)  # E * sum(share * prob) is 1 when perfectly balanced
+
+    without, _ = run_events(make_cfg(tmp_path, model_dir, dataset_dir, "c", **{**kw, "moe_aux_loss_coef": None}))
+    assert with_aux["losses"][0] == pytest.approx(without["losses"][0] + 0.5 * aux[0], abs=1e-4)
+
+    resumed, _ = run_events(make_cfg(tmp_path, model_dir, dataset_dir, "b", **kw,
+                                     resume_from_checkpoint=str(tmp_path / "a" / "checkpoint-2")))
+    assert resumed["losses"] == with_aux["losses"]

@@ -81,6 +81,22 @@ GOLDEN = {
     ),
 }
 GOLDEN["gemma3"] = GOLDEN["gemma"]
+# Reasoning templates with enable_thinking on (LLaMA-Factory's default): a reply without a <think> block gets an
+# empty one, trained with it.
+EMPTY_THINK = "<think>\n\n</think>\n\n"
+GOLDEN["qwen3"] = (
+    "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    f"{EMPTY_THINK}Hello!<|im_end|>\n<|im_start|>user\nAgain<|im_end|>\n<|im_start|>assistant\n"
+    f"{EMPTY_THINK}Yes.<|im_end|>\n",
+    [f"{EMPTY_THINK}Hello!<|im_end|>\n", f"{EMPTY_THINK}Yes.<|im_end|>\n"],
+)
+GOLDEN["qwen3_nothink"] = GOLDEN["qwen"]  # the system prompt is given, so qwen's default one does not show
+# deepseekr1: the system text as it is after BOS; replies end with the tokenizer's eos (Llama 3.1's <|eot_id|>).
+GOLDEN["deepseekr1"] = (
+    f"<|begin_of_text|>Be brief.<｜User｜>Hi<｜Assistant｜>{EMPTY_THINK}Hello!<|eot_id|><｜User｜>Again<｜Assistant｜>"
+    f"{EMPTY_THINK}Yes.<|eot_id|>",
+    [f"{EMPTY_THINK}Hello!<|eot_id|>", f"{EMPTY_THINK}Yes.<|eot_id|>"],
+)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +184,8 @@ def test_generation_prompt_matches_training_prefix(templates):
     for name, t in templates.items():
         msgs = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Hi"}]
         prompt = t.tokenizer.decode(t.encode_prompt(msgs), skip_special_tokens=False)
-        assert GOLDEN[name][0].startswith(prompt) and GOLDEN[name][0][len(prompt):].lstrip().startswith("Hello!"), name
+        reply = GOLDEN[name][0][len(prompt):].removeprefix(EMPTY_THINK)
+        assert GOLDEN[name][0].startswith(prompt) and reply.lstrip().startswith("Hello!"), name
 
 
 def test_qwen_default_system_prompt(templates):
@@ -274,3 +291,35 @@ def test_efficient_eos_keeps_its_place_under_truncation(templates):
     eos = t.tokenizer.token_to_id("<|eot_id|>")
     assert truncated and len(ids) == 20 and ids[-1] == labels[-1] == eos
     assert eos in t.stop_ids and t.tokenizer.token_to_id("<|user|>") is None  # stop words that are tokens only
+
+
+REASONED = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "<think>\nadd\n</think>\n\n4"},
+            {"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6"}]
+
+
+@pytest.mark.parametrize("name", ["qwen3", "deepseekr1"])
+def test_enable_thinking_keeps_or_drops_reasoning_like_llama_factory(tokenizer, name):
+    """On: a reasoning block stays and is trained, a reply without one gets an empty block, trained. Off: every
+    block is removed and the empty block goes into the prompt, untrained (LLaMA-Factory's ReasoningTemplate)."""
+    on, off = get_template(name, tokenizer), get_template(name, tokenizer, enable_thinking=False)
+    end = "<|im_end|>\n" if name == "qwen3" else "<|eot_id|>"
+    ids, labels = on.encode_turns(REASONED)
+    assert spans(tokenizer, ids, labels) == [f"<think>\nadd\n</think>\n\n4{end}", f"{EMPTY_THINK}6{end}"]
+    ids, labels = off.encode_turns(REASONED)
+    text = tokenizer.decode(ids, skip_special_tokens=False)
+    assert "add" not in text and text.count(EMPTY_THINK) == 2
+    assert spans(tokenizer, ids, labels) == [f"4{end}", f"6{end}"]
+
+
+@pytest.mark.parametrize("name", ["qwen3", "deepseekr1"])
+def test_generation_prompt_drops_earlier_reasoning_and_closes_it_when_thinking_is_off(tokenizer, name):
+    """LLaMA-Factory's encode_oneturn: earlier replies lose their reasoning; off, the prompt ends with an empty
+    block so the model answers at once."""
+    history = REASONED[:3]
+    for enable, tail in ((True, "3+3?"), (False, EMPTY_THINK)):
+        t = get_template(name, tokenizer, enable_thinking=enable)
+        prompt = tokenizer.decode(t.encode_prompt(history), skip_special_tokens=False)
+        assert "add" not in prompt and "4" in prompt
+        opener = "<|im_start|>assistant\n" if name == "qwen3" else "<｜Assistant｜>"
+        assert prompt.endswith(opener + ("" if enable else EMPTY_THINK)), prompt
+        assert tail in prompt

@@ -22,8 +22,9 @@ from typing import Optional
 import torch
 
 from .chat_engine import GenParams, load_engine
+from .chat_reference import load_reference_engine
 from .hf_weights import load_config
-from .model import LLAMA_FAMILY, UnsupportedModelError
+from .model import LLAMA_FAMILY
 from .rope import STATIC_ROPE_TYPES
 from .templates import load_template
 from .validation import validate
@@ -138,13 +139,10 @@ class ChatServer:
         t0 = time.time()
         self.unload()
         cfg = load_config(model_path)
-        if cfg.architecture not in LLAMA_FAMILY:  # the layouts chat_engine's fused layer math computes
-            raise UnsupportedModelError(f"chat does not run {cfg.architecture} models yet "
-                                        f"(it runs {', '.join(LLAMA_FAMILY)})")
         rope = (cfg.rope_scaling or {}).get("rope_type", "default")
-        if rope not in STATIC_ROPE_TYPES:  # chat_engine rotates with fixed, unscaled frequencies
-            raise UnsupportedModelError(f"chat does not run models with {rope} RoPE yet "
-                                        f"(it runs {', '.join(STATIC_ROPE_TYPES)})")
+        # chat_engine's fused layer math computes the Llama family with fixed, unscaled RoPE frequencies; the
+        # other families (and scaled RoPE) run the reference forward (chat_reference.py).
+        fused = cfg.architecture in LLAMA_FAMILY and rope in STATIC_ROPE_TYPES
         last = {"phase": None, "pct": -1.0}
 
         def progress(phase: str, pct: Optional[float]) -> None:
@@ -156,7 +154,9 @@ class ChatServer:
                       elapsed_s=round(time.time() - t0, 3))
 
         tmpl = load_template(template, model_path)  # any of templates.SUPPORTED_TEMPLATES
-        engine = load_engine(model_path, adapter_paths, mode=self.decode, max_seq_len=self.max_seq, progress=progress)
+        engine = (load_engine(model_path, adapter_paths, mode=self.decode, max_seq_len=self.max_seq, progress=progress)
+                  if fused else load_reference_engine(model_path, adapter_paths, max_seq_len=self.max_seq,
+                                                      progress=progress))
         self.model, self.template, self.tokenizer = engine, tmpl, tmpl.tokenizer
         self.model_path, self.templates = model_path, {template: tmpl}
         self.send(type="loaded", model_path=model_path, adapter_paths=list(adapter_paths),

@@ -30,7 +30,7 @@ class TrainConfig:
     dataset: list  # dataset names registered in dataset_info.json (mixed in one run)
     output_dir: str  # adapter/model, checkpoints, trainer_log.jsonl, all_results.json, training_loss.png
     stage: str = "sft"  # pt | sft | rm | dpo | kto (stages.py says which the trainer runs)
-    template: str = "llama3"  # llama3 | qwen | mistral | llama2 | default | tokenizer (tokenizer_config's Jinja)
+    template: str = "llama3"  # a templates.SPECS name, or tokenizer (tokenizer_config's Jinja)
     finetuning_type: str = "lora"  # lora | freeze | full
     use_rslora: bool = False  # LoRA scaling alpha / sqrt(r) instead of alpha / r
     use_dora: bool = False  # weight-decomposed LoRA (DoRA)
@@ -78,12 +78,17 @@ class TrainConfig:
     fast_path: str = "auto"  # LoRA fast path (fast.py): auto (on CUDA) | on (also on CPU) | off (reference path)
     quantization_bit: str = "none"  # frozen base weights: none | 8 | 4 (LoRA only; quant/)
     quantization_method: str = "auto"  # auto | nf4 (4 bits) | int8 | fp8 (8 bits); auto: quant/run.py
+    # MoE models: weight of the router's load-balancing loss added to the training loss (None: not added)
+    moe_aux_loss_coef: Optional[float] = None
+    enable_thinking: bool = True  # qwen3 / deepseekr1 templates: keep and train <think> blocks (False: drop them)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         values = validate("trainer_config", d)
         for name in _FLOAT_FIELDS:
             values[name] = float(values[name])
+        if values.get("moe_aux_loss_coef") is not None:
+            values["moe_aux_loss_coef"] = float(values["moe_aux_loss_coef"])
         if isinstance(values["val_size"], float) and values["val_size"].is_integer() and values["val_size"] >= 1:
             values["val_size"] = int(values["val_size"])  # a sample count written as 10.0
         mods = values["freeze_trainable_modules"].strip()

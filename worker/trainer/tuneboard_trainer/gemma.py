@@ -12,20 +12,17 @@ What Gemma does differently from Llama (each line below is one place in this fil
   RoPE base (`local_rope_theta`, 10k) while global layers keep rope_theta (1M) and its scaling.
 
 Parameter names are transformers' (`model.layers.0.pre_feedforward_layernorm.weight`, ...), so checkpoints
-load unchanged and LoRA adapters use peft's names. The forward signature is model.Transformer's.
+load unchanged and LoRA adapters use peft's names. Attention, MLP and the forward are model.py's, with hooks.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
-
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from .model import MLP, KVCache, ModelConfig, apply_rope, attention_masks
-from .rope import rope_cos_sin, rope_inv_freq
+from .model import MLP, Attention, ModelConfig, Transformer, softcap
+from .rope import rope_inv_freq
 
 
 class GemmaRMSNorm(nn.Module):
@@ -42,59 +39,15 @@ class GemmaRMSNorm(nn.Module):
         return (xf * (1.0 + self.weight.float())).to(x.dtype)
 
 
-def softcap(x: torch.Tensor, cap: Optional[float]) -> torch.Tensor:
-    """cap * tanh(x / cap): squashes x smoothly into (-cap, cap); None = unchanged."""
-    return x if cap is None else torch.tanh(x / cap) * cap
+class GemmaAttention(Attention):
+    """model.Attention with Gemma's q/k norm (Gemma 3), its score scale and Gemma 2's soft-capped scores."""
 
+    norm_class = GemmaRMSNorm
 
-class GemmaAttention(nn.Module):
     def __init__(self, cfg: ModelConfig, layer_idx: int):
-        super().__init__()
-        self.layer_idx = layer_idx
-        self.n_heads, self.n_kv, self.hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-        self.q_proj = nn.Linear(cfg.hidden_size, self.n_heads * self.hd, bias=cfg.qkv_bias)
-        self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.hd, bias=cfg.qkv_bias)
-        self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.hd, bias=cfg.qkv_bias)
-        self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.hidden_size, bias=cfg.o_bias)
-        if cfg.qk_norm:  # Gemma 3
-            self.q_norm = GemmaRMSNorm(self.hd, cfg.rms_norm_eps)
-            self.k_norm = GemmaRMSNorm(self.hd, cfg.rms_norm_eps)
-        self.qk_norm = cfg.qk_norm
+        super().__init__(cfg, layer_idx)
         self.scale = (cfg.query_pre_attn_scalar or self.hd) ** -0.5
         self.cap = cfg.attn_logit_softcapping
-
-    def forward(self, x, cos, sin, mask, cache: Optional[KVCache], start_pos: int):
-        B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.n_heads, self.hd)
-        k = self.k_proj(x).view(B, T, self.n_kv, self.hd)
-        if self.qk_norm:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q = q.transpose(1, 2)  # (B, H, T, hd)
-        k = k.transpose(1, 2)  # (B, KV, T, hd)
-        v = self.v_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, KV, T, hd)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        if cache is not None:
-            k, v = cache.update(self.layer_idx, start_pos, k, v)  # (B, KV, S, hd)
-        rep = self.n_heads // self.n_kv
-        k = k.repeat_interleave(rep, dim=1)  # (B, H, S, hd)
-        v = v.repeat_interleave(rep, dim=1)  # (B, H, S, hd)
-        if self.cap is None:
-            causal = mask is None and T > 1 and start_pos == 0
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, scale=self.scale)
-        else:
-            y = self._softcapped(q, k, v, mask, start_pos)
-        y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.hd)  # (B, T, H*hd)
-        return self.o_proj(y)
-
-    def _softcapped(self, q, k, v, mask, start_pos: int) -> torch.Tensor:
-        """Attention with soft-capped scores (SDPA cannot cap): softmax in fp32 as transformers' eager path."""
-        T, S = q.shape[2], k.shape[2]
-        scores = softcap((q @ k.transpose(-1, -2)) * self.scale, self.cap)  # (B, H, T, S)
-        if mask is None:  # plain causal from start_pos
-            mask = (torch.arange(start_pos, start_pos + T, device=q.device)[:, None]
-                    >= torch.arange(S, device=q.device)[None, :])[None, None]  # (1, 1, T, S)
-        scores = scores.masked_fill(~mask, float("-inf"))
-        return torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype) @ v  # (B, H, T, hd)
 
 
 class GemmaBlock(nn.Module):
@@ -113,25 +66,12 @@ class GemmaBlock(nn.Module):
         return x + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(x)))
 
 
-class GemmaBackbone(nn.Module):
-    """transformers' `Gemma2Model` / `Gemma3TextModel` (the `model.` prefix in checkpoint names)."""
+class GemmaTransformer(Transformer):
+    """model.Transformer over Gemma blocks, with Gemma's norm, scaled embedding, per-layer-type RoPE and
+    soft-capped logits."""
 
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.layers = nn.ModuleList(GemmaBlock(cfg, i) for i in range(cfg.num_hidden_layers))
-        self.norm = GemmaRMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-
-
-class GemmaTransformer(nn.Module):
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.config = cfg
-        self.model = GemmaBackbone(cfg)
-        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
-        if cfg.tie_word_embeddings:
-            self.lm_head.weight = self.model.embed_tokens.weight
-        self.init_rope()
+    block_class = GemmaBlock
+    norm_class = GemmaRMSNorm
 
     def init_rope(self, device=None) -> None:
         """Global layers: rope_theta with its scaling; Gemma 3's sliding layers: local_rope_theta, unscaled.
@@ -141,33 +81,18 @@ class GemmaTransformer(nn.Module):
         self.inv_freq_local = (self.inv_freq if cfg.local_rope_theta is None
                                else rope_inv_freq(cfg, theta=cfg.local_rope_theta, scaled=False, device=device))
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,  # (B, T)
-        position_ids: Optional[torch.Tensor] = None,  # (B, T)
-        attention_mask: Optional[torch.Tensor] = None,  # (B, S) padding mask or (B, 1, T, S) bool
-        cache: Optional[KVCache] = None,
-        start_pos: int = 0,
-    ) -> torch.Tensor:
-        """Final (normed) hidden states (B, T, D), as model.Transformer.forward (same masks and arguments)."""
-        B, T = input_ids.shape
-        device = input_ids.device
-        if position_ids is None:
-            position_ids = torch.arange(start_pos, start_pos + T, device=device).expand(B, T)
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.model.embed_tokens(input_ids)  # (B, T, D)
-        x = x * torch.tensor(math.sqrt(self.config.hidden_size), dtype=x.dtype)  # the normaliser in x's dtype
-        rope = {None: rope_cos_sin(self.config, self.inv_freq, position_ids, x.dtype)}  # window -> (cos, sin)
-        if self.config.local_rope_theta is None:  # Gemma 2: one RoPE for every layer
-            rope[self.config.sliding_window] = rope[None]
-        else:  # Gemma 3's sliding layers: their own base, never scaled
-            freqs = position_ids[..., None].float() * self.inv_freq_local.to(device)  # (B, T, hd/2)
+        return x * torch.tensor(math.sqrt(self.config.hidden_size), dtype=x.dtype)  # the normaliser in x's dtype
+
+    def rope_by_window(self, windows: set, position_ids: torch.Tensor, dtype) -> dict:
+        """Gemma 2: one RoPE for every layer; Gemma 3's sliding layers: their own base, never scaled."""
+        rope = super().rope_by_window(windows, position_ids, dtype)
+        if self.config.local_rope_theta is not None and self.config.sliding_window in rope:
+            freqs = position_ids[..., None].float() * self.inv_freq_local.to(position_ids.device)  # (B, T, hd/2)
             emb = torch.cat((freqs, freqs), dim=-1)  # (B, T, hd)
-            rope[self.config.sliding_window] = (emb.cos().to(x.dtype)[:, None], emb.sin().to(x.dtype)[:, None])
-        masks = attention_masks({layer.window for layer in self.model.layers}, attention_mask, T, start_pos, device)
-        for layer in self.model.layers:
-            cos, sin = rope[layer.window]
-            x = layer(x, cos, sin, masks[layer.window], cache, start_pos)
-        return self.model.norm(x)
+            rope[self.config.sliding_window] = (emb.cos().to(dtype)[:, None], emb.sin().to(dtype)[:, None])
+        return rope
 
     def logits(self, input_ids, **kw) -> torch.Tensor:
         """Full (B, T, V) logits in fp32, soft-capped (Gemma 2) -- for tests and generation, not training."""

@@ -10,12 +10,10 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn as nn
 
-from .model import KVCache, ModelConfig, RMSNorm, Transformer, attend
+from .model import Attention, ModelConfig, RMSNorm, Transformer
 from .phi3 import FusedMLP
 
 
@@ -30,23 +28,10 @@ def apply_rope_interleaved(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
     return torch.cat((xr * cos + rotated * sin, xp), dim=-1)
 
 
-class GlmAttention(nn.Module):
-    def __init__(self, cfg: ModelConfig, layer_idx: int):
-        super().__init__()
-        self.layer_idx = layer_idx
-        self.n_heads, self.n_kv, self.hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-        self.q_proj = nn.Linear(cfg.hidden_size, self.n_heads * self.hd, bias=cfg.qkv_bias)
-        self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.hd, bias=cfg.qkv_bias)
-        self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.hd, bias=cfg.qkv_bias)
-        self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.hidden_size, bias=False)
+class GlmAttention(Attention):
+    """model.Attention with GLM's interleaved partial RoPE (o_proj has no bias: ModelConfig.o_bias is False)."""
 
-    def forward(self, x, cos, sin, mask, cache: Optional[KVCache], start_pos: int):
-        B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.n_heads, self.hd)
-        k = self.k_proj(x).view(B, T, self.n_kv, self.hd)
-        v = self.v_proj(x).view(B, T, self.n_kv, self.hd)
-        y = attend(q, k, v, cos, sin, mask, cache, self.layer_idx, start_pos, rope=apply_rope_interleaved)
-        return self.o_proj(y)  # y: (B, T, H*hd)
+    rope = staticmethod(apply_rope_interleaved)
 
 
 class GlmBlock(nn.Module):

@@ -75,6 +75,13 @@ class KVCache:
 
 
 class Attention(nn.Module):
+    """q/k/v/o projections, optional per-head q/k norm, then `attend`. Families change it through three hooks:
+    `norm_class` (the q/k norm: Gemma's 1 + weight), `rope` (GLM's interleaved pairs) and, per instance,
+    `scale` / `cap` (Gemma's query_pre_attn_scalar and Gemma 2's soft-capped scores)."""
+
+    norm_class = RMSNorm  # the q/k norm
+    rope = staticmethod(apply_rope)  # how positions rotate q and k
+
     def __init__(self, cfg: ModelConfig, layer_idx: int):
         super().__init__()
         self.layer_idx = layer_idx
@@ -83,10 +90,12 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.hd, bias=cfg.qkv_bias)
         self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.hd, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.hidden_size, bias=cfg.o_bias)
-        if cfg.qk_norm:  # Qwen3: normalise each head's q and k (over head_dim) before RoPE
-            self.q_norm = RMSNorm(self.hd, cfg.rms_norm_eps)
-            self.k_norm = RMSNorm(self.hd, cfg.rms_norm_eps)
+        if cfg.qk_norm:  # Qwen3, Gemma 3: normalise each head's q and k (over head_dim) before RoPE
+            self.q_norm = self.norm_class(self.hd, cfg.rms_norm_eps)
+            self.k_norm = self.norm_class(self.hd, cfg.rms_norm_eps)
         self.qk_norm = cfg.qk_norm
+        self.scale = None  # attention scale; None = head_dim ** -0.5
+        self.cap = None  # soft-cap of the attention scores; None = no cap
 
     def forward(self, x, cos, sin, mask, cache: Optional[KVCache], start_pos: int):
         B, T, _ = x.shape
@@ -95,13 +104,21 @@ class Attention(nn.Module):
         if self.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
         v = self.v_proj(x).view(B, T, self.n_kv, self.hd)
-        return self.o_proj(attend(q, k, v, cos, sin, mask, cache, self.layer_idx, start_pos))
+        y = attend(q, k, v, cos, sin, mask, cache, self.layer_idx, start_pos, rope=self.rope, scale=self.scale,
+                   cap=self.cap)
+        return self.o_proj(y)
+
+
+def softcap(x: torch.Tensor, cap: Optional[float]) -> torch.Tensor:
+    """cap * tanh(x / cap): squashes x smoothly into (-cap, cap); None = unchanged."""
+    return x if cap is None else torch.tanh(x / cap) * cap
 
 
 def attend(q, k, v, cos, sin, mask, cache: Optional[KVCache], layer_idx: int, start_pos: int,
-           rope=apply_rope) -> torch.Tensor:
+           rope=apply_rope, scale: Optional[float] = None, cap: Optional[float] = None) -> torch.Tensor:
     """RoPE, KV cache and grouped-query attention from per-head projections: q (B, T, H, hd), k and v
-    (B, T, KV, hd). Returns (B, T, H*hd), ready for o_proj. `rope`: how positions rotate q and k."""
+    (B, T, KV, hd). Returns (B, T, H*hd), ready for o_proj. `rope`: how positions rotate q and k; `scale`:
+    the score scale (None = hd ** -0.5); `cap`: soft-cap of the scores (None = none)."""
     B, T, H, hd = q.shape
     q = rope(q.transpose(1, 2), cos, sin)  # (B, H, T, hd)
     k = rope(k.transpose(1, 2), cos, sin)  # (B, KV, T, hd)
@@ -112,12 +129,25 @@ def attend(q, k, v, cos, sin, mask, cache: Optional[KVCache], layer_idx: int, st
     rep = H // k.shape[1]
     k = k.repeat_interleave(rep, dim=1)  # (B, H, S, hd)
     v = v.repeat_interleave(rep, dim=1)  # (B, H, S, hd)
-    if mask is None:
+    if cap is not None:
+        y = _softcapped_attention(q, k, v, mask, start_pos, scale if scale is not None else hd ** -0.5, cap)
+    elif mask is None:
         # Plain causal attention; with a cache and T == 1 every cached key is visible.
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=(T > 1 and start_pos == 0))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=(T > 1 and start_pos == 0), scale=scale)
     else:
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
     return y.transpose(1, 2).reshape(B, T, H * hd)  # (B, T, H*hd)
+
+
+def _softcapped_attention(q, k, v, mask, start_pos: int, scale: float, cap: float) -> torch.Tensor:
+    """Attention with soft-capped scores (SDPA cannot cap): softmax in fp32 as transformers' eager path."""
+    T, S = q.shape[2], k.shape[2]
+    scores = softcap((q @ k.transpose(-1, -2)) * scale, cap)  # (B, H, T, S)
+    if mask is None:  # plain causal from start_pos
+        mask = (torch.arange(start_pos, start_pos + T, device=q.device)[:, None]
+                >= torch.arange(S, device=q.device)[None, :])[None, None]  # (1, 1, T, S)
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype) @ v  # (B, H, T, hd)
 
 
 class MLP(nn.Module):
@@ -152,11 +182,11 @@ class Block(nn.Module):
 class Backbone(nn.Module):
     """HF's `LlamaModel` (the `model.` prefix in checkpoint names)."""
 
-    def __init__(self, cfg: ModelConfig, block_class=Block):
+    def __init__(self, cfg: ModelConfig, block_class=Block, norm_class=RMSNorm):
         super().__init__()
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
         self.layers = nn.ModuleList(block_class(cfg, i) for i in range(cfg.num_hidden_layers))
-        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.norm = norm_class(cfg.hidden_size, cfg.rms_norm_eps)
 
 
 def _fix_empty_rows(mask: Optional[torch.Tensor], q_pos, k_pos) -> Optional[torch.Tensor]:
@@ -202,12 +232,13 @@ def attention_masks(windows: set, attention_mask: Optional[torch.Tensor], T: int
 
 
 class Transformer(nn.Module):
-    block_class = Block  # the decoder block; phi3.py and glm.py swap in their own
+    block_class = Block  # the decoder block; gemma.py, phi3.py, glm.py and moe.py swap in their own
+    norm_class = RMSNorm  # the final norm (Gemma: 1 + weight)
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
-        self.model = Backbone(cfg, self.block_class)
+        self.model = Backbone(cfg, self.block_class, self.norm_class)
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
@@ -237,12 +268,24 @@ class Transformer(nn.Module):
         device = input_ids.device
         if position_ids is None:
             position_ids = torch.arange(start_pos, start_pos + T, device=device).expand(B, T)
-        x = self.model.embed_tokens(input_ids)  # (B, T, D)
-        cos, sin = rope_cos_sin(self.config, self.inv_freq, position_ids, x.dtype)  # each (B, 1, T, rotated dims)
-        masks = attention_masks({layer.window for layer in self.model.layers}, attention_mask, T, start_pos, device)
+        x = self.embed(input_ids)  # (B, T, D)
+        windows = {layer.window for layer in self.model.layers}
+        rope = self.rope_by_window(windows, position_ids, x.dtype)
+        masks = attention_masks(windows, attention_mask, T, start_pos, device)
         for layer in self.model.layers:
+            cos, sin = rope[layer.window]
             x = layer(x, cos, sin, masks[layer.window], cache, start_pos)
         return self.model.norm(x)
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token embeddings (B, T, D); Gemma scales them."""
+        return self.model.embed_tokens(input_ids)
+
+    def rope_by_window(self, windows: set, position_ids: torch.Tensor, dtype) -> dict:
+        """window -> (cos, sin), each (B, 1, T, rotated dims): one RoPE for every layer here; Gemma 3's sliding
+        layers have their own."""
+        cos_sin = rope_cos_sin(self.config, self.inv_freq, position_ids, dtype)
+        return {w: cos_sin for w in windows}
 
     def logits(self, input_ids, **kw) -> torch.Tensor:
         """Full (B, T, V) logits in fp32 -- for tests and generation, not for training."""

@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from typing import Optional
+
 from .model import MLP, Attention, ModelConfig, RMSNorm, Transformer
 
 
@@ -97,6 +99,12 @@ class MoETransformer(Transformer):
         """Each sparse layer's router logits (N, E) from the last forward, for load_balancing_loss."""
         return tuple(b.router_logits for b in self.model.layers if b.router_logits is not None)
 
+    def aux_loss(self, attention_mask=None) -> torch.Tensor:
+        """The load-balancing loss of the last forward (transformers' aux_loss with output_router_logits);
+        attention_mask (B, T): 1 = real token, the others are left out."""
+        cfg = self.config
+        return load_balancing_loss(self.router_logits(), cfg.num_experts, cfg.num_experts_per_tok, attention_mask)
+
 
 def load_balancing_loss(router_logits: tuple, num_experts: int, top_k: int, attention_mask=None) -> torch.Tensor:
     """Switch Transformer's auxiliary loss as transformers computes it (load_balancing_loss_func): over all sparse
@@ -114,3 +122,17 @@ def load_balancing_loss(router_logits: tuple, num_experts: int, top_k: int, atte
         probs_sum = probs_sum + (probs.float() if keep is None else probs.float() * keep[:, None]).sum(dim=0)
         rows = rows + (probs.shape[0] if keep is None else keep.sum())
     return torch.sum((picks / rows) * (probs_sum / rows)) * num_experts
+
+
+def aux_loss_coef(coef: Optional[float], model, next_token_stage: bool) -> tuple[float, Optional[str]]:
+    """The moe_aux_loss_coef a run applies (0: none) and the log line that says so. As LLaMA-Factory: not set or
+    0 adds nothing; set, the loss of each micro-batch gains coef * aux loss per labelled token, so one
+    micro-batch per step gives transformers' loss + router_aux_loss_coef * aux_loss exactly."""
+    if not coef:
+        return 0.0, None
+    if not isinstance(model, MoETransformer):
+        return 0.0, f"moe_aux_loss_coef {coef} ignored: {model.config.architecture} has no experts"
+    if not next_token_stage:
+        return 0.0, f"moe_aux_loss_coef {coef} ignored: the preference stages train without the router loss"
+    return coef, (f"MoE: the router load-balancing loss x {coef} is added to the loss (aux_loss in "
+                  "trainer_log.jsonl)")

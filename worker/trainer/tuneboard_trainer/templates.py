@@ -5,11 +5,15 @@ user -> assistant exchange, exactly as LLaMA-Factory's `encode_multiturn`:
 every message is rendered from its "slots" and tokenized on its own, so we know
 which ids belong to assistant replies. Targets are the labelled part.
 
-Templates: llama3, qwen, mistral, llama2, default, gemma, gemma3, phi, phi4, glm4
-(slot-based, copied from LLaMA-Factory), and "tokenizer": the Jinja `chat_template` in the model's
+Templates: llama3, qwen, mistral, llama2, default, gemma, gemma3, phi, phi4, glm4, qwen3, qwen3_nothink,
+deepseekr1 (slot-based, copied from LLaMA-Factory), and "tokenizer": the Jinja `chat_template` in the model's
 tokenizer_config.json, rendered with jinja2. Its labels come from rendering
 prefixes: the text up to each assistant turn with `add_generation_prompt`, and
 the text including that turn; the difference is the target.
+
+Reasoning templates (qwen3, deepseekr1) handle <think> blocks as LLaMA-Factory's ReasoningTemplate with its
+`enable_thinking`: on (the default), replies keep their reasoning and a reply without one gets an empty block,
+trained; off, reasoning is removed from replies and the empty block goes into the prompt, untrained.
 
 Roles: system, user, assistant, function (a tool call, trained like an
 assistant turn) and observation (a tool result, a prompt like a user turn).
@@ -19,7 +23,8 @@ Tool calls are rendered verbatim (LLaMA-Factory would reformat their JSON).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -43,8 +48,17 @@ def load_tokenizer(model_dir):
 
     path = Path(model_dir) / "tokenizer.json"
     if not path.exists():
-        raise FileNotFoundError(f"{model_dir}: tokenizer.json not found")
+        raise FileNotFoundError(f"{model_dir} has no tokenizer files: tokenizer.json (and tokenizer_config.json) "
+                                "are needed; copy them from the base model")
     return Tokenizer.from_file(str(path))
+
+
+def check_tokenizer_fits(tokenizer, vocab_size: int) -> None:
+    """A tokenizer whose ids pass the model's vocabulary belongs to another model: say so before training."""
+    top = max(tokenizer.get_vocab(with_added_tokens=True).values(), default=-1)
+    if top >= vocab_size:
+        raise TemplateError(f"the tokenizer has token ids up to {top}, but the model's vocabulary (config.json "
+                            f"vocab_size) has {vocab_size} entries: the tokenizer belongs to another model")
 
 
 def load_tokenizer_config(model_dir) -> dict:
@@ -90,6 +104,7 @@ class Spec:
     replace_eos: bool = False  # eos becomes stop_words[0] (LLaMA-Factory's replace_eos)
     fuse_system: bool = False  # Llama2Template: the system text goes inside the first user slot
     efficient_eos: bool = False  # one eos after the whole conversation, labelled (LLaMA-Factory's efficient_eos)
+    thought_words: Optional[tuple] = None  # (open, close) of a reasoning block: LLaMA-Factory's ReasoningTemplate
 
 
 SPECS = {
@@ -174,6 +189,19 @@ SPECS = {
     ),
 }
 SPECS["gemma3"] = SPECS["gemma"]  # the same text template (LLaMA-Factory's differs in its image plugin only)
+THINK = ("<think>\n", "\n</think>\n\n")  # LLaMA-Factory's default thought_words
+# Qwen3: qwen without its default system prompt; "qwen3" reasons in <think> blocks, "qwen3_nothink" is plain.
+SPECS["qwen3_nothink"] = replace(SPECS["qwen"], default_system="")
+SPECS["qwen3"] = replace(SPECS["qwen3_nothink"], thought_words=THINK)
+# DeepSeek-R1 and its Qwen/Llama distills (LLaMA-Factory's deepseekr1 = deepseek3 + reasoning): the system text
+# is written as it is, each reply ends with the tokenizer's eos.
+SPECS["deepseekr1"] = Spec(
+    user=("<｜User｜>{{content}}<｜Assistant｜>",),
+    assistant=("{{content}}", EOS),
+    system=("{{content}}",),
+    prefix=(BOS,),
+    thought_words=THINK,
+)
 
 
 class _Base:
@@ -236,9 +264,9 @@ class _Base:
 class SlotTemplate(_Base):
     """LLaMA-Factory's Template / Llama2Template `_encode`, per message."""
 
-    def __init__(self, name: str, tokenizer, tokenizer_config: Optional[dict] = None):
+    def __init__(self, name: str, tokenizer, tokenizer_config: Optional[dict] = None, enable_thinking: bool = True):
         super().__init__(tokenizer, tokenizer_config)
-        self.name, self.spec = name, SPECS[name]
+        self.name, self.spec, self.enable_thinking = name, SPECS[name], enable_thinking
         self.efficient_eos = self.spec.efficient_eos
         if self.spec.replace_eos:
             self.eos_token = self.spec.stop_words[0]
@@ -257,6 +285,46 @@ class SlotTemplate(_Base):
         return ids
 
     def encode_multiturn(self, messages):
+        if self.spec.thought_words is None:
+            return self._encode_pairs(messages)
+        if not self.enable_thinking:  # remove all reasoning
+            messages = self._without_thoughts(messages)
+        pairs = self._encode_pairs(messages)
+        replies = split_system(messages)[1][1::2]
+        for (src, tgt), reply in zip(pairs, replies):
+            if not self._has_thought(reply["content"]):  # an empty block: trained, or in the prompt when off
+                if self.enable_thinking:
+                    tgt[0:0] = self._thought_ids()
+                else:
+                    src += self._thought_ids()
+        return pairs
+
+    def encode_prompt(self, messages):
+        """LLaMA-Factory's encode_oneturn: earlier replies lose their reasoning; thinking off, the prompt ends with
+        an empty reasoning block."""
+        if self.spec.thought_words is None:
+            return super().encode_prompt(messages)
+        pairs = self._encode_pairs([*self._without_thoughts(messages),
+                                    {"role": "assistant", "content": ""}])
+        ids = [i for src, tgt in pairs[:-1] for i in src + tgt] + pairs[-1][0]
+        return ids if self.enable_thinking else ids + self._thought_ids()
+
+    def _has_thought(self, content: str) -> bool:
+        return any(w.strip() in content for w in self.spec.thought_words)
+
+    def _thought_ids(self) -> list[int]:
+        return self._text("".join(self.spec.thought_words))
+
+    def _without_thoughts(self, messages: list[dict]) -> list[dict]:
+        """The replies (every second message after the system) with their reasoning blocks removed."""
+        open_, close = (re.escape(w) for w in self.spec.thought_words)
+        pattern = re.compile(f"{open_}(.*?){close}", re.DOTALL)
+        head = messages[:1] if messages and messages[0]["role"] == "system" else []
+        rest = messages[len(head):]
+        return head + [m if i % 2 == 0 else {**m, "content": pattern.sub("", m["content"]).lstrip("\n")}
+                       for i, m in enumerate(rest)]
+
+    def _encode_pairs(self, messages):
         system, messages = split_system(messages)
         check_roles(messages)
         sp = self.spec
@@ -338,14 +406,15 @@ class JinjaTemplate(_Base):
         return self._text(self.render(messages, add_generation_prompt=True))
 
 
-def get_template(name: str, tokenizer, tokenizer_config: Optional[dict] = None):
+def get_template(name: str, tokenizer, tokenizer_config: Optional[dict] = None, enable_thinking: bool = True):
+    """`enable_thinking`: LLaMA-Factory's, for the reasoning templates (qwen3, deepseekr1); others ignore it."""
     if name == "tokenizer":
         return JinjaTemplate(tokenizer, tokenizer_config or {})
     if name in SPECS:
-        return SlotTemplate(name, tokenizer, tokenizer_config)
+        return SlotTemplate(name, tokenizer, tokenizer_config, enable_thinking)
     raise ValueError(f"unsupported template {name!r}; supported: {', '.join(SUPPORTED_TEMPLATES)}")
 
 
-def load_template(name: str, model_dir):
+def load_template(name: str, model_dir, enable_thinking: bool = True):
     """Template for a model directory (tokenizer.json + tokenizer_config.json)."""
-    return get_template(name, load_tokenizer(model_dir), load_tokenizer_config(model_dir))
+    return get_template(name, load_tokenizer(model_dir), load_tokenizer_config(model_dir), enable_thinking)

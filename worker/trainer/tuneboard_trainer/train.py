@@ -43,6 +43,7 @@ from .hf_weights import load_config, load_pretrained
 from .loss import lm_loss
 from .loss_plot import plot_loss
 from .methods import LoraSettings, prepare_model, save_trained
+from .moe import aux_loss_coef
 from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, describe, evaluate_preference,
                      load_stage_data, mean_metrics, save_without_value_head)
@@ -50,7 +51,7 @@ from .early_stopping import best_eval, early_stop, saved_message, stop_message
 from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, load_continue_state, load_resume_state, rng_state,
                         set_rng_state)
 from .quant.run import load_run_model, needs_quant_loader, reference_path_note, resolve_method
-from .templates import IGNORE_INDEX, TemplateError, load_template
+from .templates import IGNORE_INDEX, TemplateError, check_tokenizer_fits, load_template
 
 
 # Steps between reads of the losses when nothing else (a log line, eval, a checkpoint) reads them sooner: a
@@ -75,7 +76,8 @@ class TrainingRun:
         self.model_dir = Path(cfg.model_name_or_path)
         if not self.model_dir.is_dir():
             raise ConfigError(f"model_name_or_path: directory {self.model_dir} not found")
-        load_config(self.model_dir)  # unsupported architectures fail here, before tokenizing or loading weights
+        self.vocab_size = load_config(self.model_dir).vocab_size  # unsupported architectures fail here, before
+        # tokenizing or loading weights
         self.quant_method = resolve_method(cfg, self.device)  # None: full-precision base weights
         self.resume = load_resume_state(cfg) if cfg.resume_from_checkpoint else None
         self.parent = load_continue_state(cfg) if cfg.continue_from else None
@@ -108,9 +110,15 @@ class TrainingRun:
     def _load_data(self) -> None:
         cfg = self.cfg
         try:
-            self.template = load_template(cfg.template, self.model_dir)
+            self.template = load_template(cfg.template, self.model_dir, cfg.enable_thinking)
         except (TemplateError, ValueError) as e:
             raise ConfigError(f"template: {e}") from None
+        except FileNotFoundError as e:
+            raise ConfigError(f"model_name_or_path: {e}") from None
+        try:
+            check_tokenizer_fits(self.template.tokenizer, self.vocab_size)
+        except TemplateError as e:
+            raise ConfigError(f"model_name_or_path: {e}") from None
         if cfg.stage == "sft":
             self.examples, self.stats = load_examples(cfg.dataset_dir, cfg.dataset, self.template, cfg.cutoff_len,
                                                       cfg.max_samples, cfg.train_on_prompt, cfg.mask_history)
@@ -157,6 +165,7 @@ class TrainingRun:
         else:
             run_tokens = sum(len(r.input_ids) for r in self.rows) * cfg.num_train_epochs
             self.fast, self.fast_msg = for_training(self.options, cfg, model, device, run_tokens, self.dist)
+        self.aux_coef, self.aux_msg = aux_loss_coef(cfg.moe_aux_loss_coef, model, self.pref_step is None)
         if cfg.gradient_checkpointing and self.fast is None:
             enable_gradient_checkpointing(model)
         model.train()
@@ -246,7 +255,7 @@ class TrainingRun:
         if cfg.packing or cfg.stage == "pt":
             sink.log(f"packed {len(self.train_set)} samples into {len(self.rows)} rows of at most "
                      f"{cfg.cutoff_len} tokens")
-        for msg in (self.fast_msg, self.graphs_msg):
+        for msg in (self.fast_msg, self.graphs_msg, self.aux_msg):
             if msg:
                 sink.log(msg)
         if self.parent is not None and self.resume is None:
@@ -320,8 +329,12 @@ class TrainingRun:
                     elif fast is not None:
                         loss, _ = fast.loss(b, device)
                     else:
-                        loss, _ = lm_loss(self.model, forward_batch(self.fwd_model, b, device),
-                                          b["labels"].to(device))
+                        loss, n_labels = lm_loss(self.model, forward_batch(self.fwd_model, b, device),
+                                                 b["labels"].to(device))
+                        if self.aux_coef:  # MoE: the router's load-balancing loss, over real tokens
+                            aux = self.model.aux_loss(b["attention_mask"].to(device))
+                            loss = loss + self.aux_coef * n_labels * aux
+                            self.window_metrics.append({"aux_loss": aux.detach()})
                 scaled = loss * scale
                 (scaler.scale(scaled) if scaler is not None else scaled).backward()
             loss_sum += loss.detach().float() * weight
