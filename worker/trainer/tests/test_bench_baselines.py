@@ -67,3 +67,15 @@ def test_records_take_the_best_baseline_and_both_ratios():
     assert rec["baseline_best_of"] == 2 and rec["baseline_runs_tokens_per_s"] == [4000.0, 6000.0, None]
     assert rec["baseline_gpu_busy_s"] == 1.0 and rec["ratio_gpu_busy"] == 2.0
     assert rec["host_cpu"] == "Some CPU" and rec["gpu_clock_mhz"] == 1970 and rec["baseline_gpu_clock_mhz"] == 1980
+
+
+def test_the_training_table_of_docs_is_generated_from_the_json():
+    from bench.benchmarks_doc import main, row
+
+    assert main(["--check"]) == 0, "docs/benchmarks.md is out of date: python -m bench.benchmarks_doc"
+    line = row({"name": "train.fixed_2x1024", "unit": "tokens/s", "ours": 15000.0, "baseline": 6000.0, "ratio": 2.5,
+                "baseline_best_of": 3, "baseline_gpu_busy_tokens_per_s": 7500.0, "ratio_gpu_busy": 2.0,
+                "host_cpu": "Some CPU", "gpu_clock_mhz": 1980, "card": "H200", "date": "2026-12-04"},
+               "w1", "t")
+    assert "6,000.0 tok/s (best of 3)" in line and "7,500.0 tok/s" in line and "**2.5x** / 2x" in line
+    assert "Some CPU; 1,980 MHz" in line
