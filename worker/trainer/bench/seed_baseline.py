@@ -51,6 +51,8 @@ def to_device(b: dict, dev, pin: bool) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--config", required=True)
+    p.add_argument("--blocking-copies", action="store_true",
+                   help="pageable, blocking batch copies (a host-device sync per micro-batch), to measure what they cost")
     a = p.parse_args(argv)
     cfg = json.loads(open(a.config).read())
 
@@ -116,7 +118,7 @@ def main(argv=None):
         for window in windows:
             n_window = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window)
             loss_sum = torch.zeros((), device=dev)  # summed on the device: no host sync per micro-batch
-            on_dev = [to_device(b, dev, cuda) for b in window]  # queued now, consumed in order
+            on_dev = [to_device(b, dev, cuda and not a.blocking_copies) for b in window]  # queued now, consumed in order
             for b, d in zip(window, on_dev):
                 n_micro = int((b["labels"][:, 1:] != IGNORE_INDEX).sum())
                 with amp:
