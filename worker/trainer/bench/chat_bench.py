@@ -10,7 +10,8 @@
    (CUDA-graph capture, or torch.compile + capture), decode tokens/s greedy 256 tokens, and the
    same with a LoRA adapter attached unmerged (compare mode's path).
 
-Both loaders read the files from a warm page cache (the model was just written). The JSON is
+Both loaders read the files from a warm page cache (the model was just written), or with `--page-cache cold`
+from a cold one: bench.page_cache.evict drops the files' pages before each loader starts. The JSON is
 rewritten after every stage, so a run cut short still leaves what it measured.
 """
 
@@ -32,6 +33,7 @@ import torch
 from tuneboard_trainer.chat_engine import ChatEngine, GenParams
 
 from .host import host_facts
+from .page_cache import evict
 
 CONFIG = {  # Llama-3.1-8B-Instruct's shape
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 128256, "hidden_size": 4096,
@@ -177,11 +179,13 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", default="/tmp/tuneboard-chat-bench")
     ap.add_argument("--skip-compile", action="store_true")
     ap.add_argument("--compile-after-s", type=float, default=240.0, help="skip torch.compile if the run is past this")
+    ap.add_argument("--page-cache", choices=("warm", "cold"), default="warm",
+                    help="cold: drop the model files from the page cache before each side loads them")
     a = ap.parse_args(argv)
     out = Path(a.out)
     res: dict = {"card": torch.cuda.get_device_name(0), "torch": torch.__version__,
                  "date": time.strftime("%Y-%m-%d", time.gmtime()), "prompt_tokens": PROMPT_LEN,
-                 "new_tokens": NEW_TOKENS, "max_seq_len": MAX_SEQ, **host_facts()}
+                 "new_tokens": NEW_TOKENS, "max_seq_len": MAX_SEQ, "page_cache": a.page_cache, **host_facts()}
 
     def save():
         out.write_text(json.dumps(res, indent=2))
@@ -199,10 +203,14 @@ def main(argv=None) -> int:
     res["limit_tok_s"] = round(bw * 1e9 / res["weight_bytes"], 1)
     save()
     prompt = torch.randint(0, CONFIG["vocab_size"], (PROMPT_LEN,), generator=torch.Generator().manual_seed(1)).tolist()
+    if a.page_cache == "cold":
+        res["evicted_before_transformers"] = evict(root / "model")
     hf_toks = baseline(root / "model", prompt, res)
     save()
 
     # Ours: load -> first token.
+    if a.page_cache == "cold":
+        res["evicted_before_ours"] = evict(root / "model")
     sync()
     t0 = time.perf_counter()
     eng = ChatEngine(root / "model", device="cuda", max_seq_len=MAX_SEQ)

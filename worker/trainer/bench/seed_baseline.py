@@ -8,6 +8,10 @@ normalised over the labelled tokens of the whole accumulation window (transforme
 fused AdamW (HF Trainer's default `adamw_torch_fused`), cosine schedule with warmup, clip 1.0, then
 `save_pretrained` of the adapter.
 
+The batches go to the GPU from pinned memory without blocking and the losses are read only at the logging
+steps, so the host never waits for the GPU between micro-batches (bench.seed_hf_trainer is the second,
+independently written baseline: HF Trainer itself, as LLaMA-Factory runs it).
+
 To make the two sides' losses comparable step by step, both get the *same* samples in the same order (our
 tokenizer/template and our seeded epoch order, tuneboard_trainer.data) and the same initial adapter (lora_A drawn
 exactly as our trainer draws it from the seed; B = 0 on both sides, as peft does). That changes nothing in
@@ -28,12 +32,27 @@ import sys  # noqa: E402
 
 
 def emit(d):
-    print(json.dumps({**d, "t": round(time.time() - T0, 3)}), flush=True)
+    # "time": wall-clock seconds since the epoch, so a launcher that noted the process start (the shell, or
+    # bench.seed_run) measures start -> event without reading a pipe while the loop runs.
+    now = time.time()
+    print(json.dumps({**d, "t": round(now - T0, 3), "time": now}), flush=True)
+
+
+def to_device(b: dict, dev, pin: bool) -> dict:
+    """A batch on the device. CUDA: from pinned memory, non-blocking, so the host queues the next micro-batch
+    while the GPU still runs the last one (a pageable `.to(dev)` waits for the stream to drain: one full
+    host-device sync per micro-batch, which on a launch-bound stack serialises the host's ~10,000 kernel
+    launches with the GPU's work)."""
+    if not pin:
+        return {k: v.to(dev) for k, v in b.items()}
+    return {k: v.pin_memory().to(dev, non_blocking=True) for k, v in b.items()}
 
 
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--config", required=True)
+    p.add_argument("--blocking-copies", action="store_true",
+                   help="pageable, blocking batch copies (a host-device sync per micro-batch), to measure what they cost")
     a = p.parse_args(argv)
     cfg = json.loads(open(a.config).read())
 
@@ -99,11 +118,11 @@ def main(argv=None):
         for window in windows:
             n_window = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in window)
             loss_sum = torch.zeros((), device=dev)  # summed on the device: no host sync per micro-batch
-            for b in window:
+            on_dev = [to_device(b, dev, cuda and not a.blocking_copies) for b in window]  # queued now, consumed in order
+            for b, d in zip(window, on_dev):
                 n_micro = int((b["labels"][:, 1:] != IGNORE_INDEX).sum())
                 with amp:
-                    out = model(input_ids=b["input_ids"].to(dev), attention_mask=b["attention_mask"].to(dev),
-                                labels=b["labels"].to(dev))
+                    out = model(input_ids=d["input_ids"], attention_mask=d["attention_mask"], labels=d["labels"])
                 # HF's loss is the micro-batch mean; weigh it by its share of the window's labelled tokens.
                 (out.loss * (n_micro / n_window)).backward()
                 loss_sum += out.loss.detach() * n_micro
@@ -113,16 +132,18 @@ def main(argv=None):
             sched.step()
             opt.zero_grad(set_to_none=True)
             step += 1
-            losses.append(float(loss_sum) / n_window)  # once per optimizer step, as HF Trainer's logging
+            losses.append(loss_sum / n_window)  # on the device: read at the logging steps only, as HF Trainer
             logged.append(losses[-1])
             if step % tc.logging_steps == 0 or step == 1 or step == total:
                 # As our trainer's step event: the mean loss of the steps since the last logged one.
+                logged = [float(x) for x in logged]
                 emit({"type": "step", "step": step, "loss": round(sum(logged) / len(logged), 4),
                       "gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 1024**3, 2) if cuda else None})
                 logged = []
             if step >= total:
                 break
         epoch += 1
+    losses = [float(x) for x in losses]
     train_s = time.time() - t_train
     model.save_pretrained(tc.output_dir)
     emit({"type": "done", "steps": step, "final_loss": round(losses[-1], 4),

@@ -8,6 +8,7 @@ from typing import Optional
 
 import torch
 
+from .meta_device import meta_device
 from .model import ModelConfig, Transformer, build_model
 
 
@@ -50,7 +51,7 @@ def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weig
     the files (safetensors_io.read_weights' method)."""
     path = Path(path)
     cfg = load_config(path)
-    with torch.device("meta"):  # no memory for random init that is overwritten anyway
+    with meta_device():  # no memory and no initialisers for weights that the checkpoint overwrites
         model = build_model(cfg)
     sd = _read_safetensors(path, device if torch.device(device).type == "cuda" else "cpu", dtype, weight_reader)
     expected = set(model.state_dict().keys())

@@ -36,6 +36,10 @@ def rope_inv_freq(cfg, theta: Optional[float] = None, scaled: bool = True, devic
     if kind == "dynamic" and seq_len is not None and seq_len > cfg.max_position_embeddings:
         factor = s["factor"]
         base = base * ((factor * seq_len / cfg.max_position_embeddings) - (factor - 1)) ** (d / (d - 2))
+    if torch.empty(0, device=device).is_meta:
+        # A skeleton (meta_device): the real frequencies are set once the weights are on their device, and
+        # arithmetic on meta tensors runs Python decompositions that import torch._dynamo (a second of start-up).
+        return torch.empty(len(range(0, d, 2)), dtype=torch.float32, device="meta")
     shape = torch.arange(0, d, 2, dtype=torch.int64, device=device).float() / d  # 2i / d
     inv_freq = 1.0 / (base ** shape)
     if kind == "linear":

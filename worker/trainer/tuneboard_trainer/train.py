@@ -40,6 +40,7 @@ from .events import Checkpoint, Done, Eval, EventSink, Started, Step
 from .fast import FastPathOptions, for_training, resolved_options
 from .fast.graph import graphs_for_training
 from .hf_weights import load_config, load_pretrained
+from .import_prefetch import prefetch_imports
 from .loss import lm_loss
 from .loss_plot import plot_loss
 from .methods import LoraSettings, prepare_model, save_trained
@@ -64,6 +65,7 @@ class TrainingRun:
 
     def __init__(self, cfg: TrainConfig, sink: EventSink, dist_strategy: str = "auto"):
         self.t_setup = time.time()
+        prefetch_imports()  # torch._dynamo (the optimizer imports it) while data and weights load
         self.cfg = cfg
         self.dist = distributed.setup(dist_strategy)  # under torchrun: DDP/FSDP2 (distributed.py); else a no-op
         self.sink = self.dist.quiet(sink)
