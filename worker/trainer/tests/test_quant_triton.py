@@ -17,7 +17,8 @@ from tuneboard_trainer.quant.nf4 import NF4Weight
 pytestmark = needs_interpreter
 
 METHODS = ["nf4", "int8", "fp8"]
-SHAPES = [(1, 67, 133), (3, 130, 70), (17, 96, 200), (70, 129, 66)]  # (M, N, K): K, N off the tiles; M around 16
+# (M, N, K): K, N off the tiles; M around 16 (the decode launch); K multiples of the NF4 block (aligned tiles)
+SHAPES = [(1, 67, 133), (3, 130, 70), (17, 96, 200), (70, 129, 66), (5, 100, 256), (33, 72, 320)]
 BF16 = dict(rtol=1.6e-2, atol=1e-2)
 
 
@@ -33,10 +34,23 @@ def _kernels():
     return kernels
 
 
-@pytest.mark.parametrize("mode", ["fused", "dequant"])
+@pytest.mark.parametrize("mode", ["fused", "dequant", "auto"])
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("M,N,K", SHAPES)
 def test_forward_and_input_gradient_match_the_reference(method, M, N, K, mode):
+    _check_both_ways(method, M, N, K, mode)
+
+
+@pytest.mark.parametrize("M,N,K", [(5, 100, 256), (33, 72, 320), (20, 64, 128)])
+def test_nf4_per_element_tiles_on_aligned_shapes(M, N, K, monkeypatch):
+    """The per-element tile path, on shapes that otherwise take the aligned (contiguous bytes) tiles."""
+    from tuneboard_trainer.quant import triton_nf4
+
+    monkeypatch.setitem(triton_nf4.ALIGNED_TILES, "on", False)
+    _check_both_ways("nf4", M, N, K, "fused")
+
+
+def _check_both_ways(method, M, N, K, mode):
     qw, g = _case(method, N, K)
     W = qw.dequantize(torch.float32)  # the reference weight, (N, K)
     x = torch.randn(M, K, generator=g).to(torch.bfloat16)

@@ -8,7 +8,10 @@
 - mode "dequant": W dequantized by a Triton kernel into a dense buffer in the compute dtype, then cuBLAS. The
   buffer is freed right after the GEMM, so the caching allocator hands the same block to the next layer: one
   layer's dense weight at a time, never the model's.
-The benchmark measures both (bench/quant_bench.py); `MATMUL_MODE` is what QuantizedLinear uses.
+- mode "auto" (QuantizedLinear's default, `MATMUL_MODE`): "fused" up to AUTO_FUSED_MAX_M rows (decode and
+  small batches, where reading 4 or 8 bits instead of 16 per weight is the speed), "dequant" above (training
+  GEMMs, compute-bound: cuBLAS's tiles, plus one pass over the weight per layer). The benchmark measures both
+  on every workload (bench/quant_bench.py); the threshold follows its numbers.
 
 `quant_linear(x, qweight)` is x W^T as the custom op `tuneboard::quant_mm` (torch.library), with the input
 gradient as its autograd formula (dy W through the same entry point; W gets no gradient): torch.compile and CUDA
@@ -26,8 +29,9 @@ import torch
 from .eightbit import ChannelWeight
 from .nf4 import NF4Weight
 
-MATMUL_MODES = ("fused", "dequant")
-MATMUL_MODE = {"value": "fused"}
+MATMUL_MODES = ("auto", "fused", "dequant")
+MATMUL_MODE = {"value": "auto"}
+AUTO_FUSED_MAX_M = 256
 FP8_MIN_CAPABILITY = (8, 9)
 
 
@@ -66,6 +70,8 @@ def quant_matmul(a: torch.Tensor, w, transpose: bool = False, mode: Optional[str
     """a (M, K) @ W^T (transpose False: the forward) or a (M, N) @ W (transpose True: the input gradient), in a's
     dtype, with the kernels of `mode` (default MATMUL_MODE)."""
     mode = mode or MATMUL_MODE["value"]
+    if mode == "auto":
+        mode = "fused" if a.shape[0] <= AUTO_FUSED_MAX_M else "dequant"
     if mode == "dequant":
         return _dequant_then_mm(a, w, transpose)
     if mode != "fused":

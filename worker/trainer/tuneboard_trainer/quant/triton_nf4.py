@@ -25,6 +25,7 @@ from .nf4 import NF4Weight
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 
+ALIGNED_TILES = {"on": True}
 GEMV_MAX_M = 16  # rows up to which the forward takes the GEMV-shaped launch (decode)
 
 
@@ -50,11 +51,40 @@ def _nf4_tile(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_p
 
 
 @triton.jit
+def _nf4_tile_aligned(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr,
+                      rn, k0, N, K, k_limit, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, BLOCKSIZE: tl.constexpr,
+                      NESTED_BLOCK: tl.constexpr, HAS_NESTED: tl.constexpr, W_DTYPE: tl.constexpr,
+                      OUT_DTYPE: tl.constexpr):
+    """_nf4_tile for columns k0 .. k0 + BLOCK_K when K and BLOCK_K are multiples of BLOCKSIZE (and k0 of BLOCK_K):
+    every row of the tile starts on a byte and on a block, so the tile reads BLOCK_K / 2 contiguous bytes and
+    BLOCK_K / BLOCKSIZE statistics per row instead of one byte and one statistic per element."""
+    NB: tl.constexpr = BLOCK_K // BLOCKSIZE
+    rb = k0 // 2 + tl.arange(0, BLOCK_K // 2)  # byte columns
+    row = rn[:, None].to(tl.int64)
+    byte = tl.load(packed_ptr + row * (K // 2) + rb[None, :], mask=(rn[:, None] < N) & (2 * rb[None, :] < k_limit),
+                   other=0).to(tl.int32)
+    nib = tl.interleave(byte >> 4, byte & 0x0F)  # (BLOCK_N, BLOCK_K): high nibble first
+    value = tl.load(code_ptr + nib)  # fp32 code values; masked bytes read index 0 and get a zero scale below
+    rblk = k0 // BLOCKSIZE + tl.arange(0, NB)
+    blk = row * (K // BLOCKSIZE) + rblk[None, :]  # (BLOCK_N, NB)
+    smask = (rn[:, None] < N) & (rblk[None, :] * BLOCKSIZE < k_limit)
+    if HAS_NESTED:
+        q = tl.load(absmax_ptr + blk, mask=smask, other=0).to(tl.int32)
+        scale = tl.load(nested_code_ptr + q) * tl.load(nested_absmax_ptr + blk // NESTED_BLOCK, mask=smask,
+                                                       other=0.0) + tl.load(offset_ptr)
+        scale = tl.where(smask, scale, 0.0)
+    else:
+        scale = tl.load(absmax_ptr + blk, mask=smask, other=0.0)
+    w = tl.reshape(value, (BLOCK_N, NB, BLOCKSIZE)) * scale[:, :, None]
+    return tl.reshape(w, (BLOCK_N, BLOCK_K)).to(W_DTYPE).to(OUT_DTYPE)
+
+
+@triton.jit
 def _nf4_nt_kernel(a_ptr, out_ptr, packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr,
                    M, N, K, stride_am, stride_ak, stride_os, stride_om, stride_on, K_PER_SPLIT,
                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
                    BLOCKSIZE: tl.constexpr, NESTED_BLOCK: tl.constexpr, HAS_NESTED: tl.constexpr,
-                   W_DTYPE: tl.constexpr, DOT_DTYPE: tl.constexpr):
+                   W_DTYPE: tl.constexpr, DOT_DTYPE: tl.constexpr, ALIGNED: tl.constexpr):
     """out[split] = a[:, ks] @ W[:, ks]^T over the split's K range ks (one split: the whole product)."""
     pid_m, pid_n, split = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -66,8 +96,13 @@ def _nf4_nt_kernel(a_ptr, out_ptr, packed_ptr, absmax_ptr, nested_absmax_ptr, ne
         rk = k_begin + k0 + tl.arange(0, BLOCK_K)
         a = tl.load(a_ptr + rm[:, None] * stride_am + rk[None, :] * stride_ak,
                     mask=(rm[:, None] < M) & (rk[None, :] < k_end), other=0.0)
-        w = _nf4_tile(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr, rn, rk, N, K,
-                      k_end, BLOCKSIZE, NESTED_BLOCK, HAS_NESTED, W_DTYPE, a.dtype)
+        if ALIGNED:
+            w = _nf4_tile_aligned(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr, rn,
+                                  k_begin + k0, N, K, k_end, BLOCK_N, BLOCK_K, BLOCKSIZE, NESTED_BLOCK, HAS_NESTED,
+                                  W_DTYPE, a.dtype)
+        else:
+            w = _nf4_tile(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr, rn, rk, N,
+                          K, k_end, BLOCKSIZE, NESTED_BLOCK, HAS_NESTED, W_DTYPE, a.dtype)
         acc = tl.dot(a.to(DOT_DTYPE), tl.trans(w.to(DOT_DTYPE)), acc)
     ptrs = out_ptr + split * stride_os + rm[:, None] * stride_om + rn[None, :] * stride_on
     tl.store(ptrs, acc.to(out_ptr.dtype.element_ty), mask=(rm[:, None] < M) & (rn[None, :] < N))
@@ -78,7 +113,7 @@ def _nf4_nn_kernel(a_ptr, out_ptr, packed_ptr, absmax_ptr, nested_absmax_ptr, ne
                    M, N, K, stride_am, stride_an, stride_om, stride_ok,
                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
                    BLOCKSIZE: tl.constexpr, NESTED_BLOCK: tl.constexpr, HAS_NESTED: tl.constexpr,
-                   W_DTYPE: tl.constexpr, DOT_DTYPE: tl.constexpr):
+                   W_DTYPE: tl.constexpr, DOT_DTYPE: tl.constexpr, ALIGNED: tl.constexpr):
     """out = a @ W: a (M, N), out (M, K); each program owns a (BLOCK_M, BLOCK_K) tile and loops over N."""
     pid_m, pid_k = tl.program_id(0), tl.program_id(1)
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -88,8 +123,13 @@ def _nf4_nn_kernel(a_ptr, out_ptr, packed_ptr, absmax_ptr, nested_absmax_ptr, ne
         rn = n0 + tl.arange(0, BLOCK_N)
         a = tl.load(a_ptr + rm[:, None] * stride_am + rn[None, :] * stride_an,
                     mask=(rm[:, None] < M) & (rn[None, :] < N), other=0.0)
-        w = _nf4_tile(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr, rn, rk, N, K,
-                      K, BLOCKSIZE, NESTED_BLOCK, HAS_NESTED, W_DTYPE, a.dtype)
+        if ALIGNED:
+            w = _nf4_tile_aligned(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr, rn,
+                                  pid_k * BLOCK_K, N, K, K, BLOCK_N, BLOCK_K, BLOCKSIZE, NESTED_BLOCK, HAS_NESTED,
+                                  W_DTYPE, a.dtype)
+        else:
+            w = _nf4_tile(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr, rn, rk, N,
+                          K, K, BLOCKSIZE, NESTED_BLOCK, HAS_NESTED, W_DTYPE, a.dtype)
         acc = tl.dot(a.to(DOT_DTYPE), w.to(DOT_DTYPE), acc)
     ptrs = out_ptr + rm[:, None] * stride_om + rk[None, :] * stride_ok
     tl.store(ptrs, acc.to(out_ptr.dtype.element_ty), mask=(rm[:, None] < M) & (rk[None, :] < K))
@@ -116,6 +156,12 @@ def _weight_args(w: NF4Weight) -> tuple:
     meta = dict(BLOCKSIZE=w.blocksize, NESTED_BLOCK=w.nested_blocksize, HAS_NESTED=nested,
                 W_DTYPE=_TL_DTYPES[w.dtype])
     return tensors, meta
+
+
+def _aligned(w: NF4Weight, block_k: int) -> bool:
+    """Whether _nf4_tile_aligned applies (ALIGNED_TILES["on"] False: always the per-element tile; tests run both)."""
+    K = int(w.shape[1])
+    return ALIGNED_TILES["on"] and K % w.blocksize == 0 and block_k % w.blocksize == 0
 
 
 def offset_tensor(w: NF4Weight) -> torch.Tensor:
@@ -155,13 +201,14 @@ def nf4_mm_nt(a: torch.Tensor, w: NF4Weight) -> torch.Tensor:
         grid = (1, triton.cdiv(N, BN), split)
         _nf4_nt_kernel[grid](a, out, *tensors, M, N, K, a.stride(0), a.stride(1), out.stride(0), out.stride(1),
                              out.stride(2), k_per_split, BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK,
-                             DOT_DTYPE=dot_dtype(a.dtype), **meta)
+                             DOT_DTYPE=dot_dtype(a.dtype), ALIGNED=_aligned(w, BK), **meta)
         return out[0] if split == 1 else out.sum(0).to(a.dtype)
     BM, BN, BK = 64, 128, 64
     out = torch.empty((M, N), dtype=a.dtype, device=a.device)
     grid = (triton.cdiv(M, BM), triton.cdiv(N, BN), 1)
     _nf4_nt_kernel[grid](a, out, *tensors, M, N, K, a.stride(0), a.stride(1), 0, out.stride(0), out.stride(1), K,
-                         BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, DOT_DTYPE=dot_dtype(a.dtype), **meta)
+                         BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, DOT_DTYPE=dot_dtype(a.dtype), ALIGNED=_aligned(w, BK),
+                         **meta)
     return out
 
 
@@ -175,7 +222,8 @@ def nf4_mm_nn(a: torch.Tensor, w: NF4Weight) -> torch.Tensor:
     out = torch.empty((M, K), dtype=a.dtype, device=a.device)
     grid = (triton.cdiv(M, BM), triton.cdiv(K, BK))
     _nf4_nn_kernel[grid](a, out, *tensors, M, N, K, a.stride(0), a.stride(1), out.stride(0), out.stride(1),
-                         BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, DOT_DTYPE=dot_dtype(a.dtype), **meta)
+                         BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, DOT_DTYPE=dot_dtype(a.dtype), ALIGNED=_aligned(w, BK),
+                         **meta)
     return out
 
 
