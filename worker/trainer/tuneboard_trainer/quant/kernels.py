@@ -110,11 +110,9 @@ def _weight_tensors(w) -> list:
     double-quantized); 8-bit [q, scale, shape]. `shape` is a stride-0 (N, K) view of one element that carries
     W's shape as a tensor shape (an int argument would be specialised per layer by torch.compile)."""
     if isinstance(w, NF4Weight):
-        from .triton_nf4 import offset_tensor
-
         shape = w.code[:1].view(1, 1).expand(int(w.shape[0]), int(w.shape[1]))
         nested = [] if w.nested_absmax is None else [w.nested_absmax, w.nested_code]
-        return [w.packed, w.absmax, w.code, offset_tensor(w), shape] + nested
+        return [w.packed, w.absmax, w.code, w.offset_tensor(), shape] + nested
     return [w.q, w.scale, w.scale[:1].view(1, 1).expand(*w.shape)]
 
 
@@ -126,7 +124,7 @@ def _weight_from(tensors: list, w_dtype: torch.dtype):
     nested_absmax, nested_code = (tensors[5], tensors[6]) if len(tensors) == 7 else (None, None)
     w = NF4Weight(packed=packed, absmax=absmax, nested_absmax=nested_absmax, nested_code=nested_code, offset=0.0,
                   code=code, shape=tuple(shape.shape), dtype=w_dtype)
-    object.__setattr__(w, "_offset_tensor", offset)
+    w.__dict__["_offset_tensor"] = offset
     return w
 
 

@@ -50,6 +50,8 @@ class QuantizedLinear(nn.Module):
         super().__init__()
         self.out_features, self.in_features = int(qweight.shape[0]), int(qweight.shape[1])
         self.qweight = qweight
+        if isinstance(qweight, NF4Weight):
+            qweight.offset_tensor()  # made here, not inside a compiled region or a CUDA graph capture
         self.bias = nn.Parameter(bias, requires_grad=False) if bias is not None else None
 
     @property

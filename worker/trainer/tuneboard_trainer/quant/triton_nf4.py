@@ -152,7 +152,7 @@ _TL_DTYPES = {torch.bfloat16: tl.bfloat16, torch.float16: tl.float16, torch.floa
 def _weight_args(w: NF4Weight) -> tuple:
     nested = w.nested_absmax is not None
     tensors = (w.packed, w.absmax, w.nested_absmax if nested else w.absmax, w.nested_code if nested else w.code,
-               w.code, offset_tensor(w))
+               w.code, w.offset_tensor())
     meta = dict(BLOCKSIZE=w.blocksize, NESTED_BLOCK=w.nested_blocksize, HAS_NESTED=nested,
                 W_DTYPE=_TL_DTYPES[w.dtype])
     return tensors, meta
@@ -162,17 +162,6 @@ def _aligned(w: NF4Weight, block_k: int) -> bool:
     """Whether _nf4_tile_aligned applies (ALIGNED_TILES["on"] False: always the per-element tile; tests run both)."""
     K = int(w.shape[1])
     return ALIGNED_TILES["on"] and K % w.blocksize == 0 and block_k % w.blocksize == 0
-
-
-def offset_tensor(w: NF4Weight) -> torch.Tensor:
-    """The absmax offset as an fp32 (1,) tensor on the weight's device, made once per weight: kernels read it
-    from memory, so a compiled region or CUDA graph shared by many layers does not bake in one layer's value."""
-    t = getattr(w, "_offset_tensor", None)
-    if t is None or t.device != w.packed.device:
-        t = torch.tensor([float(w.offset) if w.nested_absmax is not None else 0.0], dtype=torch.float32,
-                         device=w.packed.device)
-        object.__setattr__(w, "_offset_tensor", t)
-    return t
 
 
 def dot_dtype(dtype: torch.dtype):
