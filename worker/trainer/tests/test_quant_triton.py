@@ -126,11 +126,11 @@ def test_opcheck_of_the_custom_op():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_fast_path_on_a_quantized_base_matches_the_reference_path(method, monkeypatch):
-    """The packed fast path with the kernels (custom op forward and input gradient) against the reference path
-    with the reference layer: same loss, same adapter gradients."""
+    """The packed fast path with the kernels (custom op forward and input gradient), plain and as the CUDA-graph
+    step's body, against the reference path with the reference layer: same loss, same adapter gradients."""
     from contextlib import nullcontext
 
-    from fast_helpers import SMALL, examples, fast_loss, packed_rows_window, reference_loss, rel_err
+    from fast_helpers import SMALL, examples, fast_loss, graph_loss, packed_rows_window, reference_loss, rel_err
     from quant_helpers import quantized_lora_model
 
     model = quantized_lora_model(SMALL, method, seed=3)
@@ -149,3 +149,8 @@ def test_fast_path_on_a_quantized_base_matches_the_reference_path(method, monkey
     assert set(g) == set(ref_g)
     for k in ref_g:
         assert rel_err(g[k], ref_g[k]) < 1e-3, k
+    # The CUDA-graph step's body (fast/graph.py: static padded buffers), run eagerly on the CPU.
+    gl, _, gg, _ = graph_loss(model, window, cpu, torch.float32)
+    assert abs(gl - ref_l) < 1e-4 * abs(ref_l)
+    for k in ref_g:
+        assert rel_err(gg[k], ref_g[k]) < 1e-3, k
