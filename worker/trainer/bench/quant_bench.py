@@ -8,7 +8,8 @@ AdamW, clip, tokens/s, peak memory and useful FLOPs as it defines them):
   train   Llama-3.1-8B shape, batch 2 x 1024 (bench:train's `fixed`): the baseline (LLaMA-Factory's bf16 stack),
           our bf16 fast path, and our fast path on a 4-bit (nf4) and 8-bit (fp8 where the GPU has FP8 tensor
           cores, int8) base, each quantized matmul both ways (quant/kernels.py): "fused" (dequantize tiles in
-          the GEMM) and "dequant" (one layer's bf16 weight into a buffer, then cuBLAS).
+          the GEMM) and "dequant" (one layer's bf16 weight into a buffer, then cuBLAS); fp8 also "auto" (the
+          forward on the FP8 tensor cores, the input gradient through cuBLAS).
   70b     Llama-3.1-70B shape, 4-bit, batch 1 x 1024: one fast-path step; the model is built layer by layer
           on the GPU (quant_models.py), never whole in bf16.
   decode  one token's projections at the 8B shape, bf16 (cuBLAS GEMV) vs 4-bit (the fused kernel's decode
@@ -36,7 +37,9 @@ def parse_args(argv=None):
     p.add_argument("--workloads", default="train,70b,decode", help="comma list of: train, 70b, decode")
     p.add_argument("--sides", default="baseline,bf16,nf4,fp8,int8",
                    help="train: comma list of baseline, bf16, nf4, fp8, int8 (fp8 only with FP8 tensor cores)")
-    p.add_argument("--modes", default="fused,dequant", help="quantized matmul modes to run (quant/kernels.py)")
+    p.add_argument("--modes", default="auto,fused,dequant",
+                   help="quantized matmul modes to run (quant/kernels.py); auto runs where it differs from both "
+                        "(fp8: FP8 tensor cores forward, cuBLAS input gradient)")
     p.add_argument("--variants", default=None,
                    help="fast-path variants of ours (bench.train_bench.set_fast); record: the fastest; "
                         "default ck32ce,ck0ce (--quick: ck0,ck2, no compile)")
@@ -83,6 +86,8 @@ def _runs_of(side: tb.Side, kind: str, data: dict, cfg: dict, device, autocast, 
     runs = []
     modes = [None] if kind in ("baseline", "bf16") else [m for m in args.modes.split(",") if m]
     for mode in modes:
+        if mode == "auto" and kind != "fp8" and "dequant" in modes and workload == "train":
+            continue  # at 2 x 1024 rows auto is dequant, except for an FP8 forward
         if mode:
             set_matmul_mode(mode)
         for variant in ([None] if kind == "baseline" else variants):

@@ -10,7 +10,8 @@
   layer's dense weight at a time, never the model's.
 - mode "auto" (QuantizedLinear's default, `MATMUL_MODE`): "fused" up to AUTO_FUSED_MAX_M rows (decode and
   small batches, where reading 4 or 8 bits instead of 16 per weight is the speed), "dequant" above (training
-  GEMMs, compute-bound: cuBLAS's tiles, plus one pass over the weight per layer). The benchmark measures both
+  GEMMs, compute-bound: cuBLAS's tiles, plus one pass over the weight per layer), except an FP8 forward on FP8
+  tensor cores, which is faster than bf16 at any size. The benchmark measures both
   on every workload (bench/quant_bench.py); the threshold follows its numbers.
 
 `quant_linear(x, qweight)` is x W^T as the custom op `tuneboard::quant_mm` (torch.library), with the input
@@ -71,7 +72,8 @@ def quant_matmul(a: torch.Tensor, w, transpose: bool = False, mode: Optional[str
     dtype, with the kernels of `mode` (default MATMUL_MODE)."""
     mode = mode or MATMUL_MODE["value"]
     if mode == "auto":
-        mode = "fused" if a.shape[0] <= AUTO_FUSED_MAX_M else "dequant"
+        fp8_cores = not transpose and isinstance(w, ChannelWeight) and _fp8_tensor_cores(a, w)
+        mode = "fused" if fp8_cores or a.shape[0] <= AUTO_FUSED_MAX_M else "dequant"
     if mode == "dequant":
         return _dequant_then_mm(a, w, transpose)
     if mode != "fused":
