@@ -46,11 +46,11 @@ def _ch8_nt_kernel(a_ptr, out_ptr, q_ptr, scale_ptr, lut_ptr, M, N, K, stride_am
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k0 in range(0, K_PER_SPLIT, BLOCK_K):  # K_PER_SPLIT is a multiple of BLOCK_K
         rk = k_begin + k0 + tl.arange(0, BLOCK_K)
-        a = tl.load(a_ptr + rm[:, None] * stride_am + rk[None, :] * stride_ak,
+        a = tl.load(a_ptr + rm[:, None].to(tl.int64) * stride_am + rk[None, :] * stride_ak,
                     mask=(rm[:, None] < M) & (rk[None, :] < k_end), other=0.0)
         w = _ch8_tile(q_ptr, scale_ptr, lut_ptr, rn, rk, N, K, k_end, IS_FP8, W_DTYPE, a.dtype)
         acc = tl.dot(a.to(DOT_DTYPE), tl.trans(w.to(DOT_DTYPE)), acc)
-    ptrs = out_ptr + split * stride_os + rm[:, None] * stride_om + rn[None, :] * stride_on
+    ptrs = out_ptr + split * stride_os + rm[:, None].to(tl.int64) * stride_om + rn[None, :] * stride_on
     tl.store(ptrs, acc.to(out_ptr.dtype.element_ty), mask=(rm[:, None] < M) & (rn[None, :] < N))
 
 
@@ -64,11 +64,11 @@ def _ch8_nn_kernel(a_ptr, out_ptr, q_ptr, scale_ptr, lut_ptr, M, N, K, stride_am
     acc = tl.zeros((BLOCK_M, BLOCK_K), dtype=tl.float32)
     for n0 in range(0, N, BLOCK_N):
         rn = n0 + tl.arange(0, BLOCK_N)
-        a = tl.load(a_ptr + rm[:, None] * stride_am + rn[None, :] * stride_an,
+        a = tl.load(a_ptr + rm[:, None].to(tl.int64) * stride_am + rn[None, :] * stride_an,
                     mask=(rm[:, None] < M) & (rn[None, :] < N), other=0.0)
         w = _ch8_tile(q_ptr, scale_ptr, lut_ptr, rn, rk, N, K, K, IS_FP8, W_DTYPE, a.dtype)
         acc = tl.dot(a.to(DOT_DTYPE), w.to(DOT_DTYPE), acc)
-    ptrs = out_ptr + rm[:, None] * stride_om + rk[None, :] * stride_ok
+    ptrs = out_ptr + rm[:, None].to(tl.int64) * stride_om + rk[None, :] * stride_ok
     tl.store(ptrs, acc.to(out_ptr.dtype.element_ty), mask=(rm[:, None] < M) & (rk[None, :] < K))
 
 

@@ -11,6 +11,7 @@ then to the compute dtype) and fed to tl.dot: the whole dense weight never exist
   N / BLOCK_N programs alone would leave most of the GPU idle.
 - nf4_mm_nn:  a (M, N) @ W -> (M, K), the input gradient (dy W).
 - nf4_dequantize_into: W into a dense buffer (the dequantize-then-cuBLAS option).
+Row offsets of the activations are int64: a long-context micro-batch (245,760 tokens x 14,336) passes 2^31.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def _nf4_nt_kernel(a_ptr, out_ptr, packed_ptr, absmax_ptr, nested_absmax_ptr, ne
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k0 in range(0, K_PER_SPLIT, BLOCK_K):  # K_PER_SPLIT is a multiple of BLOCK_K
         rk = k_begin + k0 + tl.arange(0, BLOCK_K)
-        a = tl.load(a_ptr + rm[:, None] * stride_am + rk[None, :] * stride_ak,
+        a = tl.load(a_ptr + rm[:, None].to(tl.int64) * stride_am + rk[None, :] * stride_ak,
                     mask=(rm[:, None] < M) & (rk[None, :] < k_end), other=0.0)
         if ALIGNED:
             w = _nf4_tile_aligned(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr, rn,
@@ -104,7 +105,7 @@ def _nf4_nt_kernel(a_ptr, out_ptr, packed_ptr, absmax_ptr, nested_absmax_ptr, ne
             w = _nf4_tile(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr, rn, rk, N,
                           K, k_end, BLOCKSIZE, NESTED_BLOCK, HAS_NESTED, W_DTYPE, a.dtype)
         acc = tl.dot(a.to(DOT_DTYPE), tl.trans(w.to(DOT_DTYPE)), acc)
-    ptrs = out_ptr + split * stride_os + rm[:, None] * stride_om + rn[None, :] * stride_on
+    ptrs = out_ptr + split * stride_os + rm[:, None].to(tl.int64) * stride_om + rn[None, :] * stride_on
     tl.store(ptrs, acc.to(out_ptr.dtype.element_ty), mask=(rm[:, None] < M) & (rn[None, :] < N))
 
 
@@ -121,7 +122,7 @@ def _nf4_nn_kernel(a_ptr, out_ptr, packed_ptr, absmax_ptr, nested_absmax_ptr, ne
     acc = tl.zeros((BLOCK_M, BLOCK_K), dtype=tl.float32)
     for n0 in range(0, N, BLOCK_N):
         rn = n0 + tl.arange(0, BLOCK_N)
-        a = tl.load(a_ptr + rm[:, None] * stride_am + rn[None, :] * stride_an,
+        a = tl.load(a_ptr + rm[:, None].to(tl.int64) * stride_am + rn[None, :] * stride_an,
                     mask=(rm[:, None] < M) & (rn[None, :] < N), other=0.0)
         if ALIGNED:
             w = _nf4_tile_aligned(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr, rn,
@@ -131,7 +132,7 @@ def _nf4_nn_kernel(a_ptr, out_ptr, packed_ptr, absmax_ptr, nested_absmax_ptr, ne
             w = _nf4_tile(packed_ptr, absmax_ptr, nested_absmax_ptr, nested_code_ptr, code_ptr, offset_ptr, rn, rk, N,
                           K, K, BLOCKSIZE, NESTED_BLOCK, HAS_NESTED, W_DTYPE, a.dtype)
         acc = tl.dot(a.to(DOT_DTYPE), w.to(DOT_DTYPE), acc)
-    ptrs = out_ptr + rm[:, None] * stride_om + rk[None, :] * stride_ok
+    ptrs = out_ptr + rm[:, None].to(tl.int64) * stride_om + rk[None, :] * stride_ok
     tl.store(ptrs, acc.to(out_ptr.dtype.element_ty), mask=(rm[:, None] < M) & (rk[None, :] < K))
 
 
