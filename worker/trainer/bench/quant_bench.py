@@ -43,7 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--variants", default=None,
                    help="fast-path variants of ours (bench.train_bench.set_fast); record: the fastest; "
                         "default ck32ce,ck0ce (--quick: ck0,ck2, no compile)")
-    p.add_argument("--variant-70b", default=None, help="the 70B step's fast-path variant; default ck80ce (--quick: ck4)")
+    p.add_argument("--variant-70b", default=None,
+                   help="the 70B step's fast-path variant; default ck80ce (--quick: ck4)")
     p.add_argument("--steps", type=int, default=None, help="timed steps per run; default 10, --quick 2")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps per run; default 3, --quick 1")
     p.add_argument("--decode-tokens", type=int, default=None, help="generate_ids tokens; default 128, --quick 4")
