@@ -15,6 +15,9 @@ tomllib = pytest.importorskip("tomllib")
 DIST_OF = {"rouge_chinese": "rouge-chinese", "yaml": "pyyaml", "llama_cpp": "llama-cpp-python"}
 # Our own packages, and the tests' helper modules (every module file beside them).
 LOCAL = {"tuneboard_trainer", "bench"} | {p.stem for p in (TRAINER_DIR / "tests").rglob("*.py")}
+# Installed by torch's CUDA wheels (a dependency of them, pinned by torch), imported only where CUDA is: the
+# quantized layers' GPU kernels (quant/triton_*.py); the CPU keeps the reference and the tests skip without it.
+WITH_TORCH = {"triton"}
 
 
 def _imports(folder):
@@ -28,7 +31,7 @@ def _imports(folder):
     # A module the tests skip without (pytest.importorskip) is one they import.
     for path in (TRAINER_DIR / folder).rglob("*.py"):
         names |= {m.split(".")[0] for m in re.findall(r'importorskip\("([\w.]+)"', path.read_text(encoding="utf-8"))}
-    return {n for n in names if n not in sys.stdlib_module_names and n not in LOCAL}
+    return {n for n in names if n not in sys.stdlib_module_names and n not in LOCAL and n not in WITH_TORCH}
 
 
 def _dists(requirements):

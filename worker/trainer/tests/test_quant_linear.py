@@ -81,3 +81,18 @@ def test_merging_into_a_quantized_base_gives_a_dense_layer_with_its_bias():
     merge_lora(parent)
     assert isinstance(parent.q_proj, torch.nn.Linear)
     torch.testing.assert_close(parent.q_proj(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_fast_path_plans_recompute_for_a_quantized_base_as_unfused():
+    """A quantized base's projections run unfused through the layer's kernels: more kept per token, and no
+    gate/up-only recompute to plan (that is the fused MLP's)."""
+    from fast_helpers import SMALL, lora_model
+    from quant_helpers import quantized_lora_model
+    from tuneboard_trainer.fast import FastPath
+
+    plain = FastPath(lora_model(SMALL, layers=4), max_tokens=1000)
+    quant = FastPath(quantized_lora_model({**SMALL, "num_hidden_layers": 4}, "int8"), max_tokens=1000)
+    assert quant.quantized and not plain.quantized
+    assert quant.act_bytes_per_token() > plain.act_bytes_per_token()
+    k, m = quant.plan_recompute(int(2.5 * quant.act_bytes_per_token() * 1000))
+    assert m == 0 and 0 < k < 4

@@ -51,7 +51,8 @@ from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check
 from .early_stopping import best_eval, early_stop, saved_message, stop_message
 from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, load_continue_state, load_resume_state, rng_state,
                         set_rng_state)
-from .quant.run import load_run_model, needs_quant_loader, reference_path_note, resolve_method
+from .quant.run import (kernels_ready, load_run_model, needs_quant_loader, reference_path_note,
+                        resolve_method)
 from .templates import IGNORE_INDEX, TemplateError, check_tokenizer_fits, load_template
 
 
@@ -162,7 +163,7 @@ class TrainingRun:
         # GPU fast path (fast/): packed varlen micro-batches, same loss; None = the reference path.
         if self.pref_step is not None:  # the reference path; describe() says so in the log
             self.fast, self.fast_msg = None, None
-        elif self.quant_method is not None:
+        elif self.quant_method is not None and not kernels_ready(device):
             self.fast, self.fast_msg = None, reference_path_note(self.quant_method, cfg.quantization_bit)
         else:
             run_tokens = sum(len(r.input_ids) for r in self.rows) * cfg.num_train_epochs

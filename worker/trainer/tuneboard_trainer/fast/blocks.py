@@ -55,7 +55,7 @@ def multi_proj(x: torch.Tensor, mods) -> list[torch.Tensor]:
     scaling, so the LoRA term is two bf16 GEMMs plus the add (same math as LoRALinear.forward).
     """
     dt = x.dtype
-    outs = [F.linear(x, m.weight.to(dt), None if m.bias is None else m.bias.to(dt)) for m in mods]
+    outs = [_base_linear(m, x) for m in mods]
     if _lora_fusable(mods):
         A = torch.cat([m.lora_A.weight for m in mods]).to(dt)  # (sum r, in)
         xa = F.linear(x, A)  # (N, sum r)
@@ -70,6 +70,15 @@ def multi_proj(x: torch.Tensor, mods) -> list[torch.Tensor]:
             xd = m.dropout(x)
             outs[i] = outs[i] + F.linear(F.linear(xd, m.lora_A.weight.to(dt)), (m.lora_B.weight * m.scaling).to(dt))
     return outs
+
+
+def _base_linear(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The frozen part of a projection, x W^T + b: a quantized base (LoRALinear.quantized) through its own
+    kernels (quant/kernels.py, one custom op with the input gradient), else one GEMM with W cast to x's dtype."""
+    q = getattr(m, "quantized", None)
+    if q is not None:
+        return q(x)
+    return F.linear(x, m.weight.to(x.dtype), None if m.bias is None else m.bias.to(x.dtype))
 
 
 def _pre_attn(blk, x, cos, sin):
@@ -109,7 +118,7 @@ def _post_attn(blk, x, y):
     gate_up = group_proj(x, [mlp.gate_proj, mlp.up_proj], blk.post_attention_layernorm,
                          getattr(mlp, "_tb_gate_up", None), getattr(mlp, "_tb_gate_up_bias", None), split=False)
     down = mlp.down_proj
-    if _lora_fusable([down]) and down.bias is None and torch.is_grad_enabled():
+    if _lora_fusable([down]) and down.bias is None and down.weight is not None and torch.is_grad_enabled():
         gu = gate_up[0] if len(gate_up) == 1 else torch.cat(gate_up, dim=-1)  # (N, 2I) = [g | u]
         dt = gu.dtype
         d = _SwiGLUDownLoRA.apply(gu, down.weight.to(dt), down.lora_A.weight.to(dt),

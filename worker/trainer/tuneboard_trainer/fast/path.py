@@ -47,6 +47,8 @@ class FastPath:
                  options: Optional[FastPathOptions] = None):
         self.model, self.max_tokens, self.loss_chunk, self.offload = model, int(max_tokens), loss_chunk, offload
         self.options = options or FastPathOptions()
+        # A quantized base (quant/) runs its projections through the layer's kernels, unfused: see act_bytes_per_token.
+        self.quantized = any(getattr(m, "quantized", None) is not None for m in model.modules())
         self.host_embedding = False  # set by for_training when the embedding moved to host memory
         if ckpt_layers is None:
             ckpt_layers, mlp_recompute = ((0, mlp_recompute) if memory_budget is None
@@ -104,7 +106,11 @@ class FastPath:
         c = self.model.config
         qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim
         attn = c.num_attention_heads * c.head_dim
-        return int(1.1 * (2 * (2 * c.hidden_size + qkv + attn + 2 * c.intermediate_size) + 4 * c.num_attention_heads))
+        # Quantized projections (unfused: LoRA A reads the normed inputs, autograd keeps silu(g) and the SwiGLU
+        # product) keep two normed inputs and two intermediate-wide tensors more.
+        unfused = 2 * (2 * c.hidden_size + 2 * c.intermediate_size) if self.quantized else 0
+        return int(1.1 * (2 * (2 * c.hidden_size + qkv + attn + 2 * c.intermediate_size) + unfused
+                          + 4 * c.num_attention_heads))
 
     def plan_recompute(self, budget: int) -> tuple[int, int]:
         """(blocks recomputed, blocks whose MLP recomputes gate/up) so that max_tokens of activations fit in
@@ -114,7 +120,8 @@ class FastPath:
         c = self.model.config
         T, L = self.max_tokens, c.num_hidden_layers
         full = self.act_bytes_per_token() * T  # one block, nothing recomputed
-        mlp = 2 * 2 * c.intermediate_size * T  # what recomputing gate/up frees
+        mlp = 0 if self.quantized else 2 * 2 * c.intermediate_size * T  # what recomputing gate/up frees (the
+        # fused MLP only: a quantized base's unfused MLP keeps its activations)
         kept = 2 * c.hidden_size * T  # a checkpointed block keeps only its input
         for k in range(L + 1):
             for m in range(L - k + 1):

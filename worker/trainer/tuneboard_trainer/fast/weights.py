@@ -76,6 +76,8 @@ def fuse_group_weights(mods, owner: nn.Module, name: str) -> bool:
     view of its rows: one GEMM instead of len(mods), no extra memory. False (nothing changed) when the modules
     do not qualify (trainable or mismatched weights)."""
     ws = [m.weight for m in mods]
+    if any(w is None for w in ws):  # a quantized base (LoRALinear.quantized): its kernels read its own bytes
+        return False
     if any(w.requires_grad for w in ws) or len({(w.dtype, w.device, w.shape[1]) for w in ws}) != 1:
         return False
     biases = [getattr(m, "bias", None) for m in mods]

@@ -1,8 +1,9 @@
 """QuantizedLinear: a frozen linear layer whose weight is stored quantized (NF4, int8 or FP8).
 
-This is the reference implementation (CPU and GPU): the forward dequantizes the whole weight and multiplies, and
-the backward dequantizes it again for the input gradient instead of keeping the dense weight alive between the
-two (the weight gets no gradient). Fused GPU kernels are tested against it.
+The reference implementation (the CPU path): the forward dequantizes the whole weight and multiplies, and the
+backward dequantizes it again for the input gradient instead of keeping the dense weight alive between the two
+(the weight gets no gradient). On CUDA (with triton) the layer runs the Triton kernels of kernels.py instead,
+which are tested against this reference.
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .eightbit import ChannelWeight, quantize_fp8, quantize_int8
+from .kernels import quant_linear, triton_available
 from .nf4 import NF4Weight, quantize_nf4
 
 QuantWeight = Union[NF4Weight, ChannelWeight]
+
+# Device types whose matmuls run the Triton kernels (kernels.py); the CPU keeps the reference. The CPU kernel
+# tests add "cpu" here while triton runs in its interpreter.
+KERNEL_DEVICES = {"cuda"}
 
 
 class _DequantMatmul(torch.autograd.Function):
@@ -44,6 +50,8 @@ class QuantizedLinear(nn.Module):
         super().__init__()
         self.out_features, self.in_features = int(qweight.shape[0]), int(qweight.shape[1])
         self.qweight = qweight
+        if isinstance(qweight, NF4Weight):
+            qweight.offset_tensor()  # made here, not inside a compiled region or a CUDA graph capture
         self.bias = nn.Parameter(bias, requires_grad=False) if bias is not None else None
 
     @property
@@ -62,7 +70,10 @@ class QuantizedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_autocast_enabled(x.device.type):
             x = x.to(torch.get_autocast_dtype(x.device.type))
-        out = _DequantMatmul.apply(x, self)
+        if x.device.type in KERNEL_DEVICES and triton_available():
+            out = quant_linear(x, self.qweight)
+        else:
+            out = _DequantMatmul.apply(x, self)
         return out if self.bias is None else out + self.bias.to(out.dtype)
 
     @property

@@ -138,6 +138,16 @@ class NF4Weight:
         values = _scale_blocks(self.code[self.indices()], self.block_absmax(), self.blocksize)  # fp32 (n,)
         return values.view(self.shape).to(self.dtype).to(dtype or self.dtype)
 
+    def offset_tensor(self) -> torch.Tensor:
+        """`offset` as an fp32 (1,) tensor next to the packed bytes (0 without double quantization), made once: the
+        GPU kernels read it from memory, so one compiled region or CUDA graph serves layers of different offsets."""
+        t = self.__dict__.get("_offset_tensor")
+        if t is None or t.device != self.packed.device:
+            t = torch.tensor([self.offset if self.nested_absmax is not None else 0.0], dtype=torch.float32,
+                             device=self.packed.device)
+            self.__dict__["_offset_tensor"] = t
+        return t
+
     def nbytes(self) -> int:
         parts = (self.packed, self.absmax) + (() if self.nested_absmax is None else (self.nested_absmax,))
         return sum(t.numel() * t.element_size() for t in parts)

@@ -10,6 +10,7 @@ import torch
 from ..validation import ConfigError
 from .bnb_format import BnbFormatError, is_bnb_4bit
 from .eightbit import fp8_available
+from .kernels import triton_available
 from .load import load_quantized, read_config
 
 METHOD_BITS = {"nf4": "4", "int8": "8", "fp8": "8"}
@@ -66,7 +67,12 @@ def load_run_model(model_dir: Path, method: Optional[str], dtype: torch.dtype, d
         raise ConfigError(f"model_name_or_path: {e}") from None
 
 
+def kernels_ready(device: torch.device) -> bool:
+    """Whether quantized layers run the Triton kernels here (CUDA with triton), which the fast path needs."""
+    return device.type == "cuda" and triton_available()
+
+
 def reference_path_note(method: Optional[str], bits: str) -> str:
-    """The log line of a quantized run: the fast path does not take quantized weights yet."""
-    return (f"fast path off: quantized base weights ({method}, quantization_bit {bits}) train on the reference "
-            "path (dequantize, then matmul)")
+    """The log line of a quantized run without the GPU kernels (the CPU, or no triton)."""
+    return (f"fast path off: quantized base weights ({method}, quantization_bit {bits}) without the GPU kernels "
+            "train on the reference path (dequantize, then matmul)")
