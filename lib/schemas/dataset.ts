@@ -20,6 +20,8 @@ export const datasetEntrySchema = z.looseObject({
   formatting: z.enum(FORMATTINGS, { error: 'formatting must be "alpaca" or "sharegpt"' }).optional(),
   columns: z.record(z.string(), z.string(), { error: "columns must map names to strings" }).optional(),
   tags: z.record(z.string(), z.string(), { error: "tags must map names to strings" }).optional(),
+  // Preference pairs: `chosen` and `rejected` columns instead of one response.
+  ranking: z.boolean({ error: "ranking must be true or false" }).optional(),
 });
 export type DatasetEntry = z.infer<typeof datasetEntrySchema>;
 
@@ -89,8 +91,24 @@ export const COLUMN_DEFAULTS = {
   messages: "conversations",
   system: null,
   tools: null,
+  // The other stages' columns (LLaMA-Factory documents them with no default): preference answers,
+  // KTO's desirable/undesirable flag, and pre-training's raw text.
+  chosen: null,
+  rejected: null,
+  kto_tag: null,
+  text: null,
 } as const satisfies Record<string, string | null>;
 export type ColumnKey = keyof typeof COLUMN_DEFAULTS;
+
+/**
+ * What a dataset trains, read from its dataset_info.json entry (lib/datasets/kind.ts): supervised
+ * conversations, preference pairs (stages rm and dpo), KTO's tagged answers, or raw text (pt).
+ */
+export const DATASET_KINDS = ["sft", "preference", "kto", "pretraining"] as const;
+export type DatasetKind = (typeof DATASET_KINDS)[number];
+
+/** The trainer's default answer columns of a `ranking: true` entry that names none (data.py RANKING_COLUMNS). */
+export const RANKING_COLUMN_DEFAULTS = { chosen: "chosen", rejected: "rejected" } as const;
 
 /** LLaMA-Factory's sharegpt tag defaults; a `tags` object likewise resets every tag it omits to null. */
 export const TAG_DEFAULTS = {
