@@ -187,6 +187,23 @@ export async function deleteRecord(dataDir: string, input: unknown): Promise<{ r
   });
 }
 
+/** Where a preference record keeps its answers, for the side-by-side editor. */
+export interface AnswerLayout {
+  chosen: string;
+  rejected: string;
+  /** sharegpt: each answer is a message object; the editor edits its content under this key. */
+  contentKey: string | null;
+}
+
+export function answerLayout(layout: Layout): AnswerLayout | null {
+  if (layout.kind !== "preference") return null;
+  return {
+    chosen: layout.columns.chosen as string,
+    rejected: layout.columns.rejected as string,
+    contentKey: layout.formatting === "sharegpt" ? layout.tags.content_tag : null,
+  };
+}
+
 /** One page of raw records for the editor, plus the layout's blank record for "Add". */
 export async function readPage(dataDir: string, dataset: string, page: number, pageSize: number) {
   const target = await open(dataDir, dataset);
@@ -200,8 +217,9 @@ export async function readPage(dataDir: string, dataset: string, page: number, p
     pageSize,
     format: target.layout.formatting,
     kind: target.layout.kind,
-    /** The answer columns of a preference dataset, for the side-by-side editor. */
-    answers: target.layout.kind === "preference" ? { chosen: target.layout.columns.chosen as string, rejected: target.layout.columns.rejected as string } : null,
+    answers: answerLayout(target.layout),
+    /** KTO datasets: the desirable/undesirable column, edited as a choice. */
+    ktoTag: target.layout.kind === "kto" ? target.layout.columns.kto_tag : null,
     csv: target.file.endsWith(".csv"),
     /** For the turn editor: the conversation layout, or null (alpaca, or CSV cells of JSON text). */
     conversation: target.file.toLowerCase().endsWith(".csv") || target.layout.kind !== "sft" ? null : conversationLayout(target.layout),
