@@ -279,6 +279,9 @@ export const renderRequestSchema = z.object({
 });
 export type RenderRequest = z.infer<typeof renderRequestSchema>;
 
+const renderedTokenSchema = z.object({ id: z.number().int(), text: z.string(), trained: z.boolean() });
+const renderedSideSchema = z.object({ tokens: z.array(renderedTokenSchema), num_tokens: z.number().int(), num_trained: z.number().int() });
+
 /** render.py's answer (worker/trainer/tuneboard_trainer/render.py). */
 export const renderResultSchema = z.discriminatedUnion("ok", [
   z.object({
@@ -287,7 +290,7 @@ export const renderResultSchema = z.discriminatedUnion("ok", [
     template: z.string(),
     record: z.number().int(),
     num_records: z.number().int(),
-    tokens: z.array(z.object({ id: z.number().int(), text: z.string(), trained: z.boolean() })),
+    tokens: z.array(renderedTokenSchema),
     num_tokens: z.number().int(),
     num_trained: z.number().int(),
     truncated: z.boolean(),
@@ -295,6 +298,10 @@ export const renderResultSchema = z.discriminatedUnion("ok", [
     cutoff_len: z.number().int(),
     lengths: z.array(z.number().int()),
     over_cutoff: z.number().int(),
+    /** Preference records: the prompt with the rejected answer (the main tokens hold the chosen one). */
+    rejected: renderedSideSchema.optional(),
+    /** KTO records: the answer's tag. */
+    desirable: z.boolean().optional(),
   }),
   z.object({ ok: z.literal(false), error: z.string() }),
 ]);
