@@ -221,7 +221,7 @@ export const recordDeleteSchema = z.object({
 });
 
 /** The target layouts an imported file can be mapped to. */
-export const IMPORT_FORMATS = ["alpaca", "sharegpt", "openai"] as const;
+export const IMPORT_FORMATS = ["alpaca", "sharegpt", "openai", "preference", "kto", "text"] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 
 // "" from a select means "not mapped".
@@ -249,8 +249,28 @@ export const importMappingSchema = z.discriminatedUnion(
       systemTag: sourceKey.default(""),
     }),
     z.object({ format: z.literal("openai"), messages: requiredKey("messages column") }),
+    // Preference pairs (alpaca with `ranking: true`): one prompt, a chosen and a rejected answer.
+    z.object({
+      format: z.literal("preference"),
+      instruction: requiredKey("prompt column"),
+      input: sourceKey.default(""),
+      chosen: requiredKey("chosen answer column"),
+      rejected: requiredKey("rejected answer column"),
+      system: sourceKey.default(""),
+    }),
+    // KTO: a supervised alpaca record plus a true/false column (desirable or not).
+    z.object({
+      format: z.literal("kto"),
+      instruction: requiredKey("prompt column"),
+      input: sourceKey.default(""),
+      output: requiredKey("answer column"),
+      ktoTag: requiredKey("desirable flag column"),
+      system: sourceKey.default(""),
+    }),
+    // Pre-training documents: one text column.
+    z.object({ format: z.literal("text"), text: requiredKey("text column") }),
   ],
-  { error: "choose alpaca, sharegpt or OpenAI messages" },
+  { error: "choose alpaca, sharegpt, OpenAI messages, preference pairs, KTO or pre-training text" },
 );
 export type ImportMapping = z.infer<typeof importMappingSchema>;
 export type ImportMappingInput = z.input<typeof importMappingSchema>;
