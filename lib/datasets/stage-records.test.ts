@@ -75,3 +75,19 @@ describe("datasetKind", () => {
     expect(datasetEntrySchema.safeParse({ file_name: "x.json", ranking: true, columns: { chosen: "c", rejected: "r", kto_tag: "k", text: "t" } }).success).toBe(true);
   });
 });
+
+describe("refusals in Chinese", () => {
+  it("translates the pair, KTO and text refusals", async () => {
+    const { translateMessage } = await import("../i18n/validation");
+    const han = /[\u4e00-\u9fff]/;
+    for (const c of cases.filter((g) => g.refused_at !== null)) {
+      const ctx = { name: "golden", field: "record" };
+      try {
+        validateRecords([c.record], resolveLayout({ file_name: "x.json", ...c.entry }, ctx), ctx);
+      } catch (err) {
+        const text = (err as Error).message.replace(/^dataset "golden": /, "");
+        expect(translateMessage(text, "zh"), `${c.name}: ${text}`).toMatch(han);
+      }
+    }
+  });
+});

@@ -63,6 +63,10 @@ function promptOf(record: Record<string, unknown>, index: number, layout: Layout
   }
   const roleTag = layout.tags.role_tag as string;
   const contentTag = layout.tags.content_tag as string;
+  const last: unknown = Array.isArray(turns) ? turns.at(-1) : undefined;
+  if (isObject(last) && [layout.tags.assistant_tag, layout.tags.function_tag].includes(last[roleTag] as string)) {
+    throw recordError(ctx, index, column, "must end with a user turn (the chosen and rejected answers reply to it)");
+  }
   const reply = { [roleTag]: layout.tags.assistant_tag, [contentTag]: answer };
   const withReply = Array.isArray(turns) ? { ...record, [column]: [...(turns as unknown[]), reply] } : record;
   const conversation = parseSharegpt(withReply, index, layout, ctx);
