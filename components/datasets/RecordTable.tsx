@@ -78,6 +78,13 @@ function RecordFields({ row, hide = [] }: { row: EditableRecord; hide?: string[]
   );
 }
 
+/** A record as listed: a pair side by side, a conversation turn by turn when the turn editor can read it, else its fields. */
+function RecordSummary({ row, conversation, answers }: { row: EditableRecord; conversation: ConversationLayout | null; answers: AnswerLayout | null }) {
+  if (answers) return <PairFields row={row} answers={answers} />;
+  const summary = conversation === null ? null : recordToTurns(JSON.parse(row.expected) as unknown, conversation);
+  return summary?.ok && conversation !== null ? <TurnsSummary row={row} doc={summary.doc} layout={conversation} clip={clip} /> : <RecordFields row={row} />;
+}
+
 function DeleteConfirm(props: { index: number; pending: boolean; error: EditorError | null; onConfirm: () => void; onCancel: () => void }) {
   const t = useT();
   const { index, pending, error } = props;
@@ -139,6 +146,7 @@ export function RecordTable(props: {
 }) {
   const t = useT();
   const { mode, error, setError, notice, pending, open, run } = useRecordEdits();
+  const stageProps = { answers: props.answers ?? null, ktoTag: props.ktoTag ?? null };
 
   const save = (row: EditableRecord) => (fields: Record<string, string>, jsonKeys: string[]) =>
     run(
@@ -173,8 +181,7 @@ export function RecordTable(props: {
             error={error}
             onCancel={() => open(null)}
             onSwitch={() => setError(null)}
-            answers={props.answers ?? null}
-            ktoTag={props.ktoTag ?? null}
+            {...stageProps}
             onSaveFields={(fields, jsonKeys) =>
               run(() => addRecordAction({ dataset: props.dataset, fields, jsonKeys }), (v) => t("datasets.records.added", { n: v.index }))
             }
@@ -191,8 +198,6 @@ export function RecordTable(props: {
             {props.rows.map((row) => {
               const editing = mode?.kind === "edit" && mode.index === row.index;
               const deleting = mode?.kind === "delete" && mode.index === row.index;
-              // Conversation records are listed turn by turn when the turn editor can read them.
-              const summary = props.conversation === null ? null : recordToTurns(JSON.parse(row.expected) as unknown, props.conversation);
               return (
                 <tr key={`${row.index}-${row.expected}`} className="border-t border-slate-100 align-top" data-testid={`record-${row.index}`}>
                   <td className="p-1 text-slate-500">{row.index}</td>
@@ -208,15 +213,10 @@ export function RecordTable(props: {
                         onSaveTurns={saveTurns(row)}
                         onCancel={() => open(null)}
                         onSwitch={() => setError(null)}
-                        answers={props.answers ?? null}
-                        ktoTag={props.ktoTag ?? null}
+                        {...stageProps}
                       />
-                    ) : props.answers ? (
-                      <PairFields row={row} answers={props.answers} />
-                    ) : summary?.ok && props.conversation !== null ? (
-                      <TurnsSummary row={row} doc={summary.doc} layout={props.conversation} clip={clip} />
                     ) : (
-                      <RecordFields row={row} />
+                      <RecordSummary row={row} conversation={props.conversation} answers={props.answers ?? null} />
                     )}
                     {deleting && (
                       <DeleteConfirm
