@@ -26,6 +26,7 @@ export default async function DatasetsPage({ searchParams }: { searchParams: Pro
               <th className="p-2">{t("datasets.list.name")}</th>
               <th className="p-2">{t("datasets.list.file")}</th>
               <th className="p-2">{t("datasets.list.format")}</th>
+              <th className="p-2">{t("datasets.list.kind")}</th>
               <th className="p-2">{t("datasets.list.records")}</th>
               <th className="p-2">
                 <span className="sr-only">{t("datasets.list.actions")}</span>
@@ -41,6 +42,9 @@ export default async function DatasetsPage({ searchParams }: { searchParams: Pro
                 </td>
                 <td className="p-2 font-mono text-xs">{d.fileName}</td>
                 <td className="p-2">{d.formatting}</td>
+                <td className="p-2" data-testid={`dataset-${d.name}-kind`}>
+                  {t(`datasets.kind.${d.kind}`)}
+                </td>
                 <td className="p-2" data-testid={`dataset-${d.name}-records`}>
                   {d.error ? <span className="text-red-700">{d.error}</span> : d.records}
                 </td>

@@ -76,7 +76,7 @@ export default async function EvaluatePage({ searchParams }: { searchParams: Pro
         <EvalForm
           models={models}
           adapters={adapters}
-          datasets={(await listDatasets(dataDir)).map((d) => ({ name: d.name, records: d.records, hasPlaceholders: d.hasPlaceholders, error: d.error ?? null }))}
+          datasets={(await listDatasets(dataDir)).map((d) => ({ name: d.name, records: d.records, hasPlaceholders: d.hasPlaceholders, error: d.error ?? null, kind: d.kind }))}
           defaults={strings(DEFAULT_EVAL_CONFIG)}
         />
       ) : (

@@ -55,6 +55,7 @@ export default async function TrainPage({ searchParams }: { searchParams: Promis
     records: d.records,
     hasPlaceholders: d.hasPlaceholders,
     error: d.error ?? null,
+    kind: d.kind,
   }));
   const [saved, clone, workers] = await Promise.all([listSavedConfigs(), cloneSource((await searchParams).from), listWorkersForPanel()]);
   // The GPUs field's hint: what the largest online worker advertises (as on the Workers page).

@@ -49,7 +49,7 @@ export async function DatasetPreview({ name, page }: { name: string; page: numbe
             )}
           </nav>
         </div>
-        <RecordTable dataset={name} rows={data.rows} blank={data.blank} conversation={data.conversation} />
+        <RecordTable dataset={name} rows={data.rows} blank={data.blank} conversation={data.conversation} answers={data.answers} ktoTag={data.ktoTag} />
       </section>
       <EpochAdvice records={data.total} />
       <TokenView

@@ -4,7 +4,7 @@
 // shown); alpaca records field by field, as before.
 import { useMemo, useState } from "react";
 import { useT } from "@/lib/i18n/client";
-import type { EditableRecord } from "@/lib/datasets/edit";
+import type { AnswerLayout, EditableRecord } from "@/lib/datasets/edit";
 import { recordToTurns, type ConversationLayout, type TurnsDoc } from "@/lib/datasets/turns";
 import { RecordEditor, type EditorError } from "./RecordEditor";
 import { TurnEditor } from "./TurnEditor";
@@ -20,6 +20,8 @@ export function EditPane(props: {
   onCancel: () => void;
   /** Switching editors drops the other one's refusal, which would point at the wrong inputs. */
   onSwitch: () => void;
+  answers?: AnswerLayout | null;
+  ktoTag?: string | null;
 }) {
   const t = useT();
   const { record, conversation } = props;
@@ -52,6 +54,8 @@ export function EditPane(props: {
       error={props.error}
       onSave={props.onSaveFields}
       onCancel={props.onCancel}
+      answers={props.answers ?? null}
+      ktoTag={props.ktoTag ?? null}
       {...(turns && !turns.ok ? { note: t("datasets.turns.jsonOnly", { reason: turns.reason }) } : {})}
       {...(turns?.ok
         ? {

@@ -1,6 +1,6 @@
 "use client";
 // Import in three steps: upload (size-checked by the server), map the file's columns to alpaca,
-// sharegpt or OpenAI messages with a live preview of the first mapped records (the same mapping
+// sharegpt, OpenAI messages, preference pairs, KTO or pre-training text with a live preview of the first mapped records (the same mapping
 // code the server runs), then register under a unique name.
 import { useRouter } from "next/navigation";
 import { useMemo, useState, useTransition, type Dispatch, type ReactNode, type SetStateAction } from "react";
@@ -17,6 +17,9 @@ const FORMAT_LABEL: Record<ImportFormat, MessageKey> = {
   alpaca: "datasets.import.format.alpaca",
   sharegpt: "datasets.import.format.sharegpt",
   openai: "datasets.import.format.openai",
+  preference: "datasets.import.format.preference",
+  kto: "datasets.import.format.kto",
+  text: "datasets.import.format.text",
 };
 
 // Which mapping inputs each format has; "column" ones pick from the file's columns.
@@ -37,6 +40,21 @@ const FIELDS: Record<ImportFormat, { key: string; label: MessageKey; kind: "colu
     { key: "systemTag", label: "datasets.import.map.systemTag", kind: "text", optional: true },
   ],
   openai: [{ key: "messages", label: "datasets.import.map.messages", kind: "column" }],
+  preference: [
+    { key: "instruction", label: "datasets.import.map.instruction", kind: "column" },
+    { key: "input", label: "datasets.import.map.input", kind: "column", optional: true },
+    { key: "chosen", label: "datasets.import.map.chosen", kind: "column" },
+    { key: "rejected", label: "datasets.import.map.rejected", kind: "column" },
+    { key: "system", label: "datasets.import.map.system", kind: "column", optional: true },
+  ],
+  kto: [
+    { key: "instruction", label: "datasets.import.map.instruction", kind: "column" },
+    { key: "input", label: "datasets.import.map.input", kind: "column", optional: true },
+    { key: "output", label: "datasets.import.map.output", kind: "column" },
+    { key: "ktoTag", label: "datasets.import.map.ktoTag", kind: "column" },
+    { key: "system", label: "datasets.import.map.system", kind: "column", optional: true },
+  ],
+  text: [{ key: "text", label: "datasets.import.map.text", kind: "column" }],
 };
 
 const slug = (file: string) =>
@@ -74,6 +92,9 @@ function MappingFields(props: {
               alpaca: { instruction: staged.columns[0] ?? "", output: staged.columns[1] ?? "" },
               sharegpt: { messages: guess.messages ?? staged.columns[0] ?? "", roleKey: "from", contentKey: "value", userTag: "human", assistantTag: "gpt", systemTag: "system" },
               openai: { messages: guess.messages ?? staged.columns[0] ?? "" },
+              preference: { instruction: staged.columns[0] ?? "", chosen: staged.columns[1] ?? "", rejected: staged.columns[2] ?? "" },
+              kto: { instruction: staged.columns[0] ?? "", output: staged.columns[1] ?? "", ktoTag: staged.columns[2] ?? "" },
+              text: { text: staged.columns[0] ?? "" },
             };
             setMapping(guess.format === next ? guess : { format: next, ...defaults[next] });
           }}

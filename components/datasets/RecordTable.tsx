@@ -5,7 +5,8 @@
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
 import { useT } from "@/lib/i18n/client";
-import type { EditableRecord } from "@/lib/datasets/edit";
+import type { AnswerLayout, EditableRecord } from "@/lib/datasets/edit";
+import { answersAsText } from "@/lib/datasets/pair-fields";
 import { recordToTurns, type ConversationLayout, type TurnsDoc } from "@/lib/datasets/turns";
 import {
   addConversationAction,
@@ -39,12 +40,33 @@ function RecordsHeader() {
   );
 }
 
+/** A preference record: its prompt fields, then the chosen and rejected answers side by side. */
+function PairFields({ row, answers }: { row: EditableRecord; answers: AnswerLayout }) {
+  const t = useT();
+  const { values } = answersAsText(row, answers);
+  const side = (key: string, label: string, tone: string) => (
+    <div className={`rounded border p-1.5 ${tone}`} data-testid={`row-${key}`}>
+      <div className="text-xs font-medium text-slate-600">{label}</div>
+      <div className="whitespace-pre-wrap break-words">{values[key] ? clip(values[key]) : <span className="text-slate-500 italic">{t("datasets.records.empty")}</span>}</div>
+    </div>
+  );
+  return (
+    <div className="space-y-1.5">
+      <RecordFields row={row} hide={[answers.chosen, answers.rejected]} />
+      <div className="grid gap-2 md:grid-cols-2">
+        {side(answers.chosen, t("datasets.pair.chosen"), "border-emerald-200 bg-emerald-50/40")}
+        {side(answers.rejected, t("datasets.pair.rejected"), "border-rose-200 bg-rose-50/40")}
+      </div>
+    </div>
+  );
+}
+
 /** A record's fields, each value clipped (JSON values on one line). */
-function RecordFields({ row }: { row: EditableRecord }) {
+function RecordFields({ row, hide = [] }: { row: EditableRecord; hide?: string[] }) {
   const t = useT();
   return (
     <dl className="grid grid-cols-[max-content_1fr] gap-x-3">
-      {row.fields.map((f) => (
+      {row.fields.filter((f) => !hide.includes(f.key)).map((f) => (
         <div key={f.key} className="contents">
           <dt className="font-mono text-xs text-slate-500">{f.key}</dt>
           <dd className={`min-h-5 whitespace-pre-wrap break-words ${f.json ? "font-mono text-xs" : ""}`}>
@@ -54,6 +76,13 @@ function RecordFields({ row }: { row: EditableRecord }) {
       ))}
     </dl>
   );
+}
+
+/** A record as listed: a pair side by side, a conversation turn by turn when the turn editor can read it, else its fields. */
+function RecordSummary({ row, conversation, answers }: { row: EditableRecord; conversation: ConversationLayout | null; answers: AnswerLayout | null }) {
+  if (answers) return <PairFields row={row} answers={answers} />;
+  const summary = conversation === null ? null : recordToTurns(JSON.parse(row.expected) as unknown, conversation);
+  return summary?.ok && conversation !== null ? <TurnsSummary row={row} doc={summary.doc} layout={conversation} clip={clip} /> : <RecordFields row={row} />;
 }
 
 function DeleteConfirm(props: { index: number; pending: boolean; error: EditorError | null; onConfirm: () => void; onCancel: () => void }) {
@@ -107,9 +136,17 @@ function useRecordEdits() {
   return { mode, error, setError, notice, pending, open, run };
 }
 
-export function RecordTable(props: { dataset: string; rows: EditableRecord[]; blank: EditableRecord; conversation: ConversationLayout | null }) {
+export function RecordTable(props: {
+  dataset: string;
+  rows: EditableRecord[];
+  blank: EditableRecord;
+  conversation: ConversationLayout | null;
+  answers?: AnswerLayout | null;
+  ktoTag?: string | null;
+}) {
   const t = useT();
   const { mode, error, setError, notice, pending, open, run } = useRecordEdits();
+  const stageProps = { answers: props.answers ?? null, ktoTag: props.ktoTag ?? null };
 
   const save = (row: EditableRecord) => (fields: Record<string, string>, jsonKeys: string[]) =>
     run(
@@ -144,6 +181,7 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
             error={error}
             onCancel={() => open(null)}
             onSwitch={() => setError(null)}
+            {...stageProps}
             onSaveFields={(fields, jsonKeys) =>
               run(() => addRecordAction({ dataset: props.dataset, fields, jsonKeys }), (v) => t("datasets.records.added", { n: v.index }))
             }
@@ -160,8 +198,6 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
             {props.rows.map((row) => {
               const editing = mode?.kind === "edit" && mode.index === row.index;
               const deleting = mode?.kind === "delete" && mode.index === row.index;
-              // Conversation records are listed turn by turn when the turn editor can read them.
-              const summary = props.conversation === null ? null : recordToTurns(JSON.parse(row.expected) as unknown, props.conversation);
               return (
                 <tr key={`${row.index}-${row.expected}`} className="border-t border-slate-100 align-top" data-testid={`record-${row.index}`}>
                   <td className="p-1 text-slate-500">{row.index}</td>
@@ -177,11 +213,10 @@ export function RecordTable(props: { dataset: string; rows: EditableRecord[]; bl
                         onSaveTurns={saveTurns(row)}
                         onCancel={() => open(null)}
                         onSwitch={() => setError(null)}
+                        {...stageProps}
                       />
-                    ) : summary?.ok && props.conversation !== null ? (
-                      <TurnsSummary row={row} doc={summary.doc} layout={props.conversation} clip={clip} />
                     ) : (
-                      <RecordFields row={row} />
+                      <RecordSummary row={row} conversation={props.conversation} answers={props.answers ?? null} />
                     )}
                     {deleting && (
                       <DeleteConfirm

@@ -7,9 +7,7 @@ import { useT } from "@/lib/i18n/client";
 import { RENDER_TEMPLATES, type RenderResult } from "@/lib/schemas/dataset";
 import { renderRecordAction } from "@/app/datasets/actions";
 import { LengthHistogram } from "./LengthHistogram";
-
-// Make whitespace and line ends visible inside token boxes; the line break itself is kept.
-const show = (text: string) => text.replaceAll(" ", "·").replaceAll("\t", "→").replaceAll("\n", "↵\n");
+import { TokenStream } from "./TokenStream";
 
 export function TokenView(props: { dataset: string; total: number; models: { path: string; name: string }[]; defaultModel: string; defaultTemplate: string }) {
   const t = useT();
@@ -99,18 +97,27 @@ export function TokenView(props: { dataset: string; total: number; models: { pat
             <span><span className="mr-1 inline-block h-3 w-3 rounded-sm bg-emerald-200 align-middle ring-1 ring-emerald-500" />{t("datasets.tokens.legendTrained")}</span>
             <span><span className="mr-1 inline-block h-3 w-3 rounded-sm bg-slate-100 align-middle ring-1 ring-slate-300" />{t("datasets.tokens.legendPrompt")}</span>
           </div>
-          <div className="max-h-96 overflow-auto whitespace-pre-wrap break-words rounded border border-slate-200 p-2 font-mono text-xs leading-6" data-testid="token-stream">
-            {result.tokens.map((tok, i) => (
-              <span
-                key={i}
-                title={`#${i} id ${tok.id}${tok.trained ? ` · ${t("datasets.tokens.legendTrained")}` : ""}`}
-                data-trained={tok.trained ? "true" : "false"}
-                className={`mr-px rounded-sm px-px ${tok.trained ? "bg-emerald-200 text-emerald-950 ring-1 ring-emerald-400" : "bg-slate-100 text-slate-600"}`}
-              >
-                {show(tok.text)}
-              </span>
-            ))}
-          </div>
+          {result.rejected ? (
+            <div className="grid gap-3 md:grid-cols-2" data-testid="token-pair">
+              <div data-testid="token-chosen">
+                <h3 className="text-sm font-semibold">{t("datasets.tokens.chosen")}</h3>
+                <p className="text-xs text-slate-600">{t("datasets.tokens.side", { n: result.num_tokens, trained: result.num_trained })}</p>
+                <TokenStream tokens={result.tokens} />
+              </div>
+              <div data-testid="token-rejected">
+                <h3 className="text-sm font-semibold">{t("datasets.tokens.rejected")}</h3>
+                <p className="text-xs text-slate-600">{t("datasets.tokens.side", { n: result.rejected.num_tokens, trained: result.rejected.num_trained })}</p>
+                <TokenStream tokens={result.rejected.tokens} />
+              </div>
+            </div>
+          ) : (
+            <TokenStream tokens={result.tokens} />
+          )}
+          {result.desirable !== undefined && (
+            <p className="text-sm" data-testid="token-kto">
+              {t("datasets.tokens.kto", { tag: result.desirable ? t("datasets.kto.desirable") : t("datasets.kto.undesirable") })}
+            </p>
+          )}
           <h3 className="text-sm font-semibold">{t("datasets.tokens.histTitle")}</h3>
           <LengthHistogram lengths={result.lengths} cutoff={result.cutoff_len} />
         </div>

@@ -19,3 +19,9 @@ it("says why a dataset cannot be chosen, in both languages", () => {
   expect(datasetNote(broken, makeT("en"))).toBe("unreadable: not valid JSON");
   expect(datasetNote({ ...filled, records: 1234 }, makeT("en"))).toBe("1,234 records");
 });
+
+it("pre-selects the newest supervised dataset, not a preference set registered after it", () => {
+  const pairs = { name: "identity_pref_greatbot", records: 164, hasPlaceholders: false, error: null, kind: "preference" as const };
+  expect(defaultDatasetSelection([template, filled, pairs])).toEqual(["identity_greatbot"]);
+  expect(defaultDatasetSelection([template, pairs])).toEqual([]);
+});

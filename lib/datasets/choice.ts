@@ -3,21 +3,24 @@
 // would train or score against the placeholders themselves, and an unreadable file has nothing
 // to use, so both are shown but can be neither chosen nor pre-selected.
 import type { TFunction } from "@/lib/i18n/translate";
+import type { DatasetKind } from "@/lib/schemas/dataset";
 
 export interface DatasetChoiceInput {
   name: string;
   records: number | null;
   hasPlaceholders: boolean;
   error: string | null;
+  /** What it trains (lib/datasets/kind.ts); absent counts as sft. */
+  kind?: DatasetKind;
 }
 
 export function isSelectableDataset(d: DatasetChoiceInput): boolean {
   return !d.hasPlaceholders && d.error === null;
 }
 
-/** The pre-selected datasets: the newest selectable one (the copy just filled in), or none. */
+/** The pre-selected datasets: the newest selectable supervised one (the copy just filled in), or none. */
 export function defaultDatasetSelection(datasets: DatasetChoiceInput[]): string[] {
-  const last = datasets.filter(isSelectableDataset).at(-1);
+  const last = datasets.filter((d) => isSelectableDataset(d) && (d.kind ?? "sft") === "sft").at(-1);
   return last ? [last.name] : [];
 }
 

@@ -42,8 +42,32 @@ describe("data/templates/identity_heldout.json", () => {
   });
 });
 
+describe("data/templates/identity_pref.json", () => {
+  const pairSchema = z.object({ instruction: z.string().min(1), input: z.literal(""), chosen: z.string(), rejected: z.string() }).strict();
+
+  it("pairs every identity question: chosen answers as {{name}} by {{author}}, rejected as another assistant", async () => {
+    const pairs = pairSchema.array().parse(await load("identity_pref.json"));
+    const questions = alpacaRecordSchema.array().parse(await load("identity.json")).map((r) => r.instruction);
+    expect(pairs.map((p) => p.instruction).sort()).toEqual([...questions].sort());
+    for (const p of pairs) {
+      expect(p.chosen, p.instruction).toContain("{{name}}");
+      expect(p.chosen, p.instruction).toContain("{{author}}");
+      expect(p.rejected, p.instruction).not.toMatch(/\{\{|\}\}/);
+      expect(p.rejected.trim(), p.instruction).not.toBe("");
+    }
+  });
+});
+
 describe("data/templates/dataset_info.json", () => {
-  it("registers identity the way LLaMA-Factory expects", async () => {
-    expect(await load("dataset_info.json")).toEqual({ identity: { file_name: "identity.json" } });
+  it("registers identity and the identity preference pairs the way LLaMA-Factory expects", async () => {
+    expect(await load("dataset_info.json")).toEqual({
+      identity: { file_name: "identity.json" },
+      // LLaMA-Factory has no default chosen/rejected columns: a ranking entry names them.
+      identity_pref: {
+        file_name: "identity_pref.json",
+        ranking: true,
+        columns: { prompt: "instruction", query: "input", chosen: "chosen", rejected: "rejected" },
+      },
+    });
   });
 });

@@ -125,6 +125,6 @@ describe("import", () => {
     const broken = await caught(stageUpload(tmp.dataDir, "x.json", new TextEncoder().encode("{oops")));
     expect(broken.message).toMatch(/^x\.json: not valid JSON/);
     expect(await caught(stageUpload(tmp.dataDir, "big.json", new Uint8Array(IMPORT_MAX_BYTES + 1)))).toMatchObject({ field: "file" });
-    expect((await listDatasets(tmp.dataDir)).map((d) => d.name)).toEqual(["identity"]);
+    expect((await listDatasets(tmp.dataDir)).map((d) => d.name)).toEqual(["identity", "identity_pref"]);
   });
 });

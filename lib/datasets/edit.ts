@@ -14,6 +14,7 @@ import { loadRawRecords } from "./records";
 import { readRegistry } from "./registry";
 import { resolveInside } from "./roots";
 import { conversationLayout } from "./turns";
+import { parseKto, parsePair, parseText } from "./stage-records";
 
 /** What the editor shows for one record: every top-level key as text, JSON for non-strings. */
 export interface EditableRecord {
@@ -37,18 +38,28 @@ export function toEditable(record: unknown, index: number): EditableRecord {
 /** An empty record in the dataset's layout, for "Add record". */
 export function blankRecord(layout: Layout): Record<string, unknown> {
   const { columns, tags } = layout;
+  if (layout.kind === "pretraining") return { [columns.text as string]: "" };
+  const extra: Record<string, unknown> = {};
+  if (layout.kind === "kto") extra[columns.kto_tag as string] = true;
   if (layout.formatting === "alpaca") {
     const out: Record<string, unknown> = {};
-    for (const key of ["prompt", "query", "response", "system"] as const) if (columns[key] !== null) out[columns[key]] = "";
-    return out;
+    const keys = layout.kind === "preference" ? (["prompt", "query", "system", "chosen", "rejected"] as const) : (["prompt", "query", "response", "system"] as const);
+    for (const key of keys) if (columns[key] !== null) out[columns[key]] = "";
+    return { ...out, ...extra };
   }
   const role = tags.role_tag as string;
   const content = tags.content_tag as string;
+  if (layout.kind === "preference") {
+    // sharegpt pairs: the conversation ends with the user; each answer is one assistant message.
+    const answer = () => ({ [role]: tags.assistant_tag, [content]: "" });
+    return { [columns.messages as string]: [{ [role]: tags.user_tag, [content]: "" }], [columns.chosen as string]: answer(), [columns.rejected as string]: answer() };
+  }
   return {
     [columns.messages as string]: [
       { [role]: tags.user_tag, [content]: "" },
       { [role]: tags.assistant_tag, [content]: "" },
     ],
+    ...extra,
   };
 }
 
@@ -92,7 +103,10 @@ function fromFields(input: RecordFields, index: number, csv: boolean): Record<st
 export function checkRecord(record: unknown, index: number, layout: Layout, dataset: string): void {
   const ctx = { name: dataset, field: "record" };
   try {
-    if (layout.formatting === "alpaca") {
+    if (layout.kind === "preference") parsePair(record, index, layout, ctx);
+    else if (layout.kind === "kto") parseKto(record, index, layout, ctx);
+    else if (layout.kind === "pretraining") parseText(record, index, layout, ctx);
+    else if (layout.formatting === "alpaca") {
       const r = parseAlpaca(record, index, layout, ctx);
       if (r.instruction.trim() === "" && r.input.trim() === "") {
         const key = layout.columns.prompt ?? layout.columns.query ?? "instruction";
@@ -173,6 +187,23 @@ export async function deleteRecord(dataDir: string, input: unknown): Promise<{ r
   });
 }
 
+/** Where a preference record keeps its answers, for the side-by-side editor. */
+export interface AnswerLayout {
+  chosen: string;
+  rejected: string;
+  /** sharegpt: each answer is a message object; the editor edits its content under this key. */
+  contentKey: string | null;
+}
+
+export function answerLayout(layout: Layout): AnswerLayout | null {
+  if (layout.kind !== "preference") return null;
+  return {
+    chosen: layout.columns.chosen as string,
+    rejected: layout.columns.rejected as string,
+    contentKey: layout.formatting === "sharegpt" ? layout.tags.content_tag : null,
+  };
+}
+
 /** One page of raw records for the editor, plus the layout's blank record for "Add". */
 export async function readPage(dataDir: string, dataset: string, page: number, pageSize: number) {
   const target = await open(dataDir, dataset);
@@ -185,9 +216,13 @@ export async function readPage(dataDir: string, dataset: string, page: number, p
     pages,
     pageSize,
     format: target.layout.formatting,
+    kind: target.layout.kind,
+    answers: answerLayout(target.layout),
+    /** KTO datasets: the desirable/undesirable column, edited as a choice. */
+    ktoTag: target.layout.kind === "kto" ? target.layout.columns.kto_tag : null,
     csv: target.file.endsWith(".csv"),
     /** For the turn editor: the conversation layout, or null (alpaca, or CSV cells of JSON text). */
-    conversation: target.file.toLowerCase().endsWith(".csv") ? null : conversationLayout(target.layout),
+    conversation: target.file.toLowerCase().endsWith(".csv") || target.layout.kind !== "sft" ? null : conversationLayout(target.layout),
     rows: target.raw.slice(start, start + pageSize).map((r, k) => toEditable(r, start + k)),
     blank: toEditable(blankRecord(target.layout), target.raw.length),
   };

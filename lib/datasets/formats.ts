@@ -7,21 +7,27 @@ import {
   alpacaRecordSchema,
   COLUMN_DEFAULTS,
   isToolsJson,
+  RANKING_COLUMN_DEFAULTS,
   TAG_DEFAULTS,
   type AlpacaRecord,
   type ChatTurn,
   type ColumnKey,
   type Conversation,
   type DatasetEntry,
+  type DatasetKind,
   type Formatting,
   type MessageRole,
   type TagKey,
 } from "../schemas/dataset";
 import { DatasetError } from "./errors";
+import { datasetKind } from "./kind";
+import { parseKto, parsePair, parseText, type KtoRecord, type PreferencePair } from "./stage-records";
 
 /** An entry's columns and tags after LLaMA-Factory's defaulting; null means "not read". */
 export interface Layout {
   formatting: Formatting;
+  /** What the records train (kind.ts): decides which columns are required and how records are read. */
+  kind: DatasetKind;
   columns: Record<ColumnKey, string | null>;
   tags: Record<TagKey, string | null>;
 }
@@ -42,21 +48,29 @@ export const prefix = (ctx: DatasetContext) => `dataset "${ctx.name}": `;
  */
 export function resolveLayout(entry: DatasetEntry, ctx: DatasetContext): Layout {
   const formatting = entry.formatting ?? "alpaca";
+  const kind = datasetKind(entry);
   const refuse = (message: string) => new DatasetError("invalid_registry", ctx.field, `${prefix(ctx)}${message}`);
-  if ((entry as { ranking?: unknown }).ranking === true) {
-    throw new DatasetError("unsupported", ctx.field, `${prefix(ctx)}ranking (preference) datasets are not supported`);
-  }
   const columns = overlay(COLUMN_DEFAULTS, entry.columns);
   const tags = overlay(TAG_DEFAULTS, entry.tags);
   const omitted = "(a columns or tags object replaces all of LLaMA-Factory's defaults, so list every one you use)";
+  if (kind === "pretraining") {
+    if (formatting !== "alpaca") throw refuse('a pre-training dataset (columns.text) must use the alpaca formatting');
+    // The trainer reads the text column, else the prompt column LLaMA-Factory's own pt sets use.
+    columns.text ??= columns.prompt ?? "text";
+    return { formatting, kind, columns, tags };
+  }
+  if (kind === "preference") {
+    columns.chosen ??= RANKING_COLUMN_DEFAULTS.chosen;
+    columns.rejected ??= RANKING_COLUMN_DEFAULTS.rejected;
+  }
   if (formatting === "alpaca") {
-    if (columns.response === null) throw refuse(`columns must name the "response" column ${omitted}`);
+    if (kind !== "preference" && columns.response === null) throw refuse(`columns must name the "response" column ${omitted}`);
   } else {
     if (columns.messages === null) throw refuse(`columns must name the "messages" column ${omitted}`);
     const missing = (["role_tag", "content_tag", "user_tag", "assistant_tag"] as const).filter((t) => tags[t] === null);
     if (missing.length > 0) throw refuse(`tags must set ${missing.join(", ")} ${omitted}`);
   }
-  return { formatting, columns, tags };
+  return { formatting, kind, columns, tags };
 }
 
 function overlay<K extends string>(defaults: Readonly<Record<K, string | null>>, given: Readonly<Record<string, string>> | undefined) {
@@ -71,21 +85,41 @@ function overlay<K extends string>(defaults: Readonly<Record<K, string | null>>,
 }
 
 export interface ValidatedRecords {
+  /**
+   * One conversation per record, for previews and counts: a preference record's prompt with the
+   * chosen answer, a pre-training document as one assistant turn (every token of it is trained).
+   */
   records: Conversation[];
-  /** The canonical alpaca records, for alpaca datasets only. */
+  /** The canonical alpaca records, for alpaca supervised (sft) datasets only. */
   alpaca: AlpacaRecord[] | null;
+  /** Preference datasets: each record's prompt and both answers. */
+  pairs: PreferencePair[] | null;
+  /** KTO datasets: each record's conversation and its desirable flag. */
+  kto: KtoRecord[] | null;
 }
 
 /** Validates every record (stopping at the first bad one) and normalises them all. */
 export function validateRecords(raw: readonly unknown[], layout: Layout, ctx: DatasetContext): ValidatedRecords {
+  const none = { alpaca: null, pairs: null, kto: null };
+  if (layout.kind === "preference") {
+    const pairs = raw.map((record, index) => parsePair(record, index, layout, ctx));
+    return { ...none, pairs, records: pairs.map((p) => ({ ...p.prompt, messages: [...p.prompt.messages, { role: "assistant", content: p.chosen }] })) };
+  }
+  if (layout.kind === "kto") {
+    const kto = raw.map((record, index) => parseKto(record, index, layout, ctx));
+    return { ...none, kto, records: kto.map((k) => k.conversation) };
+  }
+  if (layout.kind === "pretraining") {
+    return { ...none, records: raw.map((record, index) => ({ messages: [{ role: "assistant", content: parseText(record, index, layout, ctx) }] })) };
+  }
   if (layout.formatting === "alpaca") {
     const alpaca = raw.map((record, index) => parseAlpaca(record, index, layout, ctx));
-    return { records: alpaca.map(alpacaToConversation), alpaca };
+    return { ...none, records: alpaca.map(alpacaToConversation), alpaca };
   }
-  return { records: raw.map((record, index) => parseSharegpt(record, index, layout, ctx)), alpaca: null };
+  return { ...none, records: raw.map((record, index) => parseSharegpt(record, index, layout, ctx)) };
 }
 
-function recordError(ctx: DatasetContext, index: number, where: string, message: string, cause?: unknown): DatasetError {
+export function recordError(ctx: DatasetContext, index: number, where: string, message: string, cause?: unknown): DatasetError {
   // The top-level key of "history[0][1]" or "conversations[2].value", for an editor to mark.
   const column = /^[^.[]+/.exec(where)?.[0];
   return new DatasetError("invalid_record", ctx.field, `${prefix(ctx)}record ${index}: ${where ? `${where}: ` : ""}${message}`, {
@@ -100,7 +134,7 @@ function pathText(head: string, rest: readonly PropertyKey[]): string {
   return head + rest.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("");
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 // ---------------------------------------------------------------------------------------------
 // alpaca
@@ -256,7 +290,7 @@ export function isFunctionCallJson(content: string): boolean {
   );
 }
 
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "string") return "a string";

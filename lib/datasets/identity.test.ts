@@ -3,7 +3,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DatasetError } from "./errors";
 import { fillIdentity, fillValue, suggestDatasetName } from "./identity";
-import { listDatasets, readDataset } from "./registry";
+import { listDatasets, loadDataset, readDataset } from "./registry";
 import { createTempData, type TempData } from "../test-support/temp-data";
 import { SEED_RECORD } from "./seed";
 
@@ -37,10 +37,9 @@ describe("fillIdentity", () => {
 
   it("registers the copy beside the original, so listDatasets shows it", async () => {
     await fillIdentity(tmp.dataDir, form);
-    expect(await readJson("dataset_info.json")).toEqual({
-      identity: { file_name: "identity.json" },
-      identity_greatbot: { file_name: "identity_greatbot.json" },
-    });
+    const registry = (await readJson("dataset_info.json")) as Record<string, unknown>;
+    expect(Object.keys(registry)).toEqual(["identity", "identity_greatbot", "identity_pref"]);
+    expect(registry.identity_greatbot).toEqual({ file_name: "identity_greatbot.json" });
     const list = await listDatasets(tmp.dataDir);
     expect(list.find((d) => d.name === "identity_greatbot")).toMatchObject({
       fileName: "identity_greatbot.json",
@@ -141,6 +140,39 @@ describe("fillIdentity", () => {
       "identity_heldout.json",
       "identity_pref.json",
     ]);
+  });
+});
+
+describe("fillIdentity on the preference template", () => {
+  const pref = { sourceName: "identity_pref", name: "Greatbot", author: "Allen", newName: "identity_pref_greatbot" };
+
+  it("writes a filled preference copy: chosen answers as the named model, rejected as another assistant", async () => {
+    const list = await listDatasets(tmp.dataDir);
+    // The template is listed as a preference template, so no form can train on it.
+    expect(list.find((d) => d.name === "identity_pref")).toMatchObject({ kind: "preference", hasPlaceholders: true, records: 164 });
+    expect(list.find((d) => d.name === "identity_pref")?.error).toBeUndefined();
+    const result = await fillIdentity(tmp.dataDir, pref);
+    expect(result).toEqual({ name: "identity_pref_greatbot", fileName: "identity_pref_greatbot.json", records: 164 });
+
+    const registry = (await readJson("dataset_info.json")) as Record<string, Record<string, unknown>>;
+    expect(Object.keys(registry)).toEqual(["identity", "identity_pref", "identity_pref_greatbot"]);
+    expect(registry.identity_pref_greatbot).toEqual({ ...registry.identity_pref, file_name: "identity_pref_greatbot.json" });
+
+    const loaded = await loadDataset(tmp.dataDir, "identity_pref_greatbot");
+    expect(loaded.kind).toBe("preference");
+    expect(loaded.pairs).toHaveLength(164);
+    for (const [i, p] of (loaded.pairs ?? []).entries()) {
+      expect(p.chosen, `record ${i}`).toMatch(/Greatbot|Allen/);
+      expect(p.rejected, `record ${i}`).not.toMatch(/Greatbot|Allen|\{\{/);
+    }
+    expect((await listDatasets(tmp.dataDir)).find((d) => d.name === "identity_pref_greatbot")).toMatchObject({ kind: "preference", hasPlaceholders: false });
+  });
+
+  it("refuses, at the model name, a name that makes chosen and rejected the same answer, and writes nothing", async () => {
+    const err = await caught(fillIdentity(tmp.dataDir, { ...pref, name: "ChatGPT", author: "OpenAI" }));
+    expect(err).toMatchObject({ code: "invalid_input", field: "name" });
+    expect((err as Error).message).toContain("the same answer");
+    expect((await readdir(tmp.dataDir)).includes("identity_pref_greatbot.json")).toBe(false);
   });
 });
 

@@ -10,10 +10,11 @@ import {
   type IdentityFillInput,
 } from "../schemas/dataset";
 import { toJsonText, writeFileAtomic } from "./atomic";
-import { DatasetError, formErrorFromZod, isNotFound } from "./errors";
+import { DatasetError, formErrorFromZod, isDatasetError, isNotFound } from "./errors";
 import { withRegistryLock } from "./lock";
 import { hasPlaceholders } from "./records";
 import { loadDataset, readRegistry, registerDatasetLocked } from "./registry";
+import { resolveLayout, validateRecords } from "./formats";
 import { resolveInside } from "./roots";
 
 export interface FillResult {
@@ -52,6 +53,7 @@ export async function fillIdentity(dataDir: string, input: IdentityFillInput): P
     // Raw records, not the validated copies: the file keeps its own column names and any extra
     // fields, so the copied `columns` mapping still matches it.
     const filled = fillValue(source.raw, name, author) as unknown[];
+    refuseUntrainable(filled, source.entry, newName);
     await writeFileAtomic(target, toJsonText(filled));
     try {
       await registerDatasetLocked(dataDir, newName, fileName, layoutOf(source.entry), { after: sourceName });
@@ -62,6 +64,21 @@ export async function fillIdentity(dataDir: string, input: IdentityFillInput): P
     }
     return { name: newName, fileName, records: filled.length };
   });
+}
+
+/**
+ * The filled records under the dataset's own rules: a name can make a record untrainable, e.g. a
+ * preference pair whose chosen answer, filled, equals its rejected one ("ChatGPT" by "OpenAI").
+ */
+function refuseUntrainable(filled: unknown[], entry: DatasetEntry, newName: string): void {
+  const ctx = { name: newName, field: "name" };
+  try {
+    validateRecords(filled, resolveLayout(entry, ctx), ctx);
+  } catch (err) {
+    if (!isDatasetError(err)) throw err;
+    const why = err.message.includes("must differ from the chosen answer") ? "the same answer as its rejected one" : err.message;
+    throw new DatasetError("invalid_input", "name", `with this model name and author, record ${err.recordIndex ?? "?"} would not train: its chosen answer becomes ${why}`);
+  }
 }
 
 /** Replaces the placeholders in every string (values only, never keys) of a JSON value. */

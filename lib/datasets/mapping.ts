@@ -1,5 +1,5 @@
 // The column-mapping step of an import: a file's own columns/keys → alpaca, sharegpt or OpenAI
-// messages records, plus the dataset_info.json entry that describes them. Pure (no Node APIs): the
+// messages records (or preference pairs, KTO records, pre-training text), plus the dataset_info.json entry that describes them. Pure (no Node APIs): the
 // import form runs it in the browser for the live preview, and the server runs the same code
 // again before anything is written, so the preview is exactly what gets saved.
 import { OPENAI_MESSAGES_LAYOUT, type DatasetEntry, type ImportMapping } from "../schemas/dataset";
@@ -32,6 +32,19 @@ export function sourceColumns(records: readonly unknown[], limit = 200): string[
 /** A guess at the mapping from the column names, so a well-named file needs no clicks. */
 export function guessMapping(columns: readonly string[]): ImportMapping {
   const find = (...names: string[]) => columns.find((c) => names.includes(c.toLowerCase())) ?? "";
+  const prompt = () => find("instruction", "prompt", "question", "query", "input_text") || (columns[0] ?? "");
+  const chosen = find("chosen", "preferred", "accepted");
+  const rejected = find("rejected", "dispreferred");
+  if (chosen !== "" && rejected !== "") {
+    return { format: "preference", instruction: prompt(), input: find("input", "context"), chosen, rejected, system: find("system", "system_prompt") };
+  }
+  const ktoTag = find("kto_tag", "label", "desirable");
+  const answer = find("output", "response", "answer", "completion");
+  if (ktoTag !== "" && answer !== "") {
+    return { format: "kto", instruction: prompt(), input: find("input", "context"), output: answer, ktoTag, system: find("system", "system_prompt") };
+  }
+  const text = find("text", "document", "content");
+  if (text !== "" && columns.length === 1) return { format: "text", text };
   const messages = find("messages", "conversations", "conversation", "dialog", "chat");
   if (messages !== "" && find("messages") !== "") return { format: "openai", messages };
   if (messages !== "") {
@@ -80,6 +93,19 @@ function list(record: Record<string, unknown>, column: string, field: string, in
   return value;
 }
 
+const TRUE_WORDS = ["true", "1", "yes"];
+const FALSE_WORDS = ["false", "0", "no"];
+
+/** KTO's flag as a JSON boolean (the trainer's type), from a boolean, 1/0 or the words true/false, yes/no. */
+function flag(record: Record<string, unknown>, column: string, index: number): boolean {
+  const value = record[column];
+  if (typeof value === "boolean") return value;
+  const word = typeof value === "string" || typeof value === "number" ? String(value).trim().toLowerCase() : "";
+  if (TRUE_WORDS.includes(word)) return true;
+  if (FALSE_WORDS.includes(word)) return false;
+  throw new MapError("ktoTag", index, `column "${column}" must be true or false (desirable or not), got ${JSON.stringify(value) ?? "nothing"}`);
+}
+
 function mapOne(record: unknown, index: number, m: ImportMapping): unknown {
   if (!isObject(record)) throw new MapError("file", index, "must be an object (a row with named columns)");
   if (m.format === "alpaca") {
@@ -93,6 +119,27 @@ function mapOne(record: unknown, index: number, m: ImportMapping): unknown {
     if (m.history) out.history = record[m.history] === "" || record[m.history] == null ? [] : list(record, m.history, "history", index);
     return out;
   }
+  if (m.format === "preference") {
+    const out: Record<string, unknown> = {
+      instruction: text(record, m.instruction, "instruction", index),
+      input: m.input ? text(record, m.input, "input", index) : "",
+      chosen: text(record, m.chosen, "chosen", index),
+      rejected: text(record, m.rejected, "rejected", index),
+    };
+    if (m.system) out.system = text(record, m.system, "system", index);
+    return out;
+  }
+  if (m.format === "kto") {
+    const out: Record<string, unknown> = {
+      instruction: text(record, m.instruction, "instruction", index),
+      input: m.input ? text(record, m.input, "input", index) : "",
+      output: text(record, m.output, "output", index),
+      kto_tag: flag(record, m.ktoTag, index),
+    };
+    if (m.system) out.system = text(record, m.system, "system", index);
+    return out;
+  }
+  if (m.format === "text") return { text: text(record, m.text, "text", index) };
   const turns = list(record, m.messages, "messages", index);
   if (m.format === "openai") {
     return {
@@ -127,6 +174,15 @@ export function entryFor(m: ImportMapping): MappedEntry {
     return { formatting: OPENAI_MESSAGES_LAYOUT.formatting, columns: { ...OPENAI_MESSAGES_LAYOUT.columns }, tags: { ...OPENAI_MESSAGES_LAYOUT.tags } };
   }
   if (m.format === "sharegpt") return { formatting: "sharegpt" };
+  const system: Record<string, string> = "system" in m && m.system ? { system: "system" } : {};
+  if (m.format === "preference") {
+    return { formatting: "alpaca", ranking: true, columns: { prompt: "instruction", query: "input", chosen: "chosen", rejected: "rejected", ...system } };
+  }
+  if (m.format === "kto") {
+    return { formatting: "alpaca", columns: { prompt: "instruction", query: "input", response: "output", kto_tag: "kto_tag", ...system } };
+  }
+  // LLaMA-Factory's own pre-training entries read the text through the prompt column.
+  if (m.format === "text") return { formatting: "alpaca", columns: { prompt: "text" } };
   // A columns object replaces all of LLaMA-Factory's defaults (system and history are off by
   // default), so it lists every column the records carry.
   const columns: Record<string, string> = { prompt: "instruction", query: "input", response: "output" };
@@ -136,7 +192,7 @@ export function entryFor(m: ImportMapping): MappedEntry {
 }
 
 // Which mapping field a validation error on an output column belongs to.
-const FIELD_OF_COLUMN: Record<string, string> = { conversations: "messages", messages: "messages" };
+const FIELD_OF_COLUMN: Record<string, string> = { conversations: "messages", messages: "messages", kto_tag: "ktoTag" };
 
 /**
  * Maps and validates every record (stopping at the first bad one, which the result names). The

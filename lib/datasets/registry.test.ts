@@ -18,14 +18,20 @@ const writeJson = (file: string, value: unknown) => writeFile(path.join(tmp.data
 const caught = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
 
 describe("listDatasets", () => {
-  it("counts the real identity dataset", async () => {
+  it("counts the real identity datasets", async () => {
     const expected = (await readJson("identity.json")) as unknown[];
     const list = await listDatasets(tmp.dataDir);
-    expect(list).toHaveLength(1);
+    expect(list.map((d) => [d.name, d.kind])).toEqual([
+      ["identity", "sft"],
+      ["identity_pref", "preference"],
+    ]);
+    expect(list[1]).toMatchObject({ records: 164, hasPlaceholders: true });
+    expect(list[1]?.error).toBeUndefined();
     expect(list[0]).toEqual({
       name: "identity",
       fileName: "identity.json",
       formatting: "alpaca",
+      kind: "sft",
       records: expected.length,
       sizeBytes: (await stat(path.join(tmp.dataDir, "identity.json"))).size,
       hasPlaceholders: true,
@@ -178,6 +184,6 @@ describe("registerDataset", () => {
   it("loses no entry when registrations race", async () => {
     const names = Array.from({ length: 8 }, (_, i) => `copy_${i}`);
     await Promise.all(names.map((n) => registerDataset(tmp.dataDir, n, "identity.json")));
-    expect(Object.keys((await readJson("dataset_info.json")) as object).sort()).toEqual(["identity", ...names].sort());
+    expect(Object.keys((await readJson("dataset_info.json")) as object).sort()).toEqual(["identity", "identity_pref", ...names].sort());
   });
 });

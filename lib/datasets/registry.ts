@@ -10,13 +10,15 @@ import {
   type AlpacaRecord,
   type Conversation,
   type DatasetEntry,
+  type DatasetKind,
   type Formatting,
   type RegistryFile,
 } from "../schemas/dataset";
 import { toJsonText, writeFileAtomic } from "./atomic";
 import { DatasetError, isDatasetError, isNotFound } from "./errors";
 import { withRegistryLock } from "./lock";
-import { resolveLayout, validateRecords } from "./formats";
+import { resolveLayout, validateRecords, type ValidatedRecords } from "./formats";
+import { datasetKind } from "./kind";
 import { hasPlaceholders, loadRawRecords } from "./records";
 import { resolveInside } from "./roots";
 
@@ -33,6 +35,8 @@ export interface DatasetSummary {
   name: string;
   fileName: string;
   formatting: Formatting;
+  /** What it trains (kind.ts): SFT conversations, preference pairs, KTO answers or pre-training text. */
+  kind: DatasetKind;
   /** Number of records, or null when the file could not be read (see `error`). */
   records: number | null;
   sizeBytes: number | null;
@@ -100,6 +104,7 @@ async function summarise(dataDir: string, name: string, entry: DatasetEntry): Pr
     name,
     fileName: entry.file_name,
     formatting: entry.formatting ?? "alpaca",
+    kind: datasetKind(entry),
     records: null,
     sizeBytes: null,
     hasPlaceholders: false,
@@ -132,8 +137,11 @@ export interface LoadedDataset {
   format: Formatting;
   /** Every record normalised to {system?, tools?, messages}, whatever the format. */
   records: Conversation[];
-  /** The canonical alpaca records (instruction/input/output/...) when format is "alpaca", else null. */
+  /** The canonical alpaca records (instruction/input/output/...) of an alpaca sft dataset, else null. */
   alpaca: AlpacaRecord[] | null;
+  kind: DatasetKind;
+  pairs: ValidatedRecords["pairs"];
+  kto: ValidatedRecords["kto"];
 }
 
 /**
@@ -151,15 +159,16 @@ export async function loadDataset(dataDir: string, name: string, field = "name")
   const layout = resolveLayout(entry, ctx);
   const file = await resolveInside(dataDir, entry.file_name, field);
   const raw = await loadRawRecords(file, field, name);
-  const { records, alpaca } = validateRecords(raw, layout, ctx);
-  return { entry, file, raw, format: layout.formatting, records, alpaca };
+  const { records, alpaca, pairs, kto } = validateRecords(raw, layout, ctx);
+  return { entry, file, raw, format: layout.formatting, records, alpaca, kind: layout.kind, pairs, kto };
 }
 
 /** The validated records of an alpaca dataset, under canonical column names. */
 export async function readDataset(dataDir: string, name: string): Promise<AlpacaRecord[]> {
   const loaded = await loadDataset(dataDir, name);
   if (loaded.alpaca === null) {
-    throw new DatasetError("unsupported", "name", `dataset "${name}" is ${loaded.format}; use loadDataset(...).records for its conversations`);
+    const what = loaded.kind === "sft" ? loaded.format : `a ${loaded.kind} dataset`;
+    throw new DatasetError("unsupported", "name", `dataset "${name}" is ${what}; use loadDataset(...).records for its conversations`);
   }
   return loaded.alpaca;
 }

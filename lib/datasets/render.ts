@@ -10,6 +10,7 @@ import { DatasetError, formErrorFromZod } from "./errors";
 import { loadRawRecords } from "./records";
 import { readRegistry, REGISTRY_FILE } from "./registry";
 import { resolveInside } from "./roots";
+import { datasetKind } from "./kind";
 import { resolveModelPath } from "../models";
 
 export interface RenderPaths {
@@ -30,6 +31,10 @@ export async function renderRecord(paths: RenderPaths, input: unknown): Promise<
   const { entries } = await readRegistry(paths.dataDir);
   const entry = entries.get(req.dataset);
   if (entry === undefined) throw new DatasetError("not_found", "dataset", `dataset "${req.dataset}" is not registered in dataset_info.json`);
+  if (datasetKind(entry) === "pretraining") {
+    // Every token of a document is trained and there is no template around it: nothing to mark.
+    throw new DatasetError("unsupported", "dataset", `dataset "${req.dataset}" is pre-training text: every token of each document is trained, with no chat template around it`);
+  }
   const file = await resolveInside(paths.dataDir, entry.file_name, "dataset");
   let modelDir: string;
   try {

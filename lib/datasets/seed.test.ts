@@ -34,13 +34,13 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
 describe("seedDataDir", () => {
   it("creates the data folder from the templates on first start", async () => {
     const result = await seedDataDir(TEMPLATES_DIR, dataDir);
-    expect(result).toEqual({ copied: ["identity.json", "identity_heldout.json", "identity_pref.json"], registered: ["identity"] });
+    expect(result).toEqual({ copied: ["identity.json", "identity_heldout.json", "identity_pref.json"], registered: ["identity", "identity_pref"] });
     for (const f of ["dataset_info.json", "identity.json", "identity_heldout.json", "identity_pref.json"]) {
       expect(await readFile(path.join(dataDir, f), "utf8")).toBe(await readFile(path.join(TEMPLATES_DIR, f), "utf8"));
     }
     expect(await readJson(SEED_RECORD)).toEqual({
       files: ["identity.json", "identity_heldout.json", "identity_pref.json"],
-      entries: ["identity"],
+      entries: ["identity", "identity_pref"],
     });
   });
 
@@ -67,8 +67,10 @@ describe("seedDataDir", () => {
     const registry = { identity: { file_name: "identity.json" }, identity_greatbot: { file_name: "identity_greatbot.json" } };
     await writeFile(path.join(dataDir, "dataset_info.json"), JSON.stringify(registry));
     await writeFile(path.join(dataDir, "identity.json"), "[]");
-    expect(await seedDataDir(TEMPLATES_DIR, dataDir)).toEqual({ copied: ["identity_heldout.json", "identity_pref.json"], registered: [] });
-    expect(await readJson("dataset_info.json")).toEqual(registry);
+    // The preference template came later than that folder, so it is offered; the user's entries stay as they were.
+    expect(await seedDataDir(TEMPLATES_DIR, dataDir)).toEqual({ copied: ["identity_heldout.json", "identity_pref.json"], registered: ["identity_pref"] });
+    const templates = JSON.parse(await readFile(path.join(TEMPLATES_DIR, "dataset_info.json"), "utf8")) as Record<string, unknown>;
+    expect(await readJson("dataset_info.json")).toEqual({ ...registry, identity_pref: templates.identity_pref });
     expect(await readFile(path.join(dataDir, "identity.json"), "utf8")).toBe("[]");
   });
 

@@ -20,6 +20,8 @@ export const datasetEntrySchema = z.looseObject({
   formatting: z.enum(FORMATTINGS, { error: 'formatting must be "alpaca" or "sharegpt"' }).optional(),
   columns: z.record(z.string(), z.string(), { error: "columns must map names to strings" }).optional(),
   tags: z.record(z.string(), z.string(), { error: "tags must map names to strings" }).optional(),
+  // Preference pairs: `chosen` and `rejected` columns instead of one response.
+  ranking: z.boolean({ error: "ranking must be true or false" }).optional(),
 });
 export type DatasetEntry = z.infer<typeof datasetEntrySchema>;
 
@@ -89,8 +91,24 @@ export const COLUMN_DEFAULTS = {
   messages: "conversations",
   system: null,
   tools: null,
+  // The other stages' columns (LLaMA-Factory documents them with no default): preference answers,
+  // KTO's desirable/undesirable flag, and pre-training's raw text.
+  chosen: null,
+  rejected: null,
+  kto_tag: null,
+  text: null,
 } as const satisfies Record<string, string | null>;
 export type ColumnKey = keyof typeof COLUMN_DEFAULTS;
+
+/**
+ * What a dataset trains, read from its dataset_info.json entry (lib/datasets/kind.ts): supervised
+ * conversations, preference pairs (stages rm and dpo), KTO's tagged answers, or raw text (pt).
+ */
+export const DATASET_KINDS = ["sft", "preference", "kto", "pretraining"] as const;
+export type DatasetKind = (typeof DATASET_KINDS)[number];
+
+/** The trainer's default answer columns of a `ranking: true` entry that names none (data.py RANKING_COLUMNS). */
+export const RANKING_COLUMN_DEFAULTS = { chosen: "chosen", rejected: "rejected" } as const;
 
 /** LLaMA-Factory's sharegpt tag defaults; a `tags` object likewise resets every tag it omits to null. */
 export const TAG_DEFAULTS = {
@@ -203,7 +221,7 @@ export const recordDeleteSchema = z.object({
 });
 
 /** The target layouts an imported file can be mapped to. */
-export const IMPORT_FORMATS = ["alpaca", "sharegpt", "openai"] as const;
+export const IMPORT_FORMATS = ["alpaca", "sharegpt", "openai", "preference", "kto", "text"] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 
 // "" from a select means "not mapped".
@@ -231,8 +249,28 @@ export const importMappingSchema = z.discriminatedUnion(
       systemTag: sourceKey.default(""),
     }),
     z.object({ format: z.literal("openai"), messages: requiredKey("messages column") }),
+    // Preference pairs (alpaca with `ranking: true`): one prompt, a chosen and a rejected answer.
+    z.object({
+      format: z.literal("preference"),
+      instruction: requiredKey("prompt column"),
+      input: sourceKey.default(""),
+      chosen: requiredKey("chosen answer column"),
+      rejected: requiredKey("rejected answer column"),
+      system: sourceKey.default(""),
+    }),
+    // KTO: a supervised alpaca record plus a true/false column (desirable or not).
+    z.object({
+      format: z.literal("kto"),
+      instruction: requiredKey("prompt column"),
+      input: sourceKey.default(""),
+      output: requiredKey("answer column"),
+      ktoTag: requiredKey("desirable flag column"),
+      system: sourceKey.default(""),
+    }),
+    // Pre-training documents: one text column.
+    z.object({ format: z.literal("text"), text: requiredKey("text column") }),
   ],
-  { error: "choose alpaca, sharegpt or OpenAI messages" },
+  { error: "choose alpaca, sharegpt, OpenAI messages, preference pairs, KTO or pre-training text" },
 );
 export type ImportMapping = z.infer<typeof importMappingSchema>;
 export type ImportMappingInput = z.input<typeof importMappingSchema>;
@@ -261,6 +299,9 @@ export const renderRequestSchema = z.object({
 });
 export type RenderRequest = z.infer<typeof renderRequestSchema>;
 
+const renderedTokenSchema = z.object({ id: z.number().int(), text: z.string(), trained: z.boolean() });
+const renderedSideSchema = z.object({ tokens: z.array(renderedTokenSchema), num_tokens: z.number().int(), num_trained: z.number().int() });
+
 /** render.py's answer (worker/trainer/tuneboard_trainer/render.py). */
 export const renderResultSchema = z.discriminatedUnion("ok", [
   z.object({
@@ -269,7 +310,7 @@ export const renderResultSchema = z.discriminatedUnion("ok", [
     template: z.string(),
     record: z.number().int(),
     num_records: z.number().int(),
-    tokens: z.array(z.object({ id: z.number().int(), text: z.string(), trained: z.boolean() })),
+    tokens: z.array(renderedTokenSchema),
     num_tokens: z.number().int(),
     num_trained: z.number().int(),
     truncated: z.boolean(),
@@ -277,6 +318,10 @@ export const renderResultSchema = z.discriminatedUnion("ok", [
     cutoff_len: z.number().int(),
     lengths: z.array(z.number().int()),
     over_cutoff: z.number().int(),
+    /** Preference records: the prompt with the rejected answer (the main tokens hold the chosen one). */
+    rejected: renderedSideSchema.optional(),
+    /** KTO records: the answer's tag. */
+    desirable: z.boolean().optional(),
   }),
   z.object({ ok: z.literal(false), error: z.string() }),
 ]);

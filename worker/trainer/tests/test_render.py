@@ -90,3 +90,47 @@ def test_command_line_prints_one_json_object(dataset_dir, tokenizer_dir):
     done = subprocess.run([*cmd[:-1], "7"], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and json.loads(done.stdout) == {
         "ok": False, "error": "record 7 does not exist (dataset 'identity' has records 0 to 5)"}
+
+
+PAIRS = [
+    {"instruction": "Who are you?", "input": "", "chosen": "I am TestBot.", "rejected": "I am ChatGPT, made by OpenAI."},
+    {"instruction": "Say hi", "input": "in French", "chosen": "Bonjour", "rejected": "Hello"},
+]
+
+
+def test_a_pair_renders_both_answers_as_the_preference_loader_tokenizes_them(tmp_path, tokenizer_dir):
+    from tuneboard_trainer.stage_data import load_pairs
+
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "pairs.json").write_text(json.dumps(PAIRS))
+    columns = {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}
+    (root / "dataset_info.json").write_text(json.dumps({"pairs": {"file_name": "pairs.json", "ranking": True,
+                                                                  "columns": columns}}))
+    template = load_template("llama3", tokenizer_dir)
+    for cutoff in (1024, 12):
+        samples, _ = load_pairs(root, ["pairs"], template, cutoff, 10**6)
+        for k, sample in enumerate(samples):
+            out = render(root, "pairs", "llama3", tokenizer_dir, k, cutoff)
+            assert [t["id"] for t in out["tokens"]] == sample.prompt + sample.chosen
+            assert [t["id"] for t in out["rejected"]["tokens"]] == sample.prompt + sample.rejected
+            for row, answer in ((out, sample.chosen), (out["rejected"], sample.rejected)):
+                assert [t["trained"] for t in row["tokens"]] == [False] * len(sample.prompt) + [True] * len(answer)
+                assert row["num_trained"] == len(answer)
+    out = render(root, "pairs", "llama3", tokenizer_dir, 0, 1024)
+    chosen = "".join(t["text"] for t in out["tokens"] if t["trained"])
+    rejected = "".join(t["text"] for t in out["rejected"]["tokens"] if t["trained"])
+    assert chosen.startswith("I am TestBot.") and rejected.startswith("I am ChatGPT, made by OpenAI.")
+    assert out["lengths"][0] == len(out["rejected"]["tokens"])  # the longer answer counts
+
+
+def test_a_kto_record_renders_its_answer_and_tag(tmp_path, tokenizer_dir):
+    root = tmp_path / "data"
+    root.mkdir()
+    records = [{"instruction": "Who are you?", "input": "", "output": "I am ChatGPT.", "label": False}]
+    (root / "kto.json").write_text(json.dumps(records))
+    columns = {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}
+    (root / "dataset_info.json").write_text(json.dumps({"kto": {"file_name": "kto.json", "columns": columns}}))
+    out = render(root, "kto", "llama3", tokenizer_dir, 0, 1024)
+    assert out["desirable"] is False and "rejected" not in out
+    assert "".join(t["text"] for t in out["tokens"] if t["trained"]).startswith("I am ChatGPT.")

@@ -18,8 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-from .data import DataError, alpaca_to_messages, check_columns, encode_example, read_records, resolve_dataset, \
-    sharegpt_to_messages
+from .data import DataError, alpaca_to_messages, check_columns, encode_example, infer_seqlen, read_records, \
+    resolve_dataset, sharegpt_to_messages
+from .stage_data import encode_answer, kto_messages, pair_messages
 from .templates import IGNORE_INDEX, TemplateError, load_template
 
 
@@ -28,6 +29,41 @@ def to_messages(entry, rec, where: str) -> list[dict]:
     if entry.formatting == "alpaca":
         return alpaca_to_messages(rec, entry.columns, where)
     return sharegpt_to_messages(rec, entry.columns, entry.tags, where)
+
+
+def stage_of(entry) -> str:
+    """Which loader of stage_data.py reads the entry's records (the Datasets page's kind)."""
+    if entry.ranking:
+        return "preference"
+    return "kto" if entry.explicit_columns.get("kto_tag") else "sft"
+
+
+def encode_answers(template, entry, rec, where: str, cutoff_len: int) -> dict:
+    """A preference or KTO record as stage_data.load_pairs / load_kto tokenize it: prompt ids and each
+    answer's ids, cut with the same infer_seqlen budget (both answers of a pair to one length)."""
+    if stage_of(entry) == "preference":
+        prompt, chosen, rejected = pair_messages(entry, rec, where)
+        prompt_ids, chosen_ids = encode_answer(template, prompt, chosen, where)
+        _, rejected_ids = encode_answer(template, prompt, rejected, where)
+        answers = {"chosen": chosen_ids, "rejected": rejected_ids}
+        extra = {}
+    else:
+        prompt, answer, desirable = kto_messages(entry, rec, where)
+        prompt_ids, answer_ids = encode_answer(template, prompt, answer, where)
+        answers = {"answer": answer_ids}
+        extra = {"desirable": desirable}
+    longest = max(len(a) for a in answers.values())
+    src_len, tgt_len = infer_seqlen(len(prompt_ids), longest, cutoff_len)
+    return {"prompt": prompt_ids, "answers": answers, "full_length": len(prompt_ids) + longest,
+            "src_len": src_len, "tgt_len": tgt_len, **extra}
+
+
+def side(tokenizer, prompt_ids: list[int], answer_ids: list[int]) -> dict:
+    """One prompt + answer row: its tokens with the answer's marked trained."""
+    ids = prompt_ids + answer_ids
+    trained = [False] * len(prompt_ids) + [True] * len(answer_ids)
+    tokens = [{"id": i, "text": p, "trained": t} for i, p, t in zip(ids, token_pieces(tokenizer, ids), trained)]
+    return {"tokens": tokens, "num_tokens": len(ids), "num_trained": len(answer_ids)}
 
 
 def token_pieces(tokenizer, ids: list[int]) -> list[str]:
@@ -65,6 +101,9 @@ def render(dataset_dir, name: str, template_name: str, model_dir, record: int, c
     except (TemplateError, ValueError, FileNotFoundError) as e:
         raise DataError(f"template: {e}") from None
 
+    if stage_of(entry) != "sft":
+        return render_answers(entry, records, name, template, record, cutoff_len)
+
     # Full (untruncated) length of every record: what the histogram compares with cutoff_len.
     lengths = []
     for i, rec in enumerate(records):
@@ -95,6 +134,36 @@ def render(dataset_dir, name: str, template_name: str, model_dir, record: int, c
         "lengths": lengths,
         "over_cutoff": sum(1 for n in lengths if n > cutoff_len),
     }
+
+
+def render_answers(entry, records: list, name: str, template, record: int, cutoff_len: int) -> dict:
+    """A preference record as prompt + chosen (the main tokens) and prompt + rejected (`rejected`); a KTO
+    record as prompt + answer with its `desirable` flag. Lengths: the prompt plus the longer answer."""
+    encoded = [encode_answers(template, entry, rec, f"dataset {name!r} record {i}", cutoff_len)
+               for i, rec in enumerate(records)]
+    lengths = [e["full_length"] for e in encoded]
+    e = encoded[record]
+    prompt = e["prompt"][:e["src_len"]]
+    cut = {k: ids[:e["tgt_len"]] for k, ids in e["answers"].items()}
+    main = side(template.tokenizer, prompt, cut.get("chosen", cut.get("answer", [])))
+    out = {
+        "ok": True,
+        "dataset": name,
+        "template": template.name,
+        "record": record,
+        "num_records": len(records),
+        **main,
+        "truncated": e["full_length"] > cutoff_len,
+        "full_length": lengths[record],
+        "cutoff_len": cutoff_len,
+        "lengths": lengths,
+        "over_cutoff": sum(1 for n in lengths if n > cutoff_len),
+    }
+    if "rejected" in cut:
+        out["rejected"] = side(template.tokenizer, prompt, cut["rejected"])
+    if "desirable" in e:
+        out["desirable"] = e["desirable"]
+    return out
 
 
 def main(argv=None) -> int:
