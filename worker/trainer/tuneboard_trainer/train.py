@@ -44,8 +44,8 @@ from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, describe, evaluate_preference,
                      load_stage_data, mean_metrics, save_without_value_head)
 from .early_stopping import early_stop, stop_message
-from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, load_continue_state, load_resume_state, rng_state,
-                        set_rng_state)
+from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, is_stage_chain, load_continue_state,
+                        load_resume_state, rng_state, set_rng_state)
 from .quant.run import load_run_model, needs_quant_loader, reference_path_note, resolve_method
 from .templates import IGNORE_INDEX, TemplateError, load_template
 
@@ -76,7 +76,9 @@ class TrainingRun:
         self.quant_method = resolve_method(cfg, self.device)  # None: full-precision base weights
         self.resume = load_resume_state(cfg) if cfg.resume_from_checkpoint else None
         self.parent = load_continue_state(cfg) if cfg.continue_from else None
-        self.start_step = self.parent["global_step"] if self.parent is not None else 0
+        # An sft run that this preference run starts from (run_state.is_stage_chain): weights only, step 0.
+        self.chained = self.parent is not None and is_stage_chain(self.parent, cfg)
+        self.start_step = self.parent["global_step"] if self.parent is not None and not self.chained else 0
         torch.manual_seed(cfg.seed)
         self._load_data()
         self.phases = {"data": time.time() - self.t_setup}  # seconds per setup phase, for the log
@@ -86,9 +88,14 @@ class TrainingRun:
         self.stopped_early: dict | None = None
         if self.resume is not None:
             self._restore(self.resume, "resume_from_checkpoint")
+        elif self.chained:
+            self._load_trained_weights(self.parent)
         elif self.parent is not None:
             self._restore(self.parent, "continue_from")
             self._rescale_lr()
+        if self.chained and self.pref_step is not None and self.pref_step.reference:
+            # The reference is the SFT model: the SFT run's adapter as it ended, frozen (also after a resume).
+            self.pref_step.use_reference_weights(self.parent["trainable"], self.device)
         self.out_dir = Path(cfg.output_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = self._open_log()
@@ -193,6 +200,14 @@ class TrainingRun:
         self.evals = [tuple(e) for e in resume["evals"]]
         set_rng_state(resume["rng"])  # last: everything above may have drawn random numbers
 
+    def _load_trained_weights(self, state: dict) -> None:
+        """The trained weights of `state` (an sft run this preference run starts from), nothing else."""
+        named = dict(self.model.named_parameters())
+        check_trainable(state, named, "continue_from")
+        with torch.no_grad():
+            for n, t in state["trainable"].items():
+                named[n].copy_(t)
+
     def _rescale_lr(self) -> None:
         """The learning rate of the next step under this run's schedule (the state holds the earlier run's, which
         ended with its own, shorter schedule)."""
@@ -234,8 +249,8 @@ class TrainingRun:
                  level="warning" if stats.truncated or stats.dropped else "info")
         for w in self.warnings:
             sink.log(w, level="warning")
-        if describe(cfg):
-            sink.log(describe(cfg))
+        if describe(cfg, self.chained):
+            sink.log(describe(cfg, self.chained))
         if self.val_set:
             sink.log(f"held out {len(self.val_set)} samples for eval loss every {cfg.eval_steps} steps")
         if cfg.packing or cfg.stage == "pt":
@@ -244,7 +259,10 @@ class TrainingRun:
         for msg in (self.fast_msg, self.graphs_msg):
             if msg:
                 sink.log(msg)
-        if self.parent is not None and self.resume is None:
+        if self.chained and self.resume is None:
+            sink.log(f"starting from the SFT run {cfg.continue_from}: its adapter is where training starts"
+                     + (", and, frozen, the reference model" if self.pref_step.reference else ""))
+        elif self.parent is not None and self.resume is None:
             sink.log(f"continuing {cfg.continue_from} from step {self.step} (epoch {self.epoch}, step "
                      f"{self.step_in_epoch} of that epoch): weights, optimizer, scheduler and RNG restored; "
                      f"{self.total_steps - self.start_step} more steps")
