@@ -132,7 +132,8 @@ class PreferenceStep:
             last = last_token_hidden(model(ids), batch["attention_mask"].to(device))
             scores = model.v_head(last.to(model.v_head.weight.dtype)).squeeze(-1)
             losses, metrics = reward_pair_loss(*scores.chunk(2))
-            return losses.sum(), metrics
+            # LLaMA-Factory's reward-model metric name for the share of pairs ranked right
+            return losses.sum(), {**metrics, "accuracy": metrics["rewards/accuracies"]}
         if cfg.stage == "kto":
             kl_ids, kl_labels = batch["kl_input_ids"].to(device), batch["kl_labels"].to(device)
             ref_logps, _ = self._logps(model, ids, labels, reference=True)

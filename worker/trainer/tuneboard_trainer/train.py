@@ -33,6 +33,7 @@ from . import distributed
 from .config import ConfigError, TrainConfig
 from .data import collate, epoch_batches, load_examples, pack_examples, split_examples
 from .forward import enable_gradient_checkpointing, evaluate, forward_batch, resolve_device
+from .contracts.enums import STAGE_METRICS
 from .events import Checkpoint, Done, Eval, EventSink, Started, Step
 from .fast import FastPathOptions, for_training, resolved_options
 from .fast.graph import graphs_for_training
@@ -414,6 +415,7 @@ class TrainingRun:
             grad_norm=round(grad_norm, 4) if math.isfinite(grad_norm) else None,
             tokens=self.tokens, tokens_per_sec=round((self.tokens - tokens_at_start) / max(elapsed, 1e-9), 1),
             elapsed_s=round(elapsed, 2), gpu_mem_gib=gpu_mem,
+            metrics={k: v for k, v in metrics.items() if k in STAGE_METRICS} or None,
         ), extra=metrics)
         self.window_losses, self.window_metrics = [], []
         print(f"step {self.step}/{self.total_steps} loss {event['loss']:.4f} lr {lr:.2e} "
