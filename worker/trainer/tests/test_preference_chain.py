@@ -28,8 +28,8 @@ def sft_run(tmp_path_factory, tiny_model_dir):
 
 
 def dpo_config(tmp_path, model_dir, data_dir, sft_dir, **kw):
-    return stage_cfg(tmp_path, model_dir, data_dir, "dpo", stage="dpo", dataset=["identity_pref"], max_steps=3,
-                     continue_from=str(sft_dir), **kw)
+    return stage_cfg(tmp_path, model_dir, data_dir, "dpo", **{"stage": "dpo", "dataset": ["identity_pref"],
+                                                             "max_steps": 3, "continue_from": str(sft_dir), **kw})
 
 
 def first_batch(run_: TrainingRun):
@@ -104,3 +104,16 @@ def test_reference_stays_the_sft_model_while_the_policy_trains(tmp_path, tiny_mo
 def test_chain_refuses_a_different_adapter_shape(tmp_path, tiny_model_dir, stage_data, sft_run):
     with pytest.raises(ConfigError, match="continue_from: the SFT run was trained with LoRA rank 4"):
         run(dpo_config(tmp_path, tiny_model_dir, stage_data, sft_run, lora_rank=8))
+
+
+def test_a_continued_chain_run_keeps_the_sft_reference(tmp_path, tiny_model_dir, stage_data, sft_run):
+    run(dpo_config(tmp_path, tiny_model_dir, stage_data, sft_run, max_steps=1))
+    again = dict(dpo_config(tmp_path, tiny_model_dir, stage_data, tmp_path / "dpo", max_steps=1),
+                 output_dir=str(tmp_path / "dpo2"))
+    cont = TrainingRun(TrainConfig.from_dict(again), EventSink(io.StringIO()))
+    assert not cont.chained and cont.start_step == 1  # an ordinary continuation of the dpo run
+    cont.model.eval()
+    batch = first_batch(cont)
+    ref, _ = cont.pref_step._logps(cont.model, batch["input_ids"], batch["labels"], reference=True)
+    torch.testing.assert_close(ref, sft_model_logps(cont, sft_run, batch["input_ids"], batch["labels"]), rtol=0, atol=1e-5)
+    cont.log_file.close()

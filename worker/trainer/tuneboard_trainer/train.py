@@ -94,9 +94,13 @@ class TrainingRun:
         elif self.parent is not None:
             self._restore(self.parent, "continue_from")
             self._rescale_lr()
-        if self.chained and self.pref_step is not None and self.pref_step.reference:
-            # The reference is the SFT model: the SFT run's adapter as it ended, frozen (also after a resume).
-            self.pref_step.use_reference_weights(self.parent["trainable"], self.device)
+        if self.pref_step is not None and self.pref_step.reference:
+            # The reference of an SFT -> preference chain is the SFT model: the SFT run's adapter as it ended,
+            # frozen. A resumed or continued chain run finds it in its own state (saved as reference_trainable).
+            ref = (self.parent["trainable"] if self.chained
+                   else (self.resume or self.parent or {}).get("reference_trainable"))
+            if ref is not None:
+                self.pref_step.use_reference_weights(ref, self.device)
         self.out_dir = Path(cfg.output_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = self._open_log()
@@ -289,6 +293,10 @@ class TrainingRun:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None, "rng": rng_state(),
             "trainable": {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad},
             "config": {k: getattr(self.cfg, k) for k in SAVED_KEYS},
+            # the frozen weights of the reference model (an SFT -> preference chain); None: the adapter off
+            "reference_trainable": ({n: t.detach().cpu() for n, t in self.pref_step.reference_weights.items()}
+                                    if self.pref_step is not None and self.pref_step.reference_weights is not None
+                                    else None),
         }, tmp_state)
         os.replace(tmp_state, path / STATE_FILE)
         return path
