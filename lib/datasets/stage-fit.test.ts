@@ -7,33 +7,32 @@ describe("dataset kinds and stages", () => {
   it("reads the kind from the dataset_info.json entry as LLaMA-Factory does", () => {
     expect(datasetKind({ file_name: "identity.json" })).toBe("sft");
     expect(datasetKind({ file_name: "c.json", formatting: "sharegpt", columns: { messages: "conversations" } })).toBe("sft");
-    expect(datasetKind({ file_name: "p.json", ranking: true, columns: { prompt: "instruction", chosen: "chosen", rejected: "rejected" } })).toBe("ranking");
+    expect(datasetKind({ file_name: "p.json", ranking: true, columns: { prompt: "instruction", chosen: "chosen", rejected: "rejected" } })).toBe("preference");
     expect(datasetKind({ file_name: "k.json", columns: { kto_tag: "label" } })).toBe("kto");
-    expect(datasetKind({ file_name: "corpus.jsonl", columns: { prompt: "text" } })).toBe("text");
+    expect(datasetKind({ file_name: "corpus.jsonl", columns: { prompt: "text" } })).toBe("pretraining");
   });
 
   it("each stage takes the kinds it trains on", () => {
-    expect(datasetFitsStage("ranking", "dpo")).toBe(true);
-    expect(datasetFitsStage("ranking", "rm")).toBe(true);
+    expect(datasetFitsStage("preference", "dpo")).toBe(true);
+    expect(datasetFitsStage("preference", "rm")).toBe(true);
     expect(datasetFitsStage("sft", "dpo")).toBe(false);
     expect(datasetFitsStage("kto", "kto")).toBe(true);
-    expect(datasetFitsStage("ranking", "kto")).toBe(false);
-    expect(datasetFitsStage("text", "pt")).toBe(true);
-    expect(datasetFitsStage("sft", "pt")).toBe(true);
-    expect(datasetFitsStage("text", "sft")).toBe(false);
+    expect(datasetFitsStage("preference", "kto")).toBe(false);
+    expect(datasetFitsStage("pretraining", "pt")).toBe(true);
+    expect(datasetFitsStage("pretraining", "sft")).toBe(false);
   });
 
   const base = { ...DEFAULT_RUN_CONFIG, model_name_or_path: "m", dataset: ["identity"] };
-  const kinds = { identity: "sft", identity_pref: "ranking" } as const;
+  const kinds = { identity: "sft", identity_pref: "preference" } as const;
 
   it("refuses a dataset that does not fit the stage at the dataset field, in the UI's language", () => {
     const r = runRequestSchemaWith(kinds).safeParse({ ...base, stage: "dpo" });
     expect(r.success).toBe(false);
     const issue = r.error!.issues[0];
     expect(issue.path).toEqual(["dataset"]);
-    expect(issue.message).toBe('dataset "identity" does not fit stage dpo: choose a ranking dataset');
+    expect(issue.message).toBe('dataset "identity" does not fit stage dpo: choose a preference dataset');
     const zh = localized({ ok: false, fieldErrors: { dataset: issue.message } }, "zh");
-    expect(zh.ok === false && zh.fieldErrors.dataset).toBe("数据集“identity”不适合阶段 dpo：请选择 ranking 类型的数据集");
+    expect(zh.ok === false && zh.fieldErrors.dataset).toBe("数据集“identity”不适合阶段 dpo：请选择 preference 类型的数据集");
     expect(runRequestSchemaWith(kinds).safeParse({ ...base, stage: "dpo", dataset: ["identity_pref"] }).success).toBe(true);
     expect(runRequestSchemaWith(kinds).safeParse({ ...base, stage: "sft" }).success).toBe(true);
   });

@@ -121,7 +121,7 @@ describe("createRun", () => {
     await refused({ ...good(), dataset: ["broken"] }, "dataset", /record 5/);
   });
   it("refuses a dataset that does not fit the stage, and packing for a preference stage", async () => {
-    await refused({ ...good(), stage: "dpo" }, "dataset", /dataset "identity" does not fit stage dpo: choose a ranking dataset/);
+    await refused({ ...good(), stage: "dpo" }, "dataset", /dataset "identity" does not fit stage dpo: choose a preference dataset/);
     await refused({ ...good(), stage: "kto" }, "dataset", /choose a kto dataset/);
     await refused({ ...good(), stage: "dpo", packing: "true" }, "packing", /turn packing off/);
   });

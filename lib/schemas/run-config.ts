@@ -47,16 +47,16 @@ export const REFERENCE_LOSSES: readonly (typeof PREF_LOSSES)[number][] = ["sigmo
 export const needsReference = (c: { stage: Stage; pref_loss: (typeof PREF_LOSSES)[number] }) =>
   c.stage === "kto" || (c.stage === "dpo" && REFERENCE_LOSSES.includes(c.pref_loss));
 // What a registered dataset holds, by its dataset_info.json entry (lib/datasets/stage-fit.ts):
-// sft = instruction/answer or conversation records, ranking = `ranking: true` pairs (chosen /
-// rejected), kto = records with a `kto_tag` column, text = raw documents (pre-training).
-export const DATASET_KINDS = ["sft", "ranking", "kto", "text"] as const;
+// sft = instruction/answer or conversation records, preference = `ranking: true` pairs (chosen /
+// rejected), kto = records with a `kto_tag` column, pretraining = raw documents.
+export const DATASET_KINDS = ["sft", "preference", "kto", "pretraining"] as const;
 export type DatasetKind = (typeof DATASET_KINDS)[number];
-/** The dataset kinds each stage trains on (LLaMA-Factory's rule; pre-training reads the text of any records). */
+/** The dataset kinds each stage trains on (tuneboard_trainer/stage_data.py's loaders). */
 export const STAGE_DATASET_KINDS: Record<Stage, readonly DatasetKind[]> = {
-  pt: ["text", "sft"],
+  pt: ["pretraining"],
   sft: ["sft"],
-  rm: ["ranking"],
-  dpo: ["ranking"],
+  rm: ["preference"],
+  dpo: ["preference"],
   kto: ["kto"],
 };
 export const datasetFitsStage = (kind: DatasetKind, stage: Stage) => STAGE_DATASET_KINDS[stage].includes(kind);
