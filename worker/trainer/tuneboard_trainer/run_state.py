@@ -94,6 +94,15 @@ def load_continue_state(cfg: TrainConfig) -> dict:
     return state
 
 
+def load_trained_weights(model, state: dict, field: str) -> None:
+    """The trained weights of `state` into `model` (an sft run a preference run starts from), nothing else."""
+    named = dict(model.named_parameters())
+    check_trainable(state, named, field)
+    with torch.no_grad():
+        for n, t in state["trainable"].items():
+            named[n].copy_(t)
+
+
 def check_trainable(state: dict, named: dict, field: str) -> None:
     """The saved trainable tensors have the names and shapes of this model's trainable parameters."""
     mine = {n: p for n, p in named.items() if p.requires_grad}

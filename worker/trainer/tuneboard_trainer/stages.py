@@ -106,6 +106,22 @@ class PreferenceStep:
         # chain); None: the reference is the model with its adapter switched off.
         self.reference_weights: Optional[dict] = None
 
+    def use_chain_reference(self, chained: bool, parent: Optional[dict], resume: Optional[dict], device) -> None:
+        """The reference of an SFT -> preference chain is the SFT model: the SFT run's adapter as it ended, frozen
+        (`parent` when this run starts the chain; a resumed or continued chain run has it in its own state, saved
+        as reference_trainable). Otherwise it stays the model with its adapter switched off."""
+        if not self.reference:
+            return
+        ref = parent["trainable"] if chained else (resume or parent or {}).get("reference_trainable")
+        if ref is not None:
+            self.use_reference_weights(ref, device)
+
+    def saved_reference(self) -> Optional[dict]:
+        """What trainer_state.pt keeps of the reference (reference_trainable); None: the adapter off."""
+        if self.reference_weights is None:
+            return None
+        return {n: t.detach().cpu() for n, t in self.reference_weights.items()}
+
     def use_reference_weights(self, trainable: dict, device) -> None:
         """Make the reference the model with these (frozen) trainable weights instead of the adapter off."""
         self.reference_weights = {n: t.detach().to(device=device, dtype=torch.float32).clone()

@@ -46,7 +46,7 @@ from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check
                      load_stage_data, mean_metrics, save_without_value_head)
 from .early_stopping import early_stop, stop_message
 from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, is_stage_chain, load_continue_state,
-                        load_resume_state, rng_state, set_rng_state)
+                        load_resume_state, load_trained_weights, rng_state, set_rng_state)
 from .quant.run import load_run_model, needs_quant_loader, reference_path_note, resolve_method
 from .templates import IGNORE_INDEX, TemplateError, load_template
 
@@ -90,17 +90,12 @@ class TrainingRun:
         if self.resume is not None:
             self._restore(self.resume, "resume_from_checkpoint")
         elif self.chained:
-            self._load_trained_weights(self.parent)
+            load_trained_weights(self.model, self.parent, "continue_from")
         elif self.parent is not None:
             self._restore(self.parent, "continue_from")
             self._rescale_lr()
-        if self.pref_step is not None and self.pref_step.reference:
-            # The reference of an SFT -> preference chain is the SFT model: the SFT run's adapter as it ended,
-            # frozen. A resumed or continued chain run finds it in its own state (saved as reference_trainable).
-            ref = (self.parent["trainable"] if self.chained
-                   else (self.resume or self.parent or {}).get("reference_trainable"))
-            if ref is not None:
-                self.pref_step.use_reference_weights(ref, self.device)
+        if self.pref_step is not None:  # an SFT -> preference chain's reference: the SFT model (stages.py)
+            self.pref_step.use_chain_reference(self.chained, self.parent, self.resume, self.device)
         self.out_dir = Path(cfg.output_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = self._open_log()
@@ -205,14 +200,6 @@ class TrainingRun:
         self.evals = [tuple(e) for e in resume["evals"]]
         set_rng_state(resume["rng"])  # last: everything above may have drawn random numbers
 
-    def _load_trained_weights(self, state: dict) -> None:
-        """The trained weights of `state` (an sft run this preference run starts from), nothing else."""
-        named = dict(self.model.named_parameters())
-        check_trainable(state, named, "continue_from")
-        with torch.no_grad():
-            for n, t in state["trainable"].items():
-                named[n].copy_(t)
-
     def _rescale_lr(self) -> None:
         """The learning rate of the next step under this run's schedule (the state holds the earlier run's, which
         ended with its own, shorter schedule)."""
@@ -293,10 +280,7 @@ class TrainingRun:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None, "rng": rng_state(),
             "trainable": {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad},
             "config": {k: getattr(self.cfg, k) for k in SAVED_KEYS},
-            # the frozen weights of the reference model (an SFT -> preference chain); None: the adapter off
-            "reference_trainable": ({n: t.detach().cpu() for n, t in self.pref_step.reference_weights.items()}
-                                    if self.pref_step is not None and self.pref_step.reference_weights is not None
-                                    else None),
+            "reference_trainable": self.pref_step.saved_reference() if self.pref_step is not None else None,
         }, tmp_state)
         os.replace(tmp_state, path / STATE_FILE)
         return path
