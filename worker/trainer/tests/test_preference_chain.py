@@ -78,6 +78,10 @@ def test_reference_stays_the_sft_model_while_the_policy_trains(tmp_path, tiny_mo
     steps = [e for e in events if e.type == "step"]
     assert [s.step for s in steps] == [1, 2, 3]  # the preference run counts its own steps
     assert steps[0].loss == pytest.approx(math.log(2), abs=1e-3)
+    # Step events carry TRL's metrics under their names (the event contract's STAGE_METRICS).
+    assert set(steps[0].metrics) == {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+                                     "logps/chosen", "logps/rejected"}
+    assert steps[0].metrics["rewards/margins"] == pytest.approx(0, abs=1e-3)  # policy == reference at step 1
     logs = [e.message for e in events if e.type == "log"]
     assert any("reference: the SFT model" in m for m in logs)
     assert any(m.startswith("starting from the SFT run") for m in logs)
