@@ -61,7 +61,7 @@ export function TrainForm({ models, datasets, defaults, modelRoots, saved, clone
       {clone && <CloneNote clone={clone} />}
       <div className="grid gap-4 lg:grid-cols-[minmax(0,1fr)_22rem]">
         <div className="min-w-0 space-y-4">
-          <StageSection form={form} setForm={setForm} datasets={datasets} startFrom={startFrom} text={text} select={select} />
+          <StageSection form={form} setForm={setForm} datasets={datasets} startFrom={startFrom} text={text} field={field} select={select} />
           <section className="card grid gap-4 sm:grid-cols-2" aria-label={t("train.model.label")}>
             <div className="sm:col-span-2">
               <ModelPicker

@@ -5,7 +5,7 @@ import { useT } from "@/lib/i18n/client";
 import { datasetNote, isSelectableDataset } from "@/lib/datasets/choice";
 import type { Stage } from "@/lib/schemas/run-config";
 import type { DatasetOption, FieldErrors } from "./types";
-import { fitsStage } from "./stage-datasets";
+import { fitsStage } from "@/lib/datasets/stage-choice";
 
 export function DatasetPicker({
   datasets,

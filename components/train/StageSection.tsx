@@ -2,13 +2,15 @@
 // The stage, first in the form as in LlamaBoard (Pre-Training, Supervised Fine-Tuning, Reward
 // Modeling, DPO, KTO; PPO is not offered), and the RLHF group of the preference stages: the loss,
 // beta, the SFT weight, SimPO's gamma, KTO's weights, and which model is the reference. Fields of
-// other stages are hidden, not unmounted: they still submit their (valid) values.
+// other stages are hidden, not unmounted: they still submit their (valid) values. Switching the
+// stage keeps the selected datasets that fit it, else ticks the newest one that does.
 import type { Dispatch, ReactNode, SetStateAction } from "react";
 import { useT } from "@/lib/i18n/client";
 import { PREF_LOSSES, STAGES, needsReference, type Stage } from "@/lib/schemas/run-config";
 import type { FormState } from "@/lib/configs/form";
+import { SelectField } from "@/components/form/fields";
 import type { DatasetOption, StartFrom } from "./types";
-import { stageSelection } from "./stage-datasets";
+import { stageSelection } from "@/lib/datasets/stage-choice";
 
 // LlamaBoard's names for the stages (its Train tab's first select).
 const STAGE_LABELS: Record<Stage, string> = {
@@ -25,6 +27,7 @@ export function StageSection(props: {
   datasets: DatasetOption[];
   startFrom: StartFrom | null;
   text: (name: string, numeric?: boolean) => ReactNode;
+  field: (name: string) => { name: string; label: string; help: string; error?: string };
   select: (name: string, options: readonly string[], label?: (o: string) => string) => ReactNode;
 }) {
   const { form, setForm, datasets, startFrom, text } = props;
@@ -43,7 +46,9 @@ export function StageSection(props: {
       <h2 id="section-stage" className="font-semibold">
         {t("train.section.stage")}
       </h2>
-      <div className="grid gap-4 sm:grid-cols-2">{props.select("stage", STAGES, (o) => STAGE_LABELS[o as Stage])}</div>
+      <div className="grid gap-4 sm:grid-cols-2">
+        <SelectField {...props.field("stage")} value={stage} onChange={pickStage} options={STAGES.map((s) => ({ value: s, label: STAGE_LABELS[s] }))} />
+      </div>
       {continued !== null && (
         <p className="text-sm text-slate-700" data-testid="start-from">
           <input type="hidden" name="continue_from_run" value={String(continued)} />

@@ -5,7 +5,7 @@
 import { useActionState, useEffect, useRef, useState } from "react";
 import { startRun, type TrainFormState } from "@/app/train/actions";
 import type { RunConfig, Stage } from "@/lib/schemas/run-config";
-import { stageSelection } from "./stage-datasets";
+import { stageSelection } from "@/lib/datasets/stage-choice";
 import { applyConfig, toFlags, toValues, type Flag, type FormState } from "@/lib/configs/form";
 import { defaultDatasetSelection } from "@/lib/datasets/choice";
 import type { CloneInfo, DatasetOption, FieldErrors, ModelOption } from "./types";

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { datasetKind } from "./stage-fit";
+import { stageSelection } from "./stage-choice";
 import { DEFAULT_RUN_CONFIG, datasetFitsStage, runRequestSchemaWith } from "@/lib/schemas/run-config";
 import { localized } from "@/lib/i18n/validation";
 
@@ -42,5 +43,20 @@ describe("dataset kinds and stages", () => {
     expect(r.error!.issues.map((i) => i.path[0]).sort()).toEqual(["finetuning_type", "packing"]);
     const orpo = runRequestSchemaWith(kinds).safeParse({ ...base, dataset: ["identity_pref"], stage: "dpo", pref_loss: "orpo", finetuning_type: "full" });
     expect(orpo.success).toBe(true);
+  });
+});
+
+describe("the Train form's selection when the stage changes", () => {
+  const ds = [
+    { name: "identity", records: 164, hasPlaceholders: true, error: null, kind: "sft" as const },
+    { name: "identity_greatbot", records: 164, hasPlaceholders: false, error: null, kind: "sft" as const },
+    { name: "pairs_a", records: 10, hasPlaceholders: false, error: null, kind: "preference" as const },
+    { name: "pairs_b", records: 10, hasPlaceholders: false, error: null, kind: "preference" as const },
+  ];
+  it("keeps the selected datasets that fit, else ticks the newest usable one that does", () => {
+    expect(stageSelection(ds, ["identity_greatbot"], "dpo")).toEqual(["pairs_b"]);
+    expect(stageSelection(ds, ["pairs_a"], "rm")).toEqual(["pairs_a"]);
+    expect(stageSelection(ds, ["pairs_a"], "sft")).toEqual(["identity_greatbot"]);
+    expect(stageSelection(ds, [], "kto")).toEqual([]);
   });
 });
