@@ -16,9 +16,12 @@ const SFT_DATASET = "identity_stagebot";
 const PREF_DATASET = "identity_pref_stagebot";
 // The e2e server's data folder (scripts/e2e-server.mjs), never the user's.
 const DATA_DIR = path.join(process.cwd(), "e2e", ".artifacts", "data");
-// Lengths that train on the CPU in about a minute each (demo model, its preset otherwise).
+// The SFT run: the demo model's preset, cut to SFT_STEPS. The DPO run: 12 steps of 4 pairs at lr 1e-3 train in
+// under a minute on the CPU; measured with the trainer alone, rewards/accuracies is 1.0 from step 2 on and the
+// margins rise from 0 to about 3. The SFT term (pref_ftx 1) keeps the chosen answers' log-probs from falling with
+// the rejected ones (without it they fall, which the loss-health panel reports), so Chat still answers as trained.
 const SFT_STEPS = 60;
-const DPO = { max_steps: "20", learning_rate: "0.001", per_device_train_batch_size: "4", gradient_accumulation_steps: "2" };
+const DPO = { max_steps: "12", learning_rate: "0.001", per_device_train_batch_size: "4", gradient_accumulation_steps: "1", pref_ftx: "1" };
 
 /** The identity preference pairs filled with NAME/AUTHOR and registered as LLaMA-Factory ranking data, as the
  * identity fill does for the identity template (lib/datasets/seed.ts copies the template the same way). */
@@ -76,6 +79,7 @@ test("SFT identity run → Continue with preference training → DPO learns the 
   await expect(page.getByLabel(SFT_DATASET)).toBeDisabled();
   for (const box of await page.locator('input[name="dataset"]:checked').all()) await box.uncheck();
   await page.getByLabel(PREF_DATASET).check();
+  await page.getByLabel("SFT loss weight").fill(DPO.pref_ftx);
   await page.getByText("Advanced", { exact: true }).click();
   await page.getByLabel("Max steps").fill(DPO.max_steps);
   await page.getByLabel("Learning rate").fill(DPO.learning_rate);
