@@ -9,6 +9,7 @@ import { LossChart } from "./LossChart";
 import { ProgressBar } from "./ProgressBar";
 import { StatusBadge } from "./StatusBadge";
 import { MetricChart } from "./runs/MetricChart";
+import { StageMetricCharts } from "./runs/StageMetricCharts";
 import { LossHealthPanel } from "./runs/LossHealthPanel";
 import { LogViewer } from "./runs/LogViewer";
 import { RunActions } from "./runs/RunActions";
@@ -85,6 +86,7 @@ export function RunLive({
           <LossHealthPanel points={curve.points} evalPoints={curve.evalPoints} finished={finished} />
         </div>
       </div>
+      <StageMetricCharts points={points} />
       <div className="card">
         <h2 className="mb-2 font-semibold">{t("runs.run.metricsTitle")}</h2>
         <div className="grid grid-cols-1 gap-4 sm:grid-cols-2">

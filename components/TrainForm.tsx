@@ -4,7 +4,7 @@
 // saved configurations and the equivalent command. Every input is controlled: React resets
 // uncontrolled inputs after a form action, and a refused Start must keep what the user typed.
 import { useT } from "@/lib/i18n/client";
-import { COMPUTE_TYPES, FAST_PATHS, METHODS, SCHEDULERS, TEMPLATES } from "@/lib/schemas/run-config";
+import { COMPUTE_TYPES, FAST_PATHS, METHODS, SCHEDULERS, TEMPLATES, type Stage } from "@/lib/schemas/run-config";
 import type { Flag } from "@/lib/configs/form";
 import type { CommandPaths } from "@/lib/configs/command";
 import type { SavedConfigSummary } from "@/lib/configs/saved";
@@ -16,12 +16,13 @@ import { ShowCommand } from "./train/ShowCommand";
 import { SavedConfigs } from "./train/SavedConfigs";
 import { GpuSummary } from "./train/GpuSummary";
 import { MethodSections } from "./train/MethodSections";
+import { StageSection } from "./train/StageSection";
 import { trainFields } from "./train/field-kit";
 import { useTrainForm } from "./train/use-train-form";
-import type { CloneInfo, DatasetOption, ModelOption } from "./train/types";
+import type { CloneInfo, DatasetOption, ModelOption, StartFrom } from "./train/types";
 import { submitWithoutReset } from "@/components/form/submit-without-reset";
 
-export type { CloneInfo } from "./train/types";
+export type { CloneInfo, StartFrom } from "./train/types";
 
 const BASIC = ["learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps"] as const;
 // Early stopping watches the eval loss: its settings sit beside the eval split's.
@@ -40,9 +41,11 @@ export interface TrainFormProps {
   command: CommandPaths;
   /** GPUs of the largest online worker (null: none online), for the GPUs field's hint. */
   maxWorkerGpus: number | null;
+  /** The SFT run a preference run starts from (Continue with preference training), if any. */
+  startFrom?: StartFrom | null;
 }
 
-export function TrainForm({ models, datasets, defaults, modelRoots, saved, clone, command, maxWorkerGpus }: TrainFormProps) {
+export function TrainForm({ models, datasets, defaults, modelRoots, saved, clone, command, maxWorkerGpus, startFrom = null }: TrainFormProps) {
   const t = useT();
   const train = useTrainForm(models, datasets, defaults, clone);
   const { state, action, pending, form, setForm, presetNote, errors, setSaveErrors, formRef, set, setFlag, pickModel, loadConfig } = train;
@@ -58,6 +61,7 @@ export function TrainForm({ models, datasets, defaults, modelRoots, saved, clone
       {clone && <CloneNote clone={clone} />}
       <div className="grid gap-4 lg:grid-cols-[minmax(0,1fr)_22rem]">
         <div className="min-w-0 space-y-4">
+          <StageSection form={form} setForm={setForm} datasets={datasets} startFrom={startFrom} text={text} field={field} select={select} />
           <section className="card grid gap-4 sm:grid-cols-2" aria-label={t("train.model.label")}>
             <div className="sm:col-span-2">
               <ModelPicker
@@ -103,7 +107,7 @@ export function TrainForm({ models, datasets, defaults, modelRoots, saved, clone
             <h2 id="section-data" className="font-semibold">
               {t("train.section.data")}
             </h2>
-            <DatasetPicker datasets={datasets} selected={form.datasets} onChange={(d) => setForm((f) => ({ ...f, datasets: d }))} errors={errors} />
+            <DatasetPicker stage={(v.stage ?? "sft") as Stage} datasets={datasets} selected={form.datasets} onChange={(d) => setForm((f) => ({ ...f, datasets: d }))} errors={errors} />
             <div className="grid gap-4 sm:grid-cols-2 xl:grid-cols-4">{DATA.map((n) => text(n))}</div>
             <div className="grid gap-3 sm:grid-cols-3">{DATA_FLAGS.map(flag)}</div>
           </section>

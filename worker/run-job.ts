@@ -60,6 +60,7 @@ export function runJob(job: Job, ctx: JobContext): RunningJob {
           tokensPerSec: e.tokens_per_sec,
           elapsedS: e.elapsed_s,
           gpuMemGib: e.gpu_mem_gib ?? null,
+          stageMetrics: e.metrics ?? null,
         };
         if (e.loss !== null) {
           const metric = { ...point, loss: e.loss };

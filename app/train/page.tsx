@@ -1,7 +1,10 @@
 import path from "node:path";
 import { env } from "@/lib/env";
-import { findCloneSource } from "@/lib/data/runs";
+import { findCloneSource, findJob } from "@/lib/data/runs";
+import { offersPreferenceTraining, preferenceStartConfig } from "@/lib/jobs/preference-start";
+import { TRAIN_KIND } from "@/lib/jobs/list";
 import { jobNumber } from "@/lib/jobs/job-number";
+import type { StartFrom } from "@/components/TrainForm";
 import { listModels } from "@/lib/models";
 import { listDatasets } from "@/lib/datasets/registry";
 import { TrainForm, type CloneInfo } from "@/components/TrainForm";
@@ -27,6 +30,18 @@ async function cloneSource(from: string | string[] | undefined): Promise<CloneIn
   delete config.continue_from_run;
   config.name = `${job.name} (copy)`.slice(0, 80);
   return { id, number: jobNumber(job), name: job.name, config, dropped };
+}
+
+/** ?prefer=<job id>: a DPO run that starts from that finished SFT run (Continue with preference training). */
+async function preferenceSource(prefer: string | string[] | undefined): Promise<{ clone: CloneInfo; startFrom: StartFrom } | null> {
+  if (typeof prefer !== "string" || !/^\d{1,9}$/.test(prefer)) return null;
+  const id = Number(prefer);
+  const job = await findJob(id);
+  if (!job || !offersPreferenceTraining(job, TRAIN_KIND)) return { clone: { id, number: null, name: null, config: null, dropped: [] }, startFrom: { id, number: id, name: "" } };
+  return {
+    clone: { id, number: jobNumber(job), name: job.name, config: preferenceStartConfig(job), dropped: [] },
+    startFrom: { id, number: jobNumber(job), name: job.name },
+  };
 }
 
 export default async function TrainPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
@@ -57,7 +72,14 @@ export default async function TrainPage({ searchParams }: { searchParams: Promis
     error: d.error ?? null,
     kind: d.kind,
   }));
-  const [saved, clone, workers] = await Promise.all([listSavedConfigs(), cloneSource((await searchParams).from), listWorkersForPanel()]);
+  const params = await searchParams;
+  const [saved, copied, preference, workers] = await Promise.all([
+    listSavedConfigs(),
+    cloneSource(params.from),
+    preferenceSource(params.prefer),
+    listWorkersForPanel(),
+  ]);
+  const clone = preference?.clone ?? copied;
   // The GPUs field's hint: what the largest online worker advertises (as on the Workers page).
   const online = workers.filter((w) => w.online);
   const maxWorkerGpus = online.length === 0 ? null : Math.max(...online.map((w) => w.gpus.length));
@@ -93,6 +115,7 @@ export default async function TrainPage({ searchParams }: { searchParams: Promis
         clone={clone}
         command={command}
         maxWorkerGpus={maxWorkerGpus}
+        startFrom={preference?.startFrom ?? null}
       />
     </div>
   );

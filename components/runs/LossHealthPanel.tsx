@@ -2,6 +2,7 @@
 // The loss-health findings (lib/metrics/loss-health.ts) in words, recomputed as points arrive.
 import { useMemo } from "react";
 import { analyzeLossHealth, type HealthFinding, type Severity } from "@/lib/metrics/loss-health";
+import { analyzePreferenceHealth, type PreferenceFinding } from "@/lib/metrics/preference-health";
 import type { EvalPoint, MetricPoint } from "@/lib/schemas/socket";
 import { useT } from "@/lib/i18n/client";
 import type { MessageKey, TFunction } from "@/lib/i18n/translate";
@@ -14,8 +15,10 @@ const STYLE: Record<Severity, string> = {
 };
 
 /** The sentence and the suggestion of one finding. */
-export function describeFinding(t: TFunction, f: HealthFinding): { text: string; hint: string } {
-  const vars = { ...f.values, step: f.step ?? "?" };
+export function describeFinding(t: TFunction, f: HealthFinding | PreferenceFinding): { text: string; hint: string } {
+  // A number the run did not log (NaN) reads as a dash.
+  const values = Object.fromEntries(Object.entries(f.values).map(([k, v]) => [k, Number.isNaN(v) ? "—" : v]));
+  const vars = { ...values, step: f.step ?? "?" };
   let key = f.kind as string;
   let hintKey = `${f.kind}.hint`;
   if (f.kind === "flat" && f.values.zero === 1) [key, hintKey] = ["flatZero", "flatZero.hint"];
@@ -25,7 +28,11 @@ export function describeFinding(t: TFunction, f: HealthFinding): { text: string;
 
 export function LossHealthPanel({ points, evalPoints, finished }: { points: MetricPoint[]; evalPoints: EvalPoint[]; finished: boolean }) {
   const t = useT();
-  const findings = useMemo(() => analyzeLossHealth(points, evalPoints, { finished }), [points, evalPoints, finished]);
+  // Preference stages first: their metrics say more than the loss about what the run learns.
+  const findings = useMemo(
+    () => [...analyzePreferenceHealth(points), ...analyzeLossHealth(points, evalPoints, { finished })],
+    [points, evalPoints, finished],
+  );
   return (
     <section aria-labelledby="loss-health-title" data-testid="loss-health" data-kinds={findings.map((f) => f.kind).join(",")}>
       <h2 id="loss-health-title" className="mb-2 font-semibold">

@@ -24,9 +24,10 @@ export function MetricChart({
 }) {
   const t = useT();
   const data = points.map((p) => ({ step: p.step, v: value(p) ?? null }));
-  const reported = data.filter((d) => d.v != null).length;
+  const values = data.flatMap((d) => (d.v == null ? [] : [d.v]));
+  const reported = values.length;
   return (
-    <figure className="min-w-0" data-testid={testId} data-points={reported}>
+    <figure className="min-w-0" data-testid={testId} data-points={reported} data-first={values[0] ?? ""} data-last={values.at(-1) ?? ""}>
       <figcaption className="text-sm font-medium text-slate-700">{title}</figcaption>
       <div className="h-40 w-full">
         {reported === 0 ? (

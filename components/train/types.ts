@@ -1,6 +1,6 @@
 // What the Train page hands its client components (plain, serialisable data).
 import type { ModelShape } from "@/lib/estimate/shape";
-import type { RunConfig, TEMPLATES } from "@/lib/schemas/run-config";
+import type { DatasetKind, RunConfig, TEMPLATES } from "@/lib/schemas/run-config";
 
 export interface ModelOption {
   path: string;
@@ -26,6 +26,15 @@ export interface DatasetOption {
   records: number | null;
   hasPlaceholders: boolean;
   error: string | null;
+  /** What the records are for (lib/datasets/stage-fit.ts); null: not known (not registered). */
+  kind: DatasetKind | null;
+}
+
+/** The finished SFT run a preference run starts from (/train?prefer=<id>), as pages call it. */
+export interface StartFrom {
+  id: number;
+  number: number;
+  name: string;
 }
 
 /** The run a /train?from=<id> form was prefilled from (config null: not found). */

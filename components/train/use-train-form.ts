@@ -4,7 +4,8 @@
 // of the last Start or Save.
 import { useActionState, useEffect, useRef, useState } from "react";
 import { startRun, type TrainFormState } from "@/app/train/actions";
-import type { RunConfig } from "@/lib/schemas/run-config";
+import type { RunConfig, Stage } from "@/lib/schemas/run-config";
+import { stageSelection } from "@/lib/datasets/stage-choice";
 import { applyConfig, toFlags, toValues, type Flag, type FormState } from "@/lib/configs/form";
 import { defaultDatasetSelection } from "@/lib/datasets/choice";
 import type { CloneInfo, DatasetOption, FieldErrors, ModelOption } from "./types";
@@ -24,7 +25,10 @@ function initialState(models: ModelOption[], datasets: DatasetOption[], defaults
     modules: ["q_proj", "v_proj"],
     datasets: defaultDatasetSelection(datasets),
   };
-  return clone?.config ? applyConfig(base, clone.config) : base;
+  if (!clone?.config) return base;
+  const state = applyConfig(base, clone.config);
+  // A prefill without datasets (Continue with preference training): the newest data that fits its stage.
+  return clone.config.dataset ? state : { ...state, datasets: stageSelection(datasets, [], (state.values.stage ?? "sft") as Stage) };
 }
 
 export function useTrainForm(models: ModelOption[], datasets: DatasetOption[], defaults: Record<string, unknown>, clone: CloneInfo | null) {

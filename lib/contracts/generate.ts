@@ -5,7 +5,7 @@
 import { trainerConfigFileSchema, LORA_TARGETS, TEMPLATES, METHODS, COMPUTE_TYPES, SCHEDULERS, FAST_PATHS, STAGES, PREF_LOSSES, QUANTIZATION_BITS, QUANTIZATION_METHODS } from "@/lib/schemas/run-config";
 import { evalTaskFileSchema } from "@/lib/schemas/eval-config";
 import { EXPORT_DEVICES, EXPORT_DTYPES, exportTaskFileSchema } from "@/lib/schemas/export-config";
-import { trainerEvent, errorEvent, logEvent } from "@/lib/schemas/trainer-events";
+import { trainerEvent, errorEvent, logEvent, STAGE_METRICS } from "@/lib/schemas/trainer-events";
 import { chatProcessCommand, chatProcessEvent } from "@/lib/schemas/chat-process";
 import { SUPPORTED_ARCHITECTURES } from "@/lib/models";
 import { contractSchema } from "./json-schema";
@@ -41,6 +41,7 @@ const ENUMS: Record<string, readonly string[]> = {
   TRAINER_EVENT_TYPES: trainerEvent.options.map((o) => o.shape.type.value),
   ERROR_KINDS: errorEvent.shape.kind.options,
   LOG_LEVELS: logEvent.shape.level.options,
+  STAGE_METRICS,
   CHAT_COMMAND_TYPES: chatProcessCommand.options.map((o) => o.shape.type.value),
   CHAT_EVENT_TYPES: chatProcessEvent.options.map((o) => o.shape.type.value),
 };

@@ -10,8 +10,8 @@ export interface DatasetChoiceInput {
   records: number | null;
   hasPlaceholders: boolean;
   error: string | null;
-  /** What it trains (lib/datasets/kind.ts); absent counts as sft. */
-  kind?: DatasetKind;
+  /** What it trains (lib/datasets/kind.ts); absent or null (not known) counts as sft. */
+  kind?: DatasetKind | null;
 }
 
 export function isSelectableDataset(d: DatasetChoiceInput): boolean {

@@ -3,8 +3,7 @@
 // `ranking: true` marks preference pairs, `columns.kto_tag` KTO's tagged answers, and a
 // pre-training set is an alpaca entry naming only its text column (`columns.text`, or LLaMA-Factory's
 // own `columns: {"prompt": "text"}` alone).
-import type { DatasetKind } from "../schemas/dataset";
-import type { STAGES } from "../schemas/run-config";
+import { datasetFitsStage, type DatasetKind, type Stage } from "../schemas/run-config";
 
 /** The part of an entry the kind depends on (a full DatasetEntry fits). */
 export interface KindSource {
@@ -27,15 +26,7 @@ export function datasetKind(entry: KindSource): DatasetKind {
   return "sft";
 }
 
-/** The stages (run-config `stage` values) each kind of dataset can train (stage_data.py's loaders). */
-export const STAGES_OF_KIND: Readonly<Record<DatasetKind, readonly (typeof STAGES)[number][]>> = {
-  sft: ["sft"],
-  preference: ["rm", "dpo"],
-  kto: ["kto"],
-  pretraining: ["pt"],
-};
-
-/** Whether a dataset of this entry can train `stage`. */
-export function fitsStage(entry: KindSource, stage: (typeof STAGES)[number]): boolean {
-  return STAGES_OF_KIND[datasetKind(entry)].includes(stage);
+/** Whether a dataset of this entry can train `stage` (run-config.ts STAGE_DATASET_KINDS). */
+export function fitsStage(entry: KindSource, stage: Stage): boolean {
+  return datasetFitsStage(datasetKind(entry), stage);
 }

@@ -95,4 +95,13 @@ describe("continue training", () => {
     expect((await mod.findContinuations(first)).map((c) => c.id)).toEqual([second.id]);
     expect(await mod.loadEarlierRuns((await db().job.findUniqueOrThrow({ where: { id: first } })).config)).toBeNull();
   });
+
+  it("a preference run started from an SFT run names it but draws its own curve (another loss, its own steps)", async () => {
+    const sft = await finishedRun({ name: "sft" }, [1, 2, 3]);
+    // The chain's stored config, as the Train form queues it (the dataset kind check is createRun's).
+    const dpoConfig = JSON.stringify({ ...config(), stage: "dpo", continue_from_run: sft });
+    const earlier = await mod.loadEarlierRuns(dpoConfig);
+    expect(earlier).toMatchObject({ id: sft, name: "sft" });
+    expect(earlier!.curve.points).toEqual([]);
+  });
 });

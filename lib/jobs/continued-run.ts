@@ -78,6 +78,8 @@ export interface EarlierRun {
   curve: Curve;
 }
 
+const stageOf = (config: string) => readStoredConfig(config).config.stage ?? "sft";
+
 /** The run `config` continues and the joined curve of it and the runs it continued in turn; null when it continues none. */
 export async function loadEarlierRuns(config: string): Promise<EarlierRun | null> {
   const parentId = readStoredConfig(config).config.continue_from_run;
@@ -86,10 +88,12 @@ export async function loadEarlierRuns(config: string): Promise<EarlierRun | null
   if (!parent) return null;
   let curve: Curve = { points: [], evalPoints: [] };
   const seen = new Set<number>();
+  // A preference run started from an SFT run logs another loss from step 1: its curve stands alone.
+  const stage = stageOf(config);
   for (let id: number | undefined = parentId; id !== undefined && !seen.has(id) && seen.size < MAX_CHAIN; ) {
     seen.add(id);
     const job: { config: string } | null = await db().job.findUnique({ where: { id }, select: { config: true } });
-    if (!job) break;
+    if (!job || stageOf(job.config) !== stage) break;
     const [points, evalPoints] = await Promise.all([loadJobPoints(id), loadEvalPoints(id)]);
     curve = joinCurves({ points, evalPoints }, curve);
     id = readStoredConfig(job.config).config.continue_from_run;

@@ -76,6 +76,11 @@ describe("createRun", () => {
   it("refuses a dataset with a malformed record, naming the record", async () => {
     await refused({ ...good(), dataset: ["broken"] }, "dataset", /record 5/);
   });
+  it("refuses a dataset that does not fit the stage, and packing for a preference stage", async () => {
+    await refused({ ...good(), stage: "dpo" }, "dataset", /dataset "identity" does not fit stage dpo: choose a preference dataset/);
+    await refused({ ...good(), stage: "kto" }, "dataset", /choose a kto dataset/);
+    await refused({ ...good(), stage: "dpo", packing: "true" }, "packing", /turn packing off/);
+  });
   it("refuses a GPU count out of range at its field", async () => {
     await refused({ ...good(), num_gpus: "65" }, "num_gpus", /GPUs must be ≤ 64/);
     await refused({ ...good(), num_gpus: "-1" }, "num_gpus", /GPUs must be ≥ 0/);

@@ -5,7 +5,9 @@ import path from "node:path";
 import { z } from "zod";
 import { env } from "@/lib/env";
 import { resolveModelPath } from "@/lib/models";
-import { runRequestSchema, type RunConfig } from "@/lib/schemas/run-config";
+import { runRequestSchemaWith, type DatasetKind, type RunConfig } from "@/lib/schemas/run-config";
+import { datasetKinds } from "@/lib/datasets/stage-fit";
+import { isDatasetError } from "@/lib/datasets/errors";
 import { enqueueJob } from "@/lib/queue/enqueue";
 import { queueFullReason } from "@/lib/security/queue-cap";
 import type { Locale } from "@/lib/i18n/locales";
@@ -23,10 +25,10 @@ export async function createRun(input: unknown, locale: Locale = "en"): Promise<
 }
 
 async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateRunResult> {
-  const parsed = parseRequest(runRequestSchema, input, locale);
+  const { modelRoots, dataDir } = env();
+  const parsed = parseRequest(runRequestSchemaWith(await kindsOrNone(dataDir)), input, locale);
   if (!parsed.ok) return parsed;
   const config: RunConfig = parsed.value;
-  const { modelRoots, dataDir } = env();
 
   const model = checkModel(modelRoots, config.model_name_or_path);
   if (!model.ok) return model;
@@ -66,6 +68,16 @@ async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateR
     numGpus: config.num_gpus,
   });
   return { ok: true, id: job.id };
+}
+
+/** Every registered dataset's kind; none when the registry cannot be read (checkDatasets then says why). */
+async function kindsOrNone(dataDir: string): Promise<Record<string, DatasetKind>> {
+  try {
+    return await datasetKinds(dataDir);
+  } catch (err) {
+    if (isDatasetError(err)) return {};
+    throw err;
+  }
 }
 
 export const createRunBody = z.record(z.string(), z.unknown());

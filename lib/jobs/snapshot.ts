@@ -2,6 +2,7 @@
 import { db } from "@/lib/db";
 import type { EvalPoint, JobSnapshot, JobStatusUpdate, MetricPoint } from "@/lib/schemas/socket";
 import { jobStatus } from "@/lib/schemas/socket";
+import { stageMetricsSchema, type StageMetrics } from "@/lib/schemas/trainer-events";
 
 type JobRow = {
   id: number;
@@ -31,6 +32,17 @@ export function toStatusUpdate(job: JobRow): JobStatusUpdate {
   };
 }
 
+/** The stored JSON of a step's stage metrics; null when absent or not the contract's shape. */
+export function readStageMetrics(json: string | null): StageMetrics | null {
+  if (json === null) return null;
+  try {
+    const parsed = stageMetricsSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function loadJobPoints(jobId: number): Promise<MetricPoint[]> {
   const rows = await db().metric.findMany({ where: { jobId }, orderBy: { step: "asc" } });
   return rows.map((m) => ({
@@ -43,6 +55,7 @@ export async function loadJobPoints(jobId: number): Promise<MetricPoint[]> {
     tokensPerSec: m.tokensPerSec,
     elapsedS: m.elapsedS,
     gpuMemGib: m.gpuMemGib,
+    stageMetrics: readStageMetrics(m.stageMetrics),
   }));
 }
 

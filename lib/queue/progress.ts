@@ -21,6 +21,7 @@ export async function recordProgress(
   client: Db = db(),
 ): Promise<boolean> {
   const m = input.metric ? metricInputSchema.parse(input.metric) : undefined;
+  const stageMetrics = m?.stageMetrics ? JSON.stringify(m.stageMetrics) : null;
   const step = input.step ?? m?.step ?? -1; // -1: leave job.step as it is
   const now = new Date(input.now ?? Date.now());
 
@@ -35,14 +36,14 @@ export async function recordProgress(
   // Insert-or-update the metric only if the lease is held (INSERT ... SELECT ... WHERE),
   // in the same transaction as the job update.
   const upsertMetric = client.$executeRaw`
-    INSERT INTO "Metric" ("jobId", step, epoch, loss, lr, "gradNorm", tokens, "tokensPerSec", "elapsedS", "gpuMemGib", "createdAt")
+    INSERT INTO "Metric" ("jobId", step, epoch, loss, lr, "gradNorm", tokens, "tokensPerSec", "elapsedS", "gpuMemGib", "stageMetrics", "createdAt")
     SELECT ${jobId}, ${m.step}, ${m.epoch}, ${m.loss}, ${m.lr}, ${m.gradNorm ?? null}, ${m.tokens ?? null},
-           ${m.tokensPerSec ?? null}, ${m.elapsedS ?? null}, ${m.gpuMemGib ?? null}, ${now}
+           ${m.tokensPerSec ?? null}, ${m.elapsedS ?? null}, ${m.gpuMemGib ?? null}, ${stageMetrics}, ${now}
     FROM "Job" WHERE id = ${jobId} AND "workerId" = ${workerId} AND status = 'running'
     ON CONFLICT ("jobId", step) DO UPDATE SET
       epoch = excluded.epoch, loss = excluded.loss, lr = excluded.lr, "gradNorm" = excluded."gradNorm",
       tokens = excluded.tokens, "tokensPerSec" = excluded."tokensPerSec", "elapsedS" = excluded."elapsedS",
-      "gpuMemGib" = excluded."gpuMemGib"`;
+      "gpuMemGib" = excluded."gpuMemGib", "stageMetrics" = excluded."stageMetrics"`;
   const [jobRows] = await client.$transaction([updateJob, upsertMetric]);
   return jobRows === 1;
 }

@@ -7,6 +7,7 @@ import { cancelJob } from "./cancel";
 import { recordProgress } from "./progress";
 import { listLiveWorkers, upsertWorker } from "./workers";
 import { jobStatusSchema } from "./types";
+import { readStageMetrics } from "@/lib/jobs/snapshot";
 import { tempDb, type TempDb } from "@/lib/test-support/test-db";
 import { postgresAvailable, stopTestPostgres } from "@/lib/test-support/pg-test";
 import type { DatabaseProvider } from "../../prisma/database-url";
@@ -195,6 +196,19 @@ describe("job queue", () => {
     await finishJob(id, "w1", { status: "succeeded" }, t.client);
     await t.client.job.delete({ where: { id } });
     expect(await t.client.metric.count()).toBe(0);
+  });
+
+  it("progress: a preference step's stage metrics are stored with it and read back by the Run page's loader", async () => {
+    const { id } = await enqueueJob(job(), t.client);
+    await claimJob("w1", {}, t.client);
+    const stageMetrics = { "rewards/accuracies": 0.75, "rewards/margins": 0.43, "logps/chosen": -40.2 };
+    const m = { step: 1, epoch: 0.1, loss: 0.62, lr: 1e-4, stageMetrics };
+    expect(await recordProgress(id, "w1", { metric: m }, t.client)).toBe(true);
+    expect(await recordProgress(id, "w1", { metric: { ...m, step: 2, stageMetrics: null } }, t.client)).toBe(true);
+    const rows = await t.client.metric.findMany({ where: { jobId: id }, orderBy: { step: "asc" } });
+    expect(rows.map((r) => (r.stageMetrics === null ? null : JSON.parse(r.stageMetrics)))).toEqual([stageMetrics, null]);
+    expect(rows.map((r) => readStageMetrics(r.stageMetrics))).toEqual([stageMetrics, null]);
+    expect(readStageMetrics('{"not a metric": 1}')).toBeNull();
   });
 
   it("progress after the job finished records nothing", async () => {

@@ -1,5 +1,6 @@
 // Job queue vocabulary shared by the server, the worker and the queue operations.
 import { z } from "zod";
+import { stageMetricsSchema } from "../schemas/trainer-events"; // relative: prisma.config.ts loads this file without the @/ alias
 
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export const jobStatusSchema = z.enum(JOB_STATUSES);
@@ -58,6 +59,8 @@ export const metricInputSchema = z.object({
   tokensPerSec: z.number().finite().nullish(),
   elapsedS: z.number().finite().nullish(),
   gpuMemGib: z.number().finite().nullish(),
+  /** Preference / reward stages: TRL's metrics of the step (stored as JSON). */
+  stageMetrics: stageMetricsSchema.nullish(),
 });
 export type MetricInput = z.input<typeof metricInputSchema>;
 

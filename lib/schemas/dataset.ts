@@ -100,12 +100,10 @@ export const COLUMN_DEFAULTS = {
 } as const satisfies Record<string, string | null>;
 export type ColumnKey = keyof typeof COLUMN_DEFAULTS;
 
-/**
- * What a dataset trains, read from its dataset_info.json entry (lib/datasets/kind.ts): supervised
- * conversations, preference pairs (stages rm and dpo), KTO's tagged answers, or raw text (pt).
- */
-export const DATASET_KINDS = ["sft", "preference", "kto", "pretraining"] as const;
-export type DatasetKind = (typeof DATASET_KINDS)[number];
+// What a dataset trains, read from its dataset_info.json entry (lib/datasets/kind.ts): supervised
+// conversations, preference pairs (stages rm and dpo), KTO's tagged answers, or raw text (pt). The kinds are
+// defined beside the stages they train (run-config.ts STAGE_DATASET_KINDS).
+export { DATASET_KINDS, type DatasetKind } from "@/lib/schemas/run-config";
 
 /** The trainer's default answer columns of a `ranking: true` entry that names none (data.py RANKING_COLUMNS). */
 export const RANKING_COLUMN_DEFAULTS = { chosen: "chosen", rejected: "rejected" } as const;

@@ -41,6 +41,32 @@ export const FAST_PATHS = ["auto", "on", "off"] as const;
 // dpo = preference optimisation (pref_loss picks DPO sigmoid/hinge/ipo, ORPO or SimPO), kto = KTO.
 export const STAGES = ["pt", "sft", "rm", "dpo", "kto"] as const;
 export const PREF_LOSSES = ["sigmoid", "hinge", "ipo", "orpo", "simpo"] as const;
+export type Stage = (typeof STAGES)[number];
+/** The preference stages, which train on whole pairs or tagged answers (never packed). */
+export const PREFERENCE_STAGES: readonly Stage[] = ["rm", "dpo", "kto"];
+/** pref_loss values that compare against a reference model (ORPO and SimPO are reference-free). */
+export const REFERENCE_LOSSES: readonly (typeof PREF_LOSSES)[number][] = ["sigmoid", "hinge", "ipo"];
+/** Whether a run of this config trains against a reference model (dpo with a reference loss, kto). */
+export const needsReference = (c: { stage: Stage; pref_loss: (typeof PREF_LOSSES)[number] }) =>
+  c.stage === "kto" || (c.stage === "dpo" && REFERENCE_LOSSES.includes(c.pref_loss));
+// What a registered dataset holds, by its dataset_info.json entry (lib/datasets/kind.ts):
+// sft = instruction/answer or conversation records, preference = `ranking: true` pairs (chosen /
+// rejected), kto = records with a `kto_tag` column, pretraining = raw documents.
+export const DATASET_KINDS = ["sft", "preference", "kto", "pretraining"] as const;
+export type DatasetKind = (typeof DATASET_KINDS)[number];
+/** The dataset kinds each stage trains on (tuneboard_trainer/stage_data.py's loaders). */
+export const STAGE_DATASET_KINDS: Record<Stage, readonly DatasetKind[]> = {
+  pt: ["pretraining"],
+  sft: ["sft"],
+  rm: ["preference"],
+  dpo: ["preference"],
+  kto: ["kto"],
+};
+export const datasetFitsStage = (kind: DatasetKind, stage: Stage) => STAGE_DATASET_KINDS[stage].includes(kind);
+export const stageDatasetMessage = (name: string, stage: Stage) =>
+  `dataset "${name}" does not fit stage ${stage}: choose a ${STAGE_DATASET_KINDS[stage].join(" or ")} dataset`;
+export const PACKING_PREFERENCE = "packing: preference stages train on whole pairs; turn packing off";
+export const REFERENCE_NEEDS_LORA = "the reference model is the base with the LoRA adapter off: use LoRA, or the orpo / simpo loss";
 // LlamaBoard's "Quantization bit" for the frozen base weights (strings, as its select sends them).
 export const QUANTIZATION_BITS = ["none", "8", "4"] as const;
 // auto: nf4 for 4 bits; fp8 for 8 bits on a GPU of compute capability >= 8.9, int8 elsewhere.
@@ -176,10 +202,29 @@ export function runConfigRules(config: RunConfig, ctx: z.RefinementCtx): void {
   if (config.early_stopping_patience > 0 && config.val_size === 0) {
     ctx.addIssue({ code: "custom", path: ["early_stopping_patience"], message: EARLY_STOPPING_NEEDS_EVAL });
   }
+  // The trainer refuses the same (tuneboard_trainer/stages.py check_stage), after the run was queued.
+  if (PREFERENCE_STAGES.includes(config.stage) && config.packing) {
+    ctx.addIssue({ code: "custom", path: ["packing"], message: PACKING_PREFERENCE });
+  }
+  if (needsReference(config) && config.finetuning_type !== "lora") {
+    ctx.addIssue({ code: "custom", path: ["finetuning_type"], message: REFERENCE_NEEDS_LORA });
+  }
 }
 
 /** runConfigSchema with the rules between fields: what a request to queue a run must pass. */
 export const runRequestSchema = runConfigSchema.superRefine(runConfigRules);
+
+/**
+ * The same, plus: every dataset fits the stage, given each registered dataset's kind (datasets
+ * missing from `kinds` are left to the registry check, which names them).
+ */
+export function runRequestSchemaWith(kinds: Readonly<Record<string, DatasetKind>>) {
+  return runConfigSchema.superRefine((config, ctx) => {
+    runConfigRules(config, ctx);
+    const misfit = config.dataset.find((name) => kinds[name] !== undefined && !datasetFitsStage(kinds[name], config.stage));
+    if (misfit !== undefined) ctx.addIssue({ code: "custom", path: ["dataset"], message: stageDatasetMessage(misfit, config.stage) });
+  });
+}
 
 /** Samples per optimizer step: LLaMA-Factory's rule, batch × accumulation × data-parallel ranks (distributed.py). */
 export function globalBatchSize(batch: number, accumulation: number, numGpus: number): number {

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { jobStatusSchema } from "@/lib/queue/types";
 import { TEMPLATES } from "./run-config";
+import { stageMetricsSchema } from "./trainer-events";
 
 export const jobId = z.number().int().positive();
 
@@ -16,6 +17,8 @@ export const metricPoint = z.object({
   tokensPerSec: z.number().nullable(),
   elapsedS: z.number().nullable(),
   gpuMemGib: z.number().nullable().optional(),
+  // Preference / reward stages only: TRL's metrics of the step (STAGE_METRICS).
+  stageMetrics: stageMetricsSchema.nullable().optional(),
 });
 export type MetricPoint = z.infer<typeof metricPoint>;
 

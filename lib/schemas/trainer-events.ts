@@ -30,6 +30,27 @@ export const logEvent = z.object({
   message: z.string(),
 });
 
+/**
+ * What the preference and reward stages log beside the loss, under TRL's / LLaMA-Factory's names
+ * (dpo/orpo/simpo: rewards and log-probs of the chosen and rejected answers; kto: the KL term;
+ * rm: accuracy and the rewards of its value head). Means over the samples since the last step event.
+ */
+export const STAGE_METRICS = [
+  "rewards/chosen",
+  "rewards/rejected",
+  "rewards/margins",
+  "rewards/accuracies",
+  "logps/chosen",
+  "logps/rejected",
+  "kl",
+  "accuracy",
+] as const;
+export type StageMetric = (typeof STAGE_METRICS)[number];
+export const stageMetricsSchema = z
+  .object(Object.fromEntries(STAGE_METRICS.map((k) => [k, finite.optional()])) as Record<StageMetric, z.ZodOptional<typeof finite>>)
+  .strict();
+export type StageMetrics = z.infer<typeof stageMetricsSchema>;
+
 export const stepEvent = z.object({
   ...base,
   type: z.literal("step"),
@@ -45,6 +66,8 @@ export const stepEvent = z.object({
   elapsed_s: finite,
   // Peak GPU memory allocated (GiB) since the previous step event; absent on the CPU.
   gpu_mem_gib: z.number().nonnegative().nullable().optional(),
+  // Preference and reward stages only (STAGE_METRICS); absent for sft and pt.
+  metrics: stageMetricsSchema.optional(),
 });
 
 export const checkpointEvent = z.object({

@@ -13,7 +13,9 @@ import { latestCheckpoint } from "@/lib/jobs/checkpoints";
 import { RunLive } from "@/components/RunLive";
 import { findJob } from "@/lib/data/runs";
 import { env } from "@/lib/env";
-import { runConfigSchema } from "@/lib/schemas/run-config";
+import { needsReference, runConfigSchema } from "@/lib/schemas/run-config";
+import { offersPreferenceTraining } from "@/lib/jobs/preference-start";
+import { TRAIN_KIND } from "@/lib/jobs/list";
 import { parseTrainRunDetails } from "@/lib/schemas/fast-path-options";
 import { FastPathOptionsPanel } from "@/components/runs/FastPathOptionsPanel";
 import { getT } from "@/lib/i18n/server";
@@ -80,6 +82,12 @@ async function RunView({ job }: { job: Job }) {
                 ? `LoRA r${config.data.lora_rank}/α${config.data.lora_alpha}`
                 : t(`runs.method.${config.data.finetuning_type}`),
           })}`}
+        {config.success && config.data.stage !== "sft" && (
+          <span data-testid="run-stage">
+            {" "}· {config.data.stage}
+            {config.data.stage === "dpo" && ` (${config.data.pref_loss}, β ${config.data.pref_beta})`}
+          </span>
+        )}
         {job.numGpus >= 1 && (
           <span data-testid="run-gpus"> · {job.numGpus === 1 ? t("runs.gpus.one") : t("runs.gpus.many", { n: job.numGpus })}</span>
         )}
@@ -94,7 +102,25 @@ async function RunView({ job }: { job: Job }) {
           </Link>
         </p>
       )}
-      {train && job.status === "succeeded" && <ContinueTraining runId={job.id} />}
+      {config.success && (config.data.stage === "dpo" || config.data.stage === "kto") && (
+        <p className="text-sm text-slate-700" data-testid="run-reference">
+          {!needsReference(config.data)
+            ? t("runs.stage.referenceNone", { loss: config.data.pref_loss })
+            : earlier
+              ? t("runs.stage.referenceSft", { number: earlier.number })
+              : t("runs.stage.referenceBase")}
+        </p>
+      )}
+      {train && job.status === "succeeded" && (
+        <div className="flex flex-wrap items-start gap-2">
+          <ContinueTraining runId={job.id} />
+          {offersPreferenceTraining(job, TRAIN_KIND) && (
+            <Link href={`/train?prefer=${job.id}`} className="btn btn-secondary" data-testid="continue-preference">
+              {t("runs.lifecycle.continuePreference")}
+            </Link>
+          )}
+        </div>
+      )}
       <RunLineage
         t={t}
         earlier={earlier && { id: earlier.id, number: earlier.number, name: earlier.name, fromStep: earlierSteps[0] ?? null, toStep: earlierSteps.at(-1) ?? null }}

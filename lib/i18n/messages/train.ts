@@ -202,6 +202,13 @@ export const train = defineMessages(
     "saved.invalid": "Not saved: fix the marked fields first.",
     "saved.notFound": "No configuration named \"{name}\".",
     "saved.nameRequired": "Give the configuration a name.",
+
+    // stages: the stage section, its RLHF group, datasets that do not fit the stage
+    "section.stage": "Stage",
+    "section.rlhf": "RLHF (preference training)",
+    "stage.startFrom": "Starts from SFT run #{number}: its adapter is where training begins.",
+    "stage.startFresh": "Start from the base model instead",
+    "dataset.misfit": "{kind} data: not for stage {stage}",
   },
   {
     "title": "训练",
@@ -402,5 +409,11 @@ export const train = defineMessages(
     "saved.invalid": "未保存：请先修正标出的字段。",
     "saved.notFound": "没有名为“{name}”的配置。",
     "saved.nameRequired": "请为配置命名。",
+
+    "section.stage": "训练阶段",
+    "section.rlhf": "RLHF（偏好训练）",
+    "stage.startFrom": "从 SFT 运行 #{number} 开始：训练从它的适配器出发。",
+    "stage.startFresh": "改为从基础模型开始",
+    "dataset.misfit": "{kind} 数据：不适用于阶段 {stage}",
   },
 );

@@ -155,6 +155,10 @@ export const validation = defineMessages(
     "atTurn": "turn {n}: {message}",
     "atDataset": "dataset \"{name}\": {message}",
     "atKey": "{key}: {message}",
+    // Stages (lib/schemas/run-config.ts runConfigRules, runRequestSchemaWith).
+    "datasetStage": "dataset \"{name}\" does not fit stage {stage}: choose a {kinds} dataset",
+    "packingPreference": "packing: preference stages train on whole pairs; turn packing off",
+    "referenceNeedsLora": "the reference model is the base with the LoRA adapter off: use LoRA, or the orpo / simpo loss",
   },
   {
     "number": "{field}必须是数字",
@@ -289,5 +293,8 @@ export const validation = defineMessages(
     "atTurn": "第 {n} 轮：{message}",
     "atDataset": "数据集“{name}”：{message}",
     "atKey": "{key}：{message}",
+    "datasetStage": "数据集“{name}”不适合阶段 {stage}：请选择 {kinds} 类型的数据集",
+    "packingPreference": "序列打包：偏好训练阶段按完整的偏好对训练，请关闭序列打包",
+    "referenceNeedsLora": "参考模型是关闭 LoRA 适配器的基础模型：请使用 LoRA，或使用 orpo / simpo 损失",
   },
 );

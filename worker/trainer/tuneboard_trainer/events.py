@@ -58,6 +58,8 @@ class Step:
     tokens_per_sec: Number
     elapsed_s: Number
     gpu_mem_gib: Optional[Number] = None  # peak allocated since the previous step event; None on the CPU
+    # preference / reward stages: TRL's metrics (contracts.enums.STAGE_METRICS) averaged since the last step event
+    metrics: Optional[dict] = None
     type: str = field(default="step", init=False)
 
 
@@ -122,7 +124,7 @@ EVENT_TYPES = {cls.__dataclass_fields__["type"].default: cls
                for cls in (Started, Log, Step, Eval, Checkpoint, Done, Error, Progress, Result)}
 # (type, key) pairs that may be absent; they are omitted from JSON when None, never written as null.
 _OPTIONAL = {("error", "traceback"), ("started", "num_eval_samples"), ("started", "fast_path_options"),
-             ("done", "eval_loss"), ("done", "stopped_early"), ("step", "gpu_mem_gib")}
+             ("done", "eval_loss"), ("done", "stopped_early"), ("step", "gpu_mem_gib"), ("step", "metrics")}
 
 
 class EventValidationError(ValueError):

@@ -56,6 +56,16 @@ def load_resume_state(cfg: TrainConfig) -> dict:
     return state
 
 
+# A run of one of these stages may start from a finished sft run (the SFT -> preference chain): it takes that
+# run's trained weights only and trains its own stage from step 0, against that SFT model as the reference.
+CHAIN_STAGES = ("dpo", "kto")
+
+
+def is_stage_chain(state: dict, cfg: TrainConfig) -> bool:
+    """True when `state` (a continue_from state) is an sft run that this preference run starts from."""
+    return state["config"].get("stage", "sft") == "sft" and cfg.stage in CHAIN_STAGES
+
+
 def load_continue_state(cfg: TrainConfig) -> dict:
     """The final trainer_state.pt of the run `continue_from` names, checked against this config."""
     folder = Path(cfg.continue_from)
@@ -64,6 +74,14 @@ def load_continue_state(cfg: TrainConfig) -> dict:
                           "state, so it cannot be continued")
     state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=False)
     saved = state["config"]
+    if is_stage_chain(state, cfg):
+        # Only the weights carry over: the batch order, optimizer and step counter are this stage's own.
+        for key, words in MODEL_KEYS.items():
+            if key != "stage" and key in saved and saved[key] != getattr(cfg, key):
+                raise ConfigError(f"continue_from: the SFT run was trained with {words} {saved[key]!r}, this run "
+                                  f"has {getattr(cfg, key)!r}; preference training starts from an SFT run only "
+                                  "with the same base model, method and adapter shape")
+        return state
     for key, words in MODEL_KEYS.items():
         if key in saved and saved[key] != getattr(cfg, key):
             raise ConfigError(f"continue_from: the earlier run was trained with {words} {saved[key]!r}, this run has "
@@ -74,6 +92,15 @@ def load_continue_state(cfg: TrainConfig) -> dict:
             raise ConfigError(f"continue_from: the earlier run was trained with {key}={saved.get(key)!r}, this run "
                               f"has {getattr(cfg, key)!r}")
     return state
+
+
+def load_trained_weights(model, state: dict, field: str) -> None:
+    """The trained weights of `state` into `model` (an sft run a preference run starts from), nothing else."""
+    named = dict(model.named_parameters())
+    check_trainable(state, named, field)
+    with torch.no_grad():
+        for n, t in state["trainable"].items():
+            named[n].copy_(t)
 
 
 def check_trainable(state: dict, named: dict, field: str) -> None:

@@ -16,6 +16,7 @@ losses); a config asking for anything else is refused before the model loads.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Optional
 
@@ -51,13 +52,22 @@ def check_stage(cfg: TrainConfig, distributed: bool) -> None:
                           "with the LoRA adapter switched off: use lora (or pref_loss orpo / simpo)")
 
 
-def describe(cfg: TrainConfig) -> Optional[str]:
-    """The log line that says what a non-sft stage trains and against which reference."""
+def reference_words(cfg: TrainConfig, chained: bool) -> str:
+    """Which model the reference is, as the log and the Run page say it."""
+    if not needs_reference(cfg):
+        return "no reference model"
+    if chained:
+        return "reference: the SFT model (the SFT run's adapter as it ended, frozen)"
+    return "reference: the base model with the LoRA adapter switched off"
+
+
+def describe(cfg: TrainConfig, chained: bool = False) -> Optional[str]:
+    """The log line that says what a non-sft stage trains and against which reference (chained: the run starts
+    from an sft run, run_state.is_stage_chain)."""
     if cfg.stage == "pt":
         return "stage pt: pre-training on raw text, every token labelled, documents packed without crossing"
     if cfg.stage == "dpo":
-        ref = ("reference: the base model with the LoRA adapter switched off" if needs_reference(cfg)
-               else "no reference model")
+        ref = reference_words(cfg, chained)
         extra = f", gamma {cfg.simpo_gamma}" if cfg.pref_loss == "simpo" else ""
         ftx = f", SFT weight {cfg.pref_ftx}" if cfg.pref_ftx > 0 and cfg.pref_loss != "orpo" else ""
         return (f"stage dpo: pref_loss {cfg.pref_loss}, beta {cfg.pref_beta}{extra}{ftx}; {ref}; "
@@ -67,7 +77,7 @@ def describe(cfg: TrainConfig) -> Optional[str]:
                 "(the GPU fast path serves sft and pt)")
     if cfg.stage == "kto":
         return (f"stage kto: beta {cfg.pref_beta}, desirable weight {cfg.kto_chosen_weight}, undesirable weight "
-                f"{cfg.kto_rejected_weight}; reference: the base model with the LoRA adapter switched off; "
+                f"{cfg.kto_rejected_weight}; {reference_words(cfg, chained)}; "
                 "runs on the reference path (the GPU fast path serves sft and pt)")
     return None
 
@@ -92,6 +102,30 @@ class PreferenceStep:
         self.cfg = cfg
         self.collate = kto_batch if cfg.stage == "kto" else pair_batch
         self.reference = needs_reference(cfg)
+        # name -> tensor: trainable weights swapped in for the reference pass (the SFT model of an SFT -> preference
+        # chain); None: the reference is the model with its adapter switched off.
+        self.reference_weights: Optional[dict] = None
+
+    def use_chain_reference(self, chained: bool, parent: Optional[dict], resume: Optional[dict], device) -> None:
+        """The reference of an SFT -> preference chain is the SFT model: the SFT run's adapter as it ended, frozen
+        (`parent` when this run starts the chain; a resumed or continued chain run has it in its own state, saved
+        as reference_trainable). Otherwise it stays the model with its adapter switched off."""
+        if not self.reference:
+            return
+        ref = parent["trainable"] if chained else (resume or parent or {}).get("reference_trainable")
+        if ref is not None:
+            self.use_reference_weights(ref, device)
+
+    def saved_reference(self) -> Optional[dict]:
+        """What trainer_state.pt keeps of the reference (reference_trainable); None: the adapter off."""
+        if self.reference_weights is None:
+            return None
+        return {n: t.detach().cpu() for n, t in self.reference_weights.items()}
+
+    def use_reference_weights(self, trainable: dict, device) -> None:
+        """Make the reference the model with these (frozen) trainable weights instead of the adapter off."""
+        self.reference_weights = {n: t.detach().to(device=device, dtype=torch.float32).clone()
+                                  for n, t in trainable.items()}
 
     @staticmethod
     def samples(batch: dict) -> int:
@@ -101,6 +135,9 @@ class PreferenceStep:
     def _logps(self, model, ids, labels, reference: bool):
         if not reference:
             return sequence_logps(model, model(ids), labels)
+        if self.reference_weights is not None:
+            with torch.no_grad(), weights_swapped(model, self.reference_weights):
+                return sequence_logps(model, model(ids), labels)
         with torch.no_grad(), adapters_disabled(model):
             return sequence_logps(model, model(ids), labels)
 
@@ -111,7 +148,8 @@ class PreferenceStep:
             last = last_token_hidden(model(ids), batch["attention_mask"].to(device))
             scores = model.v_head(last.to(model.v_head.weight.dtype)).squeeze(-1)
             losses, metrics = reward_pair_loss(*scores.chunk(2))
-            return losses.sum(), metrics
+            # LLaMA-Factory's reward-model metric name for the share of pairs ranked right
+            return losses.sum(), {**metrics, "accuracy": metrics["rewards/accuracies"]}
         if cfg.stage == "kto":
             kl_ids, kl_labels = batch["kl_input_ids"].to(device), batch["kl_labels"].to(device)
             ref_logps, _ = self._logps(model, ids, labels, reference=True)
@@ -130,6 +168,23 @@ class PreferenceStep:
         losses, metrics = pair_loss(cfg.pref_loss, cfg.pref_beta, c, r, nc, nr, ref_c, ref_r, ftx=cfg.pref_ftx,
                                     simpo_gamma=cfg.simpo_gamma)
         return losses.sum(), metrics
+
+
+@contextlib.contextmanager
+def weights_swapped(model, weights: dict):
+    """Inside, the parameters named in `weights` hold those tensors (their storage is swapped, nothing is copied);
+    the trained values come back on exit. Only for no-grad passes: nothing may keep a graph through them."""
+    named = dict(model.named_parameters())
+    trained = {n: named[n].data for n in weights}
+    for n, t in weights.items():
+        if t.dtype != trained[n].dtype:
+            t = weights[n] = t.to(trained[n].dtype)
+        named[n].data = t
+    try:
+        yield model
+    finally:
+        for n, t in trained.items():
+            named[n].data = t
 
 
 def attach_value_head(model, device) -> int:
@@ -189,4 +244,4 @@ def evaluate_preference(step: PreferenceStep, model, samples: list, batch_size: 
 
 __all__ = ["PREFERENCE_STAGES", "PreferenceStep", "attach_value_head", "check_stage", "describe",
            "save_without_value_head", "evaluate_preference",
-           "load_stage_data", "mean_metrics", "needs_reference"]
+           "load_stage_data", "mean_metrics", "needs_reference", "reference_words", "weights_swapped"]

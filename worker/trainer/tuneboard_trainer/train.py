@@ -36,6 +36,7 @@ from . import distributed
 from .config import ConfigError, TrainConfig
 from .data import collate, epoch_batches, load_examples, pack_examples, split_examples
 from .forward import enable_gradient_checkpointing, evaluate, forward_batch, resolve_device
+from .contracts.enums import STAGE_METRICS
 from .events import Checkpoint, Done, Eval, EventSink, Started, Step
 from .fast import FastPathOptions, for_training, resolved_options
 from .fast.graph import graphs_for_training
@@ -49,8 +50,8 @@ from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, describe, evaluate_preference,
                      load_stage_data, mean_metrics, save_without_value_head)
 from .early_stopping import best_eval, early_stop, saved_message, stop_message
-from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, load_continue_state, load_resume_state, rng_state,
-                        set_rng_state)
+from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, is_stage_chain, load_continue_state,
+                        load_resume_state, load_trained_weights, rng_state, set_rng_state)
 from .quant.run import (kernels_ready, load_run_model, needs_quant_loader, reference_path_note,
                         resolve_method)
 from .templates import IGNORE_INDEX, TemplateError, check_tokenizer_fits, load_template
@@ -84,7 +85,9 @@ class TrainingRun:
         self.quant_method = resolve_method(cfg, self.device)  # None: full-precision base weights
         self.resume = load_resume_state(cfg) if cfg.resume_from_checkpoint else None
         self.parent = load_continue_state(cfg) if cfg.continue_from else None
-        self.start_step = self.parent["global_step"] if self.parent is not None else 0
+        # An sft run that this preference run starts from (run_state.is_stage_chain): weights only, step 0.
+        self.chained = self.parent is not None and is_stage_chain(self.parent, cfg)
+        self.start_step = self.parent["global_step"] if self.parent is not None and not self.chained else 0
         torch.manual_seed(cfg.seed)
         self._load_data()
         self.phases = {"data": time.time() - self.t_setup}  # seconds per setup phase, for the log
@@ -96,9 +99,13 @@ class TrainingRun:
         self.best_weights: tuple[int, dict[str, torch.Tensor]] | None = None
         if self.resume is not None:
             self._restore(self.resume, "resume_from_checkpoint")
+        elif self.chained:
+            load_trained_weights(self.model, self.parent, "continue_from")
         elif self.parent is not None:
             self._restore(self.parent, "continue_from")
             self._rescale_lr()
+        if self.pref_step is not None:  # an SFT -> preference chain's reference: the SFT model (stages.py)
+            self.pref_step.use_chain_reference(self.chained, self.parent, self.resume, self.device)
         self.out_dir = Path(cfg.output_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = self._open_log()
@@ -251,8 +258,8 @@ class TrainingRun:
                  level="warning" if stats.truncated or stats.dropped else "info")
         for w in self.warnings:
             sink.log(w, level="warning")
-        if describe(cfg):
-            sink.log(describe(cfg))
+        if describe(cfg, self.chained):
+            sink.log(describe(cfg, self.chained))
         if self.val_set:
             sink.log(f"held out {len(self.val_set)} samples for eval loss every {cfg.eval_steps} steps")
         if cfg.packing or cfg.stage == "pt":
@@ -261,7 +268,10 @@ class TrainingRun:
         for msg in (self.fast_msg, self.graphs_msg, self.aux_msg):
             if msg:
                 sink.log(msg)
-        if self.parent is not None and self.resume is None:
+        if self.chained and self.resume is None:
+            sink.log(f"starting from the SFT run {cfg.continue_from}: its adapter is where training starts"
+                     + (", and, frozen, the reference model" if self.pref_step.reference else ""))
+        elif self.parent is not None and self.resume is None:
             sink.log(f"continuing {cfg.continue_from} from step {self.step} (epoch {self.epoch}, step "
                      f"{self.step_in_epoch} of that epoch): weights, optimizer, scheduler and RNG restored; "
                      f"{self.total_steps - self.start_step} more steps")
@@ -287,6 +297,7 @@ class TrainingRun:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None, "rng": rng_state(),
             "trainable": {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad},
             "config": {k: getattr(self.cfg, k) for k in SAVED_KEYS},
+            "reference_trainable": self.pref_step.saved_reference() if self.pref_step is not None else None,
         }, tmp_state)
         os.replace(tmp_state, path / STATE_FILE)
         return path
@@ -444,6 +455,7 @@ class TrainingRun:
             grad_norm=round(grad_norm, 4) if math.isfinite(grad_norm) else None,
             tokens=self.tokens, tokens_per_sec=round((self.tokens - tokens_at_start) / max(elapsed, 1e-9), 1),
             elapsed_s=round(elapsed, 2), gpu_mem_gib=gpu_mem,
+            metrics={k: v for k, v in metrics.items() if k in STAGE_METRICS} or None,
         ), extra=metrics)
         self.window_losses, self.window_metrics = [], []
         print(f"step {self.step}/{self.total_steps} loss {event['loss']:.4f} lr {lr:.2e} "

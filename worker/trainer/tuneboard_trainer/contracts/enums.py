@@ -16,5 +16,6 @@ ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Mi
 TRAINER_EVENT_TYPES = ("started", "log", "step", "checkpoint", "eval", "done", "error", "progress", "result",)
 ERROR_KINDS = ("config", "data", "oom", "internal",)
 LOG_LEVELS = ("info", "warning", "error",)
+STAGE_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected", "kl", "accuracy",)
 CHAT_COMMAND_TYPES = ("load", "generate", "stop", "unload", "shutdown",)
 CHAT_EVENT_TYPES = ("ready", "progress", "loaded", "token", "done", "unloaded", "error",)
