@@ -133,7 +133,7 @@ describe("formatParams", () => {
   });
 });
 
-describe("families of issue 20 in the picker", () => {
+describe("GLM, Gemma, Phi and MoE families in the picker", () => {
   it("guesses the reasoning templates: Qwen3's <think> and the DeepSeek-R1 distills' markers", () => {
     expect(guessTemplate("Qwen3ForCausalLM", "<|im_start|>{{ role }}\n{{ content }}<think>\n\n</think>")).toBe("qwen3");
     expect(guessTemplate("Qwen3MoeForCausalLM", null)).toBe("qwen3");
