@@ -85,7 +85,7 @@ test("SFT identity run → Continue with preference training → DPO learns the 
   await page.getByLabel("Learning rate").fill(DPO.learning_rate);
   await page.getByLabel("Batch size").fill(DPO.per_device_train_batch_size);
   await page.getByLabel("Gradient accumulation").fill(DPO.gradient_accumulation_steps);
-  await page.getByRole("button", { name: "Start" }).click();
+  await page.getByRole("button", { name: "Start", exact: true }).click();
   await page.waitForURL(/\/runs\/\d+$/);
   const dpoId = Number(/\/runs\/(\d+)$/.exec(page.url())?.[1]);
   await expect(page.getByTestId("run-reference")).toHaveText(`Reference: SFT run #${sftNumber}`);
