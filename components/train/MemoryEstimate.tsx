@@ -75,7 +75,7 @@ export function MemoryEstimate({ model, form }: { model: ModelOption | undefined
                     style={{ width: `${Math.max(1, (100 * e.parts[p]) / e.totalBytes)}%` }}
                   />
                 </th>
-                <td className="py-1 text-right tabular-nums" data-testid={`memory-${p}`}>
+                <td className="py-1 text-right tabular-nums" data-testid={`memory-${p}`} data-bytes={Math.round(e.parts[p])}>
                   {formatGiB(e.parts[p])}
                 </td>
               </tr>
