@@ -17,6 +17,7 @@ import { SavedConfigs } from "./train/SavedConfigs";
 import { GpuSummary } from "./train/GpuSummary";
 import { MethodSections } from "./train/MethodSections";
 import { StageSection } from "./train/StageSection";
+import { QuantizationFields } from "./train/QuantizationFields";
 import { trainFields } from "./train/field-kit";
 import { useTrainForm } from "./train/use-train-form";
 import type { CloneInfo, DatasetOption, ModelOption, StartFrom } from "./train/types";
@@ -92,6 +93,7 @@ export function TrainForm({ models, datasets, defaults, modelRoots, saved, clone
               {select("lr_scheduler_type", SCHEDULERS)}
               {select("compute_type", COMPUTE_TYPES)}
               {text("num_gpus")}
+              <QuantizationFields t={t} form={form} errors={errors} setValues={(values) => setForm((f) => ({ ...f, values: { ...f.values, ...values } }))} />
             </div>
             <GpuSummary
               batch={v.per_device_train_batch_size}

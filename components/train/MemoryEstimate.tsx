@@ -3,7 +3,7 @@
 // that it is an estimate and what it assumes (lib/estimate/memory.ts).
 import { useT } from "@/lib/i18n/client";
 import type { MessageKey } from "@/lib/i18n/translate";
-import { estimateMemory, formatGiB, type ComputeType, type LoraTargetName, type MemoryPart, type Method } from "@/lib/estimate/memory";
+import { estimateMemory, formatGiB, QUANTIZED_WEIGHT_BITS, type QuantizationBit, type ComputeType, type LoraTargetName, type MemoryPart, type Method } from "@/lib/estimate/memory";
 import { formatParams } from "@/lib/estimate/shape";
 import type { FormState } from "@/lib/configs/form";
 import type { ModelOption } from "./types";
@@ -20,6 +20,8 @@ export function MemoryEstimate({ model, form }: { model: ModelOption | undefined
   const v = form.values;
   const batch = positiveInt(v.per_device_train_batch_size);
   const cutoff = positiveInt(v.cutoff_len);
+  // Only LoRA trains on a quantized base (the schema refuses the rest), so only LoRA's estimate follows the field.
+  const bits = (v.finetuning_type ?? "lora") === "lora" ? ((v.quantization_bit ?? "none") as QuantizationBit) : "none";
   let body: React.ReactNode;
   if (!model?.shape || model.parameterCount === null) {
     body = <p className="text-sm text-slate-600">{t("train.memory.unavailable")}</p>;
@@ -40,6 +42,7 @@ export function MemoryEstimate({ model, form }: { model: ModelOption | undefined
         batchSize: batch,
         cutoffLen: cutoff,
         gradientCheckpointing: form.flags.gradient_checkpointing,
+        quantizationBit: bits,
       },
       model.parameterCount,
     );
@@ -65,14 +68,14 @@ export function MemoryEstimate({ model, form }: { model: ModelOption | undefined
             {PARTS.filter((p) => e.parts[p] > 0).map((p) => (
               <tr key={p} className="border-t border-slate-100">
                 <th scope="row" className="py-1 pr-2 text-left font-normal text-slate-700">
-                  {t(`train.memory.part.${p}` as MessageKey)}
+                  {p === "weights" && bits !== "none" ? t("train.memory.part.weights.quantized", { bits }) : t(`train.memory.part.${p}` as MessageKey)}
                   <span
                     aria-hidden="true"
                     className="mt-0.5 block h-1 rounded bg-indigo-400"
                     style={{ width: `${Math.max(1, (100 * e.parts[p]) / e.totalBytes)}%` }}
                   />
                 </th>
-                <td className="py-1 text-right tabular-nums" data-testid={`memory-${p}`}>
+                <td className="py-1 text-right tabular-nums" data-testid={`memory-${p}`} data-bytes={Math.round(e.parts[p])}>
                   {formatGiB(e.parts[p])}
                 </td>
               </tr>
@@ -80,7 +83,12 @@ export function MemoryEstimate({ model, form }: { model: ModelOption | undefined
           </tbody>
         </table>
         <p className="mt-2 text-xs text-slate-600">{t("train.memory.note", { dtype: e.dtypeBytes === 4 ? "fp32" : "bf16/fp16" })}</p>
-        {v.finetuning_type === "lora" && !form.flags.use_dora && v.fast_path !== "off" && (
+        {bits !== "none" && (
+          <p className="mt-1 text-xs text-slate-600" data-testid="memory-quantized">
+            {t("train.memory.quantized", { bits, perWeight: String(QUANTIZED_WEIGHT_BITS[bits]) })}
+          </p>
+        )}
+        {v.finetuning_type === "lora" && !form.flags.use_dora && v.fast_path !== "off" && bits === "none" && (
           <p className="mt-1 text-xs text-slate-600" data-testid="memory-fast-path">
             {t("train.memory.fastPath")}
           </p>

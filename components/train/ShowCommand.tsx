@@ -5,7 +5,7 @@
 import { useId, useState } from "react";
 import { useLocale, useT } from "@/lib/i18n/client";
 import { safeParseIn } from "@/lib/i18n/validation";
-import { runConfigSchema } from "@/lib/schemas/run-config";
+import { runRequestSchema } from "@/lib/schemas/run-config";
 import { commandText, displayPath, type CommandPaths } from "@/lib/configs/command";
 import { configFileText, trainerConfigFile } from "@/lib/trainer/config-file";
 import { stateToInput, type FormState } from "@/lib/configs/form";
@@ -17,7 +17,7 @@ export function ShowCommand({ form, paths, modelPath }: { form: FormState; paths
   const panelId = useId();
   let content: React.ReactNode = null;
   if (open) {
-    const parsed = safeParseIn(runConfigSchema, stateToInput(form), locale);
+    const parsed = safeParseIn(runRequestSchema, stateToInput(form), locale);
     if (!parsed.success) {
       content = (
         <div data-testid="command-invalid">

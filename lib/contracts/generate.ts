@@ -2,7 +2,7 @@
 // JSON Schema files it validates configs and protocol messages with (tuneboard_trainer/validation.py)
 // and a Python module of the enums it would otherwise copy. `npm run gen:contracts` writes them under
 // worker/trainer/tuneboard_trainer/contracts/; lib/contracts/generate.test.ts fails when they are stale.
-import { trainerConfigFileSchema, LORA_TARGETS, TEMPLATES, METHODS, COMPUTE_TYPES, SCHEDULERS, FAST_PATHS, STAGES, PREF_LOSSES, QUANTIZATION_BITS, QUANTIZATION_METHODS } from "@/lib/schemas/run-config";
+import { trainerConfigFileSchema, LORA_TARGETS, TEMPLATES, METHODS, COMPUTE_TYPES, SCHEDULERS, FAST_PATHS, STAGES, PREF_LOSSES, QUANTIZATION_BITS, QUANTIZATION_METHODS, QUANTIZATION_METHOD_BITS, QUANTIZABLE_METHODS } from "@/lib/schemas/run-config";
 import { evalTaskFileSchema } from "@/lib/schemas/eval-config";
 import { EXPORT_DEVICES, EXPORT_DTYPES, exportTaskFileSchema } from "@/lib/schemas/export-config";
 import { trainerEvent, errorEvent, logEvent, STAGE_METRICS } from "@/lib/schemas/trainer-events";
@@ -35,6 +35,7 @@ const ENUMS: Record<string, readonly string[]> = {
   PREF_LOSSES,
   QUANTIZATION_BITS,
   QUANTIZATION_METHODS,
+  QUANTIZABLE_METHODS,
   EXPORT_DTYPES,
   EXPORT_DEVICES,
   ARCHITECTURES: SUPPORTED_ARCHITECTURES,
@@ -46,9 +47,17 @@ const ENUMS: Record<string, readonly string[]> = {
   CHAT_EVENT_TYPES: chatProcessEvent.options.map((o) => o.shape.type.value),
 };
 
+// Tables (string -> string) the trainer reads as dicts.
+const TABLES: Record<string, Record<string, string>> = {
+  QUANTIZATION_METHOD_BITS,
+};
+
 function pythonEnums(): string {
   const lines = [`"""${HEADER}"""`, ""];
   for (const [name, values] of Object.entries(ENUMS)) lines.push(`${name} = (${values.map((v) => JSON.stringify(v)).join(", ")},)`);
+  for (const [name, table] of Object.entries(TABLES)) {
+    lines.push(`${name} = {${Object.entries(table).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(", ")}}`);
+  }
   return lines.join("\n") + "\n";
 }
 

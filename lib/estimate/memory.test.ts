@@ -125,3 +125,40 @@ describe("mixture of experts", () => {
     expect(loraParams(mixtral, 8, "all", false)).toBe(loraParams(mixtral, 8, ["q_proj", "k_proj", "v_proj", "o_proj"], false));
   });
 });
+
+describe("estimateMemory with a quantized base (quantization_bit)", () => {
+  // LLaMA-Factory's hardware table: an 8B LoRA needs about 16 GB in bf16, 10 GB in 8 bits, 6 GB in 4 bits.
+  const small: MemoryInput = { ...base, batchSize: 1, cutoffLen: 512 };
+  const total = countParams(llama8b);
+  const projections = 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336);
+  const largestDense = 4096 * 14336 * 2;
+
+  it("an 8B 4-bit LoRA fits an 8 GB card; the same run in bf16 needs more than a 16 GB card", () => {
+    const nf4 = estimateMemory({ ...small, quantizationBit: "4" }, total);
+    const bf16 = estimateMemory({ ...small, quantizationBit: "none" }, total);
+    expect(nf4.totalBytes).toBeLessThan(8 * GiB);
+    expect(bf16.totalBytes).toBeGreaterThan(16 * GiB);
+    const int8 = estimateMemory({ ...small, quantizationBit: "8" }, total);
+    expect(int8.totalBytes).toBeGreaterThan(nf4.totalBytes);
+    expect(int8.totalBytes).toBeLessThan(bf16.totalBytes);
+  });
+
+  it("stores projections at 4.5 bits (NF4 + double-quantized absmax) or 8 bits + fp32 channel scales; the rest in bf16", () => {
+    expect(projections).toBe(6_979_321_856);
+    const nf4 = estimateMemory({ ...small, quantizationBit: "4" }, total);
+    expect(nf4.parts.weights).toBe((total - projections) * 2 + (projections * 4.5) / 8 + largestDense);
+    const int8 = estimateMemory({ ...small, quantizationBit: "8" }, total);
+    const scales = 32 * 4 * (4096 + 1024 + 1024 + 4096 + 14336 + 14336 + 4096);
+    expect(int8.parts.weights).toBe((total - projections) * 2 + projections + scales + largestDense);
+  });
+
+  it("changes only the base weights: the adapter, its gradients and AdamW states stay fp32, activations as in bf16", () => {
+    const nf4 = estimateMemory({ ...small, quantizationBit: "4" }, total);
+    const bf16 = estimateMemory(small, total);
+    for (const part of ["trainable", "gradients", "optimizer", "activations", "logits", "overhead"] as const) {
+      expect(nf4.parts[part]).toBe(bf16.parts[part]);
+    }
+    expect(nf4.parts.trainable).toBe(20_971_520 * 4);
+    expect(nf4.parts.optimizer).toBe(20_971_520 * 8);
+  });
+});

@@ -7,6 +7,8 @@ import { blockParams, linearShapes, type LinearName, type ModelShape } from "./s
 
 export type Method = "lora" | "freeze" | "full";
 export type ComputeType = "auto" | "bf16" | "fp16" | "fp32";
+/** The run config's quantization_bit: the frozen base projections stored in 8 or 4 bits (LoRA only). */
+export type QuantizationBit = "none" | "8" | "4";
 
 /** A LoRA target as the run config names it: a linear layer, or the fused q/k/v and gate/up of Phi-3 and GLM. */
 export type LoraTargetName = LinearName | "qkv_proj" | "gate_up_proj";
@@ -24,6 +26,8 @@ export interface MemoryInput {
   batchSize: number;
   cutoffLen: number;
   gradientCheckpointing: boolean;
+  /** Absent: none (full-precision base weights). */
+  quantizationBit?: QuantizationBit;
 }
 
 export type MemoryPart = "weights" | "trainable" | "gradients" | "optimizer" | "activations" | "logits" | "overhead";
@@ -99,6 +103,22 @@ export function freezeParams(shape: ModelShape, layers: number, modules: string)
   return n * perLayer;
 }
 
+/** Bits per stored weight of a quantized projection: NF4's 4 bits plus its double-quantized absmax (one 8-bit
+ * absmax per 64 weights, one fp32 scale per 256 absmax) rounded up to 4.5, as the QLoRA paper budgets; 8-bit
+ * is one byte per weight (its fp32 per-output-channel scale is counted separately). */
+export const QUANTIZED_WEIGHT_BITS: Record<Exclude<QuantizationBit, "none">, number> = { "4": 4.5, "8": 8 };
+
+/** Bytes of the base weights: projections quantized (plus 8-bit's per-channel scales and the one projection the
+ * reference path dequantizes at a time, in the compute dtype); embeddings, norms, biases and lm_head in `b`. */
+export function baseWeightBytes(shape: ModelShape, totalParams: number, b: number, bits: QuantizationBit): number {
+  if (bits === "none") return totalParams * b;
+  const lin = Object.values(linearShapes(shape));
+  const projection = shape.layers * lin.reduce((a, [i, o]) => a + i * o, 0);
+  const scales = bits === "8" ? shape.layers * lin.reduce((a, [, o]) => a + 4 * o, 0) : 0;
+  const largestDense = Math.max(...lin.map(([i, o]) => i * o)) * b;
+  return (totalParams - projection) * b + (projection * QUANTIZED_WEIGHT_BITS[bits]) / 8 + scales + largestDense;
+}
+
 /** Values kept for backward per token in one block (norm inputs/outputs, q/k/v, attention output, MLP). MoE: the
  * MLP part is each token's routed experts (top k of them) and the router's scores. */
 export function activationValuesPerTokenPerLayer(s: ModelShape): number {
@@ -138,7 +158,7 @@ export function estimateMemory(input: MemoryInput, totalParams: number): MemoryE
   const logits = tokens * shape.vocabSize * (b + 4 + 4);
 
   const parts: Record<MemoryPart, number> = {
-    weights: totalParams * b,
+    weights: input.method === "lora" ? baseWeightBytes(shape, totalParams, b, input.quantizationBit ?? "none") : totalParams * b,
     trainable,
     gradients,
     optimizer,

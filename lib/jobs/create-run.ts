@@ -11,9 +11,10 @@ import { isDatasetError } from "@/lib/datasets/errors";
 import { enqueueJob } from "@/lib/queue/enqueue";
 import { queueFullReason } from "@/lib/security/queue-cap";
 import type { Locale } from "@/lib/i18n/locales";
-import { localized } from "@/lib/i18n/validation";
+import { localized, translateMessage } from "@/lib/i18n/validation";
 import { checkDatasets, checkModel, parseRequest } from "./request-checks";
 import { checkContinuedRun } from "./continued-run";
+import { gpuFitError } from "./gpu-fit";
 
 export type FieldErrors = Partial<Record<string, string>>;
 export type CreateRunResult = { ok: true; id: number } | { ok: false; fieldErrors: FieldErrors; formError?: string };
@@ -53,6 +54,9 @@ async function validateAndQueue(input: unknown, locale: Locale): Promise<CreateR
     const parent = await checkContinuedRun(env().runsDir, config.continue_from_run);
     if (!parent.ok) return parent;
   }
+
+  const noFit = await gpuFitError(modelPath, config);
+  if (noFit) return { ok: false, fieldErrors: {}, formError: translateMessage(noFit, locale) };
 
   const full = await queueFullReason();
   if (full) return { ok: false, fieldErrors: {}, formError: full };

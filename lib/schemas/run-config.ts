@@ -71,6 +71,14 @@ export const REFERENCE_NEEDS_LORA = "the reference model is the base with the Lo
 export const QUANTIZATION_BITS = ["none", "8", "4"] as const;
 // auto: nf4 for 4 bits; fp8 for 8 bits on a GPU of compute capability >= 8.9, int8 elsewhere.
 export const QUANTIZATION_METHODS = ["auto", "nf4", "int8", "fp8"] as const;
+/** The bit width of each explicit method (the trainer's quant/run.py reads this table, generated). */
+export const QUANTIZATION_METHOD_BITS: Record<Exclude<(typeof QUANTIZATION_METHODS)[number], "auto">, "4" | "8"> = {
+  nf4: "4",
+  int8: "8",
+  fp8: "8",
+};
+/** Fine-tuning methods that train on a quantized base: LoRA only, as LLaMA-Factory refuses full/freeze on one. */
+export const QUANTIZABLE_METHODS = ["lora"] as const;
 
 // Form inputs arrive as strings; a number field gets a message that names what is wrong. The
 // checks go on the number schema itself (not a later pipe) so that the generated JSON Schema
@@ -192,6 +200,21 @@ export const runConfigSchema = z.object({
 });
 
 export const EARLY_STOPPING_NEEDS_EVAL = "early stopping needs a validation split: set validation size above 0";
+export const QUANTIZATION_NEEDS_LORA = "quantized base weights train only with LoRA: choose LoRA, or quantization bit none";
+export const quantizationMethodMismatch = (method: string, bits: string) =>
+  `quantization method ${method} needs quantization bit ${bits}`;
+
+/** The quantization rule the trainer also applies (quant/run.py): LoRA only, and a method that fits the bit width. */
+export function quantizationIssues(config: Pick<RunConfig, "quantization_bit" | "quantization_method" | "finetuning_type">): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  if (config.quantization_bit !== "none" && !(QUANTIZABLE_METHODS as readonly string[]).includes(config.finetuning_type)) {
+    issues.push({ path: "quantization_bit", message: QUANTIZATION_NEEDS_LORA });
+  }
+  if (config.quantization_method !== "auto" && QUANTIZATION_METHOD_BITS[config.quantization_method] !== config.quantization_bit) {
+    issues.push({ path: "quantization_method", message: quantizationMethodMismatch(config.quantization_method, QUANTIZATION_METHOD_BITS[config.quantization_method]) });
+  }
+  return issues;
+}
 
 /**
  * Rules between fields, for every request that queues a run (createRun, Show command). They sit
@@ -209,6 +232,7 @@ export function runConfigRules(config: RunConfig, ctx: z.RefinementCtx): void {
   if (needsReference(config) && config.finetuning_type !== "lora") {
     ctx.addIssue({ code: "custom", path: ["finetuning_type"], message: REFERENCE_NEEDS_LORA });
   }
+  for (const { path, message } of quantizationIssues(config)) ctx.addIssue({ code: "custom", path: [path], message });
 }
 
 /** runConfigSchema with the rules between fields: what a request to queue a run must pass. */

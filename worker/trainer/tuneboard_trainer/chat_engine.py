@@ -198,7 +198,9 @@ class ChatEngine:
     """One model (plus any number of LoRA adapters) on one device, ready to generate."""
 
     def __init__(self, model_dir, device="cpu", dtype: Optional[torch.dtype] = None, max_seq_len: int = 4096,
-                 progress: Progress = _noop):
+                 progress: Progress = _noop, base_method: Optional[str] = None):
+        """base_method (nf4 | int8 | fp8): the base as a quantized run trained on it (base_quantization.py):
+        each projection quantized and dequantized, so the adapter sees the weights it was trained against."""
         self.device = torch.device(device)
         self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         cfg: ModelConfig = load_config(model_dir)
@@ -208,7 +210,13 @@ class ChatEngine:
         self.mode = "eager"
         self.adapters: list[str] = []
         with torch.inference_mode():
-            sd = read_weights(model_dir, self.device, self.dtype, progress)
+            if base_method is None:
+                sd = read_weights(model_dir, self.device, self.dtype, progress)
+            else:
+                from .base_quantization import dequantized_state_dict
+
+                sd = dequantized_state_dict(model_dir, base_method, self.device, self.dtype, progress)
+            self.base_method = base_method
             self._build(sd)
             del sd
             self._alloc()
@@ -472,9 +480,14 @@ class ChatEngine:
 
 def load_engine(model_dir, adapter_dirs=(), device=None, mode: str = "compile", max_seq_len: int = 4096,
                 progress: Progress = _noop) -> ChatEngine:
-    """Read weights, attach adapters, warm up. Progress phases: weights, adapters, warmup."""
+    """Read weights (quantized as the adapters' runs trained on them), attach adapters, warm up. Progress phases:
+    weights, adapters, warmup."""
+    from .base_quantization import adapters_base_method
+
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    eng = ChatEngine(model_dir, device=device, max_seq_len=max_seq_len, progress=progress)
+    # Adapters trained on a quantized base are chatted on that base, quantized the same way.
+    eng = ChatEngine(model_dir, device=device, max_seq_len=max_seq_len, progress=progress,
+                     base_method=adapters_base_method(adapter_dirs))
     if adapter_dirs:
         with torch.inference_mode():
             eng.add_adapters(list(adapter_dirs), progress)

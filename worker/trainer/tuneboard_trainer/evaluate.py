@@ -180,7 +180,9 @@ def evaluate(cfg: EvalConfig, sink: Optional[EventSink] = None) -> dict:
 
     from .data import load_examples
     from .lora import load_adapter, merge_lora
+    from .base_quantization import read_base_quantization
     from .hf_weights import load_config, load_pretrained
+    from .quant.load import load_quantized
     from .templates import TemplateError, load_template
     from .text_metrics import average_scores, sample_scores
 
@@ -215,7 +217,15 @@ def evaluate(cfg: EvalConfig, sink: Optional[EventSink] = None) -> dict:
 
     device, dtype = _device()
     progress(0)
-    model = load_pretrained(model_dir, dtype=dtype, device=device)
+    try:
+        base_method = read_base_quantization(cfg.adapter_path) if cfg.adapter_path else None
+    except ValueError as e:
+        raise ConfigError(f"adapter_path: {e}") from None
+    if base_method is None:
+        model = load_pretrained(model_dir, dtype=dtype, device=device)
+    else:  # the base the adapter was trained on: quantized the same way, layer by layer
+        model = load_quantized(model_dir, base_method, dtype=dtype, device=device)
+        sink.log(f"base quantized with {base_method}, as the adapter's run trained on it")
     if cfg.adapter_path:
         load_adapter(model, cfg.adapter_path)
         merge_lora(model)  # inference only: fold the adapter in once

@@ -61,6 +61,7 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
     """Merge and save; returns (and writes to output_dir/export_result.json) a manifest of the files."""
     import torch
 
+    from .base_quantization import is_projection_weight, merge_warning, read_base_quantization, requantized
     from .methods import _config_dtype, copy_tokenizer_files
 
     if cfg.format == "gguf":
@@ -77,6 +78,12 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"export_dir: {out} exists and is not empty; choose a new folder")
     device = _merge_device(cfg.device)
+    try:
+        base_method = read_base_quantization(cfg.adapter_path) if cfg.adapter_path else None
+    except ValueError as e:
+        raise ConfigError(f"adapter_path: {e}") from None
+    if base_method is not None:
+        sink.log(merge_warning(base_method), "warning")
 
     sink.emit(Progress(task="export", stage="load", current=0, total=1))
     base_config = json.loads((base / "config.json").read_text(encoding="utf-8"))
@@ -104,6 +111,8 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
         sink.emit(Progress(task="export", stage=stage, current=0, total=len(names)))
         for i, name in enumerate(names, 1):
             tensor = source.get(name)
+            if base_method is not None and is_projection_weight(name):
+                tensor = requantized(tensor, base_method)  # the base the adapter was trained against
             if adapter is not None and name in adapter.layers:
                 try:
                     tensor = adapter.merge(name, tensor, device, dtype)
@@ -132,7 +141,7 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
     if cfg.card is not None:
         from .model_card import write_model_card
 
-        write_model_card(partial, cfg.card, base)
+        write_model_card(partial, cfg.card, base, notes=[merge_warning(base_method)] if base_method else [])
     if out.exists():
         out.rmdir()  # empty (checked above); rename needs the name free
     partial.rename(out)
@@ -144,6 +153,7 @@ def export_model(cfg: ExportConfig, sink: Optional[EventSink] = None) -> dict:
         "max_shard_size_mb": cfg.max_shard_size_mb,
         "dtype": str(next(iter(_saved_dtypes(out)), "unknown")),
         "merged_adapter": cfg.adapter_path,
+        "base_quantization": base_method,
         "runtime_s": round(time.time() - t0, 3),
     }
     result_path = Path(cfg.output_dir) / RESULT_FILE

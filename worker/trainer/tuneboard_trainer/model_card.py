@@ -9,7 +9,7 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from .config import ConfigError
 
@@ -72,7 +72,7 @@ def _identity_lines(ident) -> list[str]:
     return out
 
 
-def render_model_card(card: dict, base: Path, files: list[str], has_plot: bool) -> str:
+def render_model_card(card: dict, base: Path, files: list[str], has_plot: bool, notes: Sequence[str] = ()) -> str:
     lic = base_license(base)
     title = card.get("run_name") or base.name
     out = ["---"]
@@ -100,6 +100,8 @@ def render_model_card(card: dict, base: Path, files: list[str], has_plot: bool) 
         if ident is not None:
             out += _identity_lines(ident)
         out += [f"- {k}: {_fmt(v)}" for k, v in sorted(metrics.items())]
+    if notes:  # warnings the export raised (e.g. a merge from a quantized base)
+        out += ["", "## Notes", ""] + [f"- **Warning:** {n[0].upper()}{n[1:]}." for n in notes]
     out += ["", "## Files", ""] + [f"- `{f}`" for f in files]
     out += ["", "## License", "",
             f"This model is a derivative of {card.get('base_model') or base.name} and is subject to its license"
@@ -107,11 +109,11 @@ def render_model_card(card: dict, base: Path, files: list[str], has_plot: bool) 
     return "\n".join(out) + "\n"
 
 
-def write_model_card(out_dir: Path, card: dict, base: Path) -> None:
+def write_model_card(out_dir: Path, card: dict, base: Path, notes: Sequence[str] = ()) -> None:
     """README.md (and the loss plot beside it, when the run has one) into `out_dir`."""
     plot = card.get("loss_plot")
     has_plot = bool(plot) and Path(plot).is_file()
     if has_plot:
         shutil.copyfile(plot, out_dir / LOSS_PLOT)
     files = sorted(p.name for p in out_dir.iterdir() if p.is_file() and p.name != "README.md")
-    (out_dir / "README.md").write_text(render_model_card(card, base, files, has_plot), encoding="utf-8")
+    (out_dir / "README.md").write_text(render_model_card(card, base, files, has_plot, notes), encoding="utf-8")

@@ -52,6 +52,7 @@ from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check
 from .early_stopping import best_eval, early_stop, saved_message, stop_message
 from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, is_stage_chain, load_continue_state,
                         load_resume_state, load_trained_weights, rng_state, set_rng_state)
+from .base_quantization import write_base_quantization
 from .quant.run import (kernels_ready, load_run_model, needs_quant_loader, reference_path_note,
                         resolve_method)
 from .templates import IGNORE_INDEX, TemplateError, check_tokenizer_fits, load_template
@@ -285,6 +286,8 @@ class TrainingRun:
     def _save_checkpoint(self, path: Path, windows_in_epoch: int) -> Path:
         save_without_value_head(self.model, lambda out: save_trained(self.model, out, self.cfg.finetuning_type,
                                                                      self.model_dir), Path(path))
+        if self.quant_method is not None:  # chat, evaluate and export rebuild the base the same way
+            write_base_quantization(path, self.cfg.quantization_bit, self.quant_method)
         done_epoch = windows_in_epoch and self.step_in_epoch >= windows_in_epoch
         e, s = (self.epoch + 1, 0) if done_epoch else (self.epoch, self.step_in_epoch)
         # trainer_state.pt is written last and atomically (temp file + rename): a checkpoint

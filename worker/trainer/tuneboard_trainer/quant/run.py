@@ -7,13 +7,14 @@ from typing import Optional
 
 import torch
 
+from ..contracts.enums import QUANTIZABLE_METHODS, QUANTIZATION_METHOD_BITS
 from ..validation import ConfigError
 from .bnb_format import BnbFormatError, is_bnb_4bit
 from .eightbit import fp8_available
 from .kernels import triton_available
 from .load import load_quantized, read_config
 
-METHOD_BITS = {"nf4": "4", "int8": "8", "fp8": "8"}
+METHOD_BITS = QUANTIZATION_METHOD_BITS  # generated from lib/schemas/run-config.ts, as is the rule's other half
 FP8_MIN_CAPABILITY = (8, 9)  # Ada / Hopper: the first GPUs with FP8 tensor cores
 
 
@@ -36,7 +37,7 @@ def resolve_method(cfg, device: torch.device) -> Optional[str]:
             raise ConfigError(f"quantization_method: {method} needs quantization_bit {METHOD_BITS[method]} "
                               "(it is none)")
         return None
-    if cfg.finetuning_type != "lora":
+    if cfg.finetuning_type not in QUANTIZABLE_METHODS:
         raise ConfigError(f"quantization_bit: quantized base weights train only with LoRA "
                           f"(finetuning_type is {cfg.finetuning_type})")
     if method == "auto":
