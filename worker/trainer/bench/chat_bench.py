@@ -30,7 +30,8 @@ from pathlib import Path
 
 import torch
 
-from tuneboard_trainer.chat_engine import ChatEngine, GenParams
+from tuneboard_trainer.chat_engine import ChatEngine
+from tuneboard_trainer.sampling import GenParams
 
 from .host import host_facts
 from .page_cache import evict

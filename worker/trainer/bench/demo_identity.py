@@ -56,7 +56,8 @@ def main(argv=None) -> int:
     p.add_argument("--identity", type=Path, help="another identity template (default: data/templates/identity.json)")
     a = p.parse_args(argv)
 
-    from tuneboard_trainer.chat_engine import GenParams, load_engine
+    from tuneboard_trainer.chat_engine import load_engine
+    from tuneboard_trainer.sampling import GenParams
     from tuneboard_trainer.demo_model import DEMO_PRESET, make_demo_model
     from tuneboard_trainer.templates import load_template
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from hf_tiny import ARCHS, save_hf
-from tuneboard_trainer.chat_engine import ChatEngine, GenParams, apply_repetition_penalty, sample
+from tuneboard_trainer.chat_engine import ChatEngine
+from tuneboard_trainer.sampling import GenParams, apply_repetition_penalty, sample
 from tuneboard_trainer.lora import apply_lora, merge_lora, save_adapter
 from tuneboard_trainer.hf_weights import load_pretrained
 

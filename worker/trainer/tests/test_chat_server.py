@@ -10,7 +10,8 @@ import threading
 import torch
 
 from conftest import REPO_ROOT, TRAINER_DIR
-from tuneboard_trainer.chat_engine import ChatEngine, GenParams
+from tuneboard_trainer.chat_engine import ChatEngine
+from tuneboard_trainer.sampling import GenParams
 from tuneboard_trainer.chat_server import StreamDecoder
 from tuneboard_trainer.templates import get_template, load_tokenizer
 

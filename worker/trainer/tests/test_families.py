@@ -183,7 +183,7 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, arch, tokenizer_
 def test_chat_greedy_tokens_are_transformers_generate(tmp_path, arch):
     """The chat server's reference engine (KV cache, sliding windows past the window, soft-caps, experts) picks
     the tokens transformers' greedy generate picks."""
-    from tuneboard_trainer.chat_engine import GenParams
+    from tuneboard_trainer.sampling import GenParams
     from tuneboard_trainer.chat_reference import load_reference_engine
 
     hf = save_hf(arch, tmp_path)

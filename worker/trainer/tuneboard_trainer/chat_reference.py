@@ -14,7 +14,8 @@ from typing import Iterator, Optional
 
 import torch
 
-from .chat_engine import GenParams, Progress, _noop, apply_repetition_penalty, sample
+from .chat_engine import Progress, _noop
+from .sampling import GenParams, apply_repetition_penalty, sample
 from .hf_weights import load_pretrained
 from .lora import adapters_disabled, load_adapter
 from .model import KVCache, softcap

@@ -21,7 +21,8 @@ from typing import Optional
 
 import torch
 
-from .chat_engine import GenParams, load_engine
+from .chat_engine import load_engine
+from .sampling import GenParams
 from .chat_reference import load_reference_engine
 from .hf_weights import load_config
 from .model import LLAMA_FAMILY

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
+
 
 def best_eval(evals: list[tuple[int, float]], min_delta: float) -> tuple[int, float, int]:
     """(step, loss) of the best evaluation of a non-empty history [(step, loss), ...] in order, and how many
@@ -51,3 +53,30 @@ def saved_message(stop: dict, last_step: int, lora: bool) -> str:
                 "came before the run resumed, and its weights were not kept")
     return (f"saved the weights of the last step {last_step}: only LoRA adapters are kept in memory at their best "
             f"evaluation (step {stop['best_step']})")
+
+
+class BestWeights:
+    """The trainable weights of the best evaluation so far, kept in memory (a LoRA adapter is small) so that a run
+    stopped early saves them rather than the last step's."""
+
+    def __init__(self):
+        self.kept: tuple[int, dict[str, torch.Tensor]] | None = None
+
+    def keep_if_best(self, model: torch.nn.Module, step: int, evals: list[tuple[int, float]], patience: int,
+                     min_delta: float) -> None:
+        """A copy of the trainable weights when the newest evaluation (at `step`) is the best of `evals`."""
+        if patience > 0 and best_eval(evals, min_delta)[0] == step:
+            self.kept = (step, {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad})
+
+    def restore(self, model: torch.nn.Module, stop: dict, step: int) -> None:
+        """Puts the kept weights back when they are the stop report's best step; records the step whose weights
+        the run saves in stop["saved_step"] (the last step when none were kept)."""
+        saved_step = step
+        if self.kept is not None and self.kept[0] == stop["best_step"]:
+            saved_step, weights = self.kept
+            with torch.no_grad():
+                for n, p in model.named_parameters():
+                    if n in weights:
+                        p.copy_(weights[n])
+            self.kept = None
+        stop["saved_step"] = saved_step

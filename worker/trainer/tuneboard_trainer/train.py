@@ -37,19 +37,20 @@ from .config import ConfigError, TrainConfig
 from .data import collate, epoch_batches, load_examples, pack_examples, split_examples
 from .forward import enable_gradient_checkpointing, evaluate, forward_batch, resolve_device
 from .contracts.enums import STAGE_METRICS
-from .events import Checkpoint, Done, Eval, EventSink, Started, Step
-from .fast import FastPathOptions, for_training, resolved_options
+from .events import Checkpoint, Done, Eval, EventSink, Step
+from .fast import FastPathOptions, for_training
 from .fast.graph import graphs_for_training
 from .hf_weights import load_config, load_pretrained
 from .import_prefetch import prefetch_imports
 from .loss import lm_loss
 from .loss_plot import plot_loss
 from .methods import LoraSettings, prepare_model, save_trained
+from .setup_log import announce_setup
 from .moe import aux_loss_coef
 from .optim import build_optimizer, lr_lambda, warmup_steps
-from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, describe, evaluate_preference,
+from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, evaluate_preference,
                      load_stage_data, mean_metrics, save_without_value_head)
-from .early_stopping import best_eval, early_stop, saved_message, stop_message
+from .early_stopping import BestWeights, early_stop, saved_message, stop_message
 from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, is_stage_chain, load_continue_state,
                         load_resume_state, load_trained_weights, rng_state, set_rng_state)
 from .base_quantization import write_base_quantization
@@ -97,7 +98,7 @@ class TrainingRun:
         self.step, self.epoch, self.step_in_epoch, self.tokens, self.losses, self.evals = 0, 0, 0, 0, [], []
         self.stopped_early: dict | None = None
         # Early stopping with LoRA: (step, trainable weights) of this run's best evaluation so far.
-        self.best_weights: tuple[int, dict[str, torch.Tensor]] | None = None
+        self.best_weights = BestWeights()
         if self.resume is not None:
             self._restore(self.resume, "resume_from_checkpoint")
         elif self.chained:
@@ -245,43 +246,8 @@ class TrainingRun:
         return d
 
     def announce(self) -> None:
-        """The `started` event and the setup's log lines."""
-        cfg, sink, stats = self.cfg, self.sink, self.stats
-        sink.emit(Started(
-            total_steps=self.total_steps, num_samples=len(self.train_set),
-            num_epochs=round(self.total_steps / self.steps_per_epoch, 4), trainable_params=self.trainable,
-            total_params=self.total, device=str(self.device), dtype=str(self.dtype).removeprefix("torch."),
-            output_dir=str(self.out_dir), num_eval_samples=len(self.val_set) or None,
-            fast_path_options=resolved_options(self.options, self.fast, self.graphs),
-        ))
-        sink.log(f"loaded {len(self.examples)} samples from {', '.join(cfg.dataset)} "
-                 f"({stats.truncated} truncated, {stats.dropped} dropped)",
-                 level="warning" if stats.truncated or stats.dropped else "info")
-        for w in self.warnings:
-            sink.log(w, level="warning")
-        if describe(cfg, self.chained):
-            sink.log(describe(cfg, self.chained))
-        if self.val_set:
-            sink.log(f"held out {len(self.val_set)} samples for eval loss every {cfg.eval_steps} steps")
-        if cfg.packing or cfg.stage == "pt":
-            sink.log(f"packed {len(self.train_set)} samples into {len(self.rows)} rows of at most "
-                     f"{cfg.cutoff_len} tokens")
-        for msg in (self.fast_msg, self.graphs_msg, self.aux_msg):
-            if msg:
-                sink.log(msg)
-        if self.chained and self.resume is None:
-            sink.log(f"starting from the SFT run {cfg.continue_from}: its adapter is where training starts"
-                     + (", and, frozen, the reference model" if self.pref_step.reference else ""))
-        elif self.parent is not None and self.resume is None:
-            sink.log(f"continuing {cfg.continue_from} from step {self.step} (epoch {self.epoch}, step "
-                     f"{self.step_in_epoch} of that epoch): weights, optimizer, scheduler and RNG restored; "
-                     f"{self.total_steps - self.start_step} more steps")
-        if self.resume is not None:
-            sink.log(f"resumed from {cfg.resume_from_checkpoint} at step {self.step} (epoch {self.epoch}, "
-                     f"step {self.step_in_epoch} of that epoch)")
-        sink.log(f"setup took {time.time() - self.t_setup:.1f}s ("
-                 + ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
-                 + f"); {self.total_steps} steps, {self.steps_per_epoch} per epoch")
+        """The `started` event and the setup's log lines (setup_log.py)."""
+        announce_setup(self)
 
     def _save_checkpoint(self, path: Path, windows_in_epoch: int) -> Path:
         save_without_value_head(self.model, lambda out: save_trained(self.model, out, self.cfg.finetuning_type,
@@ -421,29 +387,15 @@ class TrainingRun:
 
     def _keep_if_best(self, this_run: list[tuple[int, float]]) -> None:
         """With early stopping on a LoRA run: a copy of the trainable weights when the newest evaluation is the best."""
-        cfg = self.cfg
-        if cfg.early_stopping_patience <= 0 or cfg.finetuning_type != "lora":
-            return
-        if best_eval(this_run, cfg.early_stopping_min_delta)[0] == self.step:
-            self.best_weights = (self.step, {n: p.detach().clone() for n, p in self.model.named_parameters()
-                                             if p.requires_grad})
+        if self.cfg.finetuning_type == "lora":
+            self.best_weights.keep_if_best(self.model, self.step, this_run, self.cfg.early_stopping_patience,
+                                           self.cfg.early_stopping_min_delta)
 
     def restore_best(self) -> None:
-        """After an early stop: puts the best evaluation's weights back (when kept) and records which step's
-        weights the run saves (stopped_early["saved_step"])."""
-        stop = self.stopped_early
-        if stop is None:
-            return
-        saved_step = self.step
-        if self.best_weights is not None and self.best_weights[0] == stop["best_step"]:
-            saved_step, weights = self.best_weights
-            with torch.no_grad():
-                for n, p in self.model.named_parameters():
-                    if n in weights:
-                        p.copy_(weights[n])
-            self.best_weights = None
-        stop["saved_step"] = saved_step
-        self.sink.log(saved_message(stop, self.step, lora=self.cfg.finetuning_type == "lora"))
+        """After an early stop: the best evaluation's weights back (when kept), and which step's weights are saved."""
+        if self.stopped_early is not None:
+            self.best_weights.restore(self.model, self.stopped_early, self.step)
+            self.sink.log(saved_message(self.stopped_early, self.step, lora=self.cfg.finetuning_type == "lora"))
 
     def _log_step(self, lr: float, grad_norm: float, epoch_now: float, t0: float, tokens_at_start: int) -> None:
         elapsed = time.time() - t0
