@@ -3,7 +3,8 @@
 // streams the HTML, then React attaches its handlers), and a click, key press or file chosen in
 // between reaches a control without its handler: the button stays disabled, the key does nothing.
 // React marks each hydrated element with a `__reactProps$…` property; we wait for it on all
-// buttons, inputs, selects and textareas.
+// buttons, inputs, selects and textareas — except hidden inputs: Next renders a server action's
+// `$ACTION_*` fields into the HTML for forms that work before hydration, and React never adopts them.
 import { test as base, type Page } from "@playwright/test";
 
 export { expect } from "@playwright/test";
@@ -15,7 +16,7 @@ export async function waitForHydration(page: Page): Promise<void> {
   await page
     .waitForFunction(
       () =>
-        Array.from(document.querySelectorAll("button, input, select, textarea")).every((el) =>
+        Array.from(document.querySelectorAll('button, input:not([type="hidden"]), select, textarea')).every((el) =>
           Object.keys(el).some((k) => k.startsWith("__reactProps$")),
         ),
       undefined,

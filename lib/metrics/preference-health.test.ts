@@ -51,6 +51,17 @@ describe("preference health", () => {
     expect(found[0].values.chosenTo).toBeLessThan(found[0].values.chosenFrom);
   });
 
+  it("chosen log-probs that only wander with each batch's answers are not falling (a demo DPO run's series)", () => {
+    const chosen = [-34.51, -4.36, -19.37, -15.84, -15.6, -11.65, -18.04, -20.84, -6.17, -21.93, -11.45, -21.04];
+    const rejected = [-161.08, -120, -130.96, -142.97, -123.47, -171.51, -196.87, -177.64, -140.75, -190.28, -183.97, -174.92];
+    const margins = [0, 0.38, 1.48, 3.04, 3.04, 5.07, 5.38, 4.89, 4.25, 5.12, 3.38, 4.73];
+    const points = chosen.map((c, i) => ({
+      step: i + 1,
+      stageMetrics: { "logps/chosen": c, "logps/rejected": rejected[i], "rewards/margins": margins[i], "rewards/accuracies": i === 0 ? 0 : 1 },
+    }));
+    expect(kinds(points)).toEqual(["pref_learning"]);
+  });
+
   it("a reward model's accuracy counts like DPO's", () => {
     expect(kinds(run(10, () => ({ accuracy: 0.52 })))).toEqual(["accuracy_stuck"]);
     expect(kinds(run(10, (_, t) => ({ accuracy: 0.6 + 0.4 * t })))).toEqual(["pref_learning"]);

@@ -10,7 +10,9 @@
  *   the known failure of DPO on similar answers.
  * - pref_learning: none of the above, margins growing and accuracy above chance.
  * Each rule compares the medians of the first and last quarters of the logged points, so the
- * noise of small batches does not decide.
+ * noise of small batches does not decide; a fall in log-probs counts only beyond the series' own
+ * batch-to-batch spread (its median absolute deviation): summed log-probs vary with each batch's
+ * answer lengths.
  */
 import type { StageMetric, StageMetrics } from "@/lib/schemas/trainer-events";
 import type { HealthFinding, Severity } from "./loss-health";
@@ -31,7 +33,7 @@ export const MIN_PREF_POINTS = 6;
 export const CHANCE_BAND = 0.1;
 /** Margins must grow by at least this much (reward units, beta × log-ratio) to count as growing. */
 export const MIN_MARGIN_GAIN = 0.02;
-/** Summed log-probs must fall by at least this much (nats) to count as falling. */
+/** Summed log-probs must fall by at least this much (nats), and by more than their spread, to count as falling. */
 export const MIN_LOGP_DROP = 1;
 
 function median(xs: number[]): number {
@@ -43,7 +45,7 @@ function median(xs: number[]): number {
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
 
 /** Median of the first and of the last quarter (at least 2 points each) of one metric's series. */
-function ends(points: PreferencePoint[], key: StageMetric): { first: number; last: number; lastStep: number } | null {
+function ends(points: PreferencePoint[], key: StageMetric): { first: number; last: number; lastStep: number; spread: number } | null {
   const series = points.flatMap((p) => {
     const v = p.stageMetrics?.[key];
     return v === undefined || v === null ? [] : [{ step: p.step, v }];
@@ -54,6 +56,7 @@ function ends(points: PreferencePoint[], key: StageMetric): { first: number; las
     first: median(series.slice(0, q).map((s) => s.v)),
     last: median(series.slice(-q).map((s) => s.v)),
     lastStep: series[series.length - 1].step,
+    spread: median(series.map((s) => Math.abs(s.v - median(series.map((x) => x.v))))),
   };
 }
 
@@ -79,7 +82,8 @@ export function analyzePreferenceHealth(points: PreferencePoint[]): PreferenceFi
   if (margins && margins.last - margins.first < MIN_MARGIN_GAIN) {
     out.push(finding("margins_flat", "warn", margins.lastStep, { from: round(margins.first), to: round(margins.last) }));
   }
-  if (chosen && rejected && chosen.first - chosen.last >= MIN_LOGP_DROP && rejected.first - rejected.last >= MIN_LOGP_DROP) {
+  const falls = (e: { first: number; last: number; spread: number }) => e.first - e.last >= Math.max(MIN_LOGP_DROP, e.spread);
+  if (chosen && rejected && falls(chosen) && falls(rejected)) {
     out.push(
       finding("chosen_falling", "warn", chosen.lastStep, {
         chosenFrom: round(chosen.first),
