@@ -37,7 +37,7 @@ from .lora import ALL_TARGETS, _own_key, _peft_target_matcher
 from .model import ModelConfig, apply_rope, rope_inv_freq
 from .hf_weights import load_config
 from .safetensors_io import read_weights
-from .sampling import GenParams, apply_repetition_penalty, sample
+from .sampling import GenParams, apply_repetition_penalty, sample, sampling_state, tokens_to_generate
 
 Progress = Callable[[str, Optional[float]], None]  # (phase, fraction 0..1 or None)
 
@@ -381,19 +381,10 @@ class ChatEngine:
     @torch.inference_mode()
     def generate(self, prompt: list[int], p: GenParams, stop_ids=frozenset()) -> Iterator[int]:
         """Yield new token ids (a stop id ends it, not yielded)."""
-        n_max = min(p.max_new_tokens, self.max_seq_len - len(prompt))
-        if n_max <= 0:
-            raise ValueError(f"the conversation is {len(prompt)} tokens; this chat holds at most {self.max_seq_len}")
+        n_max = tokens_to_generate(len(prompt), p, self.max_seq_len)
         mask = p.adapter_mask if p.adapter_mask is not None else (True,) * len(self.adapters)
         self.select_adapters([bool(m) and p.use_adapters for m in mask])
-        gen = None
-        if p.temperature > 0:
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(p.seed if p.seed is not None else int(torch.randint(0, 2**62, ()).item()))
-        seen = None
-        if p.repetition_penalty != 1.0:
-            seen = torch.zeros(self.cfg.vocab_size, dtype=torch.bool, device=self.device)
-            seen[torch.tensor(prompt, device=self.device)] = True
+        gen, seen = sampling_state(p, prompt, self.cfg.vocab_size, self.device)
         logits = self.prefill(prompt)
         for i in range(n_max):
             if seen is not None:

@@ -15,7 +15,7 @@ from typing import Iterator, Optional
 import torch
 
 from .chat_engine import Progress, _noop
-from .sampling import GenParams, apply_repetition_penalty, sample
+from .sampling import GenParams, apply_repetition_penalty, sample, sampling_state, tokens_to_generate
 from .hf_weights import load_pretrained
 from .lora import adapters_disabled, load_adapter
 from .model import KVCache, softcap
@@ -62,29 +62,24 @@ class ReferenceChatEngine:
     @torch.inference_mode()
     def generate(self, prompt: list[int], p: GenParams, stop_ids=frozenset()) -> Iterator[int]:
         """Yield new token ids (a stop id ends it, not yielded)."""
-        n_max = min(p.max_new_tokens, self.max_seq_len - len(prompt))
-        if n_max <= 0:
-            raise ValueError(f"the conversation is {len(prompt)} tokens; this chat holds at most {self.max_seq_len}")
+        n_max = tokens_to_generate(len(prompt), p, self.max_seq_len)
         mask = p.adapter_mask if p.adapter_mask is not None else (True,) * len(self.adapters)
         self.select_adapters([bool(m) and p.use_adapters for m in mask])
-        gen = None
-        if p.temperature > 0:
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(p.seed if p.seed is not None else int(torch.randint(0, 2**62, ()).item()))
-        seen = torch.zeros(self.cfg.vocab_size, dtype=torch.bool, device=self.device)
-        seen[torch.tensor(prompt, device=self.device)] = True
+        gen, seen = sampling_state(p, prompt, self.cfg.vocab_size, self.device)
         cache = KVCache(self.cfg, 1, len(prompt) + n_max, self.device, self.dtype)
         with adapters_disabled(self.model) if not self.use_adapter else contextlib.nullcontext():
             logits = self._next_logits(torch.tensor([prompt], device=self.device), cache, 0)
             for i in range(n_max):
-                logits = apply_repetition_penalty(logits, seen, p.repetition_penalty)
+                if seen is not None:
+                    logits = apply_repetition_penalty(logits, seen, p.repetition_penalty)
                 t = int(sample(logits, p, gen))
                 if t in stop_ids:
                     return
                 yield t
                 if i == n_max - 1:
                     return
-                seen[t] = True
+                if seen is not None:
+                    seen[t] = True
                 logits = self._next_logits(torch.tensor([[t]], device=self.device), cache, len(prompt) + i)
 
 

@@ -74,3 +74,26 @@ def sample(logits: torch.Tensor, p: GenParams, generator: Optional[torch.Generat
         drop = probs.cumsum(-1) - probs > p.top_p  # tokens before it already cover top_p; the first stays
         logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, idx, drop), float("-inf"))
     return torch.multinomial(logits.softmax(-1), 1, generator=generator)[0]
+
+
+def tokens_to_generate(prompt_len: int, p: GenParams, max_seq_len: int) -> int:
+    """How many new tokens a request may produce in a cache of `max_seq_len`; refuses a prompt that fills it."""
+    n = min(p.max_new_tokens, max_seq_len - prompt_len)
+    if n <= 0:
+        raise ValueError(f"the conversation is {prompt_len} tokens; this chat holds at most {max_seq_len}")
+    return n
+
+
+def sampling_state(p: GenParams, prompt: list[int], vocab_size: int,
+                   device: torch.device) -> tuple[Optional[torch.Generator], Optional[torch.Tensor]]:
+    """A request's random generator (None when greedy; seeded from p.seed, else at random) and its (V,) bool
+    mask of tokens already seen (None when there is no repetition penalty to apply)."""
+    gen = None
+    if p.temperature > 0:
+        gen = torch.Generator(device=device)
+        gen.manual_seed(p.seed if p.seed is not None else int(torch.randint(0, 2**62, ()).item()))
+    seen = None
+    if p.repetition_penalty != 1.0:
+        seen = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+        seen[torch.tensor(prompt, device=device)] = True
+    return gen, seen
