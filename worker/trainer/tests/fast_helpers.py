@@ -1,5 +1,7 @@
 """Shared by test_fast.py (CPU) and test_gpu_fast.py (CUDA): a random LoRA model and the two paths' losses."""
 
+import contextlib
+
 import torch
 
 from tuneboard_trainer.data import Example, collate, pack_examples
@@ -16,8 +18,8 @@ SMALL = dict(vocab_size=512, hidden_size=64, intermediate_size=160, num_hidden_l
                            "original_max_position_embeddings": 8192})
 
 
-def lora_model(shape: dict, device="cpu", dtype=torch.float32, seed=0, layers=None) -> Transformer:
-    """Random weights (std 0.02), LoRA r8 on all 7 projections with a random (non-zero) B, fp32 adapters."""
+def random_model(shape: dict, device="cpu", dtype=torch.float32, seed=0, layers=None) -> Transformer:
+    """Random weights (std 0.02, norms 1), no adapter yet."""
     cfg = ModelConfig(**{**shape, **({"num_hidden_layers": layers} if layers else {})})
     torch.manual_seed(seed)
     with torch.device(device):
@@ -29,6 +31,13 @@ def lora_model(shape: dict, device="cpu", dtype=torch.float32, seed=0, layers=No
                 p.data.normal_(0.0, 0.02)
         model.to(dtype)
         model.inv_freq = rope_inv_freq(cfg).to(device)
+    return model
+
+
+def with_random_lora(model: Transformer, device=None) -> Transformer:
+    """LoRA r8 on all 7 projections (created under `device` when given), fp32 adapters with a random (non-zero)
+    B; in training mode."""
+    with torch.device(device) if device is not None else contextlib.nullcontext():
         apply_lora(model, "all", r=8, alpha=16)
     for name, p in model.named_parameters():
         if p.requires_grad:
@@ -36,6 +45,11 @@ def lora_model(shape: dict, device="cpu", dtype=torch.float32, seed=0, layers=No
             if "lora_B" in name:
                 p.data.normal_(0.0, 0.02)  # B = 0 would make every A gradient zero
     return model.train()
+
+
+def lora_model(shape: dict, device="cpu", dtype=torch.float32, seed=0, layers=None) -> Transformer:
+    """Random weights (std 0.02), LoRA r8 on all 7 projections with a random (non-zero) B, fp32 adapters."""
+    return with_random_lora(random_model(shape, device, dtype, seed, layers), device)
 
 
 def examples(lengths, vocab, seed=0, prompt=0.3):
