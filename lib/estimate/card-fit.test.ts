@@ -1,18 +1,12 @@
 // The Start-time check: a run whose estimate exceeds every online worker's card is named with the card sizes.
 import { describe, expect, it } from "vitest";
 import { cardsTooSmall, memoryInputFromConfig, noCardMessage, runEstimateBytes } from "./card-fit";
-import { countParams, shapeFromConfig } from "./shape";
+import { countParams } from "./shape";
+import { LLAMA31_8B } from "./test-shapes";
 import { DEFAULT_RUN_CONFIG, type RunConfig } from "@/lib/schemas/run-config";
 
 const GiB = 2 ** 30;
-const llama8b = shapeFromConfig("LlamaForCausalLM", {
-  vocab_size: 128256,
-  hidden_size: 4096,
-  intermediate_size: 14336,
-  num_hidden_layers: 32,
-  num_attention_heads: 32,
-  num_key_value_heads: 8,
-})!;
+const llama8b = LLAMA31_8B;
 const run = (c: Partial<RunConfig>): RunConfig => ({ ...DEFAULT_RUN_CONFIG, model_name_or_path: "m", dataset: ["d"], per_device_train_batch_size: 1, cutoff_len: 512, ...c });
 
 describe("cardsTooSmall", () => {

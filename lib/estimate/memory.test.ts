@@ -1,17 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { activationValuesPerTokenPerLayer, estimateMemory, freezeParams, loraParams, OVERHEAD_BYTES, type MemoryInput } from "./memory";
 import { countParams, shapeFromConfig } from "./shape";
+import { LLAMA31_8B } from "./test-shapes";
 
-// Meta-Llama-3.1-8B's config.json sizes.
-const llama8b = shapeFromConfig("LlamaForCausalLM", {
-  vocab_size: 128256,
-  hidden_size: 4096,
-  intermediate_size: 14336,
-  num_hidden_layers: 32,
-  num_attention_heads: 32,
-  num_key_value_heads: 8,
-  tie_word_embeddings: false,
-})!;
+const llama8b = LLAMA31_8B;
 const GiB = 2 ** 30;
 
 const base: MemoryInput = {
