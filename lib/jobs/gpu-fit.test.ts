@@ -1,50 +1,25 @@
 // Start refuses a run whose memory estimate exceeds every online worker's GPU, naming the sizes, and
 // queues the same run in 4 bits. Real files, a real SQLite database and a real worker row in a temp dir.
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seedFromTemplates } from "@/lib/test-support/temp-data";
+import { serverTestEnv } from "@/lib/test-support/server-test-env";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tuneboard-gpu-fit-"));
-const modelsDir = path.join(dir, "models");
-const dataDir = path.join(dir, "data");
-const url = `file:${path.join(dir, "test.db")}`;
-Object.assign(process.env, {
-  DATABASE_URL: url,
-  TUNEBOARD_ROOT: ROOT,
-  TUNEBOARD_DATA_DIR: dataDir,
-  TUNEBOARD_MODEL_ROOTS: modelsDir,
-  TUNEBOARD_RUNS_DIR: path.join(dir, "runs"),
-});
+const env = serverTestEnv("tuneboard-gpu-fit-");
 
 let createRun: typeof import("./create-run").createRun;
 let upsertWorker: typeof import("@/lib/queue/workers").upsertWorker;
 let db: typeof import("@/lib/db").db;
 
 beforeAll(async () => {
-  await seedFromTemplates(dataDir);
+  await env.prepare();
   // Meta-Llama-3.1-8B's sizes; an empty weights file: the parameter count comes from config.json.
-  const d = path.join(modelsDir, "llama-8b-shape");
-  fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(
-    path.join(d, "config.json"),
-    JSON.stringify({ architectures: ["LlamaForCausalLM"], vocab_size: 128256, hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8 }),
-  );
-  fs.writeFileSync(path.join(d, "model.safetensors"), "");
-  fs.writeFileSync(path.join(d, "tokenizer.json"), "{}");
-  const { migrateDeploy } = await import("@/prisma/migrate");
-  await migrateDeploy(url, { log: () => {} });
+  env.makeModel("llama-8b-shape", "LlamaForCausalLM", {
+    vocab_size: 128256, hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8,
+  });
   ({ createRun } = await import("./create-run"));
   ({ upsertWorker } = await import("@/lib/queue/workers"));
   ({ db } = await import("@/lib/db"));
 });
-afterAll(async () => {
-  await db?.().$disconnect();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => env.cleanup());
 
 const request = (change: Record<string, string>) => ({
   model_name_or_path: "llama-8b-shape",

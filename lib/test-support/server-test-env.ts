@@ -17,8 +17,9 @@ export interface ServerTestEnv {
   url: string;
   /** Seeds the data folder from the templates and migrates the database. */
   prepare: () => Promise<void>;
-  /** A minimal model folder (config, weights file, tokenizer: what inspectModel checks). */
-  makeModel: (name: string, architecture?: string) => string;
+  /** A minimal model folder (config, weights file, tokenizer: what inspectModel checks); `config` adds
+   *  config.json fields (sizes, for the parameter count). */
+  makeModel: (name: string, architecture?: string, config?: Record<string, unknown>) => string;
   /** Disconnects the app's database client and removes the folder. */
   cleanup: () => Promise<void>;
 }
@@ -52,10 +53,10 @@ export function serverTestEnv(prefix: string): ServerTestEnv {
       const { migrateDeploy } = await import("@/prisma/migrate");
       await migrateDeploy(url, { log: () => {} });
     },
-    makeModel: (name, architecture = "LlamaForCausalLM") => {
+    makeModel: (name, architecture = "LlamaForCausalLM", config = {}) => {
       const d = path.join(modelsDir, name);
       fs.mkdirSync(d, { recursive: true });
-      fs.writeFileSync(path.join(d, "config.json"), JSON.stringify({ architectures: [architecture], hidden_size: 64 }));
+      fs.writeFileSync(path.join(d, "config.json"), JSON.stringify({ architectures: [architecture], hidden_size: 64, ...config }));
       fs.writeFileSync(path.join(d, "model.safetensors"), "");
       fs.writeFileSync(path.join(d, "tokenizer.json"), "{}");
       return d;
