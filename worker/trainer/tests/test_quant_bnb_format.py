@@ -28,7 +28,7 @@ def bnb_entries(name: str, w: torch.Tensor):
     code = torch.tensor(REFERENCE_NF4)
     flat = w.float().reshape(-1)
     idx, absmax = reference_blockwise(flat, code, 64)
-    offset = absmax.mean()
+    offset = absmax.double().mean().float()  # float64 mean, rounded once
     dyn = dynamic_map()
     q2, nested = reference_blockwise(absmax - offset, dyn, 256)
     ids = idx.to(torch.uint8).tolist() + ([0] if idx.numel() % 2 else [])

@@ -34,7 +34,7 @@ def reference_nf4_dequantized(w: torch.Tensor) -> torch.Tensor:
     code = torch.tensor(REFERENCE_NF4)
     flat = w.float().reshape(-1)
     idx, absmax = reference_blockwise(flat, code, 64)
-    offset = absmax.mean()
+    offset = absmax.double().mean().float()  # float64 mean, rounded once
     dyn = dynamic_map()
     q2, nested = reference_blockwise(absmax - offset, dyn, 256)
     absmax_dq = torch.cat([dyn[q2[i:i + 256]] * nested[i // 256] for i in range(0, q2.numel(), 256)]) + offset

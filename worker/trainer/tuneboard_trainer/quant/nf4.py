@@ -176,7 +176,9 @@ def quantize_nf4(weight: torch.Tensor, blocksize: int = BLOCK) -> NF4Weight:
     if idx.numel() % 2:
         idx = torch.nn.functional.pad(idx, (0, 1))
     packed = ((idx[0::2] << 4) | idx[1::2]).unsqueeze(1)  # (ceil(n / 2), 1)
-    offset = absmax.mean()
+    # The mean in float64, rounded once: the same fp32 offset on every device (an fp32 sum's order differs
+    # between the CPU and CUDA reductions, and the offset shifts every nested index).
+    offset = absmax.double().mean().float()
     nested_code = dynamic_map(weight.device)
     q_absmax, nested_absmax = quantize_blockwise_8bit(absmax - offset, nested_code, NESTED_BLOCK)
     return NF4Weight(packed=packed, absmax=q_absmax, nested_absmax=nested_absmax, nested_code=nested_code,
