@@ -62,21 +62,22 @@ def reference_words(cfg: TrainConfig, chained: bool) -> str:
     return "reference: the base model with the LoRA adapter switched off"
 
 
-def describe(cfg: TrainConfig, chained: bool = False) -> Optional[str]:
-    """The log line that says what a non-sft stage trains and against which reference (chained: the run starts
-    from an sft run, run_state.is_stage_chain)."""
+def describe(cfg: TrainConfig, chained: bool = False, fast: bool = False) -> Optional[str]:
+    """The log line that says what a non-sft stage trains, against which reference and on which path (chained:
+    the run starts from an sft run, run_state.is_stage_chain; fast: its rows go through the fast path)."""
+    path = "runs on the fast path (rows packed as documents)" if fast else "runs on the reference path"
     if cfg.stage == "pt":
         return "stage pt: pre-training on raw text, every token labelled, documents packed without crossing"
     if cfg.stage == "dpo":
         ref = reference_words(cfg, chained)
         extra = f", gamma {cfg.simpo_gamma}" if cfg.pref_loss == "simpo" else ""
         ftx = f", SFT weight {cfg.pref_ftx}" if cfg.pref_ftx > 0 and cfg.pref_loss != "orpo" else ""
-        return (f"stage dpo: pref_loss {cfg.pref_loss}, beta {cfg.pref_beta}{extra}{ftx}; {ref}")
+        return f"stage dpo: pref_loss {cfg.pref_loss}, beta {cfg.pref_beta}{extra}{ftx}; {ref}; {path}"
     if cfg.stage == "rm":
-        return "stage rm: a value head on the last token, pairwise loss"
+        return f"stage rm: a value head on the last token, pairwise loss; {path}"
     if cfg.stage == "kto":
         return (f"stage kto: beta {cfg.pref_beta}, desirable weight {cfg.kto_chosen_weight}, undesirable weight "
-                f"{cfg.kto_rejected_weight}; {reference_words(cfg, chained)}")
+                f"{cfg.kto_rejected_weight}; {reference_words(cfg, chained)}; {path}")
     return None
 
 
