@@ -100,6 +100,22 @@ def test_a_frozen_adapter_reference_matches_the_reference_path():
     assert abs(off[0] - fast[0]) > 1e-4
 
 
+def test_a_frozen_adapter_reference_under_bf16_autocast_leaves_the_policy_its_own_weights():
+    """Autocast caches its bf16 copies of trainable parameters per tensor: the reference path's policy pass after
+    the reference pass (weights swapped, same autocast region) must not reuse the reference's copies. (The fast
+    path casts the adapters itself; test_gpu_stages.py checks it in bf16.)"""
+    model = lora_model(SMALL)
+    cfg, batch = step_config(pref_beta=2.0), pairs(seed=4)
+    frozen = shifted_adapter(model)
+    want = step_loss(model, batch, cfg, CPU, NOCAST, fast=False, reference_weights=frozen)
+    got = step_loss(model, batch, cfg, CPU, torch.autocast("cpu", dtype=torch.bfloat16), fast=False,
+                    reference_weights=frozen)
+    assert got[0] == pytest.approx(want[0], abs=5e-3)
+    assert abs(want[0] - 0.6931) > 0.05  # policy and reference differ
+    for k in want[2]:
+        assert rel_err(got[2][k], want[2][k]) < 5e-2, k
+
+
 def test_kto_matches_the_reference_path():
     model = lora_model(SMALL)
     cfg = step_config(stage="kto", pref_beta=2.0, kto_rejected_weight=1.5)

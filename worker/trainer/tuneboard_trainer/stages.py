@@ -201,7 +201,12 @@ class PreferenceStep:
 @contextlib.contextmanager
 def weights_swapped(model, weights: dict):
     """Inside, the parameters named in `weights` hold those tensors (their storage is swapped, nothing is copied);
-    the trained values come back on exit. Only for no-grad passes: nothing may keep a graph through them."""
+    the trained values come back on exit. Only for no-grad passes: nothing may keep a graph through them.
+
+    Autocast caches its low-precision copy of a trainable (leaf, requires-grad) parameter per tensor, not per
+    storage, until the outermost autocast region ends: the cache is cleared on the way in and out, or the policy
+    pass in the same region would compute with the reference's weights."""
+    torch.clear_autocast_cache()
     named = dict(model.named_parameters())
     trained = {n: named[n].data for n in weights}
     for n, t in weights.items():
@@ -213,6 +218,7 @@ def weights_swapped(model, weights: dict):
     finally:
         for n, t in trained.items():
             named[n].data = t
+        torch.clear_autocast_cache()
 
 
 def attach_value_head(model, device) -> int:
