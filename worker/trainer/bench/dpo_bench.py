@@ -42,7 +42,9 @@ from .workloads import PAD_ID
 
 BETA = 0.1
 PROMPT, ANSWER = 128, 384  # chosen and rejected rows of 512 tokens
-DEFAULT_VARIANTS = "ck0m16e,ck0m32e,ck0m16ce,ck0m32ce"
+# Eager first (their numbers stand even if compiling is slow), then regional compile: one compiled FastPath
+# serves every c variant (train_bench.set_fast).
+DEFAULT_VARIANTS = "ck0e,ck0m16e,ck0m16ce,ck0m32ce,ck0ce"
 
 
 def pair_batches(n: int, vocab: int, seed: int, prompt: int, answer: int, pairs: int = 2) -> list[dict]:
@@ -140,10 +142,12 @@ def summarize(runs: list[dict], busy: dict, meta: dict, seq: int) -> dict:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sides", default="baseline,ours", help="comma list of: baseline, ours")
-    p.add_argument("--variants", default=DEFAULT_VARIANTS,
+    p.add_argument("--variants", dest="dpo_variants", default=DEFAULT_VARIANTS,
                    help="runs of ours: fast-path variants ck<K>[m<M>][c][e] (train_bench's) and/or ref")
-    p.add_argument("--steps", type=int, default=None, help="timed steps per run; default 6, --quick 2")
-    p.add_argument("--warmup", type=int, default=None, help="warm-up steps per run; default 2, --quick 1")
+    p.add_argument("--steps", dest="dpo_steps", type=int, default=None,
+                   help="timed steps per run; default 6, --quick 2")
+    p.add_argument("--warmup", dest="dpo_warmup", type=int, default=None,
+                   help="warm-up steps per run; default 2, --quick 1")
     p.add_argument("--quick", action="store_true", help="tiny model and sequences (CPU smoke run)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--baseline-best-of", type=int, default=3)
@@ -155,22 +159,19 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def run_workload(args, device, meta: dict) -> dict:
+    """Both sides' runs of the DPO workload: {"runs", "gpu_busy", "sides", "record"}. args: dpo_bench's, or
+    train_bench's (`--workloads dpo`: its --dpo-variants, default steps and warm-up)."""
     from tuneboard_trainer.stages import PreferenceStep
 
-    args = parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("CUDA is not available; use --device cpu (with --quick)", file=sys.stderr)
-        return 2
     cfg = models.TINY if args.quick else models.LLAMA31_8B
-    steps = args.steps or (2 if args.quick else 6)
-    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    variants = getattr(args, "dpo_variants", None) or DEFAULT_VARIANTS
+    steps = args.dpo_steps if getattr(args, "dpo_steps", None) else (2 if args.quick else 6)
+    warmup = args.dpo_warmup if getattr(args, "dpo_warmup", None) is not None else (1 if args.quick else 2)
     prompt, answer = (16, 48) if args.quick else (PROMPT, ANSWER)
     seq = prompt + answer
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     autocast = tb.make_autocast(device, dtype)
-    meta = tb.bench_meta(args, device, cfg, dtype, args.quick)
     batches = pair_batches(warmup + steps, cfg["vocab_size"], args.seed, prompt, answer)
     data = {"warm": batches[:warmup], "timed": batches[warmup:]}
     step_cfg = types.SimpleNamespace(stage="dpo", pref_loss="sigmoid", pref_beta=BETA, pref_ftx=0.0, simpo_gamma=0.5)
@@ -180,8 +181,8 @@ def main(argv=None) -> int:
         side = tb.build_side(kind, cfg, device, dtype)
         side.pref_step = PreferenceStep(step_cfg)
         sides_info[kind] = side.info
-        print(f"# built {kind}: {json.dumps(side.info)}", flush=True)
-        plan: list[Optional[str]] = [None] if kind == "baseline" else [v for v in args.variants.split(",") if v]
+        print(f"# built {kind} (dpo): {json.dumps(side.info)}", flush=True)
+        plan: list[Optional[str]] = [None] if kind == "baseline" else [v for v in variants.split(",") if v]
         for variant in plan:
             if kind == "baseline":
                 side.step_fn = baseline_dpo_step
@@ -201,17 +202,30 @@ def main(argv=None) -> int:
                     json.dump({"meta": meta, "sides": sides_info, "runs": runs, "gpu_busy": busy, "partial": True}, f)
         del side
         tb.free(device)
+    return {"runs": runs, "gpu_busy": busy, "sides": sides_info, "record": summarize(runs, busy, meta, seq)}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("CUDA is not available; use --device cpu (with --quick)", file=sys.stderr)
+        return 2
+    cfg = models.TINY if args.quick else models.LLAMA31_8B
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    meta = tb.bench_meta(args, device, cfg, dtype, args.quick)
+    result = run_workload(args, device, meta)
+    runs, record = result["runs"], result["record"]
     print()
     tb.print_table(runs)
-    record = summarize(runs, busy, meta, seq)
     print(f"# record {json.dumps(record)}")
     if args.records_out:
         with open(args.records_out, "w") as f:
             json.dump([record], f, indent=2)
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"meta": meta, "sides": sides_info, "runs": runs, "gpu_busy": busy, "records": [record]},
-                      f, indent=2)
+            json.dump({"meta": meta, "sides": result["sides"], "runs": runs, "gpu_busy": result["gpu_busy"],
+                       "records": [record]}, f, indent=2)
     return 0 if all("error" not in r for r in runs) else 1
 
 
