@@ -28,7 +28,7 @@ from .config import ConfigError, TrainConfig
 from .lora import adapters_disabled
 from .preference import (REFERENCE_LOSSES, kto_loss, last_token_hidden, pair_loss, reward_pair_loss,
                          sequence_logps)
-from .fast.preference import adapters_zeroed, document_logps, last_hidden, pack_rows
+from .fast.preference import adapters_zeroed, document_logps, last_hidden, pack_for
 from .stage_data import kto_batch, load_documents, load_kto, load_pairs, pair_batch, sample_tokens
 
 PREFERENCE_STAGES = ("rm", "dpo", "kto")  # served by PreferenceStep
@@ -141,17 +141,16 @@ class PreferenceStep:
         n = batch["input_ids"].shape[0]
         return n // 2 if "desirable" not in batch else n
 
-    def _inputs(self, batch: dict, kl: bool = False):
+    def _inputs(self, batch: dict, device, kl: bool = False):
         """The rows of `batch` (its kl_ rows with kl) as this step's passes take them: a packed micro-batch on the
         fast path (each row a document), else (input_ids, labels) for the padded reference path."""
         p = "kl_" if kl else ""
         ids, labels, mask = batch[p + "input_ids"], batch[p + "labels"], batch[p + "attention_mask"]
-        return pack_rows(ids, labels, mask) if self.fast is not None else (ids, labels)
+        return pack_for(self.fast, ids, labels, mask, device) if self.fast is not None else (ids, labels)
 
     def _run_logps(self, model, rows, device):
         if self.fast is not None:
-            sums, counts = document_logps(self.fast, rows, device)
-            return sums, counts.to(device)
+            return document_logps(self.fast, rows, device)
         ids, labels = rows
         return sequence_logps(model, model(ids.to(device)), labels.to(device))
 
@@ -166,7 +165,7 @@ class PreferenceStep:
 
     def _reward_scores(self, model, batch: dict, device) -> torch.Tensor:
         if self.fast is not None:
-            last = last_hidden(self.fast, self._inputs(batch), device)
+            last = last_hidden(self.fast, self._inputs(batch, device), device)
         else:
             last = last_token_hidden(model(batch["input_ids"].to(device)), batch["attention_mask"].to(device))
         return model.v_head(last.to(model.v_head.weight.dtype)).squeeze(-1)
@@ -177,9 +176,9 @@ class PreferenceStep:
             losses, metrics = reward_pair_loss(*self._reward_scores(model, batch, device).chunk(2))
             # LLaMA-Factory's reward-model metric name for the share of pairs ranked right
             return losses.sum(), {**metrics, "accuracy": metrics["rewards/accuracies"]}
-        rows = self._inputs(batch)  # packed once for the reference and the policy pass
+        rows = self._inputs(batch, device)  # packed once for the reference and the policy pass
         if cfg.stage == "kto":
-            kl_rows = self._inputs(batch, kl=True)
+            kl_rows = self._inputs(batch, device, kl=True)
             ref_logps, _ = self._logps(model, rows, device, reference=True)
             ref_kl, _ = self._logps(model, kl_rows, device, reference=True)
             with torch.no_grad():

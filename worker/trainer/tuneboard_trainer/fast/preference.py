@@ -27,6 +27,7 @@ from ..lora import LoRALinear
 from ..templates import IGNORE_INDEX
 from .blocks import _post_attn, _pre_attn
 from .packing import pack_window
+from .weights import HostEmbedding
 
 
 class _LinearLogProbs(torch.autograd.Function):
@@ -94,6 +95,20 @@ def pack_rows(input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: tor
     return mb
 
 
+def pack_for(fast, input_ids, labels, attention_mask, device) -> dict:
+    """pack_rows, plus the rows' input embeddings looked up once (a frozen table: the reference and the policy
+    pass read the same; from a HostEmbedding that saves a host lookup and a 2 x hidden bytes per token copy)."""
+    mb = pack_rows(input_ids, labels, attention_mask)
+    emb = fast.model.model.embed_tokens
+    if not emb.weight.requires_grad:
+        with torch.no_grad():
+            if isinstance(emb, HostEmbedding):
+                mb["inputs_embeds"] = emb.lookup(mb["input_ids"][0]).to(device, non_blocking=True)  # (N, D)
+            else:
+                mb["inputs_embeds"] = emb(mb["input_ids"].to(device, non_blocking=True)[0])  # (N, D)
+    return mb
+
+
 def _hidden(fast, mb: dict, device) -> torch.Tensor:
     """fast.hidden, falling back to eager regions for good if compiling fails (as FastPath.loss does)."""
     try:
@@ -107,14 +122,14 @@ def _hidden(fast, mb: dict, device) -> torch.Tensor:
 
 def document_logps(fast, mb: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum of log p(target) over each document's labelled positions (docs,) fp32, labelled count per document
-    (docs,) on the host) of a packed micro-batch (pack_rows)."""
+    (docs,)), both on the device, of a packed micro-batch (pack_rows / pack_for)."""
     model = fast.model
     h = _hidden(fast, mb, device)  # (N, D)
     y, cu = mb["targets"], mb["cu_seqlens"].long()
     docs = len(cu) - 1
     idx = (y != IGNORE_INDEX).nonzero().squeeze(1)  # (n,) labelled positions, known on the host
     doc = torch.bucketize(idx, cu[1:], right=True)  # (n,) the document each position belongs to
-    counts = torch.bincount(doc, minlength=docs)
+    counts = torch.bincount(doc, minlength=docs).to(device, non_blocking=True)
     sums = torch.zeros(docs, dtype=torch.float32, device=h.device)
     if len(idx) == 0:
         return sums + h.sum() * 0.0, counts
@@ -146,4 +161,4 @@ def adapters_zeroed(model):
             m.scaling, m.adapter_enabled = scaling, enabled
 
 
-__all__ = ["adapters_zeroed", "document_logps", "last_hidden", "pack_rows"]
+__all__ = ["adapters_zeroed", "document_logps", "last_hidden", "pack_for", "pack_rows"]
