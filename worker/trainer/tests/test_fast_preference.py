@@ -136,6 +136,7 @@ def test_reward_model_matches_the_reference_path():
 @pytest.mark.parametrize("stage, dataset, kw", [
     ("dpo", "identity_pref", {}),
     ("kto", "identity_kto", {"kto_rejected_weight": 1.5}),
+    ("rm", "identity_pref", {}),
 ])
 def test_trainer_runs_on_the_fast_path_match_the_reference_path(tmp_path, tiny_model_dir, stage_data, stage,
                                                                  dataset, kw):
@@ -143,7 +144,10 @@ def test_trainer_runs_on_the_fast_path_match_the_reference_path(tmp_path, tiny_m
                   gradient_accumulation_steps=2, val_size=0.25, eval_steps=3, **kw)
     reference, _ = run(stage_cfg(tmp_path, tiny_model_dir, stage_data, "ref", fast_path="off", **common))
     fast, events = run(stage_cfg(tmp_path, tiny_model_dir, stage_data, "fast", fast_path="on", **common))
-    assert any(e.type == "log" and e.message.startswith("fast path:") for e in events)
+    logs = [e.message for e in events if e.type == "log"]
+    assert any(m.startswith("fast path:") for m in logs)
+    assert any(m.startswith(f"stage {stage}:") and m.endswith("runs on the fast path (rows packed as documents)")
+               for m in logs)
     assert events[0].fast_path_options["active"] is True
     assert fast["losses"] == pytest.approx(reference["losses"], rel=1e-4)
     assert [e[1] for e in fast["evals"]] == pytest.approx([e[1] for e in reference["evals"]], rel=1e-4)
