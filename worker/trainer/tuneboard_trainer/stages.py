@@ -146,13 +146,15 @@ class PreferenceStep:
         fast path (each row a document), else (input_ids, labels) for the padded reference path."""
         p = "kl_" if kl else ""
         ids, labels, mask = batch[p + "input_ids"], batch[p + "labels"], batch[p + "attention_mask"]
-        return pack_for(self.fast, ids, labels, mask, device) if self.fast is not None else (ids, labels)
+        if self.fast is not None:
+            return pack_for(self.fast, ids, labels, mask, device)
+        return ids.to(device), labels.to(device)
 
     def _run_logps(self, model, rows, device):
         if self.fast is not None:
             return document_logps(self.fast, rows, device)
         ids, labels = rows
-        return sequence_logps(model, model(ids.to(device)), labels.to(device))
+        return sequence_logps(model, model(ids), labels)
 
     def _logps(self, model, rows, device, reference: bool):
         if not reference:
