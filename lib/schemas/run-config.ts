@@ -159,7 +159,7 @@ export const runConfigSchema = z.object({
   warmup_ratio: num("warmup ratio", (n) => n.min(0, "warmup ratio must be ≥ 0").lt(1, "warmup ratio must be below 1")).default(0),
   weight_decay: num("weight decay", (n) => n.min(0, "weight decay must be ≥ 0")).default(0),
   compute_type: z.enum(COMPUTE_TYPES).default("auto"),
-  // The trainer's GPU fast path for LoRA (tuneboard_trainer/fast.py); auto: on CUDA only.
+  // The trainer's GPU fast path for LoRA (tuneboard_trainer/fast/), every stage; auto: on CUDA only.
   fast_path: z.enum(FAST_PATHS, { error: "fast path must be auto, on or off" }).default("auto"),
   // Quantized frozen base weights (LoRA only; tuneboard_trainer/quant/). The method must fit the bit width
   // (nf4: 4; int8, fp8: 8); the trainer checks that pair when it loads the model.

@@ -23,6 +23,7 @@ WORKLOADS = [  # record name, label, target
     ("train.variable", "2 `variable`, steady state", "≥ 4x"),
     ("train.seed_run", "3 seed run, process start → adapter saved", "≥ 10x, ≤ 10 s"),
     ("train.long_context", "4 long context, batch 1", "≥ 4x"),
+    ("train.dpo_sigmoid_2x2x512", "5 `dpo` sigmoid, 2 pairs of 2×512, at ≤ the baseline's memory", "≥ 2.5x"),
 ]
 NA = "not measured"
 

@@ -4,6 +4,7 @@
     PYTHONPATH=worker/trainer python3 -m bench.train_bench --variants packed,nockpt --profile \
         --json-out results.json --records-out records.json
     PYTHONPATH=worker/trainer .venv/bin/python -m bench.train_bench --quick --device cpu   # smoke run
+    PYTHONPATH=worker/trainer python3 -m bench.train_bench --workloads dpo   # DPO: bench/dpo_bench.py's workload
 
 Sides (same seeded random weights, same batches, LoRA r8 / alpha 16 / dropout 0 on q,k,v,o,gate,up,down):
   baseline  transformers LlamaForCausalLM (sdpa) + peft, gradient checkpointing (use_reentrant=False),
@@ -533,7 +534,8 @@ def profile_steps(side: Side, batches: list[dict], device, autocast) -> dict:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.train_bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--workloads", default="fixed,variable", help="comma list of: fixed, variable")
+    p.add_argument("--workloads", default="fixed,variable", help="comma list of: fixed, variable, long, dpo")
+    p.add_argument("--dpo-variants", default=None, help="dpo: fast-path runs of ours (bench.dpo_bench's --variants)")
     p.add_argument("--sides", default="baseline,ours", help="comma list of: baseline, ours")
     p.add_argument("--variants", default="", help="extra runs of ours: ref (reference path), packed (variable, "
                    "reference path on packed rows), nockpt / nocudnn (reference path variants)")
@@ -727,13 +729,15 @@ def main(argv=None) -> int:
     sides = [s for s in args.sides.split(",") if s]
     variants = [v for v in args.variants.split(",") if v]
     for w in wl_names:
-        if w not in ("fixed", "variable", "long"):
+        if w not in ("fixed", "variable", "long", "dpo"):
             raise SystemExit(f"unknown workload {w!r}")
+    dpo = "dpo" in wl_names  # bench.dpo_bench's workload, run after the others
+    wl_names = [w for w in wl_names if w != "dpo"]
 
     meta = bench_meta(args, device, cfg, dtype, quick)
     data, stats = workload_data(args, cfg, wl_names, variants, warmup, steps, seq, cutoff, var_median)
     runs, sides_info, profile, long_results, busy = [], {}, None, {}, {}
-    for kind in sides:
+    for kind in sides if wl_names else []:
         free(device)
         try:
             side = build_side(kind, cfg, device, dtype)
@@ -800,9 +804,15 @@ def main(argv=None) -> int:
         del side
         free(device)
 
+    records = summarize(runs, long_results, wl_names, seq, meta, busy)
+    if dpo:
+        from . import dpo_bench
+
+        dpo_result = dpo_bench.run_workload(args, device, meta)
+        runs, busy = runs + dpo_result["runs"], {**busy, **dpo_result["gpu_busy"]}
+        records.append(dpo_result["record"])
     print()
     print_table(runs)
-    records = summarize(runs, long_results, wl_names, seq, meta, busy)
     for rec in records:
         print(f"# record {json.dumps(rec)}")
     if args.records_out:

@@ -15,6 +15,8 @@ from tuneboard_trainer.train import TrainingRun
 from test_stages_train import cfg as stage_cfg, fill, run, stage_data, TEMPLATES  # noqa: F401 (fixture)
 from test_train import make_cfg, run_events
 
+CPU = torch.device("cpu")
+
 
 @pytest.fixture(scope="module")
 def sft_run(tmp_path_factory, tiny_model_dir):
@@ -59,7 +61,7 @@ def test_reference_is_the_sft_model_and_dpo_starts_at_log2(tmp_path, tiny_model_
     run_.model.eval()
     batch = first_batch(run_)
     ids, labels = batch["input_ids"], batch["labels"]
-    ref, _ = run_.pref_step._logps(run_.model, ids, labels, reference=True)
+    ref, _ = run_.pref_step._logps(run_.model, run_.pref_step._inputs(batch, CPU), CPU, reference=True)
     expected = sft_model_logps(run_, sft_run, ids, labels)
     torch.testing.assert_close(ref, expected, rtol=0, atol=1e-5)
     with torch.no_grad(), adapters_disabled(run_.model):  # the base model alone: a different model
@@ -96,8 +98,8 @@ def test_reference_stays_the_sft_model_while_the_policy_trains(tmp_path, tiny_mo
             named[n].copy_(t)
     cont.model.eval()
     batch = first_batch(cont)
-    ref, _ = cont.pref_step._logps(cont.model, batch["input_ids"], batch["labels"], reference=True)
-    policy, _ = cont.pref_step._logps(cont.model, batch["input_ids"], batch["labels"], reference=False)
+    ref, _ = cont.pref_step._logps(cont.model, cont.pref_step._inputs(batch, CPU), CPU, reference=True)
+    policy, _ = cont.pref_step._logps(cont.model, cont.pref_step._inputs(batch, CPU), CPU, reference=False)
     expected = sft_model_logps(cont, sft_run, batch["input_ids"], batch["labels"])
     torch.testing.assert_close(ref, expected, rtol=0, atol=1e-5)
     assert (policy - ref).abs().max() > 1e-4  # the policy moved away from it
@@ -118,6 +120,6 @@ def test_a_continued_chain_run_keeps_the_sft_reference(tmp_path, tiny_model_dir,
     assert not cont.chained and cont.start_step == 1  # an ordinary continuation of the dpo run
     cont.model.eval()
     batch = first_batch(cont)
-    ref, _ = cont.pref_step._logps(cont.model, batch["input_ids"], batch["labels"], reference=True)
+    ref, _ = cont.pref_step._logps(cont.model, cont.pref_step._inputs(batch, CPU), CPU, reference=True)
     torch.testing.assert_close(ref, sft_model_logps(cont, sft_run, batch["input_ids"], batch["labels"]), rtol=0, atol=1e-5)
     cont.log_file.close()

@@ -169,7 +169,6 @@ def test_pretraining_trains_the_same_on_the_fast_path(tmp_path, tiny_model_dir, 
     (dict(stage="dpo", finetuning_type="freeze"), "finetuning_type"),
     (dict(stage="kto", finetuning_type="full"), "finetuning_type"),
     (dict(stage="dpo", packing=True), "packing"),
-    (dict(stage="dpo", fast_path="on"), "fast_path"),
 ])
 def test_what_the_trainer_cannot_run_is_refused_naming_the_field(tmp_path, tiny_model_dir, stage_data, overrides,
                                                                  field):

@@ -25,8 +25,9 @@ def announce_setup(run) -> None:
              level="warning" if stats.truncated or stats.dropped else "info")
     for w in run.warnings:
         sink.log(w, level="warning")
-    if describe(cfg, run.chained):
-        sink.log(describe(cfg, run.chained))
+    stage_line = describe(cfg, run.chained, fast=run.fast is not None)
+    if stage_line:
+        sink.log(stage_line)
     if run.val_set:
         sink.log(f"held out {len(run.val_set)} samples for eval loss every {cfg.eval_steps} steps")
     if cfg.packing or cfg.stage == "pt":

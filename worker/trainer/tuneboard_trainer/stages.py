@@ -10,13 +10,15 @@
   state, the pairwise loss of preference.py; the head is saved beside the adapter or model as
   value_head.safetensors (LLaMA-Factory's file and key names).
 
-The preference and reward stages run on the reference path only (one process; LoRA for the reference-based
-losses); a config asking for anything else is refused before the model loads.
+The preference and reward stages train in one process (LoRA for the reference-based losses); a config asking for
+anything else is refused before the model loads. With fast_path auto (CUDA) or on, a LoRA run's micro-batch rows
+go through the fast path packed as separate documents (fast/preference.py); otherwise the reference path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from typing import Optional
 
@@ -26,7 +28,8 @@ from .config import ConfigError, TrainConfig
 from .lora import adapters_disabled
 from .preference import (REFERENCE_LOSSES, kto_loss, last_token_hidden, pair_loss, reward_pair_loss,
                          sequence_logps)
-from .stage_data import kto_batch, load_documents, load_kto, load_pairs, pair_batch
+from .fast.preference import adapters_zeroed, document_logps, last_hidden, pack_for
+from .stage_data import kto_batch, load_documents, load_kto, load_pairs, pair_batch, sample_tokens
 
 PREFERENCE_STAGES = ("rm", "dpo", "kto")  # served by PreferenceStep
 VALUE_HEAD_FILE = "value_head.safetensors"
@@ -40,8 +43,6 @@ def check_stage(cfg: TrainConfig, distributed: bool) -> None:
     """Refuse what this trainer cannot run for cfg.stage, naming the field (ConfigError)."""
     if cfg.stage not in PREFERENCE_STAGES:
         return
-    if cfg.fast_path == "on":
-        raise ConfigError(f"fast_path: the GPU fast path serves sft and pt; stage {cfg.stage} needs auto or off")
     if cfg.packing:
         raise ConfigError(f"packing: stage {cfg.stage} trains on whole pairs; turn packing off")
     if distributed:
@@ -61,25 +62,31 @@ def reference_words(cfg: TrainConfig, chained: bool) -> str:
     return "reference: the base model with the LoRA adapter switched off"
 
 
-def describe(cfg: TrainConfig, chained: bool = False) -> Optional[str]:
-    """The log line that says what a non-sft stage trains and against which reference (chained: the run starts
-    from an sft run, run_state.is_stage_chain)."""
+def describe(cfg: TrainConfig, chained: bool = False, fast: bool = False) -> Optional[str]:
+    """The log line that says what a non-sft stage trains, against which reference and on which path (chained:
+    the run starts from an sft run, run_state.is_stage_chain; fast: its rows go through the fast path)."""
+    path = "runs on the fast path (rows packed as documents)" if fast else "runs on the reference path"
     if cfg.stage == "pt":
         return "stage pt: pre-training on raw text, every token labelled, documents packed without crossing"
     if cfg.stage == "dpo":
         ref = reference_words(cfg, chained)
         extra = f", gamma {cfg.simpo_gamma}" if cfg.pref_loss == "simpo" else ""
         ftx = f", SFT weight {cfg.pref_ftx}" if cfg.pref_ftx > 0 and cfg.pref_loss != "orpo" else ""
-        return (f"stage dpo: pref_loss {cfg.pref_loss}, beta {cfg.pref_beta}{extra}{ftx}; {ref}; "
-                "runs on the reference path (the GPU fast path serves sft and pt)")
+        return f"stage dpo: pref_loss {cfg.pref_loss}, beta {cfg.pref_beta}{extra}{ftx}; {ref}; {path}"
     if cfg.stage == "rm":
-        return ("stage rm: a value head on the last token, pairwise loss; runs on the reference path "
-                "(the GPU fast path serves sft and pt)")
+        return f"stage rm: a value head on the last token, pairwise loss; {path}"
     if cfg.stage == "kto":
         return (f"stage kto: beta {cfg.pref_beta}, desirable weight {cfg.kto_chosen_weight}, undesirable weight "
-                f"{cfg.kto_rejected_weight}; {reference_words(cfg, chained)}; "
-                "runs on the reference path (the GPU fast path serves sft and pt)")
+                f"{cfg.kto_rejected_weight}; {reference_words(cfg, chained)}; {path}")
     return None
+
+
+def fast_path_setup(cfg: TrainConfig, rows: list) -> tuple[TrainConfig, int]:
+    """(the config fast.for_training plans with, the run's tokens) for a preference stage: a micro-batch of B
+    samples puts 2B rows through the model (dpo and rm: chosen and rejected; kto: the answers and the KL rows), so
+    the packed stream is sized for 2B rows; the tokens decide regional compile."""
+    tokens = sum(sample_tokens(r) for r in rows) * (2 if cfg.stage == "kto" else 1) * cfg.num_train_epochs
+    return dataclasses.replace(cfg, per_device_train_batch_size=2 * cfg.per_device_train_batch_size), tokens
 
 
 def load_stage_data(cfg: TrainConfig, template):
@@ -105,6 +112,8 @@ class PreferenceStep:
         # name -> tensor: trainable weights swapped in for the reference pass (the SFT model of an SFT -> preference
         # chain); None: the reference is the model with its adapter switched off.
         self.reference_weights: Optional[dict] = None
+        # The run's fast.FastPath when its rows go through the fast path (train.py sets it); None: reference path.
+        self.fast = None
 
     def use_chain_reference(self, chained: bool, parent: Optional[dict], resume: Optional[dict], device) -> None:
         """The reference of an SFT -> preference chain is the SFT model: the SFT run's adapter as it ended, frozen
@@ -132,38 +141,58 @@ class PreferenceStep:
         n = batch["input_ids"].shape[0]
         return n // 2 if "desirable" not in batch else n
 
-    def _logps(self, model, ids, labels, reference: bool):
+    def _inputs(self, batch: dict, device, kl: bool = False):
+        """The rows of `batch` (its kl_ rows with kl) as this step's passes take them: a packed micro-batch on the
+        fast path (each row a document), else (input_ids, labels) for the padded reference path."""
+        p = "kl_" if kl else ""
+        ids, labels, mask = batch[p + "input_ids"], batch[p + "labels"], batch[p + "attention_mask"]
+        if self.fast is not None:
+            return pack_for(self.fast, ids, labels, mask, device)
+        return ids.to(device), labels.to(device)
+
+    def _run_logps(self, model, rows, device):
+        if self.fast is not None:
+            return document_logps(self.fast, rows, device)
+        ids, labels = rows
+        return sequence_logps(model, model(ids), labels)
+
+    def _logps(self, model, rows, device, reference: bool):
         if not reference:
-            return sequence_logps(model, model(ids), labels)
+            return self._run_logps(model, rows, device)
         if self.reference_weights is not None:
             with torch.no_grad(), weights_swapped(model, self.reference_weights):
-                return sequence_logps(model, model(ids), labels)
-        with torch.no_grad(), adapters_disabled(model):
-            return sequence_logps(model, model(ids), labels)
+                return self._run_logps(model, rows, device)
+        with torch.no_grad(), (adapters_zeroed(model) if self.fast is not None else adapters_disabled(model)):
+            return self._run_logps(model, rows, device)
+
+    def _reward_scores(self, model, batch: dict, device) -> torch.Tensor:
+        if self.fast is not None:
+            last = last_hidden(self.fast, self._inputs(batch, device), device)
+        else:
+            last = last_token_hidden(model(batch["input_ids"].to(device)), batch["attention_mask"].to(device))
+        return model.v_head(last.to(model.v_head.weight.dtype)).squeeze(-1)
 
     def __call__(self, model, batch: dict, device) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
-        ids, labels = batch["input_ids"].to(device), batch["labels"].to(device)
         if cfg.stage == "rm":
-            last = last_token_hidden(model(ids), batch["attention_mask"].to(device))
-            scores = model.v_head(last.to(model.v_head.weight.dtype)).squeeze(-1)
-            losses, metrics = reward_pair_loss(*scores.chunk(2))
+            losses, metrics = reward_pair_loss(*self._reward_scores(model, batch, device).chunk(2))
             # LLaMA-Factory's reward-model metric name for the share of pairs ranked right
             return losses.sum(), {**metrics, "accuracy": metrics["rewards/accuracies"]}
+        rows = self._inputs(batch, device)  # packed once for the reference and the policy pass
         if cfg.stage == "kto":
-            kl_ids, kl_labels = batch["kl_input_ids"].to(device), batch["kl_labels"].to(device)
-            ref_logps, _ = self._logps(model, ids, labels, reference=True)
-            ref_kl, _ = self._logps(model, kl_ids, kl_labels, reference=True)
+            kl_rows = self._inputs(batch, device, kl=True)
+            ref_logps, _ = self._logps(model, rows, device, reference=True)
+            ref_kl, _ = self._logps(model, kl_rows, device, reference=True)
             with torch.no_grad():
-                kl_logps, _ = sequence_logps(model, model(kl_ids), kl_labels)
-            logps, _ = self._logps(model, ids, labels, reference=False)
+                kl_logps, _ = self._run_logps(model, kl_rows, device)
+            logps, _ = self._logps(model, rows, device, reference=False)
             losses, metrics = kto_loss(cfg.pref_beta, logps, ref_logps, batch["desirable"].to(device), kl_logps,
                                        ref_kl, cfg.kto_chosen_weight, cfg.kto_rejected_weight)
             return losses.sum(), metrics
         ref_c = ref_r = None
         if self.reference:
-            ref_c, ref_r = self._logps(model, ids, labels, reference=True)[0].chunk(2)
-        logps, n = self._logps(model, ids, labels, reference=False)
+            ref_c, ref_r = self._logps(model, rows, device, reference=True)[0].chunk(2)
+        logps, n = self._logps(model, rows, device, reference=False)
         (c, r), (nc, nr) = logps.chunk(2), n.chunk(2)
         losses, metrics = pair_loss(cfg.pref_loss, cfg.pref_beta, c, r, nc, nr, ref_c, ref_r, ftx=cfg.pref_ftx,
                                     simpo_gamma=cfg.simpo_gamma)
@@ -173,7 +202,12 @@ class PreferenceStep:
 @contextlib.contextmanager
 def weights_swapped(model, weights: dict):
     """Inside, the parameters named in `weights` hold those tensors (their storage is swapped, nothing is copied);
-    the trained values come back on exit. Only for no-grad passes: nothing may keep a graph through them."""
+    the trained values come back on exit. Only for no-grad passes: nothing may keep a graph through them.
+
+    Autocast caches its low-precision copy of a trainable (leaf, requires-grad) parameter per tensor, not per
+    storage, until the outermost autocast region ends: the cache is cleared on the way in and out, or the policy
+    pass in the same region would compute with the reference's weights."""
+    torch.clear_autocast_cache()
     named = dict(model.named_parameters())
     trained = {n: named[n].data for n in weights}
     for n, t in weights.items():
@@ -185,6 +219,7 @@ def weights_swapped(model, weights: dict):
     finally:
         for n, t in trained.items():
             named[n].data = t
+        torch.clear_autocast_cache()
 
 
 def attach_value_head(model, device) -> int:
@@ -242,6 +277,6 @@ def evaluate_preference(step: PreferenceStep, model, samples: list, batch_size: 
     return total / max(n, 1), mean_metrics(parts)
 
 
-__all__ = ["PREFERENCE_STAGES", "PreferenceStep", "attach_value_head", "check_stage", "describe",
+__all__ = ["PREFERENCE_STAGES", "PreferenceStep", "attach_value_head", "check_stage", "describe", "fast_path_setup",
            "save_without_value_head", "evaluate_preference",
            "load_stage_data", "mean_metrics", "needs_reference", "reference_words", "weights_swapped"]

@@ -49,7 +49,7 @@ from .setup_log import announce_setup
 from .moe import aux_loss_coef
 from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, evaluate_preference,
-                     load_stage_data, mean_metrics, save_without_value_head)
+                     fast_path_setup, load_stage_data, mean_metrics, save_without_value_head)
 from .early_stopping import BestWeights, early_stop, saved_message, stop_message
 from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, is_stage_chain, load_continue_state,
                         load_resume_state, load_trained_weights, rng_state, set_rng_state)
@@ -170,13 +170,15 @@ class TrainingRun:
             self.trainable, self.total = self.trainable + n_head, self.total + n_head
         self.phases["adapters"], t_phase = time.time() - t_phase, time.time()
         # GPU fast path (fast/): packed varlen micro-batches, same loss; None = the reference path.
-        if self.pref_step is not None:  # the reference path; describe() says so in the log
-            self.fast, self.fast_msg = None, None
-        elif self.quant_method is not None and not kernels_ready(device):
+        # Preference stages: PreferenceStep packs its own rows through it (stages.fast_path_setup sizes it).
+        if self.quant_method is not None and not kernels_ready(device):
             self.fast, self.fast_msg = None, reference_path_note(self.quant_method, cfg.quantization_bit)
         else:
-            run_tokens = sum(len(r.input_ids) for r in self.rows) * cfg.num_train_epochs
-            self.fast, self.fast_msg = for_training(self.options, cfg, model, device, run_tokens, self.dist)
+            fast_cfg, run_tokens = ((cfg, sum(len(r.input_ids) for r in self.rows) * cfg.num_train_epochs)
+                                    if self.pref_step is None else fast_path_setup(cfg, self.rows))
+            self.fast, self.fast_msg = for_training(self.options, fast_cfg, model, device, run_tokens, self.dist)
+        if self.pref_step is not None:
+            self.pref_step.fast = self.fast
         self.aux_coef, self.aux_msg = aux_loss_coef(cfg.moe_aux_loss_coef, model, self.pref_step is None)
         if cfg.gradient_checkpointing and self.fast is None:
             enable_gradient_checkpointing(model)
@@ -186,7 +188,8 @@ class TrainingRun:
         self.fwd_model = self.dist.wrap(model, device, manual_grads=self.fast is not None)
         self.params = [p for p in model.parameters() if p.requires_grad]
         # CUDA graphs of the fast path's forward + backward (fast/graph.py); None = run it eagerly.
-        self.graphs, self.graphs_msg = graphs_for_training(self.fast, self.params, device, self.dtype)
+        self.graphs, self.graphs_msg = graphs_for_training(self.fast if self.pref_step is None else None,
+                                                             self.params, device, self.dtype)
         self.phases["training setup"] = time.time() - t_phase
         self.model = model
 
@@ -288,7 +291,8 @@ class TrainingRun:
 
     def run_window(self, window: list[dict]) -> tuple[float, torch.Tensor]:
         """One optimizer step over a gradient-accumulation window; returns (lr, grad norm on the device)."""
-        dist, device, scaler, fast = self.dist, self.device, self.scaler, self.fast
+        dist, device, scaler = self.dist, self.device, self.scaler
+        fast = self.fast if self.pref_step is None else None  # a preference step packs its own rows
         # Normalise by the labelled tokens of the whole window, so every token weighs
         # the same regardless of how it was split into micro-batches.
         n_window = (sum(self.pref_step.samples(b) for b in window) if self.pref_step is not None

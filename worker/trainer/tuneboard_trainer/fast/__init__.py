@@ -12,6 +12,8 @@ same tokens, computed faster.
 - path.py: FastPath, which runs packed micro-batches through all of the above and plans recompute by memory.
 - graph.py: CUDA graphs of each packed micro-batch shape's forward + backward.
 - options.py: FastPathOptions, built once per run, and `for_training`, the FastPath a run uses.
+- preference.py: the preference stages' rows packed as documents, per-document log-probs (chunked
+  log-softmax), the reference pass with the adapters zeroed.
 
 Importable everywhere; `FastPath.supported()` says whether a model qualifies (plain LoRA / rsLoRA, no DoRA,
 no sliding window).

@@ -1,0 +1,234 @@
+"""DPO throughput: LLaMA-Factory's DPO step vs ours on the fast path, side by side in one process on one GPU.
+
+    PYTHONPATH=worker/trainer python3 -m bench.dpo_bench --json-out dpo.json --records-out dpo-records.json
+    PYTHONPATH=worker/trainer .venv/bin/python -m bench.dpo_bench --quick --device cpu   # smoke run
+
+Workload: DPO sigmoid (beta 0.1), LoRA r8 / alpha 16 / dropout 0 on q,k,v,o,gate,up,down, Llama-3.1-8B shape,
+micro-batches of 2 pairs whose chosen and rejected sequences are 512 tokens each (a 128-token prompt shared by
+both, 384-token answers): 2,048 tokens a step, all counted (chosen + rejected). Same seeded random weights and
+batches on both sides (train_bench's models and helpers).
+
+  baseline  LLaMA-Factory's CustomDPOTrainer step: transformers LlamaForCausalLM (sdpa) + peft, gradient
+            checkpointing, the padded batch of chosen + rejected rows concatenated, full fp32 logits and
+            log_softmax (get_batch_logps), the reference pass with the adapter disabled under no_grad
+            (peft's disable_adapter), TRL's sigmoid loss, mean over pairs.
+  ours      stages.PreferenceStep on the fast path (fast/preference.py): the rows packed as separate documents,
+            per-document log-probs from the chunked log-softmax, the reference pass with the adapters zeroed
+            under no_grad. Variants as train_bench's (ck<K>[m<M>][c][e]; no CUDA graphs); `ref` = our reference
+            path with gradient checkpointing.
+Both: AdamW, clip_grad_norm_(1.0), one micro-batch per optimizer step. The baseline runs --baseline-best-of times
+and its GPU-busy time is measured (bench.gpu_busy); the record takes our fastest variant that peaks at no more
+memory than the baseline.
+
+Useful FLOPs of a step: the policy's 4 N per token (forward + input-gradient backward) and the reference's 2 N,
+attention likewise (forward 2 * hidden * L^2 / 2 per layer, backward twice that, the reference's forward once
+more); recompute and LoRA matmuls are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from . import models
+from . import train_bench as tb
+from .workloads import PAD_ID
+
+BETA = 0.1
+PROMPT, ANSWER = 128, 384  # chosen and rejected rows of 512 tokens
+# Eager first (their numbers stand even if compiling is slow), then regional compile (about a minute at 8B; one
+# compiled FastPath serves every c variant: train_bench.set_fast). ck0 keeps every activation, ck0m16 recomputes
+# the gate/up products of 16 blocks (the SFT record's memory: at or below the baseline's).
+DEFAULT_VARIANTS = "ck0e,ck0m16e,ck0m16ce"
+
+
+def pair_batches(n: int, vocab: int, seed: int, prompt: int, answer: int, pairs: int = 2) -> list[dict]:
+    """n micro-batches of `pairs` random pairs (stage_data.pair_batch: chosen rows, then rejected rows)."""
+    from tuneboard_trainer.stage_data import PairSample, pair_batch
+
+    g = torch.Generator().manual_seed(seed)
+    ids = lambda k: torch.randint(1, vocab, (k,), generator=g).tolist()  # noqa: E731
+    return [pair_batch([PairSample(ids(prompt), ids(answer), ids(answer)) for _ in range(pairs)], PAD_ID)
+            for _ in range(n)]
+
+
+def dpo_flops(b: dict, cfg: dict) -> float:
+    lens = tb.sample_lengths(b)
+    attn = 8 * cfg["num_hidden_layers"] * cfg["hidden_size"] * sum(L * L / 2 for L in lens)
+    return 6.0 * models.matmul_params(cfg) * sum(lens) + attn
+
+
+# ------------------------------------------------------------------------------------------ steps
+
+def _hf_logps(model, ids, mask, labels) -> torch.Tensor:
+    """LLaMA-Factory's get_batch_logps on the model's full logits, cast to fp32."""
+    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits.to(torch.float32)
+    labels = labels[:, 1:].clone()
+    logits = logits[:, :-1, :]
+    keep = labels != -100
+    labels[labels == -100] = 0
+    per_token = torch.gather(logits.log_softmax(-1), dim=2, index=labels.unsqueeze(2)).squeeze(2)
+    return (per_token * keep).sum(-1)
+
+
+def baseline_dpo_step(side, b: dict, device, autocast) -> torch.Tensor:
+    ids, mask, labels = (b[k].to(device) for k in ("input_ids", "attention_mask", "labels"))
+    with torch.no_grad(), side.model.disable_adapter(), autocast:  # compute_reference_log_probs
+        ref_c, ref_r = _hf_logps(side.model, ids, mask, labels).chunk(2)
+    with autocast:
+        c, r = _hf_logps(side.model, ids, mask, labels).chunk(2)
+    loss = (-F.logsigmoid(BETA * ((c - r) - (ref_c - ref_r)))).mean()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(side.params, 1.0)
+    side.opt.step()
+    side.opt.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
+def ours_dpo_step(side, b: dict, device, autocast) -> torch.Tensor:
+    """PreferenceStep as train.py runs it: on side.fast (None: the reference path)."""
+    step = side.pref_step
+    step.fast = side.fast
+    with autocast:
+        loss, _ = step(side.model, b, device)
+    n = step.samples(b)
+    (loss / n).backward()
+    torch.nn.utils.clip_grad_norm_(side.params, 1.0)
+    side.opt.step()
+    side.opt.zero_grad(set_to_none=True)
+    return loss.detach() / n
+
+
+def set_variant(side, variant: str, max_tokens: int) -> None:
+    if "g" in variant[2:] and variant.startswith("ck"):
+        raise SystemExit(f"variant {variant!r}: the preference steps run without CUDA graphs (drop g)")
+    tb.set_fast(side, None if variant == "ref" else variant, max_tokens)
+    side.step_fn = ours_dpo_step
+
+
+# ------------------------------------------------------------------------------------------ records
+
+def summarize(runs: list[dict], busy: dict, meta: dict, seq: int) -> dict:
+    ok = lambda r: r is not None and "error" not in r  # noqa: E731
+    base_runs = [r for r in runs if r["side"] == "baseline"]
+    base = max((r for r in base_runs if ok(r)), key=lambda r: r["tokens_per_s"], default=None)
+    fast = [r for r in runs if r["side"] == "ours" and ok(r) and (r.get("variant") or "").startswith("ck")]
+    if ok(base) and base["peak_gib"] is not None:  # no more memory than the baseline
+        fast = [r for r in fast if r["peak_gib"] <= base["peak_gib"]]
+    ours = max(fast, key=lambda r: r["tokens_per_s"], default=None)
+    o, b = (ours or {}).get("tokens_per_s"), (base or {}).get("tokens_per_s")
+    bound = (busy.get("dpo") or {}).get("gpu_busy_tokens_per_s")
+    return {
+        "name": f"train.dpo_sigmoid_2x2x{seq}", "ours": o, "baseline": b, "unit": "tokens/s",
+        "ratio": round(o / b, 3) if o and b else None,
+        "ours_peak_gib": (ours or {}).get("peak_gib"), "baseline_peak_gib": (base or {}).get("peak_gib"),
+        "card": meta["card"], "date": tb.DATE, "ours_variant": (ours or {}).get("variant"),
+        "ours_useful_util": (ours or {}).get("useful_util"), "baseline_useful_util": (base or {}).get("useful_util"),
+        "first_loss": (ours or {}).get("first_loss"), "baseline_first_loss": (base or {}).get("first_loss"),
+        "baseline_best_of": len([r for r in base_runs if ok(r)]),
+        "baseline_runs_tokens_per_s": [r.get("tokens_per_s") for r in base_runs],
+        "baseline_gpu_busy_tokens_per_s": bound, "ratio_gpu_busy": round(o / bound, 3) if o and bound else None,
+        "host_cpu": meta.get("host_cpu"), "gpu_clock_mhz": (ours or {}).get("gpu_clock_mhz"),
+        "baseline_gpu_clock_mhz": (base or {}).get("gpu_clock_mhz"),
+        "workload": f"DPO sigmoid beta {BETA}, LoRA r8, 2 pairs of chosen + rejected {seq}-token rows per step",
+    }
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sides", default="baseline,ours", help="comma list of: baseline, ours")
+    p.add_argument("--variants", dest="dpo_variants", default=DEFAULT_VARIANTS,
+                   help="runs of ours: fast-path variants ck<K>[m<M>][c][e] (train_bench's) and/or ref")
+    p.add_argument("--steps", dest="dpo_steps", type=int, default=None,
+                   help="timed steps per run; default 6, --quick 2")
+    p.add_argument("--warmup", dest="dpo_warmup", type=int, default=None,
+                   help="warm-up steps per run; default 2, --quick 1")
+    p.add_argument("--quick", action="store_true", help="tiny model and sequences (CPU smoke run)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--baseline-best-of", type=int, default=3)
+    p.add_argument("--no-gpu-busy", action="store_true")
+    p.add_argument("--sync-each-step", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json-out", default=None)
+    p.add_argument("--records-out", default=None)
+    return p.parse_args(argv)
+
+
+def run_workload(args, device, meta: dict) -> dict:
+    """Both sides' runs of the DPO workload: {"runs", "gpu_busy", "sides", "record"}. args: dpo_bench's, or
+    train_bench's (`--workloads dpo`: its --dpo-variants, default steps and warm-up)."""
+    from tuneboard_trainer.stages import PreferenceStep
+
+    cfg = models.TINY if args.quick else models.LLAMA31_8B
+    variants = getattr(args, "dpo_variants", None) or DEFAULT_VARIANTS
+    steps = args.dpo_steps if getattr(args, "dpo_steps", None) else (2 if args.quick else 6)
+    warmup = args.dpo_warmup if getattr(args, "dpo_warmup", None) is not None else (1 if args.quick else 2)
+    prompt, answer = (16, 48) if args.quick else (PROMPT, ANSWER)
+    seq = prompt + answer
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    autocast = tb.make_autocast(device, dtype)
+    batches = pair_batches(warmup + steps, cfg["vocab_size"], args.seed, prompt, answer)
+    data = {"warm": batches[:warmup], "timed": batches[warmup:]}
+    step_cfg = types.SimpleNamespace(stage="dpo", pref_loss="sigmoid", pref_beta=BETA, pref_ftx=0.0, simpo_gamma=0.5)
+    runs, busy, sides_info = [], {}, {}
+    for kind in [s for s in args.sides.split(",") if s]:
+        tb.free(device)
+        side = tb.build_side(kind, cfg, device, dtype)
+        side.pref_step = PreferenceStep(step_cfg)
+        sides_info[kind] = side.info
+        print(f"# built {kind} (dpo): {json.dumps(side.info)}", flush=True)
+        plan: list[Optional[str]] = [None] if kind == "baseline" else [v for v in variants.split(",") if v]
+        for variant in plan:
+            if kind == "baseline":
+                side.step_fn = baseline_dpo_step
+            else:
+                set_variant(side, variant, 2 * 2 * seq)
+            r = tb.measure(side, kind, "dpo", variant, data, cfg, device, autocast, meta, args, runs, busy)
+            if "time_s" in r:  # the useful FLOPs of a DPO step, not of an SFT one
+                useful = sum(dpo_flops(b, cfg) for b in data["timed"]) / r["time_s"] / 1e12
+                r.update({"useful_tflops": round(useful, 2), "useful_util": round(useful / meta["matmul_tflops"], 4)})
+            if side.fast is not None:
+                r.update({"ckpt_layers": side.fast.ckpt_layers, "mlp_recompute": side.fast.mlp_recompute,
+                          "compiled": side.fast.compiled, "max_tokens": side.fast.max_tokens})
+            runs.append(r)
+            tb.print_table([r])
+            if args.json_out:  # partial results survive a run killed at its time limit
+                with open(args.json_out, "w") as f:
+                    json.dump({"meta": meta, "sides": sides_info, "runs": runs, "gpu_busy": busy, "partial": True}, f)
+        del side
+        tb.free(device)
+    return {"runs": runs, "gpu_busy": busy, "sides": sides_info, "record": summarize(runs, busy, meta, seq)}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("CUDA is not available; use --device cpu (with --quick)", file=sys.stderr)
+        return 2
+    cfg = models.TINY if args.quick else models.LLAMA31_8B
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    meta = tb.bench_meta(args, device, cfg, dtype, args.quick)
+    result = run_workload(args, device, meta)
+    runs, record = result["runs"], result["record"]
+    print()
+    tb.print_table(runs)
+    print(f"# record {json.dumps(record)}")
+    if args.records_out:
+        with open(args.records_out, "w") as f:
+            json.dump([record], f, indent=2)
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"meta": meta, "sides": result["sides"], "runs": runs, "gpu_busy": result["gpu_busy"],
+                       "records": [record]}, f, indent=2)
+    return 0 if all("error" not in r for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The preference stages on the fast path (fast/preference.py), checked on the CPU in fp32: the packed rows'
+per-document log-probs, the losses of every pref_loss, kto and rm, and the adapter gradients equal the reference
+path's; so do a frozen-adapter reference (an SFT -> preference chain) and whole trainer runs."""
+
+import contextlib
+
+import pytest
+import torch
+
+from fast_helpers import SMALL, lora_model, rel_err
+from pref_helpers import random_kto, random_pairs, shifted_adapter, step_config, step_loss
+from test_stages_train import cfg as stage_cfg, run, stage_data  # noqa: F401 (fixture)
+from tuneboard_trainer.fast import FastPath
+from tuneboard_trainer.fast.preference import _LinearLogProbs, adapters_zeroed, document_logps, pack_rows
+from tuneboard_trainer.lora import adapters_disabled
+from tuneboard_trainer.preference import sequence_logps
+from tuneboard_trainer.stages import attach_value_head
+
+CPU = torch.device("cpu")
+NOCAST = contextlib.nullcontext()
+V = SMALL["vocab_size"]
+
+
+def pairs(seed=1):
+    return random_pairs([9, 3, 14], [(12, 5), (20, 31), (4, 9)], V, seed=seed)
+
+
+def assert_same(fast, ref, loss_tol=1e-5, grad_tol=1e-4):
+    (l_f, m_f, g_f), (l_r, m_r, g_r) = fast, ref
+    assert l_f == pytest.approx(l_r, rel=loss_tol, abs=loss_tol)
+    assert set(g_f) == set(g_r) and g_r
+    for k in g_r:
+        assert rel_err(g_f[k], g_r[k]) < grad_tol, k
+    for k in m_r:
+        torch.testing.assert_close(m_f[k].float(), m_r[k].float(), rtol=1e-4, atol=1e-4)
+
+
+def test_packed_rows_give_the_padded_rows_log_probs_per_document():
+    model = lora_model(SMALL)
+    batch = pairs()
+    want, want_n = sequence_logps(model, model(batch["input_ids"]), batch["labels"])
+    mb = pack_rows(batch["input_ids"], batch["labels"], batch["attention_mask"])
+    assert mb["cu_seqlens"].tolist()[1:] == batch["attention_mask"].sum(1).cumsum(0).tolist()
+    got, n = document_logps(FastPath(model, max_tokens=4096, loss_chunk=7), mb, CPU)  # several chunks
+    assert n.tolist() == want_n.tolist()
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_log_prob_function_gradients_match_autograd_including_a_trainable_head():
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(11, 16, generator=g, dtype=torch.float64, requires_grad=True)
+    W = torch.randn(40, 16, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 40, (11,), generator=g)
+    up = torch.randn(11, generator=g, dtype=torch.float64)
+    want = torch.log_softmax(h @ W.T, -1).gather(1, y[:, None]).squeeze(1)
+    gh, gw = torch.autograd.grad((want * up).sum(), (h, W))
+    got = _LinearLogProbs.apply(h, W, y, 4, None)
+    torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-6)
+    fh, fw = torch.autograd.grad((got * up).sum(), (h, W))
+    # The softmax of a chunk is taken in fp32 (as the SFT loss's), whatever the input dtype.
+    torch.testing.assert_close(fh, gh, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fw, gw, rtol=1e-5, atol=1e-6)
+
+
+def test_zeroed_adapters_are_the_model_with_its_adapters_off():
+    model = lora_model(SMALL)
+    batch = pairs()
+    with torch.no_grad(), adapters_disabled(model):
+        want, _ = sequence_logps(model, model(batch["input_ids"]), batch["labels"])
+    fp = FastPath(model, max_tokens=4096)
+    mb = pack_rows(batch["input_ids"], batch["labels"], batch["attention_mask"])
+    with torch.no_grad(), adapters_zeroed(model):
+        got, _ = document_logps(fp, mb, CPU)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # and the adapters are back afterwards
+        on, _ = document_logps(fp, mb, CPU)
+    assert (on - got).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("pref_loss, ftx", [("sigmoid", 0.0), ("sigmoid", 0.5), ("hinge", 0.0), ("ipo", 0.0),
+                                            ("orpo", 0.1), ("simpo", 0.0)])
+@pytest.mark.parametrize("ckpt", [0, 1])
+def test_dpo_losses_and_adapter_gradients_match_the_reference_path(pref_loss, ftx, ckpt):
+    model = lora_model(SMALL)
+    cfg = step_config(pref_loss=pref_loss, pref_ftx=ftx, pref_beta=2.0)  # a large beta: large gradients
+    batch = pairs()
+    ref = step_loss(model, batch, cfg, CPU, NOCAST, fast=False)
+    assert_same(step_loss(model, batch, cfg, CPU, NOCAST, fast=True, ckpt_layers=ckpt), ref)
+
+
+def test_a_frozen_adapter_reference_matches_the_reference_path():
+    """The SFT -> preference chain: the reference is the model with another (frozen) adapter swapped in."""
+    model = lora_model(SMALL)
+    cfg, batch = step_config(pref_beta=2.0), pairs(seed=4)
+    frozen = shifted_adapter(model)
+    ref = step_loss(model, batch, cfg, CPU, NOCAST, fast=False, reference_weights=frozen)
+    fast = step_loss(model, batch, cfg, CPU, NOCAST, fast=True, reference_weights=frozen)
+    assert_same(fast, ref)
+    off = step_loss(model, batch, cfg, CPU, NOCAST, fast=True)  # a different reference: a different loss
+    assert abs(off[0] - fast[0]) > 1e-4
+
+
+def test_a_frozen_adapter_reference_under_bf16_autocast_leaves_the_policy_its_own_weights():
+    """Autocast caches its bf16 copies of trainable parameters per tensor: the reference path's policy pass after
+    the reference pass (weights swapped, same autocast region) must not reuse the reference's copies. (The fast
+    path casts the adapters itself; test_gpu_stages.py checks it in bf16.)"""
+    model = lora_model(SMALL)
+    cfg, batch = step_config(pref_beta=2.0), pairs(seed=4)
+    frozen = shifted_adapter(model)
+    want = step_loss(model, batch, cfg, CPU, NOCAST, fast=False, reference_weights=frozen)
+    got = step_loss(model, batch, cfg, CPU, torch.autocast("cpu", dtype=torch.bfloat16), fast=False,
+                    reference_weights=frozen)
+    assert got[0] == pytest.approx(want[0], abs=5e-3)
+    assert abs(want[0] - 0.6931) > 0.05  # policy and reference differ
+    for k in want[2]:
+        assert rel_err(got[2][k], want[2][k]) < 5e-2, k
+
+
+def test_kto_matches_the_reference_path():
+    model = lora_model(SMALL)
+    cfg = step_config(stage="kto", pref_beta=2.0, kto_rejected_weight=1.5)
+    batch = random_kto([5, 9, 3, 12], [7, 4, 15, 6], V, seed=2)
+    assert_same(step_loss(model, batch, cfg, CPU, NOCAST, fast=True),
+                step_loss(model, batch, cfg, CPU, NOCAST, fast=False))
+
+
+def test_reward_model_matches_the_reference_path():
+    model = lora_model(SMALL)
+    torch.manual_seed(0)
+    attach_value_head(model, CPU)
+    cfg, batch = step_config(stage="rm"), pairs(seed=5)
+    assert_same(step_loss(model, batch, cfg, CPU, NOCAST, fast=True),
+                step_loss(model, batch, cfg, CPU, NOCAST, fast=False))
+
+
+@pytest.mark.parametrize("stage, dataset, kw", [
+    ("dpo", "identity_pref", {}),
+    ("kto", "identity_kto", {"kto_rejected_weight": 1.5}),
+    ("rm", "identity_pref", {}),
+])
+def test_trainer_runs_on_the_fast_path_match_the_reference_path(tmp_path, tiny_model_dir, stage_data, stage,
+                                                                 dataset, kw):
+    common = dict(stage=stage, dataset=[dataset], max_samples=8, max_steps=3, per_device_train_batch_size=2,
+                  gradient_accumulation_steps=2, val_size=0.25, eval_steps=3, **kw)
+    reference, _ = run(stage_cfg(tmp_path, tiny_model_dir, stage_data, "ref", fast_path="off", **common))
+    fast, events = run(stage_cfg(tmp_path, tiny_model_dir, stage_data, "fast", fast_path="on", **common))
+    logs = [e.message for e in events if e.type == "log"]
+    assert any(m.startswith("fast path:") for m in logs)
+    assert any(m.startswith(f"stage {stage}:") and m.endswith("runs on the fast path (rows packed as documents)")
+               for m in logs)
+    assert events[0].fast_path_options["active"] is True
+    assert fast["losses"] == pytest.approx(reference["losses"], rel=1e-4)
+    assert [e[1] for e in fast["evals"]] == pytest.approx([e[1] for e in reference["evals"]], rel=1e-4)

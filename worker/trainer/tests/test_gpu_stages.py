@@ -1,0 +1,97 @@
+"""GPU correctness of the preference stages on the fast path (`npm run test:gpu`; skipped without CUDA).
+
+Both paths run in bf16 (bf16 weights, bf16 autocast, fp32 adapters); each is compared with the reference path in
+fp32 on the same (bf16-rounded) weights, and the fast path (rows packed as documents, chunked log-softmax,
+reference pass with the adapters zeroed) must be about as close to it as the bf16 reference path is: the DPO loss
+and every adapter gradient. On a small model (every pref_loss, kto, a frozen-adapter reference, recompute,
+regional compile) and on one Llama-3.1-8B-shaped layer with its 128k vocabulary.
+"""
+
+import contextlib
+import copy
+
+import pytest
+import torch
+
+from fast_helpers import SMALL, lora_model, rel_err
+from pref_helpers import random_kto, random_pairs, shifted_adapter, step_config, step_loss
+from test_gpu_fast import LLAMA8B_LAYER
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+
+DEVICE = "cuda"
+
+
+def _rms(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).pow(2).mean().sqrt())
+
+
+def _compare(shape, batch, cfg, seed=0, reference_weights=None, grad_floor=5e-2, **fast_kw):
+    """bf16 reference path and bf16 fast path against the fp32 reference path. Summed log-probs of long answers
+    carry bf16 noise (about 3e-4 of their size), which a DPO loss turns into beta x the margin's noise: so the
+    loss may differ from fp32 by 4 x beta x the noise the bf16 reference path shows in its own log-probs, the
+    per-document log-probs by 1e-3 of their size, the gradients by 5 %, or by twice the bf16 reference path's
+    error where that is larger."""
+    dev = torch.device(DEVICE)
+    bf16 = torch.autocast(dev.type, dtype=torch.bfloat16)
+    model = lora_model(shape, device=dev, dtype=torch.bfloat16, seed=seed)
+    model32 = copy.deepcopy(model).float()  # the same bf16-rounded weights, computed in fp32
+    with torch.autocast(dev.type, enabled=False):
+        l32, m32, g32 = step_loss(model32, batch, cfg, dev, contextlib.nullcontext(), fast=False,
+                                  reference_weights=reference_weights)
+    del model32
+    lr, mr, gr = step_loss(model, batch, cfg, dev, bf16, fast=False, reference_weights=reference_weights)
+    lf, mf, gf = step_loss(model, batch, cfg, dev, bf16, fast=True, reference_weights=reference_weights, **fast_kw)
+    for key in ("logps/chosen", "logps/rejected"):
+        size = float(m32[key].float().norm())
+        e_ref, e_fast = float((mr[key].float() - m32[key].float()).norm()), float((mf[key].float() - m32[key].float()).norm())
+        assert e_fast <= max(2 * e_ref, 1e-3 * size), (key, mf[key], mr[key], m32[key])
+    noise = max(_rms(mr[k], m32[k]) for k in ("logps/chosen", "logps/rejected"))
+    assert abs(lf - l32) <= max(2 * abs(lr - l32), 4 * cfg.pref_beta * noise, 2e-3), (lf, lr, l32, noise)
+    assert set(gf) == set(g32)
+    worst = []
+    for k in g32:
+        e_ref, e_fast = rel_err(gr[k], g32[k]), rel_err(gf[k], g32[k])
+        worst.append((e_fast, e_ref, k))
+        assert torch.isfinite(gf[k]).all(), k
+        assert e_fast <= max(2 * e_ref, grad_floor), (k, e_fast, e_ref)
+    print(f"\nloss fp32 {l32:.6f} ref-bf16 {lr:.6f} fast {lf:.6f} (log-prob noise {noise:.4f}); "
+          f"worst grad rel err fast/ref {max(worst)}")
+
+
+def small_pairs(seed=1):
+    return random_pairs([40, 7, 90], [(60, 25), (130, 200), (33, 64)], SMALL["vocab_size"], seed=seed)
+
+
+@pytest.mark.parametrize("ckpt", [0, 1])
+def test_dpo_on_a_small_model_matches_the_reference_path(ckpt):
+    _compare(SMALL, small_pairs(), step_config(), ckpt_layers=ckpt)
+
+
+@pytest.mark.parametrize("pref_loss, ftx", [("hinge", 0.0), ("ipo", 0.0), ("orpo", 0.1), ("simpo", 0.0),
+                                            ("sigmoid", 0.5)])
+def test_every_pref_loss_matches_the_reference_path(pref_loss, ftx):
+    _compare(SMALL, small_pairs(seed=2), step_config(pref_loss=pref_loss, pref_ftx=ftx))
+
+
+def test_dpo_with_regional_compile_matches_the_reference_path():
+    _compare(SMALL, small_pairs(seed=3), step_config(), compile=True)
+
+
+def test_a_frozen_sft_adapter_reference_matches_the_reference_path():
+    model = lora_model(SMALL)
+    _compare(SMALL, small_pairs(seed=4), step_config(), reference_weights=shifted_adapter(model))
+
+
+def test_kto_matches_the_reference_path():
+    batch = random_kto([12, 50, 7, 90], [40, 120, 33, 64], SMALL["vocab_size"], seed=5)
+    _compare(SMALL, batch, step_config(stage="kto"))
+
+
+def test_dpo_on_a_llama_8b_layer_matches_the_reference_path():
+    """One Llama-3.1-8B-shaped block with the 128,256-token vocabulary: 2 pairs of 512-token rows, as the
+    benchmark's step."""
+    batch = random_pairs([128, 128], [(384, 384), (384, 300)], LLAMA8B_LAYER["vocab_size"], seed=6)
+    _compare(LLAMA8B_LAYER, batch, step_config())
