@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import functions as _functions
 from .functions import _lora_bwd, _lora_fwd
 from .kernels import _Kernels as _GemmKernels
 
@@ -156,9 +157,8 @@ _DISABLED_APPLY: dict = {}
 
 def _apply(f):
     """functions.FUNCTION_MODE for these Functions: traced into compiled regions, or graph breaks."""
-    from . import functions
-
-    if f in _DISABLED_APPLY and not functions.FUNCTION_MODE["trace"] and functions.FUNCTION_MODE["compiled"]:
+    mode = _functions.FUNCTION_MODE
+    if f in _DISABLED_APPLY and not mode["trace"] and mode["compiled"]:
         return _DISABLED_APPLY[f]
     return f.apply
 
