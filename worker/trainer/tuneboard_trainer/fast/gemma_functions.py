@@ -158,9 +158,9 @@ _DISABLED_APPLY: dict = {}
 def _apply(f):
     """functions.FUNCTION_MODE for these Functions: traced into compiled regions, or graph breaks."""
     mode = _functions.FUNCTION_MODE
-    if f in _DISABLED_APPLY and not mode["trace"] and mode["compiled"]:
-        return _DISABLED_APPLY[f]
-    return f.apply
+    if mode["trace"] or not mode["compiled"]:
+        return f.apply
+    return _DISABLED_APPLY[f]  # made by compile_gemma(), which every compiled GemmaFastPath calls
 
 
 def gemma_norm(norm, x: torch.Tensor) -> torch.Tensor:
