@@ -12,9 +12,11 @@ same tokens, computed faster.
 - path.py: FastPath, which runs packed micro-batches through all of the above and plans recompute by memory.
 - graph.py: CUDA graphs of each packed micro-batch shape's forward + backward.
 - options.py: FastPathOptions, built once per run, and `for_training`, the FastPath a run uses.
+- gemma.py, gemma_functions.py, softcap_attention.py: Gemma 2 / 3 (GemmaFastPath, which FastPath(model) builds
+  for them): Gemma's norms and GeGLU MLP, exact soft-capped / sliding-window attention, soft-capped logits.
 
 Importable everywhere; `FastPath.supported()` says whether a model qualifies (plain LoRA / rsLoRA, no DoRA,
-no sliding window).
+no sliding window outside Gemma).
 """
 
 from .attention import _FlashVarlen, attention, dense_ok
