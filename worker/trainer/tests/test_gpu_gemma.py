@@ -34,14 +34,15 @@ GEMMA2_SMALL = {**GEMMA2_9B_LAYERS, "hidden_size": 128, "intermediate_size": 320
                 "final_logit_softcapping": 3.0}
 
 
-def gemma_lora(shape: dict, dev, std: float, seed: int):
-    cfg = ModelConfig.from_hf(dict(shape))
+def gemma_lora(shape: dict, dev, std: float, seed: int, model=None):
+    """A random Gemma model of `shape` (or `model`, moved to dev) in bf16 with random fp32 LoRA r8 adapters."""
     torch.manual_seed(seed)
     with torch.device(dev):
-        model = build_model(cfg)
-        for name, p in model.named_parameters():
-            p.data.normal_(0.0, 0.1 if "norm" in name else std)  # Gemma norms: offsets from 1
-        model.to(torch.bfloat16)
+        if model is None:
+            model = build_model(ModelConfig.from_hf(dict(shape)))
+            for name, p in model.named_parameters():
+                p.data.normal_(0.0, 0.1 if "norm" in name else std)  # Gemma norms: offsets from 1
+        model.to(dev, torch.bfloat16)
         model.init_rope(dev)
         apply_lora(model, "all", r=8, alpha=16)
     for name, p in model.named_parameters():
@@ -66,9 +67,9 @@ def fast_loss(model, window, dev, **kw):
     return total / n_window, n_window, grads, fp
 
 
-def _compare(shape, lengths, seed, std, **fast_kw):
+def _compare(shape, lengths, seed, std, model=None, **fast_kw):
     dev = torch.device("cuda")
-    model = gemma_lora(shape, dev, std, seed)
+    model = gemma_lora(shape, dev, std, seed, model)
     model32 = copy.deepcopy(model).float()
     window = padded_window(examples(lengths, shape["vocab_size"], seed=seed))
     off = torch.autocast("cuda", enabled=False)
@@ -133,3 +134,13 @@ def test_two_gemma2_9b_layers_match_reference():
 
 def test_compiled_two_gemma2_9b_layers_match_reference():
     _compare(GEMMA2_9B_LAYERS, [1024, 1024, 700], seed=4, std=0.02, compile=True, max_tokens=2048)
+
+
+def test_small_gemma3_matches_reference(tmp_path):
+    """Gemma 3 (hf_tiny's: q/k norm, sliding layers on their own RoPE base, linear-scaled global RoPE, window 5)."""
+    from hf_tiny import save_hf
+    from tuneboard_trainer.hf_weights import load_pretrained
+
+    save_hf("gemma3", tmp_path / "gemma3")
+    model = load_pretrained(tmp_path / "gemma3")
+    _compare({"vocab_size": model.config.vocab_size}, [37, 12, 64, 5, 23, 50], seed=5, std=0.0, model=model)
