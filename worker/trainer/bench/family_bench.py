@@ -14,8 +14,9 @@ weights + bf16 autocast, AdamW, clip 1.0, one micro-batch per step) on a family'
             --baseline-best-of runs, plus its GPU-busy time (bench.gpu_busy).
   ours      tuneboard_trainer's model for the family (model.build_model) through the fast path
             (fast.FastPath -> fast/gemma.py's GemmaFastPath), one run per --variants entry
-            (train_bench.set_fast's "ck<K>[m<M>][c]"); the record is the fastest run whose peak memory is at
-            most the baseline's.
+            (train_bench.set_fast's "ck<K>[m<M>][c]", or "autoc": the recompute FastPath.plan_recompute picks
+            for the baseline's measured peak); the record is the fastest run whose peak memory is at most the
+            baseline's.
 Useful FLOPs per step: 4 x (matmul parameters) per token plus causal attention (QK^T and PV over
 heads x head_dim, forward 2 x, backward 4 x); recompute is not counted. Records go to --records-out in
 docs/benchmarks.json's layout (name train.<family>.fixed_2x<seq>).
@@ -152,6 +153,20 @@ def make_side(kind: str, family: tuple, cfg: dict, device, dtype) -> train_bench
     return side
 
 
+def planned_variant(side: train_bench.Side, flags: str, base_peak_gib: float, max_tokens: int) -> str:
+    """"ck<K>m<M><flags>" with the recompute FastPath.plan_recompute picks for activations that keep the peak at the
+    baseline's: its peak minus what is resident now, the optimizer's state and gradients still to come (fp32, 12
+    bytes a trainable parameter) and the loss / allocator headroom the trainer reserves (memory.reserve_bytes)."""
+    from tuneboard_trainer.fast import FastPath
+    from tuneboard_trainer.fast.memory import reserve_bytes
+
+    trainable = sum(p.numel() for p in side.params)
+    budget = (int(base_peak_gib * train_bench.GIB) - torch.cuda.memory_allocated() - 12 * trainable
+              - reserve_bytes(side.model, max_tokens))
+    k, m = FastPath(side.model, max_tokens, ckpt_layers=0).plan_recompute(max(budget, 0))
+    return f"ck{k}m{m}{flags}"
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--family", choices=sorted(FAMILIES), default="gemma2-9b")
@@ -162,7 +177,8 @@ def parse_args(argv=None):
     p.add_argument("--seq", type=int, default=None, help="tokens per sequence (default 1024; --quick 64)")
     p.add_argument("--sides", default="baseline,ours")
     p.add_argument("--variants", default=None,
-                   help="fast-path variants of ours (default ck0m42c,ck0m21c,ck0c on CUDA; ck0,ck1m1 on the CPU)")
+                   help="fast-path variants of ours: ck<K>[m<M>][c] as train_bench, or auto[c]: the recompute planned "
+                        "for the baseline's peak memory (default autoc,ck0m42c on CUDA; ck0,ck1m1 on the CPU)")
     p.add_argument("--baseline-best-of", type=int, default=3)
     p.add_argument("--no-gpu-busy", action="store_true")
     p.add_argument("--sync-each-step", action="store_true")
@@ -186,7 +202,7 @@ def main(argv=None) -> int:
     steps = args.steps or (2 if args.quick else 6)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     seq = args.seq or (64 if args.quick else 1024)
-    variants = [v for v in (args.variants or ("ck0m42c,ck0m21c,ck0c" if device.type == "cuda" else "ck0,ck1m1"))
+    variants = [v for v in (args.variants or ("autoc,ck0m42c" if device.type == "cuda" else "ck0,ck1m1"))
                 .split(",") if v]
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     autocast = train_bench.make_autocast(device, dtype)
@@ -220,7 +236,19 @@ def main(argv=None) -> int:
             continue
         sides_info[kind] = side.info
         print(f"# built {kind}: {json.dumps(side.info)}", flush=True)
+        done = set()
         for variant in (variants if kind == "ours" else [None]):
+            if kind == "ours" and variant.startswith("auto"):
+                base_peak = next((r["peak_gib"] for r in runs if r["side"] == "baseline" and r.get("peak_gib")
+                                  and "error" not in r), None)
+                if base_peak is None:
+                    print(f"# {variant}: no baseline peak memory to plan from; skipped", flush=True)
+                    continue
+                variant = planned_variant(side, variant[4:], base_peak, 2 * seq)
+                print(f"# planned at the baseline's peak ({base_peak} GiB): {variant}", flush=True)
+            if variant in done:
+                continue
+            done.add(variant)
             if kind == "ours":
                 train_bench.set_fast(side, variant, 2 * seq)
             r = train_bench.measure(side, kind, "fixed", variant, data, cfg, device, autocast, meta, args, runs, busy)

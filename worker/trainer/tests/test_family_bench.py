@@ -35,3 +35,15 @@ def test_gemma2_9b_shape_counts():
     cfg = family_bench.GEMMA2_9B
     # 9.24B parameters in google/gemma-2-9b (embedding tied); matmul parameters exclude the norms and lookup.
     assert 8.3e9 < family_bench.matmul_params(cfg) - cfg["hidden_size"] * cfg["vocab_size"] < 8.4e9
+
+
+def test_auto_variant_plans_less_recompute_for_more_memory(monkeypatch):
+    """autoc: FastPath.plan_recompute for the baseline's peak minus what stays resident (here nothing)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: 0)
+    side = family_bench.make_side("ours", family_bench.FAMILIES["gemma2-9b"], family_bench.GEMMA2_TINY,
+                                  torch.device("cpu"), torch.float32)
+    tight = family_bench.planned_variant(side, "c", 0.0, 128)
+    ample = family_bench.planned_variant(side, "c", 64.0, 128)
+    assert tight == "ck2m0c" and ample == "ck0m0c"
