@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from typing import Optional
 
 import torch
@@ -208,10 +209,13 @@ class GemmaFastPath(FastPath):
         """Summed next-token cross-entropy (final logits soft-capped, Gemma 2) over the labelled positions."""
         try:
             h = self.hidden(mb, device)
-        except Exception:
+        except Exception as e:
             if not self.compiled:
                 raise
-            self.pre, self.post, self.compiled = _gemma_pre_attn, _gemma_post_attn, False  # eager from now on
+            # A compile failure must not stop training: eager from now on, saying why (stderr: the run's log).
+            print(f"compiled Gemma fast path failed ({type(e).__name__}: {str(e)[:300]}); running it eagerly",
+                  file=sys.stderr)
+            self.pre, self.post, self.compiled = _gemma_pre_attn, _gemma_post_attn, False
             h = self.hidden(mb, device)
         y = mb["targets"]
         idx = (y != IGNORE_INDEX).nonzero().squeeze(1)  # (n,), on the host: no device sync
