@@ -109,6 +109,14 @@ def test_gemma_supported_and_refusals(tmp_path):
     plain = load_pretrained(tmp_path / "gemma2")
     assert "no LoRA" in FastPath.supported(plain)[1]
     assert "DoRA" in FastPath.supported(apply_lora(load_pretrained(tmp_path / "gemma2"), use_dora=True))[1]
+    from tuneboard_trainer.quant.linear import quantized_linear
+    from tuneboard_trainer.quant.load import _projection_paths
+
+    quantized = load_pretrained(tmp_path / "gemma2")
+    for parent, name, _ in _projection_paths(quantized):
+        lin = getattr(parent, name)
+        setattr(parent, name, quantized_linear(lin.weight.data, lin.bias, "int8"))
+    assert "quantized" in FastPath.supported(apply_lora(quantized, "all"))[1]
 
 
 def test_trainer_takes_the_fast_path_for_gemma2(tmp_path, tokenizer_dir, dataset_dir):

@@ -59,6 +59,8 @@ def gemma_supported(model) -> tuple[bool, str]:
         return False, "no LoRA layers (freeze/full fine-tuning use the reference path)"
     if any(m.use_dora for m in loras):
         return False, "DoRA"
+    if any(getattr(m, "quantized", None) is not None for m in loras):
+        return False, "a quantized Gemma base has no fast path yet; training on the reference path"
     return True, ""
 
 
