@@ -257,6 +257,9 @@ def main(argv=None) -> int:
                           "compiled": side.fast.compiled, "fast_path": type(side.fast).__name__})
             runs.append(r)
             train_bench.print_table([r])
+            if args.json_out:  # partial results survive a run killed at its time limit
+                with open(args.json_out, "w") as f:
+                    json.dump({"meta": meta, "sides": sides_info, "runs": runs, "gpu_busy": busy, "partial": True}, f)
         del side
         train_bench.free(device)
     for r in runs:  # train_bench's FLOP count assumes hidden = heads x head_dim: this family's count instead
