@@ -144,3 +144,21 @@ def test_small_gemma3_matches_reference(tmp_path):
     save_hf("gemma3", tmp_path / "gemma3")
     model = load_pretrained(tmp_path / "gemma3")
     _compare({"vocab_size": model.config.vocab_size}, [37, 12, 64, 5, 23, 50], seed=5, std=0.0, model=model)
+
+
+def test_train_loop_on_cuda_takes_gemma2_fast_path(tmp_path, tokenizer_dir, dataset_dir):
+    """The real trainer on CUDA with a Gemma 2 checkpoint: fast path on by default, no CUDA graphs, losses as the
+    reference path's within bf16 noise."""
+    from test_families import family_model_dir
+    from test_train import make_cfg, run_events
+
+    model_dir = family_model_dir(tmp_path, "gemma2", tokenizer_dir)
+    kw = dict(gradient_accumulation_steps=2, max_steps=3, save_steps=0, learning_rate=1e-3, device="cuda",
+              template="llama3", lora_dropout=0.0)
+    ref, _ = run_events(make_cfg(tmp_path, model_dir, dataset_dir, "ref", fast_path="off", **kw))
+    fast, events = run_events(make_cfg(tmp_path, model_dir, dataset_dir, "fast", **kw))
+    logs = [e.message for e in events if e.type == "log"]
+    assert any(m.startswith("fast path:") for m in logs), logs
+    assert not any(m.startswith("CUDA graphs: ") for m in logs), logs  # none recorded (GemmaFastPath.graphs_ok)
+    for a, b in zip(fast["losses"], ref["losses"]):
+        assert abs(a - b) <= 2e-2 * abs(b)
