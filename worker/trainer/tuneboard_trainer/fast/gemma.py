@@ -133,6 +133,9 @@ class GemmaFastPath(FastPath):
     def __init__(self, model, max_tokens: int, *, compile: bool = False, options: Optional[FastPathOptions] = None,
                  **kw):
         options = dataclasses.replace(options or FastPathOptions(), augmented_weights=False)
+        # Gemma's 256k vocabulary: 128 rows a loss chunk keep its logits (and their fp32 soft-cap terms) at
+        # Llama 3's 256-row footprint.
+        kw.setdefault("loss_chunk", 128)
         super().__init__(model, max_tokens, compile=False, options=options, **kw)
         self.pre, self.post = _gemma_pre_attn, _gemma_post_attn
         if compile:
