@@ -14,9 +14,11 @@ same tokens, computed faster.
 - options.py: FastPathOptions, built once per run, and `for_training`, the FastPath a run uses.
 - preference.py: the preference stages' rows packed as documents, per-document log-probs (chunked
   log-softmax), the reference pass with the adapters zeroed.
+- gemma.py, gemma_functions.py, softcap_attention.py: Gemma 2 / 3 (GemmaFastPath, which FastPath(model) builds
+  for them): Gemma's norms and GeGLU MLP, exact soft-capped / sliding-window attention, soft-capped logits.
 
 Importable everywhere; `FastPath.supported()` says whether a model qualifies (plain LoRA / rsLoRA, no DoRA,
-no sliding window).
+no sliding window outside Gemma).
 """
 
 from .attention import _FlashVarlen, attention, dense_ok

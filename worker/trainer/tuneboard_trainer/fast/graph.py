@@ -212,7 +212,8 @@ def graphs_for_training(fast: Optional[FastPath], params, device, dtype) -> tupl
     if not fast.options.cuda_graphs:
         return None, "CUDA graphs off (fast-path option cuda_graphs=False)"
     why = ("adapter dropout" if fast.uses_rng else "fp16 (GradScaler)" if dtype == torch.float16
-           else "fp32 compute" if dtype == torch.float32 else "offloaded recompute" if fast.offload else "")
+           else "fp32 compute" if dtype == torch.float32 else "offloaded recompute" if fast.offload
+           else f"{fast.model.config.architecture}'s fast path" if not getattr(fast, "graphs_ok", True) else "")
     if why:
         return None, f"CUDA graphs off: {why}"
     return StepGraphs(fast, params, device, dtype), "CUDA graphs: one replay per packed micro-batch shape"

@@ -10,7 +10,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..loss import _LinearCrossEntropy
 from ..lora import LoRALinear
-from ..model import LLAMA_FAMILY, Transformer
+from ..model import GEMMA_ARCHITECTURES, LLAMA_FAMILY, Transformer
 from ..rope import STATIC_ROPE_TYPES
 from ..templates import IGNORE_INDEX
 from .attention import attention
@@ -22,8 +22,8 @@ from .packing import pack_window
 from .weights import HostEmbedding, fuse_weights, refresh_augmented
 
 
-# Families whose blocks are model.py's Llama layout (what blocks.py and functions.py compute); the others
-# (Gemma's sandwich norms, GeGLU and soft-capping, ...) train on the reference path.
+# Families whose blocks are model.py's Llama layout (what blocks.py and functions.py compute); Gemma 2 / 3
+# (GEMMA_ARCHITECTURES) have fast/gemma.py's GemmaFastPath; the others train on the reference path.
 FAST_PATH_ARCHITECTURES = LLAMA_FAMILY
 
 
@@ -40,6 +40,14 @@ class FastPath:
     options: the run's FastPathOptions (kernel choices: augmented weights, dense attention, how compiled
         regions meet the LoRA Functions, keeping the SwiGLU product).
     """
+
+    def __new__(cls, model=None, *args, **kw):
+        # Gemma 2 / 3 blocks are gemma.py's: FastPath(model, ...) builds their subclass (fast/gemma.py).
+        if cls is FastPath and getattr(getattr(model, "config", None), "architecture", None) in GEMMA_ARCHITECTURES:
+            from .gemma import GemmaFastPath
+
+            cls = GemmaFastPath
+        return super().__new__(cls)
 
     def __init__(self, model: Transformer, max_tokens: int, *, ckpt_layers: Optional[int] = None,
                  memory_budget: Optional[int] = None, compile: bool = False, loss_chunk: int = 256,
@@ -82,6 +90,10 @@ class FastPath:
     @staticmethod
     def supported(model) -> tuple[bool, str]:
         arch = getattr(getattr(model, "config", None), "architecture", None)
+        if arch in GEMMA_ARCHITECTURES:
+            from .gemma import gemma_supported
+
+            return gemma_supported(model)
         if arch not in FAST_PATH_ARCHITECTURES:
             return False, f"{arch} has no fast path yet; training on the reference path"
         if not isinstance(model, Transformer):
