@@ -11,12 +11,14 @@ from torch.utils.checkpoint import checkpoint
 from ..loss import _LinearCrossEntropy
 from ..lora import LoRALinear
 from ..model import LLAMA_FAMILY, Transformer
+from ..moe import MoETransformer
 from ..rope import STATIC_ROPE_TYPES
 from ..templates import IGNORE_INDEX
 from .attention import attention
 from .blocks import _post_attn, _pre_attn
 from .functions import FUNCTION_MODE, compile_pointwise, rms_norm
 from .memory import _OffloadedCheckpoint
+from .moe import moe_unsupported
 from .options import FastPathOptions
 from .packing import pack_window
 from .weights import HostEmbedding, fuse_weights, refresh_augmented
@@ -25,6 +27,8 @@ from .weights import HostEmbedding, fuse_weights, refresh_augmented
 # Families whose blocks are model.py's Llama layout (what blocks.py and functions.py compute); the others
 # (Gemma's sandwich norms, GeGLU and soft-capping, ...) train on the reference path.
 FAST_PATH_ARCHITECTURES = LLAMA_FAMILY
+# Mixture-of-experts families: model.py's Llama layout with moe.SparseMoE as the MLP (fast/moe.py).
+MOE_FAST_PATH_ARCHITECTURES = ("Qwen3MoeForCausalLM", "MixtralForCausalLM")
 
 
 class FastPath:
@@ -65,6 +69,10 @@ class FastPath:
         self.uses_rng = any(isinstance(m, LoRALinear) and not isinstance(m.dropout, nn.Identity)
                             for m in model.modules())
         self.compiled = False
+        self.moe = isinstance(model, MoETransformer)
+        # MoE: moe_aux_loss_coef (moe.aux_loss_coef; for_training sets it) times the router's load-balancing loss
+        # per labelled token joins the loss; `aux` is the last micro-batch's aux loss (for the log).
+        self.aux_coef, self.aux = 0.0, None
         fuse_weights(model, self.options.augmented_weights)  # q/k/v and gate/up: one GEMM each (the modules' weights become views)
         if compile:
             import torch._dynamo
@@ -76,13 +84,18 @@ class FastPath:
             torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
             compile_pointwise()
             self.pre = torch.compile(_pre_attn, dynamic=True)
-            self.post = torch.compile(_post_attn, dynamic=True)
+            # MoE blocks: the routing and the grouped GEMMs run eagerly (only the attention half is compiled).
+            self.post = _post_attn if self.moe else torch.compile(_post_attn, dynamic=True)
             self.compiled = True
 
     @staticmethod
     def supported(model) -> tuple[bool, str]:
         arch = getattr(getattr(model, "config", None), "architecture", None)
-        if arch not in FAST_PATH_ARCHITECTURES:
+        if arch in MOE_FAST_PATH_ARCHITECTURES:
+            why = moe_unsupported(model)
+            if why:
+                return False, why
+        elif arch not in FAST_PATH_ARCHITECTURES:
             return False, f"{arch} has no fast path yet; training on the reference path"
         if not isinstance(model, Transformer):
             return False, "not a tuneboard Transformer"
@@ -210,7 +223,11 @@ class FastPath:
             return h.sum() * 0.0, 0
         idx_d = idx.to(device, non_blocking=True)
         y_d = y[idx].to(device, non_blocking=True)
-        return _LinearCrossEntropy.apply(h.index_select(0, idx_d), self.model.lm_head.weight, y_d, self.loss_chunk), n
+        ce = _LinearCrossEntropy.apply(h.index_select(0, idx_d), self.model.lm_head.weight, y_d, self.loss_chunk)
+        if self.moe and self.aux_coef:  # a packed micro-batch holds real tokens only: no mask
+            self.aux = self.model.aux_loss()
+            return ce + self.aux_coef * n * self.aux, n
+        return ce, n
 
     def pack(self, batches: list[dict]) -> list[dict]:
         return pack_window(batches, self.max_tokens)
