@@ -219,11 +219,13 @@ def moe_unsupported(model: nn.Module) -> Optional[str]:
     """Why a MoE model cannot take the fast path (None: it can), as FastPath.supported words it."""
     from ..moe import MoETransformer
 
+    arch = model.config.architecture
     if not isinstance(model, MoETransformer):
-        return "not a tuneboard MoE Transformer"
+        return f"{arch}: not a tuneboard MoE Transformer"
     for blk in model.model.layers:
         moe = sparse_moe(blk)
-        why = unsupported_experts(moe) if moe is not None else None
+        why = ("sliding-window attention" if blk.window is not None
+               else unsupported_experts(moe) if moe is not None else None)
         if why:
-            return f"{why}; training on the reference path"
+            return f"{arch} with {why} has no fast path yet; training on the reference path"
     return None
