@@ -148,6 +148,7 @@ def parse_args(argv=None):
                    help="train_bench.set_fast variant of ours (default ck<layers>e: every block recomputed, "
                         "embedding in host memory)")
     p.add_argument("--no-gpu-busy", action="store_true")
+    p.add_argument("--gpu-busy-steps", type=int, default=1, help="steps of the baseline's GPU-busy pass")
     p.add_argument("--json-out")
     p.add_argument("--records-out")
     return p.parse_args(argv)
@@ -170,8 +171,9 @@ def main(argv=None) -> int:
     meta = {"card": train_bench.card_name(device), "torch": torch.__version__, "date": DATE, "shape": "Qwen3-30B-A3B"
             if not args.quick else "tiny Qwen3-MoE", "batch": f"2 x {seq}", "steps": steps, "warmup": args.warmup,
             "matmul_tflops": matmul, "active_params": active_params(cfg), **host_facts()}
-    run_args = types.SimpleNamespace(baseline_best_of=args.baseline_best_of, sync_each_step=False,
-                                     no_gpu_busy=args.no_gpu_busy or device.type != "cuda")
+    # GPU-busy passes run here, over --gpu-busy-steps steps: the eager baseline launches ~250k kernels a step,
+    # and reading a profile of many steps back costs minutes.
+    run_args = types.SimpleNamespace(baseline_best_of=args.baseline_best_of, sync_each_step=False, no_gpu_busy=True)
     # train_bench.run's useful FLOPs are a dense model's; this module's count the active parameters.
     train_bench.useful_flops = useful_flops
     runs, busy, infos = [], {}, {}
@@ -198,6 +200,9 @@ def main(argv=None) -> int:
             r = train_bench.measure(side, kind, plan, None, data, cfg, device, autocast, meta, run_args, group, busy)
             for x in group + [r]:
                 x.update({"workload": "fixed", "variant": plan})
+            if kind == "baseline" and args.gpu_busy_steps > 0 and not args.no_gpu_busy and device.type == "cuda":
+                busy[plan] = train_bench.gpu_busy(side, data["timed"][: args.gpu_busy_steps], device, autocast)
+                print(f"# baseline GPU-busy ({plan}): {json.dumps(busy[plan])[:400]}", flush=True)
             runs += group + [r]
             train_bench.print_table([r])
             if kind == "ours":

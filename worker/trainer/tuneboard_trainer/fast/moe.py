@@ -108,27 +108,27 @@ class _ExpertStack:
 
 
 def _grad_hook(entry) -> None:
-    """Hand a stacked adapter's gradient to its per-expert parameters: as views of it when their .grad is
-    None (after zero_grad(set_to_none=True)) or already views of the last one (one in-place add: gradient
-    accumulation), else added to each."""
+    """Hand a stacked adapter's gradient to its per-expert parameters, whose .grad are views of one buffer of the
+    stack's shape (made once: making 37k views per step costs more host time than the step's GEMMs): added
+    into it when they still are (gradient accumulation, or zero_grad(set_to_none=False)); copied into it and
+    the views handed out again after zero_grad(set_to_none=True); added to each .grad otherwise."""
     stack, slots = entry
     g = stack.grad
     stack.grad = None
     held = getattr(stack, "_tb_grad", None)
-    if held is not None and all(p.grad is v for (p, _), v in zip(slots, held[1])):
-        held[0].add_(g)
-        return
-    if all(p.grad is None for p, _ in slots):
-        views = []
-        for p, (e, rows) in slots:
-            v = g[e, rows]
+    if held is None:
+        buf = torch.empty_like(g)
+        held = stack._tb_grad = (buf, [buf[e, rows] for _, (e, rows) in slots])
+    buf, views = held
+    if all(p.grad is v for (p, _), v in zip(slots, views)):
+        buf.add_(g)
+    elif all(p.grad is None for p, _ in slots):
+        buf.copy_(g)
+        for (p, _), v in zip(slots, views):
             p.grad = v
-            views.append(v)
-        stack._tb_grad = (g, views)
-        return
-    for p, (e, rows) in slots:
-        p.grad = g[e, rows].clone() if p.grad is None else p.grad.add_(g[e, rows])
-    stack._tb_grad = None
+    else:
+        for p, (e, rows) in slots:
+            p.grad = g[e, rows].clone() if p.grad is None else p.grad.add_(g[e, rows])
 
 
 def _stack_frozen(groups: list[list[nn.Module]]) -> torch.Tensor:
