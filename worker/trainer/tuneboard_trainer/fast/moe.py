@@ -229,3 +229,24 @@ def moe_unsupported(model: nn.Module) -> Optional[str]:
         if why:
             return f"{arch} with {why} has no fast path yet; training on the reference path"
     return None
+
+
+def moe_act_bytes(c) -> int:
+    """Bytes autograd keeps per token for one MoE MLP (bf16): for each of its k experts the gathered input,
+    gate/up, silu(gate), the SwiGLU product and the weighted output (2 x (2 D + 4 I)), plus the router's fp32
+    logits, probabilities and softmax output (12 E); 10 % more for what the count misses."""
+    k, D, I = c.num_experts_per_tok, c.hidden_size, c.moe_intermediate_size or c.intermediate_size
+    dense = 2 * 2 * c.intermediate_size if c.dense_layers else 0  # a dense layer's gate/up (mlp_only_layers)
+    return int(1.1 * max(k * 2 * (2 * D + 4 * I) + 12 * c.num_experts, dense))
+
+
+def plan_moe_recompute(fast, budget: int) -> tuple[int, int]:
+    """(blocks recomputed, 0): as few whole blocks as make max_tokens of activations fit in `budget` bytes (a MoE
+    block has no gate/up-only recompute)."""
+    c = fast.model.config
+    T, L = fast.max_tokens, c.num_hidden_layers
+    full, kept = fast.act_bytes_per_token() * T, 2 * c.hidden_size * T
+    for k in range(L + 1):
+        if (L - k) * full + k * kept + (full if k else 0) <= budget:
+            return k, 0
+    return L, 0

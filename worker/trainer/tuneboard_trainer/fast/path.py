@@ -18,7 +18,7 @@ from .attention import attention
 from .blocks import _post_attn, _pre_attn
 from .functions import FUNCTION_MODE, compile_pointwise, rms_norm
 from .memory import _OffloadedCheckpoint
-from .moe import moe_unsupported
+from .moe import moe_act_bytes, moe_unsupported, plan_moe_recompute
 from .options import FastPathOptions
 from .packing import pack_window
 from .weights import HostEmbedding, fuse_weights, refresh_augmented
@@ -54,8 +54,10 @@ class FastPath:
         # A quantized base (quant/) runs its projections through the layer's kernels, unfused: see act_bytes_per_token.
         self.quantized = any(getattr(m, "quantized", None) is not None for m in model.modules())
         self.host_embedding = False  # set by for_training when the embedding moved to host memory
+        self.moe = isinstance(model, MoETransformer)
         if ckpt_layers is None:
             ckpt_layers, mlp_recompute = ((0, mlp_recompute) if memory_budget is None
+                                          else plan_moe_recompute(self, memory_budget) if self.moe
                                           else self.plan_recompute(memory_budget))
         self.set_recompute(ckpt_layers, mlp_recompute or 0)
         if memory_budget is not None and self.ckpt_layers == 0 and self.mlp_recompute == 0:
@@ -69,7 +71,6 @@ class FastPath:
         self.uses_rng = any(isinstance(m, LoRALinear) and not isinstance(m.dropout, nn.Identity)
                             for m in model.modules())
         self.compiled = False
-        self.moe = isinstance(model, MoETransformer)
         # MoE: moe_aux_loss_coef (moe.aux_loss_coef; for_training sets it) times the router's load-balancing loss
         # per labelled token joins the loss; `aux` is the last micro-batch's aux loss (for the log).
         self.aux_coef, self.aux = 0.0, None
@@ -119,6 +120,8 @@ class FastPath:
         c = self.model.config
         qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim
         attn = c.num_attention_heads * c.head_dim
+        if self.moe:  # the experts' activations instead of gate/up (fast/moe.py)
+            return int(1.1 * (2 * (2 * c.hidden_size + qkv + attn) + 4 * c.num_attention_heads)) + moe_act_bytes(c)
         # Quantized projections (unfused: LoRA A reads the normed inputs, autograd keeps silu(g) and the SwiGLU
         # product) keep two normed inputs and two intermediate-wide tensors more.
         unfused = 2 * (2 * c.hidden_size + 2 * c.intermediate_size) if self.quantized else 0
