@@ -8,14 +8,16 @@ are one contiguous group, and every projection is one grouped GEMM over all expe
     gate/up  (M, D) x (E, D, 2I) -> (M, 2I)    + LoRA: (M, D) x (E, D, 2r) -> (M, 2r) x (E, 2r, 2I)
     down     (M, I) x (E, I, D)  -> (M, D)     + LoRA: (M, I) x (E, I, r)  -> (M, r)  x (E, r, D)
 
-torch._grouped_mm runs a group-GEMM on CUDA (bf16, Hopper and newer; dims multiples of 8, what its 16-byte
-alignment needs); elsewhere (the CPU, fp32, other GPUs) each expert's rows go through their own matmul, one
-expert after another, with the same stacked weights. Gradients flow through autograd in both cases.
+torch._grouped_mm runs them as one grouped GEMM each on CUDA (bf16, compute capability 9.0+; every dimension a
+multiple of 8, what its 16-byte row alignment needs); elsewhere (the CPU, fp32, older GPUs) each expert's rows
+go through their own matmul, one expert after another, with the same stacked weights (torch 2.13's CPU build
+has torch._grouped_mm in bf16 only; the CPU tests run it there). Gradients flow through autograd in both cases.
+The router logits stay on the block for the auxiliary load-balancing loss (FastPath.loss adds it).
 
 Weight layout (stack_experts): the experts' frozen weights become views of one (E, 2I, D) gate/up and one
 (E, D, I) down tensor (no extra memory), and their LoRA A / B matrices views of stacked fp32 tensors, so the
 adapters stay the per-expert parameters the reference path, the optimizer and the saved adapter use. The
-gradient of a stacked tensor reaches the per-expert parameters' .grad as views of it (_ExpertStack._grad_hook):
+gradient of a stacked tensor reaches the per-expert parameters' .grad as views of it (_grad_hook):
 one stacked GEMM's gradient, no per-expert copies.
 """
 
