@@ -242,7 +242,8 @@ def summarize(runs: list[dict], busy: dict, meta: dict) -> list[dict]:
             "ours_first_loss": (ours or {}).get("first_loss"), "baseline_first_loss": (base or {}).get("first_loss"),
             "ours_useful_tflops": (ours or {}).get("useful_tflops"),
             "baseline_useful_tflops": (base or {}).get("useful_tflops"),
-            "card": meta["card"], "date": meta["date"], "torch": meta["torch"],
+            "card": meta["card"], "date": meta["date"], "torch": meta["torch"], "host_cpu": meta.get("host_cpu"),
+            "gpu_clock_mhz": (ours or {}).get("gpu_clock_mhz"), "baseline_gpu_clock_mhz": (base or {}).get("gpu_clock_mhz"),
         })
     return records
 
