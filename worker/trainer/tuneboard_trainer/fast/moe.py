@@ -158,10 +158,14 @@ def stack_experts(moe: SparseMoE) -> _ExpertStack:
     return stack
 
 
+# Why the grouped GEMM is off for the rest of the process (its first failure), or None.
+GROUPED: dict = {"disabled": None}
+
+
 def grouped_ok(x: torch.Tensor, *dims: int) -> bool:
     """Whether torch._grouped_mm serves these GEMMs: CUDA, bf16, compute capability 9.0+ (Hopper), and every
     dimension a multiple of 8 (16-byte aligned rows in bf16)."""
-    return (x.is_cuda and x.dtype == torch.bfloat16 and hasattr(torch, "_grouped_mm")
+    return (GROUPED["disabled"] is None and x.is_cuda and x.dtype == torch.bfloat16 and hasattr(torch, "_grouped_mm")
             and torch.cuda.get_device_capability(x.device) >= (9, 0) and all(d % 8 == 0 for d in dims))
 
 
@@ -192,9 +196,23 @@ def moe_mlp(moe: SparseMoE, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     E = stack.W_gu.shape[0]
     counts = torch.zeros(E, dtype=torch.int64, device=h.device).scatter_add_(0, flat, torch.ones_like(flat))
     offs = counts.cumsum(0).to(torch.int32)  # (E,) group ends
-    grouped = grouped_ok(h, D, stack.I, *((stack.A_d.shape[1],) if stack.lora else ()))
-    bounds = None if grouped else offs.tolist()
     xs = h.index_select(0, token)  # (M, D)
+    if grouped_ok(h, D, stack.I, *((stack.A_d.shape[1],) if stack.lora else ())):
+        try:
+            y = _experts(stack, xs, offs, None)
+        except RuntimeError as e:  # a torch whose grouped GEMM refuses these operands: the loop, for good
+            GROUPED["disabled"] = f"{type(e).__name__}: {e}"
+            y = _experts(stack, xs, offs, offs.tolist())
+    else:
+        y = _experts(stack, xs, offs, offs.tolist())
+    y = y * weights.reshape(-1).index_select(0, order)[:, None]
+    out = torch.zeros((N, D), dtype=y.dtype, device=h.device).index_add(0, token, y)
+    return out.to(dt), logits
+
+
+def _experts(stack: _ExpertStack, xs: torch.Tensor, offs: torch.Tensor, bounds: Optional[list[int]]) -> torch.Tensor:
+    """Each sorted row's expert (SwiGLU with its LoRA terms): xs (M, D) -> (M, D); bounds as in expert_mm."""
+    dt = xs.dtype
     W_gu, W_d = stack.W_gu.to(dt), stack.W_d.to(dt)
     gu = expert_mm(xs, W_gu, offs, bounds)  # (M, 2I)
     if stack.lora:
@@ -205,9 +223,7 @@ def moe_mlp(moe: SparseMoE, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     y = expert_mm(s, W_d, offs, bounds)  # (M, D)
     if stack.lora:
         y = y + expert_mm(expert_mm(s, A_d, offs, bounds), B_d, offs, bounds)
-    y = y * weights.reshape(-1).index_select(0, order)[:, None]
-    out = torch.zeros((N, D), dtype=y.dtype, device=h.device).index_add(0, token, y)
-    return out.to(dt), logits
+    return y
 
 
 def moe_block_mlp(blk: nn.Module, moe: SparseMoE, h: torch.Tensor) -> torch.Tensor:
