@@ -206,7 +206,11 @@ def main(argv=None) -> int:
             runs += group + [r]
             train_bench.print_table([r])
             if kind == "ours":
-                r["fast_path"] = {"ckpt_layers": side.fast.ckpt_layers, "moe": side.fast.moe}
+                from tuneboard_trainer.fast.moe import GROUPED
+
+                # grouped_gemm_off: why torch._grouped_mm did not run (None: it ran, where CUDA has it)
+                r["fast_path"] = {"ckpt_layers": side.fast.ckpt_layers, "moe": side.fast.moe,
+                                  "grouped_gemm_off": GROUPED["disabled"]}
             if args.json_out:  # partial results survive a run killed at its time limit
                 with open(args.json_out, "w") as f:
                     json.dump({"meta": meta, "sides": infos, "runs": runs, "gpu_busy": busy, "partial": True}, f)

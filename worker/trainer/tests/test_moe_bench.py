@@ -17,7 +17,7 @@ def test_quick_run_trains_both_sides_and_writes_records(tmp_path):
     runs = json.loads(out.read_text())["runs"]
     assert {r["side"] for r in runs} == {"baseline", "ours"} and all("error" not in r for r in runs)
     ours = next(r for r in runs if r["side"] == "ours")
-    assert ours["fast_path"] == {"ckpt_layers": 2, "moe": True}  # every block recomputed
+    assert ours["fast_path"] == {"ckpt_layers": 2, "moe": True, "grouped_gemm_off": None}  # every block recomputed
     base = next(r for r in runs if r["side"] == "baseline")
     # Same shape, same seeded-random scale: both start near ln(vocab)
     assert abs(ours["first_loss"] - base["first_loss"]) < 0.1
