@@ -140,7 +140,8 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=None, help="timed steps per run (default 3; quick 2)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--seq", type=int, default=None, help="tokens per sample (default 1024; quick 64)")
-    p.add_argument("--sides", default="baseline,ours")
+    # ours first: a run stopped at its time limit keeps ours and the eager baseline (partial records in --json-out)
+    p.add_argument("--sides", default="ours,baseline")
     p.add_argument("--baseline-experts", default="eager,grouped_mm",
                    help="transformers experts implementations the baseline runs with (comma-separated)")
     p.add_argument("--baseline-best-of", type=int, default=3)
@@ -213,7 +214,8 @@ def main(argv=None) -> int:
                                   "grouped_gemm_off": GROUPED["disabled"]}
             if args.json_out:  # partial results survive a run killed at its time limit
                 with open(args.json_out, "w") as f:
-                    json.dump({"meta": meta, "sides": infos, "runs": runs, "gpu_busy": busy, "partial": True}, f)
+                    json.dump({"meta": meta, "sides": infos, "runs": runs, "gpu_busy": busy,
+                               "records": summarize(runs, busy, meta), "partial": True}, f)
         del side
         train_bench.free(device)
     records = summarize(runs, busy, meta)
