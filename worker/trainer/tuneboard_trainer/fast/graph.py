@@ -211,7 +211,7 @@ def graphs_for_training(fast: Optional[FastPath], params, device, dtype) -> tupl
         return None, ""
     if not fast.options.cuda_graphs:
         return None, "CUDA graphs off (fast-path option cuda_graphs=False)"
-    why = ("adapter dropout" if fast.uses_rng else "MoE (the auxiliary loss and expert gradients)" if fast.moe else "fp16 (GradScaler)" if dtype == torch.float16
+    why = ("adapter dropout" if fast.uses_rng else "fp16 (GradScaler)" if dtype == torch.float16
            else "fp32 compute" if dtype == torch.float32 else "offloaded recompute" if fast.offload else "")
     if why:
         return None, f"CUDA graphs off: {why}"

@@ -33,6 +33,16 @@ from ..lora import LoRALinear
 from ..moe import SparseMoE
 
 
+# Mixture-of-experts families with a fast path: model.py's Llama layout with moe.SparseMoE as the MLP.
+MOE_FAST_PATH_ARCHITECTURES = ("Qwen3MoeForCausalLM", "MixtralForCausalLM")
+
+
+def is_moe_model(model: nn.Module) -> bool:
+    from ..moe import MoETransformer
+
+    return isinstance(model, MoETransformer)
+
+
 def sparse_moe(blk: nn.Module) -> Optional[SparseMoE]:
     """The block's SparseMoE (Qwen3-MoE `mlp`, Mixtral `block_sparse_moe`), or None for a dense MLP."""
     ffn = getattr(blk, "block_sparse_moe", None) or getattr(blk, "mlp", None)

@@ -11,14 +11,13 @@ from torch.utils.checkpoint import checkpoint
 from ..loss import _LinearCrossEntropy
 from ..lora import LoRALinear
 from ..model import LLAMA_FAMILY, Transformer
-from ..moe import MoETransformer
 from ..rope import STATIC_ROPE_TYPES
 from ..templates import IGNORE_INDEX
 from .attention import attention
 from .blocks import _post_attn, _pre_attn
 from .functions import FUNCTION_MODE, compile_pointwise, rms_norm
 from .memory import _OffloadedCheckpoint
-from .moe import moe_act_bytes, moe_unsupported, plan_moe_recompute
+from .moe import MOE_FAST_PATH_ARCHITECTURES, is_moe_model, moe_act_bytes, moe_unsupported, plan_moe_recompute
 from .options import FastPathOptions
 from .packing import pack_window
 from .weights import HostEmbedding, fuse_weights, refresh_augmented
@@ -27,8 +26,6 @@ from .weights import HostEmbedding, fuse_weights, refresh_augmented
 # Families whose blocks are model.py's Llama layout (what blocks.py and functions.py compute); the others
 # (Gemma's sandwich norms, GeGLU and soft-capping, ...) train on the reference path.
 FAST_PATH_ARCHITECTURES = LLAMA_FAMILY
-# Mixture-of-experts families: model.py's Llama layout with moe.SparseMoE as the MLP (fast/moe.py).
-MOE_FAST_PATH_ARCHITECTURES = ("Qwen3MoeForCausalLM", "MixtralForCausalLM")
 
 
 class FastPath:
@@ -54,7 +51,9 @@ class FastPath:
         # A quantized base (quant/) runs its projections through the layer's kernels, unfused: see act_bytes_per_token.
         self.quantized = any(getattr(m, "quantized", None) is not None for m in model.modules())
         self.host_embedding = False  # set by for_training when the embedding moved to host memory
-        self.moe = isinstance(model, MoETransformer)
+        self.moe = is_moe_model(model)
+        if self.moe:  # fast/graph.py: the aux loss and the experts' gradient hooks stay out of CUDA graphs
+            self.graphs_ok = False
         if ckpt_layers is None:
             ckpt_layers, mlp_recompute = ((0, mlp_recompute) if memory_budget is None
                                           else plan_moe_recompute(self, memory_budget) if self.moe
@@ -92,12 +91,12 @@ class FastPath:
     @staticmethod
     def supported(model) -> tuple[bool, str]:
         arch = getattr(getattr(model, "config", None), "architecture", None)
-        if arch in MOE_FAST_PATH_ARCHITECTURES:
-            why = moe_unsupported(model)
+        if arch not in FAST_PATH_ARCHITECTURES:
+            # Qwen3-MoE and Mixtral: model.py's Llama layout with moe.SparseMoE as the MLP (fast/moe.py)
+            why = (moe_unsupported(model) if arch in MOE_FAST_PATH_ARCHITECTURES
+                   else f"{arch} has no fast path yet; training on the reference path")
             if why:
                 return False, why
-        elif arch not in FAST_PATH_ARCHITECTURES:
-            return False, f"{arch} has no fast path yet; training on the reference path"
         if not isinstance(model, Transformer):
             return False, "not a tuneboard Transformer"
         rope = (model.config.rope_scaling or {}).get("rope_type", "default")
