@@ -178,8 +178,6 @@ class TrainingRun:
             run_tokens = sum(len(r.input_ids) for r in self.rows) * cfg.num_train_epochs
             self.fast, self.fast_msg = for_training(self.options, cfg, model, device, run_tokens, self.dist)
         self.aux_coef, self.aux_msg = aux_loss_coef(cfg.moe_aux_loss_coef, model, self.pref_step is None)
-        if self.fast is not None:
-            self.fast.aux_coef = self.aux_coef
         if cfg.gradient_checkpointing and self.fast is None:
             enable_gradient_checkpointing(model)
         model.train()
@@ -313,8 +311,7 @@ class TrainingRun:
                         self.window_metrics.append(metrics)
                     elif fast is not None:
                         loss, _ = fast.loss(b, device)
-                        if self.aux_coef:  # MoE: fast.loss added the router's load-balancing loss
-                            self.window_metrics.append({"aux_loss": fast.aux.detach()})
+                        self.window_metrics.extend(fast.metrics())  # MoE: the aux loss fast.loss added
                     else:
                         loss, n_labels = lm_loss(self.model, forward_batch(self.fwd_model, b, device),
                                                  b["labels"].to(device))

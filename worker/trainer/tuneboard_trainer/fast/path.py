@@ -70,8 +70,8 @@ class FastPath:
         self.uses_rng = any(isinstance(m, LoRALinear) and not isinstance(m.dropout, nn.Identity)
                             for m in model.modules())
         self.compiled = False
-        # MoE: moe_aux_loss_coef (moe.aux_loss_coef; for_training sets it) times the router's load-balancing loss
-        # per labelled token joins the loss; `aux` is the last micro-batch's aux loss (for the log).
+        # MoE: moe_aux_loss_coef (for_training sets it, as moe.aux_loss_coef says) times the router's
+        # load-balancing loss per labelled token joins loss(); `aux` is the last micro-batch's (metrics()).
         self.aux_coef, self.aux = 0.0, None
         fuse_weights(model, self.options.augmented_weights)  # q/k/v and gate/up: one GEMM each (the modules' weights become views)
         if compile:
@@ -230,6 +230,10 @@ class FastPath:
             self.aux = self.model.aux_loss()
             return ce + self.aux_coef * n * self.aux, n
         return ce, n
+
+    def metrics(self) -> list[dict]:
+        """What the last loss() adds to the run's log: MoE's aux loss when it joined the loss."""
+        return [{"aux_loss": self.aux.detach()}] if self.moe and self.aux_coef and self.aux is not None else []
 
     def pack(self, batches: list[dict]) -> list[dict]:
         return pack_window(batches, self.max_tokens)
