@@ -30,16 +30,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..lora import LoRALinear
-from ..moe import SparseMoE
+from ..model_config import MOE_ARCHITECTURES
+from ..moe import MoETransformer, SparseMoE
 
-
-# Mixture-of-experts families with a fast path: model.py's Llama layout with moe.SparseMoE as the MLP.
-MOE_FAST_PATH_ARCHITECTURES = ("Qwen3MoeForCausalLM", "MixtralForCausalLM")
+# Mixture-of-experts families with a fast path (all of moe.py's): model.py's Llama layout with moe.SparseMoE
+# as the MLP.
+MOE_FAST_PATH_ARCHITECTURES = MOE_ARCHITECTURES
 
 
 def is_moe_model(model: nn.Module) -> bool:
-    from ..moe import MoETransformer
-
     return isinstance(model, MoETransformer)
 
 
@@ -245,8 +244,6 @@ def moe_block_mlp(blk: nn.Module, moe: SparseMoE, h: torch.Tensor) -> torch.Tens
 
 def moe_unsupported(model: nn.Module) -> Optional[str]:
     """Why a MoE model cannot take the fast path (None: it can), as FastPath.supported words it."""
-    from ..moe import MoETransformer
-
     arch = model.config.architecture
     if not isinstance(model, MoETransformer):
         return f"{arch}: not a tuneboard MoE Transformer"
