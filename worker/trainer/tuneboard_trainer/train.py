@@ -315,6 +315,7 @@ class TrainingRun:
                         self.window_metrics.append(metrics)
                     elif fast is not None:
                         loss, _ = fast.loss(b, device)
+                        self.window_metrics.extend(fast.metrics())  # MoE: the aux loss fast.loss added
                     else:
                         loss, n_labels = lm_loss(self.model, forward_batch(self.fwd_model, b, device),
                                                  b["labels"].to(device))

@@ -7,6 +7,7 @@ same tokens, computed faster.
   or compiled / custom ops.
 - functions.py: autograd Functions that keep only the residual stream and recompute normed inputs in backward.
 - blocks.py: a decoder block as two attention-free halves (what regional torch.compile compiles).
+- moe.py: the mixture-of-experts MLP (Qwen3-MoE, Mixtral): moe.py's router, the experts as grouped GEMMs.
 - weights.py: fused q/k/v and gate/up weights, augmented MLP weights, the input embedding in host memory.
 - memory.py: recompute with the block input offloaded to host memory, the memory headroom a run keeps.
 - path.py: FastPath, which runs packed micro-batches through all of the above and plans recompute by memory.

@@ -16,6 +16,7 @@ from ..lora import LoRALinear
 from ..model import apply_rope
 from . import functions
 from .functions import _SwiGLUDownLoRA, rms_norm
+from .moe import moe_block_mlp, sparse_moe
 from .weights import _lora_fusable
 
 
@@ -99,6 +100,9 @@ def _post_attn(blk, x, y):
     """o_proj + residual, norm, SwiGLU MLP + residual. x: (N, D), y: (N, H, hd) -> (N, D)."""
     (o,) = group_proj(y.reshape(y.shape[0], -1), [blk.self_attn.o_proj])  # (N, H*hd) -> (N, D)
     x = x + o
+    moe = sparse_moe(blk)
+    if moe is not None:  # MoE blocks: router + grouped-GEMM experts (fast/moe.py)
+        return x + moe_block_mlp(blk, moe, rms_norm(blk.post_attention_layernorm, x))
     mlp = blk.mlp
     W_gu, gu_mods, down = getattr(mlp, "_tb_gate_up", None), [mlp.gate_proj, mlp.up_proj], mlp.down_proj
     if (W_gu is not None and getattr(mlp, "_tb_gate_up_bias", None) is None and torch.is_grad_enabled()

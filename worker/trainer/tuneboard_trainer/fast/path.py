@@ -17,6 +17,7 @@ from .attention import attention
 from .blocks import _post_attn, _pre_attn
 from .functions import FUNCTION_MODE, compile_pointwise, rms_norm
 from .memory import _OffloadedCheckpoint
+from .moe import MOE_FAST_PATH_ARCHITECTURES, is_moe_model, moe_act_bytes, moe_unsupported, plan_moe_recompute
 from .options import FastPathOptions
 from .packing import pack_window
 from .weights import HostEmbedding, fuse_weights, refresh_augmented
@@ -58,8 +59,12 @@ class FastPath:
         # A quantized base (quant/) runs its projections through the layer's kernels, unfused: see act_bytes_per_token.
         self.quantized = any(getattr(m, "quantized", None) is not None for m in model.modules())
         self.host_embedding = False  # set by for_training when the embedding moved to host memory
+        self.moe = is_moe_model(model)
+        if self.moe:  # fast/graph.py: the aux loss and the experts' gradient hooks stay out of CUDA graphs
+            self.graphs_ok = False
         if ckpt_layers is None:
             ckpt_layers, mlp_recompute = ((0, mlp_recompute) if memory_budget is None
+                                          else plan_moe_recompute(self, memory_budget) if self.moe
                                           else self.plan_recompute(memory_budget))
         self.set_recompute(ckpt_layers, mlp_recompute or 0)
         if memory_budget is not None and self.ckpt_layers == 0 and self.mlp_recompute == 0:
@@ -73,6 +78,9 @@ class FastPath:
         self.uses_rng = any(isinstance(m, LoRALinear) and not isinstance(m.dropout, nn.Identity)
                             for m in model.modules())
         self.compiled = False
+        # MoE: moe_aux_loss_coef (for_training sets it, as moe.aux_loss_coef says) times the router's
+        # load-balancing loss per labelled token joins loss(); `aux` is the last micro-batch's (metrics()).
+        self.aux_coef, self.aux = 0.0, None
         fuse_weights(model, self.options.augmented_weights)  # q/k/v and gate/up: one GEMM each (the modules' weights become views)
         if compile:
             import torch._dynamo
@@ -84,7 +92,8 @@ class FastPath:
             torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
             compile_pointwise()
             self.pre = torch.compile(_pre_attn, dynamic=True)
-            self.post = torch.compile(_post_attn, dynamic=True)
+            # MoE blocks: the routing and the grouped GEMMs run eagerly (only the attention half is compiled).
+            self.post = _post_attn if self.moe else torch.compile(_post_attn, dynamic=True)
             self.compiled = True
 
     @staticmethod
@@ -95,7 +104,11 @@ class FastPath:
 
             return gemma_supported(model)
         if arch not in FAST_PATH_ARCHITECTURES:
-            return False, f"{arch} has no fast path yet; training on the reference path"
+            # Qwen3-MoE and Mixtral: model.py's Llama layout with moe.SparseMoE as the MLP (fast/moe.py)
+            why = (moe_unsupported(model) if arch in MOE_FAST_PATH_ARCHITECTURES
+                   else f"{arch} has no fast path yet; training on the reference path")
+            if why:
+                return False, why
         if not isinstance(model, Transformer):
             return False, "not a tuneboard Transformer"
         rope = (model.config.rope_scaling or {}).get("rope_type", "default")
@@ -118,6 +131,8 @@ class FastPath:
         c = self.model.config
         qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim
         attn = c.num_attention_heads * c.head_dim
+        if self.moe:  # the experts' activations instead of gate/up (fast/moe.py)
+            return int(1.1 * (2 * (2 * c.hidden_size + qkv + attn) + 4 * c.num_attention_heads)) + moe_act_bytes(c)
         # Quantized projections (unfused: LoRA A reads the normed inputs, autograd keeps silu(g) and the SwiGLU
         # product) keep two normed inputs and two intermediate-wide tensors more.
         unfused = 2 * (2 * c.hidden_size + 2 * c.intermediate_size) if self.quantized else 0
@@ -222,7 +237,15 @@ class FastPath:
             return h.sum() * 0.0, 0
         idx_d = idx.to(device, non_blocking=True)
         y_d = y[idx].to(device, non_blocking=True)
-        return _LinearCrossEntropy.apply(h.index_select(0, idx_d), self.model.lm_head.weight, y_d, self.loss_chunk), n
+        ce = _LinearCrossEntropy.apply(h.index_select(0, idx_d), self.model.lm_head.weight, y_d, self.loss_chunk)
+        if self.moe and self.aux_coef:  # a packed micro-batch holds real tokens only: no mask
+            self.aux = self.model.aux_loss()
+            return ce + self.aux_coef * n * self.aux, n
+        return ce, n
+
+    def metrics(self) -> list[dict]:
+        """What the last loss() adds to the run's log: MoE's aux loss when it joined the loss."""
+        return [{"aux_loss": self.aux.detach()}] if self.moe and self.aux_coef and self.aux is not None else []
 
     def pack(self, batches: list[dict]) -> list[dict]:
         return pack_window(batches, self.max_tokens)

@@ -56,7 +56,7 @@ def refresh_augmented(model: Transformer) -> None:
     (scaled, in the weight dtype) and down_proj's LoRA A. Three small copies per block, before each forward
     (so they are part of a recorded CUDA graph and follow every optimizer step)."""
     for blk in model.model.layers:
-        mlp = blk.mlp
+        mlp = getattr(blk, "mlp", None)  # Mixtral's blocks have block_sparse_moe instead
         M_gu = getattr(mlp, "_tb_gate_up_aug", None)
         if M_gu is None:
             continue
@@ -99,10 +99,16 @@ def fuse_group_weights(mods, owner: nn.Module, name: str) -> bool:
 def fuse_weights(model: Transformer, augment: bool = True) -> None:
     """fuse_group_weights for q/k/v and gate/up of every block (their weights become views: same memory);
     augment: also give each MLP augmented weights (augment_mlp)."""
+    from .moe import sparse_moe, stack_experts
+
     for blk in model.model.layers:
-        a, mlp = blk.self_attn, blk.mlp
+        a, mlp = blk.self_attn, getattr(blk, "mlp", None)
         if not hasattr(a, "_tb_qkv"):
             fuse_group_weights([a.q_proj, a.k_proj, a.v_proj], a, "_tb_qkv")
+        moe = sparse_moe(blk)
+        if moe is not None:  # the experts' weights stacked for grouped GEMMs (fast/moe.py)
+            stack_experts(moe)
+            continue
         if not hasattr(mlp, "_tb_gate_up"):
             fuse_group_weights([mlp.gate_proj, mlp.up_proj], mlp, "_tb_gate_up")
         if augment:
