@@ -49,7 +49,10 @@ class ChannelWeight:
 
 def _row_scale(w: torch.Tensor, top: float) -> torch.Tensor:
     absmax = w.abs().amax(dim=1, keepdim=True)  # (out, 1)
-    return torch.where(absmax > 0, absmax / top, torch.ones_like(absmax))
+    # Divided by a tensor, not a Python number: CUDA turns division by a host scalar into a multiplication by its
+    # reciprocal, which rounds some scales one ulp away from the CPU's, and round(W / scale) then flips values
+    # that sit near a half step (seen on an H200: 1,935 of 16.8 M int8 values of a 4096 x 4096 weight).
+    return torch.where(absmax > 0, absmax / torch.full_like(absmax, top), torch.ones_like(absmax))
 
 
 @torch.no_grad()
