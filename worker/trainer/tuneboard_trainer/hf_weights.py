@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +15,7 @@ from .model import ModelConfig, Transformer, build_model
 
 
 def _read_safetensors(path: Path, device="cpu", dtype: Optional[torch.dtype] = None,
-                      weight_reader: str = "auto") -> dict[str, torch.Tensor]:
+                      weight_reader: str = "auto", cancel: Optional[threading.Event] = None) -> dict[str, torch.Tensor]:
     from concurrent.futures import ThreadPoolExecutor
 
     from safetensors.torch import load_file
@@ -23,7 +25,7 @@ def _read_safetensors(path: Path, device="cpu", dtype: Optional[torch.dtype] = N
         # Each tensor straight from the page cache to the GPU, spread over threads (safetensors_io.py).
         from .safetensors_io import read_weights
 
-        return read_weights(path, torch.device(device), dtype, inference=False, method=weight_reader)
+        return read_weights(path, torch.device(device), dtype, inference=False, method=weight_reader, cancel=cancel)
     if (path / "model.safetensors").exists():
         return load_file(str(path / "model.safetensors"), device=dev)
     index = path / "model.safetensors.index.json"
@@ -46,14 +48,20 @@ def load_config(path) -> ModelConfig:
     return ModelConfig.from_hf(json.loads(cfg_file.read_text()))
 
 
-def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weight_reader: str = "auto") -> Transformer:
+def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weight_reader: str = "auto",
+                    cancel: Optional[threading.Event] = None) -> Transformer:
     """Load an HF-layout checkpoint directory (config.json + safetensors). weight_reader: how CUDA loads read
-    the files (safetensors_io.read_weights' method)."""
+    the files (safetensors_io.read_weights' method); cancel: see LoadingWeights."""
+    from .safetensors_io import ReadCancelled
+
     path = Path(path)
     cfg = load_config(path)
     with meta_device():  # no memory and no initialisers for weights that the checkpoint overwrites
         model = build_model(cfg)
-    sd = _read_safetensors(path, device if torch.device(device).type == "cuda" else "cpu", dtype, weight_reader)
+    sd = _read_safetensors(path, device if torch.device(device).type == "cuda" else "cpu", dtype, weight_reader,
+                           cancel)
+    if cancel is not None and cancel.is_set():
+        raise ReadCancelled("weight read cancelled")
     expected = set(model.state_dict().keys())
     if cfg.tie_word_embeddings:
         sd.pop("lm_head.weight", None)
@@ -72,6 +80,48 @@ def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weig
         model.lm_head.weight = model.model.embed_tokens.weight
     model.init_rope(device)
     return model.eval()
+
+
+class LoadingWeights:
+    """`load_pretrained` in a background thread, started before a training run tokenizes its data.
+
+    The read is file reads and device copies (they release the GIL) and, on CUDA, the context's start-up; the
+    main thread meanwhile loads the tokenizer and tokenizes. The model is the same object `load_pretrained`
+    returns (nothing else runs in the thread), so the run trains identically. `result()` waits for it and
+    raises what the thread raised; `cancel()` stops the read before its next tensor (a setup that fails on
+    its data does not wait for gigabytes it will never use). `read_s`: the thread's own seconds.
+    """
+
+    def __init__(self, path, dtype: torch.dtype, device, weight_reader: str = "auto"):
+        self._cancel = threading.Event()
+        self._model: Optional[Transformer] = None
+        self._error: Optional[BaseException] = None
+        self.read_s: Optional[float] = None
+        self._thread = threading.Thread(target=self._load, args=(path, dtype, device, weight_reader),
+                                        name="weights-reader", daemon=True)
+        self._thread.start()
+
+    def _load(self, path, dtype, device, weight_reader) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._model = load_pretrained(path, dtype=dtype, device=device, weight_reader=weight_reader,
+                                          cancel=self._cancel)
+        except BaseException as e:  # noqa: BLE001 -- handed to the main thread by result()
+            self._error = e
+        finally:
+            self.read_s = time.perf_counter() - t0
+
+    def result(self) -> Transformer:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        model, self._model = self._model, None
+        return model
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._thread.join()
+        self._model = None
 
 
 def save_hf_model(model: Transformer, out_dir, max_shard_bytes: int = 5 * 1024**3) -> list[str]:

@@ -40,12 +40,12 @@ from .contracts.enums import STAGE_METRICS
 from .events import Checkpoint, Done, Eval, EventSink, Step
 from .fast import FastPathOptions, for_training
 from .fast.graph import graphs_for_training
-from .hf_weights import load_config, load_pretrained
+from .hf_weights import LoadingWeights, load_config, load_pretrained
 from .import_prefetch import prefetch_imports
 from .loss import lm_loss
 from .loss_plot import plot_loss
 from .methods import LoraSettings, prepare_model, save_trained
-from .setup_log import announce_setup
+from .setup_log import announce_setup, log_timing, process_start_time
 from .moe import aux_loss_coef
 from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, evaluate_preference,
@@ -67,8 +67,9 @@ SETTLE_EVERY = 16
 class TrainingRun:
     """One training run: built by setup (the constructor), then `run()` trains, saves and returns `done`."""
 
-    def __init__(self, cfg: TrainConfig, sink: EventSink, dist_strategy: str = "auto"):
+    def __init__(self, cfg: TrainConfig, sink: EventSink, dist_strategy: str = "auto", overlap_loading: bool = True):
         self.t_setup = time.time()
+        self.t_process = process_start_time()  # None where /proc is missing
         prefetch_imports()  # torch._dynamo (the optimizer imports it) while data and weights load
         self.cfg = cfg
         self.dist = distributed.setup(dist_strategy)  # under torchrun: DDP/FSDP2 (distributed.py); else a no-op
@@ -85,6 +86,19 @@ class TrainingRun:
         self.vocab_size = load_config(self.model_dir).vocab_size  # unsupported architectures fail here, before
         # tokenizing or loading weights
         self.quant_method = resolve_method(cfg, self.device)  # None: full-precision base weights
+        # The weights load in a thread while the data is tokenized (hf_weights.LoadingWeights); a quantized
+        # base (loaded layer by layer) and torchrun ranks load in this thread, after the data.
+        self.loading = None
+        if overlap_loading and not self.dist.enabled and not needs_quant_loader(self.model_dir, self.quant_method):
+            self.loading = LoadingWeights(self.model_dir, self.dtype, self.device, self.options.weight_reader)
+        try:
+            self._setup_rest(cfg)
+        except BaseException:
+            if self.loading is not None:
+                self.loading.cancel()  # a config or data error is reported without waiting for the read
+            raise
+
+    def _setup_rest(self, cfg: TrainConfig) -> None:
         self.resume = load_resume_state(cfg) if cfg.resume_from_checkpoint else None
         self.parent = load_continue_state(cfg) if cfg.continue_from else None
         # An sft run that this preference run starts from (run_state.is_stage_chain): weights only, step 0.
@@ -147,12 +161,18 @@ class TrainingRun:
 
     def _load_model(self) -> None:
         cfg, device, t_phase = self.cfg, self.device, time.time()
-        if needs_quant_loader(self.model_dir, self.quant_method):  # quantized, layer by layer (quant/)
+        if self.loading is not None:  # read in a thread since the start of setup
+            loading, self.loading = self.loading, None
+            model = loading.result()
+            self.phases["weights read in the background"] = loading.read_s
+        elif needs_quant_loader(self.model_dir, self.quant_method):  # quantized, layer by layer (quant/)
             model = load_run_model(self.model_dir, self.quant_method, self.dtype, device)
         else:
             model = load_pretrained(self.model_dir, dtype=self.dtype, device=device,
                                     weight_reader=self.options.weight_reader)
-        self.phases["weights"], t_phase = time.time() - t_phase, time.time()
+        # With the read overlapped: its own seconds above, and how long this thread still waited for it.
+        wait_key = "waiting for weights" if "weights read in the background" in self.phases else "weights"
+        self.phases[wait_key], t_phase = time.time() - t_phase, time.time()
         torch.manual_seed(cfg.seed)  # LoRA init depends only on the seed, not on what ran before
         lora = LoraSettings(targets=cfg.lora_target, r=cfg.lora_rank, alpha=cfg.lora_alpha,
                             dropout=cfg.lora_dropout, use_rslora=cfg.use_rslora, use_dora=cfg.use_dora)
@@ -425,6 +445,7 @@ class TrainingRun:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)  # step events report training peaks, not loading's
         tokens_at_start = self.tokens
+        self.first_step_s = None  # the first step pays for CUDA graph capture and kernel start-up: timed apart
         while self.step < self.total_steps:
             batches = list(epoch_batches(self.rows, self.cfg.per_device_train_batch_size, self.cfg.seed,
                                          self.epoch, self.template.pad,
@@ -433,6 +454,8 @@ class TrainingRun:
             for window in self.windows[self.step_in_epoch:]:
                 lr, _ = self.run_window(window)
                 self.after_step(lr, t0, tokens_at_start)
+                if self.first_step_s is None:  # step 1 is always logged, so its loss was read: the GPU is done
+                    self.first_step_s = time.time() - t0
                 if self.step >= self.total_steps or self.stopped_early:
                     break
             else:
@@ -480,14 +503,17 @@ class TrainingRun:
         return {**done, "losses": losses, "evals": evals}
 
 
-def train(cfg: TrainConfig, sink: EventSink, dist_strategy: str = "auto") -> dict:
-    """Train `cfg` to the end, reporting on `sink`; dist_strategy: under torchrun, "ddp", "fsdp" or "auto"."""
-    run = TrainingRun(cfg, sink, dist_strategy)
+def train(cfg: TrainConfig, sink: EventSink, dist_strategy: str = "auto", overlap_loading: bool = True) -> dict:
+    """Train `cfg` to the end, reporting on `sink`; dist_strategy: under torchrun, "ddp", "fsdp" or "auto";
+    overlap_loading: read the weights in a thread while the data is tokenized (False: one after the other)."""
+    run = TrainingRun(cfg, sink, dist_strategy, overlap_loading)
     run.announce()
     try:
         runtime = run.train_steps()
         # The final result goes to output_dir itself, with its trainer_state.pt: resumable too.
+        t_save = time.time()
         run.save_checkpoint(run.out_dir, len(run.windows))
+        log_timing(run, runtime, time.time() - t_save)
     finally:
         run.log_file.close()
     return run.finish(runtime)

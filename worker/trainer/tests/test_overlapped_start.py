@@ -1,0 +1,101 @@
+"""A training run reads its weights in a thread while it tokenizes its data (hf_weights.LoadingWeights): the run
+is the same run bit for bit, a failed setup stops the read, and the log says where the time went."""
+
+import io
+import json
+import threading
+
+import pytest
+import torch
+
+from tuneboard_trainer.config import TrainConfig
+from tuneboard_trainer.data import DataError
+from tuneboard_trainer.events import EventSink, parse_event
+from tuneboard_trainer.hf_weights import LoadingWeights, load_pretrained
+from tuneboard_trainer.safetensors_io import ReadCancelled, read_weights
+from tuneboard_trainer.setup_log import process_start_time
+from tuneboard_trainer.train import train
+
+
+def _cfg(tmp_path, model_dir, dataset_dir, name):
+    return TrainConfig.from_dict({
+        "model_name_or_path": str(model_dir), "dataset_dir": str(dataset_dir), "dataset": ["identity"],
+        "output_dir": str(tmp_path / name), "learning_rate": 3e-2, "max_steps": 3,
+        "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1, "logging_steps": 1,
+        "save_steps": 0, "lora_rank": 4, "lora_alpha": 8, "seed": 7})
+
+
+def _run(cfg, overlap):
+    buf = io.StringIO()
+    result = train(cfg, EventSink(buf), overlap_loading=overlap)
+    return result, [parse_event(line) for line in buf.getvalue().splitlines()]
+
+
+def test_overlapped_loading_trains_the_same_run(tmp_path, tiny_model_dir, dataset_dir):
+    a, events = _run(_cfg(tmp_path, tiny_model_dir, dataset_dir, "overlap"), True)
+    b, plain_events = _run(_cfg(tmp_path, tiny_model_dir, dataset_dir, "plain"), False)
+    assert a["losses"] == b["losses"]
+    adapter = "adapter_model.safetensors"
+    assert (tmp_path / "overlap" / adapter).read_bytes() == (tmp_path / "plain" / adapter).read_bytes()
+    logs = [e.message for e in events if e.type == "log"]
+    setup = next(m for m in logs if m.startswith("setup took"))
+    assert "weights read in the background" in setup and "waiting for weights" in setup
+    assert "weights read in the background" not in next(m for m in (e.message for e in plain_events
+                                                                      if e.type == "log") if m.startswith("setup took"))
+    timing = next(m for m in logs if m.startswith("timing: "))
+    for part in ("start-up and imports", "setup", "first step", "other steps", "final save"):
+        assert part in timing, timing
+    assert [e.type for e in events].index("done") > [e.message if e.type == "log" else "" for e in events].index(timing)
+
+
+def test_a_data_error_cancels_the_read(tmp_path, tiny_model_dir, dataset_dir, monkeypatch):
+    import tuneboard_trainer.train as train_mod
+
+    started, cancelled = [], []
+    real = train_mod.LoadingWeights
+
+    class Watched(real):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            started.append(self)
+
+        def cancel(self):
+            cancelled.append(self)
+            super().cancel()
+
+    monkeypatch.setattr(train_mod, "LoadingWeights", Watched)
+    (dataset_dir / "dataset_info.json").write_text(json.dumps(
+        {"identity": {"file_name": "identity.json", "columns": {"prompt": "question"}}}))
+    with pytest.raises(DataError, match="columns.prompt names column 'question'"):
+        _run(_cfg(tmp_path, tiny_model_dir, dataset_dir, "bad"), True)
+    assert started and cancelled == started
+    assert not started[0]._thread.is_alive()
+
+
+def test_loading_weights_hands_over_the_model_or_the_error(tmp_path, tiny_model_dir):
+    loading = LoadingWeights(tiny_model_dir, torch.float32, "cpu")
+    model = loading.result()
+    reference = load_pretrained(tiny_model_dir, dtype=torch.float32, device="cpu")
+    for (n, p), (m, q) in zip(model.state_dict().items(), reference.state_dict().items()):
+        assert n == m and torch.equal(p, q), n
+    assert loading.read_s is not None and loading.read_s >= 0
+    missing = LoadingWeights(tmp_path / "nothing here", torch.float32, "cpu")
+    with pytest.raises(FileNotFoundError, match="config.json not found"):
+        missing.result()
+
+
+@pytest.mark.parametrize("method", ["staged", "safe_open"])
+def test_a_cancelled_read_stops(tiny_model_dir, method):
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(ReadCancelled):
+        read_weights(tiny_model_dir, torch.device("cpu"), None, inference=False, method=method, cancel=cancel)
+    with pytest.raises(ReadCancelled):
+        load_pretrained(tiny_model_dir, dtype=torch.float32, device="cpu", cancel=cancel)
+
+
+def test_process_start_time_is_before_now():
+    import time
+
+    t = process_start_time()
+    assert t is None or 0 < time.time() - t < 24 * 3600
