@@ -99,3 +99,21 @@ def test_process_start_time_is_before_now():
 
     t = process_start_time()
     assert t is None or 0 < time.time() - t < 24 * 3600
+
+
+def test_cuda_start_names_the_device_and_never_imports_torch():
+    import subprocess
+    import sys
+
+    from conftest import TRAINER_DIR
+    from tuneboard_trainer.cuda_start import cuda_device_index, start_cuda_context
+
+    assert [cuda_device_index(d) for d in ("auto", "cuda", "cuda:3", "cpu", "cuda:x")] == [0, 0, 3, None, None]
+    assert start_cuda_context("cpu") is None
+    code = ("import sys\n"
+            "from tuneboard_trainer.cuda_start import start_cuda_context\n"
+            "t = start_cuda_context('cuda')\n"
+            "t.join()\n"
+            "print('torch' in sys.modules, t.result['ok'] in (True, False))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=TRAINER_DIR, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"], out.stderr[-2000:]

@@ -66,6 +66,9 @@ def cmd_train(args) -> int:
         from .config import TrainConfig
 
         cfg = TrainConfig.from_file(args.config)
+        from .cuda_start import start_cuda_context
+
+        start_cuda_context(cfg.device)  # the driver's start-up while torch is imported (cuda_start.py)
         from .train import train  # heavy imports (torch) only after the config is valid
 
         train(cfg, sink, dist_strategy=args.dist_strategy)
