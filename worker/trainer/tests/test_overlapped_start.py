@@ -117,3 +117,13 @@ def test_cuda_start_names_the_device_and_never_imports_torch():
             "print('torch' in sys.modules, t.result['ok'] in (True, False))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=TRAINER_DIR, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"], out.stderr[-2000:]
+
+
+def test_the_staged_readers_statistics_make_a_log_line(tiny_model_dir):
+    from tuneboard_trainer.setup_log import reader_message
+
+    stats = {}
+    read_weights(tiny_model_dir, torch.device("cpu"), None, inference=False, method="staged", stats=stats)
+    msg = reader_message(stats)
+    assert msg.startswith("weights read through pinned buffers: per-thread sums alloc ") and "chunks" in msg
+    assert reader_message({}) is None

@@ -15,7 +15,8 @@ from .model import ModelConfig, Transformer, build_model
 
 
 def _read_safetensors(path: Path, device="cpu", dtype: Optional[torch.dtype] = None,
-                      weight_reader: str = "auto", cancel: Optional[threading.Event] = None) -> dict[str, torch.Tensor]:
+                      weight_reader: str = "auto", cancel: Optional[threading.Event] = None,
+                      stats: Optional[dict] = None) -> dict[str, torch.Tensor]:
     from concurrent.futures import ThreadPoolExecutor
 
     from safetensors.torch import load_file
@@ -25,7 +26,8 @@ def _read_safetensors(path: Path, device="cpu", dtype: Optional[torch.dtype] = N
         # Each tensor straight from the page cache to the GPU, spread over threads (safetensors_io.py).
         from .safetensors_io import read_weights
 
-        return read_weights(path, torch.device(device), dtype, inference=False, method=weight_reader, cancel=cancel)
+        return read_weights(path, torch.device(device), dtype, inference=False, method=weight_reader, cancel=cancel,
+                            stats=stats)
     if (path / "model.safetensors").exists():
         return load_file(str(path / "model.safetensors"), device=dev)
     index = path / "model.safetensors.index.json"
@@ -49,9 +51,10 @@ def load_config(path) -> ModelConfig:
 
 
 def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weight_reader: str = "auto",
-                    cancel: Optional[threading.Event] = None) -> Transformer:
+                    cancel: Optional[threading.Event] = None, stats: Optional[dict] = None) -> Transformer:
     """Load an HF-layout checkpoint directory (config.json + safetensors). weight_reader: how CUDA loads read
-    the files (safetensors_io.read_weights' method); cancel: see LoadingWeights."""
+    the files (safetensors_io.read_weights' method); cancel: see LoadingWeights; stats: the staged reader's
+    per-phase seconds (safetensors_io._read_staged), when it reads."""
     from .safetensors_io import ReadCancelled
 
     path = Path(path)
@@ -59,7 +62,7 @@ def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weig
     with meta_device():  # no memory and no initialisers for weights that the checkpoint overwrites
         model = build_model(cfg)
     sd = _read_safetensors(path, device if torch.device(device).type == "cuda" else "cpu", dtype, weight_reader,
-                           cancel)
+                           cancel, stats)
     if cancel is not None and cancel.is_set():
         raise ReadCancelled("weight read cancelled")
     expected = set(model.state_dict().keys())
@@ -89,27 +92,49 @@ class LoadingWeights:
     main thread meanwhile loads the tokenizer and tokenizes. The model is the same object `load_pretrained`
     returns (nothing else runs in the thread), so the run trains identically. `result()` waits for it and
     raises what the thread raised; `cancel()` stops the read before its next tensor (a setup that fails on
-    its data does not wait for gigabytes it will never use). `read_s`: the thread's own seconds.
+    its data does not wait for gigabytes it will never use).
+
+    Timings for the setup log: `cuda_init_s` (CUDA's start-up, first in the thread), `read_s` (the rest),
+    `stats` (the staged reader's per-phase seconds summed over its threads, and the bytes read).
+    While the read runs, the interpreter switches threads every SWITCH_INTERVAL_S (restored after): the
+    reader's threads take the GIL back after every file read and device copy, and at the default 5 ms a
+    Python-bound thread (the tokenizer, an import) would make each of them wait that long each time.
     """
+
+    SWITCH_INTERVAL_S = 0.0005
 
     def __init__(self, path, dtype: torch.dtype, device, weight_reader: str = "auto"):
         self._cancel = threading.Event()
         self._model: Optional[Transformer] = None
         self._error: Optional[BaseException] = None
         self.read_s: Optional[float] = None
+        self.cuda_init_s: Optional[float] = None
+        self.stats: dict = {}
         self._thread = threading.Thread(target=self._load, args=(path, dtype, device, weight_reader),
                                         name="weights-reader", daemon=True)
         self._thread.start()
 
     def _load(self, path, dtype, device, weight_reader) -> None:
-        t0 = time.perf_counter()
+        import sys
+
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(min(previous, self.SWITCH_INTERVAL_S))
         try:
-            self._model = load_pretrained(path, dtype=dtype, device=device, weight_reader=weight_reader,
-                                          cancel=self._cancel)
+            device = torch.device(device)
+            if device.type == "cuda":
+                t0 = time.perf_counter()
+                torch.cuda.init()
+                self.cuda_init_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            try:
+                self._model = load_pretrained(path, dtype=dtype, device=device, weight_reader=weight_reader,
+                                              cancel=self._cancel, stats=self.stats)
+            finally:
+                self.read_s = time.perf_counter() - t0
         except BaseException as e:  # noqa: BLE001 -- handed to the main thread by result()
             self._error = e
         finally:
-            self.read_s = time.perf_counter() - t0
+            sys.setswitchinterval(previous)
 
     def result(self) -> Transformer:
         self._thread.join()

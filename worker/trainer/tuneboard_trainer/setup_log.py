@@ -34,7 +34,7 @@ def announce_setup(run) -> None:
     if cfg.packing or cfg.stage == "pt":
         sink.log(f"packed {len(run.train_set)} samples into {len(run.rows)} rows of at most "
                  f"{cfg.cutoff_len} tokens")
-    for msg in (run.fast_msg, run.graphs_msg, run.aux_msg):
+    for msg in (getattr(run, "load_msg", None), run.fast_msg, run.graphs_msg, run.aux_msg):
         if msg:
             sink.log(msg)
     if run.chained and run.resume is None:
@@ -82,3 +82,13 @@ def log_timing(run, train_s: float, save_s: float) -> None:
         parts.append(f"training {train_s:.1f}s")
     parts.append(f"final save {save_s:.1f}s")
     run.sink.log("timing: " + ", ".join(parts))
+
+
+def reader_message(stats: dict) -> str | None:
+    """A log line from the staged reader's statistics (safetensors_io._read_staged): its per-phase seconds,
+    summed over its threads; None when it did not read (the CPU reads through safetensors)."""
+    if not stats:
+        return None
+    return ("weights read through pinned buffers: per-thread sums " + ", ".join(
+        f"{k.removesuffix('_s')} {v:.2f}s" for k, v in stats.items() if k.endswith("_s"))
+        + f", {stats.get('chunks', 0)} chunks")

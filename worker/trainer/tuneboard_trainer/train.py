@@ -45,7 +45,7 @@ from .import_prefetch import prefetch_imports
 from .loss import lm_loss
 from .loss_plot import plot_loss
 from .methods import LoraSettings, prepare_model, save_trained
-from .setup_log import announce_setup, log_timing, process_start_time
+from .setup_log import announce_setup, log_timing, process_start_time, reader_message
 from .moe import aux_loss_coef
 from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, evaluate_preference,
@@ -164,7 +164,10 @@ class TrainingRun:
         if self.loading is not None:  # read in a thread since the start of setup
             loading, self.loading = self.loading, None
             model = loading.result()
+            if loading.cuda_init_s is not None:
+                self.phases["CUDA start-up in the background"] = loading.cuda_init_s
             self.phases["weights read in the background"] = loading.read_s
+            self.load_msg = reader_message(loading.stats)
         elif needs_quant_loader(self.model_dir, self.quant_method):  # quantized, layer by layer (quant/)
             model = load_run_model(self.model_dir, self.quant_method, self.dtype, device)
         else:
