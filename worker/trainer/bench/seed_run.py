@@ -37,7 +37,9 @@ from . import models
 from .host import host_facts
 
 SIDE_MODULES = {"baseline": ["-m", "bench.seed_baseline"], "baseline_hf": ["-m", "bench.seed_hf_trainer"],
-                "ours": ["-m", "tuneboard_trainer", "train"]}
+                "ours": ["-m", "tuneboard_trainer", "train"],
+                # ours with the weights read after the data (no overlap): what the overlap gains
+                "ours_sequential": ["-m", "tuneboard_trainer", "train", "--sequential-loading"]}
 BASELINES = ("baseline", "baseline_hf")
 
 
@@ -116,11 +118,12 @@ def collect_side(work: Path, side: str, t_exit: float | None = None) -> dict:
     events = read_events(work / f"{side}.jsonl", t0)
     done = next((e for e in events if e.get("type") == "done"), {})
     steps = [e for e in events if e.get("type") == "step"]
-    if side == "ours" and (work / side / "all_results.json").exists():
+    if side.startswith("ours") and (work / side / "all_results.json").exists():
         done = {**done, **json.loads((work / side / "all_results.json").read_text())}
     err = work / f"{side}.stderr.txt"
     return {"to_adapter_saved_s": done.get("_t"), "to_exit_s": round(t_exit - t0, 2) if t_exit else None,
-            "phases": our_phases(events) if side == "ours" else None, "events": events, "stderr_tail": err.read_text()[-3000:] if err.exists() else "",
+            "phases": our_phases(events) if side.startswith("ours") else None, "events": events,
+            "stderr_tail": err.read_text()[-3000:] if err.exists() else "",
             "summary": {"final_step_loss": steps[-1]["loss"] if steps else None, "train_loss": done.get("train_loss"),
                         "steps": len(steps) and steps[-1]["step"], "train_s": done.get("train_s"),
                         "adapter_files": sorted(os.listdir(work / side)) if (work / side).exists() else []}}

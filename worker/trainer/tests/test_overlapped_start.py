@@ -127,3 +127,16 @@ def test_the_staged_readers_statistics_make_a_log_line(tiny_model_dir):
     msg = reader_message(stats)
     assert msg.startswith("weights read through pinned buffers: per-thread sums alloc ") and "chunks" in msg
     assert reader_message({}) is None
+
+
+def test_the_seed_benchmark_reads_our_phases_from_the_log():
+    from bench.seed_run import SIDE_MODULES, our_phases
+
+    assert SIDE_MODULES["ours_sequential"][-1] == "--sequential-loading"
+    events = [{"type": "log", "message": "setup took 7.1s (data 0.4s, weights read in the background 5.7s, "
+                                         "waiting for weights 5.3s, optimizer 0.2s); 60 steps, 6 per epoch"},
+              {"type": "log", "message": "timing: start-up and imports 3.2s, setup 7.1s, first step 1.1s, "
+                                         "other steps 4.0s, final save 0.4s"}]
+    assert our_phases(events) == {
+        "setup": {"data": 0.4, "weights read in the background": 5.7, "waiting for weights": 5.3, "optimizer": 0.2},
+        "run": {"start-up and imports": 3.2, "setup": 7.1, "first step": 1.1, "other steps": 4.0, "final save": 0.4}}

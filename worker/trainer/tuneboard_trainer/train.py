@@ -108,7 +108,10 @@ class TrainingRun:
         self._load_data()
         self.phases = {"data": time.time() - self.t_setup}  # seconds per setup phase, for the log
         self._load_model()
+        t_phase = time.time()
         self._build_optimizer()
+        # Its first add_param_group imports torch._dynamo: the time left of import_prefetch's import shows here.
+        self.phases["optimizer"] = time.time() - t_phase
         self.step, self.epoch, self.step_in_epoch, self.tokens, self.losses, self.evals = 0, 0, 0, 0, [], []
         self.stopped_early: dict | None = None
         # Early stopping with LoRA: (step, trainable weights) of this run's best evaluation so far.
