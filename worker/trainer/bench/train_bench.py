@@ -586,7 +586,8 @@ def parse_args(argv=None):
     p.add_argument("--variants", default="", help="extra runs of ours: ref (reference path), packed (variable, "
                    "reference path on packed rows), nockpt / nocudnn (reference path variants)")
     p.add_argument("--fixed-fast", default="ck32,ck16,ck8,ck0",
-                   help="fast-path runs of ours on fixed: ck<K> = K blocks recomputed, suffix c = compiled; the record "
+                   help="fast-path runs of ours on fixed: ck<K> = K blocks recomputed, suffix c = compiled; plan[cge] = "
+                        "recompute planned from measured costs under the baseline's peak; the record "
                         "is the fastest run whose peak memory is <= the baseline's")
     p.add_argument("--variable-fast", default="ck0", help="fast-path runs of ours on variable (record: the fastest)")
     p.add_argument("--plan-cap-gib", type=float, default=None,
@@ -713,7 +714,7 @@ def summarize(runs: list, long_results: dict, wl_names, seq: int, meta: dict, bu
         base = max((r for r in base_runs if ok(r)), key=lambda r: r["tokens_per_s"], default=None) or next(
             iter(base_runs), None)
         fast_runs = [r for r in runs if r["workload"] == w and r["side"] == "ours" and ok(r)
-                     and (r.get("variant") or "").startswith("ck")]
+                     and (r.get("variant") or "").startswith(("ck", "plan"))]
         if w == "fixed" and ok(base) and base["peak_gib"] is not None:  # no more memory than the baseline
             fast_runs = [r for r in fast_runs if r["peak_gib"] <= base["peak_gib"]]
         ours = max(fast_runs, key=lambda r: r["tokens_per_s"], default=None)
