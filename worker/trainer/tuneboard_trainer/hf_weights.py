@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -143,10 +144,26 @@ class LoadingWeights:
         model, self._model = self._model, None
         return model
 
+    def phases(self) -> dict:
+        """The thread's seconds for the setup log (train.py's phases)."""
+        out = {} if self.cuda_init_s is None else {"CUDA start-up in the background": self.cuda_init_s}
+        return {**out, "weights read in the background": self.read_s}
+
     def cancel(self) -> None:
         self._cancel.set()
         self._thread.join()
         self._model = None
+
+
+@contextlib.contextmanager
+def cancel_on_error(loading: Optional[LoadingWeights]):
+    """`with cancel_on_error(loading):` what runs while `loading` reads; an exception cancels the read first."""
+    try:
+        yield
+    except BaseException:
+        if loading is not None:
+            loading.cancel()
+        raise
 
 
 def save_hf_model(model: Transformer, out_dir, max_shard_bytes: int = 5 * 1024**3) -> list[str]:

@@ -40,7 +40,7 @@ from .contracts.enums import STAGE_METRICS
 from .events import Checkpoint, Done, Eval, EventSink, Step
 from .fast import FastPathOptions, for_training
 from .fast.graph import graphs_for_training
-from .hf_weights import LoadingWeights, load_config, load_pretrained
+from .hf_weights import LoadingWeights, cancel_on_error, load_config, load_pretrained
 from .import_prefetch import prefetch_imports
 from .loss import lm_loss
 from .loss_plot import plot_loss
@@ -51,8 +51,9 @@ from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, evaluate_preference,
                      load_stage_data, mean_metrics, save_without_value_head)
 from .early_stopping import BestWeights, early_stop, saved_message, stop_message
-from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, is_stage_chain, load_continue_state,
-                        load_resume_state, load_trained_weights, rng_state, set_rng_state)
+from .run_restore import rescale_lr, restore_run
+from .run_state import (SAVED_KEYS, STATE_FILE, is_stage_chain, load_continue_state, load_resume_state,
+                        load_trained_weights, rng_state)
 from .base_quantization import write_base_quantization
 from .quant.run import (kernels_ready, load_run_model, needs_quant_loader, reference_path_note,
                         resolve_method)
@@ -91,12 +92,8 @@ class TrainingRun:
         self.loading = None
         if overlap_loading and not self.dist.enabled and not needs_quant_loader(self.model_dir, self.quant_method):
             self.loading = LoadingWeights(self.model_dir, self.dtype, self.device, self.options.weight_reader)
-        try:
+        with cancel_on_error(self.loading):  # a config or data error is reported without waiting for the read
             self._setup_rest(cfg)
-        except BaseException:
-            if self.loading is not None:
-                self.loading.cancel()  # a config or data error is reported without waiting for the read
-            raise
 
     def _setup_rest(self, cfg: TrainConfig) -> None:
         self.resume = load_resume_state(cfg) if cfg.resume_from_checkpoint else None
@@ -117,12 +114,12 @@ class TrainingRun:
         # Early stopping with LoRA: (step, trainable weights) of this run's best evaluation so far.
         self.best_weights = BestWeights()
         if self.resume is not None:
-            self._restore(self.resume, "resume_from_checkpoint")
+            restore_run(self, self.resume, "resume_from_checkpoint")
         elif self.chained:
             load_trained_weights(self.model, self.parent, "continue_from")
         elif self.parent is not None:
-            self._restore(self.parent, "continue_from")
-            self._rescale_lr()
+            restore_run(self, self.parent, "continue_from")
+            rescale_lr(self.optimizer, self.scheduler)
         if self.pref_step is not None:  # an SFT -> preference chain's reference: the SFT model (stages.py)
             self.pref_step.use_chain_reference(self.chained, self.parent, self.resume, self.device)
         self.out_dir = Path(cfg.output_dir)
@@ -167,18 +164,15 @@ class TrainingRun:
         if self.loading is not None:  # read in a thread since the start of setup
             loading, self.loading = self.loading, None
             model = loading.result()
-            if loading.cuda_init_s is not None:
-                self.phases["CUDA start-up in the background"] = loading.cuda_init_s
-            self.phases["weights read in the background"] = loading.read_s
+            self.phases.update(loading.phases())
             self.load_msg = reader_message(loading.stats)
         elif needs_quant_loader(self.model_dir, self.quant_method):  # quantized, layer by layer (quant/)
             model = load_run_model(self.model_dir, self.quant_method, self.dtype, device)
         else:
             model = load_pretrained(self.model_dir, dtype=self.dtype, device=device,
                                     weight_reader=self.options.weight_reader)
-        # With the read overlapped: its own seconds above, and how long this thread still waited for it.
-        wait_key = "waiting for weights" if "weights read in the background" in self.phases else "weights"
-        self.phases[wait_key], t_phase = time.time() - t_phase, time.time()
+        wait = "waiting for weights" if "weights read in the background" in self.phases else "weights"
+        self.phases[wait], t_phase = time.time() - t_phase, time.time()
         torch.manual_seed(cfg.seed)  # LoRA init depends only on the seed, not on what ran before
         lora = LoraSettings(targets=cfg.lora_target, r=cfg.lora_rank, alpha=cfg.lora_alpha,
                             dropout=cfg.lora_dropout, use_rslora=cfg.use_rslora, use_dora=cfg.use_dora)
@@ -229,29 +223,6 @@ class TrainingRun:
         self.autocast = (torch.autocast(device.type, dtype=dtype) if dtype != torch.float32
                          else contextlib.nullcontext())
         self.scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
-
-    def _restore(self, resume: dict, field: str) -> None:
-        named = dict(self.model.named_parameters())
-        check_trainable(resume, named, field)
-        with torch.no_grad():
-            for n, t in resume["trainable"].items():
-                named[n].copy_(t)
-        self.optimizer.load_state_dict(resume["optimizer"])
-        self.scheduler.load_state_dict(resume["scheduler"])
-        if self.scaler is not None and resume.get("scaler"):
-            self.scaler.load_state_dict(resume["scaler"])
-        self.step, self.epoch, self.step_in_epoch = resume["global_step"], resume["epoch"], resume["step_in_epoch"]
-        self.tokens, self.losses = resume["tokens"], list(resume["losses"])
-        self.evals = [tuple(e) for e in resume["evals"]]
-        set_rng_state(resume["rng"])  # last: everything above may have drawn random numbers
-
-    def _rescale_lr(self) -> None:
-        """The learning rate of the next step under this run's schedule (the state holds the earlier run's, which
-        ended with its own, shorter schedule)."""
-        lam = self.scheduler.lr_lambdas[0]
-        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
-            group["lr"] = base * lam(self.scheduler.last_epoch)
-        self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def _open_log(self):
         log_path = self.out_dir / "trainer_log.jsonl" if self.dist.is_main else Path(os.devnull)
