@@ -4,7 +4,8 @@ One of the model's blocks runs forward + backward on a packed micro-batch of max
 of four ways: keeping everything, recomputing gate/up, keeping the SwiGLU product, and recomputing the whole
 block (torch.utils.checkpoint, as FastPath.hidden does). The step-time differences to the first are the
 costs; the bytes each way keeps between forward and backward are read from the CUDA allocator (elsewhere:
-the bytes of the tensors autograd saves, counted through saved-tensor hooks). Each way runs once to warm up
+the bytes of the tensors autograd saves, counted through saved-tensor hooks), and so is the most its forward
+and backward allocate on top (the temporaries every plan needs room for once). Each way runs once to warm up
 and then `repeats` times; the fastest run counts. The blocks run eagerly (compiled regions keep about as much:
 fast/functions.py spells recompute so that it survives compilation).
 
@@ -67,8 +68,9 @@ class _SavedBytes:
         return sum(self.seen.values())
 
 
-def _one(fast, blk, way, inputs, cuda: bool) -> tuple[float, int]:
-    """Seconds of one forward + backward of `blk` run `way`, and the bytes kept between them."""
+def _one(fast, blk, way, inputs, cuda: bool) -> tuple[float, int, int]:
+    """Seconds of one forward + backward of `blk` run `way`, the bytes kept between them, and the most bytes
+    the forward or backward allocated above what the forward left (its temporaries; 0 off CUDA)."""
     mlp, product, whole = WAYS[way]
     blk._tb_mlp_recompute, blk._tb_keep_product = mlp, product
     x0, cos, sin, cu, T, grad = inputs
@@ -78,6 +80,7 @@ def _one(fast, blk, way, inputs, cuda: bool) -> tuple[float, int]:
              else contextlib.nullcontext())
     if cuda:
         torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
@@ -89,7 +92,8 @@ def _one(fast, blk, way, inputs, cuda: bool) -> tuple[float, int]:
             out = _block(fast, blk, x, cos, sin, cu, T)
     if cuda:
         # What forward left for backward: the allocator's growth less the output (the next block's input).
-        kept = torch.cuda.memory_allocated() - before - out.numel() * out.element_size()
+        after_forward = torch.cuda.memory_allocated()
+        kept = after_forward - before - out.numel() * out.element_size()
     else:
         # Saved tensors, less what exists anyway: the input, the rotary tables, the frozen weights.
         held = {t.untyped_storage().data_ptr() for t in (x, cos, sin, cu)}
@@ -98,13 +102,15 @@ def _one(fast, blk, way, inputs, cuda: bool) -> tuple[float, int]:
     # Every way keeps the block's input until backward (the residual stream; a recomputed block only that).
     kept += x.numel() * x.element_size()
     out.backward(grad)
+    work = 0
     if cuda:
         end.record()
         end.synchronize()
         seconds = start.elapsed_time(end) / 1000
+        work = max(0, torch.cuda.max_memory_allocated() - after_forward)
     else:
         seconds = time.perf_counter() - t0
-    return seconds, int(kept)
+    return seconds, int(kept), int(work)
 
 
 def measure_costs(fast, device, dtype: torch.dtype, repeats: int = 3, block_index: int | None = None,
@@ -125,7 +131,7 @@ def measure_costs(fast, device, dtype: torch.dtype, repeats: int = 3, block_inde
     cuda_rng = torch.cuda.get_rng_state(device) if cuda else None
     gen = torch.Generator(device=device).manual_seed(0)
     autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext()
-    results: dict[str, tuple[float, int]] = {}
+    results: dict[str, tuple[float, int, int]] = {}
     try:
         FUNCTION_MODE.update(trace=False, compiled=False)
         refresh_augmented(model)
@@ -133,7 +139,7 @@ def measure_costs(fast, device, dtype: torch.dtype, repeats: int = 3, block_inde
         with autocast:
             for way in WAYS:
                 runs = [_one(fast, blk, way, inputs, cuda) for _ in range(1 + max(1, repeats))][1:]
-                results[way] = (min(s for s, _ in runs), max(b for _, b in runs))
+                results[way] = (min(r[0] for r in runs), max(r[1] for r in runs), max(r[2] for r in runs))
     finally:
         blk._tb_mlp_recompute, blk._tb_keep_product = saved_flags
         for p, g in saved_grads:
@@ -142,11 +148,13 @@ def measure_costs(fast, device, dtype: torch.dtype, repeats: int = 3, block_inde
         torch.set_rng_state(cpu_rng)
         if cuda_rng is not None:
             torch.cuda.set_rng_state(cuda_rng, device)
-    seconds = {w: (timer(w) if timer is not None else s) for w, (s, _) in results.items()}
-    kept = {w: b for w, (_, b) in results.items()}
+    seconds = {w: (timer(w) if timer is not None else r[0]) for w, r in results.items()}
+    kept = {w: r[1] for w, r in results.items()}
     return RecomputeCosts(
         block_bytes=kept["keep"], mlp_bytes=max(0, kept["keep"] - kept["mlp"]), kept_bytes=kept["block"],
         product_bytes=max(0, kept["product"] - kept["keep"]),
         block_s=max(MIN_SECONDS, seconds["block"] - seconds["keep"]),
         mlp_s=max(MIN_SECONDS, seconds["mlp"] - seconds["keep"]),
-        product_s=max(0.0, seconds["keep"] - seconds["product"]), source="measured")
+        product_s=max(0.0, seconds["keep"] - seconds["product"]), source="measured",
+        # Temporaries of a block that recomputes nothing; what recompute holds again is plan_need's own term.
+        work_bytes=max(results["keep"][2], results["product"][2]))

@@ -30,6 +30,7 @@ class RecomputeCosts:
     mlp_s: float  # added by recomputing gate/up
     product_s: float  # saved by keeping the SwiGLU product
     source: str = "measured"  # "measured" (timed on the device) or "injected" (tests)
+    work_bytes: int = 0  # one block's forward and backward need this much above what blocks keep (its temporaries)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class RecomputePlan:
 def plan_need(costs: RecomputeCosts, layers: int, k: int, m: int, keep: bool = False) -> int:
     """Peak activation bytes of a plan: the larger of what all blocks keep at the end of forward and the peaks
     of backward, which reaches the recomputing blocks [0, k + m) last, when only their own kept bytes are left:
-    one recomputing gate/up holds them again, one recomputing everything holds a whole block's activations."""
+    one recomputing gate/up holds them again, one recomputing everything holds a whole block's activations;
+    plus the temporaries of the block running forward or backward at that moment (work_bytes)."""
     per_mlp = costs.block_bytes - costs.mlp_bytes
     kept = (layers - k - m) * costs.block_bytes + m * per_mlp + k * costs.kept_bytes
     if keep:
@@ -55,7 +57,7 @@ def plan_need(costs: RecomputeCosts, layers: int, k: int, m: int, keep: bool = F
         peaks.append(k * costs.kept_bytes + m * per_mlp + costs.mlp_bytes)
     if k:
         peaks.append(k * costs.kept_bytes + costs.block_bytes)
-    return max(peaks)
+    return max(peaks) + costs.work_bytes
 
 
 def plan_seconds(costs: RecomputeCosts, layers: int, k: int, m: int, keep: bool = False) -> float:
