@@ -22,6 +22,7 @@ step's optimizer state and counters. Freeze/full runs save the last step's weigh
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -44,17 +45,16 @@ from .hf_weights import LoadingWeights, cancel_on_error, load_config, load_pretr
 from .import_prefetch import prefetch_imports
 from .loss import lm_loss
 from .loss_plot import plot_loss
-from .methods import LoraSettings, prepare_model, save_trained
+from .methods import LoraSettings, prepare_model
 from .setup_log import announce_setup, log_timing, process_start_time, reader_message
 from .moe import aux_loss_coef
 from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, evaluate_preference,
-                     load_stage_data, mean_metrics, save_without_value_head)
+                     load_stage_data, mean_metrics)
 from .early_stopping import BestWeights, early_stop, saved_message, stop_message
 from .run_restore import rescale_lr, restore_run
-from .run_state import (SAVED_KEYS, STATE_FILE, is_stage_chain, load_continue_state, load_resume_state,
-                        load_trained_weights, rng_state)
-from .base_quantization import write_base_quantization
+from .run_save import save_run
+from .run_state import is_stage_chain, load_continue_state, load_resume_state, load_trained_weights
 from .quant.run import (kernels_ready, load_run_model, needs_quant_loader, reference_path_note,
                         resolve_method)
 from .templates import IGNORE_INDEX, TemplateError, check_tokenizer_fits, load_template
@@ -125,7 +125,8 @@ class TrainingRun:
         self.out_dir = Path(cfg.output_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = self._open_log()
-        self.save_checkpoint = self.dist.saving(self._save_checkpoint, self.model)  # rank 0 writes (fsdp: all gather)
+        # save_run (run_save.py) of this run; rank 0 writes (fsdp: all gather)
+        self.save_checkpoint = self.dist.saving(functools.partial(save_run, self), self.model)
         self.window_losses: list[float] = []
         self.window_metrics: list[dict] = []  # preference stages: per-sample metrics since the last log line
         self.windows: list = []
@@ -245,28 +246,6 @@ class TrainingRun:
     def announce(self) -> None:
         """The `started` event and the setup's log lines (setup_log.py)."""
         announce_setup(self)
-
-    def _save_checkpoint(self, path: Path, windows_in_epoch: int) -> Path:
-        save_without_value_head(self.model, lambda out: save_trained(self.model, out, self.cfg.finetuning_type,
-                                                                     self.model_dir), Path(path))
-        if self.quant_method is not None:  # chat, evaluate and export rebuild the base the same way
-            write_base_quantization(path, self.cfg.quantization_bit, self.quant_method)
-        done_epoch = windows_in_epoch and self.step_in_epoch >= windows_in_epoch
-        e, s = (self.epoch + 1, 0) if done_epoch else (self.epoch, self.step_in_epoch)
-        # trainer_state.pt is written last and atomically (temp file + rename): a checkpoint
-        # that has it is complete, which is what the worker checks before resuming from it.
-        tmp_state = path / (STATE_FILE + ".tmp")
-        torch.save({
-            "global_step": self.step, "epoch": e, "step_in_epoch": s, "tokens": self.tokens,
-            "losses": self.losses, "evals": self.evals, "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None, "rng": rng_state(),
-            "trainable": {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad},
-            "config": {k: getattr(self.cfg, k) for k in SAVED_KEYS},
-            "reference_trainable": self.pref_step.saved_reference() if self.pref_step is not None else None,
-        }, tmp_state)
-        os.replace(tmp_state, path / STATE_FILE)
-        return path
 
     # ---------------------------------------------------------------- one window of steps
 
@@ -451,7 +430,8 @@ class TrainingRun:
         return runtime
 
     def finish(self, runtime: float) -> dict:
-        """all_results.json, the `done` event, training_loss.png, and the GPU memory back."""
+        """all_results.json, the final adapter, the `done` event, trainer_state.pt, training_loss.png, and the GPU
+        memory back."""
         evals, losses, dist = self.evals, self.losses, self.dist
         eval_loss = round(evals[-1][1], 4) if evals else None
         train_loss = round(sum(losses) / len(losses), 4)
@@ -462,10 +442,16 @@ class TrainingRun:
                    "epoch": round(self.step / self.steps_per_epoch, 4), "stopped_early": self.stopped_early}
         if dist.is_main:
             (self.out_dir / "all_results.json").write_text(json.dumps(results, indent=2) + "\n")
+        t_save = time.time()
+        self.save_checkpoint(self.out_dir, len(self.windows), "model")
+        log_timing(self, runtime, time.time() - t_save)
         done = self.sink.emit(Done(
             step=self.step, train_loss=train_loss, runtime_s=round(runtime, 2), tokens_seen=self.tokens,
             adapter_path=str(self.out_dir), eval_loss=eval_loss, stopped_early=self.stopped_early,
         ))
+        # What resuming and continuing read comes after "done" (the adapter is complete); the worker ends the
+        # job when this process exits, so a continued run always finds it.
+        self.save_checkpoint(self.out_dir, len(self.windows), "state")
         # The PNG is a keepsake (the dashboard draws its own charts), so "done" does not wait for matplotlib's
         # import and rendering (about a second); the process still exits only after it is written.
         try:
@@ -487,10 +473,7 @@ def train(cfg: TrainConfig, sink: EventSink, dist_strategy: str = "auto", overla
     run.announce()
     try:
         runtime = run.train_steps()
-        # The final result goes to output_dir itself, with its trainer_state.pt: resumable too.
-        t_save = time.time()
-        run.save_checkpoint(run.out_dir, len(run.windows))
-        log_timing(run, runtime, time.time() - t_save)
     finally:
         run.log_file.close()
+    # The final result goes to output_dir itself (finish), with its trainer_state.pt: resumable too.
     return run.finish(runtime)
