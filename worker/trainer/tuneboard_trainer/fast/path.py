@@ -158,7 +158,12 @@ class FastPath:
             self.recompute_plan, self.recompute_costs = RecomputePlan(0, 0, True, everything, 0.0, True), None
             return self.recompute_plan
         if costs is None:
-            costs = measure_costs(self, weight.device, weight.dtype)
+            try:
+                costs = measure_costs(self, weight.device, weight.dtype)
+            except torch.cuda.OutOfMemoryError:  # no room to time one block: the fixed rule decides
+                torch.cuda.empty_cache()
+                self.recompute_plan = None
+                return None
         self.recompute_plan = plan_from_costs(costs, len(self.model.model.layers), budget)
         self.recompute_costs = costs
         return self.recompute_plan
