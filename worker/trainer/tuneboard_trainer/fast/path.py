@@ -142,14 +142,15 @@ class FastPath:
     def plan_measured(self, budget: int, costs=None):
         """The recompute plan from costs measured on the model's device (recompute_costs.measure_costs, unless
         `costs` are given) under `budget` bytes of activations: the fewest seconds of recompute that fit
-        (recompute_plan.plan_from_costs). None where nothing can be timed (the CPU): plan_recompute's fixed
-        rule decides there. Kept as self.recompute_plan (and the costs as self.recompute_costs); apply it
+        (recompute_plan.plan_from_costs). None where nothing can be timed (the CPU, or blocks other than the
+        Llama block): plan_recompute's fixed rule decides there. Kept as self.recompute_plan (and the costs as self.recompute_costs); apply it
         with apply_plan."""
         from .recompute_costs import measure_costs
         from .recompute_plan import RecomputePlan, plan_from_costs
 
         weight = self.model.model.layers[0].mlp.down_proj.weight
-        if costs is None and weight.device.type != "cuda":
+        # What gets timed is this class's Llama block (recompute_costs._block): other families keep their rules.
+        if costs is None and (weight.device.type != "cuda" or type(self) is not FastPath or getattr(self, "moe", False)):
             self.recompute_plan = None
             return None
         c = self.model.config
