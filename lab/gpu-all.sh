@@ -12,6 +12,8 @@
 #   seed   workload 3: ours, the hand-written baseline and the HF Trainer baseline, each started from this
 #          shell as a plain process (start stamp, then the process, output to a file), then the hand-written
 #          baseline once more as a child of bench.seed_run (the launch comparison); bench.seed_run --collect
+#   seedours  workload 3, ours only: the default (weights read while the data is tokenized) and
+#          --sequential-loading, each from the shell, with their phase timings (bench.seed_run --collect)
 #   chat   chat load-to-first-token and decode, ours and transformers, warm then cold page cache
 #          (bench.chat_bench), and the API path (bench.api_chat_bench)
 #   long   workload 4: ours at 4x the baseline's recorded maximum (--long-base-max, one step: ~250 s)
@@ -133,6 +135,18 @@ group_seed() {
   # The launch comparison: the same hand-written baseline as a child of bench.seed_run.
   step seed-baseline-child 300 "$PY" -m bench.seed_run --model-dir "$SEED_MODEL" --work "$WORK/seed-child" \
     --dataset-dir "$DATASET_DIR" --sides baseline $SEED_ARGS --out "$OUT/seed-baseline-child.json"
+}
+
+group_seedours() {
+  # Ours alone, twice from the shell: weights read during the data's tokenization (the default) and after it
+  # (--sequential-loading); seed-ours.json has each one's phases (bench.seed_run.our_phases).
+  step pycache-warm 120 "$PY" -c "import torch, tuneboard_trainer.train"
+  step seed-prepare 120 "$PY" -m bench.seed_run --prepare-only --model-dir "$SEED_MODEL" --work "$WORK/seed" \
+    --tokenizer-dir "$TOKENIZER_DIR" --dataset-dir "$DATASET_DIR" --sides ours,ours_sequential $SEED_ARGS
+  step seed-ours 60 shell_side ours "$PY" -m tuneboard_trainer train
+  step seed-ours-sequential 60 shell_side ours_sequential "$PY" -m tuneboard_trainer train --sequential-loading
+  step seed-ours-collect 60 "$PY" -m bench.seed_run --collect --work "$WORK/seed" --sides ours,ours_sequential \
+    --out "$OUT/seed-ours.json"
 }
 
 group_chat() {

@@ -37,7 +37,9 @@ from . import models
 from .host import host_facts
 
 SIDE_MODULES = {"baseline": ["-m", "bench.seed_baseline"], "baseline_hf": ["-m", "bench.seed_hf_trainer"],
-                "ours": ["-m", "tuneboard_trainer", "train"]}
+                "ours": ["-m", "tuneboard_trainer", "train"],
+                # ours with the weights read after the data (no overlap): what the overlap gains
+                "ours_sequential": ["-m", "tuneboard_trainer", "train", "--sequential-loading"]}
 BASELINES = ("baseline", "baseline_hf")
 
 
@@ -116,14 +118,38 @@ def collect_side(work: Path, side: str, t_exit: float | None = None) -> dict:
     events = read_events(work / f"{side}.jsonl", t0)
     done = next((e for e in events if e.get("type") == "done"), {})
     steps = [e for e in events if e.get("type") == "step"]
-    if side == "ours" and (work / side / "all_results.json").exists():
+    if side.startswith("ours") and (work / side / "all_results.json").exists():
         done = {**done, **json.loads((work / side / "all_results.json").read_text())}
     err = work / f"{side}.stderr.txt"
     return {"to_adapter_saved_s": done.get("_t"), "to_exit_s": round(t_exit - t0, 2) if t_exit else None,
-            "events": events, "stderr_tail": err.read_text()[-3000:] if err.exists() else "",
+            "phases": our_phases(events) if side.startswith("ours") else None, "events": events,
+            "stderr_tail": err.read_text()[-3000:] if err.exists() else "",
             "summary": {"final_step_loss": steps[-1]["loss"] if steps else None, "train_loss": done.get("train_loss"),
                         "steps": len(steps) and steps[-1]["step"], "train_s": done.get("train_s"),
                         "adapter_files": sorted(os.listdir(work / side)) if (work / side).exists() else []}}
+
+
+def our_phases(events: list[dict]) -> dict:
+    """Seconds per phase of our run, from its log lines (train.py, setup_log.py): the setup's phases
+    ("setup took 7.1s (data 0.4s, weights 5.7s, ...)") and the run's ("timing: start-up and imports 3.2s,
+    setup 7.1s, first step 1.1s, other steps 4.0s, final save 0.4s")."""
+    out: dict = {}
+    for e in events:
+        msg = e.get("message") or ""
+        if msg.startswith("setup took "):
+            inner = msg[msg.find("(") + 1 : msg.find(")")]
+            out["setup"] = {k: v for k, v in (_phase(p) for p in inner.split(", ")) if k}
+        elif msg.startswith("timing: "):
+            out["run"] = {k: v for k, v in (_phase(p) for p in msg.removeprefix("timing: ").split(", ")) if k}
+    return out
+
+
+def _phase(part: str) -> tuple[str | None, float | None]:
+    name, _, secs = part.rpartition(" ")
+    try:
+        return name, float(secs.removesuffix("s"))
+    except ValueError:
+        return None, None
 
 
 def compare(res: dict) -> None:
@@ -195,7 +221,8 @@ def main(argv=None) -> int:
             cmd = [sys.executable, *SIDE_MODULES[side], "--config", str(work / f"{side}.json")]
             r = run_side(cmd, env, work, side)
         res[side] = r
-        print(json.dumps({side: {k: r[k] for k in ("to_adapter_saved_s", "to_exit_s", "summary")}}), flush=True)
+        print(json.dumps({side: {k: r[k] for k in ("to_adapter_saved_s", "to_exit_s", "phases", "summary")}}),
+              flush=True)
         if r["to_adapter_saved_s"] is None:
             print(r["stderr_tail"], flush=True)
     compare(res)

@@ -145,6 +145,7 @@ class Side:
         self.fast = None
         self.compiled_fast = None
         self.graphs = None
+        self.plan = None  # a plan variant's recompute decision (plan_recompute_under_cap)
 
     def make_optimizer(self, kind: str):
         if kind == "ours":
@@ -218,8 +219,20 @@ def graph_step(side: Side, b: dict, device, autocast) -> torch.Tensor:
 FAST_OPTIONS = None
 
 
-def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
+def plan_cap_bytes(runs: list, workload: str, args) -> Optional[int]:
+    """The peak cap of a plan variant: --plan-cap-gib, else the lowest peak of this call's baseline runs of the
+    workload (the baseline runs first); None when there is neither (CPU runs record no peak)."""
+    if args.plan_cap_gib is not None:
+        return int(args.plan_cap_gib * GIB)
+    peaks = [r["peak_gib"] for r in runs if r.get("side") == "baseline" and r.get("workload") == workload
+             and "error" not in r and r.get("peak_gib")]
+    return int(min(peaks) * GIB) if peaks else None
+
+
+def set_fast(side: Side, variant: Optional[str], max_tokens: int, cap_bytes: Optional[int] = None) -> None:
     """variant None / "ref": the reference path with gradient checkpointing;
+    "plan[c][o][g][e][b]": the fast path with recompute planned from costs measured on the device
+    (FastPath.apply_plan) so that the step's peak stays at `cap_bytes` (the baseline's peak), flags as below;
     "ck<K>[m<M>][c][o][g][e]": the fast path with K blocks recomputed (and the gate/up products of M more),
     c = regional compile, o = offload recompute
     inputs, b = the LoRA Functions as graph breaks in the compiled regions (default: traced into them), g = CUDA graphs of each micro-batch's forward + backward (fast/graph.py), e = input embedding in host
@@ -227,10 +240,11 @@ def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
     from tuneboard_trainer.fast import FastPath, FastPathOptions, embed_on_device, embed_on_host
     from tuneboard_trainer.fast.graph import StepGraphs
 
-    side.graphs = None
+    side.graphs, side.plan = None, None
     side.opt.zero_grad(set_to_none=True)
     dev = next(p for p in side.model.parameters() if p.requires_grad).device
-    if variant is not None and variant.startswith("ck") and "e" in variant[2:]:
+    flags_part = variant[4:] if variant is not None and variant.startswith("plan") else (variant or "")[2:]
+    if variant is not None and variant.startswith(("ck", "plan")) and "e" in flags_part:
         embed_on_host(side.model)  # e = input embedding in host memory (fast.HostEmbedding)
     else:
         embed_on_device(side.model, dev)
@@ -240,10 +254,14 @@ def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
         set_checkpointing(side.model, variant != "nockpt")
         return
     set_checkpointing(side.model, False)
-    parsed = re.fullmatch(r"ck(\d+)(?:m(\d+))?([cgoeb]*)", variant)
+    planned = re.fullmatch(r"plan([cgoeb]*)", variant)
+    parsed = planned or re.fullmatch(r"ck(\d+)(?:m(\d+))?([cgoeb]*)", variant)
     if parsed is None:
-        raise SystemExit(f"bad fast-path variant {variant!r}: ck<K>[m<M>][c][o][g][e][b]")
-    k, m, flags = int(parsed[1]), int(parsed[2] or 0), parsed[3]
+        raise SystemExit(f"bad fast-path variant {variant!r}: ck<K>[m<M>][c][o][g][e][b] or plan[c][o][g][e][b]")
+    if planned:  # recompute decided below, once the FastPath exists (its layouts are what gets measured)
+        k, m, flags = 0, 0, planned[1]
+    else:
+        k, m, flags = int(parsed[1]), int(parsed[2] or 0), parsed[3]
     # b = the LoRA Functions as graph breaks in compiled regions (FUNCTION_MODE "break"); default traced
     options = dataclasses.replace(FAST_OPTIONS or FastPathOptions(), compile_functions="break" if "b" in flags else "trace")
     if getattr(side, "compiled_fast", None) is None and "c" in flags:
@@ -258,10 +276,40 @@ def set_fast(side: Side, variant: Optional[str], max_tokens: int) -> None:
     else:
         side.fast = FastPath(side.model, max_tokens, ckpt_layers=k, mlp_recompute=m, offload="o" in flags,
                              options=options)
+    if planned:
+        side.plan = plan_recompute_under_cap(side, dev, max_tokens, cap_bytes)
     side.step_fn = fast_step
-    if "g" in variant[2:]:
+    if "g" in flags:
         side.graphs = StepGraphs(side.fast, side.params, dev, torch.bfloat16)
         side.step_fn = graph_step
+
+
+def plan_recompute_under_cap(side: Side, dev, max_tokens: int, cap_bytes: Optional[int]) -> dict:
+    """Apply the measured recompute plan of side.fast under the peak cap (fast.memory.budget_under_cap);
+    returns what was decided, for the run's record. Without a cap nothing is recomputed."""
+    from tuneboard_trainer.fast.memory import budget_under_cap
+
+    fp = side.fast
+    if cap_bytes is None:
+        fp.set_recompute(0, 0)
+        return {"cap_gib": None, "note": "no cap (no baseline peak in this call): nothing recomputed"}
+    free(dev)
+    allocated = torch.cuda.memory_allocated(dev) if dev.type == "cuda" else 0
+    trainable = sum(p.numel() * p.element_size() for p in side.params)
+    # Gradients (set to None between runs) and, before the first step, AdamW's two moments per parameter.
+    pending = trainable * (1 if side.opt is not None and side.opt.state else 3)
+    budget = budget_under_cap(side.model, max_tokens, cap_bytes, allocated, pending, fp.loss_chunk)
+    t = time.perf_counter()
+    k, m = fp.apply_plan(budget)
+    out = {"cap_gib": round(cap_bytes / GIB, 3), "budget_gib": round(budget / GIB, 3),
+           "allocated_gib": round(allocated / GIB, 3), "plan_s": round(time.perf_counter() - t, 3),
+           "ckpt_layers": k, "mlp_recompute": m, "keep_product": fp.keep_product}
+    if fp.recompute_plan is not None:
+        out["plan"] = dataclasses.asdict(fp.recompute_plan)
+    if fp.recompute_costs is not None:
+        out["costs"] = dataclasses.asdict(fp.recompute_costs)
+    print(f"# plan under the cap: {json.dumps(out)}", flush=True)
+    return out
 
 
 def build_side(kind: str, cfg: dict, device, dtype) -> Side:
@@ -540,9 +588,13 @@ def parse_args(argv=None):
     p.add_argument("--variants", default="", help="extra runs of ours: ref (reference path), packed (variable, "
                    "reference path on packed rows), nockpt / nocudnn (reference path variants)")
     p.add_argument("--fixed-fast", default="ck32,ck16,ck8,ck0",
-                   help="fast-path runs of ours on fixed: ck<K> = K blocks recomputed, suffix c = compiled; the record "
+                   help="fast-path runs of ours on fixed: ck<K> = K blocks recomputed, suffix c = compiled; plan[cge] = "
+                        "recompute planned from measured costs under the baseline's peak; the record "
                         "is the fastest run whose peak memory is <= the baseline's")
     p.add_argument("--variable-fast", default="ck0", help="fast-path runs of ours on variable (record: the fastest)")
+    p.add_argument("--plan-cap-gib", type=float, default=None,
+                   help="plan variants: the peak cap in GiB when no baseline ran in this call (default: the "
+                        "lowest peak of this call's baseline runs of the workload)")
     p.add_argument("--long-start", type=int, default=16384, help="long: first length tried (then doubled)")
     p.add_argument("--long-res", type=int, default=4096, help="long: binary-search resolution (tokens)")
     p.add_argument("--long-ours", default="4", help="long: ours tries these multiples of the baseline's maximum")
@@ -664,7 +716,7 @@ def summarize(runs: list, long_results: dict, wl_names, seq: int, meta: dict, bu
         base = max((r for r in base_runs if ok(r)), key=lambda r: r["tokens_per_s"], default=None) or next(
             iter(base_runs), None)
         fast_runs = [r for r in runs if r["workload"] == w and r["side"] == "ours" and ok(r)
-                     and (r.get("variant") or "").startswith("ck")]
+                     and (r.get("variant") or "").startswith(("ck", "plan"))]
         if w == "fixed" and ok(base) and base["peak_gib"] is not None:  # no more memory than the baseline
             fast_runs = [r for r in fast_runs if r["peak_gib"] <= base["peak_gib"]]
         ours = max(fast_runs, key=lambda r: r["tokens_per_s"], default=None)
@@ -764,7 +816,7 @@ def main(argv=None) -> int:
                 plan += [(w, "nocudnn") for w in wl_names if w != "long"]
         for w, variant in plan:
             if kind == "ours":
-                set_fast(side, variant, 2 * (seq if w == "fixed" else cutoff))
+                set_fast(side, variant, 2 * (seq if w == "fixed" else cutoff), plan_cap_bytes(runs, w, args))
             d = data[w]
             if device.type == "cuda":
                 torch.backends.cuda.enable_cudnn_sdp(variant != "nocudnn")
@@ -775,6 +827,8 @@ def main(argv=None) -> int:
                           "max_tokens": side.fast.max_tokens})
             if side.graphs is not None:
                 r.update({"graphs_recorded": side.graphs.captures, "graphs_disabled": side.graphs.disabled})
+            if getattr(side, "plan", None):
+                r["recompute_plan"] = side.plan
             runs.append(r)
             print_table([r])
             sys.stdout.flush()

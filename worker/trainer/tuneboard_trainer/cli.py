@@ -66,9 +66,12 @@ def cmd_train(args) -> int:
         from .config import TrainConfig
 
         cfg = TrainConfig.from_file(args.config)
+        from .cuda_start import start_cuda_context
+
+        start_cuda_context(cfg.device)  # the driver's start-up while torch is imported (cuda_start.py)
         from .train import train  # heavy imports (torch) only after the config is valid
 
-        train(cfg, sink, dist_strategy=args.dist_strategy)
+        train(cfg, sink, dist_strategy=args.dist_strategy, overlap_loading=not args.sequential_loading)
 
     return _run_reported(args, work)
 
@@ -137,6 +140,8 @@ def main(argv=None) -> int:
                    help="exit when stdin reaches end of input (the worker uses this to take orphans down with it)")
     t.add_argument("--dist-strategy", choices=("auto", "ddp", "fsdp"), default="auto",
                    help="under torchrun: ddp, fsdp, or auto (fsdp when the weights need more than half of one GPU)")
+    t.add_argument("--sequential-loading", action="store_true",
+                   help="read the weights after tokenizing the data instead of during it (for comparisons)")
     t.set_defaults(func=cmd_train)
     v = sub.add_parser("validate-config", help="check a training config; prints ok or the error")
     v.add_argument("--config", required=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +16,8 @@ from .model import ModelConfig, Transformer, build_model
 
 
 def _read_safetensors(path: Path, device="cpu", dtype: Optional[torch.dtype] = None,
-                      weight_reader: str = "auto") -> dict[str, torch.Tensor]:
+                      weight_reader: str = "auto", cancel: Optional[threading.Event] = None,
+                      stats: Optional[dict] = None) -> dict[str, torch.Tensor]:
     from concurrent.futures import ThreadPoolExecutor
 
     from safetensors.torch import load_file
@@ -23,7 +27,8 @@ def _read_safetensors(path: Path, device="cpu", dtype: Optional[torch.dtype] = N
         # Each tensor straight from the page cache to the GPU, spread over threads (safetensors_io.py).
         from .safetensors_io import read_weights
 
-        return read_weights(path, torch.device(device), dtype, inference=False, method=weight_reader)
+        return read_weights(path, torch.device(device), dtype, inference=False, method=weight_reader, cancel=cancel,
+                            stats=stats)
     if (path / "model.safetensors").exists():
         return load_file(str(path / "model.safetensors"), device=dev)
     index = path / "model.safetensors.index.json"
@@ -46,14 +51,21 @@ def load_config(path) -> ModelConfig:
     return ModelConfig.from_hf(json.loads(cfg_file.read_text()))
 
 
-def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weight_reader: str = "auto") -> Transformer:
+def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weight_reader: str = "auto",
+                    cancel: Optional[threading.Event] = None, stats: Optional[dict] = None) -> Transformer:
     """Load an HF-layout checkpoint directory (config.json + safetensors). weight_reader: how CUDA loads read
-    the files (safetensors_io.read_weights' method)."""
+    the files (safetensors_io.read_weights' method); cancel: see LoadingWeights; stats: the staged reader's
+    per-phase seconds (safetensors_io._read_staged), when it reads."""
+    from .safetensors_io import ReadCancelled
+
     path = Path(path)
     cfg = load_config(path)
     with meta_device():  # no memory and no initialisers for weights that the checkpoint overwrites
         model = build_model(cfg)
-    sd = _read_safetensors(path, device if torch.device(device).type == "cuda" else "cpu", dtype, weight_reader)
+    sd = _read_safetensors(path, device if torch.device(device).type == "cuda" else "cpu", dtype, weight_reader,
+                           cancel, stats)
+    if cancel is not None and cancel.is_set():
+        raise ReadCancelled("weight read cancelled")
     expected = set(model.state_dict().keys())
     if cfg.tie_word_embeddings:
         sd.pop("lm_head.weight", None)
@@ -72,6 +84,86 @@ def load_pretrained(path, dtype: torch.dtype = torch.float32, device="cpu", weig
         model.lm_head.weight = model.model.embed_tokens.weight
     model.init_rope(device)
     return model.eval()
+
+
+class LoadingWeights:
+    """`load_pretrained` in a background thread, started before a training run tokenizes its data.
+
+    The read is file reads and device copies (they release the GIL) and, on CUDA, the context's start-up; the
+    main thread meanwhile loads the tokenizer and tokenizes. The model is the same object `load_pretrained`
+    returns (nothing else runs in the thread), so the run trains identically. `result()` waits for it and
+    raises what the thread raised; `cancel()` stops the read before its next tensor (a setup that fails on
+    its data does not wait for gigabytes it will never use).
+
+    Timings for the setup log: `cuda_init_s` (CUDA's start-up, first in the thread), `read_s` (the rest),
+    `stats` (the staged reader's per-phase seconds summed over its threads, and the bytes read).
+    While the read runs, the interpreter switches threads every SWITCH_INTERVAL_S (restored after): the
+    reader's threads take the GIL back after every file read and device copy, and at the default 5 ms a
+    Python-bound thread (the tokenizer, an import) would make each of them wait that long each time.
+    """
+
+    SWITCH_INTERVAL_S = 0.0005
+
+    def __init__(self, path, dtype: torch.dtype, device, weight_reader: str = "auto"):
+        self._cancel = threading.Event()
+        self._model: Optional[Transformer] = None
+        self._error: Optional[BaseException] = None
+        self.read_s: Optional[float] = None
+        self.cuda_init_s: Optional[float] = None
+        self.stats: dict = {}
+        self._thread = threading.Thread(target=self._load, args=(path, dtype, device, weight_reader),
+                                        name="weights-reader", daemon=True)
+        self._thread.start()
+
+    def _load(self, path, dtype, device, weight_reader) -> None:
+        import sys
+
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(min(previous, self.SWITCH_INTERVAL_S))
+        try:
+            device = torch.device(device)
+            if device.type == "cuda":
+                t0 = time.perf_counter()
+                torch.cuda.init()
+                self.cuda_init_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            try:
+                self._model = load_pretrained(path, dtype=dtype, device=device, weight_reader=weight_reader,
+                                              cancel=self._cancel, stats=self.stats)
+            finally:
+                self.read_s = time.perf_counter() - t0
+        except BaseException as e:  # noqa: BLE001 -- handed to the main thread by result()
+            self._error = e
+        finally:
+            sys.setswitchinterval(previous)
+
+    def result(self) -> Transformer:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        model, self._model = self._model, None
+        return model
+
+    def phases(self) -> dict:
+        """The thread's seconds for the setup log (train.py's phases)."""
+        out = {} if self.cuda_init_s is None else {"CUDA start-up in the background": self.cuda_init_s}
+        return {**out, "weights read in the background": self.read_s}
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._thread.join()
+        self._model = None
+
+
+@contextlib.contextmanager
+def cancel_on_error(loading: Optional[LoadingWeights]):
+    """`with cancel_on_error(loading):` what runs while `loading` reads; an exception cancels the read first."""
+    try:
+        yield
+    except BaseException:
+        if loading is not None:
+            loading.cancel()
+        raise
 
 
 def save_hf_model(model: Transformer, out_dir, max_shard_bytes: int = 5 * 1024**3) -> list[str]:

@@ -133,14 +133,17 @@ def _balance(jobs: list, n: int, size=lambda j: j[-1]) -> list[list]:
 
 def read_weights(model_dir, device: torch.device, dtype: Optional[torch.dtype], progress: Progress = _noop,
                  threads: Optional[int] = None, inference: bool = True, method: str = "auto",
-                 buffer_bytes: Optional[int] = None, stats: Optional[dict] = None) -> dict:
+                 buffer_bytes: Optional[int] = None, stats: Optional[dict] = None,
+                 cancel: Optional[threading.Event] = None) -> dict:
     """All tensors of a checkpoint, each read from the file straight onto `device`; floating-point tensors cast
     to `dtype` (None: kept). inference=True reads under torch.inference_mode (chat); training needs plain
     tensors (inference tensors cannot be saved for backward), so it passes False.
 
     method: "auto" (staged on CUDA, safe_open elsewhere), "staged" or "safe_open" (FastPathOptions.weight_reader;
     the benchmark forces one).
-    buffer_bytes: the size of each pinned buffer of the staged path (two per thread); stats: see _read_staged."""
+    buffer_bytes: the size of each pinned buffer of the staged path (two per thread); stats: see _read_staged.
+    cancel: when set (a training run whose setup failed while this read ran in the background), the threads
+    stop before their next tensor and ReadCancelled is raised."""
     device = torch.device(device)
     files = weight_files(Path(model_dir))
     if method == "auto":
@@ -148,14 +151,22 @@ def read_weights(model_dir, device: torch.device, dtype: Optional[torch.dtype], 
     n = threads or (min(12, os.cpu_count() or 1) if device.type == "cuda" else 1)
     if method == "staged":
         return _read_staged(files, device, dtype, buffer_bytes or DEFAULT_BUFFER_BYTES, n, progress=progress,
-                            inference=inference, stats=stats)
+                            inference=inference, stats=stats, cancel=cancel)
     if method == "safe_open":
-        return _read_safe_open(files, device, dtype, progress, n, inference)
+        return _read_safe_open(files, device, dtype, progress, n, inference, cancel)
     raise ValueError(f"unknown read method {method!r} (auto, staged, safe_open)")
 
 
+class ReadCancelled(Exception):
+    """A read stopped because its `cancel` event was set."""
+
+
+def _cancelled(cancel: Optional[threading.Event]) -> bool:
+    return cancel is not None and cancel.is_set()
+
+
 def _read_safe_open(files: list[Path], device: torch.device, dtype: Optional[torch.dtype], progress: Progress,
-                    n: int, inference: bool) -> dict:
+                    n: int, inference: bool, cancel: Optional[threading.Event] = None) -> dict:
     """One `safe_open(device=...)` handle per file and thread; each tensor through pageable host memory."""
     from safetensors import safe_open
 
@@ -176,6 +187,8 @@ def _read_safe_open(files: list[Path], device: torch.device, dtype: Optional[tor
         try:
             with torch.inference_mode() if inference else torch.no_grad():
                 for f, name, nbytes in bucket:
+                    if _cancelled(cancel):
+                        return
                     if f not in handles:
                         handles[f] = safe_open(str(f), framework="pt", device=str(device)).__enter__()
                     t = handles[f].get_tensor(name)
@@ -194,6 +207,8 @@ def _read_safe_open(files: list[Path], device: torch.device, dtype: Optional[tor
         list(pool.map(read, _balance(jobs, n)))
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    if _cancelled(cancel):
+        raise ReadCancelled("weight read cancelled")
     progress("weights", 1.0)  # file sizes include headers, so the byte count stops just short
     return out
 
@@ -226,7 +241,7 @@ def _tensor_jobs(files: list[Path]) -> list[tuple]:
 
 def _read_staged(files, device, dtype: Optional[torch.dtype], buffer_bytes: int = DEFAULT_BUFFER_BYTES,
                  threads: int = 1, progress: Progress = _noop, inference: bool = True,
-                 stats: Optional[dict] = None) -> dict:
+                 stats: Optional[dict] = None, cancel: Optional[threading.Event] = None) -> dict:
     """All tensors of `files` on `device`, read in chunks through two reusable host buffers per thread.
 
     CUDA: the buffers are pinned, each chunk goes to the GPU with a non-blocking copy on the thread's own
@@ -267,7 +282,7 @@ def _read_staged(files, device, dtype: Optional[torch.dtype], buffer_bytes: int 
             clock["alloc_s"] += time.perf_counter() - t0
             with torch.inference_mode() if inference else torch.no_grad():
                 for f, e, nbytes in bucket:
-                    if failed.is_set():
+                    if failed.is_set() or _cancelled(cancel):
                         return
                     if f not in handles:
                         handles[f] = open(f, "rb", buffering=0)
@@ -334,6 +349,8 @@ def _read_staged(files, device, dtype: Optional[torch.dtype], buffer_bytes: int 
             if empty is not None:
                 with contextlib.suppress(Exception):
                     empty()
+    if _cancelled(cancel):
+        raise ReadCancelled("weight read cancelled")
     if stats is not None:
         stats.update({k: round(v, 4) if isinstance(v, float) else v for k, v in totals.items()})
     progress("weights", 1.0)  # file sizes include headers, so the byte count stops just short

@@ -22,6 +22,7 @@ step's optimizer state and counters. Freeze/full runs save the last step's weigh
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -40,20 +41,20 @@ from .contracts.enums import STAGE_METRICS
 from .events import Checkpoint, Done, Eval, EventSink, Step
 from .fast import FastPathOptions, for_training
 from .fast.graph import graphs_for_training
-from .hf_weights import load_config, load_pretrained
+from .hf_weights import LoadingWeights, cancel_on_error, load_config, load_pretrained
 from .import_prefetch import prefetch_imports
 from .loss import lm_loss
 from .loss_plot import plot_loss
-from .methods import LoraSettings, prepare_model, save_trained
-from .setup_log import announce_setup
+from .methods import LoraSettings, prepare_model
+from .setup_log import announce_setup, log_timing, process_start_time, reader_message
 from .moe import aux_loss_coef
 from .optim import build_optimizer, lr_lambda, warmup_steps
 from .stages import (PREFERENCE_STAGES, PreferenceStep, attach_value_head, check_stage, evaluate_preference,
-                     fast_path_setup, load_stage_data, mean_metrics, save_without_value_head)
+                     fast_path_setup, load_stage_data, mean_metrics)
 from .early_stopping import BestWeights, early_stop, saved_message, stop_message
-from .run_state import (SAVED_KEYS, STATE_FILE, check_trainable, is_stage_chain, load_continue_state,
-                        load_resume_state, load_trained_weights, rng_state, set_rng_state)
-from .base_quantization import write_base_quantization
+from .run_restore import rescale_lr, restore_run
+from .run_save import save_run
+from .run_state import is_stage_chain, load_continue_state, load_resume_state, load_trained_weights
 from .quant.run import (kernels_ready, load_run_model, needs_quant_loader, reference_path_note,
                         resolve_method)
 from .templates import IGNORE_INDEX, TemplateError, check_tokenizer_fits, load_template
@@ -67,8 +68,9 @@ SETTLE_EVERY = 16
 class TrainingRun:
     """One training run: built by setup (the constructor), then `run()` trains, saves and returns `done`."""
 
-    def __init__(self, cfg: TrainConfig, sink: EventSink, dist_strategy: str = "auto"):
+    def __init__(self, cfg: TrainConfig, sink: EventSink, dist_strategy: str = "auto", overlap_loading: bool = True):
         self.t_setup = time.time()
+        self.t_process = process_start_time()  # None where /proc is missing
         prefetch_imports()  # torch._dynamo (the optimizer imports it) while data and weights load
         self.cfg = cfg
         self.dist = distributed.setup(dist_strategy)  # under torchrun: DDP/FSDP2 (distributed.py); else a no-op
@@ -85,6 +87,15 @@ class TrainingRun:
         self.vocab_size = load_config(self.model_dir).vocab_size  # unsupported architectures fail here, before
         # tokenizing or loading weights
         self.quant_method = resolve_method(cfg, self.device)  # None: full-precision base weights
+        # The weights load in a thread while the data is tokenized (hf_weights.LoadingWeights); a quantized
+        # base (loaded layer by layer) and torchrun ranks load in this thread, after the data.
+        self.loading = None
+        if overlap_loading and not self.dist.enabled and not needs_quant_loader(self.model_dir, self.quant_method):
+            self.loading = LoadingWeights(self.model_dir, self.dtype, self.device, self.options.weight_reader)
+        with cancel_on_error(self.loading):  # a config or data error is reported without waiting for the read
+            self._setup_rest(cfg)
+
+    def _setup_rest(self, cfg: TrainConfig) -> None:
         self.resume = load_resume_state(cfg) if cfg.resume_from_checkpoint else None
         self.parent = load_continue_state(cfg) if cfg.continue_from else None
         # An sft run that this preference run starts from (run_state.is_stage_chain): weights only, step 0.
@@ -94,24 +105,28 @@ class TrainingRun:
         self._load_data()
         self.phases = {"data": time.time() - self.t_setup}  # seconds per setup phase, for the log
         self._load_model()
+        t_phase = time.time()
         self._build_optimizer()
+        # Its first add_param_group imports torch._dynamo: the time left of import_prefetch's import shows here.
+        self.phases["optimizer"] = time.time() - t_phase
         self.step, self.epoch, self.step_in_epoch, self.tokens, self.losses, self.evals = 0, 0, 0, 0, [], []
         self.stopped_early: dict | None = None
         # Early stopping with LoRA: (step, trainable weights) of this run's best evaluation so far.
         self.best_weights = BestWeights()
         if self.resume is not None:
-            self._restore(self.resume, "resume_from_checkpoint")
+            restore_run(self, self.resume, "resume_from_checkpoint")
         elif self.chained:
             load_trained_weights(self.model, self.parent, "continue_from")
         elif self.parent is not None:
-            self._restore(self.parent, "continue_from")
-            self._rescale_lr()
+            restore_run(self, self.parent, "continue_from")
+            rescale_lr(self.optimizer, self.scheduler)
         if self.pref_step is not None:  # an SFT -> preference chain's reference: the SFT model (stages.py)
             self.pref_step.use_chain_reference(self.chained, self.parent, self.resume, self.device)
         self.out_dir = Path(cfg.output_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = self._open_log()
-        self.save_checkpoint = self.dist.saving(self._save_checkpoint, self.model)  # rank 0 writes (fsdp: all gather)
+        # save_run (run_save.py) of this run; rank 0 writes (fsdp: all gather)
+        self.save_checkpoint = self.dist.saving(functools.partial(save_run, self), self.model)
         self.window_losses: list[float] = []
         self.window_metrics: list[dict] = []  # preference stages: per-sample metrics since the last log line
         self.windows: list = []
@@ -147,12 +162,18 @@ class TrainingRun:
 
     def _load_model(self) -> None:
         cfg, device, t_phase = self.cfg, self.device, time.time()
-        if needs_quant_loader(self.model_dir, self.quant_method):  # quantized, layer by layer (quant/)
+        if self.loading is not None:  # read in a thread since the start of setup
+            loading, self.loading = self.loading, None
+            model = loading.result()
+            self.phases.update(loading.phases())
+            self.load_msg = reader_message(loading.stats)
+        elif needs_quant_loader(self.model_dir, self.quant_method):  # quantized, layer by layer (quant/)
             model = load_run_model(self.model_dir, self.quant_method, self.dtype, device)
         else:
             model = load_pretrained(self.model_dir, dtype=self.dtype, device=device,
                                     weight_reader=self.options.weight_reader)
-        self.phases["weights"], t_phase = time.time() - t_phase, time.time()
+        wait = "waiting for weights" if "weights read in the background" in self.phases else "weights"
+        self.phases[wait], t_phase = time.time() - t_phase, time.time()
         torch.manual_seed(cfg.seed)  # LoRA init depends only on the seed, not on what ran before
         lora = LoraSettings(targets=cfg.lora_target, r=cfg.lora_rank, alpha=cfg.lora_alpha,
                             dropout=cfg.lora_dropout, use_rslora=cfg.use_rslora, use_dora=cfg.use_dora)
@@ -207,29 +228,6 @@ class TrainingRun:
                          else contextlib.nullcontext())
         self.scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
 
-    def _restore(self, resume: dict, field: str) -> None:
-        named = dict(self.model.named_parameters())
-        check_trainable(resume, named, field)
-        with torch.no_grad():
-            for n, t in resume["trainable"].items():
-                named[n].copy_(t)
-        self.optimizer.load_state_dict(resume["optimizer"])
-        self.scheduler.load_state_dict(resume["scheduler"])
-        if self.scaler is not None and resume.get("scaler"):
-            self.scaler.load_state_dict(resume["scaler"])
-        self.step, self.epoch, self.step_in_epoch = resume["global_step"], resume["epoch"], resume["step_in_epoch"]
-        self.tokens, self.losses = resume["tokens"], list(resume["losses"])
-        self.evals = [tuple(e) for e in resume["evals"]]
-        set_rng_state(resume["rng"])  # last: everything above may have drawn random numbers
-
-    def _rescale_lr(self) -> None:
-        """The learning rate of the next step under this run's schedule (the state holds the earlier run's, which
-        ended with its own, shorter schedule)."""
-        lam = self.scheduler.lr_lambdas[0]
-        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
-            group["lr"] = base * lam(self.scheduler.last_epoch)
-        self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
-
     def _open_log(self):
         log_path = self.out_dir / "trainer_log.jsonl" if self.dist.is_main else Path(os.devnull)
         kept = []
@@ -251,28 +249,6 @@ class TrainingRun:
     def announce(self) -> None:
         """The `started` event and the setup's log lines (setup_log.py)."""
         announce_setup(self)
-
-    def _save_checkpoint(self, path: Path, windows_in_epoch: int) -> Path:
-        save_without_value_head(self.model, lambda out: save_trained(self.model, out, self.cfg.finetuning_type,
-                                                                     self.model_dir), Path(path))
-        if self.quant_method is not None:  # chat, evaluate and export rebuild the base the same way
-            write_base_quantization(path, self.cfg.quantization_bit, self.quant_method)
-        done_epoch = windows_in_epoch and self.step_in_epoch >= windows_in_epoch
-        e, s = (self.epoch + 1, 0) if done_epoch else (self.epoch, self.step_in_epoch)
-        # trainer_state.pt is written last and atomically (temp file + rename): a checkpoint
-        # that has it is complete, which is what the worker checks before resuming from it.
-        tmp_state = path / (STATE_FILE + ".tmp")
-        torch.save({
-            "global_step": self.step, "epoch": e, "step_in_epoch": s, "tokens": self.tokens,
-            "losses": self.losses, "evals": self.evals, "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None, "rng": rng_state(),
-            "trainable": {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad},
-            "config": {k: getattr(self.cfg, k) for k in SAVED_KEYS},
-            "reference_trainable": self.pref_step.saved_reference() if self.pref_step is not None else None,
-        }, tmp_state)
-        os.replace(tmp_state, path / STATE_FILE)
-        return path
 
     # ---------------------------------------------------------------- one window of steps
 
@@ -430,6 +406,7 @@ class TrainingRun:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)  # step events report training peaks, not loading's
         tokens_at_start = self.tokens
+        self.first_step_s = None  # the first step pays for CUDA graph capture and kernel start-up: timed apart
         while self.step < self.total_steps:
             batches = list(epoch_batches(self.rows, self.cfg.per_device_train_batch_size, self.cfg.seed,
                                          self.epoch, self.template.pad,
@@ -438,6 +415,8 @@ class TrainingRun:
             for window in self.windows[self.step_in_epoch:]:
                 lr, _ = self.run_window(window)
                 self.after_step(lr, t0, tokens_at_start)
+                if self.first_step_s is None:  # step 1 is always logged, so its loss was read: the GPU is done
+                    self.first_step_s = time.time() - t0
                 if self.step >= self.total_steps or self.stopped_early:
                     break
             else:
@@ -456,7 +435,8 @@ class TrainingRun:
         return runtime
 
     def finish(self, runtime: float) -> dict:
-        """all_results.json, the `done` event, training_loss.png, and the GPU memory back."""
+        """all_results.json, the final adapter, the `done` event, trainer_state.pt, training_loss.png, and the GPU
+        memory back."""
         evals, losses, dist = self.evals, self.losses, self.dist
         eval_loss = round(evals[-1][1], 4) if evals else None
         train_loss = round(sum(losses) / len(losses), 4)
@@ -467,10 +447,16 @@ class TrainingRun:
                    "epoch": round(self.step / self.steps_per_epoch, 4), "stopped_early": self.stopped_early}
         if dist.is_main:
             (self.out_dir / "all_results.json").write_text(json.dumps(results, indent=2) + "\n")
+        t_save = time.time()
+        self.save_checkpoint(self.out_dir, len(self.windows), "model")
+        log_timing(self, runtime, time.time() - t_save)
         done = self.sink.emit(Done(
             step=self.step, train_loss=train_loss, runtime_s=round(runtime, 2), tokens_seen=self.tokens,
             adapter_path=str(self.out_dir), eval_loss=eval_loss, stopped_early=self.stopped_early,
         ))
+        # What resuming and continuing read comes after "done" (the adapter is complete); the worker ends the
+        # job when this process exits, so a continued run always finds it.
+        self.save_checkpoint(self.out_dir, len(self.windows), "state")
         # The PNG is a keepsake (the dashboard draws its own charts), so "done" does not wait for matplotlib's
         # import and rendering (about a second); the process still exits only after it is written.
         try:
@@ -485,14 +471,14 @@ class TrainingRun:
         return {**done, "losses": losses, "evals": evals}
 
 
-def train(cfg: TrainConfig, sink: EventSink, dist_strategy: str = "auto") -> dict:
-    """Train `cfg` to the end, reporting on `sink`; dist_strategy: under torchrun, "ddp", "fsdp" or "auto"."""
-    run = TrainingRun(cfg, sink, dist_strategy)
+def train(cfg: TrainConfig, sink: EventSink, dist_strategy: str = "auto", overlap_loading: bool = True) -> dict:
+    """Train `cfg` to the end, reporting on `sink`; dist_strategy: under torchrun, "ddp", "fsdp" or "auto";
+    overlap_loading: read the weights in a thread while the data is tokenized (False: one after the other)."""
+    run = TrainingRun(cfg, sink, dist_strategy, overlap_loading)
     run.announce()
     try:
         runtime = run.train_steps()
-        # The final result goes to output_dir itself, with its trainer_state.pt: resumable too.
-        run.save_checkpoint(run.out_dir, len(run.windows))
     finally:
         run.log_file.close()
+    # The final result goes to output_dir itself (finish), with its trainer_state.pt: resumable too.
     return run.finish(runtime)

@@ -39,7 +39,27 @@ def free_memory_bytes(device) -> int:
     return int(free)
 
 
-def reserve_bytes(model: Transformer, max_tokens: int, loss_chunk: int = 256) -> int:
-    """Headroom outside block activations: loss chunk logits (fp32 + bf16), hidden/grad copies, allocator slack."""
+def transient_bytes(model: Transformer, max_tokens: int, loss_chunk: int = 256) -> int:
+    """What a step needs outside the blocks' activations: the loss chunk's logits (fp32 + bf16) and the
+    hidden-state and gradient copies around the blocks."""
     c = model.config
-    return int(loss_chunk * c.vocab_size * 6 + 8 * c.hidden_size * max_tokens * 2 + 1.5 * 1024**3)
+    return int(loss_chunk * c.vocab_size * 6 + 8 * c.hidden_size * max_tokens * 2)
+
+
+def reserve_bytes(model: Transformer, max_tokens: int, loss_chunk: int = 256) -> int:
+    """Headroom outside block activations: transient_bytes and 1.5 GiB of allocator slack."""
+    return int(transient_bytes(model, max_tokens, loss_chunk) + 1.5 * 1024**3)
+
+
+CAP_SLACK_BYTES = 256 * 1024**2  # allocator rounding and small tensors under a peak cap
+
+
+def budget_under_cap(model: Transformer, max_tokens: int, cap_bytes: int, allocated_bytes: int,
+                     pending_bytes: int, loss_chunk: int = 256) -> int:
+    """Bytes left for the blocks' activations when a step's peak must stay at `cap_bytes` (a benchmark's cap:
+    the baseline's measured peak): the cap less what is allocated now (weights, adapters), what the step will
+    allocate for good (`pending_bytes`: gradients, optimizer state not yet created), its transients and
+    CAP_SLACK_BYTES. Never negative."""
+    left = (cap_bytes - allocated_bytes - pending_bytes - transient_bytes(model, max_tokens, loss_chunk)
+            - CAP_SLACK_BYTES)
+    return max(0, int(left))

@@ -130,7 +130,7 @@ def for_training(options: FastPathOptions, cfg, model, device, total_tokens: int
         ckpt = None
     wanted = options.compile if options.compile is not None else total_tokens >= COMPILE_MIN_TOKENS
     fp = FastPath(model, max_tokens, ckpt_layers=ckpt, memory_budget=max(budget, 0) if budget is not None else None,
-                  compile=device.type == "cuda" and wanted, options=options)
+                  compile=device.type == "cuda" and wanted, options=options, measure_costs=True)
     fp.host_embedding = host_embed
     if fp.moe:  # next-token stages only call fp.loss(), where the router's load-balancing loss joins
         from ..moe import aux_loss_coef
@@ -138,6 +138,7 @@ def for_training(options: FastPathOptions, cfg, model, device, total_tokens: int
         fp.aux_coef = aux_loss_coef(getattr(cfg, "moe_aux_loss_coef", None), model, True)[0]
     return fp, (f"fast path: packed micro-batches of <= {max_tokens} tokens, varlen attention, "
                 f"{fp.ckpt_layers}/{len(model.model.layers)} blocks recomputed"
-                f"{f' (+ gate/up of {fp.mlp_recompute})' if fp.mlp_recompute else ''}, "
+                f"{f' (+ gate/up of {fp.mlp_recompute})' if fp.mlp_recompute else ''}"
+                f"{' (planned from measured costs)' if fp.recompute_costs is not None else ''}, "
                 f"compile {'on' if fp.compiled else 'off'}"
                 f"{', input embedding in host memory' if host_embed else ''}")

@@ -53,7 +53,7 @@ class FastPath:
     def __init__(self, model: Transformer, max_tokens: int, *, ckpt_layers: Optional[int] = None,
                  memory_budget: Optional[int] = None, compile: bool = False, loss_chunk: int = 256,
                  offload: bool = False, mlp_recompute: Optional[int] = None,
-                 options: Optional[FastPathOptions] = None):
+                 options: Optional[FastPathOptions] = None, measure_costs: bool = False):
         self.model, self.max_tokens, self.loss_chunk, self.offload = model, int(max_tokens), loss_chunk, offload
         self.options = options or FastPathOptions()
         # A quantized base (quant/) runs its projections through the layer's kernels, unfused: see act_bytes_per_token.
@@ -62,12 +62,20 @@ class FastPath:
         self.moe = is_moe_model(model)
         if self.moe:  # fast/graph.py: the aux loss and the experts' gradient hooks stay out of CUDA graphs
             self.graphs_ok = False
-        if ckpt_layers is None:
+        # measure_costs: plan from costs measured on the device (plan_measured); the fixed rule where it cannot.
+        self.recompute_plan, self.recompute_costs = None, None
+        plan = self.plan_measured(memory_budget) if ckpt_layers is None and memory_budget is not None \
+            and measure_costs else None
+        if plan is not None:
+            ckpt_layers, mlp_recompute = plan.ckpt_layers, plan.mlp_recompute
+        elif ckpt_layers is None:
             ckpt_layers, mlp_recompute = ((0, mlp_recompute) if memory_budget is None
                                           else plan_moe_recompute(self, memory_budget) if self.moe
                                           else self.plan_recompute(memory_budget))
         self.set_recompute(ckpt_layers, mlp_recompute or 0)
-        if memory_budget is not None and self.ckpt_layers == 0 and self.mlp_recompute == 0:
+        if plan is not None:
+            self.set_keep_product(plan.keep_product)
+        elif memory_budget is not None and self.ckpt_layers == 0 and self.mlp_recompute == 0:
             # Keep the SwiGLU products only if they fit on top of everything else.
             c = model.config
             product = 2 * c.intermediate_size * self.max_tokens * c.num_hidden_layers
@@ -157,6 +165,47 @@ class FastPath:
                 if need <= budget:
                     return k, m
         return L, 0
+
+    def plan_measured(self, budget: int, costs=None):
+        """The recompute plan from costs measured on the model's device (recompute_costs.measure_costs, unless
+        `costs` are given) under `budget` bytes of activations: the fewest seconds of recompute that fit
+        (recompute_plan.plan_from_costs). None where nothing can be timed (the CPU, or blocks other than the
+        Llama block): plan_recompute's fixed rule decides there. Kept as self.recompute_plan (and the costs as self.recompute_costs); apply it
+        with apply_plan."""
+        from .recompute_costs import measure_costs
+        from .recompute_plan import RecomputePlan, plan_from_costs
+
+        weight = self.model.model.layers[0].mlp.down_proj.weight
+        # What gets timed is this class's Llama block (recompute_costs._block): other families keep their rules.
+        if costs is None and (weight.device.type != "cuda" or type(self) is not FastPath or getattr(self, "moe", False)):
+            self.recompute_plan = None
+            return None
+        c = self.model.config
+        everything = (self.act_bytes_per_token() + 2 * c.intermediate_size) * self.max_tokens * c.num_hidden_layers
+        if costs is None and everything <= budget:  # all activations fit by the generous count: nothing to time
+            self.recompute_plan, self.recompute_costs = RecomputePlan(0, 0, True, everything, 0.0, True), None
+            return self.recompute_plan
+        if costs is None:
+            try:
+                costs = measure_costs(self, weight.device, weight.dtype)
+            except torch.cuda.OutOfMemoryError:  # no room to time one block: the fixed rule decides
+                torch.cuda.empty_cache()
+                self.recompute_plan = None
+                return None
+        self.recompute_plan = plan_from_costs(costs, len(self.model.model.layers), budget)
+        self.recompute_costs = costs
+        return self.recompute_plan
+
+    def apply_plan(self, budget: int, costs=None) -> tuple[int, int]:
+        """plan_measured, then its recompute and SwiGLU-product choice applied (the fixed rule's where it
+        returns None); returns (blocks recomputed, blocks recomputing gate/up)."""
+        plan = self.plan_measured(budget, costs)
+        if plan is None:
+            self.set_recompute(*self.plan_recompute(budget))
+        else:
+            self.set_recompute(plan.ckpt_layers, plan.mlp_recompute)
+            self.set_keep_product(plan.keep_product)
+        return self.ckpt_layers, self.mlp_recompute
 
     def set_recompute(self, ckpt_layers: int, mlp_recompute: int = 0) -> None:
         """Blocks [0, ckpt_layers) recompute everything; the next mlp_recompute blocks only their gate/up."""
