@@ -2,7 +2,7 @@
 // JSON Schema files it validates configs and protocol messages with (tuneboard_trainer/validation.py)
 // and a Python module of the enums it would otherwise copy. `npm run gen:contracts` writes them under
 // worker/trainer/tuneboard_trainer/contracts/; lib/contracts/generate.test.ts fails when they are stale.
-import { trainerConfigFileSchema, LORA_TARGETS, TEMPLATES, METHODS, COMPUTE_TYPES, SCHEDULERS, FAST_PATHS, STAGES, PREF_LOSSES, QUANTIZATION_BITS, QUANTIZATION_METHODS, QUANTIZATION_METHOD_BITS, QUANTIZABLE_METHODS } from "@/lib/schemas/run-config";
+import { trainerConfigFileSchema, LORA_TARGETS, TEMPLATES, METHODS, COMPUTE_TYPES, SCHEDULERS, FAST_PATHS, STAGES, PREF_LOSSES, QUANTIZATION_BITS, QUANTIZATION_METHODS, QUANTIZATION_METHOD_BITS, QUANTIZABLE_METHODS, DATASET_KINDS, STAGE_DATASET_KINDS, STAGE_DATASET_MESSAGE, DATASET_KIND_RULES, DEFAULT_DATASET_KIND } from "@/lib/schemas/run-config";
 import { evalTaskFileSchema } from "@/lib/schemas/eval-config";
 import { EXPORT_DEVICES, EXPORT_DTYPES, exportTaskFileSchema } from "@/lib/schemas/export-config";
 import { trainerEvent, errorEvent, logEvent, STAGE_METRICS } from "@/lib/schemas/trainer-events";
@@ -33,6 +33,7 @@ const ENUMS: Record<string, readonly string[]> = {
   FAST_PATHS,
   STAGES,
   PREF_LOSSES,
+  DATASET_KINDS,
   QUANTIZATION_BITS,
   QUANTIZATION_METHODS,
   QUANTIZABLE_METHODS,
@@ -52,12 +53,31 @@ const TABLES: Record<string, Record<string, string>> = {
   QUANTIZATION_METHOD_BITS,
 };
 
+// Other values the trainer reads, as Python literals (dicts, tuples, strings, True).
+const VALUES: Record<string, unknown> = {
+  STAGE_DATASET_KINDS,
+  STAGE_DATASET_MESSAGE,
+  DATASET_KIND_RULES,
+  DEFAULT_DATASET_KIND,
+};
+
+/** A JSON-shaped value as a Python literal: arrays become tuples, objects dicts, true True. */
+function pythonLiteral(value: unknown): string {
+  if (Array.isArray(value)) return `(${value.map(pythonLiteral).join(", ")},)`;
+  if (value === true) return "True";
+  if (value === false) return "False";
+  if (value === null) return "None";
+  if (typeof value === "object") return `{${Object.entries(value as object).map(([k, v]) => `${JSON.stringify(k)}: ${pythonLiteral(v)}`).join(", ")}}`;
+  return JSON.stringify(value);
+}
+
 function pythonEnums(): string {
   const lines = [`"""${HEADER}"""`, ""];
   for (const [name, values] of Object.entries(ENUMS)) lines.push(`${name} = (${values.map((v) => JSON.stringify(v)).join(", ")},)`);
   for (const [name, table] of Object.entries(TABLES)) {
     lines.push(`${name} = {${Object.entries(table).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(", ")}}`);
   }
+  for (const [name, value] of Object.entries(VALUES)) lines.push(`${name} = ${pythonLiteral(value)}`);
   return lines.join("\n") + "\n";
 }
 

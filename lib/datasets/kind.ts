@@ -1,9 +1,7 @@
 // What a dataset trains, from its dataset_info.json entry alone (no file read), so a form can
-// filter the datasets that fit a training stage. Follows LLaMA-Factory's conventions:
-// `ranking: true` marks preference pairs, `columns.kto_tag` KTO's tagged answers, and a
-// pre-training set is an alpaca entry naming only its text column (`columns.text`, or LLaMA-Factory's
-// own `columns: {"prompt": "text"}` alone).
-import { datasetFitsStage, type DatasetKind, type Stage } from "../schemas/run-config";
+// filter the datasets that fit a training stage. The rule is the table DATASET_KIND_RULES
+// (run-config.ts), which the trainer reads too (generated into its contracts/enums.py).
+import { DATASET_KIND_RULES, DEFAULT_DATASET_KIND, datasetFitsStage, type DatasetKind, type DatasetKindRule, type Stage } from "../schemas/run-config";
 
 /** The part of an entry the kind depends on (a full DatasetEntry fits). */
 export interface KindSource {
@@ -14,16 +12,15 @@ export interface KindSource {
 
 const named = (columns: KindSource["columns"], key: string) => columns !== undefined && Object.hasOwn(columns, key) && columns[key] !== "";
 
+function matches(rule: DatasetKindRule, entry: KindSource): boolean {
+  if (rule.ranking === true && entry.ranking !== true) return false;
+  if (rule.column !== undefined && !named(entry.columns, rule.column)) return false;
+  if (rule.formatting !== undefined && (entry.formatting ?? "alpaca") !== rule.formatting) return false;
+  return !(rule.without_columns ?? []).some((k) => named(entry.columns, k));
+}
+
 export function datasetKind(entry: KindSource): DatasetKind {
-  if (entry.ranking === true) return "preference";
-  if (named(entry.columns, "kto_tag")) return "kto";
-  if (named(entry.columns, "text")) return "pretraining";
-  const alpaca = (entry.formatting ?? "alpaca") === "alpaca";
-  // LLaMA-Factory's pre-training sets name only a prompt column (c4_demo: {"prompt": "text"}); one
-  // that also names a query or history column is a supervised set missing its response column.
-  const cols = entry.columns;
-  if (alpaca && cols !== undefined && named(cols, "prompt") && !["response", "query", "history"].some((k) => named(cols, k))) return "pretraining";
-  return "sft";
+  return DATASET_KIND_RULES.find((rule) => matches(rule, entry))?.kind ?? DEFAULT_DATASET_KIND;
 }
 
 /** Whether a dataset of this entry can train `stage` (run-config.ts STAGE_DATASET_KINDS). */

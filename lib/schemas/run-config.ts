@@ -63,8 +63,33 @@ export const STAGE_DATASET_KINDS: Record<Stage, readonly DatasetKind[]> = {
   kto: ["kto"],
 };
 export const datasetFitsStage = (kind: DatasetKind, stage: Stage) => STAGE_DATASET_KINDS[stage].includes(kind);
+/** The refusal of a dataset that does not fit the stage ({name}, {stage}, {kinds}: the kinds joined by " or "). */
+export const STAGE_DATASET_MESSAGE = 'dataset "{name}" does not fit stage {stage}: choose a {kinds} dataset';
 export const stageDatasetMessage = (name: string, stage: Stage) =>
-  `dataset "${name}" does not fit stage ${stage}: choose a ${STAGE_DATASET_KINDS[stage].join(" or ")} dataset`;
+  STAGE_DATASET_MESSAGE.replace("{name}", name).replace("{stage}", stage).replace("{kinds}", STAGE_DATASET_KINDS[stage].join(" or "));
+/**
+ * What a registered dataset holds, from its dataset_info.json entry alone (lib/datasets/kind.ts and the
+ * trainer's dataset_kind.py read this table): the first rule whose conditions all hold names the kind, else
+ * DEFAULT_DATASET_KIND. `ranking`: the entry sets `ranking: true`; `column`: it names that column (non-empty);
+ * `formatting`: its formatting (absent = "alpaca"); `without_columns`: it names none of these. Follows
+ * LLaMA-Factory: `ranking: true` marks preference pairs, `columns.kto_tag` KTO's tagged answers, and a
+ * pre-training set names only its text column (`columns.text`, or LLaMA-Factory's own `{"prompt": "text"}`
+ * alone: one that also names a query, history or response column is a supervised set).
+ */
+export interface DatasetKindRule {
+  kind: DatasetKind;
+  ranking?: true;
+  column?: string;
+  formatting?: string;
+  without_columns?: readonly string[];
+}
+export const DATASET_KIND_RULES: readonly DatasetKindRule[] = [
+  { kind: "preference", ranking: true },
+  { kind: "kto", column: "kto_tag" },
+  { kind: "pretraining", column: "text" },
+  { kind: "pretraining", formatting: "alpaca", column: "prompt", without_columns: ["response", "query", "history"] },
+];
+export const DEFAULT_DATASET_KIND: DatasetKind = "sft";
 export const PACKING_PREFERENCE = "packing: preference stages train on whole pairs; turn packing off";
 export const REFERENCE_NEEDS_LORA = "the reference model is the base with the LoRA adapter off: use LoRA, or the orpo / simpo loss";
 // LlamaBoard's "Quantization bit" for the frozen base weights (strings, as its select sends them).

@@ -120,7 +120,7 @@ def test_data_errors_come_before_the_model_loads(tmp_path, tiny_model_dir, datas
 
     monkeypatch.setattr(train_mod, "load_pretrained", no_model)
     (dataset_dir / "dataset_info.json").write_text(json.dumps(
-        {"identity": {"file_name": "identity.json", "columns": {"prompt": "question"}}}))
+        {"identity": {"file_name": "identity.json", "columns": {"prompt": "question", "response": "output"}}}))
     with pytest.raises(DataError, match="columns.prompt names column 'question'"):
         run_events(make_cfg(tmp_path, tiny_model_dir, dataset_dir))
     with pytest.raises(ConfigError, match="^resume_from_checkpoint: .* has no trainer_state.pt"):

@@ -57,6 +57,7 @@ from .run_save import save_run
 from .run_state import is_stage_chain, load_continue_state, load_resume_state, load_trained_weights
 from .quant.run import (kernels_ready, load_run_model, needs_quant_loader, reference_path_note,
                         resolve_method)
+from .dataset_kind import check_datasets_fit_stage
 from .templates import IGNORE_INDEX, TemplateError, check_tokenizer_fits, load_template
 
 
@@ -146,6 +147,7 @@ class TrainingRun:
             check_tokenizer_fits(self.template.tokenizer, self.vocab_size)
         except TemplateError as e:
             raise ConfigError(f"model_name_or_path: {e}") from None
+        check_datasets_fit_stage(cfg.dataset_dir, cfg.dataset, cfg.stage)
         if cfg.stage == "sft":
             self.examples, self.stats = load_examples(cfg.dataset_dir, cfg.dataset, self.template, cfg.cutoff_len,
                                                       cfg.max_samples, cfg.train_on_prompt, cfg.mask_history)
