@@ -65,7 +65,7 @@ def test_a_data_error_cancels_the_read(tmp_path, tiny_model_dir, dataset_dir, mo
 
     monkeypatch.setattr(train_mod, "LoadingWeights", Watched)
     (dataset_dir / "dataset_info.json").write_text(json.dumps(
-        {"identity": {"file_name": "identity.json", "columns": {"prompt": "question"}}}))
+        {"identity": {"file_name": "identity.json", "columns": {"prompt": "question", "response": "output"}}}))
     with pytest.raises(DataError, match="columns.prompt names column 'question'"):
         _run(_cfg(tmp_path, tiny_model_dir, dataset_dir, "bad"), True)
     assert started and cancelled == started
