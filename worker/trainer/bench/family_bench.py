@@ -189,6 +189,16 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    """Runs the benchmark; train_bench.FAST_OPTIONS, which it sets for its runs, is restored afterwards (tests run
+    several benchmarks in one process)."""
+    saved = train_bench.FAST_OPTIONS
+    try:
+        return _main(argv)
+    finally:
+        train_bench.FAST_OPTIONS = saved
+
+
+def _main(argv=None) -> int:
     args = parse_args(argv)
     from tuneboard_trainer.fast import FastPathOptions
 
