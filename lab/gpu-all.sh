@@ -2,6 +2,7 @@
 # Every benchmark figure the open GPU acceptance points need, in one device call with a time budget.
 #
 #   lab/gpu-all.sh [--budget SECONDS] [--groups train,seed,chat,long] [--assets DIR] [--parallel] [--dry-run]
+#                  [--pack]
 #
 # Writes JSON (and each step's log) under $OUT (default /tmp/gpu-all), and $OUT/steps.jsonl: one line per
 # step with its exit code, seconds, and "skipped" when the budget had no room left for it.
@@ -17,11 +18,19 @@
 #   chat   chat load-to-first-token and decode, ours and transformers, warm then cold page cache
 #          (bench.chat_bench), and the API path (bench.api_chat_bench)
 #   long   workload 4: ours at 4x the baseline's recorded maximum (--long-base-max, one step: ~250 s)
+# Groups run only when named (--groups):
+#   gputests  npm run test:gpu, one pytest process per area (quantized kernels, fast path, preference stages,
+#          MoE, Gemma, recompute planner), each with its own limit, so every area prints its own summary
+#   quant  bench.quant_bench: the baseline, our bf16 fast path, 4-bit and FP8 bases (speed and the
+#          minimum-memory variant), then the 70B-shaped 4-bit step and decode on the 4-bit base
+#   stages DPO (workload 5, bench.dpo_bench): the LLaMA-Factory-style DPO step against ours
+#   families  Qwen3-30B-A3B (bench.moe_bench) and Gemma-2-9B (bench.family_bench) against transformers + peft
 # --parallel runs the groups at once, one per visible GPU (CUDA_VISIBLE_DEVICES), when there are enough GPUs;
 # the groups then share the host CPU, which lowers host-bound wall-clock figures (the GPU-busy bound stays).
 # Python byte-code goes to one cache (PYTHONPYCACHEPREFIX) that a first import fills, so no side pays for
 # compiling torch's byte-code when the image's site-packages carry none.
 #
+# --pack: at the end, everything under $OUT in one results.tgz (a device call brings back a few files only).
 # --dry-run: the same steps on the CPU with tiny shapes (tests/test_gpu_all.py runs it); --assets: a folder
 # with the Llama 3.1 tokenizer.json + tokenizer_config.json, identity.json and dataset_info.json (default:
 # the tokenizer from node_modules and data/templates).
@@ -34,6 +43,7 @@ GROUPS_WANTED="train,seed,chat,long"
 ASSETS=""
 DRY=0
 PARALLEL=0
+PACK=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --budget) BUDGET="$2"; shift 2 ;;
@@ -41,6 +51,7 @@ while [ $# -gt 0 ]; do
     --assets) ASSETS="$2"; shift 2 ;;
     --parallel) PARALLEL=1; shift ;;
     --dry-run) DRY=1; shift ;;
+    --pack) PACK=1; shift ;;
     *) echo "gpu-all.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -168,6 +179,45 @@ group_long() {
     --json-out "$OUT/w4-long.json" --records-out "$OUT/w4-long.records.json"
 }
 
+group_gputests() {
+  if [ "$DRY" = 1 ]; then
+    echo "{\"step\": \"gputests\", \"skipped\": true, \"why\": \"needs CUDA (dry run)\"}" >> "$OUT/steps.jsonl"
+    return 0
+  fi
+  local t="$PY -m pytest -q -s -rfE --tb=short -p no:cacheprovider -m gpu"
+  step gpu-tests-quant 200 $t tests/test_gpu_quant.py tests/test_gpu_quant_triton.py
+  step gpu-tests-fast 200 $t tests/test_gpu_fast.py tests/test_gpu_recompute_plan.py
+  step gpu-tests-stages 200 $t tests/test_gpu_stages.py
+  step gpu-tests-moe 120 $t tests/test_gpu_moe.py
+  step gpu-tests-gemma 300 $t tests/test_gpu_gemma.py
+}
+
+group_quant() {
+  if [ "$DRY" = 1 ]; then
+    step quant 300 "$PY" -m bench.quant_bench --quick --device cpu --sides baseline,bf16,nf4,int8 --modes fused \
+      --variants ck0 --steps 1 --warmup 1 --decode-tokens 2 --json-out "$OUT/quant.json" --records-out "$OUT/quant.records.json"
+    return 0
+  fi
+  step quant-train 300 "$PY" -m bench.quant_bench --workloads train --sides baseline,bf16,nf4,fp8 --modes auto \
+    --variants ck32ce,ck16ce,ck0ce --json-out "$OUT/quant-train.json" --records-out "$OUT/quant-train.records.json"
+  step quant-70b-decode 300 "$PY" -m bench.quant_bench --workloads 70b,decode \
+    --json-out "$OUT/quant-70b-decode.json" --records-out "$OUT/quant-70b-decode.records.json"
+}
+
+group_stages() {
+  local q=""
+  [ "$DRY" = 1 ] && q="--quick --device cpu --variants ck0 --steps 1 --warmup 1 --baseline-best-of 1"
+  step dpo 300 "$PY" -m bench.dpo_bench $q --json-out "$OUT/dpo.json" --records-out "$OUT/dpo.records.json"
+}
+
+group_families() {
+  local q=""
+  [ "$DRY" = 1 ] && q="--quick --device cpu --steps 1 --warmup 1 --baseline-best-of 1"
+  step moe 300 "$PY" -m bench.moe_bench $q --json-out "$OUT/moe.json" --records-out "$OUT/moe.records.json"
+  step gemma2-9b 300 "$PY" -m bench.family_bench --family gemma2-9b $q --json-out "$OUT/gemma2-9b.json" \
+    --records-out "$OUT/gemma2-9b.records.json"
+}
+
 IFS=',' read -r -a WANTED <<< "$GROUPS_WANTED"
 NGPU=0
 if command -v nvidia-smi > /dev/null 2>&1; then NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU'); fi
@@ -185,3 +235,7 @@ else
   for g in "${WANTED[@]}"; do "group_$g"; done
 fi
 echo "# done in $(( $(date +%s) - START )) s; steps: $OUT/steps.jsonl"
+if [ "$PACK" = 1 ]; then
+  tar czf "$WORK/results.tgz" -C "$OUT" . && find "$OUT" -mindepth 1 -delete && mv "$WORK/results.tgz" "$OUT/" \
+    && echo "# packed: $OUT/results.tgz"
+fi
