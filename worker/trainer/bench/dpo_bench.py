@@ -112,6 +112,21 @@ def set_variant(side, variant: str, max_tokens: int) -> None:
     side.step_fn = ours_dpo_step
 
 
+def profile_run(side, batches: list[dict], device, autocast) -> dict:
+    """train_bench.profile_steps on a run's timed batches (wall vs kernel time per step, by category), or the
+    error that stopped it: a failed profile must not lose the run's figures."""
+    try:
+        prof = tb.profile_steps(side, batches, device, autocast)
+        prof["top_kernels"] = prof.get("top_kernels", [])[:15]
+        return prof
+    except Exception as e:  # noqa: BLE001
+        return {"error": f"{type(e).__name__}: {e}"}
+    finally:
+        if side.opt is not None:
+            side.opt.zero_grad(set_to_none=True)
+        tb.free(device)
+
+
 # ------------------------------------------------------------------------------------------ records
 
 def summarize(runs: list[dict], busy: dict, meta: dict, seq: int) -> dict:
@@ -153,6 +168,8 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--baseline-best-of", type=int, default=3)
     p.add_argument("--no-gpu-busy", action="store_true")
+    p.add_argument("--profile-ours", action="store_true",
+                   help="also profile each run of ours: its GPU-busy share and kernel time by category (train_bench's)")
     p.add_argument("--sync-each-step", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json-out", default=None)
@@ -193,6 +210,10 @@ def run_workload(args, device, meta: dict) -> dict:
             if "time_s" in r:  # the useful FLOPs of a DPO step, not of an SFT one
                 useful = sum(dpo_flops(b, cfg) for b in data["timed"]) / r["time_s"] / 1e12
                 r.update({"useful_tflops": round(useful, 2), "useful_util": round(useful / meta["matmul_tflops"], 4)})
+            if kind == "ours" and getattr(args, "profile_ours", False) and "error" not in r:
+                r["profile"] = profile_run(side, data["timed"], device, autocast)
+                print(f"# profile of ours {variant}: {json.dumps({k: v for k, v in r['profile'].items() if k != 'table'})}",
+                      flush=True)
             if side.fast is not None:
                 r.update({"ckpt_layers": side.fast.ckpt_layers, "mlp_recompute": side.fast.mlp_recompute,
                           "compiled": side.fast.compiled, "max_tokens": side.fast.max_tokens})

@@ -181,6 +181,8 @@ def parse_args(argv=None):
                         "for the baseline's peak memory (default ck0m42c,autoc on CUDA; ck0,ck1m1 on the CPU)")
     p.add_argument("--baseline-best-of", type=int, default=3)
     p.add_argument("--no-gpu-busy", action="store_true")
+    p.add_argument("--ours-gpu-busy", action="store_true",
+                   help="also profile each of our runs (gpu_busy in its run): is our step bound by the host or the device?")
     p.add_argument("--sync-each-step", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json-out", default=None)
@@ -262,6 +264,9 @@ def _main(argv=None) -> int:
             if kind == "ours":
                 train_bench.set_fast(side, variant, 2 * seq)
             r = train_bench.measure(side, kind, "fixed", variant, data, cfg, device, autocast, meta, args, runs, busy)
+            if kind == "ours" and args.ours_gpu_busy:
+                r["gpu_busy"] = train_bench.gpu_busy(side, data["timed"], device, autocast)
+                print(f"# {variant} GPU-busy: {json.dumps(r['gpu_busy'])}", flush=True)
             if side.fast is not None:
                 r.update({"ckpt_layers": side.fast.ckpt_layers, "mlp_recompute": side.fast.mlp_recompute,
                           "compiled": side.fast.compiled, "fast_path": type(side.fast).__name__})

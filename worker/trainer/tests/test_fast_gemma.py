@@ -9,7 +9,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from fast_helpers import examples, fast_loss, padded_window, reference_loss, rel_err  # noqa: E402
+from fast_helpers import examples, fast_loss, graph_loss, padded_window, reference_loss, rel_err  # noqa: E402
 from hf_tiny import make_hf  # noqa: E402
 from tuneboard_trainer.fast import FastPath  # noqa: E402
 from tuneboard_trainer.fast.gemma import GemmaFastPath  # noqa: E402
@@ -101,6 +101,48 @@ def test_softcap_attention_matches_masked_softmax(cap, window, monkeypatch):
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
     for a, b in ((dq, rq), (dk, rk), (dv, rv)):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cap,window", [(0.5, None), (None, 4), (50.0, 7)])
+@pytest.mark.parametrize("chunk_scores", [4 * 7 * 11, 1 << 26])
+@pytest.mark.parametrize("longest", [16, 32])
+def test_softcap_attention_on_device_equals_per_sequence(cap, window, chunk_scores, longest, monkeypatch):
+    """The CUDA-graph form (sequence ids on the device, chunks over all tokens bounded by the longest-sequence
+    bucket) gives softcap_attention's output and gradients; zero-length sequences (a graph's unused offsets)
+    own no token."""
+    import tuneboard_trainer.fast.softcap_attention as sa
+
+    monkeypatch.setattr(sa, "CHUNK_SCORES", chunk_scores)
+    torch.manual_seed(1)
+    bounds = [0, 11, 14, 30, 32]
+    cu = torch.tensor(bounds + [32, 32, 32], dtype=torch.int32)
+    seq = sa.sequence_ids(cu, 32)
+    assert seq.tolist() == [0] * 11 + [1] * 3 + [2] * 16 + [3] * 2
+    q = torch.randn(32, 4, 8, requires_grad=True)
+    k = torch.randn(32, 2, 8, requires_grad=True)
+    v = torch.randn(32, 2, 8, requires_grad=True)
+    ref = softcap_attention(q, k, v, bounds, 0.3, cap, window)
+    out = sa.softcap_attention_on_device(q, k, v, seq, longest, 0.3, cap, window)
+    g = torch.randn_like(out)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    for a, b in zip(torch.autograd.grad(out, (q, k, v), g), torch.autograd.grad(ref, (q, k, v), g)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["gemma2", "gemma3"])
+def test_cuda_graph_layout_of_gemma_matches_the_fast_path(tmp_path, arch):
+    """What a CUDA graph records for Gemma (graph.StepGraphs' static buffers: padded tokens, zero-length
+    sequences, offsets only on the device, the soft-capped loss over weighted rows) computes the eager fast
+    path's loss and adapter gradients; run here on the CPU without the graph."""
+    _, model = gemma_lora(tmp_path, arch)
+    window = padded_window(examples(LENGTHS, model.config.vocab_size, seed=4))
+    ref_l, ref_n, ref_g = fast_loss(model, window, CPU, NOCAST, max_tokens=60)
+    l, n, g, sg = graph_loss(model, window, CPU, torch.float32, max_tokens=60)
+    assert isinstance(sg.fast, GemmaFastPath)
+    assert n == ref_n and abs(l - ref_l) < 1e-5 * abs(ref_l)
+    assert set(g) == set(ref_g)
+    for k in ref_g:
+        assert rel_err(g[k], ref_g[k]) < 1e-4, k
 
 
 def test_gemma_supported_and_refusals(tmp_path):

@@ -11,7 +11,7 @@ import copy
 import pytest
 import torch
 
-from fast_helpers import examples, padded_window, reference_loss, rel_err
+from fast_helpers import examples, graph_loss, padded_window, reference_loss, rel_err
 from tuneboard_trainer.fast import FastPath
 from tuneboard_trainer.fast.softcap_attention import softcap_attention
 from tuneboard_trainer.lora import apply_lora
@@ -67,7 +67,7 @@ def fast_loss(model, window, dev, **kw):
     return total / n_window, n_window, grads, fp
 
 
-def _compare(shape, lengths, seed, std, model=None, **fast_kw):
+def _compare(shape, lengths, seed, std, model=None, graphs=False, **fast_kw):
     dev = torch.device("cuda")
     model = gemma_lora(shape, dev, std, seed, model)
     model32 = copy.deepcopy(model).float()
@@ -77,7 +77,12 @@ def _compare(shape, lengths, seed, std, model=None, **fast_kw):
         l32, n32, g32 = reference_loss(model32, window, dev, off)
     del model32
     lr, nr, gr = reference_loss(model, window, dev, torch.autocast("cuda", dtype=torch.bfloat16))
-    lf, nf, gf, fp = fast_loss(model, window, dev, **fast_kw)
+    if graphs:  # fast.graph.StepGraphs: recorded once as a CUDA graph (offsets on the device), then replayed
+        lf, nf, gf, sg = graph_loss(model, window, dev, torch.bfloat16, **fast_kw)
+        assert sg.disabled is None and sg.captures >= 1, sg.disabled
+        fp = sg.fast
+    else:
+        lf, nf, gf, fp = fast_loss(model, window, dev, **fast_kw)
     assert fp.compiled == bool(fast_kw.get("compile")), "the compiled regions fell back to eager"
     assert nf == nr == n32
     err_ref, err_fast = abs(lr - l32) / l32, abs(lf - l32) / l32
@@ -127,6 +132,16 @@ def test_compiled_small_gemma2_matches_reference():
     _compare(GEMMA2_SMALL, [37, 120, 64, 5, 230, 50], seed=3, std=0.08, compile=True, max_tokens=700)
 
 
+@pytest.mark.parametrize("compile", [False, True])
+def test_cuda_graphs_small_gemma2_match_reference(compile):
+    _compare(GEMMA2_SMALL, [37, 120, 64, 5, 230, 50, 511, 2], seed=6, std=0.08, max_tokens=700, graphs=True,
+             compile=compile)
+
+
+def test_cuda_graphs_two_gemma2_9b_layers_match_reference():
+    _compare(GEMMA2_9B_LAYERS, [1024, 1024, 700], seed=7, std=0.02, max_tokens=2048, graphs=True)
+
+
 def test_two_gemma2_9b_layers_match_reference():
     """One sliding (4,096) and one global layer of Gemma-2-9B's shape, with a 4,200-token sample."""
     _compare(GEMMA2_9B_LAYERS, [300, 4200, 1000], seed=2, std=0.02)
@@ -136,18 +151,20 @@ def test_compiled_two_gemma2_9b_layers_match_reference():
     _compare(GEMMA2_9B_LAYERS, [1024, 1024, 700], seed=4, std=0.02, compile=True, max_tokens=2048)
 
 
-def test_small_gemma3_matches_reference(tmp_path):
+@pytest.mark.parametrize("graphs", [False, True])
+def test_small_gemma3_matches_reference(tmp_path, graphs):
     """Gemma 3 (hf_tiny's: q/k norm, sliding layers on their own RoPE base, linear-scaled global RoPE, window 5)."""
     from hf_tiny import save_hf
     from tuneboard_trainer.hf_weights import load_pretrained
 
     save_hf("gemma3", tmp_path / "gemma3")
     model = load_pretrained(tmp_path / "gemma3")
-    _compare({"vocab_size": model.config.vocab_size}, [37, 12, 64, 5, 23, 50], seed=5, std=0.0, model=model)
+    _compare({"vocab_size": model.config.vocab_size}, [37, 12, 64, 5, 23, 50], seed=5, std=0.0, model=model,
+             graphs=graphs)
 
 
 def test_train_loop_on_cuda_takes_gemma2_fast_path(tmp_path, tokenizer_dir, dataset_dir):
-    """The real trainer on CUDA with a Gemma 2 checkpoint: fast path on by default, no CUDA graphs, losses as the
+    """The real trainer on CUDA with a Gemma 2 checkpoint: fast path and CUDA graphs on by default, losses as the
     reference path's within bf16 noise."""
     from test_families import family_model_dir
     from test_train import make_cfg, run_events
@@ -159,6 +176,6 @@ def test_train_loop_on_cuda_takes_gemma2_fast_path(tmp_path, tokenizer_dir, data
     fast, events = run_events(make_cfg(tmp_path, model_dir, dataset_dir, "fast", **kw))
     logs = [e.message for e in events if e.type == "log"]
     assert any(m.startswith("fast path:") for m in logs), logs
-    assert not any(m.startswith("CUDA graphs: ") for m in logs), logs  # none recorded (GemmaFastPath.graphs_ok)
+    assert any(m.startswith("CUDA graphs: ") for m in logs), logs
     for a, b in zip(fast["losses"], ref["losses"]):
         assert abs(a - b) <= 2e-2 * abs(b)

@@ -11,7 +11,8 @@ What differs from the Llama block of blocks.py, and where it is computed here:
   longest sequence; FlashAttention / cuDNN (attention.py, q pre-scaled) for the others;
 - Gemma 3's per-head q/k norm and its sliding layers' own RoPE base (model.inv_freq_local);
 - the final logits soft-capped inside the chunked loss (loss._LinearCrossEntropy's softcap).
-CUDA graphs (graph.py) are not used: the capped attention reads the sequences' offsets on the host.
+Under CUDA graphs (graph.py) the micro-batch's offsets are on the device, and the capped / windowed layers
+take softcap_attention_on_device (sequence ids, chunks bounded by the graph's longest-sequence bucket).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .gemma_functions import MLP_APPLY, NORM_GROUP_APPLY, compile_gemma, gemma_n
 from .memory import _OffloadedCheckpoint
 from .options import FastPathOptions
 from .path import FastPath
-from .softcap_attention import compile_softcap, softcap_attention
+from .softcap_attention import compile_softcap, sequence_ids, softcap_attention, softcap_attention_on_device
 from .weights import HostEmbedding
 
 
@@ -126,9 +127,7 @@ def _gemma_post_attn(blk, x, y):
 
 class GemmaFastPath(FastPath):
     """FastPath for gemma.GemmaTransformer (FastPath(model, ...) returns one for a Gemma model). Same
-    arguments; augmented weights (options.augmented_weights) are not used, CUDA graphs neither (graphs_ok)."""
-
-    graphs_ok = False
+    arguments; augmented weights (options.augmented_weights) are not used."""
 
     def __init__(self, model, max_tokens: int, *, compile: bool = False, options: Optional[FastPathOptions] = None,
                  **kw):
@@ -159,11 +158,13 @@ class GemmaFastPath(FastPath):
         return int(1.1 * (2 * (4 * c.hidden_size + qkv + attn + 2 * c.intermediate_size) + 4 * c.num_attention_heads))
 
     def _block(self, blk, x, cos, sin, seqs, max_len):
-        cu, bounds = seqs
+        cu, bounds, seq = seqs
         q, k, v = self.pre(blk, x, cos, sin)
         a = blk.self_attn
         window = blk.window if blk.window is not None and int(max_len) > blk.window else None  # else it never binds
-        if a.cap is not None or window is not None:
+        if (a.cap is not None or window is not None) and bounds is None:
+            y = softcap_attention_on_device(q, k, v, seq, int(max_len), a.scale, a.cap, window)
+        elif a.cap is not None or window is not None:
             y = softcap_attention(q, k, v, bounds, a.scale, a.cap, window)
         else:
             if abs(a.scale * math.sqrt(a.hd) - 1.0) > 1e-12:  # the kernels scale by head_dim ** -0.5
@@ -183,7 +184,11 @@ class GemmaFastPath(FastPath):
         m = self.model
         pos = mb["position_ids"].to(device, non_blocking=True)  # (N,)
         cu = mb["cu_seqlens"].to(device, non_blocking=True)
-        bounds = [int(b) for b in mb["cu_seqlens"].tolist()]  # host offsets for softcap_attention
+        if mb.get("static") or mb["cu_seqlens"].device.type != "cpu":
+            # A CUDA graph's static buffers (graph.py): nothing may be read back to the host.
+            bounds, seq = None, sequence_ids(cu, pos.shape[0])
+        else:  # host offsets for softcap_attention
+            bounds, seq = [int(b) for b in mb["cu_seqlens"].tolist()], None
         emb = m.model.embed_tokens
         if "inputs_embeds" in mb:
             x = mb["inputs_embeds"]
@@ -196,7 +201,7 @@ class GemmaFastPath(FastPath):
         local = getattr(m, "inv_freq_local", m.inv_freq)
         for w in {blk.window for blk in m.model.layers} - {None}:
             rope[w] = rope[None] if local is m.inv_freq else self._rope(pos, local, x.dtype)
-        seqs = (cu, bounds)
+        seqs = (cu, bounds, seq)
         if self.offload and torch.is_grad_enabled() and not x.requires_grad:
             x = x.detach().requires_grad_(True)
         for i, blk in enumerate(m.model.layers):
@@ -230,4 +235,4 @@ class GemmaFastPath(FastPath):
         idx_d = idx.to(device, non_blocking=True)
         y_d = y[idx].to(device, non_blocking=True)
         return _LinearCrossEntropy.apply(h.index_select(0, idx_d), self.model.lm_head.weight, y_d, self.loss_chunk,
-                                         None, self.model.config.final_logit_softcapping), n
+                                         None, self.logit_softcap), n

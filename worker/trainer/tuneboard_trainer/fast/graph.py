@@ -122,7 +122,9 @@ class StepGraphs:
 
     def _body(self, slot: _Slot) -> None:
         """What a graph records: forward, loss over the labelled rows, backward into the adapters' .grad."""
-        mb = {"input_ids": slot.ids, "position_ids": slot.pos, "cu_seqlens": slot.cu, "max_len": slot.max_len}
+        # static: the offsets live in slot.cu only (a path that would read them on the host must not).
+        mb = {"input_ids": slot.ids, "position_ids": slot.pos, "cu_seqlens": slot.cu, "max_len": slot.max_len,
+              "static": True}
         if slot.x0 is not None:
             mb["inputs_embeds"] = slot.x0
         # No autocast weight cache: cached casts made while recording would be freed memory at replay.
@@ -131,7 +133,7 @@ class StepGraphs:
         with cast:
             h = self.fast.hidden(mb, self.device)  # (N, D)
             loss = _LinearCrossEntropy.apply(h.index_select(0, slot.idx), self.fast.model.lm_head.weight,
-                                             slot.y, self.fast.loss_chunk, slot.w)
+                                             slot.y, self.fast.loss_chunk, slot.w, self.fast.logit_softcap)
         (loss * slot.scale).backward()
         slot.loss.copy_(loss.detach())
 

@@ -104,6 +104,11 @@ class FastPath:
             self.post = _post_attn if self.moe else torch.compile(_post_attn, dynamic=True)
             self.compiled = True
 
+    @property
+    def logit_softcap(self) -> Optional[float]:
+        """The final logits' soft-cap (Gemma 2's final_logit_softcapping), None for plain logits."""
+        return getattr(self.model.config, "final_logit_softcapping", None)
+
     @staticmethod
     def supported(model) -> tuple[bool, str]:
         arch = getattr(getattr(model, "config", None), "architecture", None)

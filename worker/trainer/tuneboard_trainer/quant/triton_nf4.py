@@ -21,6 +21,7 @@ import os
 import torch
 import triton
 import triton.language as tl
+from triton.runtime.errors import OutOfResources
 
 from .nf4 import NF4Weight
 
@@ -209,12 +210,26 @@ def nf4_mm_nn(a: torch.Tensor, w: NF4Weight) -> torch.Tensor:
     M = a.shape[0]
     tensors, meta = _weight_args(w)
     BM, BN, BK = (16, 128, 64) if M <= GEMV_MAX_M else (64, 64, 128)
+    aligned = _aligned(w, BK)
+    if not aligned and M > GEMV_MAX_M:
+        # The per-element tile gathers codes and statistics for every element of the (BLOCK_N, BLOCK_K) tile,
+        # and pipelining those buffers at 64 x 128 needs 232 KiB of shared memory, past an H200's 227 KiB.
+        BK = 64
     out = torch.empty((M, K), dtype=a.dtype, device=a.device)
     grid = (triton.cdiv(M, BM), triton.cdiv(K, BK))
-    _nf4_nn_kernel[grid](a, out, *tensors, M, N, K, a.stride(0), a.stride(1), out.stride(0), out.stride(1),
-                         BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, DOT_DTYPE=dot_dtype(a.dtype), ALIGNED=_aligned(w, BK),
-                         **meta)
+    _launch(_nf4_nn_kernel, grid, (a, out, *tensors, M, N, K, a.stride(0), a.stride(1), out.stride(0),
+                                   out.stride(1)),
+            dict(BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, DOT_DTYPE=dot_dtype(a.dtype), ALIGNED=aligned, **meta))
     return out
+
+
+def _launch(kernel, grid, args: tuple, kw: dict) -> None:
+    """kernel[grid](*args, **kw); if the compiled tile needs more shared memory than the card has (Triton checks
+    before launching), again with fewer pipeline stages (less shared memory, same result)."""
+    try:
+        kernel[grid](*args, **kw)
+    except OutOfResources:
+        kernel[grid](*args, num_stages=1, **kw)
 
 
 def nf4_dequantize_into(w: NF4Weight, out: torch.Tensor) -> torch.Tensor:
