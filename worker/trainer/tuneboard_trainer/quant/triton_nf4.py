@@ -190,16 +190,17 @@ def nf4_mm_nt(a: torch.Tensor, w: NF4Weight) -> torch.Tensor:
         split = triton.cdiv(K, k_per_split)
         out = torch.empty((split, M, N), dtype=torch.float32 if split > 1 else a.dtype, device=a.device)
         grid = (1, triton.cdiv(N, BN), split)
-        _nf4_nt_kernel[grid](a, out, *tensors, M, N, K, a.stride(0), a.stride(1), out.stride(0), out.stride(1),
-                             out.stride(2), k_per_split, BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK,
-                             DOT_DTYPE=dot_dtype(a.dtype), ALIGNED=_aligned(w, BK), **meta)
+        _launch(_nf4_nt_kernel, grid, (a, out, *tensors, M, N, K, a.stride(0), a.stride(1), out.stride(0),
+                                       out.stride(1), out.stride(2), k_per_split),
+                dict(BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, DOT_DTYPE=dot_dtype(a.dtype), ALIGNED=_aligned(w, BK),
+                     **meta))
         return out[0] if split == 1 else out.sum(0).to(a.dtype)
     BM, BN, BK = 64, 128, 64
     out = torch.empty((M, N), dtype=a.dtype, device=a.device)
     grid = (triton.cdiv(M, BM), triton.cdiv(N, BN), 1)
-    _nf4_nt_kernel[grid](a, out, *tensors, M, N, K, a.stride(0), a.stride(1), 0, out.stride(0), out.stride(1), K,
-                         BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, DOT_DTYPE=dot_dtype(a.dtype), ALIGNED=_aligned(w, BK),
-                         **meta)
+    _launch(_nf4_nt_kernel, grid, (a, out, *tensors, M, N, K, a.stride(0), a.stride(1), 0, out.stride(0),
+                                   out.stride(1), K),
+            dict(BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, DOT_DTYPE=dot_dtype(a.dtype), ALIGNED=_aligned(w, BK), **meta))
     return out
 
 
