@@ -14,8 +14,9 @@ batches on both sides (train_bench's models and helpers).
             (peft's disable_adapter), TRL's sigmoid loss, mean over pairs.
   ours      stages.PreferenceStep on the fast path (fast/preference.py): the rows packed as separate documents,
             per-document log-probs from the chunked log-softmax, the reference pass with the adapters zeroed
-            under no_grad. Variants as train_bench's (ck<K>[m<M>][c][e]; no CUDA graphs); `ref` = our reference
-            path with gradient checkpointing.
+            under no_grad. Variants as train_bench's (ck<K>[m<M>][c][g][e]; g = the whole micro-batch, both
+            passes, loss and backward, as one CUDA graph: fast/pair_graph.py); `ref` = our reference path with
+            gradient checkpointing.
 Both: AdamW, clip_grad_norm_(1.0), one micro-batch per optimizer step. The baseline runs --baseline-best-of times
 and its GPU-busy time is measured (bench.gpu_busy); the record takes our fastest variant that peaks at no more
 memory than the baseline.
@@ -44,8 +45,8 @@ BETA = 0.1
 PROMPT, ANSWER = 128, 384  # chosen and rejected rows of 512 tokens
 # Eager first (their numbers stand even if compiling is slow), then regional compile (about a minute at 8B; one
 # compiled FastPath serves every c variant: train_bench.set_fast). ck0 keeps every activation, ck0m16 recomputes
-# the gate/up products of 16 blocks (the SFT record's memory: at or below the baseline's).
-DEFAULT_VARIANTS = "ck0e,ck0m16e,ck0m16ce"
+# the gate/up products of 16 blocks (the SFT record's memory: at or below the baseline's); g adds CUDA graphs.
+DEFAULT_VARIANTS = "ck0e,ck0m16e,ck0m16ce,ck0m16cge"
 
 
 def pair_batches(n: int, vocab: int, seed: int, prompt: int, answer: int, pairs: int = 2) -> list[dict]:
@@ -105,11 +106,30 @@ def ours_dpo_step(side, b: dict, device, autocast) -> torch.Tensor:
     return loss.detach() / n
 
 
+def ours_dpo_graph_step(side, b: dict, device, autocast) -> torch.Tensor:
+    """ours_dpo_step with the micro-batch's reference pass, policy pass, loss and backward replayed as one CUDA
+    graph (fast/pair_graph.py; recorded in the warm-up steps)."""
+    n = side.pref_step.samples(b)
+    loss, _ = side.pair_graphs.run(b, 1.0 / n)
+    torch.nn.utils.clip_grad_norm_(side.params, 1.0)
+    side.opt.step()
+    side.opt.zero_grad(set_to_none=False)  # the graphs accumulate into these .grad tensors
+    return loss / n
+
+
 def set_variant(side, variant: str, max_tokens: int) -> None:
-    if "g" in variant[2:] and variant.startswith("ck"):
-        raise SystemExit(f"variant {variant!r}: the preference steps run without CUDA graphs (drop g)")
-    tb.set_fast(side, None if variant == "ref" else variant, max_tokens)
-    side.step_fn = ours_dpo_step
+    """train_bench's fast-path variants; g = CUDA graphs of the whole dpo micro-batch (PairGraphs)."""
+    from tuneboard_trainer.fast.pair_graph import PairGraphs
+
+    graphs = variant.startswith("ck") and "g" in variant[2:]
+    tb.set_fast(side, None if variant == "ref" else variant.replace("g", "") if graphs else variant, max_tokens)
+    side.step_fn, side.pair_graphs = ours_dpo_step, None
+    if graphs:
+        side.pref_step.fast = side.fast
+        dev = next(p for p in side.model.parameters() if p.requires_grad).device
+        dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32  # the bench's autocast
+        side.pair_graphs = PairGraphs(side.pref_step, side.fast, side.params, dev, dtype)
+        side.step_fn = ours_dpo_graph_step
 
 
 def profile_run(side, batches: list[dict], device, autocast) -> dict:
@@ -159,7 +179,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sides", default="baseline,ours", help="comma list of: baseline, ours")
     p.add_argument("--variants", dest="dpo_variants", default=DEFAULT_VARIANTS,
-                   help="runs of ours: fast-path variants ck<K>[m<M>][c][e] (train_bench's) and/or ref")
+                   help="runs of ours: fast-path variants ck<K>[m<M>][c][g][e] (train_bench's) and/or ref")
     p.add_argument("--steps", dest="dpo_steps", type=int, default=None,
                    help="timed steps per run; default 6, --quick 2")
     p.add_argument("--warmup", dest="dpo_warmup", type=int, default=None,

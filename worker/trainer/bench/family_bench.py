@@ -14,7 +14,7 @@ weights + bf16 autocast, AdamW, clip 1.0, one micro-batch per step) on a family'
             --baseline-best-of runs, plus its GPU-busy time (bench.gpu_busy).
   ours      tuneboard_trainer's model for the family (model.build_model) through the fast path
             (fast.FastPath -> fast/gemma.py's GemmaFastPath), one run per --variants entry
-            (train_bench.set_fast's "ck<K>[m<M>][c]", or "autoc": the recompute FastPath.plan_recompute picks
+            (train_bench.set_fast's "ck<K>[m<M>][c][g]", or "autoc": the recompute FastPath.plan_recompute picks
             for the baseline's measured peak); the record is the fastest run whose peak memory is at most the
             baseline's.
 Useful FLOPs per step: 4 x (matmul parameters) per token plus causal attention (QK^T and PV over
@@ -177,8 +177,9 @@ def parse_args(argv=None):
     p.add_argument("--seq", type=int, default=None, help="tokens per sequence (default 1024; --quick 64)")
     p.add_argument("--sides", default="baseline,ours")
     p.add_argument("--variants", default=None,
-                   help="fast-path variants of ours: ck<K>[m<M>][c] as train_bench, or auto[c]: the recompute planned "
-                        "for the baseline's peak memory (default ck0m42c,autoc on CUDA; ck0,ck1m1 on the CPU)")
+                   help="fast-path variants of ours: ck<K>[m<M>][c][g] as train_bench, or auto[c]: the recompute "
+                        "planned for the baseline's peak memory (default ck0m21cg,ck0m32cg,ck0m42cg on CUDA; "
+                        "ck0,ck1m1 on the CPU)")
     p.add_argument("--baseline-best-of", type=int, default=3)
     p.add_argument("--no-gpu-busy", action="store_true")
     p.add_argument("--ours-gpu-busy", action="store_true",
@@ -214,7 +215,7 @@ def _main(argv=None) -> int:
     steps = args.steps or (2 if args.quick else 6)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     seq = args.seq or (64 if args.quick else 1024)
-    variants = [v for v in (args.variants or ("ck0m42c,autoc" if device.type == "cuda" else "ck0,ck1m1"))
+    variants = [v for v in (args.variants or ("ck0m21cg,ck0m32cg,ck0m42cg" if device.type == "cuda" else "ck0,ck1m1"))
                 .split(",") if v]
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     autocast = train_bench.make_autocast(device, dtype)

@@ -34,18 +34,27 @@ def random_kto(prompts, answers, vocab, seed=0) -> dict:
     return kto_batch(samples, 0)
 
 
-def step_loss(model, batch, cfg, device, autocast, fast: bool, reference_weights=None, **fast_kw):
+def step_loss(model, batch, cfg, device, autocast, fast: bool, reference_weights=None, graphs=None, **fast_kw):
     """(per-sample mean loss, metrics, adapter gradients) of one micro-batch through PreferenceStep, on the fast
-    path (a FastPath built over `model`) or the reference path."""
+    path (a FastPath built over `model`) or the reference path; graphs (a dtype, CUDA only): the fast path's
+    micro-batch recorded and replayed as a CUDA graph (fast/pair_graph.PairGraphs) in that compute dtype."""
     step = PreferenceStep(cfg)
     if reference_weights is not None:
         step.use_reference_weights(reference_weights, device)
     if fast:
         step.fast = FastPath(model, **{"max_tokens": 1 << 20, **fast_kw})
     model.zero_grad(set_to_none=True)
+    n = step.samples(batch)
+    if graphs is not None:
+        from tuneboard_trainer.fast.pair_graph import PairGraphs
+
+        params = [p for p in model.parameters() if p.requires_grad]
+        pg = PairGraphs(step, step.fast, params, torch.device(device), graphs)
+        loss, metrics = pg.run(batch, 1.0 / n)
+        assert pg.disabled is None and pg.captures == 1, pg.disabled
+        return float(loss) / n, metrics, grads(model)
     with autocast:
         loss, metrics = step(model, batch, device)
-    n = step.samples(batch)
     (loss / n).backward()
     return float(loss.detach()) / n, metrics, grads(model)
 

@@ -40,3 +40,14 @@ def test_train_bench_runs_the_dpo_workload_in_the_same_run(tmp_path):
     assert rc == 0
     (rec,) = json.loads(records.read_text())
     assert rec["name"] == "train.dpo_sigmoid_2x2x64" and rec["ours_variant"] == "ck0" and rec["ratio"] > 0
+
+
+def test_the_cuda_graph_variant_runs_eagerly_where_there_are_no_graphs(tmp_path):
+    """ck0g on the CPU: PairGraphs cannot record there, says why, and the step runs eagerly with the same loss."""
+    pytest.importorskip("peft")
+    out = tmp_path / "dpo.json"
+    rc = dpo_bench.main(["--quick", "--device", "cpu", "--sides", "ours", "--variants", "ck0,ck0g", "--steps", "1",
+                         "--json-out", str(out)])
+    assert rc == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["variant"] for r in runs] == ["ck0", "ck0g"] and all("error" not in r for r in runs)

@@ -151,3 +151,57 @@ def test_trainer_runs_on_the_fast_path_match_the_reference_path(tmp_path, tiny_m
     assert events[0].fast_path_options["active"] is True
     assert fast["losses"] == pytest.approx(reference["losses"], rel=1e-4)
     assert [e[1] for e in fast["evals"]] == pytest.approx([e[1] for e in reference["evals"]], rel=1e-4)
+
+
+def _recorded_body(model, batch, cfg, reference_weights=None):
+    """(per-sample loss, metrics, adapter gradients) of what PairGraphs records for a dpo micro-batch, run here
+    on the CPU without the graph: the static, bucketed buffers and the body that reads them."""
+    from fast_helpers import grads
+    from tuneboard_trainer.fast.pair_graph import PairGraphs
+    from tuneboard_trainer.stages import PreferenceStep
+
+    step = PreferenceStep(cfg)
+    if reference_weights is not None:
+        step.use_reference_weights(reference_weights, CPU)
+    step.fast = FastPath(model, max_tokens=1 << 20)
+    model.zero_grad(set_to_none=True)
+    pg = PairGraphs(step, step.fast, [p for p in model.parameters() if p.requires_grad], CPU, torch.float32)
+    n = step.samples(batch)
+    key, host = pg.layout(batch, 1.0 / n)
+    pg._ensure_grads()
+    slot = pg._new_slot(key)
+    slot.fill(host)
+    pg._body(slot)
+    return float(slot.loss) / n, slot.metrics, grads(model), key, host
+
+
+def test_pair_graph_layout_routes_labelled_rows_to_their_documents():
+    model = lora_model(SMALL)
+    batch = pairs()
+    *_, key, host = _recorded_body(model, batch, step_config())
+    N, S, L, M, P = key
+    lengths = batch["attention_mask"].sum(1).tolist()
+    assert sum(lengths) == 133 and N == 256 and S == 8 and L == 128 and M == 256 and P == 3  # 6 rows + padding
+    assert host["cu"].tolist()[: 8] == [0] + torch.tensor(lengths).cumsum(0).tolist() + [N]
+    answers = [12, 20, 4, 5, 31, 9]  # chosen rows, then rejected: each answer's tokens are the labelled ones
+    assert host["counts"].tolist() == [a for a in answers] + [0, 0]
+    m = sum(answers)
+    assert host["doc"][:m].tolist() == [d for d, a in enumerate(answers) for _ in range(a)]
+    assert (host["doc"][m:] == S).all()  # padding rows: the spare slot no loss reads
+
+
+@pytest.mark.parametrize("pref_loss, ftx", [("sigmoid", 0.0), ("sigmoid", 0.5), ("hinge", 0.0), ("ipo", 0.0),
+                                            ("orpo", 0.1), ("simpo", 0.0)])
+def test_the_recorded_dpo_step_matches_the_eager_fast_path(pref_loss, ftx):
+    model = lora_model(SMALL)
+    cfg, batch = step_config(pref_loss=pref_loss, pref_ftx=ftx, pref_beta=2.0), pairs(seed=6)
+    eager = step_loss(model, batch, cfg, CPU, NOCAST, fast=True)
+    assert_same(_recorded_body(model, batch, cfg)[:3], eager)
+
+
+def test_the_recorded_dpo_step_with_a_frozen_adapter_reference_matches_the_eager_fast_path():
+    model = lora_model(SMALL)
+    cfg, batch = step_config(pref_beta=2.0), pairs(seed=7)
+    frozen = shifted_adapter(model)
+    eager = step_loss(model, batch, cfg, CPU, NOCAST, fast=True, reference_weights=frozen)
+    assert_same(_recorded_body(model, batch, cfg, reference_weights=frozen)[:3], eager)

@@ -4,7 +4,8 @@ Both paths run in bf16 (bf16 weights, bf16 autocast, fp32 adapters); each is com
 fp32 on the same (bf16-rounded) weights, and the fast path (rows packed as documents, chunked log-softmax,
 reference pass with the adapters zeroed) must be about as close to it as the bf16 reference path is: the DPO loss
 and every adapter gradient. On a small model (every pref_loss, kto, a frozen-adapter reference, recompute,
-regional compile) and on one Llama-3.1-8B-shaped layer with its 128k vocabulary.
+regional compile, the dpo micro-batch as a CUDA graph) and on one Llama-3.1-8B-shaped layer with its 128k
+vocabulary.
 """
 
 import contextlib
@@ -78,6 +79,24 @@ def test_every_pref_loss_matches_the_reference_path(pref_loss, ftx):
 
 def test_dpo_with_regional_compile_matches_the_reference_path():
     _compare(SMALL, small_pairs(seed=3), step_config(), compile=True)
+
+
+@pytest.mark.parametrize("pref_loss", ["sigmoid", "simpo"])
+@pytest.mark.parametrize("compile", [False, True])
+def test_dpo_through_cuda_graphs_matches_the_reference_path(pref_loss, compile):
+    """fast/pair_graph.PairGraphs: reference pass, policy pass, loss and backward recorded once, then replayed."""
+    _compare(SMALL, small_pairs(seed=7), step_config(pref_loss=pref_loss), graphs=torch.bfloat16, compile=compile)
+
+
+def test_dpo_through_cuda_graphs_with_a_frozen_sft_adapter_reference_matches_the_reference_path():
+    model = lora_model(SMALL)
+    _compare(SMALL, small_pairs(seed=8), step_config(), reference_weights=shifted_adapter(model),
+             graphs=torch.bfloat16)
+
+
+def test_dpo_through_cuda_graphs_on_a_llama_8b_layer_matches_the_reference_path():
+    batch = random_pairs([128, 128], [(384, 384), (384, 300)], LLAMA8B_LAYER["vocab_size"], seed=9)
+    _compare(LLAMA8B_LAYER, batch, step_config(), graphs=torch.bfloat16)
 
 
 def test_a_frozen_sft_adapter_reference_matches_the_reference_path():

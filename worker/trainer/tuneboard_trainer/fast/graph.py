@@ -61,13 +61,15 @@ class _Slot:
         self.loss = torch.zeros((), dtype=torch.float32, device=device)  # output: summed CE of the real rows
         self.graph: Optional[torch.cuda.CUDAGraph] = None
 
+    FIELDS = ("ids", "pos", "cu", "idx", "y", "w", "scale")  # the buffers fill() copies from the host
+
     def fill(self, host: dict) -> None:
         # Host tensors are pinned, so these copies are asynchronous and ordered before the replay.
         if "x0" in host:
             if self.x0 is None:
                 self.x0 = torch.empty(host["x0"].shape, dtype=host["x0"].dtype, device=self.ids.device)
             self.x0.copy_(host["x0"], non_blocking=True)
-        for name in ("ids", "pos", "cu", "idx", "y", "w", "scale"):
+        for name in self.FIELDS:
             getattr(self, name).copy_(host[name], non_blocking=True)
 
 
@@ -148,10 +150,16 @@ class StepGraphs:
                 p.grad = torch.zeros_like(p)
         self._grads = [p.grad for p in self.params]
 
+    # A warm-up pass before every recording, not only the first (subclasses whose body creates its output buffers).
+    warm_up_always = False
+
+    def _new_slot(self, key) -> _Slot:
+        return _Slot(key, self.device)
+
     def _capture(self, key, host: dict) -> _Slot:
-        slot = _Slot(key, self.device)
+        slot = self._new_slot(key)
         slot.fill(host)
-        if self.captures == 0 or self.fast.compiled:
+        if self.captures == 0 or self.fast.compiled or self.warm_up_always:
             # Warm-up pass outside the graph: lazy initialisation (cuBLAS workspaces, kernels loaded) before the
             # first recording, and with torch.compile each new shape may (re)compile, which cannot happen while
             # recording. Later plain-eager shapes skip it (a run of 60 steps may see 20 shapes).
@@ -187,12 +195,18 @@ class StepGraphs:
         returns the summed (unscaled) loss as a 0-d tensor."""
         if self.disabled is not None or not (mb["targets"] != IGNORE_INDEX).any():
             return self.eager(mb, scale)
+        slot = self.replayed(mb, scale)
+        return self.eager(mb, scale) if slot is None else slot.loss.clone()
+
+    def replayed(self, mb, scale: float) -> Optional[_Slot]:
+        """The slot of mb's layout after replaying its graph (recorded first if new), or None when mb must run
+        eagerly instead (too many layouts, or a failed recording, which turns graphs off for the run)."""
         key, host = self.layout(mb, scale)
         self._ensure_grads()
         slot = self.slots.get(key)
         if slot is None:
             if len(self.slots) >= self.max_graphs:
-                return self.eager(mb, scale)
+                return None
             try:
                 slot = self._capture(key, host)
             except Exception as e:  # noqa: BLE001 -- a capture failure must not stop training
@@ -200,11 +214,11 @@ class StepGraphs:
                 self.slots.clear()
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
-                return self.eager(mb, scale)
+                return None
             self.slots[key] = slot
         slot.fill(host)
         slot.graph.replay()
-        return slot.loss.clone()
+        return slot
 
 
 def graphs_for_training(fast: Optional[FastPath], params, device, dtype) -> tuple[Optional[StepGraphs], str]:

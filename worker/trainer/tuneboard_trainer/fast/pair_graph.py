@@ -1,0 +1,153 @@
+"""CUDA graphs of a dpo micro-batch on the fast path: reference pass, policy pass, pair loss and backward recorded
+as one graph per bucketed layout, replayed with one launch (graph.py's StepGraphs, for stages.PreferenceStep).
+
+Why: compiled, a Llama-3.1-8B DPO step of 2 pairs x 2 x 512 tokens runs 165 ms of kernels in a 193 ms step on
+an H200; the rest is the host queueing ~10,000 kernels (two passes of 32 blocks, the backward, the loss).
+
+The layout is StepGraphs' (tokens, sequences, longest sequence and labelled rows rounded up to buckets, the
+padding tokens one extra document), plus what the pair loss reads: the number of pairs P (part of the key:
+documents 0 .. P-1 are the chosen rows, P .. 2P-1 the rejected ones, as stages.pair_batch orders them), the
+document of every labelled row (padding rows add into a spare slot no loss reads) and each document's labelled
+token count. Inside the graph (fast/preference.py's steps on static buffers):
+
+  reference  no_grad, adapters zeroed (or the frozen SFT adapter swapped in): summed log-probs per document;
+  policy     the same with gradients; pair_loss (preference.py) over chosen / rejected; backward of
+             loss x scale into the adapters' .grad tensors, which stay allocated (zero_grad(set_to_none=False)).
+
+The loss and the per-pair metrics are copied into buffers the first (eager) pass of a layout allocates, so every
+layout is warmed up before recording. Not for kto (its KL rows) or rm (its value head): those run eagerly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Optional
+
+import torch
+
+from ..preference import pair_loss
+from ..templates import IGNORE_INDEX
+from .graph import StepGraphs, _pow2, _round_up, _Slot
+from .preference import _hidden, _LinearLogProbs, adapters_zeroed, pack_rows
+from .weights import HostEmbedding
+
+
+class _PairSlot(_Slot):
+    """_Slot's buffers plus each labelled row's document and each document's labelled count."""
+
+    FIELDS = _Slot.FIELDS + ("doc", "counts")
+
+    def __init__(self, key: tuple, device):
+        N, S, L, M, P = key
+        super().__init__((N, S, L, M), device)
+        self.key, self.pairs = key, P
+        self.doc = torch.zeros((M,), dtype=torch.long, device=device)  # (M,) document of each labelled row
+        self.counts = torch.zeros((S,), dtype=torch.long, device=device)  # (S,) labelled tokens per document
+        self.metrics: dict[str, torch.Tensor] = {}  # outputs: (P,) per-pair metrics, allocated by the warm-up
+
+
+class PairGraphs(StepGraphs):
+    """A PreferenceStep's dpo micro-batches through CUDA graphs: run(batch, scale) -> (summed loss, metrics)."""
+
+    warm_up_always = True
+
+    def __init__(self, step, fast, params: list[torch.nn.Parameter], device, dtype: torch.dtype, **kw):
+        if step.cfg.stage != "dpo":
+            raise ValueError(f"PairGraphs records dpo micro-batches, not stage {step.cfg.stage}")
+        super().__init__(fast, params, device, dtype, **kw)
+        self.step = step
+
+    def _new_slot(self, key) -> _PairSlot:
+        return _PairSlot(key, self.device)
+
+    def layout(self, batch: dict, scale: float) -> tuple[tuple, dict]:
+        """The key (N, S, L, M, P) of a collated pair batch (chosen rows, then rejected rows) and its static-buffer
+        contents (pinned on CUDA)."""
+        mb = pack_rows(batch["input_ids"], batch["labels"], batch["attention_mask"])
+        (N, S, L, M), host = super().layout(mb, scale)
+        docs = len(mb["cu_seqlens"]) - 1
+        P = docs // 2
+        tgt = mb["targets"]
+        idx = (tgt != IGNORE_INDEX).nonzero().squeeze(1)  # (m,) labelled positions
+        real = torch.bucketize(idx, mb["cu_seqlens"][1:].long(), right=True)  # (m,) their documents
+        doc = torch.full((M,), S, dtype=torch.long)  # padding rows: the spare slot S
+        doc[: len(idx)] = real
+        host["doc"] = doc
+        host["counts"] = torch.bincount(real, minlength=S)[:S]
+        if self.device.type == "cuda":
+            host["doc"], host["counts"] = host["doc"].pin_memory(), host["counts"].pin_memory()
+        return (N, S, L, M, P), host
+
+    def _sums(self, mb: dict, slot: _PairSlot) -> torch.Tensor:
+        """(S,) summed log-probs of each document's labelled tokens (document_logps on static buffers)."""
+        model = self.fast.model
+        h = _hidden(self.fast, mb, self.device)  # (N, D)
+        logp = _LinearLogProbs.apply(h.index_select(0, slot.idx), model.lm_head.weight, slot.y, self.fast.loss_chunk,
+                                     self.fast.logit_softcap)  # (M,)
+        S = slot.counts.shape[0]
+        return torch.zeros(S + 1, dtype=torch.float32, device=h.device).index_add(0, slot.doc, logp)[:S]
+
+    def _reference(self):
+        step = self.step
+        if step.reference_weights is not None:
+            from ..stages import weights_swapped
+
+            return weights_swapped(self.fast.model, step.reference_weights)
+        return adapters_zeroed(self.fast.model)
+
+    def _body(self, slot: _PairSlot) -> None:
+        cfg, P = self.step.cfg, slot.pairs
+        mb = {"input_ids": slot.ids, "position_ids": slot.pos, "cu_seqlens": slot.cu, "max_len": slot.max_len,
+              "static": True}
+        if slot.x0 is not None:
+            mb["inputs_embeds"] = slot.x0
+        cast = (torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=False)
+                if self.dtype != torch.float32 else contextlib.nullcontext())
+        with cast:
+            ref_c = ref_r = None
+            if self.step.reference:
+                with torch.no_grad(), self._reference():
+                    ref_c, ref_r = self._sums(mb, slot)[: 2 * P].chunk(2)
+            c, r = self._sums(mb, slot)[: 2 * P].chunk(2)
+            nc, nr = slot.counts[: 2 * P].chunk(2)
+            losses, metrics = pair_loss(cfg.pref_loss, cfg.pref_beta, c, r, nc, nr, ref_c, ref_r, ftx=cfg.pref_ftx,
+                                        simpo_gamma=cfg.simpo_gamma)
+            loss = losses.sum()
+        (loss * slot.scale).backward()
+        slot.loss.copy_(loss.detach())
+        for k, v in metrics.items():
+            if k not in slot.metrics:  # the warm-up pass, outside the graph
+                slot.metrics[k] = torch.empty_like(v, memory_format=torch.contiguous_format)
+            slot.metrics[k].copy_(v.detach())
+
+    def eager_pair(self, batch: dict, scale: float) -> tuple[torch.Tensor, dict]:
+        cast = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype != torch.float32
+                else contextlib.nullcontext())
+        with cast:
+            loss, metrics = self.step(self.fast.model, batch, self.device)
+        (loss * scale).backward()
+        return loss.detach(), metrics
+
+    def run(self, batch: dict, scale: float) -> tuple[torch.Tensor, dict]:
+        """Forward + backward of one collated pair batch, its loss multiplied by `scale` for backward; returns the
+        summed (unscaled) loss (0-d) and the per-pair metrics, as PreferenceStep would."""
+        if self.disabled is not None or not (batch["labels"][:, 1:] != IGNORE_INDEX).any():
+            return self.eager_pair(batch, scale)
+        slot = self.replayed(batch, scale)
+        if slot is None:
+            return self.eager_pair(batch, scale)
+        return slot.loss.clone(), {k: v.clone() for k, v in slot.metrics.items()}
+
+
+def pair_graphs_for(step, fast, params, device, dtype) -> Optional[PairGraphs]:
+    """PairGraphs for a dpo PreferenceStep on the fast path on CUDA, under graph.graphs_for_training's rules
+    (no adapter dropout, bf16, no offloaded recompute, a family whose fast path takes graphs); else None."""
+    from .graph import graphs_for_training
+
+    if step is None or step.cfg.stage != "dpo" or fast is None:
+        return None
+    sg, _ = graphs_for_training(fast, params, device, dtype)
+    return None if sg is None else PairGraphs(step, fast, params, device, dtype)
+
+
+__all__ = ["PairGraphs", "pair_graphs_for"]
