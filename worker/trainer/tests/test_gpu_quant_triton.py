@@ -101,6 +101,18 @@ def test_the_layer_runs_the_kernels_with_autograd_compile_and_a_cuda_graph(metho
     _close(out, static.float() @ W.t())
 
 
+def _fp8_input_reference_forward(ctx, x, layer):
+    """_DequantMatmul.forward with x's rows rounded to e4m3 as kernels.fp8_scaled_mm rounds them (its input
+    gradient, like the kernels', stays in bf16)."""
+    from tuneboard_trainer.quant.kernels import fp8_rows
+
+    ctx.layer, ctx.x_dtype = layer, x.dtype
+    x2 = x.reshape(-1, x.shape[-1])
+    x8, scale = fp8_rows(x2)
+    xq = (x8.float() * scale).to(x.dtype).reshape(x.shape)
+    return torch.nn.functional.linear(xq, layer.dequantized_weight(x.dtype))
+
+
 def _window():
     return packed_rows_window(examples([30, 20, 25, 40, 9, 14], SMALL["vocab_size"], seed=2), cutoff=64)
 
@@ -113,8 +125,11 @@ def test_fast_path_lora_step_on_a_quantized_base_matches_the_reference_path(meth
     model = quantized_lora_model(SMALL, method, device=CUDA, dtype=torch.bfloat16, seed=3)
     window, cast = _window(), torch.autocast("cuda", dtype=torch.bfloat16)
     monkeypatch.setattr(quant_linear_mod, "KERNEL_DEVICES", set())  # the reference layer
+    if method == "fp8":  # the FP8 forward rounds its input rows to e4m3 (kernels.fp8_scaled_mm); so does the reference
+        monkeypatch.setattr(quant_linear_mod._DequantMatmul, "forward", staticmethod(_fp8_input_reference_forward))
     start = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     ref_l, ref_n, ref_g = reference_loss(model, window, CUDA, cast)
+    monkeypatch.undo()
     monkeypatch.setattr(quant_linear_mod, "KERNEL_DEVICES", {"cuda"})
     for kw in ({}, {"compile": True}):
         l, n, g = fast_loss(model, window, CUDA, cast, **kw)

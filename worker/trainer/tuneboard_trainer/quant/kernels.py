@@ -55,14 +55,19 @@ def _fp8_tensor_cores(a: torch.Tensor, w: ChannelWeight) -> bool:
             and a.dtype == torch.bfloat16 and K % 16 == 0 and N % 16 == 0)
 
 
-def fp8_scaled_mm(a: torch.Tensor, w: ChannelWeight) -> torch.Tensor:
-    """a (M, K) @ W^T on the FP8 tensor cores: a quantized to e4m3 with one scale per row, W's per-channel scales
-    as the column scales; bf16 out."""
+def fp8_rows(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """a (M, K) quantized to e4m3 with one fp32 scale per row: (a8 (M, K), scale (M, 1)), a ~ a8 * scale."""
     from .eightbit import FP8_DTYPE, FP8_MAX
 
     amax = a.abs().amax(dim=1, keepdim=True).float()  # (M, 1)
     a_scale = torch.where(amax > 0, amax / FP8_MAX, torch.ones_like(amax))
-    a8 = (a.float() / a_scale).clamp(-FP8_MAX, FP8_MAX).to(FP8_DTYPE)
+    return (a.float() / a_scale).clamp(-FP8_MAX, FP8_MAX).to(FP8_DTYPE), a_scale
+
+
+def fp8_scaled_mm(a: torch.Tensor, w: ChannelWeight) -> torch.Tensor:
+    """a (M, K) @ W^T on the FP8 tensor cores: a quantized to e4m3 with one scale per row (fp8_rows), W's
+    per-channel scales as the column scales; bf16 out."""
+    a8, a_scale = fp8_rows(a)
     return torch._scaled_mm(a8, w.q.t(), scale_a=a_scale, scale_b=w.scale.t().contiguous(),
                             out_dtype=torch.bfloat16)
 
