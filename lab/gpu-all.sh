@@ -199,7 +199,7 @@ group_quant() {
     return 0
   fi
   step quant-train 300 "$PY" -m bench.quant_bench --workloads train --sides baseline,bf16,nf4,fp8 --modes auto \
-    --variants ck32ce,ck16ce,ck0ce --json-out "$OUT/quant-train.json" --records-out "$OUT/quant-train.records.json"
+    --variants ck32ce,ck16ce,ck16cge,ck0cge --json-out "$OUT/quant-train.json" --records-out "$OUT/quant-train.records.json"
   step quant-70b-decode 300 "$PY" -m bench.quant_bench --workloads 70b,decode \
     --json-out "$OUT/quant-70b-decode.json" --records-out "$OUT/quant-70b-decode.records.json"
 }
