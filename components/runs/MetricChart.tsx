@@ -27,7 +27,14 @@ export function MetricChart({
   const values = data.flatMap((d) => (d.v == null ? [] : [d.v]));
   const reported = values.length;
   return (
-    <figure className="min-w-0" data-testid={testId} data-points={reported} data-first={values[0] ?? ""} data-last={values.at(-1) ?? ""}>
+    <figure
+      className="min-w-0"
+      data-testid={testId}
+      data-points={reported}
+      data-first={values[0] ?? ""}
+      data-last={values.at(-1) ?? ""}
+      data-max={reported ? Math.max(...values) : ""}
+    >
       <figcaption className="text-sm font-medium text-slate-700">{title}</figcaption>
       <div className="h-40 w-full">
         {reported === 0 ? (
