@@ -122,17 +122,27 @@ class StepGraphs:
 
     # ------------------------------------------------------------------ running
 
-    def _body(self, slot: _Slot) -> None:
-        """What a graph records: forward, loss over the labelled rows, backward into the adapters' .grad."""
-        # static: the offsets live in slot.cu only (a path that would read them on the host must not).
+    @staticmethod
+    def static_mb(slot: _Slot) -> dict:
+        """The packed micro-batch a recorded body passes to FastPath.hidden: the slot's buffers. static: the
+        offsets live in slot.cu only (a path that would read them on the host must not)."""
         mb = {"input_ids": slot.ids, "position_ids": slot.pos, "cu_seqlens": slot.cu, "max_len": slot.max_len,
               "static": True}
         if slot.x0 is not None:
             mb["inputs_embeds"] = slot.x0
-        # No autocast weight cache: cached casts made while recording would be freed memory at replay.
-        cast = (torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=False)
-                if self.dtype != torch.float32 else contextlib.nullcontext())
-        with cast:
+        return mb
+
+    def cast(self, recording: bool):
+        """Autocast to the compute dtype (none in fp32). Recording: no weight cache, since cached casts made
+        while recording would be freed memory at replay."""
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=False if recording else None)
+
+    def _body(self, slot: _Slot) -> None:
+        """What a graph records: forward, loss over the labelled rows, backward into the adapters' .grad."""
+        mb = self.static_mb(slot)
+        with self.cast(recording=True):
             h = self.fast.hidden(mb, self.device)  # (N, D)
             loss = _LinearCrossEntropy.apply(h.index_select(0, slot.idx), self.fast.model.lm_head.weight,
                                              slot.y, self.fast.loss_chunk, slot.w, self.fast.logit_softcap)
@@ -183,9 +193,7 @@ class StepGraphs:
         return slot
 
     def eager(self, mb: dict, scale: float) -> torch.Tensor:
-        cast = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype != torch.float32
-                else contextlib.nullcontext())
-        with cast:
+        with self.cast(recording=False):
             loss, _ = self.fast.loss(mb, self.device)
         (loss * scale).backward()
         return loss.detach()

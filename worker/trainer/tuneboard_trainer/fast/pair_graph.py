@@ -20,7 +20,6 @@ layout is warmed up before recording. Not for kto (its KL rows) or rm (its value
 
 from __future__ import annotations
 
-import contextlib
 from typing import Optional
 
 import torch
@@ -97,13 +96,8 @@ class PairGraphs(StepGraphs):
 
     def _body(self, slot: _PairSlot) -> None:
         cfg, P = self.step.cfg, slot.pairs
-        mb = {"input_ids": slot.ids, "position_ids": slot.pos, "cu_seqlens": slot.cu, "max_len": slot.max_len,
-              "static": True}
-        if slot.x0 is not None:
-            mb["inputs_embeds"] = slot.x0
-        cast = (torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=False)
-                if self.dtype != torch.float32 else contextlib.nullcontext())
-        with cast:
+        mb = self.static_mb(slot)
+        with self.cast(recording=True):
             ref_c = ref_r = None
             if self.step.reference:
                 with torch.no_grad(), self._reference():
@@ -121,9 +115,7 @@ class PairGraphs(StepGraphs):
             slot.metrics[k].copy_(v.detach())
 
     def eager_pair(self, batch: dict, scale: float) -> tuple[torch.Tensor, dict]:
-        cast = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype != torch.float32
-                else contextlib.nullcontext())
-        with cast:
+        with self.cast(recording=False):
             loss, metrics = self.step(self.fast.model, batch, self.device)
         (loss * scale).backward()
         return loss.detach(), metrics
