@@ -285,3 +285,28 @@ def test_dense_attention_only_for_equal_lengths():
     assert not dense_ok(2048, 4, 1024)  # 1024 + 1024 + two zero-length (a bucketed graph key)
     assert not dense_ok(1920, 2, 1024)  # 1024 + 896
     assert not dense_ok(2048, 2, 1024, enabled=False)  # FastPathOptions.dense_attention=False
+
+
+def test_compiled_regions_take_no_host_float_inputs(monkeypatch):
+    """The blocks' floats (LoRA scaling, norm eps) are constants of the compiled regions: dynamic, each would
+    enter as a 0-d float64 CPU tensor, and on CUDA inductor would build C++ CPU kernels inside every region."""
+    import torch._dynamo
+
+    import tuneboard_trainer.fast.path as path_mod
+
+    host_inputs, real_compile = [], torch.compile
+
+    def recording(gm, example_inputs):
+        host_inputs.extend(t for t in example_inputs if isinstance(t, torch.Tensor) and t.dim() == 0)
+        return gm.forward
+
+    monkeypatch.setattr(path_mod.torch, "compile", lambda fn, **kw: real_compile(fn, backend=recording, **kw))
+    model = lora_model(SMALL, seed=4)
+    window = packed_rows_window(examples([30, 20, 25, 40, 9, 14], SMALL["vocab_size"], seed=2), cutoff=64)
+    with torch._dynamo.config.patch(specialize_float=False):  # torch's default, whatever earlier tests set
+        fp = FastPath(model, max_tokens=4096, compile=True)
+        for mb in fp.pack(window):
+            loss, _ = fp.loss(mb, CPU)
+            loss.backward()
+    assert fp.compiled
+    assert host_inputs == []

@@ -48,6 +48,12 @@ def test_not_used_where_it_cannot_run():
     assert graphs_for_training(None, [], torch.device("cuda"), torch.bfloat16) == (None, "")
     msg = graphs_for_training(fp, [], torch.device("cuda"), torch.float16)[1]
     assert msg == "CUDA graphs off: fp16 (GradScaler)"
+    from pref_helpers import step_config
+    from tuneboard_trainer.stages import PreferenceStep
+
+    kto = PreferenceStep(step_config(stage="kto"))
+    assert graphs_for_training(fp, [], torch.device("cuda"), torch.bfloat16, kto) == (
+        None, "CUDA graphs off: the kto stage runs eagerly")
 
 
 def test_host_embedding_gives_the_same_loss_and_grads():

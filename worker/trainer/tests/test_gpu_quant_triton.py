@@ -149,7 +149,11 @@ def test_fast_path_lora_step_on_a_quantized_base_matches_the_reference_path(meth
         opt.step()
         after[len(after)] = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     for k in after[0]:
-        assert rel_err(after[1][k] - start[k], after[0][k] - start[k]) < 0.2, k
+        # AdamW's first step is lr * sign(grad): an entry whose gradient is within the kernels' rounding noise (5 %
+        # of the gradient's norm for FP8 inputs) may step either way, so the steps are compared where the
+        # reference gradient is at least a quarter of its RMS.
+        big = ref_g[k].abs() >= 0.25 * ref_g[k].pow(2).mean().sqrt()
+        assert rel_err((after[1][k] - start[k])[big], (after[0][k] - start[k])[big]) < 0.1, k
 
 
 def test_a_quantized_run_takes_the_fast_path_on_cuda(tmp_path, tiny_model_dir, dataset_dir):

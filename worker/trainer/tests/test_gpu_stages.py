@@ -114,3 +114,24 @@ def test_dpo_on_a_llama_8b_layer_matches_the_reference_path():
     benchmark's step."""
     batch = random_pairs([128, 128], [(384, 384), (384, 300)], LLAMA8B_LAYER["vocab_size"], seed=6)
     _compare(LLAMA8B_LAYER, batch, step_config())
+
+
+def test_a_dpo_run_on_cuda_replays_its_micro_batches_as_cuda_graphs(tmp_path, tiny_model_dir):
+    """The real trainer on CUDA: a dpo run takes the fast path with PairGraphs by default, and its losses and
+    margins are the reference path's within bf16 noise."""
+    from test_stages_train import cfg, log_lines, run, stage_data_dir
+
+    data = stage_data_dir(tmp_path / "data")
+    kw = dict(stage="dpo", dataset=["identity_pref"], max_samples=8, max_steps=4, device="cuda", lora_dropout=0.0,
+              learning_rate=5e-3)
+    run(cfg(tmp_path, tiny_model_dir, data, "ref", fast_path="off", **kw))
+    _, events = run(cfg(tmp_path, tiny_model_dir, data, "fast", **kw))
+    logs = [e.message for e in events if e.type == "log"]
+    assert any(m.startswith("CUDA graphs: one replay per packed pair micro-batch") for m in logs), logs
+    recorded = [m for m in logs if m.startswith("CUDA graphs: ") and "recorded" in m]
+    assert recorded and "turned off" not in recorded[0] and not recorded[0].startswith("CUDA graphs: 0 "), logs
+    ref, fast = log_lines(tmp_path / "ref"), log_lines(tmp_path / "fast")
+    assert len(ref) == len(fast) == 4
+    for r, f in zip(ref, fast):
+        assert abs(f["loss"] - r["loss"]) <= 2e-2 * abs(r["loss"]) + 5e-3, (f, r)
+        assert abs(f["rewards/margins"] - r["rewards/margins"]) <= 5e-2 * abs(r["rewards/margins"]) + 5e-3, (f, r)

@@ -108,3 +108,16 @@ def test_without_a_device_clock_the_fixed_rule_decides():
     measured = FastPath(model, 1000, memory_budget=budget, measure_costs=True)
     assert measured.recompute_plan is None
     assert (measured.ckpt_layers, measured.mlp_recompute) == fp.plan_recompute(budget) == (0, 1)
+
+
+def test_a_quantized_base_keeps_the_fixed_rule():
+    """Over a quantized base the projections have no plain weight to time (their kernels cost differently): the
+    fixed rule decides, as it does without a device clock."""
+    from quant_helpers import quantized_lora_model
+
+    model = quantized_lora_model({**SMALL, "num_hidden_layers": 4}, "nf4")
+    fp = FastPath(model, max_tokens=1000)
+    budget = 4 * fp.act_bytes_per_token() * 1000 - 2 * 2 * SMALL["intermediate_size"] * 1000
+    measured = FastPath(model, 1000, memory_budget=budget, measure_costs=True)
+    assert measured.recompute_plan is None
+    assert (measured.ckpt_layers, measured.mlp_recompute) == fp.plan_recompute(budget)

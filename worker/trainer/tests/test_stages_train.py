@@ -26,9 +26,13 @@ def fill(records, name="Greatbot", author="Allen"):
 
 @pytest.fixture(scope="module")
 def stage_data(tmp_path_factory):
-    """A data folder with the bundled identity preference pairs (filled in), KTO records made from them, and a
-    small raw-text corpus; never the user's data folder."""
-    d = tmp_path_factory.mktemp("stage_data")
+    return stage_data_dir(tmp_path_factory.mktemp("stage_data"))
+
+
+def stage_data_dir(d):
+    """A data folder at `d` with the bundled identity preference pairs (filled in), KTO records made from them,
+    and a small raw-text corpus; never the user's data folder."""
+    d.mkdir(parents=True, exist_ok=True)
     pairs = fill(json.loads((TEMPLATES / "identity_pref.json").read_text(encoding="utf-8")))
     (d / "identity_pref.json").write_text(json.dumps(pairs, ensure_ascii=False), encoding="utf-8")
     kto = [{"instruction": p["instruction"], "output": p[k], "label": k == "chosen"}

@@ -210,9 +210,10 @@ class TrainingRun:
         # under DDP it gets no wrapper and gradients are averaged by dist.sync_grads after each window.
         self.fwd_model = self.dist.wrap(model, device, manual_grads=self.fast is not None)
         self.params = [p for p in model.parameters() if p.requires_grad]
-        # CUDA graphs of the fast path's forward + backward (fast/graph.py); None = run it eagerly.
-        self.graphs, self.graphs_msg = graphs_for_training(self.fast if self.pref_step is None else None,
-                                                             self.params, device, self.dtype)
+        # CUDA graphs of the fast path's forward + backward (fast/graph.py; a dpo micro-batch's reference pass,
+        # policy pass, loss and backward: fast/pair_graph.py); None = run it eagerly.
+        self.graphs, self.graphs_msg = graphs_for_training(self.fast, self.params, device, self.dtype,
+                                                             self.pref_step)
         self.phases["training setup"] = time.time() - t_phase
         self.model = model
 
@@ -284,7 +285,10 @@ class TrainingRun:
                 else dist.share(window))
         for i, (b, weight) in enumerate(mine):
             scale = weight * dist.world / max(1, n_window)  # ranks' gradients are averaged
-            if self.graphs is not None:  # forward + backward: one CUDA graph replay
+            if self.graphs is not None and self.pref_step is not None:  # one replay, summed over the pairs
+                loss, metrics = self.graphs.run(b, scale)
+                self.window_metrics.append(metrics)
+            elif self.graphs is not None:  # forward + backward: one CUDA graph replay
                 loss = self.graphs.run(b, scale)
             else:
                 with self.autocast, dist.accumulating(self.fwd_model, last=i == len(mine) - 1):

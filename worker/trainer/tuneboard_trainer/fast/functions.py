@@ -238,9 +238,26 @@ def _MLP_APPLY(*args):
     return _function_apply(_MLPLoRA)(*args)
 
 
+def _dynamo_settings() -> None:
+    """dynamo's settings for the regional compiles (FastPath's pre/post halves and their kernels)."""
+    import torch._dynamo
+
+    # Each region is one function called by every block, with a few guarded variants (block 0's input needs no
+    # gradient; blocks that recompute gate/up or keep the SwiGLU product; a benchmark switching variants in one
+    # process). Past dynamo's default limit of 8 it would silently run them eagerly (a variable-length workload
+    # then trains at a quarter of its speed).
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+    # The blocks' floats (LoRA scaling, norm eps, Gemma's soft-cap) as constants: left dynamic, dynamo passes each
+    # as a 0-d CPU tensor, and inductor builds C++ CPU kernels for them inside every CUDA region (a C++ compile
+    # per region and recompile on the first run: minutes on a fresh machine). Every block has the same values,
+    # so no recompiles follow.
+    torch._dynamo.config.specialize_float = True
+
+
 def compile_pointwise() -> None:
     """Swap the pointwise helpers for torch.compile'd ones (dynamic shapes: one compile for all token counts),
-    and make the Functions' graph-break wrappers (FUNCTION_MODE)."""
+    and make the Functions' graph-break wrappers (FUNCTION_MODE); dynamo's settings for the regions."""
+    _dynamo_settings()
     if _Kernels.compiled:
         return
     for f in (_GroupLoRA, _NormGroupLoRA, _MLPLoRA):

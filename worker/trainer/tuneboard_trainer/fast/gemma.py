@@ -138,9 +138,6 @@ class GemmaFastPath(FastPath):
         super().__init__(model, max_tokens, compile=False, options=options, **kw)
         self.pre, self.post = _gemma_pre_attn, _gemma_post_attn
         if compile:
-            import torch._dynamo
-
-            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
             compile_pointwise()
             compile_gemma()
             compile_softcap()

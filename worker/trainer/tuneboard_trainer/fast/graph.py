@@ -229,8 +229,10 @@ class StepGraphs:
         return slot
 
 
-def graphs_for_training(fast: Optional[FastPath], params, device, dtype) -> tuple[Optional[StepGraphs], str]:
-    """StepGraphs for a run, or None, and a line for the log. FastPathOptions.cuda_graphs=False turns them off."""
+def graphs_for_training(fast: Optional[FastPath], params, device, dtype,
+                        pref_step=None) -> tuple[Optional[StepGraphs], str]:
+    """StepGraphs for a run, or None, and a line for the log. FastPathOptions.cuda_graphs=False turns them off.
+    With a stages.PreferenceStep: PairGraphs (pair_graph.py) for dpo; kto and rm run eagerly."""
     if fast is None or device.type != "cuda":
         return None, ""
     if not fast.options.cuda_graphs:
@@ -240,4 +242,11 @@ def graphs_for_training(fast: Optional[FastPath], params, device, dtype) -> tupl
            else f"{fast.model.config.architecture}'s fast path" if not getattr(fast, "graphs_ok", True) else "")
     if why:
         return None, f"CUDA graphs off: {why}"
+    if pref_step is not None:
+        if pref_step.cfg.stage != "dpo":
+            return None, f"CUDA graphs off: the {pref_step.cfg.stage} stage runs eagerly"
+        from .pair_graph import PairGraphs  # it builds on this module
+
+        return (PairGraphs(pref_step, fast, params, device, dtype),
+                "CUDA graphs: one replay per packed pair micro-batch shape (reference, policy, loss, backward)")
     return StepGraphs(fast, params, device, dtype), "CUDA graphs: one replay per packed micro-batch shape"

@@ -20,8 +20,6 @@ layout is warmed up before recording. Not for kto (its KL rows) or rm (its value
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from ..preference import pair_loss
@@ -131,15 +129,4 @@ class PairGraphs(StepGraphs):
         return slot.loss.clone(), {k: v.clone() for k, v in slot.metrics.items()}
 
 
-def pair_graphs_for(step, fast, params, device, dtype) -> Optional[PairGraphs]:
-    """PairGraphs for a dpo PreferenceStep on the fast path on CUDA, under graph.graphs_for_training's rules
-    (no adapter dropout, bf16, no offloaded recompute, a family whose fast path takes graphs); else None."""
-    from .graph import graphs_for_training
-
-    if step is None or step.cfg.stage != "dpo" or fast is None:
-        return None
-    sg, _ = graphs_for_training(fast, params, device, dtype)
-    return None if sg is None else PairGraphs(step, fast, params, device, dtype)
-
-
-__all__ = ["PairGraphs", "pair_graphs_for"]
+__all__ = ["PairGraphs"]

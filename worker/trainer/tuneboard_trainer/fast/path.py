@@ -91,13 +91,6 @@ class FastPath:
         self.aux_coef, self.aux = 0.0, None
         fuse_weights(model, self.options.augmented_weights)  # q/k/v and gate/up: one GEMM each (the modules' weights become views)
         if compile:
-            import torch._dynamo
-
-            # Each region is one function called by every block, with a few guarded variants (block 0's input
-            # needs no gradient; blocks that recompute gate/up or keep the SwiGLU product; a benchmark switching
-            # variants in one process). Past dynamo's default limit of 8 it would silently run them eagerly
-            # (a variable-length workload then trains at a quarter of its speed).
-            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
             compile_pointwise()
             self.pre = torch.compile(_pre_attn, dynamic=True)
             # MoE blocks: the routing and the grouped GEMMs run eagerly (only the attention half is compiled).
@@ -180,9 +173,11 @@ class FastPath:
         from .recompute_costs import measure_costs
         from .recompute_plan import RecomputePlan, plan_from_costs
 
-        weight = self.model.model.layers[0].mlp.down_proj.weight
-        # What gets timed is this class's Llama block (recompute_costs._block): other families keep their rules.
-        if costs is None and (weight.device.type != "cuda" or type(self) is not FastPath or getattr(self, "moe", False)):
+        weight = self.model.model.layers[0].mlp.down_proj.weight  # None over a quantized base
+        # What gets timed is this class's Llama block with plain weights (recompute_costs._block): other families
+        # and quantized bases, whose kernels cost differently, keep their rules.
+        if costs is None and (weight is None or weight.device.type != "cuda" or type(self) is not FastPath
+                              or getattr(self, "moe", False)):
             self.recompute_plan = None
             return None
         c = self.model.config
