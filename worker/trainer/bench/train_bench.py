@@ -864,7 +864,7 @@ def main(argv=None) -> int:
 
         dpo_result = dpo_bench.run_workload(args, device, meta)
         runs, busy = runs + dpo_result["runs"], {**busy, **dpo_result["gpu_busy"]}
-        records.append(dpo_result["record"])
+        records.extend(dpo_result["records"])
     print()
     print_table(runs)
     for rec in records:

@@ -51,3 +51,20 @@ def test_the_cuda_graph_variant_runs_eagerly_where_there_are_no_graphs(tmp_path)
     assert rc == 0
     runs = json.loads(out.read_text())["runs"]
     assert [r["variant"] for r in runs] == ["ck0", "ck0g"] and all("error" not in r for r in runs)
+
+
+def test_later_epoch_variants_read_cached_references_and_get_their_own_record(tmp_path):
+    """r: every pair's reference log-probs cached before the timed steps (a later epoch of a run); its runs make a
+    second record, and the first record keeps to the variants that run the reference pass every step."""
+    pytest.importorskip("peft")
+    out, records = tmp_path / "dpo.json", tmp_path / "records.json"
+    rc = dpo_bench.main(["--quick", "--device", "cpu", "--variants", "ck0,ck0r,ck0gr", "--steps", "1",
+                         "--baseline-best-of", "1", "--no-gpu-busy", "--json-out", str(out),
+                         "--records-out", str(records)])
+    assert rc == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert [r.get("variant") for r in runs] == [None, "ck0", "ck0r", "ck0gr"] and all("error" not in r for r in runs)
+    same_step, later = json.loads(records.read_text())
+    assert same_step["name"] == "train.dpo_sigmoid_2x2x64" and same_step["ours_variant"] == "ck0"
+    assert later["name"] == "train.dpo_sigmoid_2x2x64_later_epochs" and later["ours_variant"] in ("ck0r", "ck0gr")
+    assert "reference log-probs cached" in later["workload"]

@@ -179,7 +179,8 @@ def test_pair_graph_layout_routes_labelled_rows_to_their_documents():
     model = lora_model(SMALL)
     batch = pairs()
     *_, key, host = _recorded_body(model, batch, step_config())
-    N, S, L, M, P = key
+    N, S, L, M, P, known = key
+    assert known is False  # no ReferenceCache: the graph runs the reference pass
     lengths = batch["attention_mask"].sum(1).tolist()
     assert sum(lengths) == 133 and N == 256 and S == 8 and L == 128 and M == 256 and P == 3  # 6 rows + padding
     assert host["cu"].tolist()[: 8] == [0] + torch.tensor(lengths).cumsum(0).tolist() + [N]
@@ -205,3 +206,41 @@ def test_the_recorded_dpo_step_with_a_frozen_adapter_reference_matches_the_eager
     frozen = shifted_adapter(model)
     eager = step_loss(model, batch, cfg, CPU, NOCAST, fast=True, reference_weights=frozen)
     assert_same(_recorded_body(model, batch, cfg, reference_weights=frozen)[:3], eager)
+
+
+def test_a_cached_reference_gives_the_recorded_step_without_its_reference_pass(monkeypatch):
+    """Once a batch's pairs are in the ReferenceCache, its layout is recorded without the reference pass and
+    reads the cached log-probs: the same loss, metrics and gradients."""
+    from fast_helpers import grads
+    from tuneboard_trainer.fast.pair_graph import PairGraphs
+    from tuneboard_trainer.reference_cache import ReferenceCache
+    from tuneboard_trainer.stages import PreferenceStep
+
+    model = lora_model(SMALL)
+    cfg, batch = step_config(pref_beta=2.0), pairs(seed=8)
+    batch["index"] = torch.tensor([2, 0, 1])
+    step = PreferenceStep(cfg)
+    step.fast, step.cache = FastPath(model, max_tokens=1 << 20), ReferenceCache(3, CPU)
+    pg = PairGraphs(step, step.fast, [p for p in model.parameters() if p.requires_grad], CPU, torch.float32)
+
+    def recorded():
+        model.zero_grad(set_to_none=True)
+        key, host = pg.layout(batch, 1.0 / step.samples(batch))
+        pg._ensure_grads()
+        slot = pg._new_slot(key)
+        slot.fill(host)
+        pg._body(slot)
+        return key, slot, grads(model)
+
+    key, first, g_first = recorded()
+    assert key[-1] is False and step.known_reference(batch) is None
+    step.remember_reference(batch, first.ref)  # what PairGraphs.run does after a replay
+    torch.testing.assert_close(step.known_reference(batch), first.ref)
+    monkeypatch.setattr(pg, "_reference", lambda: pytest.fail("the reference pass ran"))
+    key, second, g_second = recorded()
+    assert key[-1] is True
+    assert float(second.loss) == pytest.approx(float(first.loss), rel=1e-6)
+    for k in first.metrics:
+        torch.testing.assert_close(second.metrics[k], first.metrics[k])
+    for k in g_first:
+        assert rel_err(g_second[k], g_first[k]) < 1e-6, k

@@ -219,3 +219,29 @@ def test_validate_config_applies_the_stage_rules(tmp_path):
     p = subprocess.run([sys.executable, "-m", "tuneboard_trainer", "validate-config", "--config",
                         str(tmp_path / "c.json")], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2 and p.stdout.startswith("finetuning_type: pref_loss sigmoid compares against")
+
+
+def test_a_dpo_run_computes_each_pairs_reference_once(tmp_path, tiny_model_dir, stage_data, monkeypatch):
+    """Two epochs of dpo: the reference pass runs for the first epoch's micro-batches only (reference_cache.py),
+    and the run's losses and metrics are those of a run that recomputes it every step."""
+    from tuneboard_trainer.stages import PreferenceStep
+
+    passes = []
+    real = PreferenceStep._logps
+
+    def counting(self, model, rows, device, reference):
+        passes.append(reference)
+        return real(self, model, rows, device, reference)
+
+    monkeypatch.setattr(PreferenceStep, "_logps", counting)
+    kw = dict(stage="dpo", dataset=["identity_pref"], max_samples=8, num_train_epochs=2)
+    run(cfg(tmp_path, tiny_model_dir, stage_data, "cached", **kw))
+    assert passes.count(True) == 2 and passes.count(False) == 4  # 2 micro-batches of 4 pairs an epoch
+    monkeypatch.setattr(PreferenceStep, "cache_references", lambda self, rows, device: None)
+    run(cfg(tmp_path, tiny_model_dir, stage_data, "recomputed", **kw))
+    assert passes.count(True) == 2 + 4
+    cached, recomputed = log_lines(tmp_path / "cached"), log_lines(tmp_path / "recomputed")
+    assert len(cached) == len(recomputed) == 4
+    for a, b in zip(cached, recomputed):
+        for key in ("loss", "rewards/margins", "logps/rejected"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-4), (key, a, b)

@@ -21,10 +21,12 @@ from .templates import IGNORE_INDEX, TemplateError
 
 @dataclass
 class PairSample:
-    """One preference pair: token ids of the shared prompt and of each answer."""
+    """One preference pair: token ids of the shared prompt and of each answer; index: its position among the
+    run's training rows (reference_cache.py), -1 outside them."""
     prompt: list[int]
     chosen: list[int]
     rejected: list[int]
+    index: int = -1
 
 
 @dataclass
@@ -222,7 +224,10 @@ def pair_batch(samples: list[PairSample], pad_id: int) -> dict:
     """One micro-batch: the chosen rows, then the rejected rows (2B rows), padded to one length."""
     ids, labels, mask = _rows([(s.prompt, s.chosen) for s in samples] + [(s.prompt, s.rejected) for s in samples],
                               pad_id)
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+    import torch
+
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask,
+            "index": torch.tensor([s.index for s in samples], dtype=torch.long)}  # (B,)
 
 
 def kto_batch(samples: list[KtoSample], pad_id: int) -> dict:

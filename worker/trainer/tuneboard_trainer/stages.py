@@ -29,6 +29,7 @@ from .lora import adapters_disabled
 from .preference import (REFERENCE_LOSSES, kto_loss, last_token_hidden, pair_loss, reward_pair_loss,
                          sequence_logps)
 from .fast.preference import adapters_zeroed, document_logps, last_hidden, pack_for
+from .reference_cache import ReferenceCache
 from .stage_data import kto_batch, load_documents, load_kto, load_pairs, pair_batch, sample_tokens
 
 PREFERENCE_STAGES = ("rm", "dpo", "kto")  # served by PreferenceStep
@@ -114,6 +115,25 @@ class PreferenceStep:
         self.reference_weights: Optional[dict] = None
         # The run's fast.FastPath when its rows go through the fast path (train.py sets it); None: reference path.
         self.fast = None
+        # dpo against a reference: its log-probs per training pair after the pair's first step (reference_cache.py)
+        self.cache: Optional[ReferenceCache] = None
+
+    def cache_references(self, rows: list, device) -> None:
+        """Number the run's training pairs and keep their reference log-probs once computed (dpo with a
+        reference loss; kto's KL rows pair samples anew each step, so kto recomputes)."""
+        if self.cfg.stage != "dpo" or not self.reference:
+            return
+        for i, row in enumerate(rows):
+            row.index = i
+        self.cache = ReferenceCache(len(rows), device)
+
+    def known_reference(self, batch: dict) -> Optional[torch.Tensor]:
+        """(2B,) cached reference log-probs of a pair batch (chosen rows, then rejected), or None."""
+        return self.cache.lookup(batch) if self.cache is not None else None
+
+    def remember_reference(self, batch: dict, ref: torch.Tensor) -> None:
+        if self.cache is not None:
+            self.cache.store(batch, ref)
 
     def use_chain_reference(self, chained: bool, parent: Optional[dict], resume: Optional[dict], device) -> None:
         """The reference of an SFT -> preference chain is the SFT model: the SFT run's adapter as it ended, frozen
@@ -191,7 +211,11 @@ class PreferenceStep:
             return losses.sum(), metrics
         ref_c = ref_r = None
         if self.reference:
-            ref_c, ref_r = self._logps(model, rows, device, reference=True)[0].chunk(2)
+            ref = self.known_reference(batch)
+            if ref is None:
+                ref = self._logps(model, rows, device, reference=True)[0]
+                self.remember_reference(batch, ref)
+            ref_c, ref_r = ref.chunk(2)
         logps, n = self._logps(model, rows, device, reference=False)
         (c, r), (nc, nr) = logps.chunk(2), n.chunk(2)
         losses, metrics = pair_loss(cfg.pref_loss, cfg.pref_beta, c, r, nc, nr, ref_c, ref_r, ftx=cfg.pref_ftx,

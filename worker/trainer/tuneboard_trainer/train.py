@@ -202,6 +202,7 @@ class TrainingRun:
             self.fast, self.fast_msg = for_training(self.options, fast_cfg, model, device, run_tokens, self.dist)
         if self.pref_step is not None:
             self.pref_step.fast = self.fast
+            self.pref_step.cache_references(self.rows, device)  # dpo: reference log-probs kept after epoch 1
         self.aux_coef, self.aux_msg = aux_loss_coef(cfg.moe_aux_loss_coef, model, self.pref_step is None)
         if cfg.gradient_checkpointing and self.fast is None:
             enable_gradient_checkpointing(model)

@@ -10,7 +10,8 @@ documents 0 .. P-1 are the chosen rows, P .. 2P-1 the rejected ones, as stages.p
 document of every labelled row (padding rows add into a spare slot no loss reads) and each document's labelled
 token count. Inside the graph (fast/preference.py's steps on static buffers):
 
-  reference  no_grad, adapters zeroed (or the frozen SFT adapter swapped in): summed log-probs per document;
+  reference  no_grad, adapters zeroed (or the frozen SFT adapter swapped in): summed log-probs per document,
+             kept in the step's ReferenceCache; a layout whose pairs are all cached reads them instead;
   policy     the same with gradients; pair_loss (preference.py) over chosen / rejected; backward of
              loss x scale into the adapters' .grad tensors, which stay allocated (zero_grad(set_to_none=False)).
 
@@ -30,17 +31,25 @@ from .weights import HostEmbedding
 
 
 class _PairSlot(_Slot):
-    """_Slot's buffers plus each labelled row's document and each document's labelled count."""
+    """_Slot's buffers plus each labelled row's document, each document's labelled count and the pairs'
+    reference log-probs: read by a layout whose pairs are all in the step's ReferenceCache (`known`), written by
+    the reference pass otherwise."""
 
     FIELDS = _Slot.FIELDS + ("doc", "counts")
 
     def __init__(self, key: tuple, device):
-        N, S, L, M, P = key
+        N, S, L, M, P, known = key
         super().__init__((N, S, L, M), device)
-        self.key, self.pairs = key, P
+        self.key, self.pairs, self.known = key, P, known
         self.doc = torch.zeros((M,), dtype=torch.long, device=device)  # (M,) document of each labelled row
         self.counts = torch.zeros((S,), dtype=torch.long, device=device)  # (S,) labelled tokens per document
+        self.ref = torch.zeros((2 * P,), dtype=torch.float32, device=device)  # (2P,) chosen, then rejected
         self.metrics: dict[str, torch.Tensor] = {}  # outputs: (P,) per-pair metrics, allocated by the warm-up
+
+    def fill(self, host: dict) -> None:
+        super().fill(host)
+        if self.known:  # already on the device (the cache's table): an ordered device copy
+            self.ref.copy_(host["ref"])
 
 
 class PairGraphs(StepGraphs):
@@ -58,8 +67,9 @@ class PairGraphs(StepGraphs):
         return _PairSlot(key, self.device)
 
     def layout(self, batch: dict, scale: float) -> tuple[tuple, dict]:
-        """The key (N, S, L, M, P) of a collated pair batch (chosen rows, then rejected rows) and its static-buffer
-        contents (pinned on CUDA)."""
+        """The key (N, S, L, M, P, known) of a collated pair batch (chosen rows, then rejected rows; known: its
+        reference log-probs are cached, so the graph has no reference pass) and its static-buffer contents
+        (pinned on CUDA)."""
         mb = pack_rows(batch["input_ids"], batch["labels"], batch["attention_mask"])
         (N, S, L, M), host = super().layout(mb, scale)
         docs = len(mb["cu_seqlens"]) - 1
@@ -73,7 +83,10 @@ class PairGraphs(StepGraphs):
         host["counts"] = torch.bincount(real, minlength=S)[:S]
         if self.device.type == "cuda":
             host["doc"], host["counts"] = host["doc"].pin_memory(), host["counts"].pin_memory()
-        return (N, S, L, M, P), host
+        ref = self.step.known_reference(batch) if self.step.reference else None
+        if ref is not None:
+            host["ref"] = ref
+        return (N, S, L, M, P, ref is not None), host
 
     def _sums(self, mb: dict, slot: _PairSlot) -> torch.Tensor:
         """(S,) summed log-probs of each document's labelled tokens (document_logps on static buffers)."""
@@ -98,8 +111,10 @@ class PairGraphs(StepGraphs):
         with self.cast(recording=True):
             ref_c = ref_r = None
             if self.step.reference:
-                with torch.no_grad(), self._reference():
-                    ref_c, ref_r = self._sums(mb, slot)[: 2 * P].chunk(2)
+                if not slot.known:
+                    with torch.no_grad(), self._reference():
+                        slot.ref.copy_(self._sums(mb, slot)[: 2 * P])
+                ref_c, ref_r = slot.ref.chunk(2)
             c, r = self._sums(mb, slot)[: 2 * P].chunk(2)
             nc, nr = slot.counts[: 2 * P].chunk(2)
             losses, metrics = pair_loss(cfg.pref_loss, cfg.pref_beta, c, r, nc, nr, ref_c, ref_r, ftx=cfg.pref_ftx,
@@ -126,6 +141,8 @@ class PairGraphs(StepGraphs):
         slot = self.replayed(batch, scale)
         if slot is None:
             return self.eager_pair(batch, scale)
+        if self.step.reference and not slot.known:
+            self.step.remember_reference(batch, slot.ref)
         return slot.loss.clone(), {k: v.clone() for k, v in slot.metrics.items()}
 
 
