@@ -24,6 +24,8 @@ WORKLOADS = [  # record name, label, target
     ("train.seed_run", "3 seed run, process start → adapter saved", "≥ 10x, ≤ 10 s"),
     ("train.long_context", "4 long context, batch 1", "≥ 4x"),
     ("train.dpo_sigmoid_2x2x512", "5 `dpo` sigmoid, 2 pairs of 2×512, at ≤ the baseline's memory", "≥ 2.5x"),
+    ("train.dpo_sigmoid_2x2x512_later_epochs", "5 `dpo`, a later epoch: our reference log-probs cached, the "
+     "baseline's recomputed", "none set"),
     ("train.gemma2_9b.fixed_2x1024", "Gemma-2-9B shape, `fixed` 2×1024, at ≤ the baseline's memory", "≥ 2x"),
     ("train.moe.qwen3_30b_a3b.lora.eager", "Qwen3-30B-A3B shape (MoE) 2×1024, baseline looping over experts",
      "≥ 3x"),

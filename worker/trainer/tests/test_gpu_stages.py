@@ -132,6 +132,11 @@ def test_a_dpo_run_on_cuda_replays_its_micro_batches_as_cuda_graphs(tmp_path, ti
     assert recorded and "turned off" not in recorded[0] and not recorded[0].startswith("CUDA graphs: 0 "), logs
     ref, fast = log_lines(tmp_path / "ref"), log_lines(tmp_path / "fast")
     assert len(ref) == len(fast) == 4
+    beta = 0.1  # the default pref_beta
     for r, f in zip(ref, fast):
+        # bf16 summed log-probs carry about 3e-4 of their size in noise (the module docstring), and the reference
+        # and policy passes round differently (no-grad and grad kernels): a margin may differ by beta x 4 x that
+        # even at step 1, where policy and reference are one model.
+        noise = 3e-4 * (abs(r["logps/chosen"]) + abs(r["logps/rejected"]))
         assert abs(f["loss"] - r["loss"]) <= 2e-2 * abs(r["loss"]) + 5e-3, (f, r)
-        assert abs(f["rewards/margins"] - r["rewards/margins"]) <= 5e-2 * abs(r["rewards/margins"]) + 5e-3, (f, r)
+        assert abs(f["rewards/margins"] - r["rewards/margins"]) <= 5e-2 * abs(r["rewards/margins"]) + 4 * beta * noise, (f, r)
