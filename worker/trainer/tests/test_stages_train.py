@@ -94,6 +94,7 @@ def test_dpo_run_from_the_cli_learns_the_preference_and_its_adapter_loads_in_pef
     assert events[-1].type == "done"
     logs = [e.message for e in events if e.type == "log"]
     assert any("stage dpo: pref_loss sigmoid, beta 0.1" in m and "reference path" in m
+               and "its log-probs kept per pair after the pair's first step" in m
                and "LoRA adapter switched off" in m for m in logs)
 
     steps = log_lines(tmp_path / "dpo")

@@ -73,7 +73,8 @@ def describe(cfg: TrainConfig, chained: bool = False, fast: bool = False) -> Opt
         ref = reference_words(cfg, chained)
         extra = f", gamma {cfg.simpo_gamma}" if cfg.pref_loss == "simpo" else ""
         ftx = f", SFT weight {cfg.pref_ftx}" if cfg.pref_ftx > 0 and cfg.pref_loss != "orpo" else ""
-        return f"stage dpo: pref_loss {cfg.pref_loss}, beta {cfg.pref_beta}{extra}{ftx}; {ref}; {path}"
+        kept = ", its log-probs kept per pair after the pair's first step" if needs_reference(cfg) else ""
+        return f"stage dpo: pref_loss {cfg.pref_loss}, beta {cfg.pref_beta}{extra}{ftx}; {ref}{kept}; {path}"
     if cfg.stage == "rm":
         return f"stage rm: a value head on the last token, pairwise loss; {path}"
     if cfg.stage == "kto":
