@@ -142,8 +142,7 @@ def known_references(side, batches: list[dict], device, autocast) -> None:
         b["index"] = torch.arange(start, start + n)
         start += n
         with torch.no_grad(), autocast:
-            ref, _ = step._logps(side.model, step._inputs(b, device), device, reference=True)
-        step.remember_reference(b, ref)
+            step.reference_logps(side.model, b, device)
 
 
 def set_variant(side, variant: str, max_tokens: int, batches: list[dict], device, autocast) -> None:
@@ -196,7 +195,8 @@ def summarize(runs: list[dict], busy: dict, meta: dict, seq: int, cached: bool =
     o, b = (ours or {}).get("tokens_per_s"), (base or {}).get("tokens_per_s")
     bound = (busy.get("dpo") or {}).get("gpu_busy_tokens_per_s")
     return {
-        "name": f"train.dpo_sigmoid_2x2x{seq}" + ("_later_epochs" if cached else ""), "ours": o, "baseline": b, "unit": "tokens/s",
+        "name": f"train.dpo_sigmoid_2x2x{seq}" + ("_later_epochs" if cached else ""), "ours": o, "baseline": b,
+        "unit": "tokens/s",
         "ratio": round(o / b, 3) if o and b else None,
         "ours_peak_gib": (ours or {}).get("peak_gib"), "baseline_peak_gib": (base or {}).get("peak_gib"),
         "card": meta["card"], "date": tb.DATE, "ours_variant": (ours or {}).get("variant"),

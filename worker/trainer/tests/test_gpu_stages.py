@@ -132,7 +132,9 @@ def test_a_dpo_run_on_cuda_replays_its_micro_batches_as_cuda_graphs(tmp_path, ti
     assert recorded and "turned off" not in recorded[0] and not recorded[0].startswith("CUDA graphs: 0 "), logs
     ref, fast = log_lines(tmp_path / "ref"), log_lines(tmp_path / "fast")
     assert len(ref) == len(fast) == 4
-    beta = 0.1  # the default pref_beta
+    from tuneboard_trainer.config import TrainConfig
+
+    beta = TrainConfig.__dataclass_fields__["pref_beta"].default  # the run's pref_beta
     for r, f in zip(ref, fast):
         # bf16 summed log-probs carry about 3e-4 of their size in noise (the module docstring), and the reference
         # and policy passes round differently (no-grad and grad kernels): a margin may differ by beta x 4 x that

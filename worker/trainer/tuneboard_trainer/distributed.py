@@ -222,8 +222,8 @@ class Dist:
 
     def close(self) -> None:
         if self.enabled and torch.distributed.is_initialized():
-            # The ranks leave the group together: rank 1 destroying its gloo group while rank 0 still wrote its
-            # files (the loss plot) was seen to abort rank 1 ("terminate called without an active exception").
+            # The ranks leave the group together: a rank that destroys its gloo group while rank 0 still writes
+            # its files (the loss plot) can abort ("terminate called without an active exception", SIGABRT).
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
 

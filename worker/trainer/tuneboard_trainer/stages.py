@@ -136,6 +136,16 @@ class PreferenceStep:
         if self.cache is not None:
             self.cache.store(batch, ref)
 
+    def reference_logps(self, model, batch: dict, device, rows=None) -> torch.Tensor:
+        """(2B,) reference log-probs of a pair batch (chosen rows, then rejected): from the cache when every pair
+        is known, else a no-grad reference pass over `rows` (this step's inputs of the batch), then kept."""
+        ref = self.known_reference(batch)
+        if ref is None:
+            rows = self._inputs(batch, device) if rows is None else rows
+            ref = self._logps(model, rows, device, reference=True)[0]
+            self.remember_reference(batch, ref)
+        return ref
+
     def use_chain_reference(self, chained: bool, parent: Optional[dict], resume: Optional[dict], device) -> None:
         """The reference of an SFT -> preference chain is the SFT model: the SFT run's adapter as it ended, frozen
         (`parent` when this run starts the chain; a resumed or continued chain run has it in its own state, saved
@@ -212,11 +222,7 @@ class PreferenceStep:
             return losses.sum(), metrics
         ref_c = ref_r = None
         if self.reference:
-            ref = self.known_reference(batch)
-            if ref is None:
-                ref = self._logps(model, rows, device, reference=True)[0]
-                self.remember_reference(batch, ref)
-            ref_c, ref_r = ref.chunk(2)
+            ref_c, ref_r = self.reference_logps(model, batch, device, rows).chunk(2)
         logps, n = self._logps(model, rows, device, reference=False)
         (c, r), (nc, nr) = logps.chunk(2), n.chunk(2)
         losses, metrics = pair_loss(cfg.pref_loss, cfg.pref_beta, c, r, nc, nr, ref_c, ref_r, ftx=cfg.pref_ftx,
