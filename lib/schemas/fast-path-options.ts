@@ -24,6 +24,7 @@ export const FAST_PATH_OPTION_FIELDS = [
   "dense_attention",
   "host_embedding",
   "weight_reader",
+  "shared_prompt",
   "max_tokens",
   "recomputed_blocks",
   "gate_up_recomputed_blocks",

@@ -14,10 +14,11 @@ batches on both sides (train_bench's models and helpers).
             (peft's disable_adapter), TRL's sigmoid loss, mean over pairs.
   ours      stages.PreferenceStep on the fast path (fast/preference.py): the rows packed as separate documents,
             per-document log-probs from the chunked log-softmax, the reference pass with the adapters zeroed
-            under no_grad. Variants as train_bench's (ck<K>[m<M>][c][g][e]; g = the whole micro-batch, both
+            under no_grad; each pair's shared prompt computed once (fast/shared_prompt.py). Variants as train_bench's (ck<K>[m<M>][c][g][e]; g = the whole micro-batch, both
             passes, loss and backward, as one CUDA graph: fast/pair_graph.py; r = a step of a later epoch,
             every pair's reference log-probs cached before the timed steps, as a run keeps them after a pair's
-            first step: reference_cache.py); `ref` = our reference path with gradient checkpointing.
+            first step: reference_cache.py; u = every row computed on its own, prompt included);
+            `ref` = our reference path with gradient checkpointing.
 Both: AdamW, clip_grad_norm_(1.0), one micro-batch per optimizer step. The baseline runs --baseline-best-of times
 and its GPU-busy time is measured (bench.gpu_busy); the record takes our fastest variant that peaks at no more
 memory than the baseline, among the variants that run the reference pass every step as the baseline does; the r
@@ -25,12 +26,14 @@ variants make a second record (`_later_epochs`).
 
 Useful FLOPs of a step: the policy's 4 N per token (forward + input-gradient backward) and the reference's 2 N,
 attention likewise (forward 2 * hidden * L^2 / 2 per layer, backward twice that, the reference's forward once
-more); recompute and LoRA matmuls are not counted.
+more); recompute and LoRA matmuls are not counted. They count every row's tokens, so a shared prompt computed
+once (an eighth of a pair here) shows as more useful FLOPs than the GPU ran.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import types
@@ -120,12 +123,14 @@ def ours_dpo_graph_step(side, b: dict, device, autocast) -> torch.Tensor:
     return loss / n
 
 
-def variant_flags(variant: str) -> tuple[str, bool, bool]:
-    """(train_bench's variant, g: CUDA graphs of the whole micro-batch, r: reference log-probs cached) of ours."""
+def variant_flags(variant: str) -> tuple[str, bool, bool, bool]:
+    """(train_bench's variant, g: CUDA graphs of the whole micro-batch, r: reference log-probs cached, u: each row
+    computed on its own, its prompt included: FastPathOptions.shared_prompt off) of ours."""
     if not variant.startswith("ck"):
-        return variant, False, False
+        return variant, False, False, False
     head, tail = variant[:2], variant[2:]
-    return head + tail.replace("g", "").replace("r", ""), "g" in tail, "r" in tail
+    return (head + tail.replace("g", "").replace("r", "").replace("u", ""), "g" in tail, "r" in tail,
+            "u" in tail)
 
 
 def known_references(side, batches: list[dict], device, autocast) -> None:
@@ -147,11 +152,14 @@ def known_references(side, batches: list[dict], device, autocast) -> None:
 
 def set_variant(side, variant: str, max_tokens: int, batches: list[dict], device, autocast) -> None:
     """train_bench's fast-path variants; g = CUDA graphs of the whole dpo micro-batch (PairGraphs); r = a step of
-    a later epoch, the pairs' reference log-probs cached (reference_cache.py)."""
+    a later epoch, the pairs' reference log-probs cached (reference_cache.py); u = no shared prompts (each row
+    computed on its own, as before fast/shared_prompt.py)."""
     from tuneboard_trainer.fast.pair_graph import PairGraphs
 
-    base, graphs, cached = variant_flags(variant)
+    base, graphs, cached, unshared = variant_flags(variant)
     tb.set_fast(side, None if variant == "ref" else base, max_tokens)
+    if side.fast is not None:
+        side.fast.options = dataclasses.replace(side.fast.options, shared_prompt=not unshared)
     side.step_fn, side.pair_graphs, side.pref_step.cache = ours_dpo_step, None, None
     if cached:
         known_references(side, batches, device, autocast)

@@ -10,8 +10,10 @@ import torch
 from fast_helpers import SMALL, lora_model, rel_err
 from pref_helpers import random_kto, random_pairs, shifted_adapter, step_config, step_loss
 from test_stages_train import cfg as stage_cfg, run, stage_data  # noqa: F401 (fixture)
-from tuneboard_trainer.fast import FastPath
+from tuneboard_trainer.fast import FastPath, FastPathOptions
 from tuneboard_trainer.fast.preference import _LinearLogProbs, adapters_zeroed, document_logps, pack_rows
+from tuneboard_trainer.fast.shared_prompt import pack_pairs, shared_prefix
+from tuneboard_trainer.templates import IGNORE_INDEX
 from tuneboard_trainer.lora import adapters_disabled
 from tuneboard_trainer.preference import sequence_logps
 from tuneboard_trainer.stages import attach_value_head
@@ -146,14 +148,15 @@ def test_trainer_runs_on_the_fast_path_match_the_reference_path(tmp_path, tiny_m
     fast, events = run(stage_cfg(tmp_path, tiny_model_dir, stage_data, "fast", fast_path="on", **common))
     logs = [e.message for e in events if e.type == "log"]
     assert any(m.startswith("fast path:") for m in logs)
-    assert any(m.startswith(f"stage {stage}:") and m.endswith("runs on the fast path (rows packed as documents)")
-               for m in logs)
+    packed = ("rows packed as documents, each pair's prompt computed once" if stage == "dpo"
+              else "rows packed as documents")
+    assert any(m.startswith(f"stage {stage}:") and m.endswith(f"runs on the fast path ({packed})") for m in logs)
     assert events[0].fast_path_options["active"] is True
     assert fast["losses"] == pytest.approx(reference["losses"], rel=1e-4)
     assert [e[1] for e in fast["evals"]] == pytest.approx([e[1] for e in reference["evals"]], rel=1e-4)
 
 
-def _recorded_body(model, batch, cfg, reference_weights=None):
+def _recorded_body(model, batch, cfg, reference_weights=None, shared_prompt=True):
     """(per-sample loss, metrics, adapter gradients) of what PairGraphs records for a dpo micro-batch, run here
     on the CPU without the graph: the static, bucketed buffers and the body that reads them."""
     from fast_helpers import grads
@@ -163,7 +166,7 @@ def _recorded_body(model, batch, cfg, reference_weights=None):
     step = PreferenceStep(cfg)
     if reference_weights is not None:
         step.use_reference_weights(reference_weights, CPU)
-    step.fast = FastPath(model, max_tokens=1 << 20)
+    step.fast = FastPath(model, max_tokens=1 << 20, options=FastPathOptions(shared_prompt=shared_prompt))
     model.zero_grad(set_to_none=True)
     pg = PairGraphs(step, step.fast, [p for p in model.parameters() if p.requires_grad], CPU, torch.float32)
     n = step.samples(batch)
@@ -178,9 +181,9 @@ def _recorded_body(model, batch, cfg, reference_weights=None):
 def test_pair_graph_layout_routes_labelled_rows_to_their_documents():
     model = lora_model(SMALL)
     batch = pairs()
-    *_, key, host = _recorded_body(model, batch, step_config())
-    N, S, L, M, P, known = key
-    assert known is False  # no ReferenceCache: the graph runs the reference pass
+    *_, key, host = _recorded_body(model, batch, step_config(), shared_prompt=False)
+    N, S, L, M, P, known, NE = key
+    assert known is False and NE == 0  # no ReferenceCache: the graph runs the reference pass; rows as they are
     lengths = batch["attention_mask"].sum(1).tolist()
     assert sum(lengths) == 133 and N == 256 and S == 8 and L == 128 and M == 256 and P == 3  # 6 rows + padding
     assert host["cu"].tolist()[: 8] == [0] + torch.tensor(lengths).cumsum(0).tolist() + [N]
@@ -189,6 +192,70 @@ def test_pair_graph_layout_routes_labelled_rows_to_their_documents():
     m = sum(answers)
     assert host["doc"][:m].tolist() == [d for d, a in enumerate(answers) for _ in range(a)]
     assert (host["doc"][m:] == S).all()  # padding rows: the spare slot no loss reads
+
+
+def test_pair_graph_layout_with_shared_prompts_pads_both_token_layouts():
+    model = lora_model(SMALL)
+    batch = pairs()
+    *_, key, host = _recorded_body(model, batch, step_config())
+    N, S, L, M, P, known, NE = key
+    # 133 tokens in the rows, 26 of them the prompts' second copies: 107 unique tokens
+    assert (N, NE, S, L, M, P) == (128, 256, 8, 128, 256, 3)
+    assert host["expand"].shape == (NE,) and host["pick"].shape == (N,)
+    assert host["cu"].tolist()[7] == NE  # the expanded padding: one more document
+    assert (host["expand"][133:] >= 107).all()  # made of the unique padding tokens
+    assert (host["pick"][107:] >= 133).all()  # which pick from it
+    answers = [12, 20, 4, 5, 31, 9]
+    assert host["counts"].tolist() == answers + [0, 0]
+
+
+def test_shared_prompt_layout_expands_to_the_rows_and_picks_each_token_back():
+    # Pair 0 shares 3 prompt tokens and 2 answer tokens; pair 1's rejected row is a prefix of its chosen row.
+    ids = [[5, 6, 7, 8, 9, 10], [5, 6, 7, 1, 2, 0], [5, 6, 7, 8, 9, 11], [5, 6, 7, 1, 0, 0]]
+    n = [6, 5, 6, 4]
+    prompt = [3, 3, 3, 3]
+    input_ids = torch.tensor(ids)
+    mask = (torch.arange(6)[None] < torch.tensor(n)[:, None]).long()
+    labels = torch.where(torch.arange(6)[None] < torch.tensor(prompt)[:, None], IGNORE_INDEX, input_ids)
+    labels[mask == 0] = IGNORE_INDEX
+    mb = pack_pairs(input_ids, labels, mask)
+    assert [shared_prefix(ids[0][:6], ids[2][:6]), shared_prefix(ids[1][:5], ids[3][:4])] == [5, 3]
+    assert mb["input_ids"][0].tolist() == [5, 6, 7, 8, 9, 10, 11] + [5, 6, 7, 1, 2, 1]
+    rows = [ids[r][: n[r]] for r in range(4)]
+    uniq, pos = mb["input_ids"][0], mb["position_ids"]
+    assert uniq[mb["expand"]].tolist() == sum(rows, [])  # the expanded layout is the rows, chosen ones first
+    assert pos[mb["expand"]].tolist() == sum([list(range(k)) for k in n], [])
+    assert mb["expand"][mb["pick"]].tolist() == list(range(len(uniq)))  # each token's output from a copy of it
+    assert mb["cu_seqlens"].tolist() == [0, 6, 11, 17, 21] and mb["max_len"] == 6
+    # Labelled rows: (position, target, document); the shared positions predict for both rows.
+    got = sorted(zip(mb["rows"].tolist(), mb["row_targets"].tolist(), mb["row_docs"].tolist()))
+    want = sorted([(2, 8, 0), (3, 9, 0), (4, 10, 0), (9, 1, 1), (10, 2, 1),
+                   (2, 8, 2), (3, 9, 2), (4, 11, 2), (9, 1, 3)])
+    assert got == want
+
+
+def test_shared_prompts_give_the_padded_rows_log_probs_and_gradients():
+    """Shared prefixes computed once (pack_pairs) against every row on its own (pack_rows), prefixes running into
+    the answers included: the same per-document log-probs and the same adapter gradients."""
+    from fast_helpers import grads
+
+    model = lora_model(SMALL)
+    batch = pairs(seed=3)
+    P = batch["input_ids"].shape[0] // 2
+    for k in ("input_ids", "labels"):  # pair 0's answers share their first 3 tokens
+        batch[k][P, 9:12] = batch[k][0, 9:12]
+    fast = FastPath(model, max_tokens=1 << 20, ckpt_layers=1)
+    out = {}
+    for name, mb in (("rows", pack_rows(batch["input_ids"], batch["labels"], batch["attention_mask"])),
+                     ("shared", pack_pairs(batch["input_ids"], batch["labels"], batch["attention_mask"]))):
+        model.zero_grad(set_to_none=True)
+        logps, counts = document_logps(fast, mb, CPU)
+        (logps * torch.arange(1.0, 2 * P + 1)).sum().backward()
+        out[name] = (logps.detach(), counts, grads(model))
+    assert out["shared"][1].tolist() == out["rows"][1].tolist()
+    torch.testing.assert_close(out["shared"][0], out["rows"][0], rtol=1e-5, atol=1e-5)
+    for k, g in out["rows"][2].items():
+        assert rel_err(out["shared"][2][k], g) < 1e-5, k
 
 
 @pytest.mark.parametrize("pref_loss, ftx", [("sigmoid", 0.0), ("sigmoid", 0.5), ("hinge", 0.0), ("ipo", 0.0),
@@ -233,12 +300,12 @@ def test_a_cached_reference_gives_the_recorded_step_without_its_reference_pass(m
         return key, slot, grads(model)
 
     key, first, g_first = recorded()
-    assert key[-1] is False and step.known_reference(batch) is None
+    assert key[5] is False and step.known_reference(batch) is None  # (N, S, L, M, P, known, NE)
     step.remember_reference(batch, first.ref)  # what PairGraphs.run does after a replay
     torch.testing.assert_close(step.known_reference(batch), first.ref)
     monkeypatch.setattr(pg, "_reference", lambda: pytest.fail("the reference pass ran"))
     key, second, g_second = recorded()
-    assert key[-1] is True
+    assert key[5] is True
     assert float(second.loss) == pytest.approx(float(first.loss), rel=1e-6)
     for k in first.metrics:
         torch.testing.assert_close(second.metrics[k], first.metrics[k])

@@ -4,8 +4,8 @@ Both paths run in bf16 (bf16 weights, bf16 autocast, fp32 adapters); each is com
 fp32 on the same (bf16-rounded) weights, and the fast path (rows packed as documents, chunked log-softmax,
 reference pass with the adapters zeroed) must be about as close to it as the bf16 reference path is: the DPO loss
 and every adapter gradient. On a small model (every pref_loss, kto, a frozen-adapter reference, recompute,
-regional compile, the dpo micro-batch as a CUDA graph) and on one Llama-3.1-8B-shaped layer with its 128k
-vocabulary.
+regional compile, the dpo micro-batch as a CUDA graph, each pair's prompt once or every row on its own) and on one
+Llama-3.1-8B-shaped layer with its 128k vocabulary.
 """
 
 import contextlib
@@ -17,6 +17,7 @@ import torch
 from fast_helpers import SMALL, lora_model, rel_err
 from pref_helpers import random_kto, random_pairs, shifted_adapter, step_config, step_loss
 from test_gpu_fast import LLAMA8B_LAYER
+from tuneboard_trainer.fast import FastPathOptions
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -86,6 +87,12 @@ def test_dpo_with_regional_compile_matches_the_reference_path():
 def test_dpo_through_cuda_graphs_matches_the_reference_path(pref_loss, compile):
     """fast/pair_graph.PairGraphs: reference pass, policy pass, loss and backward recorded once, then replayed."""
     _compare(SMALL, small_pairs(seed=7), step_config(pref_loss=pref_loss), graphs=torch.bfloat16, compile=compile)
+
+
+def test_dpo_through_cuda_graphs_without_shared_prompts_matches_the_reference_path():
+    """FastPathOptions.shared_prompt off: every row its own document, its prompt computed in both rows."""
+    _compare(SMALL, small_pairs(seed=10), step_config(), graphs=torch.bfloat16,
+             options=FastPathOptions(shared_prompt=False))
 
 
 def test_dpo_through_cuda_graphs_with_a_frozen_sft_adapter_reference_matches_the_reference_path():

@@ -27,7 +27,8 @@ def announce_setup(run) -> None:
              level="warning" if stats.truncated or stats.dropped else "info")
     for w in run.warnings:
         sink.log(w, level="warning")
-    stage_line = describe(cfg, run.chained, fast=run.fast is not None)
+    stage_line = describe(cfg, run.chained, fast=run.fast is not None,
+                          shared_prompt=run.fast is not None and run.fast.shares_prompts)
     if stage_line:
         sink.log(stage_line)
     if run.val_set:

@@ -63,10 +63,13 @@ def reference_words(cfg: TrainConfig, chained: bool) -> str:
     return "reference: the base model with the LoRA adapter switched off"
 
 
-def describe(cfg: TrainConfig, chained: bool = False, fast: bool = False) -> Optional[str]:
+def describe(cfg: TrainConfig, chained: bool = False, fast: bool = False, shared_prompt: bool = False) -> Optional[str]:
     """The log line that says what a non-sft stage trains, against which reference and on which path (chained:
-    the run starts from an sft run, run_state.is_stage_chain; fast: its rows go through the fast path)."""
+    the run starts from an sft run, run_state.is_stage_chain; fast: its rows go through the fast path;
+    shared_prompt: that fast path computes a pair's prompt once, FastPath.shares_prompts)."""
     path = "runs on the fast path (rows packed as documents)" if fast else "runs on the reference path"
+    if fast and shared_prompt and cfg.stage == "dpo":
+        path = "runs on the fast path (rows packed as documents, each pair's prompt computed once)"
     if cfg.stage == "pt":
         return "stage pt: pre-training on raw text, every token labelled, documents packed without crossing"
     if cfg.stage == "dpo":
@@ -177,8 +180,8 @@ class PreferenceStep:
         fast path (each row a document), else (input_ids, labels) for the padded reference path."""
         p = "kl_" if kl else ""
         ids, labels, mask = batch[p + "input_ids"], batch[p + "labels"], batch[p + "attention_mask"]
-        if self.fast is not None:
-            return pack_for(self.fast, ids, labels, mask, device)
+        if self.fast is not None:  # dpo pairs: each pair's prompt once where the fast path shares prompts
+            return pack_for(self.fast, ids, labels, mask, device, pairs=self.cfg.stage == "dpo")
         return ids.to(device), labels.to(device)
 
     def _run_logps(self, model, rows, device):

@@ -37,6 +37,7 @@ class FastPathOptions:
     dense_attention: batched cuDNN attention when all sequences of a micro-batch have the same length.
     host_embedding: the frozen input embedding in pinned host memory (CUDA).
     weight_reader: how checkpoints are read onto the device: "auto" (staged on CUDA), "staged", "safe_open".
+    shared_prompt: a dpo pair's chosen and rejected rows compute their shared prompt once (fast/shared_prompt.py).
     """
 
     mode: str = "auto"
@@ -49,6 +50,7 @@ class FastPathOptions:
     dense_attention: bool = True
     host_embedding: bool = True
     weight_reader: str = "auto"
+    shared_prompt: bool = True
 
     def __post_init__(self):
         for name, allowed in (("mode", FAST_PATH_MODES), ("compile_functions", COMPILE_FUNCTION_MODES),

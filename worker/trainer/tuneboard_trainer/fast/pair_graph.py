@@ -27,27 +27,34 @@ from ..preference import pair_loss
 from ..templates import IGNORE_INDEX
 from .graph import StepGraphs, _pow2, _round_up, _Slot
 from .preference import _hidden, _LinearLogProbs, adapters_zeroed, pack_rows
+from .shared_prompt import labelled_rows, pack_pairs
 from .weights import HostEmbedding
 
 
 class _PairSlot(_Slot):
     """_Slot's buffers plus each labelled row's document, each document's labelled count and the pairs'
     reference log-probs: read by a layout whose pairs are all in the step's ReferenceCache (`known`), written by
-    the reference pass otherwise."""
+    the reference pass otherwise. A layout with shared prompts (NE > 0 expanded tokens) adds the gather and pick
+    indices of shared_prompt.py."""
 
     FIELDS = _Slot.FIELDS + ("doc", "counts")
 
     def __init__(self, key: tuple, device):
-        N, S, L, M, P, known = key
+        N, S, L, M, P, known, NE = key
         super().__init__((N, S, L, M), device)
         self.key, self.pairs, self.known = key, P, known
         self.doc = torch.zeros((M,), dtype=torch.long, device=device)  # (M,) document of each labelled row
         self.counts = torch.zeros((S,), dtype=torch.long, device=device)  # (S,) labelled tokens per document
         self.ref = torch.zeros((2 * P,), dtype=torch.float32, device=device)  # (2P,) chosen, then rejected
+        self.expand = torch.zeros((NE,), dtype=torch.long, device=device) if NE else None  # (NE,) unique index
+        self.pick = torch.zeros((N,), dtype=torch.long, device=device) if NE else None  # (N,) expanded index
         self.metrics: dict[str, torch.Tensor] = {}  # outputs: (P,) per-pair metrics, allocated by the warm-up
 
     def fill(self, host: dict) -> None:
         super().fill(host)
+        if self.expand is not None:
+            self.expand.copy_(host["expand"], non_blocking=True)
+            self.pick.copy_(host["pick"], non_blocking=True)
         if self.known:  # already on the device (the cache's table): an ordered device copy
             self.ref.copy_(host["ref"])
 
@@ -67,26 +74,64 @@ class PairGraphs(StepGraphs):
         return _PairSlot(key, self.device)
 
     def layout(self, batch: dict, scale: float) -> tuple[tuple, dict]:
-        """The key (N, S, L, M, P, known) of a collated pair batch (chosen rows, then rejected rows; known: its
-        reference log-probs are cached, so the graph has no reference pass) and its static-buffer contents
-        (pinned on CUDA)."""
-        mb = pack_rows(batch["input_ids"], batch["labels"], batch["attention_mask"])
-        (N, S, L, M), host = super().layout(mb, scale)
-        docs = len(mb["cu_seqlens"]) - 1
-        P = docs // 2
-        tgt = mb["targets"]
-        idx = (tgt != IGNORE_INDEX).nonzero().squeeze(1)  # (m,) labelled positions
-        real = torch.bucketize(idx, mb["cu_seqlens"][1:].long(), right=True)  # (m,) their documents
+        """The key (N, S, L, M, P, known, NE) of a collated pair batch (chosen rows, then rejected rows; known: its
+        reference log-probs are cached, so the graph has no reference pass; NE: expanded tokens when the pairs'
+        prompts are shared, else 0) and its static-buffer contents (pinned on CUDA)."""
+        if self.fast.shares_prompts:
+            mb = pack_pairs(batch["input_ids"], batch["labels"], batch["attention_mask"])
+            (N, S, L, M, NE), host = self._shared_layout(mb, scale)
+        else:
+            mb = pack_rows(batch["input_ids"], batch["labels"], batch["attention_mask"])
+            (N, S, L, M), host = super().layout(mb, scale)
+            NE = 0
+        P = (len(mb["cu_seqlens"]) - 1) // 2
+        _, _, real = labelled_rows(mb)  # (m,) the labelled rows' documents
         doc = torch.full((M,), S, dtype=torch.long)  # padding rows: the spare slot S
-        doc[: len(idx)] = real
+        doc[: len(real)] = real
         host["doc"] = doc
         host["counts"] = torch.bincount(real, minlength=S)[:S]
         if self.device.type == "cuda":
-            host["doc"], host["counts"] = host["doc"].pin_memory(), host["counts"].pin_memory()
+            host = {k: v if v.is_pinned() else v.pin_memory() for k, v in host.items()}
         ref = self.step.known_reference(batch) if self.step.reference else None
         if ref is not None:
             host["ref"] = ref
-        return (N, S, L, M, P, ref is not None), host
+        return (N, S, L, M, P, ref is not None, NE), host
+
+    def _shared_layout(self, mb: dict, scale: float) -> tuple[tuple, dict]:
+        """StepGraphs.layout's buckets for shared_prompt.pack_pairs' layout: N unique and NE expanded tokens
+        (multiples of the bucket; the expanded padding is one more document, made of the unique padding tokens),
+        S documents, L the longest, M labelled rows; plus the gather (expand) and pick indices."""
+        n, n_e = mb["input_ids"].shape[1], mb["expand"].shape[0]
+        N, NE = _round_up(n, self.bucket), _round_up(n_e, self.bucket)
+        pad, pad_e = N - n, NE - n_e
+        cu = mb["cu_seqlens"].tolist() + ([NE] if pad_e else [])
+        S = _pow2(len(cu) - 1)
+        L = min(NE, max(128, _pow2(max(mb["max_len"], pad_e))))
+        rows, targets, _ = labelled_rows(mb)
+        m = len(rows)
+        M = _round_up(max(m, 1), 2 * self.bucket)
+        ids = torch.zeros((1, N), dtype=torch.long)
+        ids[0, :n] = mb["input_ids"][0]
+        # Padding: expanded tokens read unique padding tokens (or token 0 when there are none), unique padding
+        # tokens pick from the expanded padding (or position 0): outputs no loss reads.
+        expand_pad = n + torch.arange(pad_e) % pad if pad else torch.zeros(pad_e, dtype=torch.long)
+        pick_pad = n_e + torch.arange(pad) % pad_e if pad_e else torch.zeros(pad, dtype=torch.long)
+        idx, y, w = torch.zeros(M, dtype=torch.long), torch.zeros(M, dtype=torch.long), torch.zeros(M)
+        idx[:m], y[:m], w[:m] = rows, targets, 1.0
+        host = {"ids": ids, "pos": torch.cat([mb["position_ids"], torch.arange(pad, dtype=torch.long)]),
+                "cu": torch.tensor(cu + [NE] * (S + 1 - len(cu)), dtype=torch.int32), "idx": idx, "y": y, "w": w,
+                "scale": torch.tensor(float(scale), dtype=torch.float32),
+                "expand": torch.cat([mb["expand"], expand_pad]), "pick": torch.cat([mb["pick"], pick_pad])}
+        emb = self.fast.model.model.embed_tokens
+        if isinstance(emb, HostEmbedding):
+            host["x0"] = emb.lookup(ids[0])  # (N, D)
+        return (N, S, L, M, NE), host
+
+    def static_mb(self, slot: _PairSlot) -> dict:
+        mb = StepGraphs.static_mb(slot)
+        if slot.expand is not None:
+            mb["expand"], mb["pick"] = slot.expand, slot.pick
+        return mb
 
     def _sums(self, mb: dict, slot: _PairSlot) -> torch.Tensor:
         """(S,) summed log-probs of each document's labelled tokens (document_logps on static buffers)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import torch
@@ -96,6 +97,12 @@ class FastPath:
             # MoE blocks: the routing and the grouped GEMMs run eagerly (only the attention half is compiled).
             self.post = _post_attn if self.moe else torch.compile(_post_attn, dynamic=True)
             self.compiled = True
+
+    @property
+    def shares_prompts(self) -> bool:
+        """Whether a dpo pair batch runs with each pair's prompt once (shared_prompt.py): this class's blocks
+        gather for attention (FastPath._block); Gemma's blocks do not."""
+        return self.options.shared_prompt and type(self) is FastPath
 
     @property
     def logit_softcap(self) -> Optional[float]:
@@ -229,9 +236,13 @@ class FastPath:
         for blk in self.model.model.layers:
             blk._tb_keep_product = self.keep_product
 
-    def _block(self, blk, x, cos, sin, cu, max_len):
+    def _block(self, blk, x, cos, sin, cu, max_len, expand=None, pick=None):
         q, k, v = self.pre(blk, x, cos, sin)
+        if expand is not None:  # shared_prompt.py: attention over the rows as they are, the rest per unique token
+            q, k, v = q.index_select(0, expand), k.index_select(0, expand), v.index_select(0, expand)
         y = attention(q, k, v, cu, max_len, self.options.dense_attention)
+        if pick is not None:
+            y = y.index_select(0, pick)
         return self.post(blk, x, y)
 
     def hidden(self, mb: dict, device) -> torch.Tensor:
@@ -255,16 +266,20 @@ class FastPath:
         cos, sin = emb.cos().to(x.dtype)[:, None], emb.sin().to(x.dtype)[:, None]  # (N, 1, hd)
         if self.offload and torch.is_grad_enabled() and not x.requires_grad:
             x = x.detach().requires_grad_(True)  # the frozen embedding's output: make the Function's graph exist
+        run = self._block
+        if "expand" in mb:  # a pair batch with its prompts once (shared_prompt.py): attention gathers, picks back
+            run = functools.partial(self._block, expand=mb["expand"].to(device, non_blocking=True),
+                                    pick=mb["pick"].to(device, non_blocking=True))
         for i, blk in enumerate(m.model.layers):
             if i < self.ckpt_layers and torch.is_grad_enabled() and self.offload:
-                x = _OffloadedCheckpoint.apply(x, self._block, blk, cos, sin, cu, mb["max_len"])
+                x = _OffloadedCheckpoint.apply(x, run, blk, cos, sin, cu, mb["max_len"])
             elif i < self.ckpt_layers and torch.is_grad_enabled():
                 # The RNG state is saved only when dropout needs it (reading it is not allowed while a CUDA
                 # graph is being captured: fast/graph.py).
-                x = checkpoint(self._block, blk, x, cos, sin, cu, mb["max_len"], use_reentrant=False,
+                x = checkpoint(run, blk, x, cos, sin, cu, mb["max_len"], use_reentrant=False,
                                preserve_rng_state=self.uses_rng)
             else:
-                x = self._block(blk, x, cos, sin, cu, mb["max_len"])
+                x = run(blk, x, cos, sin, cu, mb["max_len"])
         return rms_norm(m.model.norm, x)
 
     def loss(self, mb: dict, device) -> tuple[torch.Tensor, int]:

@@ -24,9 +24,9 @@ import torch
 
 from ..loss import _ce_run
 from ..lora import LoRALinear
-from ..templates import IGNORE_INDEX
 from .blocks import _post_attn, _pre_attn
 from .packing import pack_window
+from .shared_prompt import labelled_rows, pack_pairs
 from .weights import HostEmbedding
 
 
@@ -95,10 +95,13 @@ def pack_rows(input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: tor
     return mb
 
 
-def pack_for(fast, input_ids, labels, attention_mask, device) -> dict:
-    """pack_rows, plus the rows' input embeddings looked up once (a frozen table: the reference and the policy
-    pass read the same; from a HostEmbedding that saves a host lookup and a 2 x hidden bytes per token copy)."""
-    mb = pack_rows(input_ids, labels, attention_mask)
+def pack_for(fast, input_ids, labels, attention_mask, device, pairs: bool = False) -> dict:
+    """pack_rows (pairs: a dpo pair batch, with each pair's prompt once where the fast path shares prompts:
+    shared_prompt.pack_pairs), plus the rows' input embeddings looked up once (a frozen table: the reference and
+    the policy pass read the same; from a HostEmbedding that saves a host lookup and a 2 x hidden bytes per token
+    copy)."""
+    mb = (pack_pairs(input_ids, labels, attention_mask) if pairs and fast.shares_prompts
+          else pack_rows(input_ids, labels, attention_mask))
     emb = fast.model.model.embed_tokens
     if not emb.weight.requires_grad:
         with torch.no_grad():
@@ -125,16 +128,14 @@ def document_logps(fast, mb: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
     (docs,)), both on the device, of a packed micro-batch (pack_rows / pack_for)."""
     model = fast.model
     h = _hidden(fast, mb, device)  # (N, D)
-    y, cu = mb["targets"], mb["cu_seqlens"].long()
-    docs = len(cu) - 1
-    idx = (y != IGNORE_INDEX).nonzero().squeeze(1)  # (n,) labelled positions, known on the host
-    doc = torch.bucketize(idx, cu[1:], right=True)  # (n,) the document each position belongs to
+    docs = len(mb["cu_seqlens"]) - 1
+    idx, y, doc = labelled_rows(mb)  # (n,) labelled positions (known on the host), targets, documents
     counts = torch.bincount(doc, minlength=docs).to(device, non_blocking=True)
     sums = torch.zeros(docs, dtype=torch.float32, device=h.device)
     if len(idx) == 0:
         return sums + h.sum() * 0.0, counts
     logp = _LinearLogProbs.apply(h.index_select(0, idx.to(device, non_blocking=True)), model.lm_head.weight,
-                                 y[idx].to(device, non_blocking=True), fast.loss_chunk,
+                                 y.to(device, non_blocking=True), fast.loss_chunk,
                                  getattr(model.config, "final_logit_softcapping", None))
     return sums.index_add(0, doc.to(device, non_blocking=True), logp), counts
 
