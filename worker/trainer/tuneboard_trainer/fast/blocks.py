@@ -57,6 +57,8 @@ def multi_proj(x: torch.Tensor, mods) -> list[torch.Tensor]:
     """
     dt = x.dtype
     outs = [_base_linear(m, x) for m in mods]
+    if all(isinstance(m, LoRALinear) and m.scaling == 0 for m in mods):
+        return outs  # adapters zeroed (a reference pass: preference.adapters_zeroed): B A x * 0 adds nothing
     if _lora_fusable(mods):
         A = torch.cat([m.lora_A.weight for m in mods]).to(dt)  # (sum r, in)
         xa = F.linear(x, A)  # (N, sum r)
