@@ -149,3 +149,35 @@ def test_a_dpo_run_on_cuda_replays_its_micro_batches_as_cuda_graphs(tmp_path, ti
         noise = 3e-4 * (abs(r["logps/chosen"]) + abs(r["logps/rejected"]))
         assert abs(f["loss"] - r["loss"]) <= 2e-2 * abs(r["loss"]) + 5e-3, (f, r)
         assert abs(f["rewards/margins"] - r["rewards/margins"]) <= 5e-2 * abs(r["rewards/margins"]) + 4 * beta * noise, (f, r)
+
+
+def test_shared_prompt_flash_function_matches_the_gather_attention_pick_chain():
+    """_SharedPromptFlash (saves the unique q/k/v and the output, rebuilds the expanded output in backward)
+    against gather -> varlen attention -> pick under autograd; padding tokens picking a real token's slot (as a
+    CUDA-graph layout without expanded padding does) with a zero gradient leave the real gradients alone."""
+    from tuneboard_trainer.fast.attention import _SharedPromptFlash, attention
+    from tuneboard_trainer.fast.shared_prompt import pack_pairs
+
+    batch = random_pairs([40, 7, 90], [(60, 25), (130, 200), (33, 64)], 1000, seed=12)
+    mb = pack_pairs(batch["input_ids"], batch["labels"], batch["attention_mask"])
+    dev = torch.device(DEVICE)
+    n, pad = mb["input_ids"].shape[1], 5
+    expand = mb["expand"].to(dev)
+    pick = torch.cat([mb["pick"], torch.zeros(pad, dtype=torch.long)]).to(dev)  # padding picks slot 0
+    cu, L = mb["cu_seqlens"].to(dev), mb["max_len"]
+    g = torch.Generator(device=dev).manual_seed(0)
+    q, k, v = (torch.randn(n + pad, h, 64, generator=g, device=dev, dtype=torch.bfloat16) for h in (8, 2, 2))
+    up = torch.randn(n + pad, 8, 64, generator=g, device=dev, dtype=torch.bfloat16)
+    up[n:] = 0
+    outs = []
+    for fn in (lambda a, b, c: _SharedPromptFlash.apply(a, b, c, expand, pick, cu, L),
+               lambda a, b, c: attention(a.index_select(0, expand), b.index_select(0, expand),
+                                         c.index_select(0, expand), cu, L, dense=False).index_select(0, pick)):
+        leaves = [t.detach().clone().requires_grad_(True) for t in (q, k, v)]
+        y = fn(*leaves)
+        (y.float() * up.float()).sum().backward()
+        outs.append((y.detach(), [t.grad for t in leaves]))
+    (y_f, g_f), (y_c, g_c) = outs
+    assert torch.equal(y_f, y_c)
+    for a, b in zip(g_f, g_c):
+        assert torch.isfinite(a).all() and rel_err(a.float(), b.float()) < 1e-2

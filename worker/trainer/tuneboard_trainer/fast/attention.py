@@ -37,6 +37,55 @@ class _FlashVarlen(torch.autograd.Function):
         return dq, dk, dv, None, None
 
 
+class _SharedPromptFlash(torch.autograd.Function):
+    """Varlen FlashAttention-2 over the expanded rows of shared_prompt.py's layout, on the unique tokens' q/k/v.
+
+    q: (N, H, hd), k, v: (N, KV, hd) per unique token; expand (E,): the unique token of each expanded row token;
+    pick (N,): the expanded token each unique token's output comes from; cu: the expanded documents' bounds.
+    Returns (N, H, hd). Saved for backward: the unique q/k/v and the output, not their expanded copies:
+    backward gathers them again, and takes the expanded output as output[expand]. That equals the forward's
+    expanded output wherever the output gradient is non-zero (the picked tokens), and the kernel reads the
+    output only through rowsum(dO * O), which is 0 where dO is (a prefix's second copy): so the gradients are
+    exactly the gather / attention / pick chain's, with a block's saved attention memory per unique token.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, expand, pick, cu, max_len):
+        qe, ke, ve = (t.index_select(0, expand) for t in (q, k, v))
+        out, lse, rng, unused, _ = torch.ops.aten._flash_attention_forward(
+            qe, ke, ve, cu, cu, max_len, max_len, 0.0, True, False)
+        y = out.index_select(0, pick)  # (N, H, hd)
+        ctx.save_for_backward(q, k, v, y, lse, expand, pick, cu, rng, unused)
+        ctx.max_len = max_len
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, v, y, lse, expand, pick, cu, rng, unused = ctx.saved_tensors
+        qe, ke, ve = (t.index_select(0, expand) for t in (q, k, v))
+        out = y.index_select(0, expand)
+        # Summed, not copied: padding tokens of a CUDA-graph layout may pick the same slot (their gradient is 0).
+        g = torch.zeros((expand.shape[0],) + tuple(grad.shape[1:]), dtype=grad.dtype, device=grad.device)
+        g.index_add_(0, pick, grad)
+        dq, dk, dv = torch.ops.aten._flash_attention_backward(
+            g, qe, ke, ve, out, lse, cu, cu, ctx.max_len, ctx.max_len, 0.0, True, rng, unused)
+        # A prefix token's q/k/v serve two rows: their gradients add (two addends: the same sum in any order).
+        back = [torch.zeros_like(t).index_add_(0, expand, d) for t, d in ((q, dq), (k, dk), (v, dv))]
+        return back[0], back[1], back[2], None, None, None, None
+
+
+def shared_prompt_attention(q, k, v, expand, pick, cu_seqlens, max_len: int, dense: bool = True):
+    """attention() over the expanded rows of shared_prompt.py's layout, for the unique tokens: q (N, H, hd),
+    k, v (N, KV, hd) -> (N, H, hd). On CUDA one varlen FlashAttention Function (_SharedPromptFlash); elsewhere
+    the gather, attention() and the pick under autograd (the same gradients)."""
+    H, KV = q.shape[1], k.shape[1]
+    flash_ok = q.dtype in (torch.float16, torch.bfloat16) and q.shape[-1] <= 256 and q.shape[-1] % 8 == 0
+    if q.is_cuda and flash_ok and H % KV == 0 and torch.is_grad_enabled():
+        return _SharedPromptFlash.apply(q, k, v, expand, pick, cu_seqlens, int(max_len))
+    q, k, v = q.index_select(0, expand), k.index_select(0, expand), v.index_select(0, expand)
+    return attention(q, k, v, cu_seqlens, max_len, dense).index_select(0, pick)
+
+
 def _dense_attention(q, k, v, L: int):
     """Causal attention over N // L sequences of exactly L tokens each, as one (B, H, L, hd) SDPA call on cuDNN's
     fused attention (Hopper-tuned: 0.32 vs FlashAttention-2's 0.40 ms forward + backward per 8B layer at

@@ -14,7 +14,7 @@ from ..lora import LoRALinear
 from ..model import GEMMA_ARCHITECTURES, LLAMA_FAMILY, Transformer
 from ..rope import STATIC_ROPE_TYPES
 from ..templates import IGNORE_INDEX
-from .attention import attention
+from .attention import attention, shared_prompt_attention
 from .blocks import _post_attn, _pre_attn
 from .functions import FUNCTION_MODE, compile_pointwise, rms_norm
 from .memory import _OffloadedCheckpoint
@@ -239,10 +239,9 @@ class FastPath:
     def _block(self, blk, x, cos, sin, cu, max_len, expand=None, pick=None):
         q, k, v = self.pre(blk, x, cos, sin)
         if expand is not None:  # shared_prompt.py: attention over the rows as they are, the rest per unique token
-            q, k, v = q.index_select(0, expand), k.index_select(0, expand), v.index_select(0, expand)
-        y = attention(q, k, v, cu, max_len, self.options.dense_attention)
-        if pick is not None:
-            y = y.index_select(0, pick)
+            y = shared_prompt_attention(q, k, v, expand, pick, cu, max_len, self.options.dense_attention)
+        else:
+            y = attention(q, k, v, cu, max_len, self.options.dense_attention)
         return self.post(blk, x, y)
 
     def hidden(self, mb: dict, device) -> torch.Tensor:
