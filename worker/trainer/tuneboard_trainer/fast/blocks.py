@@ -35,6 +35,11 @@ def group_proj(x: torch.Tensor, mods, norm: Optional[nn.Module] = None, W: Optio
                and any(isinstance(m, LoRALinear) for m in mods))
     if not fusable:
         h = x if norm is None else rms_norm(norm, x)
+        if W is not None and len(mods) > 1 and all(isinstance(m, LoRALinear) and m.scaling == 0
+                                                   and getattr(m, "quantized", None) is None for m in mods):
+            # Adapters zeroed (a reference pass): the group's fused base weight, one GEMM instead of one each.
+            out = F.linear(h, W.to(dt), None if bias is None else bias.to(dt))  # (N, O)
+            return list(out.split([m.weight.shape[0] for m in mods], dim=-1)) if split else [out]
         return multi_proj(h, mods)
     A = torch.cat([m.lora_A.weight for m in mods if isinstance(m, LoRALinear)]).to(dt)  # (R, D)
     blocks = [(m.lora_B.weight * m.scaling).to(dt) if isinstance(m, LoRALinear)
