@@ -14,6 +14,7 @@ def test_quick_run_builds_trains_and_decodes_and_writes_records(tmp_path):
     out, recs = tmp_path / "quant.json", tmp_path / "records.json"
     rc = quant_bench.main(["--quick", "--device", "cpu", "--sides", "baseline,bf16,nf4,int8", "--modes", "fused",
                            "--variants", "ck0", "--steps", "1", "--warmup", "1", "--decode-tokens", "2",
+                           "--baseline-best-of", "2",
                            "--json-out", str(out), "--records-out", str(recs)])
     assert rc == 0
     runs = json.loads(out.read_text())["runs"]
@@ -24,6 +25,11 @@ def test_quick_run_builds_trains_and_decodes_and_writes_records(tmp_path):
     # Same seeded weights and batches: the quantized bases start near the bf16 loss (quantization error only).
     for side in ("nf4", "int8"):
         assert abs(by_side[side]["first_loss"] - by_side["bf16"]["first_loss"]) < 0.05 * by_side["bf16"]["first_loss"]
-    names = {r["name"] for r in json.loads(recs.read_text())}
+    assert [r.get("repeat") for r in runs if r["side"] == "baseline"] == [1, 2]  # the baseline's best of two
+    assert "gpu_busy" in [r for r in runs if r["side"] == "baseline"][-1]
+    records = json.loads(recs.read_text())
+    nf4 = next(r for r in records if r["name"] == "train.quant_nf4_2x1024")
+    assert nf4["baseline_best_of"] == 2 and nf4["baseline"] == max(nf4["baseline_runs_tokens_per_s"])
+    names = {r["name"] for r in records}
     assert names == {"train.quant_nf4_2x1024", "train.quant_int8_2x1024", "train.quant_nf4_70b_1x1024",
                      "chat.decode_nf4_vs_bf16"}
