@@ -8,7 +8,11 @@
 3. baseline: `AutoModelForCausalLM.from_pretrained` + first token, then `generate` greedy 256 tokens;
 4. ours: load-to-first-token (weights straight to the GPU + prefill + first token), warm-up
    (CUDA-graph capture, or torch.compile + capture), decode tokens/s greedy 256 tokens, and the
-   same with a LoRA adapter attached unmerged (compare mode's path).
+   same with a LoRA adapter attached unmerged (compare mode's path);
+5. ours on the 4-bit base (the engine's packed NF4 rows, quant/nf4_rows.py): quantized while loading the bf16
+   checkpoint, and read from a bitsandbytes 4-bit checkpoint written from the same weights; load to first
+   token, the GEMV tile measured over GEMV_CONFIGS (one token's projections as one CUDA graph, against the
+   bf16 engine's cuBLAS GEMVs), and decode tokens/s (`--skip-nf4` leaves it out).
 
 Both loaders read the files from a warm page cache (the model was just written), or with `--page-cache cold`
 from a cold one: bench.page_cache.evict drops the files' pages before each loader starts. The JSON is
@@ -179,6 +183,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--dir", default="/tmp/tuneboard-chat-bench")
     ap.add_argument("--skip-compile", action="store_true")
+    ap.add_argument("--skip-nf4", action="store_true", help="skip our engine on the 4-bit base")
     ap.add_argument("--compile-after-s", type=float, default=240.0, help="skip torch.compile if the run is past this")
     ap.add_argument("--page-cache", choices=("warm", "cold"), default="warm",
                     help="cold: drop the model files from the page cache before each side loads them")
@@ -259,14 +264,146 @@ def main(argv=None) -> int:
             traceback.print_exc()
             res["ours"]["compile_error"] = f"{type(e).__name__}: {str(e)[:300]}"
         save()
+    try:
+        res["ours"]["projections_ms"] = round(projections_ms(eng, lambda x, w: torch.mm(x, w.t())), 4)
+    except Exception as e:  # noqa: BLE001
+        res["ours"]["projections_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+    del eng
+    gc.collect()
+    torch.cuda.empty_cache()
+    if not a.skip_nf4:
+        nf4_stage(root, prompt, res, a, save, compile_ok=not a.skip_compile)
     o = res["ours"]
     o["decode_tok_s"] = max(o.get("graph_decode_tok_s", 0), o.get("compile_decode_tok_s", 0))
     o["decode_mode"] = "compile" if o.get("compile_decode_tok_s", 0) > o.get("graph_decode_tok_s", 0) else "graph"
     o["decode_fraction_of_limit"] = round(o["decode_tok_s"] / res["limit_tok_s"], 3)
     o["load_ratio_vs_transformers"] = round(o["load_to_first_token_s"] / res["transformers"]["load_to_first_token_s"], 3)
     save()
+    if "nf4" in res:
+        n = res["nf4"]
+        for src in ("from_bf16", "from_bnb"):
+            if "decode_tok_s" in n.get(src, {}):
+                n[src]["decode_vs_bf16"] = round(n[src]["decode_tok_s"] / o["decode_tok_s"], 3)
+                n[src]["load_vs_bf16"] = round(n[src]["load_to_first_token_s"] / o["load_to_first_token_s"], 3)
+        save()
     shutil.rmtree(root, ignore_errors=True)
     return 0
+
+
+GEMV_CONFIGS = [dict(block_n=bn, block_k=bk, num_warps=nw) for bn, bk, nw in (
+    (8, 512, 4), (4, 512, 4), (16, 512, 4), (8, 256, 4), (8, 1024, 4), (8, 512, 8), (16, 1024, 8), (4, 256, 2),
+    (2, 1024, 4), (32, 512, 8))]
+
+
+def projections_ms(eng: ChatEngine, mm) -> float:
+    """One token's projections of every layer (mm(x, weight)), replayed as one CUDA graph: ms per token."""
+    ws = [w for L in eng.layers for w in (L.wqkv, L.wo, L.wgu, L.wd)]
+    xs = {w.shape[1]: torch.randn(1, w.shape[1], device="cuda", dtype=torch.bfloat16) for w in ws}
+
+    def run():
+        return [mm(xs[w.shape[1]], w) for w in ws]
+
+    with torch.inference_mode():
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            run()
+        torch.cuda.current_stream().wait_stream(s)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            keep = run()
+        g.replay()
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(50):
+            g.replay()
+        sync()
+    del keep
+    return 1000 * (time.perf_counter() - t0) / 50
+
+
+def nf4_side(model_dir: Path, prompt: list[int], a, compile_ok: bool, sweep: bool) -> dict:
+    """Our engine on the 4-bit base (packed NF4 rows): load to first token, GEMV tiles, decode."""
+    from tuneboard_trainer.quant import triton_nf4_rows
+
+    r: dict = {}
+    if a.page_cache == "cold":
+        r["evicted"] = evict(model_dir)
+    sync()
+    t0 = time.perf_counter()
+    eng = ChatEngine(model_dir, device="cuda", max_seq_len=MAX_SEQ, base_method="nf4")
+    sync()
+    r["read_weights_s"] = round(time.perf_counter() - t0, 3)
+    with torch.inference_mode():
+        r["first_token"] = int(eng.prefill(prompt).argmax())
+    sync()
+    r["load_to_first_token_s"] = round(time.perf_counter() - t0, 3)
+    r["packed"] = eng.packed
+    r["gpu_bytes_after_load"] = torch.cuda.memory_allocated()
+    if sweep:
+        r["bf16_rounding_note"] = "every weight rounded to bf16 in registers, as dequantized for training"
+        times = []
+        for c in GEMV_CONFIGS:
+            try:
+                ms = projections_ms(eng, lambda x, w: triton_nf4_rows.rows_gemv(x, w.packed, w.scale, w.code,
+                                                                                w.dtype, c))
+            except Exception as e:  # noqa: BLE001 -- a tile that does not compile here is reported, not fatal
+                times.append({**c, "error": f"{type(e).__name__}: {str(e)[:120]}"})
+                continue
+            times.append({**c, "projections_ms": round(ms, 4)})
+        ok = [t for t in times if "projections_ms" in t]
+        r["gemv_configs"] = times
+        if ok:
+            best = min(ok, key=lambda t: t["projections_ms"])
+            triton_nf4_rows.GEMV_CONFIG.update({k: best[k] for k in ("block_n", "block_k", "num_warps")})
+            nbytes = sum(w.packed.numel() + 4 * w.scale.numel() for L in eng.layers
+                         for w in (L.wqkv, L.wo, L.wgu, L.wd))
+            r["gemv_best"] = best
+            r["projections_gb_per_s"] = round(nbytes / best["projections_ms"] / 1e6, 1)
+    t0 = time.perf_counter()
+    eng.warmup("graph")
+    r["graph_warmup_s"] = round(time.perf_counter() - t0, 3)
+    r["graph_decode_tok_s"] = round(decode_rate(eng, prompt)[0], 2)
+    if compile_ok:
+        try:
+            t0 = time.perf_counter()
+            eng.warmup("compile")
+            r["compile_warmup_s"] = round(time.perf_counter() - t0, 3)
+            r["compile_decode_tok_s"] = round(decode_rate(eng, prompt)[0], 2)
+        except Exception as e:  # noqa: BLE001 -- report, keep the graph numbers
+            traceback.print_exc()
+            r["compile_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+    r["decode_tok_s"] = max(r["graph_decode_tok_s"], r.get("compile_decode_tok_s", 0))
+    del eng
+    gc.collect()
+    torch.cuda.empty_cache()
+    return r
+
+
+def nf4_stage(root: Path, prompt: list[int], res: dict, a, save, compile_ok: bool) -> None:
+    """The 4-bit base two ways: quantized while loading the bf16 checkpoint, and read from a bitsandbytes 4-bit
+    checkpoint (the "-bnb-4bit" repositories' format) written here from the same weights."""
+    from tuneboard_trainer.quant.load import load_quantized, save_bnb_4bit
+
+    res["nf4"] = {}
+    try:
+        res["nf4"]["from_bf16"] = nf4_side(root / "model", prompt, a, compile_ok, sweep=True)
+        save()
+        t0 = time.perf_counter()
+        model = load_quantized(root / "model", "nf4", dtype=torch.bfloat16, device="cuda")
+        save_bnb_4bit(model, root / "bnb", CONFIG)
+        del model
+        gc.collect()
+        torch.cuda.empty_cache()
+        res["nf4"]["bnb_write_s"] = round(time.perf_counter() - t0, 1)
+        res["nf4"]["bnb_bytes"] = sum(f.stat().st_size for f in (root / "bnb").glob("*.safetensors"))
+        res["nf4"]["from_bnb"] = nf4_side(root / "bnb", prompt, a, compile_ok, sweep=False)
+        res["nf4"]["first_tokens_equal"] = (res["nf4"]["from_bnb"]["first_token"]
+                                            == res["nf4"]["from_bf16"]["first_token"])
+    except Exception as e:  # noqa: BLE001 -- keep what the bf16 side measured
+        traceback.print_exc()
+        res["nf4"]["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+    save()
 
 
 if __name__ == "__main__":

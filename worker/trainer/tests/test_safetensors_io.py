@@ -116,6 +116,26 @@ def test_read_weights_methods_agree(sharded):
         read_weights(sharded, torch.device("cpu"), None, method="mmap")
 
 
+def test_a_transform_replaces_each_tensor_as_it_is_read(sharded):
+    """read_weights' transform (e.g. quantize on arrival) sees every tensor once, already cast, in both readers."""
+    want = _reference(sharded)
+    for method in ("staged", "safe_open"):
+        seen = []
+
+        def transform(name, t):
+            seen.append((name, t.dtype))
+            return ("kept", name, t.sum().item()) if t.is_floating_point() else t
+
+        got = read_weights(sharded, torch.device("cpu"), torch.float64, threads=2, method=method, transform=transform)
+        assert sorted(n for n, _ in seen) == sorted(want)
+        assert all(d == torch.float64 for n, d in seen if want[n].is_floating_point())
+        for name, ref in want.items():
+            if ref.is_floating_point():
+                assert got[name] == ("kept", name, pytest.approx(ref.double().sum().item())), method
+            else:
+                assert torch.equal(got[name], ref)
+
+
 def test_single_file_model(tmp_path):
     ts = _tensors()
     save_file(ts, str(tmp_path / "model.safetensors"))

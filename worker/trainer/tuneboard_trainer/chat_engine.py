@@ -5,8 +5,11 @@ token at a time is memory-bound, so on the GPU a step must run as one captured C
 needs fixed shapes and fixed tensor addresses. model.py's forward slices the cache and builds masks
 whose shapes grow with the position. Here:
 
-- weights stream from safetensors to the device tensor by tensor (`safe_open(..., device=...)`),
+- weights stream from safetensors to the device tensor by tensor (safetensors_io.read_weights),
   never as a whole CPU copy; q/k/v and gate/up are fused into one matrix each (fewer, larger GEMVs);
+- a base that adapters were trained on in 4 bits stays 4-bit on the GPU (quant/nf4_rows.py): each projection
+  is quantized as it arrives and every token reads a quarter of the bf16 bytes, through a GEMV kernel that
+  dequantizes in registers (the values are those the adapter was trained against);
 - the KV cache is allocated once for `max_seq_len`; a decode step writes its position with
   `index_copy_` and attends over the whole buffer with a mask computed from the position tensor;
 - LoRA adapters stay unmerged: per fused matrix, A (R, in) and B (out, R) (scaling folded into B)
@@ -35,6 +38,7 @@ import torch.nn.functional as F
 
 from .lora import ALL_TARGETS, _own_key, _peft_target_matcher
 from .model import ModelConfig, apply_rope, rope_inv_freq
+from .quant.nf4_rows import NF4Rows, cat_rows, rows_linear
 from .hf_weights import load_config
 from .safetensors_io import read_weights
 from .sampling import GenParams, apply_repetition_penalty, sample, sampling_state, tokens_to_generate
@@ -55,7 +59,10 @@ def _rms(x, w, eps: float):
 
 
 def _lin(x, w, b, la, lb, gate):
-    y = F.linear(x, w, b)
+    if isinstance(w, NF4Rows):  # a 4-bit base decoded from its packed weights
+        y = rows_linear(x, w) if b is None else rows_linear(x, w) + b
+    else:
+        y = F.linear(x, w, b)
     if la is not None:
         y = y + F.linear(F.linear(x, la) * gate, lb)  # gate (R,): 1 for the ranks of adapters in use
     return y
@@ -97,6 +104,24 @@ def head(x, ln, w, eps: float):
 # ---------------------------------------------------------------- weights
 
 
+def _is_bnb_4bit(model_dir) -> bool:
+    from .quant.bnb_format import is_bnb_4bit
+
+    return is_bnb_4bit(json.loads((Path(model_dir) / "config.json").read_text()))
+
+
+def _triton_available() -> bool:
+    from .quant.kernels import triton_available
+
+    return triton_available()
+
+
+def _dense(w: NF4Rows, dtype: torch.dtype) -> torch.Tensor:
+    from .quant.nf4_rows import dequantize_rows
+
+    return dequantize_rows(w.packed, w.scale, w.code, w.dtype, dtype)
+
+
 @dataclass
 class _Layer:
     ln1: torch.Tensor
@@ -130,9 +155,11 @@ class ChatEngine:
     """One model (plus any number of LoRA adapters) on one device, ready to generate."""
 
     def __init__(self, model_dir, device="cpu", dtype: Optional[torch.dtype] = None, max_seq_len: int = 4096,
-                 progress: Progress = _noop, base_method: Optional[str] = None):
-        """base_method (nf4 | int8 | fp8): the base as a quantized run trained on it (base_quantization.py):
-        each projection quantized and dequantized, so the adapter sees the weights it was trained against."""
+                 progress: Progress = _noop, base_method: Optional[str] = None, packed: Optional[bool] = None):
+        """base_method (nf4 | int8 | fp8): the base as a quantized run trained on it (base_quantization.py), so
+        the adapter sees the weights it was trained against. packed (nf4 only; default: on CUDA with triton):
+        keep the projections as 4-bit NF4Rows and decode from them (a quarter of bf16's bytes per token);
+        otherwise each projection is quantized and dequantized into dense weights."""
         self.device = torch.device(device)
         self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         cfg: ModelConfig = load_config(model_dir)
@@ -142,8 +169,19 @@ class ChatEngine:
         self.mode = "eager"
         self.adapters: list[str] = []
         with torch.inference_mode():
+            if base_method is None and _is_bnb_4bit(model_dir):
+                base_method = "nf4"  # a bitsandbytes 4-bit checkpoint: its NF4 weights are the base
+            if packed is None:
+                packed = base_method == "nf4" and self.device.type == "cuda" and _triton_available()
+            if packed and base_method != "nf4":
+                raise ValueError(f"packed weights are 4-bit NF4 (the base is {base_method or 'full precision'})")
+            self.packed = bool(packed)
             if base_method is None:
                 sd = read_weights(model_dir, self.device, self.dtype, progress)
+            elif packed:
+                from .quant.nf4_rows_load import read_nf4_rows
+
+                sd = read_nf4_rows(model_dir, self.device, self.dtype, progress)
             else:
                 from .base_quantization import dequantized_state_dict
 
@@ -174,7 +212,11 @@ class ChatEngine:
                     return None
                 if any(t is None for t in parts):
                     raise ValueError(f"layer {i}: {suffix} present on only some of {names}")
-                return parts[0] if len(parts) == 1 else torch.cat(parts, 0)
+                if len(parts) == 1:
+                    return parts[0]
+                if all(isinstance(t, NF4Rows) for t in parts):
+                    return cat_rows(parts)
+                return torch.cat([_dense(t, self.dtype) if isinstance(t, NF4Rows) else t for t in parts], 0)
 
             self.layers.append(_Layer(
                 ln1=take(p + "input_layernorm.weight"),

@@ -30,6 +30,7 @@ from typing import Callable, Optional
 import torch
 
 Progress = Callable[[str, Optional[float]], None]  # (phase, fraction 0..1 or None)
+Transform = Callable[[str, torch.Tensor], object]  # (tensor name, tensor on the device) -> what to keep
 
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
                 "F8_E4M3": 1, "F8_E5M2": 1}
@@ -134,7 +135,7 @@ def _balance(jobs: list, n: int, size=lambda j: j[-1]) -> list[list]:
 def read_weights(model_dir, device: torch.device, dtype: Optional[torch.dtype], progress: Progress = _noop,
                  threads: Optional[int] = None, inference: bool = True, method: str = "auto",
                  buffer_bytes: Optional[int] = None, stats: Optional[dict] = None,
-                 cancel: Optional[threading.Event] = None) -> dict:
+                 cancel: Optional[threading.Event] = None, transform: Optional[Transform] = None) -> dict:
     """All tensors of a checkpoint, each read from the file straight onto `device`; floating-point tensors cast
     to `dtype` (None: kept). inference=True reads under torch.inference_mode (chat); training needs plain
     tensors (inference tensors cannot be saved for backward), so it passes False.
@@ -143,7 +144,10 @@ def read_weights(model_dir, device: torch.device, dtype: Optional[torch.dtype], 
     the benchmark forces one).
     buffer_bytes: the size of each pinned buffer of the staged path (two per thread); stats: see _read_staged.
     cancel: when set (a training run whose setup failed while this read ran in the background), the threads
-    stop before their next tensor and ReadCancelled is raised."""
+    stop before their next tensor and ReadCancelled is raised.
+    transform(name, tensor): what to keep instead of each tensor, computed in the reading thread as soon as the
+    tensor is on the device (on CUDA, on that thread's stream), so that e.g. a quantized copy replaces the dense
+    one before the next tensor arrives: the dense checkpoint never exists on the device as a whole."""
     device = torch.device(device)
     files = weight_files(Path(model_dir))
     if method == "auto":
@@ -151,9 +155,9 @@ def read_weights(model_dir, device: torch.device, dtype: Optional[torch.dtype], 
     n = threads or (min(12, os.cpu_count() or 1) if device.type == "cuda" else 1)
     if method == "staged":
         return _read_staged(files, device, dtype, buffer_bytes or DEFAULT_BUFFER_BYTES, n, progress=progress,
-                            inference=inference, stats=stats, cancel=cancel)
+                            inference=inference, stats=stats, cancel=cancel, transform=transform)
     if method == "safe_open":
-        return _read_safe_open(files, device, dtype, progress, n, inference, cancel)
+        return _read_safe_open(files, device, dtype, progress, n, inference, cancel, transform)
     raise ValueError(f"unknown read method {method!r} (auto, staged, safe_open)")
 
 
@@ -166,7 +170,8 @@ def _cancelled(cancel: Optional[threading.Event]) -> bool:
 
 
 def _read_safe_open(files: list[Path], device: torch.device, dtype: Optional[torch.dtype], progress: Progress,
-                    n: int, inference: bool, cancel: Optional[threading.Event] = None) -> dict:
+                    n: int, inference: bool, cancel: Optional[threading.Event] = None,
+                    transform: Optional[Transform] = None) -> dict:
     """One `safe_open(device=...)` handle per file and thread; each tensor through pageable host memory."""
     from safetensors import safe_open
 
@@ -194,6 +199,8 @@ def _read_safe_open(files: list[Path], device: torch.device, dtype: Optional[tor
                     t = handles[f].get_tensor(name)
                     if dtype is not None and t.is_floating_point() and t.dtype != dtype:
                         t = t.to(dtype)
+                    if transform is not None:
+                        t = transform(name, t)
                     with lock:
                         out[name] = t
                         done[0] += nbytes
@@ -241,7 +248,8 @@ def _tensor_jobs(files: list[Path]) -> list[tuple]:
 
 def _read_staged(files, device, dtype: Optional[torch.dtype], buffer_bytes: int = DEFAULT_BUFFER_BYTES,
                  threads: int = 1, progress: Progress = _noop, inference: bool = True,
-                 stats: Optional[dict] = None, cancel: Optional[threading.Event] = None) -> dict:
+                 stats: Optional[dict] = None, cancel: Optional[threading.Event] = None,
+                 transform: Optional[Transform] = None) -> dict:
     """All tensors of `files` on `device`, read in chunks through two reusable host buffers per thread.
 
     CUDA: the buffers are pinned, each chunk goes to the GPU with a non-blocking copy on the thread's own
@@ -321,6 +329,13 @@ def _read_staged(files, device, dtype: Optional[torch.dtype], buffer_bytes: int 
                             cast.copy_(tensor)
                         tensor = cast
                     del raw
+                    if transform is not None:
+                        if cuda:
+                            tensor.record_stream(stream)  # freed inside transform while its kernels may still read
+                            with torch.cuda.stream(stream):
+                                tensor = transform(e.name, tensor)
+                        else:
+                            tensor = transform(e.name, tensor)
                     with lock:
                         out[e.name] = tensor
                         done[0] += nbytes
