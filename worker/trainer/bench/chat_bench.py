@@ -290,9 +290,9 @@ def main(argv=None) -> int:
     return 0
 
 
-GEMV_CONFIGS = [dict(block_n=bn, block_k=bk, num_warps=nw) for bn, bk, nw in (
+GEMV_CONFIGS = [dict(block_n=bn, block_k=bk, num_warps=nw, scale_bcast=sb) for bn, bk, nw in (
     (8, 512, 4), (4, 512, 4), (16, 512, 4), (8, 256, 4), (8, 1024, 4), (8, 512, 8), (16, 1024, 8), (4, 256, 2),
-    (2, 1024, 4), (32, 512, 8))]
+    (2, 1024, 4), (32, 512, 8)) for sb in (False, True)]
 
 
 def projections_ms(eng: ChatEngine, mm) -> float:
@@ -355,7 +355,7 @@ def nf4_side(model_dir: Path, prompt: list[int], a, compile_ok: bool, sweep: boo
         r["gemv_configs"] = times
         if ok:
             best = min(ok, key=lambda t: t["projections_ms"])
-            triton_nf4_rows.GEMV_CONFIG.update({k: best[k] for k in ("block_n", "block_k", "num_warps")})
+            triton_nf4_rows.GEMV_CONFIG.update({k: best[k] for k in ("block_n", "block_k", "num_warps", "scale_bcast")})
             nbytes = sum(w.packed.numel() + 4 * w.scale.numel() for L in eng.layers
                          for w in (L.wqkv, L.wo, L.wgu, L.wd))
             r["gemv_best"] = best

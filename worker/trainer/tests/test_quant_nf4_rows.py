@@ -55,7 +55,8 @@ def test_the_gemv_kernel_matches_the_reference(n, k):
     rows = to_rows(quantize_nf4(weight(n, k, seed=k)))
     x = torch.randn(1, k)
     want = x @ dense(rows).t()
-    for config in ({"block_n": 8, "block_k": 512, "num_warps": 4}, {"block_n": 4, "block_k": 256, "num_warps": 2}):
+    for config in ({"block_n": 8, "block_k": 512, "num_warps": 4}, {"block_n": 4, "block_k": 256, "num_warps": 2},
+                   {"block_n": 8, "block_k": 512, "num_warps": 4, "scale_bcast": True}):
         got = rows_gemv(x, rows.packed, rows.scale, rows.code, rows.dtype, config)
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 

@@ -17,16 +17,19 @@ import triton.language as tl
 GROUP = 64  # values per absmax block
 
 # Tile of the GEMV; bench/quant_bench.py's decode workload measures the alternatives on the card.
-GEMV_CONFIG = {"block_n": 8, "block_k": 512, "num_warps": 4}
+GEMV_CONFIG = {"block_n": 8, "block_k": 512, "num_warps": 4, "scale_bcast": False}
 
 _TL_DTYPES = {torch.bfloat16: tl.bfloat16, torch.float16: tl.float16, torch.float32: tl.float32}
 
 
 @triton.jit
 def _rows_gemv_kernel(x_ptr, out_ptr, packed_ptr, scale_ptr, code_ptr, N, K,
-                      BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP: tl.constexpr, W_DTYPE: tl.constexpr):
-    """out[n] = sum_k x[k] W[n, k] for the program's BLOCK_N rows."""
+                      BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP: tl.constexpr, W_DTYPE: tl.constexpr,
+                      SCALE_BCAST: tl.constexpr):
+    """out[n] = sum_k x[k] W[n, k] for the program's BLOCK_N rows. SCALE_BCAST: load each block's scale once and
+    broadcast it in registers (else one cached load per byte: fewer register shuffles, more load instructions)."""
     HALF: tl.constexpr = BLOCK_K // 2
+    NB: tl.constexpr = BLOCK_K // GROUP
     rn = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)  # (BN,)
     row = rn.to(tl.int64)[:, None]  # (BN, 1)
     nmask = (rn < N)[:, None]
@@ -36,7 +39,13 @@ def _rows_gemv_kernel(x_ptr, out_ptr, packed_ptr, scale_ptr, code_ptr, N, K,
         rb = k0 // 2 + half  # (HALF,) byte columns
         bmask = nmask & (rb < K // 2)[None, :]
         byte = tl.load(packed_ptr + row * (K // 2) + rb[None, :], mask=bmask, other=0).to(tl.int32)  # (BN, HALF)
-        scale = tl.load(scale_ptr + row * (K // GROUP) + (rb // (GROUP // 2))[None, :], mask=bmask, other=0.0)
+        if SCALE_BCAST:
+            rs = k0 // GROUP + tl.arange(0, NB)
+            sc = tl.load(scale_ptr + row * (K // GROUP) + rs[None, :], mask=nmask & (rs < K // GROUP)[None, :],
+                         other=0.0)  # (BN, NB)
+            scale = tl.reshape(tl.broadcast_to(sc[:, :, None], (BLOCK_N, NB, GROUP // 2)), (BLOCK_N, HALF))
+        else:
+            scale = tl.load(scale_ptr + row * (K // GROUP) + (rb // (GROUP // 2))[None, :], mask=bmask, other=0.0)
         w_hi = (tl.load(code_ptr + (byte >> 4)) * scale).to(W_DTYPE).to(tl.float32)  # elements k0 + 2j
         w_lo = (tl.load(code_ptr + (byte & 0x0F)) * scale).to(W_DTYPE).to(tl.float32)  # elements k0 + 2j + 1
         rk = k0 + tl.arange(0, BLOCK_K)
@@ -81,7 +90,7 @@ def rows_gemv(x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, code: 
     out = torch.empty((1, N), dtype=x.dtype, device=x.device)
     _rows_gemv_kernel[(triton.cdiv(N, c["block_n"]),)](
         x.contiguous(), out, packed, scale, code, N, K, BLOCK_N=c["block_n"], BLOCK_K=c["block_k"], GROUP=GROUP,
-        W_DTYPE=_TL_DTYPES[w_dtype], num_warps=c["num_warps"])
+        W_DTYPE=_TL_DTYPES[w_dtype], SCALE_BCAST=bool(c.get("scale_bcast", False)), num_warps=c["num_warps"])
     return out
 
 
