@@ -166,16 +166,37 @@ def quantize_blockwise_8bit(x: torch.Tensor, code: torch.Tensor, block: int) -> 
     return nearest_index(scaled, code), absmax
 
 
-@torch.no_grad()
-def quantize_nf4(weight: torch.Tensor, blocksize: int = BLOCK) -> NF4Weight:
-    """Any float tensor -> NF4Weight on the same device (shape and dtype remembered for dequantize)."""
-    code = nf4_code(weight.device)
-    flat = weight.detach().float().reshape(-1)  # (n,)
+QUANTIZE_KERNEL_DEVICES = {"cuda"}  # where quantize_nf4 runs the Triton kernel (when triton is installed)
+
+
+def _use_kernel(weight: torch.Tensor, blocksize: int) -> bool:
+    if weight.device.type not in QUANTIZE_KERNEL_DEVICES or weight.numel() == 0:
+        return False
+    from .kernels import triton_available
+
+    return triton_available() and blocksize >= 2 and blocksize & (blocksize - 1) == 0
+
+
+def _quantize_blocks(flat: torch.Tensor, code: torch.Tensor, blocksize: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference: flat (n,) fp32 -> (packed uint8 (ceil(n / 2),), absmax fp32 (nblocks,))."""
     absmax, scaled = _blockwise(flat, blocksize)  # (nblocks,), (n,)
     idx = nearest_index(scaled, code)  # uint8 (n,)
     if idx.numel() % 2:
         idx = torch.nn.functional.pad(idx, (0, 1))
-    packed = ((idx[0::2] << 4) | idx[1::2]).unsqueeze(1)  # (ceil(n / 2), 1)
+    return (idx[0::2] << 4) | idx[1::2], absmax
+
+
+@torch.no_grad()
+def quantize_nf4(weight: torch.Tensor, blocksize: int = BLOCK) -> NF4Weight:
+    """Any float tensor -> NF4Weight on the same device (shape and dtype remembered for dequantize)."""
+    code = nf4_code(weight.device)
+    if _use_kernel(weight, blocksize):
+        from .triton_nf4_quantize import nf4_quantize_blocks
+
+        packed, absmax = nf4_quantize_blocks(weight.detach().reshape(-1), blocksize)  # the same values, one pass
+    else:
+        packed, absmax = _quantize_blocks(weight.detach().float().reshape(-1), code, blocksize)
+    packed = packed.unsqueeze(1)  # (ceil(n / 2), 1)
     # The mean in float64, rounded once: the same fp32 offset on every device (an fp32 sum's order differs
     # between the CPU and CUDA reductions, and the offset shifts every nested index).
     offset = absmax.double().mean().float()
