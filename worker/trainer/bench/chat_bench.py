@@ -255,6 +255,10 @@ def main(argv=None) -> int:
             eng.warmup("compile")
             res["ours"]["compile_warmup_s"] = round(time.perf_counter() - t0, 3)
             res["ours"]["compile_decode_tok_s"] = round(decode_rate(eng, prompt)[0], 2)
+            try:
+                res["ours"]["compile_decode_profile"] = decode_profile(eng)
+            except Exception as e:  # noqa: BLE001
+                res["ours"]["profile_error"] = f"{type(e).__name__}: {str(e)[:200]}"
             # A second load on the same machine: Inductor's on-disk cache skips code generation.
             torch._dynamo.reset()
             t0 = time.perf_counter()
@@ -293,6 +297,31 @@ def main(argv=None) -> int:
 GEMV_CONFIGS = [dict(block_n=bn, block_k=bk, num_warps=nw, scale_bcast=sb) for bn, bk, nw in (
     (8, 512, 4), (4, 512, 4), (16, 512, 4), (8, 256, 4), (8, 1024, 4), (8, 512, 8), (16, 1024, 8), (4, 256, 2),
     (2, 1024, 4), (32, 512, 8)) for sb in (False, True)]
+
+
+def decode_profile(eng: ChatEngine, steps: int = 16) -> dict:
+    """Where a decode step's device time goes (the warmed-up graph replayed `steps` times under torch.profiler):
+    busy ms per token, kernels per token, and the kernels taking the most time (per token)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    tok = torch.zeros(1, dtype=torch.long, device="cuda")
+    with torch.inference_mode():
+        eng.decode(tok, 40)
+        sync()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for i in range(steps):
+                eng.decode(tok, 40 + i)
+            sync()
+    by_name: dict[str, list] = {}
+    for e in prof.profiler.kineto_results.events():
+        if "CUDA" in str(e.device_type()) and e.duration_ns() > 0:
+            k = by_name.setdefault(e.name()[:90], [0, 0.0])
+            k[0] += 1
+            k[1] += e.duration_ns() / 1e6
+    busy = sum(v[1] for v in by_name.values())
+    top = sorted(by_name.items(), key=lambda kv: -kv[1][1])[:14]
+    return {"busy_ms_per_token": round(busy / steps, 4), "kernels_per_token": sum(v[0] for v in by_name.values()) / steps,
+            "top": [{"kernel": k, "per_token": v[0] / steps, "ms_per_token": round(v[1] / steps, 4)} for k, v in top]}
 
 
 def projections_ms(eng: ChatEngine, mm) -> float:
@@ -370,6 +399,10 @@ def nf4_side(model_dir: Path, prompt: list[int], a, compile_ok: bool, sweep: boo
             eng.warmup("compile")
             r["compile_warmup_s"] = round(time.perf_counter() - t0, 3)
             r["compile_decode_tok_s"] = round(decode_rate(eng, prompt)[0], 2)
+            try:
+                r["compile_decode_profile"] = decode_profile(eng)
+            except Exception as e:  # noqa: BLE001
+                r["profile_error"] = f"{type(e).__name__}: {str(e)[:200]}"
         except Exception as e:  # noqa: BLE001 -- report, keep the graph numbers
             traceback.print_exc()
             r["compile_error"] = f"{type(e).__name__}: {str(e)[:300]}"

@@ -234,6 +234,15 @@ def _pread_into(f, mv: memoryview, offset: int, path: Path) -> None:
         got += r
 
 
+def _transformed(transform: Transform, name: str, tensor: torch.Tensor, stream) -> object:
+    """transform(name, tensor) after the tensor's copies on `stream` (a reading thread's CUDA stream, or None)."""
+    if stream is None:
+        return transform(name, tensor)
+    tensor.record_stream(stream)  # freed inside transform while its kernels may still read it
+    with torch.cuda.stream(stream):
+        return transform(name, tensor)
+
+
 def _tensor_jobs(files: list[Path]) -> list[tuple]:
     """(file, header entry, bytes) of every tensor of `files`; a name in two files is an error."""
     jobs, seen = [], {}
@@ -330,12 +339,7 @@ def _read_staged(files, device, dtype: Optional[torch.dtype], buffer_bytes: int 
                         tensor = cast
                     del raw
                     if transform is not None:
-                        if cuda:
-                            tensor.record_stream(stream)  # freed inside transform while its kernels may still read
-                            with torch.cuda.stream(stream):
-                                tensor = transform(e.name, tensor)
-                        else:
-                            tensor = transform(e.name, tensor)
+                        tensor = _transformed(transform, e.name, tensor, stream)
                     with lock:
                         out[e.name] = tensor
                         done[0] += nbytes
