@@ -360,7 +360,7 @@ def nf4_side(model_dir: Path, prompt: list[int], a, compile_ok: bool, sweep: boo
         r["evicted"] = evict(model_dir)
     sync()
     t0 = time.perf_counter()
-    eng = ChatEngine(model_dir, device="cuda", max_seq_len=MAX_SEQ, base_method="nf4")
+    eng = ChatEngine(model_dir, device="cuda", max_seq_len=MAX_SEQ, base_method="nf4", packed=True)
     sync()
     r["read_weights_s"] = round(time.perf_counter() - t0, 3)
     with torch.inference_mode():
