@@ -86,8 +86,9 @@ def nf4_entries(name: str, w: NF4Weight) -> dict[str, torch.Tensor]:
     state = {"quant_type": "nf4", "blocksize": w.blocksize, "dtype": str(w.dtype).removeprefix("torch."),
              "shape": list(w.shape), "nested_blocksize": w.nested_blocksize, "nested_dtype": "float32",
              "nested_offset": w.offset}
-    cpu = {name: w.packed, f"{name}.absmax": w.absmax, f"{name}.quant_map": w.code,
-           f"{name}.nested_absmax": w.nested_absmax, f"{name}.nested_quant_map": w.nested_code,
+    # The code tables are copied: weights share them (nf4._constants), and safetensors refuses shared memory.
+    cpu = {name: w.packed, f"{name}.absmax": w.absmax, f"{name}.quant_map": w.code.clone(),
+           f"{name}.nested_absmax": w.nested_absmax, f"{name}.nested_quant_map": w.nested_code.clone(),
            f"{name}.{NF4_STATE}": quant_state_blob(state)}
     return {k: v.detach().cpu().contiguous() for k, v in cpu.items()}
 

@@ -186,10 +186,24 @@ def _quantize_blocks(flat: torch.Tensor, code: torch.Tensor, blocksize: int) -> 
     return (idx[0::2] << 4) | idx[1::2], absmax
 
 
+_CONSTANTS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(NF4 code, dynamic map) on `device`, made once per device: quantizing a checkpoint on load calls
+    quantize_nf4 per projection from several reading threads, and each fresh table is a host-to-device copy that
+    waits for the host. The tensors are shared: nothing writes into a weight's code or nested code."""
+    key = str(device)
+    found = _CONSTANTS.get(key)
+    if found is None:
+        found = _CONSTANTS.setdefault(key, (nf4_code(device), dynamic_map(device)))
+    return found
+
+
 @torch.no_grad()
 def quantize_nf4(weight: torch.Tensor, blocksize: int = BLOCK) -> NF4Weight:
     """Any float tensor -> NF4Weight on the same device (shape and dtype remembered for dequantize)."""
-    code = nf4_code(weight.device)
+    code, nested_code = _constants(weight.device)
     if _use_kernel(weight, blocksize):
         from .triton_nf4_quantize import nf4_quantize_blocks
 
@@ -200,7 +214,6 @@ def quantize_nf4(weight: torch.Tensor, blocksize: int = BLOCK) -> NF4Weight:
     # The mean in float64, rounded once: the same fp32 offset on every device (an fp32 sum's order differs
     # between the CPU and CUDA reductions, and the offset shifts every nested index).
     offset = absmax.double().mean().float()
-    nested_code = dynamic_map(weight.device)
     q_absmax, nested_absmax = quantize_blockwise_8bit(absmax - offset, nested_code, NESTED_BLOCK)
     return NF4Weight(packed=packed, absmax=q_absmax, nested_absmax=nested_absmax, nested_code=nested_code,
                      offset=float(offset), code=code, shape=tuple(weight.shape), dtype=weight.dtype,

@@ -31,6 +31,11 @@ def read_nf4_rows(model_dir, device: torch.device, dtype: torch.dtype,
     if is_bnb_4bit(config):
         return _from_bnb(path, device, dtype, progress)
 
+    device = torch.device(device)
+    if device.type == "cuda":
+        # The quantize kernel's first call compiles (or loads) it: here once, not in every reading thread at once.
+        quantize_nf4(torch.zeros(64, 64, dtype=dtype, device=device))
+
     def quantize(name: str, t: torch.Tensor):
         if not is_projection_weight(name):
             return t
