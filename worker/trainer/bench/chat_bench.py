@@ -413,21 +413,30 @@ def nf4_side(model_dir: Path, prompt: list[int], a, compile_ok: bool, sweep: boo
     return r
 
 
+def write_bnb_copy(model_dir: Path, out_dir: Path) -> None:
+    """A bitsandbytes 4-bit checkpoint of the bf16 checkpoint in `model_dir` (its config.json and tokenizer files
+    too), quantized as a 4-bit run loads it."""
+    from tuneboard_trainer.quant.load import load_quantized, save_bnb_4bit
+
+    model = load_quantized(model_dir, "nf4", dtype=torch.bfloat16, device="cuda")
+    save_bnb_4bit(model, out_dir, json.loads((model_dir / "config.json").read_text()))
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        if (model_dir / f).exists():
+            shutil.copyfile(model_dir / f, out_dir / f)
+    del model
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
 def nf4_stage(root: Path, prompt: list[int], res: dict, a, save, compile_ok: bool) -> None:
     """The 4-bit base two ways: quantized while loading the bf16 checkpoint, and read from a bitsandbytes 4-bit
     checkpoint (the "-bnb-4bit" repositories' format) written here from the same weights."""
-    from tuneboard_trainer.quant.load import load_quantized, save_bnb_4bit
-
     res["nf4"] = {}
     try:
         res["nf4"]["from_bf16"] = nf4_side(root / "model", prompt, a, compile_ok, sweep=True)
         save()
         t0 = time.perf_counter()
-        model = load_quantized(root / "model", "nf4", dtype=torch.bfloat16, device="cuda")
-        save_bnb_4bit(model, root / "bnb", CONFIG)
-        del model
-        gc.collect()
-        torch.cuda.empty_cache()
+        write_bnb_copy(root / "model", root / "bnb")
         res["nf4"]["bnb_write_s"] = round(time.perf_counter() - t0, 1)
         res["nf4"]["bnb_bytes"] = sum(f.stat().st_size for f in (root / "bnb").glob("*.safetensors"))
         res["nf4"]["from_bnb"] = nf4_side(root / "bnb", prompt, a, compile_ok, sweep=False)

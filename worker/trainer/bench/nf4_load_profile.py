@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from .chat_bench import write_bnb_copy
 from .seed_run import warm_cache
 
 
@@ -49,19 +50,11 @@ def profiled(fn, top: int = 25) -> dict:
 
 
 def write_bnb(model_dir: Path, bnb_dir: Path) -> float:
-    from tuneboard_trainer.quant.load import load_quantized, save_bnb_4bit
-
+    """Seconds to write the bitsandbytes copy (0 when it is there already)."""
     if (bnb_dir / "config.json").exists():
         return 0.0
     t0 = time.perf_counter()
-    config = json.loads((model_dir / "config.json").read_text())
-    model = load_quantized(model_dir, "nf4", dtype=torch.bfloat16, device="cuda")
-    save_bnb_4bit(model, bnb_dir, config)
-    for f in ("tokenizer.json", "tokenizer_config.json"):
-        if (model_dir / f).exists():
-            (bnb_dir / f).write_bytes((model_dir / f).read_bytes())
-    del model
-    torch.cuda.empty_cache()
+    write_bnb_copy(model_dir, bnb_dir)
     return round(time.perf_counter() - t0, 1)
 
 

@@ -14,6 +14,7 @@ Format (bitsandbytes `quantize_4bit(quant_type="nf4", blocksize=64, compress_sta
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -186,18 +187,12 @@ def _quantize_blocks(flat: torch.Tensor, code: torch.Tensor, blocksize: int) -> 
     return (idx[0::2] << 4) | idx[1::2], absmax
 
 
-_CONSTANTS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-
-
+@functools.lru_cache(maxsize=None)
 def _constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(NF4 code, dynamic map) on `device`, made once per device: quantizing a checkpoint on load calls
     quantize_nf4 per projection from several reading threads, and each fresh table is a host-to-device copy that
     waits for the host. The tensors are shared: nothing writes into a weight's code or nested code."""
-    key = str(device)
-    found = _CONSTANTS.get(key)
-    if found is None:
-        found = _CONSTANTS.setdefault(key, (nf4_code(device), dynamic_map(device)))
-    return found
+    return nf4_code(device), dynamic_map(device)
 
 
 @torch.no_grad()
