@@ -294,9 +294,14 @@ def main(argv=None) -> int:
     return 0
 
 
-GEMV_CONFIGS = [dict(block_n=bn, block_k=bk, num_warps=nw, scale_bcast=sb) for bn, bk, nw in (
-    (8, 512, 4), (4, 512, 4), (16, 512, 4), (8, 256, 4), (8, 1024, 4), (8, 512, 8), (16, 1024, 8), (4, 256, 2),
-    (2, 1024, 4), (32, 512, 8)) for sb in (False, True)]
+GEMV_CONFIGS = [  # triton_nf4_rows' two GEMV kernels over tiles
+    *(dict(kernel="bytes", block_n=bn, block_k=bk, num_warps=nw, scale_bcast=True) for bn, bk, nw in (
+        (4, 256, 2), (8, 512, 4), (4, 512, 4), (16, 512, 4))),
+    *(dict(kernel="words", block_n=bn, block_w=bw, num_warps=nw, x_split=xs) for bn, bw, nw in (
+        (1, 128, 1), (2, 128, 2), (4, 64, 2), (4, 128, 4), (8, 64, 4), (8, 128, 4), (16, 64, 4), (2, 256, 4),
+        (4, 256, 4)) for xs in (False, True)),
+]
+GEMV_KEYS = ("kernel", "block_n", "block_k", "block_w", "num_warps", "scale_bcast", "x_split")
 
 
 def decode_profile(eng: ChatEngine, steps: int = 16) -> dict:
@@ -384,7 +389,8 @@ def nf4_side(model_dir: Path, prompt: list[int], a, compile_ok: bool, sweep: boo
         r["gemv_configs"] = times
         if ok:
             best = min(ok, key=lambda t: t["projections_ms"])
-            triton_nf4_rows.GEMV_CONFIG.update({k: best[k] for k in ("block_n", "block_k", "num_warps", "scale_bcast")})
+            triton_nf4_rows.GEMV_CONFIG.clear()
+            triton_nf4_rows.GEMV_CONFIG.update({k: best[k] for k in GEMV_KEYS if k in best})
             nbytes = sum(w.packed.numel() + 4 * w.scale.numel() for L in eng.layers
                          for w in (L.wqkv, L.wo, L.wgu, L.wd))
             r["gemv_best"] = best

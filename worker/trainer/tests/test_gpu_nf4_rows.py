@@ -28,7 +28,10 @@ def test_the_gemv_equals_the_dequantized_weight_times_x(n, k):
     want = x.float() @ dense(rows).t()  # fp32 product of the bf16-rounded weights
     for config in ({"block_n": 8, "block_k": 512, "num_warps": 4}, {"block_n": 16, "block_k": 1024, "num_warps": 8},
                    {"block_n": 4, "block_k": 256, "num_warps": 2}, {"block_n": 8, "block_k": 512, "num_warps": 4,
-                                                                       "scale_bcast": True}):
+                                                                       "scale_bcast": True},
+                   {"kernel": "words", "block_n": 4, "block_w": 64, "num_warps": 2},
+                   {"kernel": "words", "block_n": 2, "block_w": 128, "num_warps": 2, "x_split": True},
+                   {"kernel": "words", "block_n": 16, "block_w": 64, "num_warps": 4}):
         got = rows_gemv(x, rows.packed, rows.scale, rows.code, rows.dtype, config).float()
         torch.testing.assert_close(got, want, rtol=1e-2, atol=1e-2 * want.abs().max().item())
 
