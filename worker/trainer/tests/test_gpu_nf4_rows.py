@@ -29,11 +29,30 @@ def test_the_gemv_equals_the_dequantized_weight_times_x(n, k):
     for config in ({"block_n": 8, "block_k": 512, "num_warps": 4}, {"block_n": 16, "block_k": 1024, "num_warps": 8},
                    {"block_n": 4, "block_k": 256, "num_warps": 2}, {"block_n": 8, "block_k": 512, "num_warps": 4,
                                                                        "scale_bcast": True},
-                   {"kernel": "words", "block_n": 4, "block_w": 64, "num_warps": 2},
-                   {"kernel": "words", "block_n": 2, "block_w": 128, "num_warps": 2, "x_split": True},
-                   {"kernel": "words", "block_n": 16, "block_w": 64, "num_warps": 4}):
+                   {"kernel": "lanes", "rows_per_lane": 1, "num_warps": 4},
+                   {"kernel": "lanes", "rows_per_lane": 2, "num_warps": 8},
+                   {"kernel": "lanes", "rows_per_lane": 1, "num_warps": 16}):
         got = rows_gemv(x, rows.packed, rows.scale, rows.code, rows.dtype, config).float()
         torch.testing.assert_close(got, want, rtol=1e-2, atol=1e-2 * want.abs().max().item())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_the_lanes_gemv_rounds_to_the_checkpoint_dtype_and_reads_x_of_any_alignment(dtype):
+    from tuneboard_trainer.quant.triton_nf4_rows import rows_gemv
+
+    n, k = 75, 448  # 7 blocks a row: the last step of 4 warps has one block past the row's end
+    rows = to_rows(quantize_nf4(weight(n, k, seed=5, dtype=dtype).to(CUDA)))
+    lanes = {"kernel": "lanes", "rows_per_lane": 1, "num_warps": 4}
+    x = torch.randn(1, k, device=CUDA).to(dtype)
+    want = x.float() @ dense(rows).t()
+    got = rows_gemv(x, rows.packed, rows.scale, rows.code, rows.dtype, lanes).float()
+    torch.testing.assert_close(got, want, rtol=1e-2, atol=1e-2 * want.abs().max().item())
+    # bf16 x one element past a 4-byte boundary: read element by element, not as pairs
+    xs = torch.empty(k + 1, device=CUDA, dtype=torch.bfloat16)[1:].view(1, k)
+    xs.copy_(x)
+    got = rows_gemv(xs, rows.packed, rows.scale, rows.code, rows.dtype, lanes).float()
+    want = xs.float() @ dense(rows).t()
+    torch.testing.assert_close(got, want, rtol=1e-2, atol=1e-2 * want.abs().max().item())
 
 
 @pytest.mark.parametrize("n,k", SHAPES[:3])

@@ -1,17 +1,17 @@
 """Triton kernels for NF4 weights in the row layout (nf4_rows.py): the decode GEMV and a dequantize.
 
 Decoding one token reads every weight once and does two flops per weight: it is memory-bound, so the GEMV's
-job is to stream the 0.5-byte indices at the card's bandwidth. Each program owns BLOCK_N rows and walks K,
-turning each 4-bit index into its code value (a 16-entry table that stays in L1), scaling it by its block's
-absmax, rounding to the checkpoint dtype (the dequantized weight the adapter was trained against) and
-multiplying by x, accumulating in fp32. No tensor cores: with one row of activations there is nothing for them
-to do. Two kernels, chosen by the tile config:
+job is to stream the 0.5-byte indices at the card's bandwidth, and on an H100 the limit it meets first is the
+number of instructions issued per weight, not the bytes. Each weight's 4-bit index becomes its code value (a
+16-entry table that stays in L1), is scaled by its block's absmax, rounded to the checkpoint dtype (the
+dequantized weight the adapter was trained against) and multiplied by x, accumulating in fp32. No tensor cores:
+with one row of activations there is nothing for them to do. Two kernels, chosen by the tile config:
 
-- "words" reads the packed bytes as int32 words of 8 indices: per step a (BLOCK_N, BLOCK_W) tile of words,
-  one scale per word (a word never straddles a 64-value block), and 8 shifted planes of indices, each
-  multiplied by the x elements it pairs with (x[8 w + j] for plane j, loaded strided or, with x_split, as one
-  contiguous (BLOCK_W, 8) tile split in registers);
-- "bytes" reads (BLOCK_N, BLOCK_K / 2) bytes and splits each into its high and low index.
+- "lanes" (triton_nf4_lanes.py, Gluon: layouts written out, so no tile moves through shared memory): one row per
+  lane, the 64-value blocks of a row shared out over the warps, each lane reading a whole block (32 bytes) with
+  its one absmax, the table lookup in PTX;
+- "bytes" (plain Triton): BLOCK_N rows by BLOCK_K columns a step, each byte split into its high and low index.
+  It runs where Gluon does not (older triton, the CPU interpreter the kernel tests use).
 """
 
 from __future__ import annotations
@@ -63,59 +63,6 @@ def _rows_gemv_kernel(x_ptr, out_ptr, packed_ptr, scale_ptr, code_ptr, N, K,
 
 
 @triton.jit
-def _plane(word, sc, code_ptr, xj, SHIFT: tl.constexpr, W_DTYPE: tl.constexpr):
-    """One index plane of a word tile times its x elements: (BN, BW) fp32."""
-    w = (tl.load(code_ptr + ((word >> SHIFT) & 0x0F)) * sc).to(W_DTYPE).to(tl.float32)
-    return w * xj[None, :]
-
-
-@triton.jit
-def _rows_gemv_words_kernel(x_ptr, out_ptr, words_ptr, scale_ptr, code_ptr, N, KW, NBLK,
-                            BLOCK_N: tl.constexpr, BLOCK_W: tl.constexpr, W_DTYPE: tl.constexpr,
-                            X_SPLIT: tl.constexpr):
-    """out[n] = sum_k x[k] W[n, k] for the program's BLOCK_N rows; words (N, KW) int32 hold 8 indices each, the
-    first element in the high nibble of the lowest byte (element j of a word sits at bit 8 (j // 2) + 4 (1 - j % 2))."""
-    rn = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)  # (BN,)
-    nmask = (rn < N)[:, None]
-    row = rn.to(tl.int64)[:, None]  # (BN, 1)
-    cw0 = tl.arange(0, BLOCK_W)
-    acc = tl.zeros((BLOCK_N, BLOCK_W), dtype=tl.float32)
-    for k0 in range(0, KW, BLOCK_W):
-        cw = k0 + cw0  # (BW,) word columns
-        cmask = cw < KW
-        m = nmask & cmask[None, :]
-        word = tl.load(words_ptr + row * KW + cw[None, :], mask=m, other=0)  # (BN, BW)
-        sc = tl.load(scale_ptr + row * NBLK + (cw // 8)[None, :], mask=m, other=0.0)  # (BN, BW): 8 words a block
-        if X_SPLIT:
-            x8 = tl.load(x_ptr + cw[:, None] * 8 + tl.arange(0, 8)[None, :], mask=cmask[:, None], other=0.0)
-            e, o = tl.split(tl.reshape(x8.to(tl.float32), (BLOCK_W, 4, 2)))  # elements 0 2 4 6 | 1 3 5 7
-            ee, eo = tl.split(tl.reshape(e, (BLOCK_W, 2, 2)))  # 0 4 | 2 6
-            oe, oo = tl.split(tl.reshape(o, (BLOCK_W, 2, 2)))  # 1 5 | 3 7
-            x0, x4 = tl.split(ee)
-            x2, x6 = tl.split(eo)
-            x1, x5 = tl.split(oe)
-            x3, x7 = tl.split(oo)
-        else:
-            x0 = tl.load(x_ptr + cw * 8 + 0, mask=cmask, other=0.0).to(tl.float32)
-            x1 = tl.load(x_ptr + cw * 8 + 1, mask=cmask, other=0.0).to(tl.float32)
-            x2 = tl.load(x_ptr + cw * 8 + 2, mask=cmask, other=0.0).to(tl.float32)
-            x3 = tl.load(x_ptr + cw * 8 + 3, mask=cmask, other=0.0).to(tl.float32)
-            x4 = tl.load(x_ptr + cw * 8 + 4, mask=cmask, other=0.0).to(tl.float32)
-            x5 = tl.load(x_ptr + cw * 8 + 5, mask=cmask, other=0.0).to(tl.float32)
-            x6 = tl.load(x_ptr + cw * 8 + 6, mask=cmask, other=0.0).to(tl.float32)
-            x7 = tl.load(x_ptr + cw * 8 + 7, mask=cmask, other=0.0).to(tl.float32)
-        acc += _plane(word, sc, code_ptr, x0, 4, W_DTYPE)
-        acc += _plane(word, sc, code_ptr, x1, 0, W_DTYPE)
-        acc += _plane(word, sc, code_ptr, x2, 12, W_DTYPE)
-        acc += _plane(word, sc, code_ptr, x3, 8, W_DTYPE)
-        acc += _plane(word, sc, code_ptr, x4, 20, W_DTYPE)
-        acc += _plane(word, sc, code_ptr, x5, 16, W_DTYPE)
-        acc += _plane(word, sc, code_ptr, x6, 28, W_DTYPE)
-        acc += _plane(word, sc, code_ptr, x7, 24, W_DTYPE)
-    tl.store(out_ptr + rn, tl.sum(acc, axis=1).to(out_ptr.dtype.element_ty), mask=rn < N)
-
-
-@triton.jit
 def _rows_dequant_kernel(out_ptr, packed_ptr, scale_ptr, code_ptr, N, K,
                          BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP: tl.constexpr, W_DTYPE: tl.constexpr):
     """out[rows, k0 : k0 + BLOCK_K] = the dequantized tile, in out's dtype."""
@@ -148,15 +95,14 @@ def rows_gemv(x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, code: 
         raise ValueError(f"NF4 rows GEMV: input {tuple(x.shape)} for a weight of {K} columns")
     c = config or GEMV_CONFIG
     out = torch.empty((1, N), dtype=x.dtype, device=x.device)
-    if c.get("kernel", "bytes") == "words":
-        if packed.storage_offset() % 4:  # bytes that do not start on a word have no int32 view
-            c = BYTES_CONFIG
-        else:
-            _rows_gemv_words_kernel[(triton.cdiv(N, c["block_n"]),)](
-                x.contiguous(), out, packed.view(torch.int32), scale, code, N, K // 8, K // GROUP,
-                BLOCK_N=c["block_n"], BLOCK_W=c["block_w"], W_DTYPE=_TL_DTYPES[w_dtype],
-                X_SPLIT=bool(c.get("x_split", False)), num_warps=c["num_warps"])
+    if c.get("kernel", "bytes") == "lanes":
+        from . import triton_nf4_lanes
+
+        if triton_nf4_lanes.available(x):
+            triton_nf4_lanes.lanes_gemv(x.contiguous(), out, packed, scale, code, w_dtype,
+                                        rows_per_lane=c["rows_per_lane"], num_warps=c["num_warps"])
             return out
+        c = BYTES_CONFIG
     _rows_gemv_kernel[(triton.cdiv(N, c["block_n"]),)](
         x.contiguous(), out, packed, scale, code, N, K, BLOCK_N=c["block_n"], BLOCK_K=c["block_k"], GROUP=GROUP,
         W_DTYPE=_TL_DTYPES[w_dtype], SCALE_BCAST=bool(c.get("scale_bcast", False)), num_warps=c["num_warps"])
