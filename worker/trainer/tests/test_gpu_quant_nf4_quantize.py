@@ -142,3 +142,18 @@ def test_timing_of_both_paths(monkeypatch):
     gbs = w.numel() * 2.5 / kernel / 1e6  # bf16 read + 4 bits written
     print(f"\nNF4 quantize 4096x14336 bf16 on {torch.cuda.get_device_name()}: kernel {kernel:.3f} ms ({gbs:.0f} GB/s), "
           f"quantize_nf4 with it {full:.3f} ms, torch path {torch_path:.3f} ms")
+
+
+@pytest.mark.parametrize("shape", [(4096, 4096), (37, 640), (300, 128)])
+def test_quantize_rows_on_the_gpu_is_the_cpu_reference(shape):
+    """The chat loader's quantize (NF4 kernel, mean, nested kernel; no host sync) against the CPU reference's
+    to_rows(quantize_nf4(.)): the same bytes and scales, bit for bit (the nested kernel must not fuse its
+    multiply and add)."""
+    from tuneboard_trainer.quant.nf4_rows import quantize_rows, to_rows
+
+    x = (torch.randn(shape, generator=torch.Generator().manual_seed(shape[1])) * 0.02).to(torch.bfloat16)
+    x[0, :64] *= 30
+    want = to_rows(quantize_nf4(x))
+    got = quantize_rows(x.to(CUDA))
+    assert torch.equal(got.packed.cpu(), want.packed)
+    assert torch.equal(got.scale.cpu().view(torch.int32), want.scale.view(torch.int32))

@@ -217,3 +217,42 @@ def test_compiled_kernel_divides_with_ieee_rounding(dtype):
     for approximate in ("div.full", "div.approx", "rcp.approx", ".ftz"):
         assert approximate not in ptx
     assert "ld.global.v4.b32" in ptx and "st.global.v2.b32" in ptx
+
+
+def test_the_dynamic_maps_decision_values_reproduce_the_reference():
+    """The double quantization's 255 steps: #{j : s >= step[j]} is the reference's nearest index into the
+    dynamic map across [-1, 1] (every 4093rd bit pattern, and densely around the steps)."""
+    from tuneboard_trainer.quant.nf4 import dynamic_map
+
+    steps = torch.tensor(_kernel().decision_values("dynamic"))
+    assert steps.shape == (255,) and torch.all(steps[1:] > steps[:-1])
+    grid = torch.arange(0, 0x3F800000 + 2048, 4093, dtype=torch.int32).view(torch.float32)
+    s = torch.cat([grid, -grid, _ulps(steps, 40)])
+    counted = (~(s[:, None] < steps[None, :])).sum(1)
+    assert torch.equal(counted, _nearest_chunk(s, dynamic_map()))
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (37, 640), (300, 128), (1, 64 * 256 * 2 + 64)])
+def test_the_nested_kernel_gives_the_block_absmax_of_quantize_nf4(shape):
+    """Double quantization applied and undone in one kernel: NF4Weight.block_absmax() bit for bit, for any
+    number of blocks (a last nested block of fewer than 256)."""
+    g = torch.Generator().manual_seed(shape[0])
+    x = torch.randn(shape, generator=g) * 0.05
+    x[0, :64] *= 40  # one block far above the mean: its nested block's scale is set by it
+    w = quantize_nf4(x)
+    _, absmax = _quantize_blocks(x.float().reshape(-1), nf4_code(), 64)
+    offset = absmax.double().mean().float().view(1)
+    assert offset.item() == w.offset
+    got = _kernel().nested_block_absmax(absmax, offset)
+    assert torch.equal(_bits(got), _bits(w.block_absmax()))
+
+
+def test_quantize_rows_is_to_rows_of_quantize_nf4(monkeypatch):
+    from tuneboard_trainer.quant.nf4_rows import quantize_rows, to_rows
+
+    x = (torch.randn(48, 320, generator=torch.Generator().manual_seed(4)) * 0.05).to(torch.bfloat16)
+    want = to_rows(quantize_nf4(x))
+    monkeypatch.setattr(nf4, "QUANTIZE_KERNEL_DEVICES", {"cpu"})
+    got = quantize_rows(x)
+    assert torch.equal(got.packed, want.packed) and torch.equal(_bits(got.scale), _bits(want.scale))
+    assert got.dtype == want.dtype and torch.equal(got.code, want.code)

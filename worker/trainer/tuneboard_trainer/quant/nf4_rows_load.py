@@ -18,7 +18,7 @@ from ..base_quantization import is_projection_weight
 from ..safetensors_io import read_weights
 from .bnb_format import NF4_STATE, check_bnb_config, entry_names, is_bnb_4bit, nf4_from_entries
 from .nf4 import quantize_nf4
-from .nf4_rows import NF4Rows, rows_fit, to_rows
+from .nf4_rows import NF4Rows, quantize_rows, rows_fit, to_rows
 
 
 def read_nf4_rows(model_dir, device: torch.device, dtype: torch.dtype,
@@ -39,8 +39,7 @@ def read_nf4_rows(model_dir, device: torch.device, dtype: torch.dtype,
     def quantize(name: str, t: torch.Tensor):
         if not is_projection_weight(name):
             return t
-        w = quantize_nf4(t)
-        return to_rows(w) if rows_fit(w.shape) else w.dequantize(dtype)
+        return quantize_rows(t) if rows_fit(t.shape) else quantize_nf4(t).dequantize(dtype)
 
     return read_weights(path, device, dtype, progress, transform=quantize)
 

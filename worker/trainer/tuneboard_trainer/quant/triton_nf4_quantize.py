@@ -22,7 +22,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .nf4 import BLOCK, _nearest_chunk, nf4_code
+from .nf4 import BLOCK, NESTED_BLOCK, _nearest_chunk, dynamic_map, nf4_code
 
 TILE = 2048  # elements per program (BLOCKS = TILE // blocksize blocks of the weight, at least one)
 NUM_WARPS = 4
@@ -59,12 +59,13 @@ def _nf4_quantize_kernel(x_ptr, packed_ptr, absmax_ptr, steps_ptr, n, nbytes, nb
 
 
 @functools.lru_cache(maxsize=None)
-def decision_values() -> tuple[float, ...]:
-    """The 15 fp32 values at which the reference's nearest NF4 index steps up: the reference maps s to
-    #{j : s >= steps[j]} for every fp32 s (checked over all of [-1, 1]). Each step lies within an ulp or two of
-    the fp32 midpoint of two codes; found by running the reference (nf4._nearest_chunk) on the 129 fp32 values
-    around that midpoint."""
-    code = nf4_code()
+def decision_values(table: str = "nf4") -> tuple[float, ...]:
+    """The fp32 values at which the reference's nearest index into a sorted code steps up (15 for "nf4", 255
+    for the double quantization's "dynamic" map): the reference maps s to #{j : s >= steps[j]} for every fp32 s
+    (for NF4 checked over all of [-1, 1]; the nearest index of a sorted code never steps down, so one step per
+    midpoint is all there is). Each step lies within an ulp or two of the fp32 midpoint of two codes; found by
+    running the reference (nf4._nearest_chunk) on the 129 fp32 values around that midpoint."""
+    code = nf4_code() if table == "nf4" else dynamic_map()
     mids = (code[:-1] + code[1:]) / 2
     steps = []
     for j, mid in enumerate(mids):
@@ -78,8 +79,8 @@ def decision_values() -> tuple[float, ...]:
 
 
 @functools.lru_cache(maxsize=None)
-def _steps_tensor(device: torch.device) -> torch.Tensor:
-    return torch.tensor(decision_values(), dtype=torch.float32, device=device)
+def _steps_tensor(device: torch.device, table: str = "nf4") -> torch.Tensor:
+    return torch.tensor(decision_values(table), dtype=torch.float32, device=device)
 
 
 def _floor_bits() -> int:
@@ -110,3 +111,43 @@ def nf4_quantize_blocks(flat: torch.Tensor, blocksize: int = BLOCK) -> tuple[tor
     _nf4_quantize_kernel[grid](flat, packed, absmax, _steps_tensor(flat.device), n, packed.numel(), nblocks,
                                FLOOR_BITS=_floor_bits(), BLOCKS=blocks, BLOCKSIZE=blocksize, num_warps=NUM_WARPS)
     return packed, absmax
+
+
+@triton.jit
+def _nested_absmax_kernel(absmax_ptr, offset_ptr, steps_ptr, nested_code_ptr, out_ptr, nblocks,
+                          FLOOR_BITS: tl.constexpr, NESTED: tl.constexpr, NSTEPS: tl.constexpr):
+    """One block of NESTED absmax values: v = absmax - offset, its 8-bit dynamic-map index against its block's
+    max |v|, and back: out = code[index] * max |v| + offset, each operation rounded as torch rounds it."""
+    offs = tl.program_id(0).to(tl.int64) * NESTED + tl.arange(0, NESTED)
+    inside = offs < nblocks
+    offset = tl.load(offset_ptr)
+    v = tl.where(inside, tl.load(absmax_ptr + offs, mask=inside, other=0.0) - offset, 0.0)  # zero padding
+    amax_bits = tl.max(v.to(tl.int32, bitcast=True) & 0x7FFFFFFF, axis=0)
+    amax = amax_bits.to(tl.float32, bitcast=True)
+    scaled = tl.math.div_rn(v, tl.maximum(amax_bits, FLOOR_BITS).to(tl.float32, bitcast=True))
+    idx = tl.zeros((NESTED,), dtype=tl.int32)
+    for j in range(NSTEPS):
+        idx += tl.where(scaled < tl.load(steps_ptr + j), 0, 1)
+    out = tl.load(nested_code_ptr + idx) * amax + offset  # two roundings: the launch turns FMA fusion off
+    tl.store(out_ptr + offs, out, mask=inside)
+
+
+def nested_block_absmax(absmax: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """What NF4Weight.block_absmax() returns for a weight whose fp32 block absmax values are `absmax` (nblocks,)
+    and whose offset (their mean, rounded to fp32) is the one-element tensor `offset`: the double quantization
+    applied and undone in one kernel, with no host sync (quantize_nf4 turns the offset into a float)."""
+    nblocks = absmax.numel()
+    out = torch.empty(nblocks, dtype=torch.float32, device=absmax.device)
+    if nblocks == 0:
+        return out
+    nested_code = _dynamic_map_tensor(absmax.device)
+    _nested_absmax_kernel[(triton.cdiv(nblocks, NESTED_BLOCK),)](
+        absmax.contiguous(), offset, _steps_tensor(absmax.device, "dynamic"), nested_code, out, nblocks,
+        FLOOR_BITS=_floor_bits(), NESTED=NESTED_BLOCK, NSTEPS=nested_code.numel() - 1, num_warps=4,
+        enable_fp_fusion=False)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _dynamic_map_tensor(device: torch.device) -> torch.Tensor:
+    return dynamic_map(device)
