@@ -302,7 +302,8 @@ def main(argv=None) -> int:
 GEMV_CONFIGS = [  # triton_nf4_rows' two GEMV kernels over tiles
     *(dict(kernel="bytes", block_n=bn, block_k=bk, num_warps=nw, scale_bcast=True) for bn, bk, nw in (
         (4, 256, 2), (8, 512, 4))),
-    *(dict(kernel="lanes", rows_per_lane=r, num_warps=nw) for r in (1, 2) for nw in (4, 8, 16)),
+    # two rows a lane take ~240 registers (so at most 8 warps an SM): up to 8 warps only
+    *(dict(kernel="lanes", rows_per_lane=r, num_warps=nw) for r, nw in ((1, 4), (1, 8), (1, 16), (2, 4), (2, 8))),
 ]
 GEMV_KEYS = ("kernel", "block_n", "block_k", "num_warps", "scale_bcast", "rows_per_lane")
 
