@@ -303,9 +303,10 @@ GEMV_CONFIGS = [  # triton_nf4_rows' two GEMV kernels over tiles
     *(dict(kernel="bytes", block_n=bn, block_k=bk, num_warps=nw, scale_bcast=True) for bn, bk, nw in (
         (4, 256, 2), (8, 512, 4))),
     # two rows a lane take ~240 registers (so at most 8 warps an SM): up to 8 warps only
-    *(dict(kernel="lanes", rows_per_lane=r, num_warps=nw) for r, nw in ((1, 4), (1, 8), (1, 16), (2, 4), (2, 8))),
+    *(dict(kernel="lanes", rows_per_lane=r, num_warps=nw, unroll=u) for r, nw, u in (
+        (1, 8, 1), (1, 16, 1), (1, 8, 2), (1, 16, 2), (1, 4, 4), (2, 8, 1))),
 ]
-GEMV_KEYS = ("kernel", "block_n", "block_k", "num_warps", "scale_bcast", "rows_per_lane")
+GEMV_KEYS = ("kernel", "block_n", "block_k", "num_warps", "scale_bcast", "rows_per_lane", "unroll")
 
 
 def decode_profile(eng: ChatEngine, steps: int = 16) -> dict:
@@ -441,12 +442,11 @@ def write_bnb_copy(model_dir: Path, out_dir: Path) -> None:
 def warm_nf4_kernels() -> float:
     """Compile (or load from Triton's cache) the kernels a 4-bit load runs: quantize, and the rows kernels of
     prefill and decode. A machine's first 4-bit load pays this once; the loads below then time the reading."""
-    from tuneboard_trainer.quant.nf4 import quantize_nf4
-    from tuneboard_trainer.quant.nf4_rows import rows_linear, to_rows
+    from tuneboard_trainer.quant.nf4_rows import quantize_rows, rows_linear
 
     sync()
     t0 = time.perf_counter()
-    w = to_rows(quantize_nf4(torch.randn(256, 256, device="cuda", dtype=torch.bfloat16)))
+    w = quantize_rows(torch.randn(256, 256, device="cuda", dtype=torch.bfloat16))
     with torch.inference_mode():
         for m in (1, 4):
             rows_linear(torch.randn(m, 256, device="cuda", dtype=torch.bfloat16), w)

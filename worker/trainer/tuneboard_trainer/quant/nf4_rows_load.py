@@ -33,8 +33,9 @@ def read_nf4_rows(model_dir, device: torch.device, dtype: torch.dtype,
 
     device = torch.device(device)
     if device.type == "cuda":
-        # The quantize kernel's first call compiles (or loads) it: here once, not in every reading thread at once.
-        quantize_nf4(torch.zeros(64, 64, dtype=dtype, device=device))
+        # The quantize kernels' first call compiles (or loads) them: here once, not in every reading thread at once
+        # (sizes that are multiples of 16, as every projection's, so Triton specializes them the same way).
+        quantize_rows(torch.zeros(256, 256, dtype=dtype, device=device))
 
     def quantize(name: str, t: torch.Tensor):
         if not is_projection_weight(name):

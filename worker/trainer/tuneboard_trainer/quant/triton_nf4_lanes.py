@@ -64,9 +64,10 @@ if HAS_GLUON:
 
     @gluon.jit
     def _lanes_gemv_kernel(x_ptr, out_ptr, packed_ptr, scale_ptr, code_ptr, N, K,
-                           RPL: gl.constexpr, S: gl.constexpr, X_BF16: gl.constexpr, ROUND: gl.constexpr,
-                           W_DTYPE: gl.constexpr):
-        """ROUND: 0 keep fp32, 1 round to bf16 (PTX, pairs), 2 round to W_DTYPE. X_BF16: x read as bf16 pairs."""
+                           RPL: gl.constexpr, S: gl.constexpr, UNROLL: gl.constexpr, X_BF16: gl.constexpr,
+                           ROUND: gl.constexpr, W_DTYPE: gl.constexpr):
+        """ROUND: 0 keep fp32, 1 round to bf16 (PTX, pairs), 2 round to W_DTYPE. X_BF16: x read as bf16 pairs.
+        UNROLL: blocks a warp takes per step (their loads in flight together)."""
         BN: gl.constexpr = 32 * RPL
         # (warp's block, row, byte of the block): a lane holds RPL rows x 32 bytes, the warps split the blocks
         L3: gl.constexpr = gl.BlockedLayout([1, RPL, 32], [1, 32, 1], [S, 1, 1], [2, 1, 0])
@@ -83,33 +84,35 @@ if HAS_GLUON:
         pairx = gl.expand_dims(gl.arange(0, 32, layout=gl.SliceLayout(0, LX)), 0)  # (1, 32)
         table = gl.full([S, BN, 32], 0, gl.int64, layout=L3) + code_ptr.to(gl.int64)
         acc = gl.zeros([S, BN, 32], gl.float32, layout=L3)
-        for b0 in range(0, nblk, S):
-            b2 = b0 + blk2
-            b3 = b0 + blk3
-            bx = b0 + blkx
-            byte = gl.load(packed_ptr + row3.to(gl.int64) * (K // 2) + b3 * 32 + byte3,
-                           mask=(row3 < N) & (b3 < nblk), other=0)  # (S, BN, 32) uint8
-            absmax = gl.load(scale_ptr + row2.to(gl.int64) * nblk + b2, mask=(row2 < N) & (b2 < nblk), other=0.0)
-            absmax = gl.expand_dims(absmax, 2)  # (S, BN, 1)
-            if X_BF16:  # x[2j] in the low half of pair j (little-endian), x[2j + 1] in the high half
-                xp = gl.load(x_ptr.to(gl.pointer_type(gl.uint32)) + bx * 32 + pairx, mask=bx < nblk, other=0)
-                x_hi = (xp << 16).to(gl.float32, bitcast=True)
-                x_lo = (xp & 0xFFFF0000).to(gl.float32, bitcast=True)
-            else:
-                x_hi = gl.load(x_ptr + bx * 64 + 2 * pairx, mask=bx < nblk, other=0.0).to(gl.float32)
-                x_lo = gl.load(x_ptr + bx * 64 + 2 * pairx + 1, mask=bx < nblk, other=0.0).to(gl.float32)
-            c_hi, c_lo = gl.inline_asm_elementwise(_LOOKUP, "=r,=r,=r,=r,=r,=r,=r,=r,r,l,l,l,l", [byte, table],
-                                                   dtype=(gl.float32, gl.float32), is_pure=True, pack=4)
-            w_hi = c_hi * absmax  # element 2j of the block (high nibble first)
-            w_lo = c_lo * absmax  # element 2j + 1
-            if ROUND == 1:
-                w_hi, w_lo = gl.inline_asm_elementwise(_ROUND_BF16, "=r,=r,r,r", [w_hi, w_lo],
-                                                       dtype=(gl.float32, gl.float32), is_pure=True, pack=1)
-            elif ROUND == 2:
-                w_hi = w_hi.to(W_DTYPE).to(gl.float32)
-                w_lo = w_lo.to(W_DTYPE).to(gl.float32)
-            acc += w_hi * gl.expand_dims(x_hi, 1)
-            acc += w_lo * gl.expand_dims(x_lo, 1)
+        for b00 in range(0, nblk, S * UNROLL):
+            for u in gl.static_range(UNROLL):
+                b0 = b00 + u * S
+                b2 = b0 + blk2
+                b3 = b0 + blk3
+                bx = b0 + blkx
+                byte = gl.load(packed_ptr + row3.to(gl.int64) * (K // 2) + b3 * 32 + byte3,
+                               mask=(row3 < N) & (b3 < nblk), other=0)  # (S, BN, 32) uint8
+                absmax = gl.load(scale_ptr + row2.to(gl.int64) * nblk + b2, mask=(row2 < N) & (b2 < nblk), other=0.0)
+                absmax = gl.expand_dims(absmax, 2)  # (S, BN, 1)
+                if X_BF16:  # x[2j] in the low half of pair j (little-endian), x[2j + 1] in the high half
+                    xp = gl.load(x_ptr.to(gl.pointer_type(gl.uint32)) + bx * 32 + pairx, mask=bx < nblk, other=0)
+                    x_hi = (xp << 16).to(gl.float32, bitcast=True)
+                    x_lo = (xp & 0xFFFF0000).to(gl.float32, bitcast=True)
+                else:
+                    x_hi = gl.load(x_ptr + bx * 64 + 2 * pairx, mask=bx < nblk, other=0.0).to(gl.float32)
+                    x_lo = gl.load(x_ptr + bx * 64 + 2 * pairx + 1, mask=bx < nblk, other=0.0).to(gl.float32)
+                c_hi, c_lo = gl.inline_asm_elementwise(_LOOKUP, "=r,=r,=r,=r,=r,=r,=r,=r,r,l,l,l,l", [byte, table],
+                                                       dtype=(gl.float32, gl.float32), is_pure=True, pack=4)
+                w_hi = c_hi * absmax  # element 2j of the block (high nibble first)
+                w_lo = c_lo * absmax  # element 2j + 1
+                if ROUND == 1:
+                    w_hi, w_lo = gl.inline_asm_elementwise(_ROUND_BF16, "=r,=r,r,r", [w_hi, w_lo],
+                                                           dtype=(gl.float32, gl.float32), is_pure=True, pack=1)
+                elif ROUND == 2:
+                    w_hi = w_hi.to(W_DTYPE).to(gl.float32)
+                    w_lo = w_lo.to(W_DTYPE).to(gl.float32)
+                acc += w_hi * gl.expand_dims(x_hi, 1)
+                acc += w_lo * gl.expand_dims(x_lo, 1)
         total = gl.sum(gl.sum(acc, axis=2), axis=0)  # (BN,)
         gl.store(out_ptr + rows, total.to(out_ptr.dtype.element_ty), mask=rows < N)
 
@@ -118,13 +121,14 @@ _GL_DTYPES = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float3
 
 
 def lanes_gemv(x: torch.Tensor, out: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, code: torch.Tensor,
-               w_dtype: torch.dtype, rows_per_lane: int = 1, num_warps: int = 8) -> torch.Tensor:
+               w_dtype: torch.dtype, rows_per_lane: int = 1, num_warps: int = 8, unroll: int = 1) -> torch.Tensor:
     """out (1, N) = x (1, K) @ W^T; x contiguous, K a multiple of 64 (nf4_rows.rows_fit)."""
     N, K = packed.shape[0], packed.shape[1] * 2
     x_bf16 = x.dtype == torch.bfloat16 and x.data_ptr() % 4 == 0
     rnd = 0 if w_dtype == torch.float32 else 1 if w_dtype == torch.bfloat16 else 2
     grid = (triton_cdiv(N, 32 * rows_per_lane),)
-    _lanes_gemv_kernel[grid](x, out, packed, scale, code, N, K, RPL=rows_per_lane, S=num_warps, X_BF16=x_bf16,
+    _lanes_gemv_kernel[grid](x, out, packed, scale, code, N, K, RPL=rows_per_lane, S=num_warps, UNROLL=unroll,
+                             X_BF16=x_bf16,
                              ROUND=rnd, W_DTYPE=getattr(gl, _GL_DTYPES[w_dtype]), num_warps=num_warps)
     return out
 
