@@ -31,7 +31,8 @@ def test_the_gemv_equals_the_dequantized_weight_times_x(n, k):
                                                                        "scale_bcast": True},
                    {"kernel": "lanes", "rows_per_lane": 1, "num_warps": 4},
                    {"kernel": "lanes", "rows_per_lane": 2, "num_warps": 8},
-                   {"kernel": "lanes", "rows_per_lane": 1, "num_warps": 16}):
+                   {"kernel": "lanes", "rows_per_lane": 1, "num_warps": 16},
+                   {"kernel": "lanes", "rows_per_lane": 1, "num_warps": 8, "unroll": 2}):
         got = rows_gemv(x, rows.packed, rows.scale, rows.code, rows.dtype, config).float()
         torch.testing.assert_close(got, want, rtol=1e-2, atol=1e-2 * want.abs().max().item())
 
@@ -76,9 +77,16 @@ def test_a_packed_engine_decodes_as_the_dequantized_one_on_the_gpu(rows_model_di
     assert packed.packed
     plain = ChatEngine(rows_model_dir, device="cuda", max_seq_len=32, base_method="nf4")
     assert not plain.packed  # the default
-    assert packed.warmup(mode) == "graph" and plain.warmup(mode) == mode  # packed weights are never compiled
+    assert packed.warmup(mode) == mode and plain.warmup(mode) == mode  # the rows op is opaque to Inductor
     with torch.inference_mode():
-        got, want = decode_logits(packed, 5), decode_logits(plain, 5)
+        want = decode_logits(plain, 5)
+        # both fed the same tokens: compiled kernels round differently from eager ones, and on a random model a
+        # near-tie can send two greedy decodes down different paths after which no logits compare
+        got = decode_logits(packed, 5, tokens=[int(w.argmax()) for w in want[:-1]])
     for g, w in zip(got, want):
-        torch.testing.assert_close(g, w, rtol=2e-2, atol=2e-2 * w.abs().max().item())
-    assert [int(g.argmax()) for g in got] == [int(w.argmax()) for w in want]
+        top2 = w.topk(2).values
+        # compiled: each engine's logits differ from its own eager ones by up to 2 % of the largest (H100)
+        tol = (2e-2 if mode == "graph" else 3e-2) * w.abs().max().item()
+        torch.testing.assert_close(g, w, rtol=2e-2, atol=tol)
+        if top2[0] - top2[1] > 2 * tol:  # a clear winner is the same token
+            assert int(g.argmax()) == int(w.argmax())

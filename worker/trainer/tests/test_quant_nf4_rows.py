@@ -80,10 +80,12 @@ def rows_model_dir(tmp_path_factory, tokenizer_dir):
     return make_demo_model(tmp_path_factory.mktemp("rows_model"), tokenizer_dir, shape=ROWS_SHAPE, linear_std=0.2)
 
 
-def decode_logits(eng: ChatEngine, n: int = 3) -> list:
+def decode_logits(eng: ChatEngine, n: int = 3, tokens: list[int] | None = None) -> list:
+    """Prefill logits, then n decode steps, each fed `tokens[i]` (default: the engine's own greedy choice)."""
     out = [eng.prefill(IDS)]
     for i in range(n):
-        out.append(eng.decode(out[-1].argmax().view(1), len(IDS) + i).clone())
+        tok = out[-1].argmax().view(1) if tokens is None else torch.tensor([tokens[i]], device=out[-1].device)
+        out.append(eng.decode(tok, len(IDS) + i).clone())
     return out
 
 

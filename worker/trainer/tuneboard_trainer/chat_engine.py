@@ -384,10 +384,6 @@ class ChatEngine:
         if self.device.type != "cuda" or mode not in ("graph", "compile"):
             self.mode = "eager"
             return self.mode
-        if self.packed and mode == "compile":
-            # Inductor lowered the NF4 rows op into fused kernels whose decode logits were wrong (H100 test):
-            # packed weights run CUDA graphs of eager kernels.
-            mode = "graph"
         progress("warmup", 0.0)
         self.f_pre, self.f_att, self.f_post, self.f_head = layer_pre, attend_decode, layer_post, head
         if mode == "compile":
