@@ -2,14 +2,18 @@
 
 out (1, N) = x (1, K) @ W^T, W given as packed (N, K / 2) indices and scale (N, K / 64) absmax values.
 
-Why this shape: a GEMV for one token is bound by the instructions issued per weight long before the bytes run
-out, and a plain-Triton tile pays for moving its bytes, scales and x between thread layouts through shared
-memory on every step. Here the layout is written out (Gluon), so nothing moves: lane l of warp w owns row l
-(`rows_per_lane` rows, 32 apart) and blocks w, w + S, w + 2S, ... (S = num_warps); each step it reads one whole
-64-value block of its row (32 bytes, two 16-byte loads), that block's one absmax, and the block's 64 x values
-(the same for every lane of the warp). Per weight that leaves: the table lookup (PTX below: the index, its
-address and one L1 load; all 32 lanes hit the same 64-byte table), the absmax product, the rounding to the
-checkpoint dtype (bf16: two weights per cvt) and one FMA. The warps' partial sums meet once, at the end.
+Why this shape: a plain-Triton tile (the `bytes` kernel) issues ~19 instructions per weight, a third of them
+moving its bytes, scales and x between thread layouts through shared memory on every step. Here the layout is
+written out (Gluon), so nothing moves: lane l of warp w owns row l (`rows_per_lane` rows, 32 apart) and blocks
+w, w + S, w + 2S, ... (S = num_warps); each step (`unroll` blocks a warp) it reads one whole 64-value block of
+its row (32 bytes, two 16-byte loads), that block's one absmax, and the block's 64 x values (the same for every
+lane of the warp). Per weight that leaves ~10 instructions: the table lookup (PTX below: the index, its address
+and one L1 load; all 32 lanes hit the same 64-byte table), the absmax product, the rounding to the checkpoint
+dtype (bf16: two weights per cvt) and one FMA. The warps' partial sums meet once, at the end.
+
+Measured on an H100 (Llama-3.1-8B's projections): 18 % faster than `bytes` with 16 warps, and slower with fewer
+(the time follows the warps, not the instructions): a warp's 16-byte load touches 32 rows, 32 cache lines, so
+what bounds it is the loads in flight, not the instructions issued.
 
 The values are exactly NF4Weight.dequantize's (code[index] * absmax in fp32, rounded to the checkpoint dtype)
 times x, summed in fp32 in another order than cuBLAS's.

@@ -1,8 +1,8 @@
 """Triton kernels for NF4 weights in the row layout (nf4_rows.py): the decode GEMV and a dequantize.
 
 Decoding one token reads every weight once and does two flops per weight: it is memory-bound, so the GEMV's
-job is to stream the 0.5-byte indices at the card's bandwidth, and on an H100 the limit it meets first is the
-number of instructions issued per weight, not the bytes. Each weight's 4-bit index becomes its code value (a
+job is to stream the 0.5-byte indices at the card's bandwidth (both kernels reach 700-940 GB/s of packed bytes on
+an H100, a third of it: docs/benchmarks.md). Each weight's 4-bit index becomes its code value (a
 16-entry table that stays in L1), is scaled by its block's absmax, rounded to the checkpoint dtype (the
 dequantized weight the adapter was trained against) and multiplied by x, accumulating in fp32. No tensor cores:
 with one row of activations there is nothing for them to do. Two kernels, chosen by the tile config:
