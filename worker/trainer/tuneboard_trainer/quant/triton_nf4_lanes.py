@@ -31,7 +31,6 @@ try:
 except ImportError:  # triton before 3.5
     HAS_GLUON = False
 
-GROUP = 64  # values per absmax block; a lane reads one block (32 bytes) a step
 MIN_CAPABILITY = (8, 0)  # cvt.rn.bf16x2.f32
 
 
@@ -132,8 +131,7 @@ def lanes_gemv(x: torch.Tensor, out: torch.Tensor, packed: torch.Tensor, scale: 
     rnd = 0 if w_dtype == torch.float32 else 1 if w_dtype == torch.bfloat16 else 2
     grid = (triton_cdiv(N, 32 * rows_per_lane),)
     _lanes_gemv_kernel[grid](x, out, packed, scale, code, N, K, RPL=rows_per_lane, S=num_warps, UNROLL=unroll,
-                             X_BF16=x_bf16,
-                             ROUND=rnd, W_DTYPE=getattr(gl, _GL_DTYPES[w_dtype]), num_warps=num_warps)
+                             X_BF16=x_bf16, ROUND=rnd, W_DTYPE=getattr(gl, _GL_DTYPES[w_dtype]), num_warps=num_warps)
     return out
 
 
