@@ -195,6 +195,13 @@ def _constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return nf4_code(device), dynamic_map(device)
 
 
+def absmax_offset(absmax: torch.Tensor) -> torch.Tensor:
+    """The double quantization's offset: the mean of the fp32 block absmax values, a 0-dim fp32 tensor on their
+    device. The mean in float64, rounded once: the same fp32 offset on every device (an fp32 sum's order
+    differs between the CPU and CUDA reductions, and the offset shifts every nested index)."""
+    return absmax.double().mean().float()
+
+
 @torch.no_grad()
 def quantize_nf4(weight: torch.Tensor, blocksize: int = BLOCK) -> NF4Weight:
     """Any float tensor -> NF4Weight on the same device (shape and dtype remembered for dequantize)."""
@@ -206,9 +213,7 @@ def quantize_nf4(weight: torch.Tensor, blocksize: int = BLOCK) -> NF4Weight:
     else:
         packed, absmax = _quantize_blocks(weight.detach().float().reshape(-1), code, blocksize)
     packed = packed.unsqueeze(1)  # (ceil(n / 2), 1)
-    # The mean in float64, rounded once: the same fp32 offset on every device (an fp32 sum's order differs
-    # between the CPU and CUDA reductions, and the offset shifts every nested index).
-    offset = absmax.double().mean().float()
+    offset = absmax_offset(absmax)
     q_absmax, nested_absmax = quantize_blockwise_8bit(absmax - offset, nested_code, NESTED_BLOCK)
     return NF4Weight(packed=packed, absmax=q_absmax, nested_absmax=nested_absmax, nested_code=nested_code,
                      offset=float(offset), code=code, shape=tuple(weight.shape), dtype=weight.dtype,

@@ -56,7 +56,7 @@ def quantize_rows(t: torch.Tensor) -> NF4Rows:
     """to_rows(quantize_nf4(t)) for a weight whose rows hold whole blocks, the same values. On CUDA (with triton)
     in three kernels and a mean, with no host sync: quantize_nf4 keeps the offset as a float, which waits for the
     device once per weight, and a checkpoint quantized while it is read has hundreds of weights."""
-    from .nf4 import _constants, _use_kernel, quantize_nf4
+    from .nf4 import _constants, _use_kernel, absmax_offset, quantize_nf4
 
     if not (rows_fit(t.shape) and _use_kernel(t, 64)):
         return to_rows(quantize_nf4(t))
@@ -64,7 +64,7 @@ def quantize_rows(t: torch.Tensor) -> NF4Rows:
 
     N, K = (int(s) for s in t.shape)
     packed, absmax = nf4_quantize_blocks(t.detach().reshape(-1), 64)
-    offset = absmax.double().mean().float().view(1)  # as quantize_nf4's offset, left on the device
+    offset = absmax_offset(absmax).view(1)  # left on the device
     scale = nested_block_absmax(absmax, offset)
     return NF4Rows(packed=packed.view(N, K // 2), scale=scale.view(N, K // 64), code=_constants(t.device)[0],
                    dtype=t.dtype)

@@ -22,6 +22,7 @@ times x, summed in fp32 in another order than cuBLAS's.
 from __future__ import annotations
 
 import torch
+import triton
 
 try:
     from triton.experimental import gluon
@@ -129,11 +130,7 @@ def lanes_gemv(x: torch.Tensor, out: torch.Tensor, packed: torch.Tensor, scale: 
     N, K = packed.shape[0], packed.shape[1] * 2
     x_bf16 = x.dtype == torch.bfloat16 and x.data_ptr() % 4 == 0
     rnd = 0 if w_dtype == torch.float32 else 1 if w_dtype == torch.bfloat16 else 2
-    grid = (triton_cdiv(N, 32 * rows_per_lane),)
+    grid = (triton.cdiv(N, 32 * rows_per_lane),)
     _lanes_gemv_kernel[grid](x, out, packed, scale, code, N, K, RPL=rows_per_lane, S=num_warps, UNROLL=unroll,
                              X_BF16=x_bf16, ROUND=rnd, W_DTYPE=getattr(gl, _GL_DTYPES[w_dtype]), num_warps=num_warps)
     return out
-
-
-def triton_cdiv(a: int, b: int) -> int:
-    return -(-a // b)

@@ -22,7 +22,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .nf4 import BLOCK, NESTED_BLOCK, _nearest_chunk, dynamic_map, nf4_code
+from .nf4 import BLOCK, NESTED_BLOCK, _constants, _nearest_chunk, dynamic_map, nf4_code
 
 TILE = 2048  # elements per program (BLOCKS = TILE // blocksize blocks of the weight, at least one)
 NUM_WARPS = 4
@@ -140,14 +140,9 @@ def nested_block_absmax(absmax: torch.Tensor, offset: torch.Tensor) -> torch.Ten
     out = torch.empty(nblocks, dtype=torch.float32, device=absmax.device)
     if nblocks == 0:
         return out
-    nested_code = _dynamic_map_tensor(absmax.device)
+    nested_code = _constants(absmax.device)[1]
     _nested_absmax_kernel[(triton.cdiv(nblocks, NESTED_BLOCK),)](
         absmax.contiguous(), offset, _steps_tensor(absmax.device, "dynamic"), nested_code, out, nblocks,
         FLOOR_BITS=_floor_bits(), NESTED=NESTED_BLOCK, NSTEPS=nested_code.numel() - 1, num_warps=4,
         enable_fp_fusion=False)
     return out
-
-
-@functools.lru_cache(maxsize=None)
-def _dynamic_map_tensor(device: torch.device) -> torch.Tensor:
-    return dynamic_map(device)
